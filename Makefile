@@ -1,0 +1,56 @@
+# berth: `make run` installs what is missing, builds, and starts berthd on /run/berth.sock;
+# `make test` runs the whole suite; `make build` only builds.
+SHELL := /bin/bash
+NODE_GYP := node_modules/.bin/node-gyp
+TSC := node_modules/.bin/tsc
+SHIM_SRCS := $(wildcard addon/shim/*.cc) $(wildcard addon/common/*.cc)
+SHIM_HDRS := $(wildcard addon/shim/*.h) $(wildcard addon/common/*.h)
+ADDON_SRCS := $(wildcard addon/src/*.cc addon/src/*/*.cc addon/common/*.cc addon/src/*.h addon/src/*/*.h addon/common/*.h)
+TS_SRCS := $(shell find daemon test bench -name '*.ts' 2>/dev/null)
+APT_PKGS := build-essential python3 busybox-static nlohmann-json3-dev libseccomp-dev libcap-dev iproute2 util-linux tmux python3-docker
+
+.PHONY: all build run deps apt-deps addon shim ts fixtures test test-unit test-e2e clean bench
+
+all: build
+
+build: node_modules addon shim ts
+
+apt-deps:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "apt: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
+
+deps: apt-deps node_modules
+
+node_modules: package.json
+	npm ci --no-audit --no-fund || npm install --no-audit --no-fund
+	@touch node_modules
+
+addon: addon/build/Release/berth.node
+addon/build/Release/berth.node: addon/binding.gyp $(ADDON_SRCS) | node_modules
+	cd addon && ../$(NODE_GYP) rebuild --silent
+
+shim: build/berth-shim
+build/berth-shim: $(SHIM_SRCS) $(SHIM_HDRS)
+	@mkdir -p build
+	g++ -std=c++17 -Os -Wall -Wextra -static -Iaddon/common -o $@ $(SHIM_SRCS) -lseccomp
+
+ts: dist/.built
+dist/.built: $(TS_SRCS) tsconfig.json | node_modules
+	$(TSC) -p tsconfig.json
+	@touch $@
+
+fixtures: build
+	node dist/test/fixtures/make-images.js build/fixtures
+
+run: apt-deps build
+	./bin/berthd
+
+test: apt-deps build fixtures
+	node --test --test-concurrency=1 --test-timeout=300000 dist/test/
+
+bench: build fixtures
+	node dist/bench/run-true.js
+
+clean:
+	rm -rf dist build addon/build

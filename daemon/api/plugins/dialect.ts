@@ -1,0 +1,62 @@
+// Docker's dialect at the edge: the /vX.Y prefix, the headers every reply carries, bodies parsed the way
+// Docker clients send them, and errors as {"message": …}.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { API_VERSION } from '../version';
+import { toHttp, invalid } from '../../errors/errors';
+
+export const SERVER_HEADER = 'Berth/0.1.0 (linux)';
+
+export function commonHeaders(): Record<string, string> {
+  return {
+    'Api-Version': API_VERSION,
+    'Docker-Experimental': 'false',
+    'Ostype': 'linux',
+    'Server': SERVER_HEADER,
+  };
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    apiVersion: string;
+  }
+}
+
+export function registerDialect(app: FastifyInstance): void {
+  app.decorateRequest('apiVersion', '');
+  app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+    const raw = req.raw as { berthVersion?: string; berthVersionError?: string };
+    req.apiVersion = raw.berthVersion ?? API_VERSION;
+    reply.headers(commonHeaders());
+    if (raw.berthVersionError) {
+      reply.code(400).send({ message: raw.berthVersionError });
+    }
+  });
+
+  // Bodies: JSON is parsed here (an empty body is no body); everything else (tar archives, the CLI's
+  // text/plain on attach) is left on the request stream for the handler.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = (body as string).trim();
+    if (text === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (e) {
+      done(invalid(`invalid JSON: ${(e as Error).message}`), undefined);
+    }
+  });
+  app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
+
+  app.setNotFoundHandler((_req, reply) => {
+    reply.code(404).send({ message: 'page not found' });
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const { status, message } = toHttp(err);
+    if (status >= 500) req.log.error({ err }, 'request failed');
+    if (status === 304) {
+      reply.code(304).send();
+      return;
+    }
+    reply.code(status).type('application/json').send(JSON.stringify({ message }) + '\n');
+  });
+}

@@ -1,0 +1,196 @@
+// /containers: the route table. Handlers parse, call the container service, and write.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Daemon } from '../../../daemon';
+import { qbool, qint, qstr, parseFilters, checkFilterKeys, type Query } from '../../../lib/query';
+import { invalid } from '../../../errors/errors';
+import { inspectView, listView } from '../../../containers/views';
+import { streamLogs } from '../../../containers/logs';
+import { attachSocket } from '../../../containers/attach';
+import { commonHeaders } from '../../plugins/dialect';
+import { streamContentType } from '../../hijack';
+import { parseRfc3339Ns } from '../../../lib/time';
+import type { Live } from '../../../containers/service';
+
+type Req = FastifyRequest<{ Params: { id: string }; Querystring: Query }>;
+
+/** Docker's time arguments: Unix seconds with an optional fraction, or RFC3339. */
+function parseTimeArg(v: string | undefined): bigint {
+  if (!v) return 0n;
+  if (/^\d+(\.\d+)?$/.test(v)) {
+    const [s, f = ''] = v.split('.');
+    return BigInt(s) * 1_000_000_000n + BigInt((f + '000000000').slice(0, 9));
+  }
+  try {
+    return parseRfc3339Ns(v);
+  } catch {
+    throw invalid(`invalid time value: ${v}`);
+  }
+}
+
+function matchesFilters(d: Daemon, live: Live, f: Map<string, string[]>): boolean {
+  const r = live.rec;
+  for (const [k, vals] of f) {
+    if (vals.length === 0) continue;
+    const ok = vals.some((v) => {
+      switch (k) {
+        case 'id': return r.id.startsWith(v);
+        case 'name': return new RegExp(v).test(r.name.slice(1)) || r.name === v;
+        case 'status': return r.state.status === v;
+        case 'exited': return r.state.status === 'exited' && String(r.state.exitCode) === v;
+        case 'label': {
+          const i = v.indexOf('=');
+          const labels = r.config.Labels ?? {};
+          return i < 0 ? v in labels : labels[v.slice(0, i)] === v.slice(i + 1);
+        }
+        case 'ancestor': {
+          try {
+            return d.images.get(v).id === r.imageId;
+          } catch {
+            return false;
+          }
+        }
+        case 'before': return r.created < d.containers.lookup(v).rec.created;
+        case 'since': return r.created > d.containers.lookup(v).rec.created;
+        case 'isTask': return v === 'false';
+        default: return true;
+      }
+    });
+    if (!ok) return false;
+  }
+  return true;
+}
+
+export function containerRoutes(app: FastifyInstance, d: Daemon): void {
+  const svc = d.containers;
+
+  app.post('/containers/create', async (req: FastifyRequest<{ Querystring: Query }>, reply) => {
+    const name = qstr(req.query, 'name');
+    const out = await svc.create(name, req.body as Record<string, unknown>);
+    reply.code(201).send(out);
+  });
+
+  app.get('/containers/json', async (req: FastifyRequest<{ Querystring: Query }>) => {
+    const all = qbool(req.query, 'all');
+    const limit = qint(req.query, 'limit') ?? -1;
+    const f = parseFilters(req.query);
+    checkFilterKeys(f, ['id', 'name', 'label', 'status', 'exited', 'ancestor', 'before', 'since', 'isTask', 'network', 'volume', 'health', 'publish', 'expose', 'is-task']);
+    for (const s of f.get('status') ?? []) {
+      if (!['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'].includes(s)) throw invalid(`invalid filter 'status=${s}'`);
+    }
+    let rows = svc.all()
+      .filter((l) => all || limit > 0 || f.has('status') || l.rec.state.status === 'running' || l.rec.state.status === 'paused' || l.rec.state.status === 'restarting')
+      .filter((l) => matchesFilters(d, l, f))
+      .sort((a, b) => (a.rec.created < b.rec.created ? 1 : -1));
+    if (limit > 0) rows = rows.slice(0, limit);
+    return rows.map((l) => listView(svc, l));
+  });
+
+  app.get('/containers/:id/json', async (req: Req) => inspectView(svc, svc.lookup(req.params.id), req.apiVersion));
+
+  app.post('/containers/:id/start', async (req: Req, reply) => {
+    await svc.start(req.params.id);
+    reply.code(204).send();
+  });
+
+  app.post('/containers/:id/stop', async (req: Req, reply) => {
+    await svc.stop(req.params.id, qint(req.query, 't'), qstr(req.query, 'signal'));
+    reply.code(204).send();
+  });
+
+  app.post('/containers/:id/restart', async (req: Req, reply) => {
+    await svc.restart(req.params.id, qint(req.query, 't'), qstr(req.query, 'signal'));
+    reply.code(204).send();
+  });
+
+  app.post('/containers/:id/kill', async (req: Req, reply) => {
+    await svc.kill(req.params.id, qstr(req.query, 'signal'));
+    reply.code(204).send();
+  });
+
+  app.post('/containers/:id/rename', async (req: Req, reply) => {
+    await svc.rename(req.params.id, qstr(req.query, 'name') ?? '');
+    reply.code(204).send();
+  });
+
+  app.post('/containers/:id/resize', async (req: Req, reply) => {
+    const h = qint(req.query, 'h') ?? 0;
+    const w = qint(req.query, 'w') ?? 0;
+    if (h < 0 || w < 0) throw invalid('invalid resize dimensions');
+    svc.resize(req.params.id, h, w);
+    reply.code(200).send();
+  });
+
+  app.delete('/containers/:id', async (req: Req, reply) => {
+    await svc.remove(req.params.id, { force: qbool(req.query, 'force'), volumes: qbool(req.query, 'v') });
+    reply.code(204).send();
+  });
+
+  // The 200 and its headers go out at once; the body when the condition is met (clients rely on both).
+  app.post('/containers/:id/wait', async (req: Req, reply: FastifyReply) => {
+    const cond = qstr(req.query, 'condition');
+    svc.lookup(req.params.id);
+    if (cond && !['not-running', 'next-exit', 'removed'].includes(cond)) throw invalid(`invalid condition: "${cond}"`);
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { ...commonHeaders(), 'Content-Type': 'application/json' });
+    res.flushHeaders();
+    let gone = false;
+    res.on('close', () => {
+      gone = true;
+    });
+    try {
+      const code = await svc.wait(req.params.id, cond, () => gone);
+      res.end(JSON.stringify({ Error: null, StatusCode: code }) + '\n');
+    } catch (e) {
+      res.end(JSON.stringify({ Error: { Message: (e as Error).message }, StatusCode: -1 }) + '\n');
+    }
+  });
+
+  app.get('/containers/:id/logs', async (req: Req, reply: FastifyReply) => {
+    const live = svc.lookup(req.params.id);
+    const q = req.query;
+    const stdout = qbool(q, 'stdout');
+    const stderr = qbool(q, 'stderr');
+    if (!stdout && !stderr) throw invalid('Bad parameters: you must choose at least one stream');
+    const tailStr = qstr(q, 'tail') ?? 'all';
+    const tail = tailStr === 'all' || tailStr === '' ? -1 : Number(tailStr);
+    if (!Number.isInteger(tail)) throw invalid(`invalid value for tail: ${tailStr}`);
+    const opts = {
+      stdout, stderr, follow: qbool(q, 'follow'), timestamps: qbool(q, 'timestamps'), tail: tail < 0 ? -1 : tail,
+      sinceNs: parseTimeArg(qstr(q, 'since')), untilNs: parseTimeArg(qstr(q, 'until')),
+    };
+    const tty = !!live.rec.config.Tty;
+    reply.hijack();
+    const res = reply.raw;
+    const headers: Record<string, string> = { ...commonHeaders() };
+    if (req.apiVersion >= '1.42') headers['Content-Type'] = streamContentType(req.apiVersion, tty);
+    res.writeHead(200, headers);
+    let closed = false;
+    res.on('close', () => {
+      closed = true;
+    });
+    const running = () => !live.removed && (live.rec.state.status === 'running' || live.rec.state.status === 'paused' || live.rec.state.status === 'restarting');
+    try {
+      await streamLogs(svc.logPath(live.rec.id), opts, tty, (b) => {
+        if (closed) return;
+        if (!res.write(b)) return new Promise<void>((r) => res.once('drain', () => r()));
+      }, running, () => closed, (cb) => live.exitWaiters.push(cb));
+    } finally {
+      res.end();
+    }
+  });
+
+  // Attach without an Upgrade header (older clients): a plain 200 and then the raw stream until close.
+  app.post('/containers/:id/attach', async (req: Req, reply: FastifyReply) => {
+    const live = svc.lookup(req.params.id);
+    const tty = !!live.rec.config.Tty;
+    reply.hijack();
+    const sock = req.raw.socket;
+    sock.write(`HTTP/1.1 200 OK\r\nContent-Type: ${streamContentType(req.apiVersion, tty)}\r\n${Object.entries(commonHeaders()).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
+    svc.emitAttach(live);
+    await attachSocket(svc, live, sock, {
+      stdin: qbool(req.query, 'stdin'), stdout: qbool(req.query, 'stdout'), stderr: qbool(req.query, 'stderr'),
+      stream: qbool(req.query, 'stream'), logs: qbool(req.query, 'logs'),
+    });
+  });
+}

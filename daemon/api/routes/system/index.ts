@@ -1,0 +1,116 @@
+// /_ping, /version, /info: what every client asks first.
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import os from 'node:os';
+import type { Daemon } from '../../../daemon';
+import { API_VERSION, MIN_API_VERSION } from '../../version';
+import { goArch } from '../../../lib/host';
+
+export const BERTH_VERSION = '0.1.0';
+
+function pingHeaders(reply: FastifyReply): void {
+  reply.headers({
+    'Cache-Control': 'no-cache, no-store, must-revalidate',
+    'Pragma': 'no-cache',
+    'Builder-Version': '1',
+    'Swarm': 'inactive',
+    'Content-Type': 'text/plain; charset=utf-8',
+  });
+}
+
+export function systemRoutes(app: FastifyInstance, d: Daemon): void {
+  app.get('/_ping', async (_req, reply) => {
+    pingHeaders(reply);
+    reply.send('OK');
+  });
+  app.head('/_ping', async (_req, reply) => {
+    pingHeaders(reply);
+    reply.header('Content-Length', '0');
+    reply.send();
+  });
+
+  app.get('/version', async () => ({
+    Platform: { Name: 'berth' },
+    Components: [
+      { Name: 'Engine', Version: BERTH_VERSION, Details: { ApiVersion: API_VERSION, Arch: goArch(), BuildTime: '', Experimental: 'false', GitCommit: '', GoVersion: `node${process.versions.node}`, KernelVersion: d.host.kernel, MinAPIVersion: MIN_API_VERSION, Os: 'linux' } },
+      { Name: 'berth-shim', Version: BERTH_VERSION, Details: { GitCommit: '' } },
+    ],
+    Version: BERTH_VERSION,
+    ApiVersion: API_VERSION,
+    MinAPIVersion: MIN_API_VERSION,
+    GitCommit: '',
+    GoVersion: `node${process.versions.node}`,
+    Os: 'linux',
+    Arch: goArch(),
+    KernelVersion: d.host.kernel,
+    BuildTime: '',
+  }));
+
+  app.get('/info', async () => {
+    const c = d.containers.count();
+    const cg = d.containers.runtime.cgroups;
+    const v2 = cg.version === 2;
+    const has = (ctl: string) => (v2 ? true : ctl in cg.controllers);
+    return {
+      ID: d.engineId,
+      Containers: c.total,
+      ContainersRunning: c.running,
+      ContainersPaused: c.paused,
+      ContainersStopped: c.stopped,
+      Images: d.images.count(),
+      Driver: 'overlay2',
+      DriverStatus: [['Backing Filesystem', 'extfs'], ['Supports d_type', 'true'], ['Using metacopy', 'false'], ['Native Overlay Diff', 'true'], ['userxattr', 'false']],
+      Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'none'], Authorization: null, Log: ['json-file'] },
+      MemoryLimit: has('memory'),
+      SwapLimit: has('memory'),
+      CpuCfsPeriod: has('cpu'),
+      CpuCfsQuota: has('cpu'),
+      CPUShares: has('cpu'),
+      CPUSet: has('cpuset'),
+      PidsLimit: has('pids'),
+      IPv4Forwarding: true,
+      Debug: d.config.logLevel === 'debug',
+      NFd: 0,
+      OomKillDisable: !v2,
+      NGoroutines: 0,
+      SystemTime: new Date().toISOString(),
+      LoggingDriver: d.config.logDriver,
+      CgroupDriver: 'cgroupfs',
+      CgroupVersion: v2 ? '2' : '1',
+      NEventsListener: 0,
+      KernelVersion: d.host.kernel,
+      OperatingSystem: d.host.os,
+      OSVersion: d.host.osVersion,
+      OSType: 'linux',
+      Architecture: d.host.arch,
+      IndexServerAddress: 'https://index.docker.io/v1/',
+      RegistryConfig: {
+        IndexConfigs: { 'docker.io': { Mirrors: [], Name: 'docker.io', Official: true, Secure: true } },
+        InsecureRegistryCIDRs: ['::1/128', '127.0.0.0/8'],
+        Mirrors: null,
+      },
+      NCPU: d.host.cpus,
+      MemTotal: os.totalmem(),
+      GenericResources: null,
+      DockerRootDir: d.config.dataRoot,
+      HttpProxy: process.env.HTTP_PROXY ?? '',
+      HttpsProxy: process.env.HTTPS_PROXY ?? '',
+      NoProxy: process.env.NO_PROXY ?? '',
+      Name: d.host.hostname,
+      Labels: [],
+      ExperimentalBuild: false,
+      ServerVersion: BERTH_VERSION,
+      Runtimes: { runc: { path: 'berth-shim' } },
+      DefaultRuntime: 'runc',
+      Swarm: { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
+      LiveRestoreEnabled: true,
+      Isolation: '',
+      InitBinary: '',
+      ContainerdCommit: { ID: '' },
+      RuncCommit: { ID: '' },
+      InitCommit: { ID: '' },
+      SecurityOptions: ['name=cgroupns'],
+      CDISpecDirs: [],
+      Warnings: null,
+    };
+  });
+}

@@ -1,0 +1,46 @@
+// buildApp wires the API onto a fastify instance and never listens: main.ts owns sockets, tests may inject.
+import Fastify, { type FastifyInstance } from 'fastify';
+import http from 'node:http';
+import type { Logger } from 'pino';
+import { registerDialect } from './api/plugins/dialect';
+import { splitVersion } from './api/version';
+import type { Daemon } from './daemon';
+import { systemRoutes } from './api/routes/system';
+import { containerRoutes } from './api/routes/containers';
+import { imageRoutes } from './api/routes/images';
+import { handleUpgrade } from './api/hijack';
+
+export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance; servers: http.Server[]; makeServer: () => http.Server } {
+  let handler: http.RequestListener | undefined;
+  const servers: http.Server[] = [];
+  const makeServer = () => {
+    const s = http.createServer((req, res) => handler!(req, res));
+    s.keepAliveTimeout = 60_000;
+    s.on('upgrade', (req, socket, head) => handleUpgrade(daemon, req, socket, head));
+    servers.push(s);
+    return s;
+  };
+  const app = Fastify({
+    logger: logger as unknown as boolean,
+    disableRequestLogging: true,
+    bodyLimit: 64 * 1024 * 1024,
+    maxParamLength: 2048,
+    ignoreTrailingSlash: true,
+    serverFactory: (h) => {
+      handler = h;
+      return makeServer();
+    },
+    rewriteUrl: (req) => {
+      const v = splitVersion(req.url ?? '/');
+      const raw = req as unknown as { berthVersion?: string; berthVersionError?: string };
+      raw.berthVersion = v.version;
+      if (v.error) raw.berthVersionError = v.error;
+      return v.url;
+    },
+  });
+  registerDialect(app);
+  systemRoutes(app, daemon);
+  containerRoutes(app, daemon);
+  imageRoutes(app, daemon);
+  return { app, servers, makeServer };
+}

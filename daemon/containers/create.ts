@@ -1,0 +1,164 @@
+// POST /containers/create: the body checked, the image's defaults merged in as Docker merges them, and a
+// ContainerRecord ready to be stored. No side effects here; the service writes rows and directories.
+import type { Daemon } from '../daemon';
+import { invalid } from '../errors/errors';
+import { newId, shortId } from '../lib/ids';
+import { nowNs, rfc3339Nano } from '../lib/time';
+import { validateBody } from '../api/validate';
+import { NAME_RE, generateName } from './names';
+import { initialState, type ContainerRecord } from './model';
+import { MASKED_PATHS, READONLY_PATHS } from './spec';
+import { parseSignal } from '../lib/signals';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+export type CreateBody = Record<string, any>;
+
+const asList = (v: unknown): string[] | null => (v === undefined || v === null ? null : typeof v === 'string' ? [v] : (v as string[]));
+
+export function prepareCreate(d: Daemon, nameParam: string | undefined, body: CreateBody | undefined, taken: (n: string) => boolean): ContainerRecord {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalid('invalid JSON: expected a JSON object with the container configuration');
+  validateBody('ContainerCreate', body);
+  if (nameParam !== undefined && nameParam !== '' && !NAME_RE.test(nameParam)) {
+    throw invalid(`Invalid container name (${nameParam}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+  }
+  if (!body.Image) throw invalid('config.Image: no image specified');
+  const img = d.images.get(body.Image);
+  const ic = img.config?.config ?? img.config?.Config ?? {};
+
+  const id = newId();
+  const userEntrypoint = asList(body.Entrypoint);
+  const userCmd = asList(body.Cmd);
+  // Docker: an Entrypoint given at create replaces the image's and drops the image's Cmd.
+  let entrypoint = userEntrypoint;
+  let cmd = userCmd;
+  if (entrypoint === null) {
+    entrypoint = ic.Entrypoint ?? null;
+    if (cmd === null || cmd.length === 0) cmd = ic.Cmd ?? null;
+  } else if (entrypoint.length === 1 && entrypoint[0] === '') {
+    entrypoint = null;
+  }
+  const argv = [...(entrypoint ?? []), ...(cmd ?? [])];
+  if (argv.length === 0) throw invalid('no command specified');
+
+  const env = mergeEnv(ic.Env ?? [], body.Env ?? []);
+  for (const e of env) if (!e || e.startsWith('=')) throw invalid(`invalid environment variable: ${e}`);
+  const stopSignal = body.StopSignal || ic.StopSignal || undefined;
+  if (stopSignal) parseSignal(stopSignal);
+
+  const hcIn = body.HostConfig ?? {};
+  const rp = hcIn.RestartPolicy ?? {};
+  if (hcIn.AutoRemove && rp.Name && rp.Name !== 'no') throw invalid('can\'t create \'AutoRemove\' container with restart policy');
+  if (rp.MaximumRetryCount && rp.Name !== 'on-failure') throw invalid(`invalid restart policy: maximum retry count can only be used with 'on-failure'`);
+  const hostConfig = {
+    ...hcIn,
+    Binds: hcIn.Binds ?? null,
+    ContainerIDFile: hcIn.ContainerIDFile ?? '',
+    LogConfig: { Type: hcIn.LogConfig?.Type || d.config.logDriver, Config: hcIn.LogConfig?.Config ?? {} },
+    NetworkMode: hcIn.NetworkMode || 'default',
+    PortBindings: hcIn.PortBindings ?? {},
+    RestartPolicy: { Name: rp.Name || 'no', MaximumRetryCount: rp.MaximumRetryCount ?? 0 },
+    AutoRemove: !!hcIn.AutoRemove,
+    VolumeDriver: hcIn.VolumeDriver ?? '',
+    VolumesFrom: hcIn.VolumesFrom ?? null,
+    ConsoleSize: hcIn.ConsoleSize ?? [0, 0],
+    CapAdd: hcIn.CapAdd ?? null,
+    CapDrop: hcIn.CapDrop ?? null,
+    CgroupnsMode: hcIn.CgroupnsMode || 'private',
+    Dns: hcIn.Dns ?? [],
+    DnsOptions: hcIn.DnsOptions ?? [],
+    DnsSearch: hcIn.DnsSearch ?? [],
+    ExtraHosts: hcIn.ExtraHosts ?? null,
+    GroupAdd: hcIn.GroupAdd ?? null,
+    IpcMode: hcIn.IpcMode || 'private',
+    Cgroup: hcIn.Cgroup ?? '',
+    Links: hcIn.Links ?? null,
+    OomScoreAdj: hcIn.OomScoreAdj ?? 0,
+    PidMode: hcIn.PidMode ?? '',
+    Privileged: !!hcIn.Privileged,
+    PublishAllPorts: !!hcIn.PublishAllPorts,
+    ReadonlyRootfs: !!hcIn.ReadonlyRootfs,
+    SecurityOpt: hcIn.SecurityOpt ?? null,
+    UTSMode: hcIn.UTSMode ?? '',
+    UsernsMode: hcIn.UsernsMode ?? '',
+    ShmSize: hcIn.ShmSize || 67108864,
+    Runtime: 'runc',
+    Isolation: hcIn.Isolation ?? '',
+    CpuShares: hcIn.CpuShares ?? 0,
+    Memory: hcIn.Memory ?? 0,
+    NanoCpus: hcIn.NanoCpus ?? 0,
+    CgroupParent: hcIn.CgroupParent ?? '',
+    BlkioWeight: hcIn.BlkioWeight ?? 0,
+    BlkioWeightDevice: hcIn.BlkioWeightDevice ?? [],
+    BlkioDeviceReadBps: hcIn.BlkioDeviceReadBps ?? [],
+    BlkioDeviceWriteBps: hcIn.BlkioDeviceWriteBps ?? [],
+    BlkioDeviceReadIOps: hcIn.BlkioDeviceReadIOps ?? [],
+    BlkioDeviceWriteIOps: hcIn.BlkioDeviceWriteIOps ?? [],
+    CpuPeriod: hcIn.CpuPeriod ?? 0,
+    CpuQuota: hcIn.CpuQuota ?? 0,
+    CpuRealtimePeriod: hcIn.CpuRealtimePeriod ?? 0,
+    CpuRealtimeRuntime: hcIn.CpuRealtimeRuntime ?? 0,
+    CpusetCpus: hcIn.CpusetCpus ?? '',
+    CpusetMems: hcIn.CpusetMems ?? '',
+    Devices: hcIn.Devices ?? [],
+    DeviceCgroupRules: hcIn.DeviceCgroupRules ?? null,
+    DeviceRequests: hcIn.DeviceRequests ?? null,
+    MemoryReservation: hcIn.MemoryReservation ?? 0,
+    MemorySwap: hcIn.MemorySwap ?? 0,
+    MemorySwappiness: hcIn.MemorySwappiness ?? null,
+    OomKillDisable: hcIn.OomKillDisable ?? false,
+    PidsLimit: hcIn.PidsLimit || null,
+    Ulimits: hcIn.Ulimits ?? [],
+    CpuCount: hcIn.CpuCount ?? 0,
+    CpuPercent: hcIn.CpuPercent ?? 0,
+    IOMaximumIOps: hcIn.IOMaximumIOps ?? 0,
+    IOMaximumBandwidth: hcIn.IOMaximumBandwidth ?? 0,
+    MaskedPaths: hcIn.MaskedPaths ?? (hcIn.Privileged ? null : MASKED_PATHS),
+    ReadonlyPaths: hcIn.ReadonlyPaths ?? (hcIn.Privileged ? null : READONLY_PATHS),
+  };
+  if (hostConfig.Memory && hostConfig.Memory < 6 * 1024 * 1024) throw invalid('Minimum memory limit allowed is 6MB');
+  if (hostConfig.MemorySwap > 0 && hostConfig.Memory && hostConfig.MemorySwap < hostConfig.Memory) {
+    throw invalid('Minimum memoryswap limit should be larger than memory limit, see usage');
+  }
+
+  const config = {
+    Hostname: body.Hostname || shortId(id),
+    Domainname: body.Domainname ?? '',
+    User: body.User || ic.User || '',
+    AttachStdin: !!body.AttachStdin,
+    AttachStdout: !!body.AttachStdout,
+    AttachStderr: !!body.AttachStderr,
+    ...(body.ExposedPorts || ic.ExposedPorts ? { ExposedPorts: { ...(ic.ExposedPorts ?? {}), ...(body.ExposedPorts ?? {}) } } : {}),
+    Tty: !!body.Tty,
+    OpenStdin: !!body.OpenStdin,
+    StdinOnce: !!body.StdinOnce,
+    Env: env,
+    Cmd: cmd,
+    ...(body.Healthcheck || ic.Healthcheck ? { Healthcheck: body.Healthcheck ?? ic.Healthcheck } : {}),
+    Image: body.Image,
+    Volumes: body.Volumes && Object.keys(body.Volumes).length ? body.Volumes : ic.Volumes ?? null,
+    WorkingDir: body.WorkingDir || ic.WorkingDir || '',
+    Entrypoint: entrypoint,
+    OnBuild: body.OnBuild ?? null,
+    Labels: { ...(ic.Labels ?? {}), ...(body.Labels ?? {}) },
+    ...(stopSignal ? { StopSignal: stopSignal } : {}),
+    ...(body.StopTimeout !== undefined && body.StopTimeout !== null ? { StopTimeout: body.StopTimeout } : {}),
+  };
+
+  const name = nameParam ? (nameParam.startsWith('/') ? nameParam : `/${nameParam}`) : `/${generateName(taken)}`;
+  return {
+    id, name, imageId: img.id, imageRef: body.Image, created: rfc3339Nano(nowNs()), config, hostConfig,
+    path: argv[0], args: argv.slice(1), layerId: newId(), state: initialState(),
+  };
+}
+
+/** The image's Env with the user's on top: same key → the user's value wins, in the image's position. */
+function mergeEnv(image: string[], user: string[]): string[] {
+  const out = [...image];
+  for (const kv of user) {
+    const key = kv.split('=')[0];
+    const i = out.findIndex((e) => e.split('=')[0] === key);
+    if (i >= 0) out[i] = kv;
+    else out.push(kv);
+  }
+  return out;
+}

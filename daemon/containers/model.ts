@@ -1,0 +1,44 @@
+// A container as berth keeps it: the immutable part (config, host config, paths) and its mutable state.
+/* eslint-disable @typescript-eslint/no-explicit-any */
+
+export type Status = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+
+export interface ContainerState {
+  status: Status;
+  pid: number;
+  shimPid: number;
+  exitCode: number;
+  error: string;
+  startedAt: string;
+  finishedAt: string;
+  oomKilled: boolean;
+  restartCount: number;
+  hasBeenStarted: boolean;
+}
+
+export interface ContainerRecord {
+  id: string;
+  name: string;           // "/web"
+  imageId: string;        // sha256:…
+  imageRef: string;       // Config.Image as given
+  created: string;        // RFC3339Nano
+  config: any;            // Docker's Config, image defaults merged
+  hostConfig: any;        // Docker's HostConfig, defaults filled
+  path: string;
+  args: string[];
+  layerId: string;        // overlay2/<layerId> is the container's read-write layer
+  state: ContainerState;
+}
+
+export const initialState = (): ContainerState => ({
+  status: 'created',
+  pid: 0,
+  shimPid: 0,
+  exitCode: 0,
+  error: '',
+  startedAt: '0001-01-01T00:00:00Z',
+  finishedAt: '0001-01-01T00:00:00Z',
+  oomKilled: false,
+  restartCount: 0,
+  hasBeenStarted: false,
+});

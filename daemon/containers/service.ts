@@ -1,0 +1,598 @@
+// The container service: owns the containers and container_state tables, the container directories,
+// and the live connections to every running container's shim. Verbs live in files of their own
+// (create.ts, views.ts, logs.ts); this file holds lookup, the state machine and the process lifecycle.
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Daemon } from '../daemon';
+import { conflict, invalid, notFound, notModified, BerthError } from '../errors/errors';
+import { isFullId } from '../lib/ids';
+import { nowNs, rfc3339Nano } from '../lib/time';
+import { parseSignal } from '../lib/signals';
+import { Runtime, type ExitInfo, type ShimConnection, type CgroupResources } from '../runtime/runtime';
+import { StartError } from '../runtime/supervisor';
+import { ContainerStore } from './store';
+import type { ContainerRecord } from './model';
+import { buildSpec } from './spec';
+import { resolveUser } from './user';
+import { prepareCreate, type CreateBody } from './create';
+
+/** Someone attached to a container's output (docker attach / run without -d). */
+export interface Attacher {
+  stdout: boolean;
+  stderr: boolean;
+  write(stream: number, data: Buffer): void;
+  /** The container exited: flush and close. */
+  end(): void;
+}
+
+/** In-memory companion of a container row: its shim connection and who waits for what. */
+export interface Live {
+  rec: ContainerRecord;
+  conn?: ShimConnection;
+  attachers: Set<Attacher>;
+  exitWaiters: Array<() => void>;
+  removeWaiters: Array<() => void>;
+  lock: Promise<unknown>;
+  removed: boolean;
+  mounted: boolean;
+  /** stdin that arrived from an attach before the container's process existed. */
+  pendingStdin: Buffer[];
+  pendingStdinClose: boolean;
+}
+
+function newLive(rec: ContainerRecord): Live {
+  return {
+    rec, attachers: new Set(), exitWaiters: [], removeWaiters: [], lock: Promise.resolve(), removed: false,
+    mounted: false, pendingStdin: [], pendingStdinClose: false,
+  };
+}
+
+export class ContainerService {
+  readonly runtime: Runtime;
+  private readonly store: ContainerStore;
+  private readonly byId = new Map<string, Live>();
+  private readonly byName = new Map<string, string>(); // "/name" → id
+
+  constructor(private readonly d: Daemon) {
+    this.store = new ContainerStore(d.db);
+    this.runtime = new Runtime();
+  }
+
+  // ---- paths -------------------------------------------------------------------------------------
+
+  containerDir(id: string): string {
+    return path.join(this.d.config.dataRoot, 'containers', id);
+  }
+  stateDir(id: string): string {
+    return path.join(this.d.config.execRoot, 'containers', id);
+  }
+  logPath(id: string): string {
+    return path.join(this.containerDir(id), `${id}-json.log`);
+  }
+  layerDir(rec: ContainerRecord): string {
+    return path.join(this.d.config.dataRoot, 'overlay2', rec.layerId);
+  }
+  cgroupPath(id: string): string {
+    return `${this.d.config.cgroupParent}/${id}`;
+  }
+
+  // ---- lookup ------------------------------------------------------------------------------------
+
+  /** Full id, then exact name (with or without the slash), then a unique id prefix. */
+  lookup(ref: string): Live {
+    if (!ref) throw notFound('No such container: ');
+    const direct = this.byId.get(ref);
+    if (direct) return direct;
+    const byName = this.byName.get(ref.startsWith('/') ? ref : `/${ref}`);
+    if (byName) return this.byId.get(byName)!;
+    if (/^[0-9a-f]+$/.test(ref) && !isFullId(ref)) {
+      const hits = [...this.byId.keys()].filter((id) => id.startsWith(ref));
+      if (hits.length === 1) return this.byId.get(hits[0])!;
+      if (hits.length > 1) throw new BerthError('system', `Multiple IDs found with provided prefix: ${ref}`);
+    }
+    throw notFound(`No such container: ${ref}`);
+  }
+
+  all(): Live[] {
+    return [...this.byId.values()];
+  }
+
+  count(): { total: number; running: number; paused: number; stopped: number } {
+    let running = 0, paused = 0, stopped = 0;
+    for (const l of this.byId.values()) {
+      if (l.rec.state.status === 'running' || l.rec.state.status === 'restarting') running++;
+      else if (l.rec.state.status === 'paused') paused++;
+      else stopped++;
+    }
+    return { total: this.byId.size, running, paused, stopped };
+  }
+
+  containersUsingImage(imageId: string): string[] {
+    return this.all().filter((l) => l.rec.imageId === imageId).map((l) => l.rec.id);
+  }
+
+  isNameTaken(name: string): boolean {
+    return this.byName.has(name);
+  }
+
+  private serial<T>(live: Live, fn: () => Promise<T>): Promise<T> {
+    const next = live.lock.then(fn, fn);
+    live.lock = next.catch(() => undefined);
+    return next;
+  }
+
+  private save(live: Live): void {
+    if (!live.removed) this.store.saveState(live.rec.id, live.rec.state);
+  }
+
+  private emit(live: Live, action: string, extra: Record<string, string> = {}): void {
+    const attrs: Record<string, string> = { ...(live.rec.config.Labels ?? {}), image: live.rec.imageRef, name: live.rec.name.slice(1), ...extra };
+    this.d.events.emit('container', action, live.rec.id, attrs);
+  }
+
+  // ---- create ------------------------------------------------------------------------------------
+
+  async create(nameParam: string | undefined, body: CreateBody): Promise<{ Id: string; Warnings: string[] }> {
+    const rec = prepareCreate(this.d, nameParam, body, (n) => this.isNameTaken(n));
+    const existing = this.byName.get(rec.name);
+    if (existing) {
+      throw conflict(`Conflict. The container name "${rec.name}" is already in use by container "${existing}". You have to remove (or rename) that container to be able to reuse that name.`);
+    }
+    // Reserve the name before any await so that concurrent creates cannot both take it.
+    this.byName.set(rec.name, rec.id);
+    try {
+      const dir = this.containerDir(rec.id);
+      const layer = this.layerDir(rec);
+      await Promise.all([
+        mkdir(dir, { recursive: true, mode: 0o710 }),
+        mkdir(path.join(layer, 'diff'), { recursive: true }),
+        mkdir(path.join(layer, 'work'), { recursive: true }),
+        mkdir(path.join(layer, 'merged'), { recursive: true }),
+        makeInitLayer(`${layer}-init`),
+      ]);
+      this.store.insert(rec);
+    } catch (e) {
+      this.byName.delete(rec.name);
+      await this.removeFiles(rec).catch(() => {});
+      throw e;
+    }
+    const live = newLive(rec);
+    this.byId.set(rec.id, live);
+    this.emit(live, 'create');
+    return { Id: rec.id, Warnings: [] };
+  }
+
+  // ---- start -------------------------------------------------------------------------------------
+
+  async start(ref: string): Promise<void> {
+    const live = this.lookup(ref);
+    await this.serial(live, async () => {
+      const st = live.rec.state.status;
+      if (st === 'running' || st === 'restarting') throw notModified();
+      if (st === 'paused') throw conflict(`cannot start a paused container, try unpause instead`);
+      if (live.removed || st === 'removing' || st === 'dead') throw conflict(`container ${live.rec.id} is marked for removal and cannot be started`);
+      await this.doStart(live);
+    });
+  }
+
+  private async mountRootfs(live: Live): Promise<string> {
+    const layer = this.layerDir(live.rec);
+    const merged = path.join(layer, 'merged');
+    if (live.mounted && isMounted(merged)) return merged;
+    const img = this.d.images.get(live.rec.imageId);
+    const lowers = [`${layer}-init/diff`, ...this.d.images.lowerDirs(img)];
+    await this.runtime.mountRootfs(lowers, path.join(layer, 'diff'), path.join(layer, 'work'), merged);
+    live.mounted = true;
+    return merged;
+  }
+
+  private resources(hc: ContainerRecord['hostConfig']): CgroupResources {
+    const period = hc.CpuPeriod || 100000;
+    const quota = hc.NanoCpus ? Math.round((hc.NanoCpus * period) / 1e9) : hc.CpuQuota || 0;
+    return {
+      memory: hc.Memory || 0,
+      memorySwap: hc.MemorySwap || 0,
+      memoryReservation: hc.MemoryReservation || 0,
+      pidsLimit: hc.PidsLimit || 0,
+      cpuShares: hc.CpuShares || 0,
+      cpuQuota: quota,
+      cpuPeriod: quota ? period : hc.CpuPeriod || 0,
+      cpusetCpus: hc.CpusetCpus || '',
+      cpusetMems: hc.CpusetMems || '',
+      blkioWeight: hc.BlkioWeight || 0,
+    };
+  }
+
+  private async doStart(live: Live): Promise<void> {
+    const rec = live.rec;
+    const id = rec.id;
+    const stateDir = this.stateDir(id);
+    const dir = this.containerDir(id);
+    await rm(stateDir, { recursive: true, force: true });
+    await mkdir(stateDir, { recursive: true, mode: 0o700 });
+    let cgroupMade = false;
+    try {
+      const rootfs = await this.mountRootfs(live);
+      const user = await resolveUser(rootfs, rec.config.User ?? '', rec.hostConfig.GroupAdd ?? []);
+      const env = containerEnv(rec, user.home);
+      const files = {
+        hostsPath: path.join(dir, 'hosts'),
+        hostnamePath: path.join(dir, 'hostname'),
+        resolvConfPath: path.join(dir, 'resolv.conf'),
+      };
+      await Promise.all([
+        writeFile(files.hostnamePath, `${rec.config.Hostname}\n`),
+        writeFile(files.hostsPath, hostsFile(rec)),
+        writeFile(files.resolvConfPath, resolvConf()),
+      ]);
+      const spec = buildSpec({ ctr: rec, rootfs, user, env, ...files, cgroupsPath: `/${this.cgroupPath(id)}` });
+      await writeFile(path.join(stateDir, 'config.json'), JSON.stringify(spec));
+      const cgroupDirs = await this.runtime.createCgroup(this.cgroupPath(id), this.resources(rec.hostConfig));
+      cgroupMade = true;
+      const logOpts = { ...this.d.config.logOpts, ...(rec.hostConfig.LogConfig?.Config ?? {}) };
+      const { conn, pid, shimPid } = await this.runtime.spawn({
+        shimPath: this.d.config.shimPath, id, bundle: stateDir, stateDir, logPath: this.logPath(id),
+        cgroupDirs, attach: live.attachers.size > 0,
+        logMaxSize: parseSize(logOpts['max-size']), logMaxFile: logOpts['max-file'] ? Number(logOpts['max-file']) : undefined,
+      });
+      rec.state = {
+        ...rec.state, status: 'running', pid, shimPid, exitCode: 0, error: '', startedAt: rfc3339Nano(nowNs()),
+        finishedAt: rec.state.hasBeenStarted ? rec.state.finishedAt : '0001-01-01T00:00:00Z', oomKilled: false, hasBeenStarted: true,
+      };
+      this.save(live);
+      this.wire(live, conn);
+      this.emit(live, 'start');
+    } catch (e) {
+      // Undo what this start made; the container stays as it was, with the error recorded.
+      if (cgroupMade) await this.runtime.removeCgroup(this.cgroupPath(id)).catch(() => {});
+      await this.unmountRootfs(live).catch(() => {});
+      const msg = e instanceof Error ? e.message : String(e);
+      if (e instanceof StartError || e instanceof BerthError) {
+        rec.state.error = msg;
+        rec.state.exitCode = /not found|no such file/.test(msg) ? 127 : /permission denied/.test(msg) ? 126 : 128;
+        this.save(live);
+        throw invalid(e instanceof StartError ? `failed to create task for container: ${msg}` : msg);
+      }
+      throw e;
+    }
+  }
+
+  /** Connects a shim's events to the container: output to attachers, exit to the state machine. */
+  private wire(live: Live, conn: ShimConnection): void {
+    live.conn = conn;
+    conn.on('output', (stream: number, data: Buffer) => {
+      for (const a of live.attachers) a.write(stream, data);
+    });
+    conn.once('exited', (info: ExitInfo) => void this.onExit(live, conn, info));
+    conn.once('close', () => {
+      if (conn.exitInfo || live.conn !== conn) return;
+      // The shim went away without telling: it may have been killed. Read what it left.
+      const info = this.runtime.exitStatus(this.stateDir(live.rec.id)) ?? { exitCode: 255, finishedAt: rfc3339Nano(nowNs()) };
+      void this.onExit(live, conn, info);
+    });
+    if (live.attachers.size > 0) conn.subscribe(true);
+    for (const b of live.pendingStdin.splice(0)) conn.stdin(b);
+    if (live.pendingStdinClose) {
+      live.pendingStdinClose = false;
+      conn.closeStdin();
+    }
+  }
+
+  private async onExit(live: Live, conn: ShimConnection, info: ExitInfo): Promise<void> {
+    if (live.conn !== conn) return;
+    live.conn = undefined;
+    conn.close();
+    const rec = live.rec;
+    rec.state = { ...rec.state, status: 'exited', pid: 0, shimPid: 0, exitCode: info.exitCode, finishedAt: info.finishedAt, oomKilled: !!info.oomKilled };
+    this.save(live);
+    for (const a of live.attachers) a.end();
+    live.attachers.clear();
+    await this.runtime.removeCgroup(this.cgroupPath(rec.id)).catch((e) => this.d.log.warn({ err: e, id: rec.id }, 'cgroup removal failed'));
+    await this.unmountRootfs(live).catch((e) => this.d.log.warn({ err: e, id: rec.id }, 'unmount failed'));
+    this.emit(live, 'die', { exitCode: String(info.exitCode) });
+    const waiters = live.exitWaiters.splice(0);
+    for (const w of waiters) w();
+    if (rec.hostConfig.AutoRemove && !live.removed) {
+      await this.remove(rec.id, { force: true }).catch((e) => this.d.log.warn({ err: e, id: rec.id }, 'auto-remove failed'));
+    }
+  }
+
+  private async unmountRootfs(live: Live): Promise<void> {
+    const merged = path.join(this.layerDir(live.rec), 'merged');
+    if (live.mounted || isMounted(merged)) await this.runtime.unmount(merged);
+    live.mounted = false;
+  }
+
+  // ---- signals, stop, wait -----------------------------------------------------------------------
+
+  private isRunning(live: Live): boolean {
+    return (live.rec.state.status === 'running' || live.rec.state.status === 'paused') && !!live.conn;
+  }
+
+  /** Resolves true when the container has exited, false on timeout (ms < 0: no timeout). */
+  waitExit(live: Live, ms: number): Promise<boolean> {
+    if (!this.isRunning(live)) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = () => {
+        if (timer) clearTimeout(timer);
+        resolve(true);
+      };
+      live.exitWaiters.push(done);
+      if (ms >= 0) {
+        timer = setTimeout(() => {
+          const i = live.exitWaiters.indexOf(done);
+          if (i >= 0) live.exitWaiters.splice(i, 1);
+          resolve(false);
+        }, ms);
+      }
+    });
+  }
+
+  async kill(ref: string, signal?: string): Promise<void> {
+    const live = this.lookup(ref);
+    const sig = parseSignal(signal, 'SIGKILL');
+    if (!this.isRunning(live)) throw conflict(`Cannot kill container: ${ref}: Container ${live.rec.id} is not running`);
+    live.conn!.signal(sig);
+    this.emit(live, 'kill', { signal: String(sig) });
+    if (sig === 9) await this.waitExit(live, 10_000);
+  }
+
+  async stop(ref: string, timeoutSec?: number, signal?: string): Promise<void> {
+    const live = this.lookup(ref);
+    await this.serial(live, async () => {
+      if (!this.isRunning(live)) throw notModified();
+      await this.stopLive(live, timeoutSec, signal);
+    });
+  }
+
+  private async stopLive(live: Live, timeoutSec?: number, signal?: string): Promise<void> {
+    const sig = parseSignal(signal ?? live.rec.config.StopSignal, 'SIGTERM');
+    const t = timeoutSec ?? live.rec.config.StopTimeout ?? 10;
+    if (live.conn) {
+      live.conn.signal(sig);
+      this.emit(live, 'kill', { signal: String(sig) });
+      if (!(await this.waitExit(live, t < 0 ? -1 : t * 1000))) {
+        live.conn?.signal(9);
+        this.emit(live, 'kill', { signal: '9' });
+        await this.waitExit(live, 30_000);
+      }
+    }
+    this.emit(live, 'stop');
+  }
+
+  async restart(ref: string, timeoutSec?: number, signal?: string): Promise<void> {
+    const live = this.lookup(ref);
+    await this.serial(live, async () => {
+      if (this.isRunning(live)) await this.stopLive(live, timeoutSec, signal);
+      await this.doStart(live);
+      this.emit(live, 'restart');
+    });
+  }
+
+  /** POST /containers/{id}/wait: resolves with the exit code once the condition holds. */
+  async wait(ref: string, condition: string | undefined, aborted: () => boolean): Promise<number> {
+    const live = this.lookup(ref);
+    const cond = condition || 'not-running';
+    if (!['not-running', 'next-exit', 'removed'].includes(cond)) throw invalid(`invalid condition: "${cond}"`);
+    if (cond === 'removed') {
+      if (!live.removed) await new Promise<void>((r) => live.removeWaiters.push(r));
+      return live.rec.state.exitCode;
+    }
+    if (cond === 'next-exit' || this.isRunning(live) || live.rec.state.status === 'restarting') {
+      await new Promise<void>((r) => live.exitWaiters.push(r));
+    }
+    void aborted;
+    return live.rec.state.exitCode;
+  }
+
+  // ---- remove, rename ----------------------------------------------------------------------------
+
+  async remove(ref: string, o: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
+    const live = this.lookup(ref);
+    await this.serial(live, async () => {
+      if (live.removed) return;
+      if (this.isRunning(live)) {
+        if (!o.force) {
+          throw conflict(`You cannot remove a ${live.rec.state.status} container ${live.rec.id}. Stop the container before attempting removal or force remove`);
+        }
+        live.conn!.signal(9);
+        this.emit(live, 'kill', { signal: '9' });
+        await this.waitExit(live, 30_000);
+      }
+      live.removed = true;
+      this.store.remove(live.rec.id);
+      this.byId.delete(live.rec.id);
+      if (this.byName.get(live.rec.name) === live.rec.id) this.byName.delete(live.rec.name);
+      await this.unmountRootfs(live).catch(() => {});
+      await this.removeFiles(live.rec);
+      this.emit(live, 'destroy');
+      for (const w of live.removeWaiters.splice(0)) w();
+      for (const w of live.exitWaiters.splice(0)) w();
+    });
+  }
+
+  private async removeFiles(rec: ContainerRecord): Promise<void> {
+    const layer = this.layerDir(rec);
+    await Promise.all([
+      rm(this.containerDir(rec.id), { recursive: true, force: true }),
+      rm(this.stateDir(rec.id), { recursive: true, force: true }),
+      rm(layer, { recursive: true, force: true }),
+      rm(`${layer}-init`, { recursive: true, force: true }),
+    ]);
+  }
+
+  async rename(ref: string, newName: string): Promise<void> {
+    const live = this.lookup(ref);
+    const { NAME_RE } = await import('./names');
+    if (!newName || !NAME_RE.test(newName)) throw invalid(`Invalid container name (${newName}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    const name = newName.startsWith('/') ? newName : `/${newName}`;
+    if (name === live.rec.name) throw invalid(`Renaming a container with the same name as its current name`);
+    const other = this.byName.get(name);
+    if (other) throw conflict(`Error when allocating new name: Conflict. The container name "${name}" is already in use by container "${other}". You have to remove (or rename) that container to be able to reuse that name.`);
+    const old = live.rec.name;
+    this.store.rename(live.rec.id, name);
+    this.byName.delete(old);
+    this.byName.set(name, live.rec.id);
+    live.rec.name = name;
+    this.emit(live, 'rename', { oldName: old });
+  }
+
+  // ---- attach ------------------------------------------------------------------------------------
+
+  addAttacher(live: Live, a: Attacher): () => void {
+    live.attachers.add(a);
+    if (live.attachers.size === 1) live.conn?.subscribe(true);
+    return () => {
+      if (live.attachers.delete(a) && live.attachers.size === 0) live.conn?.subscribe(false);
+    };
+  }
+
+  sendStdin(live: Live, data: Buffer): void {
+    if (live.conn) live.conn.stdin(data);
+    else if (live.rec.state.status === 'created') live.pendingStdin.push(data);
+  }
+
+  closeStdin(live: Live): void {
+    if (live.conn) live.conn.closeStdin();
+    else if (live.rec.state.status === 'created') live.pendingStdinClose = true;
+  }
+
+  resize(ref: string, rows: number, cols: number): void {
+    const live = this.lookup(ref);
+    if (!this.isRunning(live)) throw conflict(`Container ${live.rec.id} is not running`);
+    live.conn!.resize(rows, cols);
+  }
+
+  emitAttach(live: Live): void {
+    this.emit(live, 'attach');
+  }
+
+  // ---- restore after a berthd start -----------------------------------------------------------------
+
+  async restore(): Promise<void> {
+    for (const rec of this.store.all()) {
+      const live = newLive(rec);
+      this.byId.set(rec.id, live);
+      this.byName.set(rec.name, rec.id);
+    }
+    await Promise.all(this.all().map(async (live) => {
+      const st = live.rec.state;
+      if (st.status !== 'running' && st.status !== 'paused' && st.status !== 'restarting') return;
+      live.mounted = isMounted(path.join(this.layerDir(live.rec), 'merged'));
+      const conn = await this.runtime.connect(this.stateDir(live.rec.id));
+      if (conn) {
+        this.d.log.info({ id: live.rec.id }, 're-attached to running container');
+        this.wire(live, conn);
+        return;
+      }
+      const info = this.runtime.exitStatus(this.stateDir(live.rec.id)) ?? { exitCode: 255, finishedAt: rfc3339Nano(nowNs()) };
+      this.d.log.info({ id: live.rec.id, exitCode: info.exitCode }, 'container exited while berthd was down');
+      const fake = { close() {} } as unknown as ShimConnection;
+      live.conn = fake;
+      await this.onExit(live, fake, info);
+    }));
+    await this.sweepOrphans();
+  }
+
+  /** Container directories whose row never made it into the database (a crash during create). */
+  private async sweepOrphans(): Promise<void> {
+    const { readdir } = await import('node:fs/promises');
+    const known = new Set(this.byId.keys());
+    const dir = path.join(this.d.config.dataRoot, 'containers');
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      if (!known.has(name)) await rm(path.join(dir, name), { recursive: true, force: true });
+    }
+    const execDir = path.join(this.d.config.execRoot, 'containers');
+    for (const name of await readdir(execDir).catch(() => [] as string[])) {
+      if (!known.has(name)) await rm(path.join(execDir, name), { recursive: true, force: true });
+    }
+  }
+
+  /** Layer directories of containers (overlay2/<layerId> and -init): the image store must leave them. */
+  containerLayerIds(): Set<string> {
+    const s = new Set<string>();
+    for (const l of this.byId.values()) {
+      s.add(l.rec.layerId);
+      s.add(`${l.rec.layerId}-init`);
+    }
+    return s;
+  }
+
+  /** berthd is stopping: drop the shim connections; the containers keep running. */
+  async detachAll(): Promise<void> {
+    for (const l of this.byId.values()) {
+      const c = l.conn;
+      l.conn = undefined;
+      c?.close();
+    }
+  }
+}
+
+function isMounted(target: string): boolean {
+  try {
+    const info = readFileSync('/proc/self/mountinfo', 'utf8');
+    return info.includes(` ${target} `);
+  } catch {
+    return false;
+  }
+}
+
+/** The init layer: empty mount points for the files and dirs the runtime mounts over, so that they do not
+ *  show up as changes in the container's own layer. */
+async function makeInitLayer(dir: string): Promise<void> {
+  const d = path.join(dir, 'diff');
+  await mkdir(path.join(d, 'etc'), { recursive: true });
+  await mkdir(path.join(d, 'dev', 'pts'), { recursive: true });
+  await mkdir(path.join(d, 'dev', 'shm'), { recursive: true });
+  await mkdir(path.join(d, 'proc'), { recursive: true });
+  await mkdir(path.join(d, 'sys'), { recursive: true });
+  await Promise.all(['etc/hosts', 'etc/hostname', 'etc/resolv.conf', 'dev/console'].map((f) => writeFile(path.join(d, f), '')));
+}
+
+function containerEnv(rec: ContainerRecord, home: string): string[] {
+  const env: string[] = [...(rec.config.Env ?? [])];
+  const has = (k: string) => env.some((e) => e.startsWith(`${k}=`));
+  if (!has('PATH')) env.unshift('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+  if (!has('HOSTNAME')) env.push(`HOSTNAME=${rec.config.Hostname}`);
+  if (!has('HOME')) env.push(`HOME=${home || '/'}`);
+  if (rec.config.Tty && !has('TERM')) env.push('TERM=xterm');
+  return env;
+}
+
+function hostsFile(rec: ContainerRecord): string {
+  const lines = [
+    '127.0.0.1\tlocalhost',
+    '::1\tlocalhost ip6-localhost ip6-loopback',
+    'fe00::0\tip6-localnet',
+    'ff00::0\tip6-mcastprefix',
+    'ff02::1\tip6-allnodes',
+    'ff02::2\tip6-allrouters',
+  ];
+  for (const h of rec.hostConfig.ExtraHosts ?? []) {
+    const i = h.indexOf(':');
+    if (i > 0) lines.push(`${h.slice(i + 1)}\t${h.slice(0, i)}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+function resolvConf(): string {
+  // Without networking (the loopback-only namespace of this release) the host's resolvers are kept as
+  // Docker keeps them, minus loopback addresses that mean nothing inside the container.
+  try {
+    const host = readFileSync('/etc/resolv.conf', 'utf8');
+    return host.split('\n').filter((l) => !/^\s*nameserver\s+(127\.|::1)/.test(l)).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+function parseSize(s: string | undefined): number | undefined {
+  if (!s) return undefined;
+  const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)b?$/i.exec(s.trim());
+  if (!m) throw invalid(`invalid max-size: ${s}`);
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g'];
+  return Math.floor(Number(m[1]) * mult);
+}
+

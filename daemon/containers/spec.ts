@@ -1,0 +1,125 @@
+// Builds the OCI runtime spec (config.json) for a container start: the contract between berthd and
+// berth-shim. Defaults are Docker's: namespaces, mounts, masked and read-only /proc paths, capabilities.
+import type { ContainerRecord } from './model';
+
+/** Docker's default capability set for unprivileged containers. */
+export const DEFAULT_CAPS = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID',
+  'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL',
+  'CAP_AUDIT_WRITE',
+];
+
+export const MASKED_PATHS = [
+  '/proc/asound', '/proc/acpi', '/proc/interrupts', '/proc/kcore', '/proc/keys', '/proc/latency_stats',
+  '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware',
+  '/sys/devices/virtual/powercap',
+];
+
+export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+
+export interface ResolvedUser {
+  uid: number;
+  gid: number;
+  additionalGids: number[];
+  home: string;
+}
+
+export interface SpecInput {
+  ctr: ContainerRecord;
+  rootfs: string;
+  user: ResolvedUser;
+  env: string[];
+  hostsPath: string;
+  hostnamePath: string;
+  resolvConfPath: string;
+  cgroupsPath: string;
+}
+
+const RLIMIT_NAMES: Record<string, string> = {
+  core: 'RLIMIT_CORE', cpu: 'RLIMIT_CPU', data: 'RLIMIT_DATA', fsize: 'RLIMIT_FSIZE', locks: 'RLIMIT_LOCKS',
+  memlock: 'RLIMIT_MEMLOCK', msgqueue: 'RLIMIT_MSGQUEUE', nice: 'RLIMIT_NICE', nofile: 'RLIMIT_NOFILE',
+  nproc: 'RLIMIT_NPROC', rss: 'RLIMIT_RSS', rtprio: 'RLIMIT_RTPRIO', rttime: 'RLIMIT_RTTIME',
+  sigpending: 'RLIMIT_SIGPENDING', stack: 'RLIMIT_STACK', as: 'RLIMIT_AS',
+};
+
+export function buildSpec(i: SpecInput): object {
+  const { ctr } = i;
+  const hc = ctr.hostConfig;
+  const privileged = !!hc.Privileged;
+  let caps = privileged ? allHostCaps() : [...DEFAULT_CAPS];
+  if (!privileged) {
+    const norm = (c: string) => (c.toUpperCase().startsWith('CAP_') ? c.toUpperCase() : `CAP_${c.toUpperCase()}`);
+    const drop = (hc.CapDrop ?? []).map(norm);
+    const add = (hc.CapAdd ?? []).map(norm);
+    if (drop.includes('CAP_ALL')) caps = [];
+    caps = caps.filter((c) => !drop.includes(c));
+    if (add.includes('CAP_ALL')) caps = allHostCaps();
+    else for (const c of add) if (!caps.includes(c)) caps.push(c);
+  }
+  const shmSize = hc.ShmSize && hc.ShmSize > 0 ? hc.ShmSize : 67108864;
+  const mounts: object[] = [
+    { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+    { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
+    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', privileged ? 'rw' : 'ro'] },
+    { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${shmSize}`] },
+    { destination: '/etc/resolv.conf', type: 'bind', source: i.resolvConfPath, options: ['rbind', 'rprivate'] },
+    { destination: '/etc/hostname', type: 'bind', source: i.hostnamePath, options: ['rbind', 'rprivate'] },
+    { destination: '/etc/hosts', type: 'bind', source: i.hostsPath, options: ['rbind', 'rprivate'] },
+  ];
+  const rlimits = (hc.Ulimits ?? []).map((u: { Name: string; Soft: number; Hard: number }) => {
+    const type = RLIMIT_NAMES[u.Name];
+    return { type, soft: u.Soft, hard: u.Hard };
+  }).filter((r: { type?: string }) => r.type);
+  const args = [ctr.path, ...ctr.args];
+  return {
+    ociVersion: '1.1.0',
+    process: {
+      terminal: !!ctr.config.Tty,
+      user: { uid: i.user.uid, gid: i.user.gid, additionalGids: i.user.additionalGids },
+      args,
+      env: i.env,
+      cwd: ctr.config.WorkingDir || '/',
+      capabilities: { bounding: caps, effective: caps, permitted: caps, inheritable: [], ambient: [] },
+      rlimits,
+      noNewPrivileges: (hc.SecurityOpt ?? []).some((o: string) => /^no-new-privileges(:true|=true)?$/.test(o)),
+      oomScoreAdj: hc.OomScoreAdj ?? 0,
+    },
+    root: { path: i.rootfs, readonly: !!hc.ReadonlyRootfs },
+    hostname: ctr.config.Hostname,
+    domainname: ctr.config.Domainname ?? '',
+    mounts,
+    annotations: {
+      'org.berth.stdin': ctr.config.OpenStdin ? 'true' : 'false',
+      'org.berth.container-id': ctr.id,
+    },
+    linux: {
+      cgroupsPath: i.cgroupsPath,
+      namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'cgroup' }],
+      maskedPaths: privileged ? [] : (hc.MaskedPaths ?? MASKED_PATHS),
+      readonlyPaths: privileged ? [] : (hc.ReadonlyPaths ?? READONLY_PATHS),
+      sysctl: hc.Sysctls ?? {},
+      devices: [],
+    },
+  };
+}
+
+let hostCaps: string[] | undefined;
+/** Every capability in berthd's own bounding set: what --privileged can give on this host. */
+function allHostCaps(): string[] {
+  if (hostCaps) return hostCaps;
+  const names = ['CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP',
+    'LINUX_IMMUTABLE', 'NET_BIND_SERVICE', 'NET_BROADCAST', 'NET_ADMIN', 'NET_RAW', 'IPC_LOCK', 'IPC_OWNER', 'SYS_MODULE',
+    'SYS_RAWIO', 'SYS_CHROOT', 'SYS_PTRACE', 'SYS_PACCT', 'SYS_ADMIN', 'SYS_BOOT', 'SYS_NICE', 'SYS_RESOURCE', 'SYS_TIME',
+    'SYS_TTY_CONFIG', 'MKNOD', 'LEASE', 'AUDIT_WRITE', 'AUDIT_CONTROL', 'SETFCAP', 'MAC_OVERRIDE', 'MAC_ADMIN', 'SYSLOG',
+    'WAKE_ALARM', 'BLOCK_SUSPEND', 'AUDIT_READ', 'PERFMON', 'BPF', 'CHECKPOINT_RESTORE'];
+  let bnd = BigInt(0);
+  try {
+    const status = require('node:fs').readFileSync('/proc/self/status', 'utf8') as string;
+    const m = /CapBnd:\s*([0-9a-f]+)/.exec(status);
+    if (m) bnd = BigInt('0x' + m[1]);
+  } catch { /* keep empty */ }
+  hostCaps = names.filter((_, idx) => (bnd >> BigInt(idx)) & 1n).map((n) => `CAP_${n}`);
+  return hostCaps;
+}

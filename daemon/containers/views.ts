@@ -1,0 +1,142 @@
+// The container as clients see it: GET /containers/{id}/json and the rows of GET /containers/json, in the
+// shapes Docker gives (samples/container-inspect.json, samples/containers-list.json).
+import path from 'node:path';
+import type { ContainerService, Live } from './service';
+import type { ContainerRecord } from './model';
+import { humanDuration, parseRfc3339Ns } from '../lib/time';
+import { shortId } from '../lib/ids';
+import { compareVersions } from '../api/version';
+
+function stateView(r: ContainerRecord) {
+  const s = r.state;
+  return {
+    Status: s.status,
+    Running: s.status === 'running' || s.status === 'paused' || s.status === 'restarting',
+    Paused: s.status === 'paused',
+    Restarting: s.status === 'restarting',
+    OOMKilled: s.oomKilled,
+    Dead: s.status === 'dead',
+    Pid: s.pid,
+    ExitCode: s.exitCode,
+    Error: s.error,
+    StartedAt: s.startedAt,
+    FinishedAt: s.finishedAt,
+  };
+}
+
+function networkSettings(r: ContainerRecord) {
+  const running = r.state.status === 'running' || r.state.status === 'paused';
+  return {
+    Bridge: '',
+    SandboxID: running ? r.id : '',
+    HairpinMode: false,
+    LinkLocalIPv6Address: '',
+    LinkLocalIPv6PrefixLen: 0,
+    Ports: {},
+    SandboxKey: running && r.state.pid ? `/proc/${r.state.pid}/ns/net` : '',
+    SecondaryIPAddresses: null,
+    SecondaryIPv6Addresses: null,
+    EndpointID: '',
+    Gateway: '',
+    GlobalIPv6Address: '',
+    GlobalIPv6PrefixLen: 0,
+    IPAddress: '',
+    IPPrefixLen: 0,
+    IPv6Gateway: '',
+    MacAddress: '',
+    Networks: {},
+  };
+}
+
+export function inspectView(svc: ContainerService, live: Live, apiVersion: string) {
+  const r = live.rec;
+  const layer = svc.layerDir(r);
+  const dir = svc.containerDir(r.id);
+  const img = (() => {
+    try {
+      return svc['d'].images.get(r.imageId);
+    } catch {
+      return undefined;
+    }
+  })();
+  const lowers = img ? [`${layer}-init/diff`, ...svc['d'].images.lowerDirs(img)] : [`${layer}-init/diff`];
+  const config: Record<string, unknown> = { ...r.config };
+  const out: Record<string, unknown> = {
+    Id: r.id,
+    Created: r.created,
+    Path: r.path,
+    Args: r.args,
+    State: stateView(r),
+    Image: r.imageId,
+    ResolvConfPath: path.join(dir, 'resolv.conf'),
+    HostnamePath: path.join(dir, 'hostname'),
+    HostsPath: path.join(dir, 'hosts'),
+    LogPath: svc.logPath(r.id),
+    Name: r.name,
+    RestartCount: r.state.restartCount,
+    Driver: 'overlay2',
+    Platform: 'linux',
+    MountLabel: '',
+    ProcessLabel: '',
+    AppArmorProfile: '',
+    ExecIDs: null,
+    HostConfig: r.hostConfig,
+    GraphDriver: {
+      Data: {
+        LowerDir: lowers.join(':'),
+        MergedDir: path.join(layer, 'merged'),
+        UpperDir: path.join(layer, 'diff'),
+        WorkDir: path.join(layer, 'work'),
+      },
+      Name: 'overlay2',
+    },
+    Mounts: [],
+    Config: config,
+    NetworkSettings: networkSettings(r),
+  };
+  if (compareVersions(apiVersion, '1.44') < 0) (out.HostConfig as Record<string, unknown>) = { ...r.hostConfig, KernelMemory: 0, KernelMemoryTCP: 0 };
+  return out;
+}
+
+/** Docker's human Status column. */
+export function humanStatus(r: ContainerRecord, now = Date.now()): string {
+  const s = r.state;
+  const since = (t: string) => (now - Number(parseRfc3339Ns(t) / 1_000_000n)) / 1000;
+  switch (s.status) {
+    case 'created':
+      return 'Created';
+    case 'running':
+      return `Up ${humanDuration(since(s.startedAt))}`;
+    case 'paused':
+      return `Up ${humanDuration(since(s.startedAt))} (Paused)`;
+    case 'restarting':
+      return `Restarting (${s.exitCode}) ${humanDuration(since(s.finishedAt))} ago`;
+    case 'removing':
+      return 'Removal In Progress';
+    case 'dead':
+      return 'Dead';
+    case 'exited':
+      return `Exited (${s.exitCode}) ${humanDuration(since(s.finishedAt))} ago`;
+  }
+}
+
+export function listView(_svc: ContainerService, live: Live) {
+  const r = live.rec;
+  return {
+    Id: r.id,
+    Names: [r.name],
+    Image: r.imageRef,
+    ImageID: r.imageId,
+    Command: [r.path, ...r.args].join(' '),
+    Created: Math.floor(Number(parseRfc3339Ns(r.created) / 1_000_000_000n)),
+    Ports: [],
+    Labels: r.config.Labels ?? {},
+    State: r.state.status,
+    Status: humanStatus(r),
+    HostConfig: { NetworkMode: r.hostConfig.NetworkMode },
+    NetworkSettings: { Networks: {} },
+    Mounts: [],
+  };
+}
+
+export { shortId };

@@ -1,0 +1,55 @@
+// The Daemon holds berth's services for one data root. Routes get it and call services; services own
+// their tables and directories and do not reach into each other's.
+import type { Logger } from 'pino';
+import type { Config } from './config/config';
+import type { DB } from './state/db';
+import { ImageService } from './images/service';
+import { ContainerService } from './containers/service';
+import { EventBus } from './events/bus';
+import { HostInfo, probeHost } from './lib/host';
+import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+
+function engineId(dataRoot: string): string {
+  const f = path.join(dataRoot, 'engine-id');
+  try {
+    return readFileSync(f, 'utf8').trim();
+  } catch {
+    const id = randomUUID();
+    writeFileSync(`${f}.tmp`, id);
+    renameSync(`${f}.tmp`, f);
+    return id;
+  }
+}
+
+export class Daemon {
+  readonly images: ImageService;
+  readonly containers: ContainerService;
+  readonly events = new EventBus();
+  readonly host: HostInfo;
+  readonly startedAt = new Date();
+  /** A stable identity for /info, made on the first start of a data root. */
+  readonly engineId: string;
+
+  constructor(readonly config: Config, readonly db: DB, readonly log: Logger) {
+    this.host = probeHost();
+    this.engineId = engineId(config.dataRoot);
+    this.images = new ImageService(db, config.dataRoot, log.child({ svc: 'images' }), {
+      imageInUse: (imageId) => this.containers.containersUsingImage(imageId),
+      emit: (type, action, id, attrs) => this.events.emit(type, action, id, attrs),
+    });
+    this.containers = new ContainerService(this);
+  }
+
+  /** Brings the state in line with the host after a start: sweeps half-done work, re-attaches shims. */
+  async restore(): Promise<void> {
+    await this.images.cleanup();
+    await this.containers.restore();
+  }
+
+  async shutdown(): Promise<void> {
+    await this.containers.detachAll();
+    this.db.close();
+  }
+}

@@ -1,0 +1,51 @@
+// The closed set of error kinds berth raises, and the one place that turns a kind into an HTTP status.
+// Services throw these; routes never pick status codes themselves (moby's httpstatus.FromError idea).
+
+export type ErrorKind =
+  | 'invalid'        // 400: bad parameter or body
+  | 'notFound'       // 404: no such object
+  | 'conflict'       // 409: name in use, container running, image in use
+  | 'notModified'    // 304: start of a running / stop of a stopped container
+  | 'forbidden'      // 403: e.g. network with active endpoints
+  | 'unavailable'    // 503: swarm endpoints
+  | 'notImplemented' // 501
+  | 'system';        // 500
+
+const statusOf: Record<ErrorKind, number> = {
+  invalid: 400,
+  notFound: 404,
+  conflict: 409,
+  notModified: 304,
+  forbidden: 403,
+  unavailable: 503,
+  notImplemented: 501,
+  system: 500,
+};
+
+export class BerthError extends Error {
+  readonly kind: ErrorKind;
+  constructor(kind: ErrorKind, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.kind = kind;
+    this.name = 'BerthError';
+  }
+  get status(): number {
+    return statusOf[this.kind];
+  }
+}
+
+export const invalid = (msg: string, cause?: unknown) => new BerthError('invalid', msg, { cause });
+export const notFound = (msg: string) => new BerthError('notFound', msg);
+export const conflict = (msg: string) => new BerthError('conflict', msg);
+export const notModified = () => new BerthError('notModified', '');
+export const systemError = (msg: string, cause?: unknown) => new BerthError('system', msg, { cause });
+
+/** Maps any thrown value to Docker's status and `{"message": …}` text. */
+export function toHttp(err: unknown): { status: number; message: string } {
+  if (err instanceof BerthError) return { status: err.status, message: err.message };
+  const e = err as { statusCode?: number; message?: string; code?: string };
+  if (e && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return { status: e.statusCode, message: e.message ?? 'bad request' };
+  }
+  return { status: 500, message: (e && e.message) || String(err) };
+}

@@ -1,0 +1,174 @@
+// berthd's side of berth-shim: spawning a shim for a container start, and talking to a running shim
+// (over the socketpair it was started with, or over its shim.sock after berthd restarted).
+import { spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { readFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { Frame, FrameDecoder, encodeFrame } from './frames';
+
+export interface ExitInfo {
+  exitCode: number;
+  signal?: number;
+  finishedAt: string;
+  oomKilled?: boolean;
+}
+
+export interface ShimSpawnOptions {
+  shimPath: string;
+  id: string;
+  bundle: string;
+  stateDir: string;
+  logPath: string;
+  cgroupDirs: string[];
+  attach: boolean;
+  logMaxSize?: number;
+  logMaxFile?: number;
+}
+
+/**
+ * One connection to one shim. Emits 'output' (stream 1|2, data), 'exited' (ExitInfo) and 'close'.
+ */
+export class ShimConnection extends EventEmitter {
+  private readonly decoder = new FrameDecoder();
+  private closed = false;
+  exitInfo: ExitInfo | undefined;
+
+  constructor(private readonly sock: net.Socket) {
+    super();
+    sock.on('data', (chunk: Buffer) => this.decoder.push(chunk, (t, p) => this.onFrame(t, p)));
+    sock.on('error', () => { /* 'close' follows */ });
+    sock.on('close', () => {
+      this.closed = true;
+      this.emit('close');
+    });
+  }
+
+  private onFrame(type: number, payload: Buffer): void {
+    switch (type) {
+      case Frame.STDOUT:
+      case Frame.STDERR:
+        this.emit('output', type, payload);
+        break;
+      case Frame.STARTED:
+        this.emit('started', JSON.parse(payload.toString()));
+        break;
+      case Frame.START_FAILED:
+        this.emit('startFailed', JSON.parse(payload.toString()));
+        break;
+      case Frame.EXITED:
+        this.exitInfo = JSON.parse(payload.toString());
+        this.emit('exited', this.exitInfo);
+        break;
+      case Frame.STATUS:
+        this.emit('status', JSON.parse(payload.toString()));
+        break;
+      default:
+        break;
+    }
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  private send(type: number, payload?: Buffer): boolean {
+    if (this.closed) return false;
+    return this.sock.write(encodeFrame(type, payload));
+  }
+
+  subscribe(on: boolean): void {
+    this.send(Frame.SUBSCRIBE, Buffer.from([on ? 1 : 0]));
+  }
+
+  signal(sig: number): boolean {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(sig);
+    return this.send(Frame.SIGNAL, b);
+  }
+
+  stdin(data: Buffer): boolean {
+    return this.send(Frame.STDIN, data);
+  }
+
+  closeStdin(): void {
+    this.send(Frame.STDIN_CLOSE);
+  }
+
+  resize(rows: number, cols: number): void {
+    const b = Buffer.alloc(4);
+    b.writeUInt16BE(rows, 0);
+    b.writeUInt16BE(cols, 2);
+    this.send(Frame.RESIZE, b);
+  }
+
+  /** Waits for writes to drain (backpressure towards an attach client's stdin). */
+  drain(): Promise<void> {
+    return this.sock.writableNeedDrain ? new Promise((r) => this.sock.once('drain', () => r())) : Promise.resolve();
+  }
+
+  close(): void {
+    this.sock.destroy();
+  }
+}
+
+export class StartError extends Error {}
+
+/**
+ * Execs a shim for one container start and resolves once the container's process runs (STARTED) or
+ * rejects with the runtime's message (START_FAILED). The shim lives in its own session: it does not die
+ * with berthd.
+ */
+export function spawnShim(o: ShimSpawnOptions): Promise<{ conn: ShimConnection; pid: number; shimPid: number }> {
+  const args = ['--id', o.id, '--bundle', o.bundle, '--state', o.stateDir, '--log', o.logPath];
+  for (const d of o.cgroupDirs) args.push('--cgroup', d);
+  if (o.attach) args.push('--attach');
+  if (o.logMaxSize) args.push('--log-max-size', String(o.logMaxSize));
+  if (o.logMaxFile) args.push('--log-max-file', String(o.logMaxFile));
+  const child = spawn(o.shimPath, args, { stdio: ['ignore', 'ignore', 'ignore', 'pipe'], detached: true });
+  const sock = child.stdio[3] as net.Socket;
+  const conn = new ShimConnection(sock);
+  child.unref();
+  // The socketpair keeps the event loop alive on its own; berthd must be able to exit with shims running.
+  (sock as unknown as { unref?: () => void }).unref?.();
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const fail = (msg: string) => {
+      if (settled) return;
+      settled = true;
+      conn.close();
+      reject(new StartError(msg));
+    };
+    child.once('error', (e) => fail(`cannot exec ${o.shimPath}: ${e.message}`));
+    conn.once('startFailed', (m: { message: string }) => fail(m.message));
+    conn.once('started', (m: { pid: number }) => {
+      if (settled) return;
+      settled = true;
+      resolve({ conn, pid: m.pid, shimPid: child.pid! });
+    });
+    conn.once('close', () => fail('the container supervisor exited before the container started'));
+  });
+}
+
+/** Connects to the shim of a container that was started by an earlier berthd, if it still runs. */
+export function connectShim(stateDir: string): Promise<ShimConnection | null> {
+  const p = path.join(stateDir, 'shim.sock');
+  if (!existsSync(p)) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    const sock = net.createConnection(p);
+    sock.once('connect', () => {
+      sock.unref();
+      resolve(new ShimConnection(sock));
+    });
+    sock.once('error', () => resolve(null));
+  });
+}
+
+/** The exit status the shim left behind, when it exited while no berthd listened. */
+export function readExitFile(stateDir: string): ExitInfo | null {
+  try {
+    return JSON.parse(readFileSync(path.join(stateDir, 'exit.json'), 'utf8'));
+  } catch {
+    return null;
+  }
+}
