@@ -28,7 +28,7 @@ node_modules: package.json
 
 addon: addon/build/Release/berth.node
 addon/build/Release/berth.node: addon/binding.gyp $(ADDON_SRCS) | node_modules
-	cd addon && ../$(NODE_GYP) rebuild --silent
+	cd addon && ../$(NODE_GYP) rebuild --silent --nodedir=$$(node -p "require('path').resolve(process.execPath,'../..')")
 
 shim: build/berth-shim
 build/berth-shim: $(SHIM_SRCS) $(SHIM_HDRS)

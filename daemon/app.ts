@@ -9,6 +9,7 @@ import { systemRoutes } from './api/routes/system';
 import { containerRoutes } from './api/routes/containers';
 import { imageRoutes } from './api/routes/images';
 import { handleUpgrade } from './api/hijack';
+import { eventRoutes } from './api/routes/events';
 
 export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance; servers: http.Server[]; makeServer: () => http.Server } {
   let handler: http.RequestListener | undefined;
@@ -42,5 +43,6 @@ export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance
   systemRoutes(app, daemon);
   containerRoutes(app, daemon);
   imageRoutes(app, daemon);
+  eventRoutes(app, daemon);
   return { app, servers, makeServer };
 }

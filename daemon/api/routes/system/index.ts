@@ -28,6 +28,15 @@ export function systemRoutes(app: FastifyInstance, d: Daemon): void {
     reply.send();
   });
 
+  // berth is one node: swarm is never active, and its endpoints answer as Docker's do outside a swarm.
+  const notSwarm = async (_req: unknown, reply: FastifyReply) => {
+    reply.code(503).send({ message: 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.' });
+  };
+  for (const res of ['swarm', 'nodes', 'services', 'tasks', 'secrets', 'configs']) {
+    app.all(`/${res}`, notSwarm);
+    app.all(`/${res}/*`, notSwarm);
+  }
+
   app.get('/version', async () => ({
     Platform: { Name: 'berth' },
     Components: [

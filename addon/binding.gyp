@@ -1,0 +1,36 @@
+# Builds build/Release/berth.node (make addon). node-addon-api is used with C++ exceptions off
+# (NAPI_DISABLE_CPP_EXCEPTIONS): errors travel as berth::Status values and become JS errors in one place,
+# src/napi/error.cc. Symbols are hidden except the module's registration.
+{
+  "targets": [
+    {
+      "target_name": "berth",
+      "sources": [
+        "src/addon.cc",
+        "src/napi/args.cc",
+        "src/napi/error.cc",
+        "src/util/file.cc",
+        "src/cgroup/detect.cc",
+        "src/cgroup/hierarchy.cc",
+        "src/cgroup/manager.cc",
+        "src/cgroup/v1.cc",
+        "src/cgroup/v2.cc",
+        "src/fs/nodes.cc",
+        "src/fs/overlay.cc",
+        "src/js/cgroup.cc",
+        "src/js/fs.cc"
+      ],
+      "include_dirs": [
+        "src",
+        "<!(node -p \"require('node-addon-api').include_dir\")"
+      ],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NAPI_DISABLE_CPP_EXCEPTIONS",
+        "NODE_ADDON_API_DISABLE_DEPRECATED"
+      ],
+      "cflags": ["-Wall", "-Wextra", "-fvisibility=hidden"],
+      "cflags_cc": ["-std=c++17", "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-fno-exceptions"]
+    }
+  ]
+}

@@ -1,0 +1,38 @@
+// Plain mirrors of index.d.ts's CgroupLayout and CgroupResources, filled at entry by js/cgroup.cc.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+namespace berth {
+namespace cgroup {
+
+// Where the host mounts its cgroup hierarchies.
+struct Layout {
+  int version = 0;  // 1: v1 controllers mounted (hybrid hosts too); 2: unified only
+  // v1: controller ("memory", "cpu", "name=systemd") → mount point; co-mounted controllers share one.
+  // v2: empty.
+  std::map<std::string, std::string> controllers;
+  // v2: the unified mount point. v1: the cgroup2 mount of a hybrid host, or "".
+  std::string unified;
+};
+
+// Limits to apply. An absent field is left as it is (that is what makes docker update partial); the
+// meaning of 0 and -1 per field is index.d.ts's.
+struct Resources {
+  std::optional<int64_t> memory;             // bytes, 0 = unlimited
+  std::optional<int64_t> memory_swap;        // memory+swap bytes, -1 = unlimited, 0 = leave as is
+  std::optional<int64_t> memory_reservation; // bytes, 0 = none
+  std::optional<int64_t> pids_limit;         // 0 or -1 = unlimited
+  std::optional<int64_t> cpu_shares;         // v1 cpu.shares (2..262144), 0 = leave as is
+  std::optional<int64_t> cpu_quota;          // µs per period, 0 = leave as is, -1 = unlimited
+  std::optional<int64_t> cpu_period;         // µs, 0 = leave as is
+  std::optional<std::string> cpuset_cpus;    // "" = leave as is
+  std::optional<std::string> cpuset_mems;    // "" = leave as is
+  std::optional<int64_t> blkio_weight;       // 10..1000, 0 = leave as is
+};
+
+}  // namespace cgroup
+}  // namespace berth

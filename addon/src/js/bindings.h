@@ -1,0 +1,16 @@
+// The functions index.d.ts declares, grouped by concern. Each entry point copies its arguments into plain
+// structs (napi/args.h), then either answers at once (cgroupDetect) or queues a PromiseWorker.
+#pragma once
+
+#include <napi.h>
+
+namespace berth {
+namespace js {
+
+// cgroupDetect, cgroupCreate, cgroupUpdate, cgroupRemove
+void RegisterCgroup(Napi::Env env, Napi::Object exports);
+// mountOverlay, unmount, mkWhiteout, mknod, setXattr
+void RegisterFs(Napi::Env env, Napi::Object exports);
+
+}  // namespace js
+}  // namespace berth
