@@ -1,0 +1,81 @@
+#include "args.h"
+
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+
+#include "util.h"
+
+namespace {
+
+std::string absolute(const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  char cwd[PATH_MAX];
+  if (!getcwd(cwd, sizeof cwd)) return path;
+  std::string base = cwd;
+  if (base != "/") base += '/';
+  return base + path;
+}
+
+bool parse_uint(const std::string& s, uint64_t& out) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long v = strtoull(s.c_str(), &end, 10);
+  if (errno != 0 || *end != '\0' || s[0] == '-') return false;
+  out = v;
+  return true;
+}
+
+}  // namespace
+
+bool parse_args(int argc, char** argv, Args& out) {
+  for (int i = 1; i < argc; i++) {
+    std::string arg = argv[i];
+    std::string value;
+    bool has_value = false;
+    // Accept both "--opt value" and "--opt=value".
+    size_t eq = arg.find('=');
+    if (arg.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+      has_value = true;
+    }
+    if (arg == "--attach") {
+      out.attach = true;
+      continue;
+    }
+    bool known = arg == "--id" || arg == "--bundle" || arg == "--state" || arg == "--log" ||
+                 arg == "--cgroup" || arg == "--log-max-size" || arg == "--log-max-file";
+    if (!known) return fail_msg("unknown argument " + arg);
+    if (!has_value) {
+      if (i + 1 >= argc) return fail_msg(arg + " needs a value");
+      value = argv[++i];
+    }
+    if (arg == "--id") {
+      out.id = value;
+    } else if (arg == "--bundle") {
+      out.bundle = absolute(value);
+    } else if (arg == "--state") {
+      out.state = absolute(value);
+    } else if (arg == "--log") {
+      out.log = absolute(value);
+    } else if (arg == "--cgroup") {
+      out.cgroups.push_back(absolute(value));
+    } else {
+      uint64_t n;
+      if (!parse_uint(value, n)) return fail_msg("bad number for " + arg + ": " + value);
+      if (arg == "--log-max-size") {
+        out.log_max_size = n;
+      } else {
+        if (n < 1 || n > 1000) return fail_msg("--log-max-file must be 1..1000");
+        out.log_max_file = static_cast<unsigned>(n);
+      }
+    }
+  }
+  if (out.bundle.empty() || out.state.empty() || out.log.empty())
+    return fail_msg("--bundle, --state and --log are required");
+  return true;
+}

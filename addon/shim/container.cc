@@ -1,0 +1,464 @@
+#include "container.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <net/if.h>
+#include <pty.h>
+#include <stdlib.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstring>
+
+#include "caps.h"
+#include "rootfs.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+namespace {
+
+struct NsKind {
+  const char* type;
+  int flag;
+};
+const NsKind kNamespaces[] = {
+    {"mount", CLONE_NEWNS}, {"pid", CLONE_NEWPID},     {"uts", CLONE_NEWUTS},
+    {"ipc", CLONE_NEWIPC},  {"network", CLONE_NEWNET}, {"cgroup", CLONE_NEWCGROUP},
+};
+
+// What the child needs besides the spec. Every fd here is close-on-exec in the child, except the
+// three that become its stdio.
+struct ChildPlan {
+  int sync_r = -1;  // the parent writes one byte once the pid is in its cgroups
+  int err_w = -1;   // the child writes why it failed; EOF without data means exec succeeded
+  int stdio[3] = {-1, -1, -1};  // TTY mode: the shim's pty slave thrice (the fallback terminal)
+  bool tty = false;
+  int pty_sock = -1;  // TTY mode: the child sends the master of the container's own pty here
+  struct Join {
+    int fd;
+    int flag;  // CLONE_NEW*
+    std::string path;
+  };
+  std::vector<Join> joins;  // existing namespaces to enter with setns
+  bool new_cgroup = false;
+  bool new_uts = false;
+  bool new_net = false;
+};
+
+std::string quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+// 0 when path is a file the process could execute, else the errno that explains why not (as Go's
+// exec.LookPath decides: a directory is EISDIR, a file without any x bit EACCES).
+int check_executable(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) < 0) return errno;
+  if (S_ISDIR(st.st_mode)) return EISDIR;
+  if ((st.st_mode & 0111) == 0) return EACCES;
+  return 0;
+}
+
+// Resolves args[0] the way runc does before exec: a name without a slash is searched in the PATH of
+// the container's environment. The messages match runc's, which the docker CLI matches on.
+bool look_path(const Spec& s, std::string& out) {
+  const std::string& name = s.args[0];
+  if (name.find('/') != std::string::npos) {
+    int err = check_executable(name);
+    if (err == 0) {
+      out = name;
+      return true;
+    }
+    if (err == EISDIR || err == EACCES) return fail_msg("exec: " + quote(name) + ": " + errno_text(err));
+    return fail_msg("exec: " + quote(name) + ": stat " + name + ": " + errno_text(err));
+  }
+  std::string path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  for (const auto& e : s.env)  // the last PATH= wins, as when the environment is applied in order
+    if (e.rfind("PATH=", 0) == 0) path = e.substr(5);
+  size_t i = 0;
+  for (;;) {
+    size_t j = path.find(':', i);
+    std::string dir = path.substr(i, j == std::string::npos ? std::string::npos : j - i);
+    if (dir.empty()) dir = ".";
+    std::string candidate = dir + "/" + name;
+    if (check_executable(candidate) == 0) {
+      out = candidate;
+      return true;
+    }
+    if (j == std::string::npos) break;
+    i = j + 1;
+  }
+  return fail_msg("exec: " + quote(name) + ": executable file not found in $PATH");
+}
+
+bool loopback_up() {
+  Fd sock(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!sock.ok()) return fail("socket", "");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  if (ioctl(sock.get(), SIOCGIFFLAGS, &ifr) < 0) return fail("get flags of", "lo");
+  ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
+  if (ioctl(sock.get(), SIOCSIFFLAGS, &ifr) < 0) return fail("bring up", "lo");
+  return true;
+}
+
+bool write_sysctls(const Spec& s) {
+  for (const auto& kv : s.sysctl) {
+    std::string path = "/proc/sys/" + kv.first;
+    for (size_t i = 10; i < path.size(); i++)
+      if (path[i] == '.') path[i] = '/';
+    if (!write_file(path, kv.second)) return fail(("write sysctl " + kv.first + " via").c_str(), path);
+  }
+  return true;
+}
+
+bool set_user(const Spec& s) {
+  if (setgroups(s.additional_gids.size(), s.additional_gids.data()) < 0) return fail("setgroups", "");
+  if (setresgid(s.gid, s.gid, s.gid) < 0) return fail(("setgid " + std::to_string(s.gid)).c_str(), "");
+  // Keep the permitted capabilities across the uid change; the configured sets are applied after it.
+  if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) return fail("prctl PR_SET_KEEPCAPS", "");
+  if (setresuid(s.uid, s.uid, s.uid) < 0) return fail(("setuid " + std::to_string(s.uid)).c_str(), "");
+  if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) return fail("prctl PR_SET_KEEPCAPS", "");
+  return true;
+}
+
+// Sends fd over a unix socket (SCM_RIGHTS).
+bool send_fd(int sock, int fd) {
+  char byte = 'm';
+  struct iovec iov = {&byte, 1};
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } ctl;
+  memset(&ctl, 0, sizeof ctl);
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = ctl.buf;
+  msg.msg_controllen = sizeof ctl.buf;
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  if (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0) return fail("send terminal to the shim", "");
+  return true;
+}
+
+// Receives an fd sent with send_fd, if one is queued; -1 otherwise.
+int recv_fd(int sock) {
+  char byte;
+  struct iovec iov = {&byte, 1};
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } ctl;
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = ctl.buf;
+  msg.msg_controllen = sizeof ctl.buf;
+  if (recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) <= 0) return -1;
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) return -1;
+  int fd;
+  memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  return fd;
+}
+
+// Opens a terminal in the container's own devpts (so ttyname() finds /dev/pts/N inside the container,
+// as with Docker), hands its master to the shim and returns the slave; -1 when the container has no
+// usable /dev/ptmx, in which case the shim's pty is used.
+int open_container_pty(const Spec& s, int pty_sock) {
+  Fd master(open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!master.ok() || unlockpt(master.get()) < 0) return -1;
+  int slave = ioctl(master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  char name[64];
+  if (ptsname_r(master.get(), name, sizeof name) != 0) name[0] = '\0';
+  if (slave < 0 && name[0]) slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0) return -1;
+  if (!send_fd(pty_sock, master.get())) {
+    close(slave);
+    return -1;
+  }
+  // The user owns its terminal, as after a login (best effort: the inherited fd works either way).
+  if (fchown(slave, s.uid, static_cast<gid_t>(-1)) < 0) {
+    // ignored
+  }
+  // /dev/console is the container's terminal too (best effort: /dev may be read-only or absent).
+  if (name[0]) {
+    int f = open("/dev/console", O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (f >= 0) {
+      close(f);
+      mount(name, "/dev/console", nullptr, MS_BIND, nullptr);
+    }
+  }
+  return slave;
+}
+
+// fds 0-2 of the container, in its own session; in TTY mode the terminal becomes the controlling one.
+bool setup_stdio(const Spec& s, const ChildPlan& plan) {
+  if (setsid() < 0) return fail("setsid", "");
+  int fds[3] = {plan.stdio[0], plan.stdio[1], plan.stdio[2]};
+  if (plan.tty) {
+    int slave = open_container_pty(s, plan.pty_sock);
+    if (slave >= 0) fds[0] = fds[1] = fds[2] = slave;
+    if (ioctl(fds[0], TIOCSCTTY, 0) < 0) return fail("set controlling terminal", "");
+    if (s.console_rows || s.console_cols) {
+      // The size berthd knew at create time, so the first output is already laid out for it.
+      struct winsize ws;
+      memset(&ws, 0, sizeof ws);
+      ws.ws_row = s.console_rows;
+      ws.ws_col = s.console_cols;
+      ioctl(fds[0], TIOCSWINSZ, &ws);
+    }
+  }
+  for (int i = 0; i < 3; i++)
+    if (dup2(fds[i], i) < 0) return fail("dup2 stdio", "");
+  return true;
+}
+
+// Everything the container's init does between clone and execve. Returns false (with last_error set)
+// on failure; does not return on success.
+bool child_init(const Spec& s, const ChildPlan& plan) {
+  // Until exec, the child must not outlive a shim that died under it.
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  // The shim blocks SIGCHLD (for its signalfd) and ignores SIGPIPE and SIGHUP; execve keeps both the
+  // mask and ignored dispositions, and the container must start with neither.
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  signal(SIGPIPE, SIG_DFL);
+  signal(SIGHUP, SIG_DFL);
+
+  char go;
+  ssize_t n;
+  do n = read(plan.sync_r, &go, 1);
+  while (n < 0 && errno == EINTR);
+  if (n != 1) _exit(1);  // the shim gave up (cgroup placement failed) or died
+  close(plan.sync_r);
+
+  umask(022);
+
+  // Existing namespaces (a cgroup one included) are entered before anything is mounted, so that
+  // mqueue, sysfs and proc show the namespaces the container lives in.
+  for (const auto& j : plan.joins)
+    if (setns(j.fd, j.flag) < 0) return fail("setns", j.path);
+  // A new cgroup namespace is made only now that the parent has put the pid in its cgroups, so its
+  // root is the container's own cgroup.
+  if (plan.new_cgroup && unshare(CLONE_NEWCGROUP) < 0) return fail("unshare cgroup namespace", "");
+
+  if (!setup_rootfs(s)) return false;
+  // Sysctls go through /proc/sys, which finish_rootfs makes read-only.
+  if (!write_sysctls(s)) return false;
+  if (!finish_rootfs(s)) return false;
+  // After the root is built: a terminal is opened in the container's /dev/pts.
+  if (!setup_stdio(s, plan)) return false;
+  // A hostname can only be set in a UTS namespace of the container's own.
+  if (plan.new_uts && !s.hostname.empty() && sethostname(s.hostname.data(), s.hostname.size()) < 0)
+    return fail("sethostname", s.hostname);
+  if (plan.new_uts && !s.domainname.empty() && setdomainname(s.domainname.data(), s.domainname.size()) < 0)
+    return fail("setdomainname", s.domainname);
+  if (plan.new_net && !loopback_up()) return false;
+
+  for (const auto& r : s.rlimits) {
+    struct rlimit rl;
+    rl.rlim_cur = r.soft;
+    rl.rlim_max = r.hard;
+    if (setrlimit(static_cast<__rlimit_resource>(r.resource), &rl) < 0) return fail("setrlimit", r.type);
+  }
+  if (s.has_oom_score_adj && !write_file("/proc/self/oom_score_adj", std::to_string(s.oom_score_adj)))
+    return false;
+
+  if (!cap_apply_bounding(s)) return false;
+  // chdir first as root, so a cwd the user cannot search still works (as runc does); retry as the
+  // user only when root was refused (root squashing on network filesystems).
+  bool chdir_done = chdir(s.cwd.c_str()) == 0;
+  int chdir_err = errno;
+  if (!chdir_done && chdir_err != EACCES) return fail("chdir to cwd", quote(s.cwd), chdir_err);
+  if (!set_user(s)) return false;
+  if (!chdir_done && chdir(s.cwd.c_str()) < 0) return fail("chdir to cwd", quote(s.cwd));
+  if (!cap_apply_sets(s)) return false;
+  if (s.no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return fail("set no_new_privs", "");
+
+  std::string path;
+  if (!look_path(s, path)) return false;
+  std::vector<char*> argv, envp;
+  for (const auto& a : s.args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (const auto& e : s.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  // Nothing of the shim's may leak into the container; the error pipe closes on exec and so tells the
+  // shim that exec succeeded.
+  syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+  prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+  execve(path.c_str(), argv.data(), envp.data());
+  return fail_msg("exec " + path + ": " + errno_text(errno));
+}
+
+[[noreturn]] void child_main(const Spec& s, const ChildPlan& plan) {
+  if (!child_init(s, plan)) {
+    const std::string& msg = last_error();
+    write_all(plan.err_w, msg.data(), msg.size());
+  }
+  _exit(1);
+}
+
+void kill_and_reap(pid_t pid) {
+  kill(pid, SIGKILL);
+  while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+}
+
+bool make_pipe(Fd& r, Fd& w) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0) return fail("pipe", "");
+  r.reset(p[0]);
+  w.reset(p[1]);
+  return true;
+}
+
+}  // namespace
+
+bool start_container(const Spec& s, const std::vector<std::string>& cgroups, Container& out) {
+  ChildPlan plan;
+  plan.tty = s.terminal;
+
+  // Namespaces: a new one through the clone flags, or an existing one (path) joined with setns.
+  std::vector<Fd> ns_fds;
+  int flags = 0;
+  bool has_mount_ns = false;
+  for (const auto& ns : s.namespaces) {
+    int kind = 0;
+    for (const auto& k : kNamespaces)
+      if (ns.type == k.type) kind = k.flag;
+    if (kind == 0) return fail_msg("namespace type " + ns.type + " is not supported by berth-shim");
+    if (kind == CLONE_NEWNS) has_mount_ns = true;
+    if (ns.path.empty()) {
+      if (kind == CLONE_NEWCGROUP)
+        plan.new_cgroup = true;  // entered later, after the cgroup placement
+      else
+        flags |= kind;
+      if (kind == CLONE_NEWUTS) plan.new_uts = true;
+      if (kind == CLONE_NEWNET) plan.new_net = true;
+      continue;
+    }
+    Fd fd(open(ns.path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.ok()) return fail(("open " + ns.type + " namespace").c_str(), ns.path);
+    if (kind == CLONE_NEWPID) {
+      // setns to a pid namespace only applies to children created afterwards, so the shim enters it
+      // itself (for its children only; the shim's own pid does not change) and clones into it.
+      if (setns(fd.get(), CLONE_NEWPID) < 0) return fail("setns pid namespace", ns.path);
+      continue;
+    }
+    plan.joins.push_back({fd.get(), kind, ns.path});
+    ns_fds.push_back(std::move(fd));
+  }
+  // Without its own mount namespace the container's mounts would land on the host.
+  if (!has_mount_ns) return fail_msg("config.json: linux.namespaces must include a mount namespace");
+
+  // stdio
+  Fd child_in, child_out, child_err, tty_slave, pty_parent, pty_child;
+  if (s.terminal) {
+    // The container normally opens its terminal in its own devpts and sends the master back over this
+    // socket; the pty opened here is the fallback for a container without /dev/pts.
+    int sp[2];
+    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sp) < 0) return fail("socketpair", "");
+    pty_parent.reset(sp[0]);
+    pty_child.reset(sp[1]);
+    plan.pty_sock = sp[1];
+    int master, slave;
+    if (openpty(&master, &slave, nullptr, nullptr, nullptr) < 0) return fail("openpty", "");
+    out.pty.reset(master);
+    tty_slave.reset(slave);
+    if (!set_cloexec(master) || !set_cloexec(slave)) return false;
+    plan.stdio[0] = plan.stdio[1] = plan.stdio[2] = slave;
+  } else {
+    if (!make_pipe(out.stdout_r, child_out) || !make_pipe(out.stderr_r, child_err)) return false;
+    if (s.stdin_pipe) {
+      if (!make_pipe(child_in, out.stdin_w)) return false;
+    } else {
+      child_in.reset(open("/dev/null", O_RDONLY | O_CLOEXEC));
+      if (!child_in.ok()) return fail("open", "/dev/null");
+    }
+    plan.stdio[0] = child_in.get();
+    plan.stdio[1] = child_out.get();
+    plan.stdio[2] = child_err.get();
+  }
+
+  Fd sync_r, sync_w, err_r, err_w;
+  if (!make_pipe(sync_r, sync_w) || !make_pipe(err_r, err_w)) return false;
+  plan.sync_r = sync_r.get();
+  plan.err_w = err_w.get();
+
+  // A raw clone without a new stack behaves like fork (the child runs on a copy of this stack), but
+  // takes namespace flags. The shim is single-threaded, so the copied libc state is consistent; only
+  // libc's cached thread id still names the parent, which matters to raise() and pthread functions,
+  // and the child uses neither.
+  long pid = syscall(SYS_clone, static_cast<unsigned long>(flags | SIGCHLD), nullptr, nullptr, nullptr, nullptr);
+  if (pid < 0) return fail("clone", "");
+  if (pid == 0) child_main(s, plan);
+
+  // Parent: drop the child's ends, so that EOF on the pipes means the container closed them.
+  sync_r.reset();
+  err_w.reset();
+  child_in.reset();
+  child_out.reset();
+  child_err.reset();
+  tty_slave.reset();
+  pty_child.reset();
+  ns_fds.clear();
+
+  for (const auto& dir : cgroups) {
+    if (!write_file(dir + "/cgroup.procs", std::to_string(pid))) {
+      std::string msg = "join cgroup " + dir + ": " + last_error();
+      kill_and_reap(static_cast<pid_t>(pid));
+      return fail_msg(msg);
+    }
+  }
+  if (!write_all(sync_w.get(), "1", 1)) {
+    int err = errno;
+    kill_and_reap(static_cast<pid_t>(pid));
+    return fail("signal the container init", "", err);
+  }
+  sync_w.reset();
+
+  // Blocks until the child execs (the pipe closes on exec) or reports why it could not.
+  std::string msg;
+  char buf[512];
+  for (;;) {
+    ssize_t n = read(err_r.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    msg.append(buf, static_cast<size_t>(n));
+  }
+  if (!msg.empty()) {
+    kill_and_reap(static_cast<pid_t>(pid));
+    return fail_msg(msg);
+  }
+  if (pty_parent.ok()) {
+    int master = recv_fd(pty_parent.get());
+    if (master >= 0) out.pty.reset(master);
+  }
+  out.pid = static_cast<pid_t>(pid);
+  return true;
+}

@@ -1,0 +1,201 @@
+// berth-shim: starts one container from an OCI bundle and supervises it (see PROTOCOL.md).
+//
+// Life of a shim: parse the command line, write shim.pid, listen on shim.sock, read config.json, open
+// the log, start the container (START_FAILED and exit 1 if that fails, else STARTED), then run one
+// poll(2) loop until the container has exited and its output is drained; write exit.json, send
+// EXITED to every connection, exit 0.
+#include <fcntl.h>
+#include <malloc.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "args.h"
+#include "conn.h"
+#include "container.h"
+#include "jsonlog.h"
+#include "spec.h"
+#include "supervisor.h"
+#include "util.h"
+
+namespace {
+
+// Sends START_FAILED on fd 3 (waiting a little for it to be taken) and says it on stderr too.
+void report_start_failure(Conn* fd3, const std::string& message) {
+  std::string payload = "{\"message\":";
+  json_quote_append(payload, message);
+  payload += "}";
+  if (fd3) {
+    fd3->send(kFrameStartFailed, payload.data(), payload.size());
+    int64_t deadline = now_ms() + 2000;
+    while (!fd3->dead && fd3->pending() > 0 && now_ms() < deadline) {
+      struct pollfd p = {fd3->fd(), POLLOUT, 0};
+      poll(&p, 1, 100);
+      fd3->flush();
+    }
+  }
+  std::string line = "berth-shim: " + message + "\n";
+  write_all(2, line.data(), line.size());
+}
+
+// fds 0-2 are expected to be /dev/null; if any is closed, a later open would land there and be taken
+// for stdio.
+void ensure_std_fds() {
+  for (int fd = 0; fd < 3; fd++) {
+    if (fcntl(fd, F_GETFD) >= 0) continue;
+    int n = open("/dev/null", O_RDWR);
+    if (n >= 0 && n != fd) {
+      dup2(n, fd);
+      close(n);
+    }
+  }
+}
+
+// fd 3, when it is a socket, is the connection to berthd.
+std::unique_ptr<Conn> adopt_fd3() {
+  struct stat st;
+  if (fstat(3, &st) < 0 || !S_ISSOCK(st.st_mode)) return nullptr;
+  // Move it off 3 so nothing depends on the number, and keep it from leaking into the container.
+  int fd = fcntl(3, F_DUPFD_CLOEXEC, 4);
+  if (fd < 0) return nullptr;
+  close(3);
+  set_nonblock(fd);
+  return std::unique_ptr<Conn>(new Conn(Fd(fd)));
+}
+
+Fd listen_on(const std::string& name) {
+  // The socket is bound by a name relative to the state dir (our cwd), which avoids the 108-byte
+  // limit of sun_path for long state paths.
+  Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd.ok()) {
+    fail("socket", "");
+    return Fd();
+  }
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  strncpy(addr.sun_path, name.c_str(), sizeof addr.sun_path - 1);
+  unlink(name.c_str());  // left over from an earlier shim of this container
+  if (bind(fd.get(), reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) < 0 ||
+      chmod(name.c_str(), 0600) < 0 || listen(fd.get(), 32) < 0) {
+    fail("listen on", name);
+    return Fd();
+  }
+  return fd;
+}
+
+// The code that parsed config.json and built the container is not needed again, but its pages stay
+// mapped once touched (and the kernel maps file pages in 64 KiB windows around each fault), which
+// would keep an idle shim's RSS near the size of the binary. Dropping the page mappings of the
+// binary's read-only segments lets the loop fault back in only what it uses; the pages themselves stay
+// in the page cache, shared by all shims. Only mappings without anonymous (copied-on-write) pages are
+// dropped: for those, faulting a page in again yields the same bytes from the file. The RELRO segment,
+// written while relocating, has such pages and is left alone.
+void release_startup_pages() {
+  std::string smaps;
+  if (!read_file("/proc/self/smaps", smaps)) return;
+  uintptr_t here = reinterpret_cast<uintptr_t>(&release_startup_pages);
+  struct Mapping {
+    unsigned long start, end;
+    char perms[5];
+    std::string path;
+    long anon_kb;
+  };
+  std::vector<Mapping> maps;
+  std::string exe;
+  size_t pos = 0;
+  while (pos < smaps.size()) {
+    size_t eol = smaps.find('\n', pos);
+    if (eol == std::string::npos) eol = smaps.size();
+    std::string line = smaps.substr(pos, eol - pos);
+    pos = eol + 1;
+    Mapping m = {0, 0, {}, std::string(), -1};
+    int path_at = 0;
+    // A mapping's header: "start-end perms offset dev inode [path]"; field lines follow it.
+    if (sscanf(line.c_str(), "%lx-%lx %4s %*s %*s %*s %n", &m.start, &m.end, m.perms, &path_at) >= 3 &&
+        path_at > 0) {
+      m.path = line.substr(static_cast<size_t>(path_at));
+      if (here >= m.start && here < m.end) exe = m.path;
+      maps.push_back(m);
+      continue;
+    }
+    long kb;
+    if (!maps.empty() && sscanf(line.c_str(), "Anonymous: %ld kB", &kb) == 1) maps.back().anon_kb = kb;
+  }
+  if (exe.empty()) return;
+  for (const auto& m : maps) {
+    if (m.path != exe || m.anon_kb != 0) continue;
+    if (strcmp(m.perms, "r-xp") != 0 && strcmp(m.perms, "r--p") != 0) continue;
+    madvise(reinterpret_cast<void*>(m.start), m.end - m.start, MADV_DONTNEED);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Large buffers (a slow subscriber's backlog) come from mmap and go back to the kernel when freed,
+  // and the heap is trimmed early, so memory used during a burst of output does not stay resident.
+  mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 64 * 1024);
+  ensure_std_fds();
+  // berthd may die or close its end at any time; the shim must survive both.
+  signal(SIGPIPE, SIG_IGN);
+  signal(SIGHUP, SIG_IGN);
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &chld, nullptr);
+
+  std::unique_ptr<Conn> fd3 = adopt_fd3();
+  bool listening = false;
+  auto start_failed = [&fd3, &listening]() {
+    report_start_failure(fd3.get(), last_error());
+    if (listening) unlink("shim.sock");  // nobody is going to answer on it
+    return 1;
+  };
+  Args args;
+  if (!parse_args(argc, argv, args)) return start_failed();
+  if (chdir(args.state.c_str()) < 0) {
+    fail("chdir", args.state);
+    return start_failed();
+  }
+  if (!write_file_atomic(args.state + "/shim.pid", std::to_string(getpid()) + "\n")) return start_failed();
+  Fd sigfd(signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC));
+  if (!sigfd.ok()) {
+    fail("signalfd", "");
+    return start_failed();
+  }
+  // Listening before the container starts, so that berthd can connect as soon as it sees STARTED.
+  Fd listener = listen_on("shim.sock");
+  if (!listener.ok()) return start_failed();
+  listening = true;
+  JsonLog log;
+  if (!log.open(args.log, args.log_max_size, args.log_max_file)) return start_failed();
+  Container container;
+  {
+    // The spec lives only for the start; the supervising loop does not need it.
+    Spec spec;
+    if (!load_spec(args.bundle, spec) || !start_container(spec, args.cgroups, container)) return start_failed();
+  }
+  // Give the parsing and setup memory back, so an idle shim stays small.
+  malloc_trim(0);
+  release_startup_pages();
+
+  if (fd3) {
+    fd3->subscribed = args.attach;
+    std::string started = "{\"pid\":" + std::to_string(container.pid) + "}";
+    fd3->send(kFrameStarted, started.data(), started.size());
+  }
+  Supervisor sup(args, std::move(container), std::move(log), std::move(listener), std::move(sigfd), std::move(fd3));
+  return sup.run();
+}
