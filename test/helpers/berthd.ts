@@ -1,7 +1,7 @@
 // Starts a real berthd on a temporary socket, data root and exec root, and removes everything it made
 // (shims, mounts, cgroups, files) when stopped — also after a failed test.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync, rmdirSync } from 'node:fs';
+import { mkdtempSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync, rmdirSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -36,15 +36,24 @@ export interface Berthd {
   destroy(): Promise<void>;
 }
 
-function waitForSocket(sock: string, proc: ChildProcess, logFile: string, ms = 20000): Promise<void> {
+/** A process that was killed by a signal has exitCode null and signalCode set: it is gone all the same,
+ *  and no further 'exit' event will come. */
+function isGone(p: ChildProcess): boolean {
+  return p.exitCode !== null || p.signalCode !== null;
+}
+
+// `logOffset`: where this start's output begins in the (appended) log, so that a restart after kill -9
+// (which leaves the old socket file and the old "berthd ready" line behind) waits for the new daemon.
+function waitForSocket(sock: string, proc: ChildProcess, logFile: string, logOffset = 0, ms = 20000): Promise<void> {
   const started = Date.now();
+  const fresh = () => readFileSync(logFile).subarray(logOffset).toString('utf8');
   return new Promise((resolve, reject) => {
     const tick = () => {
-      if (proc.exitCode !== null) {
-        reject(new Error(`berthd exited with ${proc.exitCode}: ${readFileSync(logFile, 'utf8').slice(-2000)}`));
+      if (isGone(proc)) {
+        reject(new Error(`berthd exited with ${proc.exitCode ?? proc.signalCode}: ${fresh().slice(-2000)}`));
         return;
       }
-      if (existsSync(sock) && readFileSync(logFile, 'utf8').includes('berthd ready')) return resolve();
+      if (existsSync(sock) && fresh().includes('berthd ready')) return resolve();
       if (Date.now() - started > ms) return reject(new Error('berthd did not start in time'));
       setTimeout(tick, 25);
     };
@@ -79,13 +88,13 @@ export async function startBerthd(opts: { daemonJson?: object } = {}): Promise<B
     proc: undefined as unknown as ChildProcess,
     docker: (args, o = {}) => runCmd(DOCKER, args, { ...o, env: { DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: path.join(root, 'docker-config'), ...o.env } }),
     async stop() {
-      if (b.proc.exitCode !== null) return;
+      if (isGone(b.proc)) return;
       const exited = new Promise((r) => b.proc.once('exit', r));
       b.proc.kill('SIGTERM');
       await exited;
     },
     async kill9() {
-      if (b.proc.exitCode !== null) return;
+      if (isGone(b.proc)) return;
       const exited = new Promise((r) => b.proc.once('exit', r));
       b.proc.kill('SIGKILL');
       await exited;
@@ -100,12 +109,13 @@ export async function startBerthd(opts: { daemonJson?: object } = {}): Promise<B
   };
 
   const launch = async () => {
+    const logOffset = existsSync(logFile) ? statSync(logFile).size : 0;
     const fd = require('node:fs').openSync(logFile, 'a');
     b.proc = spawn(process.execPath, [path.join(REPO, 'bin', 'berthd'), '-H', `unix://${sock}`, '--data-root', dataRoot,
       '--exec-root', execRoot, '--pidfile', path.join(root, 'berthd.pid'), '--config-file', configFile,
       '--cgroup-parent', cgroupParent, '--log-level', process.env.BERTH_TEST_LOG_LEVEL ?? 'info'], { stdio: ['ignore', fd, fd] });
     require('node:fs').closeSync(fd);
-    await waitForSocket(sock, b.proc, logFile);
+    await waitForSocket(sock, b.proc, logFile, logOffset);
   };
   try {
     await launch();

@@ -21,6 +21,13 @@ declare module 'fastify' {
   }
 }
 
+/** Docker's error reply. The Content-Type must be exactly `application/json`: the Go client compares it
+ *  with `==` and otherwise prints the raw body (`Error response from daemon: {"message":…}`). fastify
+ *  appends `; charset=utf-8` to string and object payloads, so the body goes out as a Buffer. */
+export function sendError(reply: FastifyReply, status: number, message: string): void {
+  reply.code(status).header('Content-Type', 'application/json').send(Buffer.from(JSON.stringify({ message }) + '\n'));
+}
+
 export function registerDialect(app: FastifyInstance): void {
   app.decorateRequest('apiVersion', '');
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
@@ -28,7 +35,7 @@ export function registerDialect(app: FastifyInstance): void {
     req.apiVersion = raw.berthVersion ?? API_VERSION;
     reply.headers(commonHeaders());
     if (raw.berthVersionError) {
-      reply.code(400).send({ message: raw.berthVersionError });
+      sendError(reply, 400, raw.berthVersionError);
     }
   });
 
@@ -47,7 +54,7 @@ export function registerDialect(app: FastifyInstance): void {
   app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
 
   app.setNotFoundHandler((_req, reply) => {
-    reply.code(404).send({ message: 'page not found' });
+    sendError(reply, 404, 'page not found');
   });
 
   app.setErrorHandler((err, req, reply) => {
@@ -57,6 +64,6 @@ export function registerDialect(app: FastifyInstance): void {
       reply.code(304).send();
       return;
     }
-    reply.code(status).type('application/json').send(JSON.stringify({ message }) + '\n');
+    sendError(reply, status, message);
   });
 }

@@ -4,6 +4,7 @@ import os from 'node:os';
 import type { Daemon } from '../../../daemon';
 import { API_VERSION, MIN_API_VERSION } from '../../version';
 import { goArch } from '../../../lib/host';
+import { sendError } from '../../plugins/dialect';
 
 export const BERTH_VERSION = '0.1.0';
 
@@ -30,7 +31,7 @@ export function systemRoutes(app: FastifyInstance, d: Daemon): void {
 
   // berth is one node: swarm is never active, and its endpoints answer as Docker's do outside a swarm.
   const notSwarm = async (_req: unknown, reply: FastifyReply) => {
-    reply.code(503).send({ message: 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.' });
+    sendError(reply, 503, 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.');
   };
   for (const res of ['swarm', 'nodes', 'services', 'tasks', 'secrets', 'configs']) {
     app.all(`/${res}`, notSwarm);

@@ -1,0 +1,77 @@
+// Shared by the bench scripts: a berthd of their own (the test harness's, so everything it made is removed
+// at the end, also on Ctrl-C), timing of whole commands, and order statistics.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { startBerthd, runCmd, DOCKER, FIXTURES, type Berthd } from '../test/helpers/berthd';
+
+export { DOCKER, type Berthd };
+
+/** Loads build/fixtures/<name>.tar into the daemon at `host` unless it already has <name>:latest. */
+export async function loadFixturesInto(host: string, names: string[]): Promise<void> {
+  for (const n of names) {
+    const env = { DOCKER_HOST: host };
+    const has = await runCmd(DOCKER, ['image', 'inspect', `${n}:latest`], { env });
+    if (has.code === 0) continue;
+    const r = await runCmd(DOCKER, ['load', '-i', path.join(FIXTURES, `${n}.tar`)], { env, timeoutMs: 120000 });
+    if (r.code !== 0) throw new Error(`docker load ${n}.tar into ${host}: ${r.stdout}${r.stderr} (run make fixtures first)`);
+  }
+}
+
+/** Starts a berthd on temporary roots with busybox loaded; destroys it on exit or Ctrl-C. */
+export async function benchBerthd(): Promise<Berthd> {
+  const b = await startBerthd();
+  const bye = () => {
+    void b.destroy().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', bye);
+  process.once('SIGTERM', bye);
+  try {
+    await loadFixturesInto(b.host, ['busybox']);
+  } catch (e) {
+    await b.destroy();
+    throw e;
+  }
+  return b;
+}
+
+/** The second daemon to compare with: BENCH_DOCKER_HOST, or the first argument that looks like a host. */
+export function otherHost(argv = process.argv.slice(2)): string | undefined {
+  const arg = argv.find((a) => /^(unix|tcp|ssh):\/\//.test(a));
+  return arg ?? (process.env.BENCH_DOCKER_HOST || undefined);
+}
+
+/** Runs the docker CLI against `host`; resolves with the wall time in ms; rejects on a non-zero exit. */
+export function timeDocker(host: string, args: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const p = spawn(DOCKER, args, { env: { ...process.env, DOCKER_HOST: host }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (c: Buffer) => { err += c.toString(); });
+    p.on('error', reject);
+    p.on('close', (code) => {
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (code === 0) resolve(ms);
+      else reject(new Error(`docker ${args.join(' ')} on ${host}: exit ${code}: ${err.trim()}`));
+    });
+  });
+}
+
+export function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const pos = (s.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return s[lo] + (s[hi] - s[lo]) * (pos - lo);
+}
+
+export const median = (xs: number[]) => quantile(xs, 0.5);
+
+export function summary(xs: number[], unit = 'ms'): string {
+  const f = (v: number) => `${v.toFixed(1)} ${unit}`;
+  return `median ${f(median(xs))}  p10 ${f(quantile(xs, 0.1))}  p90 ${f(quantile(xs, 0.9))}  min ${f(Math.min(...xs))}  max ${f(Math.max(...xs))}  (n=${xs.length})`;
+}
+
+export function intEnv(name: string, dflt: number): number {
+  const v = Number(process.env[name]);
+  return Number.isInteger(v) && v > 0 ? v : dflt;
+}

@@ -1,0 +1,308 @@
+// The image service: images (config blobs, by id), their references (name:tag and name@digest), and the
+// layers under them (through the layer store). Routes and the container service call it; it owns the
+// images, image_refs and layers tables and the overlay2 layer directories, and nothing else.
+//
+// An image exists for users when it has a visible row. Removing an image that a stopped container still
+// uses (rmi -f) hides the row instead of deleting it, because the container needs the image's layers for as
+// long as it exists (Docker keeps them through the container's read-write layer); the row goes when the
+// last such container is gone (releaseImage, or the sweep at start-up and at each removal).
+/* eslint-disable @typescript-eslint/no-explicit-any */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { DB } from '../state/db';
+import { invalid, notFound } from '../errors/errors';
+import { nowNs, rfc3339Nano } from '../lib/time';
+import { layerFs, type LayerFs } from '../runtime/layerfs';
+import { LayerStore, type LayerRecord } from '../storage/layers/store';
+import { ImageStore, type ImageRow, type RefRow } from './store';
+import {
+  parseAnyReference, parseNormalizedNamed, parseStored, tagNameOnly, withTag, fullString, familiarString, familiarName,
+  familiarMatch, type NamedRef,
+} from './reference';
+import { inspectView, summaryView, historyView, imageConfigOf, unixSeconds } from './views';
+import { matchLabels, parseUntil, danglingFilter } from './filters';
+import { loadArchive } from './load';
+import { removeImage, pruneImages } from './remove';
+import type { DeleteItem, ImageHooks, ImageInternals, ImageRecord, StreamMessage } from './model';
+
+export type { DeleteItem, ImageHooks, ImageRecord, StreamMessage };
+
+export interface ListOptions {
+  all: boolean;
+  filters: Map<string, string[]>;
+  apiVersion: string;
+}
+
+const LIST_FILTERS = ['dangling', 'label', 'before', 'since', 'reference', 'until'];
+
+export class ImageService {
+  readonly layers: LayerStore;
+  private readonly store: ImageStore;
+  private readonly configs = new Map<string, any>();
+  private readonly tmpRoot: string;
+  /** What load.ts and remove.ts use; built once. */
+  private readonly x: ImageInternals;
+
+  constructor(db: DB, readonly dataRoot: string, private readonly log: Logger, private readonly hooks: ImageHooks, fs: LayerFs = layerFs) {
+    this.store = new ImageStore(db);
+    this.layers = new LayerStore(db, dataRoot, log, fs);
+    this.tmpRoot = path.join(dataRoot, 'image', 'tmp');
+    this.x = {
+      store: this.store,
+      layers: this.layers,
+      hooks,
+      log,
+      tmpRoot: this.tmpRoot,
+      find: (ref) => this.find(ref),
+      record: (row) => this.record(row),
+      refs: (id) => this.refs(id),
+      labels: (img) => this.labels(img),
+      emit: (img, action, name) => this.emit(img, action, name),
+      forget: (id) => this.configs.delete(id),
+      setTag: (img, named, touch) => this.setTag(img, named, touch),
+      collectLayers: () => this.collectLayers(),
+      sweepHidden: () => this.sweepHidden(),
+    };
+  }
+
+  // ---- lookups -------------------------------------------------------------------------------------
+
+  private record(row: ImageRow): ImageRecord {
+    let config = this.configs.get(row.id);
+    if (config === undefined) {
+      config = JSON.parse(row.config);
+      this.configs.set(row.id, config);
+    }
+    return { id: row.id, config, size: row.size, created: row.created, topChain: row.top_chain, parent: row.parent, lastTagTime: row.last_tag_time };
+  }
+
+  /**
+   * Finds an image the way Docker does: a full id (`sha256:<64hex>` or 64 hex), then a reference (tag or
+   * digest, normalised, `:latest` added), then a unique id prefix. `hidden` admits images removed while a
+   * container still uses them, for full ids only (the container service asks for its image by id).
+   */
+  private resolve(ref: string, hidden: boolean): ImageRecord {
+    if (typeof ref !== 'string' || ref === '') throw invalid('invalid reference format');
+    const any = parseAnyReference(ref);
+    if (any.kind === 'id') {
+      const row = this.store.get(any.id);
+      if (row && (hidden || !row.removed)) return this.record(row);
+      throw notFound(`No such image: ${any.id}`);
+    }
+    const named = tagNameOnly(any.ref);
+    const key = named.digest ? fullString({ domain: named.domain, path: named.path, digest: named.digest }) : fullString(named);
+    const target = this.store.refTarget(key);
+    if (target) {
+      const row = this.store.get(target);
+      if (row && !row.removed) return this.record(row);
+    }
+    const m = /^(?:sha256:)?([a-f0-9]{1,64})$/.exec(ref);
+    if (m) {
+      // Docker reads an ambiguous prefix as no match, too.
+      const ids = this.store.idsWithPrefix(m[1]);
+      if (ids.length === 1) return this.record(this.store.get(ids[0])!);
+    }
+    throw notFound(`No such image: ${familiarString(named)}`);
+  }
+
+  /** Lookup for the container service: by full id, reference, or unique id prefix. Unknown → 404
+   *  `No such image: <ref>` (with `:latest` added to a bare name, as Docker says it). */
+  get(ref: string): ImageRecord {
+    return this.resolve(ref, true);
+  }
+
+  /** Lookup for users (routes): images removed with rmi are not found, even by id. */
+  find(ref: string): ImageRecord {
+    return this.resolve(ref, false);
+  }
+
+  count(): number {
+    return this.store.count();
+  }
+
+  /** The image's layer stack, topmost first. */
+  private stack(img: ImageRecord): LayerRecord[] {
+    return this.layers.stack(img.topChain);
+  }
+
+  /** Absolute overlay `diff` directories of the image's layers, topmost first. */
+  lowerDirs(img: ImageRecord): string[] {
+    return this.stack(img).map((l) => this.layers.diffDir(l));
+  }
+
+  private refs(imageId: string): RefRow[] {
+    return this.store.refsOf(imageId);
+  }
+
+  /** `busybox:latest`, … sorted as Docker sorts them (by the familiar string). */
+  familiarTags(imageId: string): string[] {
+    return this.refs(imageId).filter((r) => r.kind === 'tag').map((r) => familiarString(parseStored(r.ref))).sort();
+  }
+
+  familiarDigests(imageId: string): string[] {
+    return this.refs(imageId).filter((r) => r.kind === 'digest').map((r) => familiarString(parseStored(r.ref))).sort();
+  }
+
+  private labels(img: ImageRecord): Record<string, string> {
+    const l = imageConfigOf(img.config).Labels;
+    return l && typeof l === 'object' ? { ...l } : {};
+  }
+
+  private emit(img: ImageRecord, action: string, name: string): void {
+    this.hooks.emit('image', action, img.id, { ...this.labels(img), name });
+  }
+
+  // ---- views ---------------------------------------------------------------------------------------
+
+  inspect(ref: string, apiVersion: string): Record<string, unknown> {
+    const img = this.find(ref);
+    return inspectView({
+      id: img.id, config: img.config, size: img.size, parent: img.parent, lastTagTime: img.lastTagTime,
+      repoTags: this.familiarTags(img.id), repoDigests: this.familiarDigests(img.id), layerDirs: this.lowerDirs(img),
+    }, apiVersion);
+  }
+
+  history(ref: string): Record<string, unknown>[] {
+    const img = this.find(ref);
+    const sizes = this.stack(img).reverse().map((l) => l.size);
+    const ancestry: { id: string; tags: string[] }[] = [];
+    for (let cur: ImageRecord | undefined = img; cur && ancestry.length < 10000; ) {
+      ancestry.push({ id: cur.id, tags: this.familiarTags(cur.id) });
+      const p: ImageRow | undefined = cur.parent ? this.store.get(cur.parent) : undefined;
+      cur = p && !p.removed ? this.record(p) : undefined;
+    }
+    return historyView(img.config, sizes, ancestry);
+  }
+
+  list(o: ListOptions): Record<string, unknown>[] {
+    const f = o.filters;
+    for (const k of f.keys()) if (!LIST_FILTERS.includes(k)) throw invalid(`invalid filter '${k}'`);
+    const danglingOnly = danglingFilter(f.get('dangling'), false) ?? false;
+    const before = f.get('before')?.map((r) => this.find(r).created);
+    const since = f.get('since')?.map((r) => this.find(r).created);
+    const until = f.get('until')?.map((v) => parseUntil(v));
+    const labels = f.get('label') ?? [];
+    const patterns = f.get('reference') ?? [];
+
+    const refs = this.store.allRefs();
+    const rows = this.store.all();
+    const hasChildren = new Set(rows.map((r) => r.parent).filter(Boolean));
+    const out: { created: number; id: string; view: Record<string, unknown> }[] = [];
+    for (const row of rows) {
+      const img = this.record(row);
+      if (danglingOnly && hasChildren.has(img.id)) continue;
+      const created = unixSeconds(img.config?.created);
+      if (before && !before.every((b) => created < unixSeconds(b))) continue;
+      if (since && !since.every((s) => created > unixSeconds(s))) continue;
+      if (until && !until.every((u) => created <= u)) continue;
+      if (labels.length && !matchLabels(this.labels(img), labels)) continue;
+      const tags: string[] = [];
+      const digests: string[] = [];
+      for (const r of refs.get(img.id) ?? []) {
+        const named = parseStored(r.ref);
+        if (patterns.length && !patterns.some((p) => familiarMatch(p, named))) continue;
+        (r.kind === 'tag' ? tags : digests).push(familiarString(named));
+      }
+      if (tags.length === 0 && digests.length === 0) {
+        if (!(o.all || !hasChildren.has(img.id))) continue; // an intermediate image: only with -a
+        if (f.has('dangling') && !danglingOnly) continue;
+        if (patterns.length) continue;
+      } else if (danglingOnly && tags.length > 0) continue;
+      tags.sort();
+      digests.sort();
+      out.push({
+        created, id: img.id,
+        view: summaryView({ id: img.id, config: img.config, size: img.size, parent: img.parent, repoTags: tags, repoDigests: digests }, o.apiVersion),
+      });
+    }
+    out.sort((a, b) => b.created - a.created || (a.id < b.id ? -1 : 1));
+    return out.map((x) => x.view);
+  }
+
+  // ---- tag -----------------------------------------------------------------------------------------
+
+  /** POST /images/{name}/tag?repo=&tag=: `repo` may carry the tag itself when `tag` is empty. */
+  tag(source: string, repo: string, tag: string): void {
+    if (!repo) throw invalid('repository name must have at least one component');
+    let named = parseNormalizedNamed(repo);
+    if (named.digest) throw invalid('cannot tag with a digest');
+    named = tag ? withTag(named, tag) : tagNameOnly(named);
+    if (familiarName(named) === 'sha256') throw invalid('refusing to create an ambiguous tag using digest algorithm as name');
+    const img = this.find(source);
+    this.setTag(img, named, true);
+  }
+
+  /** Points a tag at an image; returns the id the tag pointed at before, if another. `touch` sets the
+   *  image's LastTagTime (docker tag does, docker load does not). */
+  private setTag(img: ImageRecord, named: NamedRef, touch: boolean): string | undefined {
+    const now = rfc3339Nano(nowNs());
+    const prev = this.store.transaction(() => {
+      const p = this.store.setRef(fullString(named), img.id, 'tag');
+      if (touch) this.store.setLastTagTime(img.id, now);
+      return p;
+    });
+    this.emit(img, 'tag', familiarString(named));
+    return prev;
+  }
+
+  // ---- load, remove ------------------------------------------------------------------------------
+
+  /** docker load (see load.ts): `out` receives the JSON stream messages; an error stops the load and leaves
+   *  no part of the image that failed. */
+  load(body: AsyncIterable<Buffer>, quiet: boolean, out: (m: StreamMessage) => void): Promise<void> {
+    return loadArchive(this.x, body, quiet, out);
+  }
+
+  /** docker rmi (see remove.ts for Docker's rules). */
+  remove(refOrId: string, force: boolean, prune: boolean): DeleteItem[] {
+    return removeImage(this.x, refOrId, force, prune);
+  }
+
+  /** docker image prune. */
+  prune(filters: Map<string, string[]>): { ImagesDeleted: DeleteItem[] | null; SpaceReclaimed: number } {
+    return pruneImages(this.x, filters);
+  }
+
+  /** The container service calls this after removing a container, so that an image `rmi -f` removed while
+   *  the container existed (kept hidden) goes now, with its layers. A visible image is not touched. */
+  releaseImage(imageId: string): void {
+    const row = this.store.get(imageId);
+    if (!row || !row.removed) return;
+    if (this.store.delete(imageId)) {
+      this.configs.delete(imageId);
+      this.collectLayers();
+    }
+  }
+
+  /** Deletes layers that no image row (hidden ones included) and no running load needs. */
+  private collectLayers(): LayerRecord[] {
+    return this.layers.gc(this.store.allTops());
+  }
+
+  /** Drops hidden image rows whose containers are gone; returns how many went. */
+  private sweepHidden(): number {
+    let n = 0;
+    for (const row of this.store.hidden()) {
+      if (this.store.delete(row.id)) {
+        this.configs.delete(row.id);
+        n++;
+      }
+    }
+    if (n) this.collectLayers();
+    return n;
+  }
+
+  // ---- start-up ------------------------------------------------------------------------------------
+
+  /** Called once at daemon start, before anything else uses the store: removes spooled archives, finishes
+   *  or undoes interrupted layer work, drops hidden images nobody uses, and layers no image uses. */
+  async cleanup(): Promise<void> {
+    await fsp.rm(this.tmpRoot, { recursive: true, force: true });
+    await this.layers.cleanup();
+    this.sweepHidden();
+    const removed = this.collectLayers();
+    if (removed.length) this.log.info({ layers: removed.length }, 'removed layers no image uses');
+  }
+}
+

@@ -1,0 +1,63 @@
+// Archives and layers arrive plain or compressed; the first bytes say which. gzip is undone here (zlib is
+// in Node); bzip2, xz and zstd are recognised so that the error says what the archive is instead of
+// "invalid tar header".
+import { Readable, pipeline } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { invalid } from '../../errors/errors';
+
+export type Compression = 'none' | 'gzip' | 'bzip2' | 'xz' | 'zstd';
+
+export function detectCompression(head: Buffer): Compression {
+  if (head.length >= 3 && head[0] === 0x1f && head[1] === 0x8b && head[2] === 0x08) return 'gzip';
+  if (head.length >= 3 && head.subarray(0, 3).toString('latin1') === 'BZh') return 'bzip2';
+  if (head.length >= 6 && head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
+  if (head.length >= 4 && head.subarray(0, 4).equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))) return 'zstd';
+  return 'none';
+}
+
+/** The uncompressed bytes of `src`, whatever compression it starts with. */
+export async function* decompressed(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const it = src[Symbol.asyncIterator]();
+  const headChunks: Buffer[] = [];
+  let headLen = 0;
+  let ended = false;
+  while (headLen < 6) {
+    const n = await it.next();
+    if (n.done) {
+      ended = true;
+      break;
+    }
+    const c = Buffer.isBuffer(n.value) ? n.value : Buffer.from(n.value);
+    headChunks.push(c);
+    headLen += c.length;
+  }
+  const head = Buffer.concat(headChunks);
+  const kind = detectCompression(head);
+  async function* whole(): AsyncGenerator<Buffer> {
+    if (head.length) yield head;
+    if (ended) return;
+    for (;;) {
+      const n = await it.next();
+      if (n.done) return;
+      yield Buffer.isBuffer(n.value) ? n.value : Buffer.from(n.value);
+    }
+  }
+  try {
+    if (kind === 'none') {
+      yield* whole();
+      return;
+    }
+    if (kind !== 'gzip') throw invalid(`${kind}-compressed archives are not supported; use an uncompressed or gzip-compressed tar`);
+    const gz = createGunzip();
+    const out = pipeline(Readable.from(whole()), gz, () => { /* errors surface through the iteration */ });
+    try {
+      for await (const c of out as AsyncIterable<Buffer>) yield c;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (typeof code === 'string' && code.startsWith('Z_')) throw invalid(`gzip: ${(e as Error).message}`);
+      throw e;
+    }
+  } finally {
+    if (typeof it.return === 'function') await it.return().catch(() => undefined);
+  }
+}

@@ -1,0 +1,255 @@
+// The layer store: read-only image layers, unpacked once each, keyed by chain id.
+//
+// Terms (OCI image spec): a layer's *diff id* is the sha256 of its uncompressed tar; its *chain id* names the
+// layer together with everything under it: chain(L1) = diff(L1), chain(Ln) = sha256(chain(Ln-1) + " " +
+// diff(Ln)). The same tar on another parent is another layer. A layer's files live in
+// <dataRoot>/overlay2/<cacheId>/diff, where the cache id is random, so the directory name says nothing about
+// the content; the `layers` table maps chain → cache id and is the truth.
+//
+// Lifecycle: create() unpacks into overlay2/tmp-<cacheId>, checks the diff id, commits the row, then renames
+// the directory into place. gc() deletes rows of layers no image needs and moves their directories to
+// overlay2/del-<cacheId> inside the same transaction, then removes them. cleanup() at start finishes or undoes
+// whatever a kill -9 interrupted: a tmp- directory with a committed row is rolled forward, a del- directory
+// whose row survived is put back, anything else with those prefixes is removed. Directories without a prefix
+// that are not layers (the containers' read-write layers live beside them) are never touched.
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, existsSync, renameSync, promises as fsp } from 'node:fs';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { DB } from '../../state/db';
+import type { LayerFs } from '../../runtime/layerfs';
+import { invalid } from '../../errors/errors';
+import { applyTar } from './apply';
+
+export interface LayerRecord {
+  chainId: string;
+  diffId: string;
+  parent: string | null;
+  cacheId: string;
+  size: number;
+  createdAt: string;
+}
+
+interface Row {
+  chain_id: string;
+  diff_id: string;
+  parent: string | null;
+  cache_id: string;
+  size: number;
+  created_at: string;
+}
+
+const toRecord = (r: Row): LayerRecord => ({ chainId: r.chain_id, diffId: r.diff_id, parent: r.parent, cacheId: r.cache_id, size: r.size, createdAt: r.created_at });
+
+export function chainIdOf(parent: string | null, diffId: string): string {
+  if (!parent) return diffId;
+  return `sha256:${createHash('sha256').update(`${parent} ${diffId}`).digest('hex')}`;
+}
+
+/** Chain ids of a whole stack of diff ids, bottom first. */
+export function chainIds(diffIds: string[]): string[] {
+  const out: string[] = [];
+  let parent: string | null = null;
+  for (const d of diffIds) {
+    parent = chainIdOf(parent, d);
+    out.push(parent);
+  }
+  return out;
+}
+
+export const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
+
+export class LayerStore {
+  readonly root: string;
+  /** Layers a running operation builds on (a load whose image row is not written yet): gc() keeps them. */
+  private readonly holds = new Map<string, number>();
+  /** Unpacks in progress, by chain id, so that two loads of one layer unpack it once. */
+  private readonly inflight = new Map<string, Promise<LayerRecord>>();
+
+  constructor(private readonly db: DB, dataRoot: string, private readonly log: Logger, private readonly fs: LayerFs) {
+    this.root = path.join(dataRoot, 'overlay2');
+    mkdirSync(this.root, { recursive: true, mode: 0o711 });
+  }
+
+  get(chainId: string): LayerRecord | undefined {
+    const r = this.db.prepare('SELECT * FROM layers WHERE chain_id = ?').get(chainId) as Row | undefined;
+    return r && toRecord(r);
+  }
+
+  all(): LayerRecord[] {
+    return (this.db.prepare('SELECT * FROM layers').all() as Row[]).map(toRecord);
+  }
+
+  dir(l: LayerRecord): string {
+    return path.join(this.root, l.cacheId);
+  }
+
+  diffDir(l: LayerRecord): string {
+    return path.join(this.root, l.cacheId, 'diff');
+  }
+
+  /** The stack under and including `top`, topmost first. */
+  stack(top: string | null): LayerRecord[] {
+    const out: LayerRecord[] = [];
+    for (let c = top; c; ) {
+      const l = this.get(c);
+      if (!l) throw new Error(`layer ${c} is missing from the layer store`);
+      out.push(l);
+      c = l.parent;
+    }
+    return out;
+  }
+
+  /** Keeps these layers (and so everything under them) through gc() until the returned release is called. */
+  hold(chainIds: Iterable<string>): () => void {
+    const ids = [...chainIds];
+    for (const c of ids) this.holds.set(c, (this.holds.get(c) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      for (const c of ids) {
+        const n = (this.holds.get(c) ?? 1) - 1;
+        if (n <= 0) this.holds.delete(c);
+        else this.holds.set(c, n);
+      }
+    };
+  }
+
+  /**
+   * Unpacks `tar` (uncompressed tar bytes) as a layer on top of `parent`. With `expectedDiffId` the content
+   * must hash to it, and an existing layer is returned without reading the stream (pass a lazy iterable).
+   * The new layer is committed (row, then directory in place) only when the whole tar was good; on any error
+   * nothing of it remains. Until an image row refers to it, the caller keeps it with hold(), or gc() may
+   * collect it.
+   */
+  async create(parent: string | null, tar: AsyncIterable<Buffer>, expectedDiffId?: string): Promise<LayerRecord> {
+    if (parent && !this.get(parent)) throw new Error(`parent layer ${parent} does not exist`);
+    if (expectedDiffId !== undefined) {
+      if (!DIGEST_RE.test(expectedDiffId)) throw invalid(`invalid diff id ${JSON.stringify(expectedDiffId)}`);
+      const chain = chainIdOf(parent, expectedDiffId);
+      const have = this.get(chain);
+      if (have) return have;
+      const running = this.inflight.get(chain);
+      if (running) {
+        // Another load is unpacking the same layer; if its archive turns out bad, ours may still be good.
+        try {
+          return await running;
+        } catch {
+          const now = this.get(chain);
+          if (now) return now;
+        }
+      }
+      const p = this.unpack(parent, tar, expectedDiffId);
+      this.inflight.set(chain, p);
+      try {
+        return await p;
+      } finally {
+        if (this.inflight.get(chain) === p) this.inflight.delete(chain);
+      }
+    }
+    return this.unpack(parent, tar, undefined);
+  }
+
+  private async unpack(parent: string | null, tar: AsyncIterable<Buffer>, expected: string | undefined): Promise<LayerRecord> {
+    const cacheId = randomBytes(32).toString('hex');
+    const tmp = path.join(this.root, `tmp-${cacheId}`);
+    await fsp.mkdir(path.join(tmp, 'diff'), { recursive: true, mode: 0o755 });
+    // The parent must not be collected while this layer is being unpacked onto it.
+    const release = this.hold(parent ? [parent] : []);
+    try {
+      const res = await applyTar(tar, path.join(tmp, 'diff'), { fs: this.fs, warn: (m) => this.log.warn(m) });
+      if (expected !== undefined && res.diffId !== expected) {
+        throw invalid(`invalid diffID for layer: expected ${JSON.stringify(expected)}, got ${JSON.stringify(res.diffId)}`);
+      }
+      const chain = chainIdOf(parent, res.diffId);
+      const rec: LayerRecord = { chainId: chain, diffId: res.diffId, parent, cacheId, size: res.size, createdAt: new Date().toISOString() };
+      const inserted = this.db.prepare('INSERT OR IGNORE INTO layers (chain_id, diff_id, parent, cache_id, size, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(rec.chainId, rec.diffId, rec.parent, rec.cacheId, rec.size, rec.createdAt).changes === 1;
+      if (!inserted) {
+        // Someone else committed the same chain meanwhile; theirs wins.
+        await fsp.rm(tmp, { recursive: true, force: true });
+        return this.get(chain)!;
+      }
+      // The row is committed; a crash before this rename is rolled forward by cleanup().
+      renameSync(tmp, path.join(this.root, cacheId));
+      this.log.debug({ chain, diffId: res.diffId, cacheId, size: res.size }, 'layer committed');
+      return rec;
+    } catch (e) {
+      await fsp.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+      throw e;
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Removes every layer that is neither under one of `tops` (the top layers of the images that exist) nor
+   * held. Rows go in one transaction, children before parents; directories are moved aside in the same
+   * transaction and removed afterwards. Returns the removed layers, topmost first.
+   */
+  gc(tops: Iterable<string | null>): LayerRecord[] {
+    const all = this.all();
+    const byChain = new Map(all.map((l) => [l.chainId, l]));
+    const keep = new Set<string>();
+    const mark = (c: string | null) => {
+      for (let x = c; x && !keep.has(x); x = byChain.get(x)?.parent ?? null) keep.add(x);
+    };
+    for (const t of tops) mark(t);
+    for (const h of this.holds.keys()) mark(h);
+    const victims = all.filter((l) => !keep.has(l.chainId));
+    if (victims.length === 0) return [];
+    const depth = (l: LayerRecord) => {
+      let d = 0;
+      for (let x = l.parent; x; x = byChain.get(x)?.parent ?? null) d++;
+      return d;
+    };
+    victims.sort((a, b) => depth(b) - depth(a));
+    const moved: string[] = [];
+    const del = this.db.prepare('DELETE FROM layers WHERE chain_id = ?');
+    try {
+      this.db.transaction(() => {
+        for (const v of victims) {
+          del.run(v.chainId);
+          const aside = path.join(this.root, `del-${v.cacheId}`);
+          try {
+            renameSync(this.dir(v), aside);
+            moved.push(aside);
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+          }
+        }
+      })();
+    } catch (e) {
+      // The rows are back (rolled back); put their directories back too.
+      for (const aside of moved) renameSync(aside, path.join(this.root, path.basename(aside).slice('del-'.length)));
+      throw e;
+    }
+    void Promise.all(moved.map((d) => fsp.rm(d, { recursive: true, force: true })))
+      .catch((e) => this.log.warn({ err: e }, 'removing layer directories failed; the next start retries'));
+    for (const v of victims) this.log.debug({ chain: v.chainId, cacheId: v.cacheId }, 'layer removed');
+    return victims;
+  }
+
+  /** Start-up: finishes or undoes work a crash interrupted (see the file comment). */
+  async cleanup(): Promise<void> {
+    const rows = this.all();
+    const byCache = new Map(rows.map((l) => [l.cacheId, l]));
+    for (const name of await fsp.readdir(this.root)) {
+      const m = /^(tmp|del)-([a-f0-9]{64})$/.exec(name);
+      if (!m && !name.startsWith('tmp-') && !name.startsWith('del-')) continue;
+      const p = path.join(this.root, name);
+      const cacheId = m?.[2];
+      if (cacheId && byCache.has(cacheId) && !existsSync(path.join(this.root, cacheId))) {
+        renameSync(p, path.join(this.root, cacheId));
+        this.log.info({ cacheId, from: name }, m![1] === 'tmp' ? 'layer rolled forward after a crash' : 'layer restored after an interrupted removal');
+        continue;
+      }
+      await fsp.rm(p, { recursive: true, force: true });
+      this.log.info({ dir: name }, 'removed an unfinished layer directory');
+    }
+    for (const l of rows) {
+      if (!existsSync(this.diffDir(l))) this.log.error({ chain: l.chainId, cacheId: l.cacheId }, 'layer directory is missing; images using it cannot run');
+    }
+  }
+}
