@@ -38,6 +38,7 @@ export class Daemon {
     this.images = new ImageService(db, config.dataRoot, log.child({ svc: 'images' }), {
       imageInUse: (imageId) => this.containers.containersUsingImage(imageId),
       emit: (type, action, id, attrs) => this.events.emit(type, action, id, attrs),
+      containerRunning: (id) => this.containers.isRunningId(id),
     });
     this.containers = new ContainerService(this);
   }

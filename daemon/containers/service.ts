@@ -112,6 +112,11 @@ export class ContainerService {
     return this.all().filter((l) => l.rec.imageId === imageId).map((l) => l.rec.id);
   }
 
+  isRunningId(id: string): boolean {
+    const st = this.byId.get(id)?.rec.state.status;
+    return st === 'running' || st === 'paused' || st === 'restarting';
+  }
+
   isNameTaken(name: string): boolean {
     return this.byName.has(name);
   }
@@ -283,6 +288,7 @@ export class ContainerService {
       live.pendingStdinClose = false;
       conn.closeStdin();
     }
+    conn.release();
   }
 
   private async onExit(live: Live, conn: ShimConnection, info: ExitInfo): Promise<void> {
@@ -413,6 +419,7 @@ export class ContainerService {
       if (this.byName.get(live.rec.name) === live.rec.id) this.byName.delete(live.rec.name);
       await this.unmountRootfs(live).catch(() => {});
       await this.removeFiles(live.rec);
+      this.d.images.releaseImage(live.rec.imageId);
       this.emit(live, 'destroy');
       for (const w of live.removeWaiters.splice(0)) w();
       for (const w of live.exitWaiters.splice(0)) w();
@@ -487,7 +494,13 @@ export class ContainerService {
       const st = live.rec.state;
       if (st.status !== 'running' && st.status !== 'paused' && st.status !== 'restarting') return;
       live.mounted = isMounted(path.join(this.layerDir(live.rec), 'merged'));
-      const conn = await this.runtime.connect(this.stateDir(live.rec.id));
+      let conn = await this.runtime.connect(this.stateDir(live.rec.id));
+      // A shim that is alive but not yet accepting (busy, or just started) gets a few more tries: declaring
+      // its container dead would remove the cgroup and kill a running container.
+      for (let i = 0; !conn && i < 20 && this.runtime.shimAlive(this.stateDir(live.rec.id), live.rec.id); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        conn = await this.runtime.connect(this.stateDir(live.rec.id));
+      }
       if (conn) {
         this.d.log.info({ id: live.rec.id }, 're-attached to running container');
         this.wire(live, conn);

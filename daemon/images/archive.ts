@@ -6,6 +6,7 @@
 //   OCI layout:  oci-layout + index.json → manifests (or nested indexes) → config and layer blobs, the image
 //                name in the io.containerd.image.name / org.opencontainers.image.ref.name annotations.
 // manifest.json wins when both are there, as in Docker; index.json is the fallback.
+import { createHash } from 'node:crypto';
 import { invalid } from '../errors/errors';
 import { goArch } from '../lib/host';
 import type { Spool } from './spool';
@@ -101,7 +102,6 @@ function nameOf(d: Descriptor): string[] {
 async function readBlobJson<T>(spool: Spool, name: string, expectDigest?: string): Promise<T> {
   const { bytes, value } = await spool.readJson<T>(name);
   if (expectDigest) {
-    const { createHash } = await import('node:crypto');
     const got = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
     if (got !== expectDigest) throw invalid(`blob ${name} does not match its digest: expected ${expectDigest}, got ${got}`);
   }

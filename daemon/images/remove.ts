@@ -1,5 +1,5 @@
-// docker rmi and docker image prune, following Docker's rules (moby daemon/images/image_delete.go reads the
-// same way; the rules are restated here, not copied):
+// docker rmi and docker image prune, with Docker's rules (observed in traces/history-tag.txt and
+// docs/engine-api.md section 8):
 //
 // * By reference: the reference goes. Without force, any container using the image is a conflict. When the
 //   last tag of a repository goes, that repository's digest references go too. The image itself is deleted

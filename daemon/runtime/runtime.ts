@@ -2,7 +2,7 @@
 // through berth-shim. Services call this; nothing else in daemon/ touches the addon or the shims.
 import { native } from './native';
 import type { CgroupLayout, CgroupResources } from '../../addon/index';
-import { spawnShim, connectShim, readExitFile, type ShimSpawnOptions, type ShimConnection, type ExitInfo } from './supervisor';
+import { spawnShim, connectShim, readExitFile, shimAlive, type ShimSpawnOptions, type ShimConnection, type ExitInfo } from './supervisor';
 
 export type { CgroupLayout, CgroupResources, ShimConnection, ExitInfo, ShimSpawnOptions };
 
@@ -43,6 +43,10 @@ export class Runtime {
 
   connect(stateDir: string) {
     return connectShim(stateDir);
+  }
+
+  shimAlive(stateDir: string, id: string): boolean {
+    return shimAlive(stateDir, id);
   }
 
   exitStatus(stateDir: string) {

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, openSync, closeSync, constants as fsConstants } from 'node:fs';
 import path from 'node:path';
 import { Frame, FrameDecoder, encodeFrame } from './frames';
 
@@ -33,6 +33,9 @@ export class ShimConnection extends EventEmitter {
   private readonly decoder = new FrameDecoder();
   private closed = false;
   exitInfo: ExitInfo | undefined;
+  // Output, exit and close are held until the owner has wired its listeners (release()): frames that
+  // arrive in the same read as STARTED would otherwise be emitted before anyone listens, and lost.
+  private held: Array<[string, unknown[]]> | null = [];
 
   constructor(private readonly sock: net.Socket) {
     super();
@@ -40,15 +43,27 @@ export class ShimConnection extends EventEmitter {
     sock.on('error', () => { /* 'close' follows */ });
     sock.on('close', () => {
       this.closed = true;
-      this.emit('close');
+      this.deliver('close');
     });
+  }
+
+  private deliver(event: string, ...args: unknown[]): void {
+    if (this.held) this.held.push([event, args]);
+    else this.emit(event, ...args);
+  }
+
+  /** Starts delivering 'output', 'exited' and 'close', beginning with what arrived meanwhile. */
+  release(): void {
+    const held = this.held;
+    this.held = null;
+    for (const [event, args] of held ?? []) this.emit(event, ...args);
   }
 
   private onFrame(type: number, payload: Buffer): void {
     switch (type) {
       case Frame.STDOUT:
       case Frame.STDERR:
-        this.emit('output', type, payload);
+        this.deliver('output', type, payload);
         break;
       case Frame.STARTED:
         this.emit('started', JSON.parse(payload.toString()));
@@ -58,7 +73,7 @@ export class ShimConnection extends EventEmitter {
         break;
       case Frame.EXITED:
         this.exitInfo = JSON.parse(payload.toString());
-        this.emit('exited', this.exitInfo);
+        this.deliver('exited', this.exitInfo);
         break;
       case Frame.STATUS:
         this.emit('status', JSON.parse(payload.toString()));
@@ -146,22 +161,45 @@ export function spawnShim(o: ShimSpawnOptions): Promise<{ conn: ShimConnection; 
       settled = true;
       resolve({ conn, pid: m.pid, shimPid: child.pid! });
     });
-    conn.once('close', () => fail('the container supervisor exited before the container started'));
+    // The socket closes only after everything the shim sent has been read, so STARTED wins over this.
+    sock.once('close', () => fail('the container supervisor exited before the container started'));
   });
 }
 
-/** Connects to the shim of a container that was started by an earlier berthd, if it still runs. */
+/** Connects to the shim of a container that was started by an earlier berthd, if it still runs.
+ *  The socket is reached through an fd of its directory: a unix socket path is limited to 108 bytes, and
+ *  exec roots (tests, --exec-root) can make the full path longer than that. */
 export function connectShim(stateDir: string): Promise<ShimConnection | null> {
-  const p = path.join(stateDir, 'shim.sock');
-  if (!existsSync(p)) return Promise.resolve(null);
+  if (!existsSync(path.join(stateDir, 'shim.sock'))) return Promise.resolve(null);
+  let dirFd: number;
+  try {
+    dirFd = openSync(stateDir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+  } catch {
+    return Promise.resolve(null);
+  }
   return new Promise((resolve) => {
-    const sock = net.createConnection(p);
+    const sock = net.createConnection(`/proc/self/fd/${dirFd}/shim.sock`);
+    const done = (conn: ShimConnection | null) => {
+      closeSync(dirFd);
+      resolve(conn);
+    };
     sock.once('connect', () => {
       sock.unref();
-      resolve(new ShimConnection(sock));
+      done(new ShimConnection(sock));
     });
-    sock.once('error', () => resolve(null));
+    sock.once('error', () => done(null));
   });
+}
+
+/** Whether the shim recorded in `stateDir/shim.pid` is still alive (and is a berth-shim). */
+export function shimAlive(stateDir: string, id: string): boolean {
+  try {
+    const pid = Number(readFileSync(path.join(stateDir, 'shim.pid'), 'utf8').trim());
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return cmd.includes('berth-shim') && cmd.includes(id);
+  } catch {
+    return false;
+  }
 }
 
 /** The exit status the shim left behind, when it exited while no berthd listened. */

@@ -868,6 +868,46 @@ describe('inside the container', () => {
   });
 });
 
+// ---- cgroups ----------------------------------------------------------------------------------------
+
+describe('cgroups', () => {
+  after(async () => {
+    await rmf('limited');
+  });
+
+  test('one cgroup per container under the cgroup parent, with the memory and pids limits from HostConfig', async () => {
+    const id = (await ok('run', '-d', '--name', 'limited', '-m', '64m', '--pids-limit', '50', 'busybox', 'sleep', '1000')).trim();
+    const c = await inspect('limited');
+    assert.equal(c.HostConfig.Memory, 67108864);
+    assert.equal(c.HostConfig.PidsLimit, 50);
+    const rel = `/${b.cgroupParent}/${id}`;
+    const procCgroups = readFileSync(`/proc/${c.State.Pid}/cgroup`, 'utf8');
+    let dirs: string[];
+    if (hostCgroupVersion() === '1') {
+      assert.match(procCgroups, new RegExp(`^\\d+:memory:${rel}$`, 'm'), procCgroups);
+      assert.match(procCgroups, new RegExp(`^\\d+:pids:${rel}$`, 'm'), procCgroups);
+      const mem = path.join('/sys/fs/cgroup/memory', rel);
+      const pids = path.join('/sys/fs/cgroup/pids', rel);
+      assert.equal(readFileSync(path.join(mem, 'memory.limit_in_bytes'), 'utf8').trim(), '67108864');
+      assert.equal(readFileSync(path.join(pids, 'pids.max'), 'utf8').trim(), '50');
+      assert.ok(readFileSync(path.join(pids, 'cgroup.procs'), 'utf8').split('\n').includes(String(c.State.Pid)));
+      dirs = [mem, pids];
+    } else {
+      assert.match(procCgroups, new RegExp(`^0::${rel}$`, 'm'), procCgroups);
+      const dir = path.join('/sys/fs/cgroup', rel);
+      assert.equal(readFileSync(path.join(dir, 'memory.max'), 'utf8').trim(), '67108864');
+      assert.equal(readFileSync(path.join(dir, 'pids.max'), 'utf8').trim(), '50');
+      dirs = [dir];
+    }
+    // berthd itself is not in the container's cgroup.
+    const own = readFileSync(`/proc/${b.proc.pid}/cgroup`, 'utf8');
+    assert.ok(!own.includes(id), `berthd is in the container's cgroup:\n${own}`);
+    // Removing the container removes its cgroups.
+    await ok('rm', '-f', 'limited');
+    for (const d of dirs) await waitFor(`${d} to be removed`, () => !existsSync(d), 5000);
+  });
+});
+
 // ---- bad input -------------------------------------------------------------------------------------
 
 describe('bad input gets Docker\'s status and a JSON message, and creates nothing', () => {

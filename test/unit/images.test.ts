@@ -1,7 +1,7 @@
 // The image service without a daemon: load (both layouts, gzip, broken and hostile archives), the list,
 // inspect and history shapes per API version, tag, and Docker's rmi rules with containers faked through the
 // service's hooks. Needs root (layers are unpacked for real).
-import { describe, test, before, after } from 'node:test';
+import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
@@ -373,7 +373,6 @@ describe('image service', { skip: !isRoot && 'needs root' }, () => {
     }
   });
 
-  after(() => undefined);
 });
 
 async function waitFor(fn: () => boolean, ms = 5000): Promise<void> {
