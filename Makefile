@@ -9,7 +9,9 @@ ADDON_SRCS := $(wildcard addon/src/*.cc addon/src/*/*.cc addon/common/*.cc addon
 TS_SRCS := $(shell find daemon test bench -name '*.ts' 2>/dev/null)
 APT_PKGS := build-essential python3 busybox-static nlohmann-json3-dev libseccomp-dev libcap-dev iproute2 util-linux tmux python3-docker
 
-.PHONY: all build run deps apt-deps addon shim ts fixtures test test-unit test-e2e clean bench
+PREFIX ?= /usr/local
+
+.PHONY: install all build run deps apt-deps addon shim ts fixtures test test-unit test-e2e clean bench
 
 all: build
 
@@ -47,10 +49,22 @@ run: apt-deps build
 	./bin/berthd
 
 test: apt-deps build fixtures
-	node --test --test-concurrency=1 --test-timeout=300000 dist/test/
+	node addon/shim/test/shim-smoke.js
+	node --test --test-concurrency=1 --test-timeout=300000 dist/test/ addon/test/
 
 bench: build fixtures
 	node dist/bench/run-true.js
+
+# Installs the built tree under $(PREFIX)/lib/berth, `berthd` on the PATH, and the systemd units.
+install: build
+	mkdir -p $(PREFIX)/lib/berth $(PREFIX)/bin /etc/berth
+	cp -a package.json bin dist build node_modules api-spec $(PREFIX)/lib/berth/
+	mkdir -p $(PREFIX)/lib/berth/daemon/state $(PREFIX)/lib/berth/addon/build/Release
+	cp -a daemon/state/migrations $(PREFIX)/lib/berth/daemon/state/
+	cp addon/build/Release/berth.node $(PREFIX)/lib/berth/addon/build/Release/
+	ln -sf $(PREFIX)/lib/berth/bin/berthd $(PREFIX)/bin/berthd
+	[ -f /etc/berth/daemon.json ] || echo '{}' > /etc/berth/daemon.json
+	install -m 0644 systemd/berth.service systemd/berth.socket /etc/systemd/system/ 2>/dev/null || true
 
 clean:
 	rm -rf dist build addon/build

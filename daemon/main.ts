@@ -48,6 +48,18 @@ async function listen(cfg: Config, servers: { makeServer: () => import('node:htt
       const gid = groupId(cfg.socketGroup);
       if (gid !== undefined) chownSync(p, 0, gid);
       log.info({ socket: p }, 'API listening');
+    } else if (host.startsWith('fd://')) {
+      // systemd socket activation: the sockets are fds 3 … 3+LISTEN_FDS-1 when LISTEN_PID is us.
+      const n = Number(process.env.LISTEN_FDS ?? 0);
+      if (Number(process.env.LISTEN_PID) !== process.pid || n < 1) throw new ConfigError('fd:// given but no sockets were passed by systemd (LISTEN_FDS)');
+      for (let i = 0; i < n; i++) {
+        const s = i === 0 ? server : servers.makeServer();
+        await new Promise<void>((resolve, reject) => {
+          s.once('error', reject);
+          s.listen({ fd: 3 + i }, () => resolve());
+        });
+      }
+      log.info({ fds: n }, 'API listening on sockets from systemd');
     } else if (host.startsWith('tcp://')) {
       throw new ConfigError(`tcp hosts need TLS, which this berth does not serve yet: ${host}`);
     } else {
@@ -91,6 +103,7 @@ export async function main(argv: string[]): Promise<void> {
     await daemon.shutdown();
     try { unlinkSync(cfg.pidfile); } catch { /* gone */ }
     for (const h of cfg.hosts) if (h.startsWith('unix://')) rmSync(h.slice(7), { force: true });
+    notifySystemd('--stopping');
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
