@@ -7,7 +7,7 @@ SHIM_SRCS := $(wildcard addon/shim/*.cc) $(wildcard addon/common/*.cc)
 SHIM_HDRS := $(wildcard addon/shim/*.h) $(wildcard addon/common/*.h)
 ADDON_SRCS := $(wildcard addon/src/*.cc addon/src/*/*.cc addon/common/*.cc addon/src/*.h addon/src/*/*.h addon/common/*.h)
 TS_SRCS := $(shell find daemon test bench -name '*.ts' 2>/dev/null)
-APT_PKGS := build-essential python3 busybox-static nlohmann-json3-dev libseccomp-dev libcap-dev iproute2 util-linux tmux python3-docker
+APT_PKGS := build-essential python3 busybox-static nlohmann-json3-dev libseccomp-dev libcap-dev iproute2 util-linux tmux python3-docker docker-registry apache2-utils
 
 PREFIX ?= /usr/local
 
@@ -15,21 +15,24 @@ PREFIX ?= /usr/local
 
 all: build
 
-build: node_modules addon shim ts
+build: $(NPM_STAMP) addon shim ts
 
 apt-deps:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "apt: installing$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
-deps: apt-deps node_modules
+deps: apt-deps $(NPM_STAMP)
 
-node_modules: package.json
-	npm ci --no-audit --no-fund || npm install --no-audit --no-fund
-	@touch node_modules
+# npm ci runs once per lockfile change, under a lock: several builds started at once (tests, helpers,
+# CI) must not wipe node_modules under each other.
+NPM_STAMP := node_modules/.berth-installed
+node_modules: $(NPM_STAMP)
+$(NPM_STAMP): package-lock.json
+	flock /tmp/berth-npm.lock sh -c '[ -f $(NPM_STAMP) ] && [ $(NPM_STAMP) -nt package-lock.json ] || { npm ci --no-audit --no-fund && touch $(NPM_STAMP); }'
 
 addon: addon/build/Release/berth.node
-addon/build/Release/berth.node: addon/binding.gyp $(ADDON_SRCS) | node_modules
+addon/build/Release/berth.node: addon/binding.gyp $(ADDON_SRCS) | $(NPM_STAMP)
 	cd addon && ../$(NODE_GYP) rebuild --silent --nodedir=$$(node -p "require('path').resolve(process.execPath,'../..')")
 
 shim: build/berth-shim
@@ -38,7 +41,7 @@ build/berth-shim: $(SHIM_SRCS) $(SHIM_HDRS)
 	g++ -std=c++17 -Os -Wall -Wextra -static -Iaddon/common -o $@ $(SHIM_SRCS) -lseccomp
 
 ts: dist/.built
-dist/.built: $(TS_SRCS) tsconfig.json | node_modules
+dist/.built: $(TS_SRCS) tsconfig.json | $(NPM_STAMP)
 	$(TSC) -p tsconfig.json
 	@touch $@
 
