@@ -7,15 +7,15 @@ SHIM_SRCS := $(wildcard addon/shim/*.cc) $(wildcard addon/common/*.cc)
 SHIM_HDRS := $(wildcard addon/shim/*.h) $(wildcard addon/common/*.h)
 ADDON_SRCS := $(wildcard addon/src/*.cc addon/src/*/*.cc addon/common/*.cc addon/src/*.h addon/src/*/*.h addon/common/*.h)
 TS_SRCS := $(shell find daemon test bench -name '*.ts' 2>/dev/null)
-APT_PKGS := build-essential python3 busybox-static nlohmann-json3-dev libseccomp-dev libcap-dev iproute2 util-linux tmux python3-docker docker-registry apache2-utils
+APT_PKGS := build-essential python3 busybox-static nlohmann-json3-dev libseccomp-dev libcap-dev iproute2 util-linux tmux python3-docker docker-registry apache2-utils nftables docker-compose
 
 PREFIX ?= /usr/local
 
-.PHONY: install all build run deps apt-deps addon shim ts fixtures test test-unit test-e2e clean bench
+.PHONY: install all build run deps apt-deps addon shim init ts fixtures test test-unit test-e2e clean bench
 
 all: build
 
-build: $(NPM_STAMP) addon shim ts
+build: $(NPM_STAMP) addon shim init ts
 
 apt-deps:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -39,6 +39,12 @@ shim: build/berth-shim
 build/berth-shim: $(SHIM_SRCS) $(SHIM_HDRS)
 	@mkdir -p build
 	g++ -std=c++17 -Os -Wall -Wextra -static -Iaddon/common -o $@ $(SHIM_SRCS) -lseccomp
+
+# berth-init: the small pid 1 of `docker run --init` (reaps zombies, forwards signals).
+init: build/berth-init
+build/berth-init: addon/init/init.c
+	@mkdir -p build
+	gcc -std=c11 -Os -Wall -Wextra -static -o $@ $<
 
 ts: dist/.built
 dist/.built: $(TS_SRCS) tsconfig.json | $(NPM_STAMP)

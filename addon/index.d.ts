@@ -57,6 +57,11 @@ export function cgroupUpdate(layout: CgroupLayout, relPath: string, res: CgroupR
 /** Kills whatever is left in the cgroup (SIGKILL), then removes the directories; missing is not an error. */
 export function cgroupRemove(layout: CgroupLayout, relPath: string): Promise<void>;
 
+/** Pause (frozen = true) or unpause a container's cgroup: v1 freezer.state FROZEN/THAWED, v2 cgroup.freeze
+ *  1/0. Resolves once the kernel reports the new state (v1 freezer.state, v2 "frozen 0|1" in cgroup.events);
+ *  rejects with EBUSY (after putting a half-frozen cgroup back to thawed) when that takes over 5 s. */
+export function cgroupFreeze(layout: CgroupLayout, relPath: string, frozen: boolean): Promise<void>;
+
 /** mknod(path, S_IFCHR, makedev(0,0)): an overlayfs whiteout. */
 export function mkWhiteout(path: string): Promise<void>;
 

@@ -8,8 +8,13 @@ import type { Daemon } from './daemon';
 import { systemRoutes } from './api/routes/system';
 import { containerRoutes } from './api/routes/containers';
 import { imageRoutes } from './api/routes/images';
+import { imageOpsRoutes } from './api/routes/images/ops';
+import { systemDfRoutes } from './api/routes/system/df';
 import { handleUpgrade } from './api/hijack';
 import { eventRoutes } from './api/routes/events';
+import { execRoutes } from './api/routes/exec';
+import { authRoutes } from './api/routes/auth';
+import { networkRoutes } from './api/routes/networks';
 
 export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance; servers: http.Server[]; makeServer: () => http.Server } {
   let handler: http.RequestListener | undefined;
@@ -43,6 +48,11 @@ export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance
   systemRoutes(app, daemon);
   containerRoutes(app, daemon);
   imageRoutes(app, daemon);
+  imageOpsRoutes(app, daemon);
+  systemDfRoutes(app, daemon);
   eventRoutes(app, daemon);
+  execRoutes(app, daemon);
+  authRoutes(app, daemon);
+  networkRoutes(app, daemon);
   return { app, servers, makeServer };
 }

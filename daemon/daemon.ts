@@ -5,6 +5,7 @@ import type { Config } from './config/config';
 import type { DB } from './state/db';
 import { ImageService } from './images/service';
 import { ContainerService } from './containers/service';
+import { NetworkService } from './network/service';
 import { EventBus } from './events/bus';
 import { HostInfo, probeHost } from './lib/host';
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
@@ -26,6 +27,7 @@ function engineId(dataRoot: string): string {
 export class Daemon {
   readonly images: ImageService;
   readonly containers: ContainerService;
+  readonly networks: NetworkService;
   readonly events = new EventBus();
   readonly host: HostInfo;
   readonly startedAt = new Date();
@@ -41,12 +43,15 @@ export class Daemon {
       containerRunning: (id) => this.containers.isRunningId(id),
     });
     this.containers = new ContainerService(this);
+    this.networks = new NetworkService(this);
   }
 
   /** Brings the state in line with the host after a start: sweeps half-done work, re-attaches shims. */
   async restore(): Promise<void> {
     await this.images.cleanup();
+    await this.networks.init();
     await this.containers.restore();
+    await this.networks.sweep();
   }
 
   async shutdown(): Promise<void> {

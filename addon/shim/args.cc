@@ -32,7 +32,12 @@ bool parse_uint(const std::string& s, uint64_t& out) {
 }  // namespace
 
 bool parse_args(int argc, char** argv, Args& out) {
-  for (int i = 1; i < argc; i++) {
+  int first = 1;
+  if (argc > 1 && strcmp(argv[1], "exec") == 0) {
+    out.exec_mode = true;
+    first = 2;
+  }
+  for (int i = first; i < argc; i++) {
     std::string arg = argv[i];
     std::string value;
     bool has_value = false;
@@ -47,8 +52,13 @@ bool parse_args(int argc, char** argv, Args& out) {
       out.attach = true;
       continue;
     }
+    if (arg == "--stdin" && out.exec_mode) {
+      out.stdin_pipe = true;
+      continue;
+    }
     bool known = arg == "--id" || arg == "--bundle" || arg == "--state" || arg == "--log" ||
-                 arg == "--cgroup" || arg == "--log-max-size" || arg == "--log-max-file";
+                 arg == "--cgroup" || arg == "--log-max-size" || arg == "--log-max-file" ||
+                 (out.exec_mode && (arg == "--pid" || arg == "--process"));
     if (!known) return fail_msg("unknown argument " + arg);
     if (!has_value) {
       if (i + 1 >= argc) return fail_msg(arg + " needs a value");
@@ -64,6 +74,12 @@ bool parse_args(int argc, char** argv, Args& out) {
       out.log = absolute(value);
     } else if (arg == "--cgroup") {
       out.cgroups.push_back(absolute(value));
+    } else if (arg == "--process") {
+      out.process = absolute(value);
+    } else if (arg == "--pid") {
+      uint64_t n;
+      if (!parse_uint(value, n) || n < 1 || n > 0x7fffffff) return fail_msg("bad pid for --pid: " + value);
+      out.target_pid = static_cast<int>(n);
     } else {
       uint64_t n;
       if (!parse_uint(value, n)) return fail_msg("bad number for " + arg + ": " + value);
@@ -74,6 +90,11 @@ bool parse_args(int argc, char** argv, Args& out) {
         out.log_max_file = static_cast<unsigned>(n);
       }
     }
+  }
+  if (out.exec_mode) {
+    if (out.state.empty() || out.process.empty() || out.target_pid == 0)
+      return fail_msg("exec: --pid, --process and --state are required");
+    return true;
   }
   if (out.bundle.empty() || out.state.empty() || out.log.empty())
     return fail_msg("--bundle, --state and --log are required");

@@ -14,6 +14,12 @@ struct Args {
   bool attach = false;               // fd 3 starts subscribed to the output
   uint64_t log_max_size = 0;         // 0 = no rotation
   unsigned log_max_file = 1;
+
+  // `berth-shim exec …` (PROTOCOL.md, "Exec mode"): run one more process in a running container.
+  bool exec_mode = false;
+  int target_pid = 0;       // --pid: host pid of the container's init, whose namespaces are joined
+  std::string process;      // --process: JSON file with the exec's OCI `process` (and `linux.seccomp`)
+  bool stdin_pipe = false;  // --stdin: the process gets a stdin pipe (else /dev/null)
 };
 
 // Parses argv into out. Relative paths are made absolute against the current directory, because the

@@ -188,7 +188,7 @@ int recv_fd(int sock) {
 // Opens a terminal in the container's own devpts (so ttyname() finds /dev/pts/N inside the container,
 // as with Docker), hands its master to the shim and returns the slave; -1 when the container has no
 // usable /dev/ptmx, in which case the shim's pty is used.
-int open_container_pty(const Spec& s, int pty_sock) {
+int open_container_pty(const Spec& s, int pty_sock, bool bind_console = true) {
   Fd master(open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC));
   if (!master.ok() || unlockpt(master.get()) < 0) return -1;
   int slave = ioctl(master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -205,7 +205,7 @@ int open_container_pty(const Spec& s, int pty_sock) {
     // ignored
   }
   // /dev/console is the container's terminal too (best effort: /dev may be read-only or absent).
-  if (name[0]) {
+  if (name[0] && bind_console) {
     int f = open("/dev/console", O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (f >= 0) {
       close(f);
@@ -237,18 +237,36 @@ bool setup_stdio(const Spec& s, const ChildPlan& plan) {
   return true;
 }
 
+// The shim blocks SIGCHLD (for its signalfd) and ignores SIGPIPE and SIGHUP, and whatever started it may
+// have left other signals ignored (make, for one, leaves 32 and 33 so); execve keeps both the mask and
+// ignored dispositions, and a container's processes must start with neither.
+void reset_signals() {
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  // The raw system call: libc refuses to touch the signals it reserves for itself (32, 33), and those
+  // are the ones left ignored.
+  struct KernelSigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)();
+    uint64_t mask;
+  };
+  for (int sig = 1; sig < NSIG; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    KernelSigaction old;
+    if (syscall(SYS_rt_sigaction, sig, nullptr, &old, sizeof old.mask) != 0 || old.handler != SIG_IGN) continue;
+    KernelSigaction dfl = {SIG_DFL, 0, nullptr, 0};
+    syscall(SYS_rt_sigaction, sig, &dfl, nullptr, sizeof dfl.mask);
+  }
+}
+
 // Everything the container's init does between clone and execve. Returns false (with last_error set)
 // on failure; does not return on success.
 bool child_init(const Spec& s, const ChildPlan& plan) {
   // Until exec, the child must not outlive a shim that died under it.
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  // The shim blocks SIGCHLD (for its signalfd) and ignores SIGPIPE and SIGHUP; execve keeps both the
-  // mask and ignored dispositions, and the container must start with neither.
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
-  signal(SIGPIPE, SIG_DFL);
-  signal(SIGHUP, SIG_DFL);
+  reset_signals();
 
   char go;
   ssize_t n;
@@ -289,6 +307,10 @@ bool child_init(const Spec& s, const ChildPlan& plan) {
   if (s.has_oom_score_adj && !write_file("/proc/self/oom_score_adj", std::to_string(s.oom_score_adj)))
     return false;
 
+  // The filter goes on while the init is still fully privileged (no no_new_privs needed) and after
+  // everything that needs mount/setns/unshare; what follows (setgroups, setuid, capset, chdir, execve)
+  // is allowed by every profile berth writes.
+  if (!load_seccomp(s.seccomp)) return false;
   if (!cap_apply_bounding(s)) return false;
   // chdir first as root, so a cwd the user cannot search still works (as runc does); retry as the
   // user only when root was refused (root squashing on network filesystems).
@@ -443,6 +465,204 @@ bool start_container(const Spec& s, const std::vector<std::string>& cgroups, Con
   sync_w.reset();
 
   // Blocks until the child execs (the pipe closes on exec) or reports why it could not.
+  std::string msg;
+  char buf[512];
+  for (;;) {
+    ssize_t n = read(err_r.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    msg.append(buf, static_cast<size_t>(n));
+  }
+  if (!msg.empty()) {
+    kill_and_reap(static_cast<pid_t>(pid));
+    return fail_msg(msg);
+  }
+  if (pty_parent.ok()) {
+    int master = recv_fd(pty_parent.get());
+    if (master >= 0) out.pty.reset(master);
+  }
+  out.pid = static_cast<pid_t>(pid);
+  return true;
+}
+
+// ---- exec mode -------------------------------------------------------------------------------------
+
+namespace {
+
+// The namespaces an exec joins, in the order they are entered: the mount namespace last, since after it
+// paths resolve in the container; cgroup after the parent has placed the pid in the cgroups.
+const NsKind kExecNamespaces[] = {
+    {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}, {"net", CLONE_NEWNET}, {"cgroup", CLONE_NEWCGROUP}, {"mnt", CLONE_NEWNS},
+};
+
+// Whether /proc/self/ns/<kind> and /proc/<pid>/ns/<kind> are the same namespace (then it is not joined:
+// a container that shares the host's network, say, needs nothing, and setns to one's own user or mount
+// namespace is refused in some cases).
+bool same_ns(const std::string& kind, int fd) {
+  struct stat mine, theirs;
+  if (stat(("/proc/self/ns/" + kind).c_str(), &mine) < 0 || fstat(fd, &theirs) < 0) return false;
+  return mine.st_ino == theirs.st_ino && mine.st_dev == theirs.st_dev;
+}
+
+// The exec'd process between clone and execve: it is already in the container's pid namespace (the
+// shim entered it for its children); it enters the others, sets up its stdio, limits, credentials and
+// seccomp filter as the container's init did, and execs. Nothing of the root is built: it is the
+// container's.
+bool exec_child_init(const Spec& s, const ChildPlan& plan) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  reset_signals();
+
+  char go;
+  ssize_t n;
+  do n = read(plan.sync_r, &go, 1);
+  while (n < 0 && errno == EINTR);
+  if (n != 1) _exit(1);
+  close(plan.sync_r);
+  umask(022);
+
+  for (const auto& j : plan.joins)
+    if (setns(j.fd, j.flag) < 0) return fail("setns", j.path);
+  // After setns into the mount namespace the root and cwd are the container's root.
+  if (setsid() < 0) return fail("setsid", "");
+  int fds[3] = {plan.stdio[0], plan.stdio[1], plan.stdio[2]};
+  if (plan.tty) {
+    int slave = open_container_pty(s, plan.pty_sock, /*bind_console=*/false);
+    if (slave >= 0) fds[0] = fds[1] = fds[2] = slave;
+    if (ioctl(fds[0], TIOCSCTTY, 0) < 0) return fail("set controlling terminal", "");
+    if (s.console_rows || s.console_cols) {
+      struct winsize ws;
+      memset(&ws, 0, sizeof ws);
+      ws.ws_row = s.console_rows;
+      ws.ws_col = s.console_cols;
+      ioctl(fds[0], TIOCSWINSZ, &ws);
+    }
+  }
+  for (int i = 0; i < 3; i++)
+    if (dup2(fds[i], i) < 0) return fail("dup2 stdio", "");
+
+  for (const auto& r : s.rlimits) {
+    struct rlimit rl;
+    rl.rlim_cur = r.soft;
+    rl.rlim_max = r.hard;
+    if (setrlimit(static_cast<__rlimit_resource>(r.resource), &rl) < 0) return fail("setrlimit", r.type);
+  }
+  if (s.has_oom_score_adj && !write_file("/proc/self/oom_score_adj", std::to_string(s.oom_score_adj)))
+    return false;
+  if (!load_seccomp(s.seccomp)) return false;
+  if (!cap_apply_bounding(s)) return false;
+  bool chdir_done = chdir(s.cwd.c_str()) == 0;
+  int chdir_err = errno;
+  if (!chdir_done && chdir_err != EACCES) return fail("chdir to cwd", quote(s.cwd), chdir_err);
+  if (!set_user(s)) return false;
+  if (!chdir_done && chdir(s.cwd.c_str()) < 0) return fail("chdir to cwd", quote(s.cwd));
+  if (!cap_apply_sets(s)) return false;
+  if (s.no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return fail("set no_new_privs", "");
+
+  std::string path;
+  if (!look_path(s, path)) return false;
+  std::vector<char*> argv, envp;
+  for (const auto& a : s.args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (const auto& e : s.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+  prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+  execve(path.c_str(), argv.data(), envp.data());
+  return fail_msg("exec " + path + ": " + errno_text(errno));
+}
+
+}  // namespace
+
+bool start_exec(const Spec& s, pid_t target, const std::vector<std::string>& cgroups, bool stdin_pipe,
+                Container& out) {
+  ChildPlan plan;
+  plan.tty = s.terminal;
+  std::string proc = "/proc/" + std::to_string(target) + "/ns/";
+
+  // The pid namespace: entered by the shim for its children, so the clone below lands in it.
+  {
+    Fd pidns(open((proc + "pid").c_str(), O_RDONLY | O_CLOEXEC));
+    if (!pidns.ok()) return fail_msg("container process " + std::to_string(target) + " is not running");
+    if (!same_ns("pid", pidns.get()) && setns(pidns.get(), CLONE_NEWPID) < 0) return fail("setns pid namespace", proc + "pid");
+  }
+  std::vector<Fd> ns_fds;
+  for (const auto& k : kExecNamespaces) {
+    Fd fd(open((proc + k.type).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.ok()) return fail("open namespace", proc + k.type);
+    if (same_ns(k.type, fd.get())) continue;
+    plan.joins.push_back({fd.get(), k.flag, proc + k.type});
+    ns_fds.push_back(std::move(fd));
+  }
+
+  Fd child_in, child_out, child_err, tty_slave, pty_parent, pty_child;
+  if (s.terminal) {
+    int sp[2];
+    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sp) < 0) return fail("socketpair", "");
+    pty_parent.reset(sp[0]);
+    pty_child.reset(sp[1]);
+    plan.pty_sock = sp[1];
+    int master, slave;
+    if (openpty(&master, &slave, nullptr, nullptr, nullptr) < 0) return fail("openpty", "");
+    out.pty.reset(master);
+    tty_slave.reset(slave);
+    if (!set_cloexec(master) || !set_cloexec(slave)) return false;
+    plan.stdio[0] = plan.stdio[1] = plan.stdio[2] = slave;
+  } else {
+    if (!make_pipe(out.stdout_r, child_out) || !make_pipe(out.stderr_r, child_err)) return false;
+    if (stdin_pipe) {
+      if (!make_pipe(child_in, out.stdin_w)) return false;
+    } else {
+      child_in.reset(open("/dev/null", O_RDONLY | O_CLOEXEC));
+      if (!child_in.ok()) return fail("open", "/dev/null");
+    }
+    plan.stdio[0] = child_in.get();
+    plan.stdio[1] = child_out.get();
+    plan.stdio[2] = child_err.get();
+  }
+
+  Fd sync_r, sync_w, err_r, err_w;
+  if (!make_pipe(sync_r, sync_w) || !make_pipe(err_r, err_w)) return false;
+  plan.sync_r = sync_r.get();
+  plan.err_w = err_w.get();
+
+  // Same raw clone as for the container's init, without new namespaces: a fork into the pid namespace
+  // entered above (the container's init being gone shows up as ENOMEM here).
+  long pid = syscall(SYS_clone, static_cast<unsigned long>(SIGCHLD), nullptr, nullptr, nullptr, nullptr);
+  if (pid < 0) {
+    if (errno == ENOMEM) return fail_msg("container process " + std::to_string(target) + " is not running");
+    return fail("clone", "");
+  }
+  if (pid == 0) {
+    if (!exec_child_init(s, plan)) {
+      const std::string& msg = last_error();
+      write_all(plan.err_w, msg.data(), msg.size());
+    }
+    _exit(1);
+  }
+
+  sync_r.reset();
+  err_w.reset();
+  child_in.reset();
+  child_out.reset();
+  child_err.reset();
+  tty_slave.reset();
+  pty_child.reset();
+  ns_fds.clear();
+
+  for (const auto& dir : cgroups) {
+    if (!write_file(dir + "/cgroup.procs", std::to_string(pid))) {
+      std::string msg = "join cgroup " + dir + ": " + last_error();
+      kill_and_reap(static_cast<pid_t>(pid));
+      return fail_msg(msg);
+    }
+  }
+  if (!write_all(sync_w.get(), "1", 1)) {
+    int err = errno;
+    kill_and_reap(static_cast<pid_t>(pid));
+    return fail("signal the exec process", "", err);
+  }
+  sync_w.reset();
+
   std::string msg;
   char buf[512];
   for (;;) {

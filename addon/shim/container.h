@@ -24,3 +24,11 @@ struct Container {
 // the child has been reaped and last_error() holds the message for START_FAILED (for exec failures in
 // the wording the docker CLI maps to exit codes 126/127).
 bool start_container(const Spec& s, const std::vector<std::string>& cgroups, Container& out);
+
+// Exec mode: starts s.args as one more process of the running container whose init has host pid target.
+// The process joins every namespace of that init (pid through a fork after setns), is placed in the
+// given cgroup directories before it runs, and gets the credentials, capabilities, rlimits and seccomp
+// filter of s. stdin_pipe: a stdin pipe (Container::stdin_w) instead of /dev/null. Same contract as
+// start_container otherwise.
+bool start_exec(const Spec& s, pid_t target, const std::vector<std::string>& cgroups, bool stdin_pipe,
+                Container& out);

@@ -17,6 +17,7 @@ bool JsonLog::open(const std::string& path, uint64_t max_size, unsigned max_file
 }
 
 void JsonLog::feed(Stream stream, const char* data, size_t n) {
+  if (!fd_.ok()) return;  // not opened: an exec's output is not logged
   std::string& p = pending_[stream];
   p.append(data, n);
   size_t off = 0;

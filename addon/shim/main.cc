@@ -175,6 +175,25 @@ int main(int argc, char** argv) {
     fail("signalfd", "");
     return start_failed();
   }
+  if (args.exec_mode) {
+    // Exec mode: no shim.sock (the exec lives with berthd's connection on fd 3) and no log.
+    Container proc;
+    {
+      Spec spec;
+      if (!load_exec_spec(args.process, spec) ||
+          !start_exec(spec, static_cast<pid_t>(args.target_pid), args.cgroups, args.stdin_pipe, proc))
+        return start_failed();
+    }
+    malloc_trim(0);
+    release_startup_pages();
+    if (fd3) {
+      fd3->subscribed = true;
+      std::string started = "{\"pid\":" + std::to_string(proc.pid) + "}";
+      fd3->send(kFrameStarted, started.data(), started.size());
+    }
+    Supervisor sup(args, std::move(proc), JsonLog(), Fd(), std::move(sigfd), std::move(fd3));
+    return sup.run();
+  }
   // Listening before the container starts, so that berthd can connect as soon as it sees STARTED.
   Fd listener = listen_on("shim.sock");
   if (!listener.ok()) return start_failed();

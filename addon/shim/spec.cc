@@ -136,6 +136,38 @@ void read_process(const json& p, Spec& s) {
   }
 }
 
+void read_seccomp(const json& j, SpecSeccomp& out) {
+  if (!j.is_object()) throw SpecError{"seccomp must be an object"};
+  out.present = true;
+  int default_errno = EPERM;
+  if (const json* v = member(j, "defaultErrnoRet")) default_errno = static_cast<int>(as_u64(*v, "defaultErrnoRet"));
+  if (!seccomp_action(get_string(j, "defaultAction", "SCMP_ACT_ALLOW"), default_errno, out.default_action))
+    throw SpecError{"unknown seccomp defaultAction " + get_string(j, "defaultAction")};
+  if (const json* rules = member(j, "syscalls")) {
+    if (!rules->is_array()) throw SpecError{"seccomp syscalls must be an array"};
+    for (const auto& r : *rules) {
+      SpecSeccompRule rule;
+      rule.names = get_strings(r, "names");
+      int err = EPERM;
+      if (const json* v = member(r, "errnoRet")) err = static_cast<int>(as_u64(*v, "errnoRet"));
+      if (!seccomp_action(get_string(r, "action"), err, rule.action))
+        throw SpecError{"unknown seccomp action " + get_string(r, "action")};
+      if (const json* args = member(r, "args")) {
+        if (!args->is_array()) throw SpecError{"seccomp args must be an array"};
+        for (const auto& a : *args) {
+          SpecSeccompArg arg;
+          arg.index = static_cast<unsigned>(as_u64(a.at("index"), "seccomp arg index"));
+          if (const json* v = member(a, "value")) arg.value = as_u64(*v, "seccomp arg value");
+          if (const json* v = member(a, "valueTwo")) arg.value_two = as_u64(*v, "seccomp arg valueTwo");
+          if (!seccomp_compare(get_string(a, "op"), arg.op)) throw SpecError{"unknown seccomp op " + get_string(a, "op")};
+          rule.args.push_back(arg);
+        }
+      }
+      out.rules.push_back(std::move(rule));
+    }
+  }
+}
+
 void read_linux(const json& l, Spec& s) {
   if (const json* nss = member(l, "namespaces")) {
     if (!nss->is_array()) throw SpecError{"namespaces must be an array"};
@@ -147,6 +179,7 @@ void read_linux(const json& l, Spec& s) {
       s.namespaces.push_back(ns);
     }
   }
+  if (const json* sc = member(l, "seccomp")) read_seccomp(*sc, s.seccomp);
   s.masked_paths = get_strings(l, "maskedPaths");
   s.readonly_paths = get_strings(l, "readonlyPaths");
   if (const json* sc = member(l, "sysctl")) {
@@ -218,5 +251,25 @@ bool load_spec(const std::string& bundle, Spec& s) {
     return fail_msg(std::string("config.json: ") + e.what());
   }
   if (s.args.empty()) return fail_msg("config.json: process.args must not be empty");
+  return true;
+}
+
+bool load_exec_spec(const std::string& file, Spec& s) {
+  std::string text;
+  if (!read_file(file, text)) return false;
+  json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  text.clear();
+  text.shrink_to_fit();
+  if (doc.is_discarded() || !doc.is_object()) return fail_msg("process.json: not a JSON object");
+  try {
+    if (const json* p = member(doc, "process")) read_process(*p, s);
+    // Only linux.seccomp is expected here; namespaces, mounts and devices are the container's already.
+    if (const json* l = member(doc, "linux")) read_linux(*l, s);
+  } catch (const SpecError& e) {
+    return fail_msg("process.json: " + e.message);
+  } catch (const std::exception& e) {
+    return fail_msg(std::string("process.json: ") + e.what());
+  }
+  if (s.args.empty()) return fail_msg("process.json: process.args must not be empty");
   return true;
 }

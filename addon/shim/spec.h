@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "seccomp.h"
+
 struct SpecMount {
   std::string destination;
   std::string type;
@@ -76,6 +78,7 @@ struct Spec {
   std::vector<std::string> readonly_paths;
   std::vector<std::pair<std::string, std::string>> sysctl;
   std::vector<SpecDevice> devices;
+  SpecSeccomp seccomp;  // linux.seccomp; absent = unconfined
 
   // annotations
   bool stdin_pipe = false;  // org.berth.stdin == "true"
@@ -91,3 +94,7 @@ struct Spec {
 // Reads BUNDLE/config.json. Records an error ("config.json: ...") and returns false when the file is
 // missing, not JSON, or holds a value of the wrong type or an unknown rlimit/namespace type.
 bool load_spec(const std::string& bundle, Spec& out);
+
+// Exec mode: reads a JSON file holding {"process": <OCI process>, "linux": {"seccomp": …}} into out (only
+// the process fields and linux.seccomp are filled).
+bool load_exec_spec(const std::string& file, Spec& out);

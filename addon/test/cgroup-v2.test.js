@@ -181,3 +181,17 @@ test('a missing hierarchy is an error carrying errno, syscall and path', async (
     return true;
   });
 });
+
+test('freeze writes cgroup.freeze 1, thaw writes 0; a missing cgroup is an error', async (t) => {
+  const { root, layout } = fakeTree();
+  t.after(() => fs.rmSync(root, { recursive: true, force: true }));
+  await addon.cgroupCreate(layout, 'berth/f1', {});
+  const leaf = path.join(root, 'berth', 'f1');
+  await addon.cgroupFreeze(layout, 'berth/f1', true);
+  assert.equal(read(path.join(leaf, 'cgroup.freeze')), '1');
+  await addon.cgroupFreeze(layout, 'berth/f1', false);
+  assert.equal(read(path.join(leaf, 'cgroup.freeze')), '0');
+  await assert.rejects(addon.cgroupFreeze(layout, 'berth/nosuch', true), (e) => typeof e.code === 'string');
+  assert.throws(() => addon.cgroupFreeze(layout, 'berth/f1', 'yes'), /boolean/);
+  await assert.rejects(addon.cgroupFreeze(layout, '../escape', true), /relPath/);
+});

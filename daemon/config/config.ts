@@ -15,6 +15,16 @@ export interface Config {
   logOpts: Record<string, string>;
   cgroupParent: string;     // relative cgroup path under which containers go
   shimPath: string;
+  /** The default bridge network: its device (Docker's `bridge` key; berth makes it), its gateway address
+   *  and prefix (`bip`), the pools user networks take subnets from, and inter-container traffic on it. */
+  bridge: string;
+  bip: string;
+  defaultAddressPools: Array<{ base: string; size: number }>;
+  icc: boolean;
+  insecureRegistries: string[];   // daemon.json insecure-registries: host[:port] or CIDR
+  registryMirrors: string[];      // daemon.json registry-mirrors: URLs tried first for docker.io
+  maxConcurrentDownloads: number; // daemon.json max-concurrent-downloads (3)
+  maxConcurrentUploads: number;   // daemon.json max-concurrent-uploads (5)
 }
 
 const DEFAULT_CONFIG_FILE = '/etc/berth/daemon.json';
@@ -41,9 +51,9 @@ export function parseFlags(argv: string[]): Record<string, string | string[] | b
         break;
       }
       case 'data-root': case 'exec-root': case 'pidfile': case 'config-file': case 'log-level':
-      case 'group': case 'shim-path': case 'cgroup-parent': case '-l': case '-p': case '-G': {
+      case 'group': case 'shim-path': case 'cgroup-parent': case '-l': case '-p': case '-G': case 'bridge': case '-b': case 'bip': {
         const [v, j] = takeValue(argv, i, name); i = j;
-        const key = ({ '-l': 'log-level', '-p': 'pidfile', '-G': 'group' } as Record<string, string>)[name] ?? name;
+        const key = ({ '-l': 'log-level', '-p': 'pidfile', '-G': 'group', '-b': 'bridge' } as Record<string, string>)[name] ?? name;
         out[key] = v;
         break;
       }
@@ -64,6 +74,32 @@ function normaliseHost(h: string): string {
   if (h.startsWith('/')) return `unix://${h}`;
   if (h.startsWith('unix://') || h.startsWith('tcp://') || h.startsWith('fd://')) return h;
   throw new ConfigError(`invalid host ${h}: use unix:///path`);
+}
+
+function stringList(file: Record<string, unknown>, key: string): string[] {
+  const v = file[key];
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new ConfigError(`${key} must be a list of strings`);
+  return v as string[];
+}
+
+function positiveInt(file: Record<string, unknown>, key: string, dflt: number): number {
+  const v = file[key];
+  if (v === undefined || v === null) return dflt;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new ConfigError(`invalid ${key}: ${JSON.stringify(v)} (a positive integer)`);
+  return v;
+}
+
+/** A registry mirror as Docker accepts it: an http(s) URL; kept as scheme://host[:port]. */
+function mirrorUrl(m: string): string {
+  let u: URL;
+  try {
+    u = new URL(m);
+  } catch {
+    throw new ConfigError(`invalid mirror: ${JSON.stringify(m)} is not a valid URI`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError(`invalid mirror: unsupported scheme in ${JSON.stringify(m)}`);
+  return `${u.protocol}//${u.host}`;
 }
 
 export function loadConfig(argv: string[], repoRoot: string): Config {
@@ -94,6 +130,15 @@ export function loadConfig(argv: string[], repoRoot: string): Config {
     logOpts: (file['log-opts'] as Record<string, string>) ?? {},
     cgroupParent: pick('cgroup-parent', 'cgroup-parent', 'berth'),
     shimPath: pick('shim-path', 'shim-path', path.join(repoRoot, 'build', 'berth-shim')),
+    bridge: pick('bridge', 'bridge', 'berth0'),
+    bip: pick('bip', 'bip', ''),
+    defaultAddressPools: (file['default-address-pools'] as Config['defaultAddressPools']) ?? [],
+    icc: file.icc === undefined ? true : !!file.icc,
+    insecureRegistries: stringList(file, 'insecure-registries'),
+    registryMirrors: stringList(file, 'registry-mirrors').map(mirrorUrl),
+    maxConcurrentDownloads: positiveInt(file, 'max-concurrent-downloads', 3),
+    maxConcurrentUploads: positiveInt(file, 'max-concurrent-uploads', 5),
   };
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(cfg.bridge)) throw new ConfigError(`invalid bridge name: ${cfg.bridge}`);
   return Object.freeze(cfg);
 }

@@ -12,6 +12,8 @@ export interface LogOptions {
   tail: number; // -1 = all
   sinceNs: bigint; // 0 = from the start
   untilNs: bigint; // 0 = no end
+  /** --details: each line is preceded by the entry's attributes (log-opt labels/env), "k=v,k2=v2 ". */
+  details?: boolean;
 }
 
 export interface LogEntry {
@@ -19,13 +21,14 @@ export interface LogEntry {
   timeNs: bigint;
   time: string;
   data: string;
+  attrs?: Record<string, string>;
 }
 
 function parseLine(line: string): LogEntry | null {
   if (!line) return null;
   try {
-    const o = JSON.parse(line) as { log: string; stream: string; time: string };
-    return { stream: o.stream === 'stderr' ? 2 : 1, time: o.time, timeNs: parseRfc3339Ns(o.time), data: o.log };
+    const o = JSON.parse(line) as { log: string; stream: string; time: string; attrs?: Record<string, string> };
+    return { stream: o.stream === 'stderr' ? 2 : 1, time: o.time, timeNs: parseRfc3339Ns(o.time), data: o.log, attrs: o.attrs };
   } catch {
     return null; // a torn last line of a crashed writer
   }
@@ -53,7 +56,13 @@ function wanted(e: LogEntry, o: LogOptions): boolean {
 }
 
 export function formatEntry(e: LogEntry, o: LogOptions, tty: boolean): Buffer {
-  const text = o.timestamps ? `${rfc3339Fixed9(e.timeNs)} ${e.data}` : e.data;
+  let line = e.data;
+  if (o.details) {
+    // As Docker: the attributes sorted by key, query-escaped, comma-separated, then a space (also when none).
+    const attrs = Object.keys(e.attrs ?? {}).sort().map((k) => `${encodeURIComponent(k)}=${encodeURIComponent(e.attrs![k])}`).join(',');
+    line = `${attrs} ${line}`;
+  }
+  const text = o.timestamps ? `${rfc3339Fixed9(e.timeNs)} ${line}` : line;
   const payload = Buffer.from(text, 'utf8');
   if (tty) return payload;
   const h = Buffer.allocUnsafe(8);

@@ -27,6 +27,8 @@ export interface ContainerRecord {
   path: string;
   args: string[];
   layerId: string;        // overlay2/<layerId> is the container's read-write layer
+  /** Stopped by the user (docker stop / kill): restart policies leave it down. Kept in the row's `extra`. */
+  manuallyStopped?: boolean;
   state: ContainerState;
 }
 

@@ -16,6 +16,10 @@ import type { ContainerRecord } from './model';
 import { buildSpec } from './spec';
 import { resolveUser } from './user';
 import { prepareCreate, type CreateBody } from './create';
+import { thaw } from './pause';
+import { RestartPolicies } from './restart';
+import { HealthMonitors } from './health';
+import { execProbe } from './probe';
 
 /** Someone attached to a container's output (docker attach / run without -d). */
 export interface Attacher {
@@ -50,6 +54,8 @@ function newLive(rec: ContainerRecord): Live {
 
 export class ContainerService {
   readonly runtime: Runtime;
+  readonly restarts: RestartPolicies;
+  readonly health: HealthMonitors;
   private readonly store: ContainerStore;
   private readonly byId = new Map<string, Live>();
   private readonly byName = new Map<string, string>(); // "/name" → id
@@ -57,6 +63,8 @@ export class ContainerService {
   constructor(private readonly d: Daemon) {
     this.store = new ContainerStore(d.db);
     this.runtime = new Runtime();
+    this.restarts = new RestartPolicies(this);
+    this.health = new HealthMonitors(this, (live, cmd, ms) => execProbe(d, live, cmd, ms));
   }
 
   // ---- paths -------------------------------------------------------------------------------------
@@ -121,17 +129,17 @@ export class ContainerService {
     return this.byName.has(name);
   }
 
-  private serial<T>(live: Live, fn: () => Promise<T>): Promise<T> {
+  serial<T>(live: Live, fn: () => Promise<T>): Promise<T> {
     const next = live.lock.then(fn, fn);
     live.lock = next.catch(() => undefined);
     return next;
   }
 
-  private save(live: Live): void {
+  save(live: Live): void {
     if (!live.removed) this.store.saveState(live.rec.id, live.rec.state);
   }
 
-  private emit(live: Live, action: string, extra: Record<string, string> = {}): void {
+  emit(live: Live, action: string, extra: Record<string, string> = {}): void {
     const attrs: Record<string, string> = { ...(live.rec.config.Labels ?? {}), image: live.rec.imageRef, name: live.rec.name.slice(1), ...extra };
     this.d.events.emit('container', action, live.rec.id, attrs);
   }
@@ -140,6 +148,7 @@ export class ContainerService {
 
   async create(nameParam: string | undefined, body: CreateBody): Promise<{ Id: string; Warnings: string[] }> {
     const rec = prepareCreate(this.d, nameParam, body, (n) => this.isNameTaken(n));
+    this.d.networks.validateCreate(rec, body?.NetworkingConfig?.EndpointsConfig);
     const existing = this.byName.get(rec.name);
     if (existing) {
       throw conflict(`Conflict. The container name "${rec.name}" is already in use by container "${existing}". You have to remove (or rename) that container to be able to reuse that name.`);
@@ -157,6 +166,7 @@ export class ContainerService {
         makeInitLayer(`${layer}-init`),
       ]);
       this.store.insert(rec);
+      this.d.networks.recordCreate(rec, body?.NetworkingConfig?.EndpointsConfig);
     } catch (e) {
       this.byName.delete(rec.name);
       await this.removeFiles(rec).catch(() => {});
@@ -177,7 +187,15 @@ export class ContainerService {
       if (st === 'running' || st === 'restarting') throw notModified();
       if (st === 'paused') throw conflict(`cannot start a paused container, try unpause instead`);
       if (live.removed || st === 'removing' || st === 'dead') throw conflict(`container ${live.rec.id} is marked for removal and cannot be started`);
+      this.restarts.reset(live);
+      this.setManuallyStopped(live, false);
       await this.doStart(live);
+    }).catch(async (e) => {
+      // Docker removes an --rm container whose start failed (the CLI waits for that removal).
+      if (e instanceof BerthError && e.kind === 'invalid' && live.rec.hostConfig.AutoRemove && !live.removed) {
+        await this.remove(live.rec.id, { force: true }).catch(() => {});
+      }
+      throw e;
     });
   }
 
@@ -192,7 +210,7 @@ export class ContainerService {
     return merged;
   }
 
-  private resources(hc: ContainerRecord['hostConfig']): CgroupResources {
+  resources(hc: ContainerRecord['hostConfig']): CgroupResources {
     const period = hc.CpuPeriod || 100000;
     const quota = hc.NanoCpus ? Math.round((hc.NanoCpus * period) / 1e9) : hc.CpuQuota || 0;
     return {
@@ -217,6 +235,7 @@ export class ContainerService {
     await rm(stateDir, { recursive: true, force: true });
     await mkdir(stateDir, { recursive: true, mode: 0o700 });
     let cgroupMade = false;
+    let netMade = false;
     try {
       const rootfs = await this.mountRootfs(live);
       const user = await resolveUser(rootfs, rec.config.User ?? '', rec.hostConfig.GroupAdd ?? []);
@@ -226,12 +245,17 @@ export class ContainerService {
         hostnamePath: path.join(dir, 'hostname'),
         resolvConfPath: path.join(dir, 'resolv.conf'),
       };
+      // The network first (namespace, endpoints, and what /etc/hosts and resolv.conf say); the shim joins it.
+      const net = await this.d.networks.setup(rec);
+      netMade = true;
       await Promise.all([
         writeFile(files.hostnamePath, `${rec.config.Hostname}\n`),
-        writeFile(files.hostsPath, hostsFile(rec)),
-        writeFile(files.resolvConfPath, resolvConf()),
+        writeFile(files.hostsPath, net.hosts),
+        writeFile(files.resolvConfPath, net.resolvConf),
       ]);
-      const spec = buildSpec({ ctr: rec, rootfs, user, env, ...files, cgroupsPath: `/${this.cgroupPath(id)}` });
+      const netns = net.netns === undefined ? '' : net.netns || undefined;
+      const initPath = rec.hostConfig.Init ? await initBinary(this.d.config.shimPath) : undefined;
+      const spec = buildSpec({ ctr: rec, rootfs, user, env, ...files, cgroupsPath: `/${this.cgroupPath(id)}`, netns, initPath });
       await writeFile(path.join(stateDir, 'config.json'), JSON.stringify(spec));
       const cgroupDirs = await this.runtime.createCgroup(this.cgroupPath(id), this.resources(rec.hostConfig));
       cgroupMade = true;
@@ -252,6 +276,7 @@ export class ContainerService {
     } catch (e) {
       // Undo what this start made; the container stays as it was, with the error recorded.
       if (cgroupMade) await this.runtime.removeCgroup(this.cgroupPath(id)).catch(() => {});
+      if (netMade) await this.d.networks.teardown(rec).catch(() => {});
       await this.unmountRootfs(live).catch(() => {});
       const msg = e instanceof Error ? e.message : String(e);
       if (e instanceof StartError || e instanceof BerthError) {
@@ -289,22 +314,27 @@ export class ContainerService {
       conn.closeStdin();
     }
     conn.release();
+    this.health.start(live);
   }
 
   private async onExit(live: Live, conn: ShimConnection, info: ExitInfo): Promise<void> {
     if (live.conn !== conn) return;
     live.conn = undefined;
     conn.close();
+    this.health.stop(live);
     const rec = live.rec;
     rec.state = { ...rec.state, status: 'exited', pid: 0, shimPid: 0, exitCode: info.exitCode, finishedAt: info.finishedAt, oomKilled: !!info.oomKilled };
     this.save(live);
     for (const a of live.attachers) a.end();
     live.attachers.clear();
     await this.runtime.removeCgroup(this.cgroupPath(rec.id)).catch((e) => this.d.log.warn({ err: e, id: rec.id }, 'cgroup removal failed'));
+    await this.d.networks.teardown(rec).catch((e) => this.d.log.warn({ err: e, id: rec.id }, 'network teardown failed'));
     await this.unmountRootfs(live).catch((e) => this.d.log.warn({ err: e, id: rec.id }, 'unmount failed'));
+    if (info.oomKilled) this.emit(live, 'oom');
     this.emit(live, 'die', { exitCode: String(info.exitCode) });
     const waiters = live.exitWaiters.splice(0);
     for (const w of waiters) w();
+    if (this.restarts.onExit(live)) return;
     if (rec.hostConfig.AutoRemove && !live.removed) {
       await this.remove(rec.id, { force: true }).catch((e) => this.d.log.warn({ err: e, id: rec.id }, 'auto-remove failed'));
     }
@@ -346,15 +376,31 @@ export class ContainerService {
     const live = this.lookup(ref);
     const sig = parseSignal(signal, 'SIGKILL');
     if (!this.isRunning(live)) throw conflict(`Cannot kill container: ${ref}: Container ${live.rec.id} is not running`);
+    // As Docker: SIGKILL, or the container's stop signal (any signal when none is set), means "stay down":
+    // no restart policy applies, and a paused container is thawed so that it can act on the signal.
+    const stopSig = live.rec.config.StopSignal ? parseSignal(live.rec.config.StopSignal, 'SIGTERM') : 0;
+    const final = sig === 9 || !stopSig || sig === stopSig;
+    if (final) this.setManuallyStopped(live, true);
     live.conn!.signal(sig);
     this.emit(live, 'kill', { signal: String(sig) });
+    if (final) await thaw(this, live).catch(() => {});
     if (sig === 9) await this.waitExit(live, 10_000);
   }
 
   async stop(ref: string, timeoutSec?: number, signal?: string): Promise<void> {
     const live = this.lookup(ref);
     await this.serial(live, async () => {
+      if (live.rec.state.status === 'restarting' && !live.conn) {
+        // Waiting out a restart back-off: the container stays down.
+        this.restarts.cancel(live);
+        this.setManuallyStopped(live, true);
+        live.rec.state.status = 'exited';
+        this.save(live);
+        this.emit(live, 'stop');
+        return;
+      }
       if (!this.isRunning(live)) throw notModified();
+      this.setManuallyStopped(live, true);
       await this.stopLive(live, timeoutSec, signal);
     });
   }
@@ -365,6 +411,7 @@ export class ContainerService {
     if (live.conn) {
       live.conn.signal(sig);
       this.emit(live, 'kill', { signal: String(sig) });
+      await thaw(this, live).catch(() => {});
       if (!(await this.waitExit(live, t < 0 ? -1 : t * 1000))) {
         live.conn?.signal(9);
         this.emit(live, 'kill', { signal: '9' });
@@ -377,7 +424,13 @@ export class ContainerService {
   async restart(ref: string, timeoutSec?: number, signal?: string): Promise<void> {
     const live = this.lookup(ref);
     await this.serial(live, async () => {
-      if (this.isRunning(live)) await this.stopLive(live, timeoutSec, signal);
+      this.restarts.cancel(live);
+      if (this.isRunning(live)) {
+        this.setManuallyStopped(live, true);
+        await this.stopLive(live, timeoutSec, signal);
+      }
+      this.restarts.reset(live);
+      this.setManuallyStopped(live, false);
       await this.doStart(live);
       this.emit(live, 'restart');
     });
@@ -405,6 +458,7 @@ export class ContainerService {
     const live = this.lookup(ref);
     await this.serial(live, async () => {
       if (live.removed) return;
+      this.restarts.cancel(live);
       if (this.isRunning(live)) {
         if (!o.force) {
           throw conflict(`You cannot remove a ${live.rec.state.status} container ${live.rec.id}. Stop the container before attempting removal or force remove`);
@@ -419,6 +473,7 @@ export class ContainerService {
       if (this.byName.get(live.rec.name) === live.rec.id) this.byName.delete(live.rec.name);
       await this.unmountRootfs(live).catch(() => {});
       await this.removeFiles(live.rec);
+      this.d.networks.forget(live.rec.id);
       this.d.images.releaseImage(live.rec.imageId);
       this.emit(live, 'destroy');
       for (const w of live.removeWaiters.splice(0)) w();
@@ -513,6 +568,60 @@ export class ContainerService {
       await this.onExit(live, fake, info);
     }));
     await this.sweepOrphans();
+    // Restart policies apply again: containers that were stopped when berthd went down (or that exited
+    // meanwhile and were not restarted above) and whose policy wants them running.
+    for (const live of this.all()) {
+      if (!this.restarts.wantsStartAfterDaemonStart(live)) continue;
+      this.d.log.info({ id: live.rec.id }, 'starting container by its restart policy');
+      this.start(live.rec.id).catch((e) => this.logWarn(e, live.rec.id, 'restart by policy failed'));
+    }
+  }
+
+  /** A restart policy's restart: starts again unless someone stopped or removed the container meanwhile. */
+  async policyStart(live: Live): Promise<void> {
+    await this.serial(live, async () => {
+      if (live.removed || live.rec.state.status !== 'restarting' || live.conn) return;
+      try {
+        await this.doStart(live);
+      } catch (e) {
+        live.rec.state.status = 'exited';
+        this.save(live);
+        throw e;
+      }
+    });
+  }
+
+  setManuallyStopped(live: Live, v: boolean): void {
+    if (!!live.rec.manuallyStopped === v) return;
+    live.rec.manuallyStopped = v;
+    if (!live.removed) this.store.setManuallyStopped(live.rec.id, v);
+  }
+
+  /** Runs fn with the container's merged root filesystem at hand (docker cp). A stopped container's is
+   *  mounted for the call and unmounted after it, under the container's lock so that a start cannot race. */
+  async withRootfs<T>(live: Live, fn: (root: string) => Promise<T>): Promise<T> {
+    const merged = path.join(this.layerDir(live.rec), 'merged');
+    if (this.isRunning(live) && isMounted(merged)) return fn(merged);
+    return this.serial(live, async () => {
+      if (live.removed) throw notFound(`No such container: ${live.rec.id}`);
+      const wasMounted = live.mounted && isMounted(merged);
+      const root = await this.mountRootfs(live);
+      try {
+        return await fn(root);
+      } finally {
+        if (!wasMounted && !this.isRunning(live)) await this.unmountRootfs(live).catch(() => {});
+      }
+    });
+  }
+
+  /** docker update: the stored HostConfig is replaced (the caller has applied it to the cgroup). */
+  saveHostConfig(live: Live, hostConfig: ContainerRecord['hostConfig']): void {
+    this.store.saveHostConfig(live.rec.id, hostConfig);
+    live.rec.hostConfig = hostConfig;
+  }
+
+  logWarn(err: unknown, id: string, msg: string): void {
+    this.d.log.warn({ err, id }, msg);
   }
 
   /** Container directories whose row never made it into the database (a crash during create). */
@@ -549,6 +658,18 @@ export class ContainerService {
   }
 }
 
+/** --init: berth-init, built next to berth-shim (make init). */
+async function initBinary(shimPath: string): Promise<string> {
+  const p = path.join(path.dirname(shimPath), 'berth-init');
+  const { access } = await import('node:fs/promises');
+  try {
+    await access(p);
+  } catch {
+    throw invalid(`--init: the init binary ${p} is missing (build it with \`make init\`)`);
+  }
+  return p;
+}
+
 function isMounted(target: string): boolean {
   try {
     const info = readFileSync('/proc/self/mountinfo', 'utf8');
@@ -578,33 +699,6 @@ function containerEnv(rec: ContainerRecord, home: string): string[] {
   if (!has('HOME')) env.push(`HOME=${home || '/'}`);
   if (rec.config.Tty && !has('TERM')) env.push('TERM=xterm');
   return env;
-}
-
-function hostsFile(rec: ContainerRecord): string {
-  const lines = [
-    '127.0.0.1\tlocalhost',
-    '::1\tlocalhost ip6-localhost ip6-loopback',
-    'fe00::0\tip6-localnet',
-    'ff00::0\tip6-mcastprefix',
-    'ff02::1\tip6-allnodes',
-    'ff02::2\tip6-allrouters',
-  ];
-  for (const h of rec.hostConfig.ExtraHosts ?? []) {
-    const i = h.indexOf(':');
-    if (i > 0) lines.push(`${h.slice(i + 1)}\t${h.slice(0, i)}`);
-  }
-  return lines.join('\n') + '\n';
-}
-
-function resolvConf(): string {
-  // Without networking (the loopback-only namespace of this release) the host's resolvers are kept as
-  // Docker keeps them, minus loopback addresses that mean nothing inside the container.
-  try {
-    const host = readFileSync('/etc/resolv.conf', 'utf8');
-    return host.split('\n').filter((l) => !/^\s*nameserver\s+(127\.|::1)/.test(l)).join('\n');
-  } catch {
-    return '';
-  }
 }
 
 function parseSize(s: string | undefined): number | undefined {

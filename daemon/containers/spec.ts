@@ -1,6 +1,7 @@
 // Builds the OCI runtime spec (config.json) for a container start: the contract between berthd and
 // berth-shim. Defaults are Docker's: namespaces, mounts, masked and read-only /proc paths, capabilities.
 import type { ContainerRecord } from './model';
+import { seccompFor } from './seccomp';
 
 /** Docker's default capability set for unprivileged containers. */
 export const DEFAULT_CAPS = [
@@ -33,6 +34,10 @@ export interface SpecInput {
   hostnamePath: string;
   resolvConfPath: string;
   cgroupsPath: string;
+  /** The network namespace: undefined = a new one, '' = the host's, else a namespace file to join. */
+  netns?: string;
+  /** --init: berth's init binary on the host, bind-mounted at /sbin/docker-init and run as pid 1. */
+  initPath?: string;
 }
 
 const RLIMIT_NAMES: Record<string, string> = {
@@ -46,16 +51,8 @@ export function buildSpec(i: SpecInput): object {
   const { ctr } = i;
   const hc = ctr.hostConfig;
   const privileged = !!hc.Privileged;
-  let caps = privileged ? allHostCaps() : [...DEFAULT_CAPS];
-  if (!privileged) {
-    const norm = (c: string) => (c.toUpperCase().startsWith('CAP_') ? c.toUpperCase() : `CAP_${c.toUpperCase()}`);
-    const drop = (hc.CapDrop ?? []).map(norm);
-    const add = (hc.CapAdd ?? []).map(norm);
-    if (drop.includes('CAP_ALL')) caps = [];
-    caps = caps.filter((c) => !drop.includes(c));
-    if (add.includes('CAP_ALL')) caps = allHostCaps();
-    else for (const c of add) if (!caps.includes(c)) caps.push(c);
-  }
+  const caps = containerCaps(hc, privileged);
+  const seccompProfile = seccompFor(hc.SecurityOpt, privileged, caps);
   const shmSize = hc.ShmSize && hc.ShmSize > 0 ? hc.ShmSize : 67108864;
   const mounts: object[] = [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
@@ -73,11 +70,18 @@ export function buildSpec(i: SpecInput): object {
     const type = RLIMIT_NAMES[u.Name];
     return { type, soft: u.Soft, hard: u.Hard };
   }).filter((r: { type?: string }) => r.type);
-  const args = [ctr.path, ...ctr.args];
+  let args = [ctr.path, ...ctr.args];
+  if (hc.Init && i.initPath) {
+    mounts.push({ destination: '/sbin/docker-init', type: 'bind', source: i.initPath, options: ['bind', 'ro', 'rprivate'] });
+    args = ['/sbin/docker-init', '--', ...args];
+  }
   return {
     ociVersion: '1.1.0',
     process: {
       terminal: !!ctr.config.Tty,
+      // The client's window at create time (API >= 1.42 honours HostConfig.ConsoleSize [rows, cols]).
+      ...(ctr.config.Tty && hc.ConsoleSize && (hc.ConsoleSize[0] > 0 || hc.ConsoleSize[1] > 0)
+        ? { consoleSize: { height: hc.ConsoleSize[0], width: hc.ConsoleSize[1] } } : {}),
       user: { uid: i.user.uid, gid: i.user.gid, additionalGids: i.user.additionalGids },
       args,
       env: i.env,
@@ -97,13 +101,35 @@ export function buildSpec(i: SpecInput): object {
     },
     linux: {
       cgroupsPath: i.cgroupsPath,
-      namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'cgroup' }],
+      namespaces: [{ type: 'pid' }, ...netNamespace(i.netns), { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'cgroup' }],
       maskedPaths: privileged ? [] : (hc.MaskedPaths ?? MASKED_PATHS),
       readonlyPaths: privileged ? [] : (hc.ReadonlyPaths ?? READONLY_PATHS),
       sysctl: hc.Sysctls ?? {},
+      ...(seccompProfile ? { seccomp: seccompProfile } : {}),
       devices: [],
     },
   };
+}
+
+function netNamespace(netns: string | undefined): object[] {
+  if (netns === undefined) return [{ type: 'network' }];
+  return netns === '' ? [] : [{ type: 'network', path: netns }];
+}
+
+/** The capabilities of a container's processes (its init and, unless `docker exec --privileged`, its
+ *  execs): Docker's default set with CapAdd/CapDrop applied, or every capability the host has. */
+export function containerCaps(hc: ContainerRecord['hostConfig'], privileged = !!hc.Privileged): string[] {
+  let caps = privileged ? allHostCaps() : [...DEFAULT_CAPS];
+  if (!privileged) {
+    const norm = (c: string) => (c.toUpperCase().startsWith('CAP_') ? c.toUpperCase() : `CAP_${c.toUpperCase()}`);
+    const drop = (hc.CapDrop ?? []).map(norm);
+    const add = (hc.CapAdd ?? []).map(norm);
+    if (drop.includes('CAP_ALL')) caps = [];
+    caps = caps.filter((c) => !drop.includes(c));
+    if (add.includes('CAP_ALL')) caps = allHostCaps();
+    else for (const c of add) if (!caps.includes(c)) caps.push(c);
+  }
+  return caps;
 }
 
 let hostCaps: string[] | undefined;

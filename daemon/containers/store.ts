@@ -18,7 +18,7 @@ function fromRow(r: Row): ContainerRecord {
   return {
     id: r.id, name: r.name, imageId: r.image_id, imageRef: r.image_ref, created: r.created,
     config: JSON.parse(r.config), hostConfig: JSON.parse(r.host_config),
-    path: extra.path, args: extra.args, layerId: extra.layerId,
+    path: extra.path, args: extra.args, layerId: extra.layerId, manuallyStopped: !!extra.manuallyStopped,
     state: {
       status: r.status, pid: r.pid, shimPid: r.shim_pid, exitCode: r.exit_code, error: r.error,
       startedAt: r.started_at, finishedAt: r.finished_at, oomKilled: !!r.oom_killed,
@@ -70,6 +70,15 @@ export class ContainerStore {
 
   rename(id: string, name: string): void {
     this.rename_.run(name, id);
+  }
+
+  /** docker update: the new HostConfig replaces the old one in one statement. */
+  saveHostConfig(id: string, hostConfig: unknown): void {
+    this.db.prepare('UPDATE containers SET host_config = ? WHERE id = ?').run(JSON.stringify(hostConfig), id);
+  }
+
+  setManuallyStopped(id: string, v: boolean): void {
+    this.db.prepare(`UPDATE containers SET extra = json_set(extra, '$.manuallyStopped', json(?)) WHERE id = ?`).run(v ? 'true' : 'false', id);
   }
 
   all(): ContainerRecord[] {

@@ -6,6 +6,8 @@ import type { ContainerRecord } from './model';
 import { humanDuration, parseRfc3339Ns } from '../lib/time';
 import { shortId } from '../lib/ids';
 import { compareVersions } from '../api/version';
+import { healthSuffix } from './health';
+import { openExecIds } from '../exec/service';
 
 function stateView(r: ContainerRecord) {
   const s = r.state;
@@ -24,7 +26,13 @@ function stateView(r: ContainerRecord) {
   };
 }
 
-function networkSettings(r: ContainerRecord) {
+/** NetworkSettings from the network service (endpoints, addresses, SandboxKey, ports). */
+function netSettings(svc: ContainerService, r: ContainerRecord): Record<string, unknown> {
+  const running = r.state.status === 'running' || r.state.status === 'paused';
+  return svc['d'].networks.settings(r, running);
+}
+
+export function networkSettings(r: ContainerRecord) {
   const running = r.state.status === 'running' || r.state.status === 'paused';
   return {
     Bridge: '',
@@ -79,7 +87,7 @@ export function inspectView(svc: ContainerService, live: Live, apiVersion: strin
     MountLabel: '',
     ProcessLabel: '',
     AppArmorProfile: '',
-    ExecIDs: null,
+    ExecIDs: openExecIds(live.rec.id),
     HostConfig: r.hostConfig,
     GraphDriver: {
       Data: {
@@ -92,8 +100,10 @@ export function inspectView(svc: ContainerService, live: Live, apiVersion: strin
     },
     Mounts: [],
     Config: config,
-    NetworkSettings: networkSettings(r),
+    NetworkSettings: netSettings(svc, r),
   };
+  const health = svc.health.view(live);
+  if (health) (out.State as Record<string, unknown>).Health = health;
   if (compareVersions(apiVersion, '1.44') < 0) (out.HostConfig as Record<string, unknown>) = { ...r.hostConfig, KernelMemory: 0, KernelMemoryTCP: 0 };
   return out;
 }
@@ -129,12 +139,12 @@ export function listView(_svc: ContainerService, live: Live) {
     ImageID: r.imageId,
     Command: [r.path, ...r.args].join(' '),
     Created: Math.floor(Number(parseRfc3339Ns(r.created) / 1_000_000_000n)),
-    Ports: [],
+    Ports: _svc['d'].networks.portList(r, r.state.status === 'running' || r.state.status === 'paused'),
     Labels: r.config.Labels ?? {},
     State: r.state.status,
-    Status: humanStatus(r),
+    Status: humanStatus(r) + (r.state.status === 'running' ? healthSuffix(_svc.health.view(live)) : ''),
     HostConfig: { NetworkMode: r.hostConfig.NetworkMode },
-    NetworkSettings: { Networks: {} },
+    NetworkSettings: { Networks: netSettings(_svc, r).Networks },
     Mounts: [],
   };
 }

@@ -3,6 +3,7 @@
 
 export type ErrorKind =
   | 'invalid'        // 400: bad parameter or body
+  | 'unauthorized'   // 401: a registry refused the credentials (docker login)
   | 'notFound'       // 404: no such object
   | 'conflict'       // 409: name in use, container running, image in use
   | 'notModified'    // 304: start of a running / stop of a stopped container
@@ -13,6 +14,7 @@ export type ErrorKind =
 
 const statusOf: Record<ErrorKind, number> = {
   invalid: 400,
+  unauthorized: 401,
   notFound: 404,
   conflict: 409,
   notModified: 304,

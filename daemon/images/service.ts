@@ -24,6 +24,9 @@ import { inspectView, summaryView, historyView, imageConfigOf, unixSeconds } fro
 import { matchLabels, parseUntil, danglingFilter } from './filters';
 import { loadArchive } from './load';
 import { removeImage, pruneImages } from './remove';
+import type { Writable } from 'node:stream';
+import { planSave, writeSave, type SavePlan } from './save';
+import { importImage, writeImage, type ImportOptions } from './import';
 import type { DeleteItem, ImageHooks, ImageInternals, ImageRecord, StreamMessage } from './model';
 
 export type { DeleteItem, ImageHooks, ImageRecord, StreamMessage };
@@ -291,6 +294,116 @@ export class ImageService {
     }
     if (n) this.collectLayers();
     return n;
+  }
+
+  // ---- distribution (daemon/distribution: pull and push) ------------------------------------------
+
+  /** The visible image with this id, if any. */
+  byId(id: string): ImageRecord | undefined {
+    const row = this.store.get(id);
+    return row && !row.removed ? this.record(row) : undefined;
+  }
+
+  /** The config blob of an image exactly as stored (its sha256 is the id). */
+  configBytes(id: string): string {
+    const row = this.store.get(id);
+    if (!row) throw notFound(`No such image: ${id}`);
+    return row.config;
+  }
+
+  /** The image a normalised reference (name:tag or name@digest) points at, if any. */
+  refTarget(named: NamedRef): string | undefined {
+    return this.store.refTarget(fullString(named));
+  }
+
+  /** Writes a pulled image whose layers are all committed (the caller holds them); returns it. */
+  addPulledImage(configBytes: Buffer, id: string, topChain: string | null): ImageRecord {
+    const cfg = JSON.parse(configBytes.toString('utf8'));
+    const size = this.layers.stack(topChain).reduce((n, l) => n + l.size, 0);
+    const inserted = this.store.insert({ id, config: configBytes.toString('utf8'), topChain, size, created: typeof cfg?.created === 'string' ? cfg.created : '', parent: '' });
+    this.configs.delete(id);
+    if (inserted) this.log.info({ image: id }, 'image pulled');
+    return this.find(id);
+  }
+
+  /** Points a tag or a digest reference (RepoDigests) at an image; returns the previous target if another. */
+  setReference(img: ImageRecord, named: NamedRef): string | undefined {
+    if (named.digest) {
+      const key = fullString({ domain: named.domain, path: named.path, digest: named.digest });
+      return this.store.transaction(() => this.store.setRef(key, img.id, 'digest'));
+    }
+    return this.setTag(img, named, false);
+  }
+
+  /** An image event (pull, push) with the image's labels and `name`. */
+  emitImageEvent(img: ImageRecord, action: string, name: string): void {
+    this.emit(img, action, name);
+  }
+
+  /** Visible image ids referred to by tags of the repository `name` (domain/path), with the tags. */
+  tagsOfRepository(domain: string, repoPath: string): { tag: string; id: string }[] {
+    const prefix = `${domain}/${repoPath}:`;
+    const out: { tag: string; id: string }[] = [];
+    for (const [id, refs] of this.store.allRefs()) {
+      for (const r of refs) if (r.kind === 'tag' && r.ref.startsWith(prefix) && !r.ref.slice(prefix.length).includes('/')) out.push({ tag: r.ref.slice(prefix.length), id });
+    }
+    return out.sort((a, b) => (a.tag < b.tag ? -1 : 1));
+  }
+
+  /** Deletes layers no image and no running operation needs (after a failed pull). */
+  collectUnused(): void {
+    this.collectLayers();
+  }
+
+  // ---- save, import, commit, disk usage (save.ts, import.ts) ----------------------------------------
+
+  /** docker save, step 1: resolves the names (404 `reference does not exist` before anything is sent). */
+  planSave(names: string[]): SavePlan {
+    return planSave(this.x, names);
+  }
+
+  /** docker save, step 2: streams the archive into `out`. */
+  writeSave(plan: SavePlan, out: Writable): Promise<void> {
+    return writeSave(this.x, plan, out);
+  }
+
+  /** docker import: returns the new image id. */
+  importTar(body: AsyncIterable<Buffer>, o: ImportOptions): Promise<string> {
+    return importImage(this.x, body, o);
+  }
+
+  /** docker commit: the container's changes as a tar become a layer over the image's; `build` gets the
+   *  new layer's diff id and returns the new image config. */
+  async commitImage(base: ImageRecord, tar: AsyncIterable<Buffer>, build: (diffId: string) => any, tag: NamedRef | undefined): Promise<ImageRecord> {
+    const releaseBase = this.layers.hold(base.topChain ? [base.topChain] : []);
+    try {
+      const layer = await this.layers.create(base.topChain, tar);
+      const release = this.layers.hold([layer.chainId]);
+      try {
+        const parentRow = this.store.get(base.id);
+        return writeImage(this.x, build(layer.diffId), layer.chainId, parentRow && !parentRow.removed ? base.id : '', tag, 'commit');
+      } finally {
+        release();
+      }
+    } finally {
+      releaseBase();
+      this.collectLayers();
+    }
+  }
+
+  /** The layers of an image, bottom first (chain id and size), for disk-usage accounting. */
+  layerChain(img: ImageRecord): { chainId: string; size: number }[] {
+    return this.stack(img).reverse().map((l) => ({ chainId: l.chainId, size: l.size }));
+  }
+
+  /** Every visible image, for docker system df. */
+  allImages(): ImageRecord[] {
+    return this.store.all().map((r) => this.record(r));
+  }
+
+  /** The GET /images/json summary of one image (docker system df lists images in that shape). */
+  summary(img: ImageRecord, apiVersion: string): Record<string, unknown> {
+    return summaryView({ id: img.id, config: img.config, size: img.size, parent: img.parent, repoTags: this.familiarTags(img.id), repoDigests: this.familiarDigests(img.id) }, apiVersion);
   }
 
   // ---- start-up ------------------------------------------------------------------------------------

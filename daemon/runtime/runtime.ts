@@ -1,10 +1,13 @@
 // THE seam between berthd and the host: overlay mounts and cgroups through the addon, container processes
 // through berth-shim. Services call this; nothing else in daemon/ touches the addon or the shims.
 import { native } from './native';
+import { readCgroupStats, readCgroupPids, type CgroupStats } from './cgstats';
 import type { CgroupLayout, CgroupResources } from '../../addon/index';
-import { spawnShim, connectShim, readExitFile, shimAlive, type ShimSpawnOptions, type ShimConnection, type ExitInfo } from './supervisor';
+import { spawnShim, spawnExec, cgroupDirsOf, connectShim, readExitFile, shimAlive, type ShimSpawnOptions, type ExecSpawnOptions, type ShimConnection, type ExitInfo } from './supervisor';
 
-export type { CgroupLayout, CgroupResources, ShimConnection, ExitInfo, ShimSpawnOptions };
+export type { CgroupLayout, CgroupResources, ShimConnection, ExitInfo, ShimSpawnOptions, ExecSpawnOptions };
+
+export type { CgroupStats };
 
 export class Runtime {
   readonly cgroups: CgroupLayout;
@@ -37,8 +40,33 @@ export class Runtime {
     return native.cgroupRemove(this.cgroups, relPath);
   }
 
+  /** Pause (true) or unpause (false) every process of the cgroup. */
+  freezeCgroup(relPath: string, frozen: boolean): Promise<void> {
+    return native.cgroupFreeze(this.cgroups, relPath, frozen);
+  }
+
+  /** The pids in the container's cgroup (cgroup.procs). */
+  cgroupPids(relPath: string): Promise<number[]> {
+    return readCgroupPids(this.cgroups, relPath);
+  }
+
+  /** CPU, memory, pids and block I/O counters of the cgroup, from the v1 or v2 control files. */
+  cgroupStats(relPath: string): Promise<CgroupStats> {
+    return readCgroupStats(this.cgroups, relPath);
+  }
+
   spawn(o: ShimSpawnOptions) {
     return spawnShim(o);
+  }
+
+  /** One more process in a running container, under its own `berth-shim exec`. */
+  spawnExec(o: ExecSpawnOptions) {
+    return spawnExec(o);
+  }
+
+  /** The cgroup directories a (container init) process is in, one per hierarchy. */
+  cgroupDirsOf(pid: number): string[] {
+    return cgroupDirsOf(pid);
   }
 
   connect(stateDir: string) {

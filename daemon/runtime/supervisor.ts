@@ -140,7 +140,36 @@ export function spawnShim(o: ShimSpawnOptions): Promise<{ conn: ShimConnection; 
   if (o.attach) args.push('--attach');
   if (o.logMaxSize) args.push('--log-max-size', String(o.logMaxSize));
   if (o.logMaxFile) args.push('--log-max-file', String(o.logMaxFile));
-  const child = spawn(o.shimPath, args, { stdio: ['ignore', 'ignore', 'ignore', 'pipe'], detached: true });
+  return launchShim(o.shimPath, args, 'the container supervisor exited before the container started');
+}
+
+export interface ExecSpawnOptions {
+  shimPath: string;
+  /** The exec's id (for the shim's command line, so that it can be told apart in ps). */
+  id: string;
+  /** Host pid of the container's init: the exec joins its namespaces. */
+  targetPid: number;
+  /** JSON file with {"process": <OCI process>, "linux": {"seccomp": …}}. */
+  processFile: string;
+  stateDir: string;
+  cgroupDirs: string[];
+  stdin: boolean;
+}
+
+/**
+ * Execs `berth-shim exec` for one exec (PROTOCOL.md, "Exec mode"): a second small supervisor that runs
+ * one process inside a running container and speaks the same frames on fd 3 (output is sent from the
+ * start, nothing is logged). Resolves on STARTED with the process's host pid, rejects on START_FAILED.
+ */
+export function spawnExec(o: ExecSpawnOptions): Promise<{ conn: ShimConnection; pid: number; shimPid: number }> {
+  const args = ['exec', '--id', o.id, '--pid', String(o.targetPid), '--process', o.processFile, '--state', o.stateDir];
+  for (const d of o.cgroupDirs) args.push('--cgroup', d);
+  if (o.stdin) args.push('--stdin');
+  return launchShim(o.shimPath, args, 'the exec supervisor exited before the process started');
+}
+
+function launchShim(shimPath: string, args: string[], earlyExit: string): Promise<{ conn: ShimConnection; pid: number; shimPid: number }> {
+  const child = spawn(shimPath, args, { stdio: ['ignore', 'ignore', 'ignore', 'pipe'], detached: true });
   const sock = child.stdio[3] as net.Socket;
   const conn = new ShimConnection(sock);
   child.unref();
@@ -154,7 +183,7 @@ export function spawnShim(o: ShimSpawnOptions): Promise<{ conn: ShimConnection; 
       conn.close();
       reject(new StartError(msg));
     };
-    child.once('error', (e) => fail(`cannot exec ${o.shimPath}: ${e.message}`));
+    child.once('error', (e) => fail(`cannot exec ${shimPath}: ${e.message}`));
     conn.once('startFailed', (m: { message: string }) => fail(m.message));
     conn.once('started', (m: { pid: number }) => {
       if (settled) return;
@@ -162,8 +191,40 @@ export function spawnShim(o: ShimSpawnOptions): Promise<{ conn: ShimConnection; 
       resolve({ conn, pid: m.pid, shimPid: child.pid! });
     });
     // The socket closes only after everything the shim sent has been read, so STARTED wins over this.
-    sock.once('close', () => fail('the container supervisor exited before the container started'));
+    sock.once('close', () => fail(earlyExit));
   });
+}
+
+/** The cgroup directories (one per mounted hierarchy) that hold a process, read from /proc/<pid>/cgroup
+ *  and this host's cgroup mounts: where an exec is placed so that it shares the container's limits. */
+export function cgroupDirsOf(pid: number): string[] {
+  const mounts: Array<{ root: string; point: string; fs: string; opts: string[] }> = [];
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const f = line.split(' ');
+    const sep = f.indexOf('-');
+    if (sep < 0 || (f[sep + 1] !== 'cgroup' && f[sep + 1] !== 'cgroup2')) continue;
+    mounts.push({ root: f[3], point: f[4].replace(/\\040/g, ' '), fs: f[sep + 1], opts: (f[sep + 3] ?? '').split(',') });
+  }
+  const out: string[] = [];
+  for (const line of readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n')) {
+    const m = /^(\d+):([^:]*):(.*)$/.exec(line);
+    if (!m) continue;
+    const [, hid, ctrls, p] = m;
+    const want = ctrls ? ctrls.split(',') : [];
+    const mnt = hid === '0' && !ctrls
+      ? mounts.find((x) => x.fs === 'cgroup2')
+      : mounts.find((x) => x.fs === 'cgroup' && want.every((c) => x.opts.includes(c)));
+    if (!mnt) continue;
+    // A mount of a sub-tree (root other than /) shows the processes below that root only.
+    let rel = p;
+    if (mnt.root !== '/') {
+      if (rel !== mnt.root && !rel.startsWith(mnt.root + '/')) continue;
+      rel = rel.slice(mnt.root.length);
+    }
+    const dir = path.join(mnt.point, rel);
+    if (!out.includes(dir) && existsSync(path.join(dir, 'cgroup.procs'))) out.push(dir);
+  }
+  return out;
 }
 
 /** Connects to the shim of a container that was started by an earlier berthd, if it still runs.

@@ -699,6 +699,18 @@ describe('inside the container', () => {
     assert.deepEqual(procs, [['1', 'ps']], `the container sees other processes:\n${ps.stdout}`);
   });
 
+  test('the default seccomp profile and capabilities confine the container; --privileged lifts them', async () => {
+    const r = await docker('run', '--rm', 'busybox', 'sh', '-c', 'grep -E "^(Seccomp|CapEff):" /proc/self/status; unshare -n true 2>/dev/null; echo unshare=$?');
+    assert.equal(r.code, 0, show(r));
+    assert.match(r.stdout, /Seccomp:\s+2/);
+    assert.match(r.stdout, /CapEff:\s+00000000a80425fb/);
+    assert.match(r.stdout, /unshare=1/);
+    const p = await docker('run', '--rm', '--privileged', 'busybox', 'sh', '-c', 'grep -E "^Seccomp:" /proc/self/status; unshare -n true; echo unshare=$?');
+    assert.equal(p.code, 0, show(p));
+    assert.match(p.stdout, /Seccomp:\s+0/);
+    assert.match(p.stdout, /unshare=0/);
+  });
+
   test('the hostname is the short id', async () => {
     const r = await docker('run', '--name', 'hn', 'busybox', 'sh', '-c', 'hostname; cat /etc/hostname; echo $HOSTNAME');
     assert.equal(r.code, 0, show(r));
@@ -726,8 +738,9 @@ describe('inside the container', () => {
     });
   });
 
-  test('the network namespace has only a loopback, and it is up', async () => {
-    const r = await docker('run', '--rm', 'busybox', 'sh', '-c', 'cat /proc/net/dev; echo ---; cat /sys/class/net/lo/flags');
+  test('with --network none the network namespace has only a loopback, and it is up', async () => {
+    // The default is the bridge network (test/e2e/network.test.ts); `none` keeps the loopback-only namespace.
+    const r = await docker('run', '--rm', '--network', 'none', 'busybox', 'sh', '-c', 'cat /proc/net/dev; echo ---; cat /sys/class/net/lo/flags');
     assert.equal(r.code, 0, show(r));
     const [dev, flags] = r.stdout.split('---\n');
     const ifaces = dev.trim().split('\n').slice(2).map((l) => l.trim().split(':')[0]);

@@ -1,7 +1,8 @@
 // Starts a real berthd on a temporary socket, data root and exec root, and removes everything it made
 // (shims, mounts, cgroups, files) when stopped — also after a failed test.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync, rmdirSync, statSync } from 'node:fs';
+import { mkdtempSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync, rmdirSync, statSync, openSync, closeSync, unlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,6 +25,8 @@ export interface Berthd {
   dataRoot: string;
   execRoot: string;
   cgroupParent: string;
+  /** This instance's default bridge device and its networks (10.213.<slot>.0/24; user networks from 10.214.<slot>.0/24). */
+  net: TestNet;
   proc: ChildProcess;
   docker(args: string[], opts?: { input?: string | Buffer; env?: Record<string, string>; timeoutMs?: number }): Promise<RunResult>;
   /** SIGTERM and wait. Containers keep running. */
@@ -72,19 +75,121 @@ export function runCmd(cmd: string, args: string[], opts: { input?: string | Buf
   });
 }
 
+// ---- networks of test daemons ---------------------------------------------------------------------
+// Every daemon gets a slot N (1..250) held by a lock file naming the test process: its bridge is berth-tN,
+// its default network 10.213.N.0/24 and its user networks /28s of 10.214.N.0/24, so that daemons of test
+// files running at once never share a device, a subnet or an nftables table. A slot whose holder is dead
+// is taken over after removing what the dead run left.
+export interface TestNet {
+  slot: number;
+  bridge: string;
+  subnet: string;
+  gateway: string;
+  pool: string;
+  table: string;
+}
+
+const SLOT_DIR = path.join(os.tmpdir(), 'berth-test-nets');
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function netOfSlot(slot: number): TestNet {
+  const bridge = `berth-t${slot}`;
+  return { slot, bridge, subnet: `10.213.${slot}.0/24`, gateway: `10.213.${slot}.1`, pool: `10.214.${slot}.0/24`, table: `berth_${bridge.replace(/[^A-Za-z0-9_]/g, '_')}` };
+}
+
+export function takeNetSlot(): TestNet {
+  mkdirSync(SLOT_DIR, { recursive: true });
+  const start = 1 + ((process.pid * 7) % 250);
+  for (let i = 0; i < 250; i++) {
+    const slot = 1 + ((start + i) % 250);
+    const f = path.join(SLOT_DIR, String(slot));
+    try {
+      const fd = openSync(f, 'wx');
+      writeFileSync(fd, String(process.pid));
+      closeSync(fd);
+    } catch {
+      let holder = 0;
+      try { holder = Number(readFileSync(f, 'utf8')); } catch { /* racing */ }
+      if (!holder || pidAlive(holder)) continue;
+      try { unlinkSync(f); } catch { /* another took it */ }
+      i--;
+      continue;
+    }
+    const net = netOfSlot(slot);
+    removeTestNet(net, []); // whatever a dead run left under this slot
+    return net;
+  }
+  throw new Error('no free network slot for a test daemon');
+}
+
+function releaseNetSlot(net: TestNet): void {
+  try {
+    if (Number(readFileSync(path.join(SLOT_DIR, String(net.slot)), 'utf8')) === process.pid) unlinkSync(path.join(SLOT_DIR, String(net.slot)));
+  } catch { /* gone */ }
+}
+
+function sh(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    return '';
+  }
+}
+
+/** The bridges of a data root's user networks, from its database (read-only). */
+function userBridges(dataRoot: string): string[] {
+  const db = path.join(dataRoot, 'berth.db');
+  if (!existsSync(db)) return [];
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const Database = require('better-sqlite3');
+    const h = new Database(db, { readonly: true, fileMustExist: true });
+    try {
+      return (h.prepare("SELECT bridge FROM networks WHERE driver = 'bridge' AND bridge != ''").all() as { bridge: string }[]).map((r) => r.bridge);
+    } finally {
+      h.close();
+    }
+  } catch {
+    return [];
+  }
+}
+
+/** Deletes the veths on the instance's bridges, the bridges and its nftables table. */
+export function removeTestNet(net: TestNet, extraBridges: string[]): void {
+  const bridges = new Set([net.bridge, ...extraBridges]);
+  for (const line of sh('ip', ['-o', 'link', 'show']).split('\n')) {
+    const m = /^\d+:\s+([^:@\s]+)(?:@\S+)?:.* master (\S+)/.exec(line);
+    if (m && bridges.has(m[2]) && m[1].startsWith('veth')) sh('ip', ['link', 'del', 'dev', m[1]]);
+  }
+  for (const br of bridges) sh('ip', ['link', 'del', 'dev', br]);
+  sh('nft', ['delete', 'table', 'ip', net.table]);
+  sh('nft', ['delete', 'table', 'bridge', net.table]);
+}
+
 export async function startBerthd(opts: { daemonJson?: object } = {}): Promise<Berthd> {
   const root = mkdtempSync(path.join(os.tmpdir(), 'berth-test-'));
+  const net = takeNetSlot();
   const sock = path.join(root, 'berth.sock');
   const dataRoot = path.join(root, 'data');
   const execRoot = path.join(root, 'exec');
   const cgroupParent = `berth-test-${randomBytes(4).toString('hex')}`;
   const configFile = path.join(root, 'daemon.json');
-  writeFileSync(configFile, JSON.stringify(opts.daemonJson ?? {}));
+  writeFileSync(configFile, JSON.stringify({
+    bridge: net.bridge, bip: `${net.gateway}/24`, 'default-address-pools': [{ base: net.pool, size: 28 }], ...(opts.daemonJson ?? {}),
+  }));
   const logFile = path.join(root, 'berthd.log');
   mkdirSync(dataRoot);
 
   const b: Berthd = {
-    root, sock, host: `unix://${sock}`, dataRoot, execRoot, cgroupParent,
+    root, sock, host: `unix://${sock}`, dataRoot, execRoot, cgroupParent, net,
     proc: undefined as unknown as ChildProcess,
     docker: (args, o = {}) => runCmd(DOCKER, args, { ...o, env: { DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: path.join(root, 'docker-config'), ...o.env } }),
     async stop() {
@@ -104,7 +209,7 @@ export async function startBerthd(opts: { daemonJson?: object } = {}): Promise<B
     },
     async destroy() {
       await b.kill9().catch(() => {});
-      await cleanupRoot(root, execRoot, cgroupParent);
+      await cleanupRoot(root, execRoot, cgroupParent, net);
     },
   };
 
@@ -113,14 +218,19 @@ export async function startBerthd(opts: { daemonJson?: object } = {}): Promise<B
     const fd = require('node:fs').openSync(logFile, 'a');
     b.proc = spawn(process.execPath, [path.join(REPO, 'bin', 'berthd'), '-H', `unix://${sock}`, '--data-root', dataRoot,
       '--exec-root', execRoot, '--pidfile', path.join(root, 'berthd.pid'), '--config-file', configFile,
-      '--cgroup-parent', cgroupParent, '--log-level', process.env.BERTH_TEST_LOG_LEVEL ?? 'info'], { stdio: ['ignore', fd, fd] });
+      '--cgroup-parent', cgroupParent, '--log-level', process.env.BERTH_TEST_LOG_LEVEL ?? 'info'], {
+      stdio: ['ignore', fd, fd],
+      // Tests never reach beyond loopback: a registry elsewhere (docker.io for an unknown image) is asked
+      // through a proxy on a closed loopback port, so the pull fails at once without any outside traffic.
+      env: { ...process.env, HTTPS_PROXY: 'http://127.0.0.1:9', HTTP_PROXY: 'http://127.0.0.1:9', NO_PROXY: 'localhost,127.0.0.1,::1' },
+    });
     require('node:fs').closeSync(fd);
     await waitForSocket(sock, b.proc, logFile, logOffset);
   };
   try {
     await launch();
   } catch (e) {
-    await cleanupRoot(root, execRoot, cgroupParent);
+    await cleanupRoot(root, execRoot, cgroupParent, net);
     throw e;
   }
   return b;
@@ -128,7 +238,7 @@ export async function startBerthd(opts: { daemonJson?: object } = {}): Promise<B
 
 /** Kills the shims and containers this instance started (by the pids it recorded), unmounts everything
  *  under its root, removes its cgroups and its files. */
-export async function cleanupRoot(root: string, execRoot: string, cgroupParent: string): Promise<void> {
+export async function cleanupRoot(root: string, execRoot: string, cgroupParent: string, net?: TestNet): Promise<void> {
   const ctrDir = path.join(execRoot, 'containers');
   if (existsSync(ctrDir)) {
     for (const id of readdirSync(ctrDir)) {
@@ -165,6 +275,12 @@ export async function cleanupRoot(root: string, execRoot: string, cgroupParent: 
     .map((l) => l.split(' ')[4]).filter((m) => m && (m === root || m.startsWith(root + '/')))
     .sort((a, b) => b.length - a.length);
   for (const m of mounts) umount2(m);
+  // Network: with the processes gone and the namespace files unmounted the container ends of the veths
+  // are gone; the host ends, the bridges and the nftables table go here.
+  if (net) {
+    removeTestNet(net, userBridges(path.join(root, 'data')));
+    releaseNetSlot(net);
+  }
   rmSync(root, { recursive: true, force: true });
 }
 

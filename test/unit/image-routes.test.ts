@@ -39,7 +39,8 @@ describe('/images routes', { skip: !isRoot && 'needs root' }, () => {
       ignoreTrailingSlash: true,
     });
     registerDialect(app);
-    imageRoutes(app, { images } as unknown as Daemon);
+    const config = { dataRoot: root, insecureRegistries: [], registryMirrors: [], maxConcurrentDownloads: 3, maxConcurrentUploads: 5 };
+    imageRoutes(app, { images, config, log: pino({ level: 'silent' }) } as unknown as Daemon);
     await app.ready();
     const img = await build();
     busyboxTar = await dockerSave([img.busybox]);
@@ -96,8 +97,7 @@ describe('/images routes', { skip: !isRoot && 'needs root' }, () => {
       ['DELETE', '/images/nosuch:1', 404, /^No such image: nosuch:1$/],
       ['POST', '/images/busybox/tag?repo=x&tag=bad%20tag', 400, /^invalid tag format$/],
       ['POST', '/images/nosuch/tag?repo=x&tag=1', 404, /^No such image: nosuch:latest$/],
-      ['POST', '/images/busybox/push', 501, /not supported yet/],
-      ['POST', '/images/create?fromSrc=-&repo=x', 501, /^import is not supported yet$/],
+      ['POST', '/images/create?fromSrc=-&repo=x', 400, /the archive to import is empty/],
       ['POST', '/images/create?fromImage=Bad', 400, /must be lowercase/],
       ['GET', '/images/json?filters=%7B%22nosuch%22%3A%7B%22x%22%3Atrue%7D%7D', 400, /^invalid filter 'nosuch'$/],
     ];
@@ -109,10 +109,18 @@ describe('/images routes', { skip: !isRoot && 'needs root' }, () => {
     }
   });
 
-  test('pull answers with a stream that says it is not implemented', async () => {
-    const r = await app.inject({ method: 'POST', url: '/images/create?fromImage=busybox&tag=1.36' });
+  test('pull from a registry that cannot be reached: an HTTP error naming the image, before any stream', async () => {
+    // Port 1 on loopback: nothing listens, so the connection is refused at once.
+    const r = await app.inject({ method: 'POST', url: '/images/create?fromImage=127.0.0.1%3A1%2Fx&tag=1.36', headers: { 'X-Registry-Auth': 'e30=' } });
+    assert.equal(r.statusCode, 500, r.body);
+    assert.match(r.json().message, /^failed to resolve reference "127\.0\.0\.1:1\/x:1\.36": /);
+  });
+
+  test('push of a tag that does not exist locally: the stream names the repository, then the error', async () => {
+    const r = await app.inject({ method: 'POST', url: '/images/127.0.0.1:1/nosuch/push?tag=1' });
     assert.equal(r.statusCode, 200);
-    const [m] = lines(r.body);
-    assert.match(m.errorDetail.message, /cannot pull docker.io\/library\/busybox:1.36: pulling images from a registry is not implemented/);
+    const m = lines(r.body);
+    assert.deepEqual(m[0], { status: 'The push refers to repository [127.0.0.1:1/nosuch]' });
+    assert.equal(m[1].errorDetail.message, 'An image does not exist locally with the tag: 127.0.0.1:1/nosuch');
   });
 });

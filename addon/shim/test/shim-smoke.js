@@ -234,6 +234,32 @@ function startShim(base, cfg, { attach = true, extraArgs = [], cgroup = null } =
   return { reader, child, state, log, bundle, exit };
 }
 
+// Exec mode: one more process in the running container whose init has host pid `pid`.
+function startExec(base, pid, proc, { stdin = false, cgroup = null, linux = undefined } = {}) {
+  const n = ++caseNo;
+  const state = path.join(base, `exec-state${n}`);
+  fs.mkdirSync(state);
+  const file = path.join(state, 'process.json');
+  const process_ = {
+    terminal: false, user: { uid: 0, gid: 0 }, cwd: '/',
+    env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+    capabilities: { bounding: DEFAULT_CAPS, effective: DEFAULT_CAPS, permitted: DEFAULT_CAPS },
+    ...proc,
+  };
+  fs.writeFileSync(file, JSON.stringify({ process: process_, linux }));
+  const args = ['exec', '--id', `exec${n}`, '--pid', String(pid), '--process', file, '--state', state];
+  if (stdin) args.push('--stdin');
+  if (cgroup) args.push('--cgroup', cgroup);
+  const stderr = process.env.SMOKE_DEBUG ? 'inherit' : 'ignore';
+  const child = cp.spawn(SHIM, args, { stdio: ['ignore', 'ignore', stderr, 'pipe'], detached: true });
+  cleanup.pids.add(child.pid);
+  const exit = new Promise((resolve) => child.on('exit', (code, sig) => {
+    cleanup.pids.delete(child.pid);
+    resolve(sig ? `signal ${sig}` : code);
+  }));
+  return { reader: new FrameReader(child.stdio[3]), child, state, exit };
+}
+
 function readLog(file) {
   if (!fs.existsSync(file)) return [];
   return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
@@ -615,6 +641,69 @@ function cases(base, rootfs) {
       assert.strictEqual(r.exited.exitCode, 0, r.stderr);
       assert.strictEqual(r.stdout, 'from host\nroot-ro\nfrom host\nbind-ro\nrbind-rro\nbound-file\n');
       assert.strictEqual(fs.readFileSync(path.join(vol, 'g'), 'utf8'), 'hi\n');
+    },
+
+    async 'exec mode: namespaces, cgroup, env, user, stdin, exit code, TTY, failures, idle RSS'() {
+      const cgroup = cg();
+      const ctr = startShim(base, makeConfig(rootfs, ['sleep', '60']), { cgroup });
+      const pid = JSON.parse((await ctr.reader.wait(T.STARTED)).payload).pid;
+      try {
+        const kinds = ['mnt', 'pid', 'uts', 'ipc', 'net', 'cgroup'];
+        const script = kinds.map((k) => `readlink /proc/self/ns/${k}`).join('; ') +
+          '; cat /proc/self/cgroup | grep -c . >/dev/null; echo cg=$(cat /proc/$$/cgroup | head -1 | cut -d: -f3); ' +
+          'echo host=$(hostname) foo=$FOO uid=$(id -u) pwd=$PWD; echo oops >&2; exit 7';
+        const e = startExec(base, pid, { args: ['sh', '-c', script], env: ['PATH=/bin', 'FOO=bar'], cwd: '/tmp', user: { uid: 65534, gid: 65534 } }, { cgroup });
+        const started = JSON.parse((await e.reader.wait(T.STARTED)).payload);
+        assert.ok(started.pid > 1 && started.pid !== pid);
+        const exited = JSON.parse((await e.reader.wait(T.EXITED)).payload);
+        assert.strictEqual(exited.exitCode, 7, e.reader.describe());
+        assert.strictEqual(await e.exit, 0);
+        const lines = e.reader.text(T.STDOUT).trim().split('\n');
+        const want = kinds.map((k) => fs.readlinkSync(`/proc/${pid}/ns/${k}`));
+        assert.deepStrictEqual(lines.slice(0, kinds.length), want, 'every namespace of the init joined');
+        assert.strictEqual(lines[kinds.length], 'cg=/', 'in the container cgroup namespace, at its root');
+        assert.strictEqual(lines[kinds.length + 1], 'host=smoke-host foo=bar uid=65534 pwd=/tmp');
+        assert.strictEqual(e.reader.text(T.STDERR), 'oops\n');
+        assert.deepStrictEqual(JSON.parse(fs.readFileSync(path.join(e.state, 'exit.json'))), exited);
+        if (cgroup) {
+          // The exec was in the container's cgroup: while it ran, the cgroup held two processes.
+          const e2 = startExec(base, pid, { args: ['sleep', '30'] }, { cgroup });
+          const p2 = JSON.parse((await e2.reader.wait(T.STARTED)).payload).pid;
+          const procs = fs.readFileSync(path.join(cgroup, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+          assert.ok(procs.includes(p2) && procs.includes(pid), `cgroup.procs ${procs}`);
+          // The idle exec supervisor stays small.
+          await sleep(200);
+          const rss = rssOf(e2.child.pid);
+          assert.ok(rss > 0 && rss < 1024, `exec shim RSS ${rss} kB`);
+          e2.reader.send(T.SIGNAL, u32(9));
+          assert.strictEqual(JSON.parse((await e2.reader.wait(T.EXITED)).payload).exitCode, 137);
+        }
+        // stdin pipe and its half-close
+        const c = startExec(base, pid, { args: ['cat'] }, { stdin: true });
+        await c.reader.wait(T.STARTED);
+        c.reader.send(T.STDIN, 'piped\n');
+        c.reader.send(T.STDIN_CLOSE);
+        assert.strictEqual(JSON.parse((await c.reader.wait(T.EXITED)).payload).exitCode, 0);
+        assert.strictEqual(c.reader.text(T.STDOUT), 'piped\n');
+        // TTY: a terminal in the container's devpts, with the size asked for
+        const t = startExec(base, pid, { args: ['sh', '-c', 'tty; stty size'], terminal: true, consoleSize: { height: 40, width: 132 } });
+        assert.strictEqual(JSON.parse((await t.reader.wait(T.EXITED)).payload).exitCode, 0);
+        assert.match(t.reader.text(T.STDOUT), /^\/dev\/pts\/\d+\r\n40 132\r\n$/);
+        // A missing binary: START_FAILED with runc's wording, no exit.json
+        const m = startExec(base, pid, { args: ['/no/such/bin'] });
+        const failed = JSON.parse((await m.reader.wait(T.START_FAILED)).payload);
+        assert.strictEqual(failed.message, 'exec: "/no/such/bin": stat /no/such/bin: no such file or directory');
+        assert.strictEqual(await m.exit, 1);
+        assert.ok(!fs.existsSync(path.join(m.state, 'exit.json')));
+      } finally {
+        ctr.reader.send(T.SIGNAL, u32(9));
+        await ctr.reader.wait(T.EXITED).catch(() => {});
+        await ctr.exit;
+      }
+      // The container is gone: an exec into it fails to start.
+      const gone = startExec(base, pid, { args: ['true'] });
+      await gone.reader.wait(T.START_FAILED);
+      assert.strictEqual(await gone.exit, 1);
     },
   };
 }

@@ -29,6 +29,8 @@ class Manager {
   virtual Status Create(const Resources& res, std::vector<std::string>* dirs) = 0;
   virtual Status Update(const Resources& res) = 0;
   virtual Status Remove() = 0;
+  // Freezes (pause) or thaws (unpause) every task of the cgroup and waits until the kernel reports it done.
+  virtual Status Freeze(bool frozen) = 0;
 };
 
 // A relative path of plain names: no leading '/', no empty, "." or ".." component.

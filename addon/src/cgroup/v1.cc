@@ -1,6 +1,10 @@
 #include "cgroup/v1.h"
 
+#include <errno.h>
 #include <unistd.h>
+
+#include <chrono>
+#include <thread>
 
 namespace berth {
 namespace cgroup {
@@ -96,6 +100,33 @@ Status V1Manager::Remove() {
     if (!r.ok() && first.ok()) first = r;
   }
   return first.ok() ? first : first.Context("removing cgroup " + rel_);
+}
+
+Status V1Manager::Freeze(bool frozen) {
+  Status st = OpenHierarchies();
+  if (!st.ok()) return st.Context("freezing cgroup " + rel_);
+  const Hierarchy* h = nullptr;
+  st = Find("freezer", true, &h);
+  if (!st.ok()) return st;
+  const std::string dir = h->Dir(rel_);
+  const std::string want = frozen ? "FROZEN" : "THAWED";
+  // freezer.state goes through FREEZING while tasks are being stopped; a task in an uninterruptible sleep
+  // can hold it there, so the write is repeated until the state sticks or a few seconds have passed.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (;;) {
+    st = h->Write(dir, "freezer.state", want);
+    if (!st.ok()) return st.Context("freezing cgroup " + rel_);
+    if (h->fake()) return Status::Ok();
+    std::string state;
+    st = h->Read(dir, "freezer.state", &state, false);
+    if (!st.ok()) return st.Context("freezing cgroup " + rel_);
+    if (state == want) return Status::Ok();
+    if (std::chrono::steady_clock::now() > deadline) {
+      if (frozen) h->Write(dir, "freezer.state", "THAWED");
+      return Status::Invalid(EBUSY, "cgroup " + rel_ + " did not reach " + want + " (is " + state + ")", dir);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
 }
 
 Status V1Manager::InitCpuset() const {

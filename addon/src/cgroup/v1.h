@@ -20,6 +20,7 @@ class V1Manager : public Manager {
   Status Create(const Resources& res, std::vector<std::string>* dirs) override;
   Status Update(const Resources& res) override;
   Status Remove() override;
+  Status Freeze(bool frozen) override;
 
  private:
   // Opens each distinct mount point of the layout once.

@@ -1,6 +1,10 @@
 #include "cgroup/v2.h"
 
+#include <errno.h>
 #include <unistd.h>
+
+#include <chrono>
+#include <thread>
 
 #include <algorithm>
 #include <cstdlib>
@@ -72,6 +76,30 @@ Status V2Manager::Remove() {
   Status st = Hierarchy::Open(layout_.unified, &h_);
   if (st.ok()) st = h_.RemoveDir(h_.Dir(rel_));
   return st.ok() ? st : st.Context("removing cgroup " + rel_);
+}
+
+Status V2Manager::Freeze(bool frozen) {
+  Status st = Hierarchy::Open(layout_.unified, &h_);
+  if (!st.ok()) return st.Context("freezing cgroup " + rel_);
+  const std::string dir = h_.Dir(rel_);
+  st = h_.Write(dir, "cgroup.freeze", frozen ? "1" : "0");
+  if (!st.ok()) return st.Context(frozen ? "freezing cgroup " + rel_ : "thawing cgroup " + rel_);
+  // The write starts the transition; cgroup.events says "frozen 1" once every task has stopped. A fake
+  // tree has nobody to wait for.
+  if (h_.fake() || !h_.Has(dir, "cgroup.events")) return Status::Ok();
+  const std::string want = frozen ? "frozen 1" : "frozen 0";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (;;) {
+    std::string events;
+    st = h_.Read(dir, "cgroup.events", &events, false);
+    if (!st.ok()) return st.Context("freezing cgroup " + rel_);
+    if (events.find(want) != std::string::npos) return Status::Ok();
+    if (std::chrono::steady_clock::now() > deadline) {
+      if (frozen) h_.Write(dir, "cgroup.freeze", "0");
+      return Status::Invalid(EBUSY, "cgroup " + rel_ + " did not reach " + want, dir);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
 }
 
 Status V2Manager::EnableControllers() const {

@@ -19,6 +19,7 @@ class V2Manager : public Manager {
   Status Create(const Resources& res, std::vector<std::string>* dirs) override;
   Status Update(const Resources& res) override;
   Status Remove() override;
+  Status Freeze(bool frozen) override;
 
   // Docker's mapping of v1 values onto v2 scales (cpu.shares 2..262144 → cpu.weight 1..10000;
   // blkio weight 10..1000 → io.weight 1..10000).

@@ -67,7 +67,7 @@ Resources ReadResources(ArgReader& args, Napi::Value v) {
 }
 
 // cgroupCreate / cgroupUpdate / cgroupRemove share one worker: the verb picks the Manager method.
-enum class Verb { kCreate, kUpdate, kRemove };
+enum class Verb { kCreate, kUpdate, kRemove, kFreeze, kThaw };
 
 class CgroupWorker : public napi::PromiseWorker {
  public:
@@ -87,6 +87,8 @@ class CgroupWorker : public napi::PromiseWorker {
       case Verb::kCreate: return m->Create(res_, &dirs_);
       case Verb::kUpdate: return m->Update(res_);
       case Verb::kRemove: return m->Remove();
+      case Verb::kFreeze: return m->Freeze(true);
+      case Verb::kThaw: return m->Freeze(false);
     }
     return Status::Ok();
   }
@@ -136,7 +138,7 @@ Napi::Value Start(const Napi::CallbackInfo& info, Verb verb) {
   Layout layout = ReadLayout(args, info[0]);
   std::string rel = ReadRelPath(args, info[1]);
   Resources res;
-  if (verb != Verb::kRemove) res = ReadResources(args, info[2]);
+  if (verb == Verb::kCreate || verb == Verb::kUpdate) res = ReadResources(args, info[2]);
   if (!args.ok()) return env.IsExceptionPending() ? env.Undefined() : napi::Rejected(env, args.Error());
   return napi::StartWorker<CgroupWorker>(env, verb, std::move(layout), std::move(rel), std::move(res));
 }
@@ -145,6 +147,18 @@ Napi::Value CgroupCreate(const Napi::CallbackInfo& info) { return Start(info, Ve
 Napi::Value CgroupUpdate(const Napi::CallbackInfo& info) { return Start(info, Verb::kUpdate); }
 Napi::Value CgroupRemove(const Napi::CallbackInfo& info) { return Start(info, Verb::kRemove); }
 
+// cgroupFreeze(layout, relPath, frozen)
+Napi::Value CgroupFreeze(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[2].IsBoolean()) {
+    Napi::TypeError e = Napi::TypeError::New(env, "The \"frozen\" argument must be of type boolean");
+    e.Set("code", Napi::String::New(env, "ERR_INVALID_ARG_TYPE"));
+    e.ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Start(info, info[2].As<Napi::Boolean>().Value() ? Verb::kFreeze : Verb::kThaw);
+}
+
 }  // namespace
 
 void RegisterCgroup(Napi::Env env, Napi::Object exports) {
@@ -152,6 +166,7 @@ void RegisterCgroup(Napi::Env env, Napi::Object exports) {
   exports.Set("cgroupCreate", Napi::Function::New(env, CgroupCreate, "cgroupCreate"));
   exports.Set("cgroupUpdate", Napi::Function::New(env, CgroupUpdate, "cgroupUpdate"));
   exports.Set("cgroupRemove", Napi::Function::New(env, CgroupRemove, "cgroupRemove"));
+  exports.Set("cgroupFreeze", Napi::Function::New(env, CgroupFreeze, "cgroupFreeze"));
 }
 
 }  // namespace js

@@ -1,8 +1,10 @@
 // Archives and layers arrive plain or compressed; the first bytes say which. gzip is undone here (zlib is
-// in Node); bzip2, xz and zstd are recognised so that the error says what the archive is instead of
-// "invalid tar header".
+// in Node), zstd with fzstd (Node 20's zlib has no zstd; fzstd is a small pure-JS streaming decoder, chosen
+// so that no native module is needed); bzip2 and xz are recognised so that the error says what the archive
+// is instead of "invalid tar header".
 import { Readable, pipeline } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import { Decompress as ZstdDecompress } from 'fzstd';
 import { invalid } from '../../errors/errors';
 
 export type Compression = 'none' | 'gzip' | 'bzip2' | 'xz' | 'zstd';
@@ -47,7 +49,25 @@ export async function* decompressed(src: AsyncIterable<Buffer>): AsyncGenerator<
       yield* whole();
       return;
     }
-    if (kind !== 'gzip') throw invalid(`${kind}-compressed archives are not supported; use an uncompressed or gzip-compressed tar`);
+    if (kind === 'zstd') {
+      const ready: Buffer[] = [];
+      const z = new ZstdDecompress((data) => {
+        ready.push(Buffer.from(data));
+      });
+      try {
+        for await (const c of whole()) {
+          z.push(c);
+          while (ready.length) yield ready.shift()!;
+        }
+        z.push(new Uint8Array(0), true);
+      } catch (e) {
+        if (e instanceof Error && !(e as NodeJS.ErrnoException).code?.startsWith?.('ERR_')) throw invalid(`zstd: ${e.message}`);
+        throw e;
+      }
+      while (ready.length) yield ready.shift()!;
+      return;
+    }
+    if (kind !== 'gzip') throw invalid(`${kind}-compressed archives are not supported; use an uncompressed, gzip- or zstd-compressed tar`);
     const gz = createGunzip();
     const out = pipeline(Readable.from(whole()), gz, () => { /* errors surface through the iteration */ });
     try {

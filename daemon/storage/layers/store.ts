@@ -6,6 +6,10 @@
 // <dataRoot>/overlay2/<cacheId>/diff, where the cache id is random, so the directory name says nothing about
 // the content; the `layers` table maps chain → cache id and is the truth.
 //
+// Beside `diff`, a layer keeps the bytes it came from, so that push (and save) can hand out exactly the tar
+// whose sha256 is the diff id: `layer.tar` (the uncompressed tar, written while unpacking) or, for a pulled
+// layer, `blob` (the compressed blob as the registry served it) with `blob.json` ({digest, mediaType, size}).
+//
 // Lifecycle: create() unpacks into overlay2/tmp-<cacheId>, checks the diff id, commits the row, then renames
 // the directory into place. gc() deletes rows of layers no image needs and moves their directories to
 // overlay2/del-<cacheId> inside the same transaction, then removes them. cleanup() at start finishes or undoes
@@ -13,13 +17,24 @@
 // whose row survived is put back, anything else with those prefixes is removed. Directories without a prefix
 // that are not layers (the containers' read-write layers live beside them) are never touched.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, existsSync, renameSync, promises as fsp } from 'node:fs';
+import { mkdirSync, existsSync, renameSync, readFileSync, createReadStream, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { DB } from '../../state/db';
 import type { LayerFs } from '../../runtime/layerfs';
 import { invalid } from '../../errors/errors';
 import { applyTar } from './apply';
+import { decompressed } from './decompress';
+import { assembleTar, SPLIT_FILE } from './tarsplit';
+
+async function* fileChunks(file: string): AsyncGenerator<Buffer> {
+  const rs = createReadStream(file, { highWaterMark: 1024 * 1024 });
+  try {
+    for await (const c of rs as AsyncIterable<Buffer>) yield c;
+  } finally {
+    rs.destroy();
+  }
+}
 
 export interface LayerRecord {
   chainId: string;
@@ -58,6 +73,33 @@ export function chainIds(diffIds: string[]): string[] {
 }
 
 export const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
+
+/** A compressed blob a layer was made from (pull). */
+export interface LayerBlob {
+  digest: string;
+  mediaType: string;
+  size: number;
+}
+
+export interface CreateOptions {
+  /** The verified compressed blob the tar comes from: linked into the layer instead of keeping layer.tar.
+   *  A function is called once the whole tar was read (the blob is verified when its download ends). */
+  blob?: (LayerBlob & { file: string }) | (() => Promise<LayerBlob & { file: string }>);
+}
+
+/** Copies every chunk to `file` while passing it on. */
+async function* teeToFile(src: AsyncIterable<Buffer>, file: string): AsyncGenerator<Buffer> {
+  const fh = await fsp.open(file, 'wx', 0o600);
+  try {
+    for await (const c of src) {
+      let off = 0;
+      while (off < c.length) off += (await fh.write(c, off, c.length - off)).bytesWritten;
+      yield c;
+    }
+  } finally {
+    await fh.close();
+  }
+}
 
 export class LayerStore {
   readonly root: string;
@@ -100,6 +142,27 @@ export class LayerStore {
     return out;
   }
 
+  /** The compressed blob a pulled layer came from, if it has one. */
+  blobOf(l: LayerRecord): (LayerBlob & { file: string }) | undefined {
+    try {
+      const meta = JSON.parse(readFileSync(path.join(this.dir(l), 'blob.json'), 'utf8')) as LayerBlob;
+      return { ...meta, file: path.join(this.dir(l), 'blob') };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The layer's exact uncompressed tar (its sha256 is the diff id), from layer.tar or the kept blob;
+   *  undefined for a layer that kept neither (made by an older berth). */
+  tarOf(l: LayerRecord): AsyncIterable<Buffer> | undefined {
+    if (existsSync(path.join(this.dir(l), SPLIT_FILE))) return assembleTar(this.dir(l));
+    const raw = path.join(this.dir(l), 'layer.tar');
+    if (existsSync(raw)) return fileChunks(raw);
+    const b = this.blobOf(l);
+    if (b && existsSync(b.file)) return decompressed(fileChunks(b.file));
+    return undefined;
+  }
+
   /** Keeps these layers (and so everything under them) through gc() until the returned release is called. */
   hold(chainIds: Iterable<string>): () => void {
     const ids = [...chainIds];
@@ -123,7 +186,7 @@ export class LayerStore {
    * nothing of it remains. Until an image row refers to it, the caller keeps it with hold(), or gc() may
    * collect it.
    */
-  async create(parent: string | null, tar: AsyncIterable<Buffer>, expectedDiffId?: string): Promise<LayerRecord> {
+  async create(parent: string | null, tar: AsyncIterable<Buffer>, expectedDiffId?: string, opts: CreateOptions = {}): Promise<LayerRecord> {
     if (parent && !this.get(parent)) throw new Error(`parent layer ${parent} does not exist`);
     if (expectedDiffId !== undefined) {
       if (!DIGEST_RE.test(expectedDiffId)) throw invalid(`invalid diff id ${JSON.stringify(expectedDiffId)}`);
@@ -140,7 +203,7 @@ export class LayerStore {
           if (now) return now;
         }
       }
-      const p = this.unpack(parent, tar, expectedDiffId);
+      const p = this.unpack(parent, tar, expectedDiffId, opts);
       this.inflight.set(chain, p);
       try {
         return await p;
@@ -148,19 +211,29 @@ export class LayerStore {
         if (this.inflight.get(chain) === p) this.inflight.delete(chain);
       }
     }
-    return this.unpack(parent, tar, undefined);
+    return this.unpack(parent, tar, undefined, opts);
   }
 
-  private async unpack(parent: string | null, tar: AsyncIterable<Buffer>, expected: string | undefined): Promise<LayerRecord> {
+  private async unpack(parent: string | null, tar: AsyncIterable<Buffer>, expected: string | undefined, opts: CreateOptions): Promise<LayerRecord> {
     const cacheId = randomBytes(32).toString('hex');
     const tmp = path.join(this.root, `tmp-${cacheId}`);
     await fsp.mkdir(path.join(tmp, 'diff'), { recursive: true, mode: 0o755 });
     // The parent must not be collected while this layer is being unpacked onto it.
     const release = this.hold(parent ? [parent] : []);
     try {
-      const res = await applyTar(tar, path.join(tmp, 'diff'), { fs: this.fs, warn: (m) => this.log.warn(m) });
+      const source = opts.blob ? tar : teeToFile(tar, path.join(tmp, 'layer.tar'));
+      const res = await applyTar(source, path.join(tmp, 'diff'), { fs: this.fs, warn: (m) => this.log.warn(m) });
       if (expected !== undefined && res.diffId !== expected) {
         throw invalid(`invalid diffID for layer: expected ${JSON.stringify(expected)}, got ${JSON.stringify(res.diffId)}`);
+      }
+      if (opts.blob) {
+        // Known only now when the tar streams in while the blob downloads.
+        const { file, ...meta } = typeof opts.blob === 'function' ? await opts.blob() : opts.blob;
+        await fsp.link(file, path.join(tmp, 'blob')).catch(async (e) => {
+          if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
+          await fsp.copyFile(file, path.join(tmp, 'blob'));
+        });
+        await fsp.writeFile(path.join(tmp, 'blob.json'), JSON.stringify(meta));
       }
       const chain = chainIdOf(parent, res.diffId);
       const rec: LayerRecord = { chainId: chain, diffId: res.diffId, parent, cacheId, size: res.size, createdAt: new Date().toISOString() };

@@ -10,6 +10,7 @@ import { commonHeaders } from '../../plugins/dialect';
 import { streamContentType } from '../../hijack';
 import { parseRfc3339Ns } from '../../../lib/time';
 import type { Live } from '../../../containers/service';
+import { containerLifecycleRoutes } from './lifecycle';
 
 type Req = FastifyRequest<{ Params: { id: string }; Querystring: Query }>;
 
@@ -52,16 +53,24 @@ function matchesFilters(d: Daemon, live: Live, f: Map<string, string[]>): boolea
         case 'before': return r.created < d.containers.lookup(v).rec.created;
         case 'since': return r.created > d.containers.lookup(v).rec.created;
         case 'isTask': return v === 'false';
+        case 'health': return (d.containers.health.view(live)?.Status ?? 'none') === v;
         default: return true;
       }
     });
     if (!ok) return false;
+    // Every label filter must hold, as in Docker (docker-compose asks for project AND service).
+    if (k === 'label' && !vals.every((v) => {
+      const i = v.indexOf('=');
+      const labels = r.config.Labels ?? {};
+      return i < 0 ? v in labels : labels[v.slice(0, i)] === v.slice(i + 1);
+    })) return false;
   }
   return true;
 }
 
 export function containerRoutes(app: FastifyInstance, d: Daemon): void {
   const svc = d.containers;
+  containerLifecycleRoutes(app, d);
 
   app.post('/containers/create', async (req: FastifyRequest<{ Querystring: Query }>, reply) => {
     const name = qstr(req.query, 'name');
@@ -157,7 +166,7 @@ export function containerRoutes(app: FastifyInstance, d: Daemon): void {
     if (!Number.isInteger(tail)) throw invalid(`invalid value for tail: ${tailStr}`);
     const opts = {
       stdout, stderr, follow: qbool(q, 'follow'), timestamps: qbool(q, 'timestamps'), tail: tail < 0 ? -1 : tail,
-      sinceNs: parseTimeArg(qstr(q, 'since')), untilNs: parseTimeArg(qstr(q, 'until')),
+      sinceNs: parseTimeArg(qstr(q, 'since')), untilNs: parseTimeArg(qstr(q, 'until')), details: qbool(q, 'details'),
     };
     const tty = !!live.rec.config.Tty;
     reply.hijack();

@@ -6,8 +6,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Daemon } from '../../../daemon';
 import { qbool, qstr, parseFilters, type Query } from '../../../lib/query';
 import { BerthError, invalid, toHttp } from '../../../errors/errors';
-import { parseNormalizedNamed, withTag, tagNameOnly, fullString } from '../../../images/reference';
+import { parseNormalizedNamed, withTag, tagNameOnly, fullName } from '../../../images/reference';
+import { distributionOf } from '../../../distribution';
+import { decodeRegistryAuth } from '../../../distribution/auth';
 import { commonHeaders } from '../../plugins/dialect';
+import { handleImport, sendSave } from './ops';
 
 type Req = FastifyRequest<{ Querystring: Query; Params: { '*': string } }>;
 
@@ -128,26 +131,33 @@ export function imageRoutes(app: FastifyInstance, d: Daemon): void {
 
   app.post('/images/prune', async (req: Req) => svc.prune(parseFilters(req.query)));
 
-  // Pull and import arrive in later issues; until then the answers say so plainly.
   app.post('/images/create', async (req: Req, reply) => {
     const fromImage = qstr(req.query, 'fromImage');
     const fromSrc = qstr(req.query, 'fromSrc');
     if (!fromImage) {
-      if (fromSrc !== undefined) throw notImplemented('import is not supported yet');
+      if (fromSrc !== undefined) return handleImport(d, req, reply);
       throw invalid('fromImage or fromSrc is required');
     }
     let ref = parseNormalizedNamed(fromImage);
     const tag = qstr(req.query, 'tag');
-    if (tag) ref = tag.startsWith('sha256:') ? { domain: ref.domain, path: ref.path, digest: tag } : withTag(ref, tag);
+    if (tag) ref = /^[a-z0-9]+:[a-f0-9]{32,}$/.test(tag) ? parseNormalizedNamed(`${fullName(ref)}@${tag}`) : withTag(ref, tag);
     ref = tagNameOnly(ref);
+    // Pull: errors up to the manifest are HTTP errors (unknown tag: 404); later ones go in the stream.
+    const job = await distributionOf(d).preparePull(ref, decodeRegistryAuth(req.headers['x-registry-auth']), qstr(req.query, 'platform'));
     const out = startJsonStream(reply);
-    out.fail(notImplemented(`cannot pull ${fullString(ref)}: pulling images from a registry is not implemented in this version of berth; use docker load`));
-    out.end();
+    try {
+      await job.run(out.write);
+    } catch (e) {
+      out.fail(e);
+    } finally {
+      out.end();
+    }
   });
 
-  app.get('/images/*', async (req: Req) => {
-    const p = splitVerb(req.params['*'], ['json', 'history']);
+  app.get('/images/*', async (req: Req, reply) => {
+    const p = splitVerb(req.params['*'], ['json', 'history', 'get']);
     if (!p) throw pageNotFound();
+    if (p.verb === 'get') return sendSave(d, [p.name], reply);
     if (p.verb === 'json') return svc.inspect(p.name, req.apiVersion);
     return svc.history(p.name);
   });
@@ -155,7 +165,21 @@ export function imageRoutes(app: FastifyInstance, d: Daemon): void {
   app.post('/images/*', async (req: Req, reply) => {
     const p = splitVerb(req.params['*'], ['tag', 'push']);
     if (!p) throw pageNotFound();
-    if (p.verb === 'push') throw notImplemented('push is not supported yet');
+    if (p.verb === 'push') {
+      let named = parseNormalizedNamed(p.name);
+      const tag = qstr(req.query, 'tag');
+      if (tag) named = withTag(named, tag);
+      const auth = decodeRegistryAuth(req.headers['x-registry-auth']);
+      const out = startJsonStream(reply);
+      try {
+        await distributionOf(d).push(named, auth, out.write);
+      } catch (e) {
+        out.fail(e);
+      } finally {
+        out.end();
+      }
+      return;
+    }
     svc.tag(p.name, qstr(req.query, 'repo') ?? '', qstr(req.query, 'tag') ?? '');
     reply.code(201).send();
   });

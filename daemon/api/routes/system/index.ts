@@ -18,6 +18,20 @@ function pingHeaders(reply: FastifyReply): void {
   });
 }
 
+/** /info RegistryConfig as Docker shows it: CIDRs and named insecure registries apart, mirrors with a slash. */
+function registryConfig(insecure: string[], mirrors: string[]): Record<string, unknown> {
+  const cidrs = ['::1/128', '127.0.0.0/8'];
+  const mirrorUrls = mirrors.map((m) => `${m.replace(/\/$/, '')}/`);
+  const index: Record<string, unknown> = { 'docker.io': { Mirrors: mirrorUrls, Name: 'docker.io', Official: true, Secure: true } };
+  for (const r of insecure) {
+    const clean = r.replace(/^https?:\/\//, '').replace(/\/$/, '');
+    if (/^[0-9a-fA-F.:]+\/\d+$/.test(clean)) {
+      if (!cidrs.includes(clean)) cidrs.push(clean);
+    } else index[clean] = { Mirrors: [], Name: clean, Official: false, Secure: false };
+  }
+  return { IndexConfigs: index, InsecureRegistryCIDRs: cidrs, Mirrors: mirrorUrls.length ? mirrorUrls : null };
+}
+
 export function systemRoutes(app: FastifyInstance, d: Daemon): void {
   app.get('/_ping', async (_req, reply) => {
     pingHeaders(reply);
@@ -93,11 +107,7 @@ export function systemRoutes(app: FastifyInstance, d: Daemon): void {
       OSType: 'linux',
       Architecture: d.host.arch,
       IndexServerAddress: 'https://index.docker.io/v1/',
-      RegistryConfig: {
-        IndexConfigs: { 'docker.io': { Mirrors: [], Name: 'docker.io', Official: true, Secure: true } },
-        InsecureRegistryCIDRs: ['::1/128', '127.0.0.0/8'],
-        Mirrors: null,
-      },
+      RegistryConfig: registryConfig(d.config.insecureRegistries ?? [], d.config.registryMirrors ?? []),
       NCPU: d.host.cpus,
       MemTotal: os.totalmem(),
       GenericResources: null,

@@ -1,0 +1,377 @@
+// Exec: one more process in a running container (docker exec). berthd never forks container code: every
+// exec runs under its own `berth-shim exec` (addon/shim/PROTOCOL.md, "Exec mode"), which joins the
+// container init's namespaces and cgroups and supervises the process. Exec records live in memory only,
+// as Docker keeps them; finished ones are dropped some minutes after they end.
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Daemon } from '../daemon';
+import { conflict, invalid, notFound, BerthError } from '../errors/errors';
+import { newId } from '../lib/ids';
+import { StartError } from '../runtime/supervisor';
+import type { ExitInfo, ShimConnection } from '../runtime/runtime';
+import type { Live } from '../containers/service';
+import { resolveUser } from '../containers/user';
+import { containerCaps } from '../containers/spec';
+
+/** POST /containers/{id}/exec body (Docker's ExecConfig). */
+export interface ExecCreateBody {
+  User?: string;
+  Privileged?: boolean;
+  Tty?: boolean;
+  AttachStdin?: boolean;
+  AttachStdout?: boolean;
+  AttachStderr?: boolean;
+  Detach?: boolean;
+  DetachKeys?: string;
+  Env?: string[] | null;
+  WorkingDir?: string;
+  Cmd?: string[] | null;
+  ConsoleSize?: [number, number] | null;
+}
+
+/** Where an exec's output goes and what it is told when the exec ends. */
+export interface ExecSink {
+  write(stream: number, data: Buffer): void;
+  /** The process exited (its exit code is already recorded) or could not start: close the stream. */
+  end(): void;
+}
+
+export interface ExecRecord {
+  id: string;
+  live: Live;
+  config: Required<Pick<ExecCreateBody, 'User' | 'Privileged' | 'Tty' | 'AttachStdin' | 'AttachStdout' | 'AttachStderr' | 'DetachKeys' | 'WorkingDir'>> & {
+    Env: string[];
+    Cmd: string[];
+    ConsoleSize: [number, number] | null;
+  };
+  started: boolean;
+  running: boolean;
+  exitCode: number | null;
+  pid: number;
+  conn?: ShimConnection;
+  /** A resize that came before the process existed (exec -it resizes right after the 101). */
+  pendingSize?: [number, number];
+  sink?: ExecSink;
+  endedAt?: number;
+  /** Input that came before the process existed (the CLI writes right after the 101). */
+  pendingStdin: Buffer[];
+  pendingStdinClose: boolean;
+}
+
+/** How long a finished exec stays inspectable. */
+const KEEP_FINISHED_MS = 5 * 60 * 1000;
+
+const registry = new WeakMap<Daemon, ExecService>();
+
+/** Execs of each container that have not ended yet (created or running), for inspect's ExecIDs. */
+const openExecs = new Map<string, Set<string>>();
+
+/** Container inspect's ExecIDs: the container's execs that have not ended, or null. */
+export function openExecIds(containerId: string): string[] | null {
+  const s = openExecs.get(containerId);
+  return s && s.size ? [...s] : null;
+}
+
+/** The exec service of a daemon (made on first use, so the Daemon class needs no field for it). */
+export function execService(d: Daemon): ExecService {
+  let s = registry.get(d);
+  if (!s) {
+    s = new ExecService(d);
+    registry.set(d, s);
+  }
+  return s;
+}
+
+/** Docker's error text for a failed exec start, and the exit code it records (moby's translation of the
+ *  runtime's message: 127 when the command does not exist, 126 when it cannot be run). */
+export function execStartFailure(cmd: string, msg: string): { text: string; exitCode: number; invalidConfig: boolean } {
+  const text = `OCI runtime exec failed: exec failed: unable to start container process: ${msg}: unknown`;
+  let exitCode = 126;
+  let invalidConfig = false;
+  if (text.includes(cmd) && /executable file not found|no such file or directory/.test(text)) {
+    exitCode = 127;
+    invalidConfig = true;
+  }
+  if (text.includes('permission denied')) {
+    exitCode = 126;
+    invalidConfig = true;
+  }
+  return { text, exitCode, invalidConfig };
+}
+
+export class ExecService {
+  private readonly execs = new Map<string, ExecRecord>();
+
+  constructor(private readonly d: Daemon) {}
+
+  get(id: string): ExecRecord {
+    const e = this.execs.get(id);
+    if (!e) throw notFound(`No such exec instance: ${id}`);
+    return e;
+  }
+
+  /** Running execs of a container (inspect's ExecIDs). */
+  idsFor(containerId: string): string[] {
+    return [...this.execs.values()].filter((e) => e.live.rec.id === containerId && e.exitCode === null).map((e) => e.id);
+  }
+
+  private checkRunning(live: Live): void {
+    const st = live.rec.state.status;
+    if (st === 'paused') throw conflict(`Container ${live.rec.id} is paused, unpause the container before exec`);
+    if (st === 'restarting') throw conflict(`Container ${live.rec.id} is restarting, wait until the container is running`);
+    if (st !== 'running' || !live.rec.state.pid || live.removed) throw conflict(`Container ${live.rec.id} is not running`);
+  }
+
+  private emit(e: ExecRecord, action: string, extra: Record<string, string> = {}): void {
+    const rec = e.live.rec;
+    const attrs: Record<string, string> = { ...(rec.config.Labels ?? {}), execID: e.id, image: rec.imageRef, name: rec.name.slice(1), ...extra };
+    this.d.events.emit('container', action, rec.id, attrs);
+  }
+
+  private commandLine(e: ExecRecord): string {
+    // Docker's Action string: the entrypoint, a space, then the arguments joined by spaces
+    // (`exec_create: true ` keeps the trailing space when there are none).
+    return `${e.config.Cmd[0]} ${e.config.Cmd.slice(1).join(' ')}`;
+  }
+
+  create(ref: string, body: ExecCreateBody): { Id: string } {
+    const live = this.d.containers.lookup(ref);
+    if (!body || !Array.isArray(body.Cmd) || body.Cmd.length === 0) throw invalid('No exec command specified');
+    if (body.Env != null && !Array.isArray(body.Env)) throw invalid('Env must be an array of strings');
+    this.checkRunning(live);
+    const cs = Array.isArray(body.ConsoleSize) && body.ConsoleSize.length === 2 ? body.ConsoleSize : null;
+    const e: ExecRecord = {
+      id: newId(),
+      live,
+      config: {
+        User: body.User ?? '',
+        Privileged: !!body.Privileged,
+        Tty: !!body.Tty,
+        AttachStdin: !!body.AttachStdin,
+        AttachStdout: !!body.AttachStdout,
+        AttachStderr: !!body.AttachStderr,
+        DetachKeys: body.DetachKeys ?? '',
+        Env: (body.Env ?? []).map(String),
+        WorkingDir: body.WorkingDir ?? '',
+        Cmd: body.Cmd.map(String),
+        ConsoleSize: cs,
+      },
+      started: false,
+      running: false,
+      exitCode: null,
+      pid: 0,
+      pendingStdin: [],
+      pendingStdinClose: false,
+    };
+    this.execs.set(e.id, e);
+    let open = openExecs.get(live.rec.id);
+    if (!open) openExecs.set(live.rec.id, (open = new Set()));
+    open.add(e.id);
+    this.emit(e, `exec_create: ${this.commandLine(e)}`);
+    return { Id: e.id };
+  }
+
+  /** GET /exec/{id}/json, in Docker's shape. */
+  inspect(id: string): object {
+    const e = this.get(id);
+    return {
+      ID: e.id,
+      Running: e.running,
+      ExitCode: e.exitCode,
+      ProcessConfig: {
+        tty: e.config.Tty,
+        entrypoint: e.config.Cmd[0],
+        arguments: e.config.Cmd.slice(1),
+        privileged: e.config.Privileged,
+        ...(e.config.User ? { user: e.config.User } : {}),
+      },
+      OpenStdin: e.config.AttachStdin,
+      OpenStderr: e.config.AttachStderr,
+      OpenStdout: e.config.AttachStdout,
+      CanRemove: false,
+      ContainerID: e.live.rec.id,
+      DetachKeys: e.config.DetachKeys,
+      Pid: e.pid,
+    };
+  }
+
+  /** Checks that an exec can be started, before a hijacked stream is answered with 101. */
+  checkStartable(id: string): ExecRecord {
+    const e = this.get(id);
+    if (e.exitCode !== null) throw conflict(`Error: Exec command ${e.id} has already run`);
+    if (e.started) throw conflict(`Error: Exec command ${e.id} is already running`);
+    this.checkRunning(e.live);
+    return e;
+  }
+
+  /**
+   * Starts the exec. With a sink (attached start) output goes to it and a failure to start is written into
+   * it as Docker does (the 101 is already out); without one (Detach) a failure is thrown. Resolves once
+   * the process runs or has failed to start.
+   */
+  async start(id: string, sink: ExecSink | null): Promise<void> {
+    const e = this.checkStartable(id);
+    e.started = true;
+    e.running = true;
+    e.sink = sink ?? undefined;
+    const live = e.live;
+    const rec = live.rec;
+    this.emit(e, `exec_start: ${this.commandLine(e)}`);
+    const dir = path.join(this.d.containers.stateDir(rec.id), 'exec', e.id);
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const rootfs = path.join(this.d.containers.layerDir(rec), 'merged');
+      const user = await resolveUser(rootfs, e.config.User || rec.config.User || '', rec.hostConfig.GroupAdd ?? []);
+      // The container's own process settings an exec inherits (rlimits, no_new_privs, the seccomp filter,
+      // which applies to exec --privileged too, as runc applies it to every process of the container).
+      const cspec = await this.containerSpec(rec.id);
+      const proc = {
+        process: {
+          terminal: e.config.Tty,
+          ...(e.config.Tty && e.config.ConsoleSize && (e.config.ConsoleSize[0] > 0 || e.config.ConsoleSize[1] > 0)
+            ? { consoleSize: { height: e.config.ConsoleSize[0], width: e.config.ConsoleSize[1] } } : {}),
+          user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
+          args: e.config.Cmd,
+          env: execEnv(rec, e.config.Tty, e.config.Env, user.home),
+          cwd: e.config.WorkingDir || rec.config.WorkingDir || '/',
+          capabilities: capSets(containerCaps(rec.hostConfig, e.config.Privileged || !!rec.hostConfig.Privileged)),
+          rlimits: cspec.process?.rlimits ?? [],
+          noNewPrivileges: !!cspec.process?.noNewPrivileges,
+        },
+        linux: cspec.linux?.seccomp ? { seccomp: cspec.linux.seccomp } : {},
+      };
+      const processFile = path.join(dir, 'process.json');
+      await writeFile(processFile, JSON.stringify(proc));
+      this.checkRunning(live);
+      const { conn, pid } = await this.d.containers.runtime.spawnExec({
+        shimPath: this.d.config.shimPath, id: e.id, targetPid: rec.state.pid, processFile, stateDir: dir,
+        cgroupDirs: this.d.containers.runtime.cgroupDirsOf(rec.state.pid), stdin: e.config.AttachStdin && !!sink,
+      });
+      e.pid = pid;
+      this.wire(e, conn);
+    } catch (err) {
+      e.running = false;
+      const msg = err instanceof Error ? err.message : String(err);
+      if (!sink && !(err instanceof StartError) && !(err instanceof BerthError)) {
+        e.exitCode = 126;
+        this.finish(e, dir);
+        throw err;
+      }
+      // Whatever kept the process from running (the runtime's message, a user not in /etc/passwd) is
+      // reported as Docker reports runc's failures.
+      const f = execStartFailure(e.config.Cmd[0], msg);
+      e.exitCode = f.exitCode;
+      this.finish(e, dir);
+      if (!sink) throw f.invalidConfig ? invalid(f.text) : new BerthError('system', f.text);
+      sink.write(1, Buffer.from(`${f.text}\r\n`));
+      sink.end();
+    }
+  }
+
+  private wire(e: ExecRecord, conn: ShimConnection): void {
+    e.conn = conn;
+    conn.on('output', (stream: number, data: Buffer) => {
+      if (!e.sink) return;
+      if (stream === 1 && !e.config.AttachStdout) return;
+      if (stream === 2 && !e.config.AttachStderr) return;
+      e.sink.write(stream, data);
+    });
+    const done = (info: ExitInfo) => {
+      if (e.exitCode !== null) return;
+      // The exit code is final before the stream closes: the CLI inspects the exec right after.
+      e.exitCode = info.exitCode;
+      e.running = false;
+      e.conn = undefined;
+      conn.close();
+      this.emit(e, 'exec_die', { exitCode: String(info.exitCode) });
+      this.finish(e, path.join(this.d.containers.stateDir(e.live.rec.id), 'exec', e.id));
+      e.sink?.end();
+      e.sink = undefined;
+    };
+    conn.once('exited', done);
+    conn.once('close', () => done({ exitCode: 137, finishedAt: '' }));
+    if (e.pendingSize) this.resizeConn(e, e.pendingSize[0], e.pendingSize[1]);
+    for (const b of e.pendingStdin.splice(0)) conn.stdin(b);
+    if (e.pendingStdinClose) conn.closeStdin();
+    conn.release();
+  }
+
+  private finish(e: ExecRecord, dir: string): void {
+    e.endedAt = Date.now();
+    const open = openExecs.get(e.live.rec.id);
+    open?.delete(e.id);
+    if (open && open.size === 0) openExecs.delete(e.live.rec.id);
+    void rm(dir, { recursive: true, force: true }).catch(() => {});
+    const t = setTimeout(() => this.execs.delete(e.id), KEEP_FINISHED_MS);
+    t.unref();
+  }
+
+  /** The attached client's stdin. */
+  stdin(e: ExecRecord, data: Buffer): void {
+    if (e.conn) e.conn.stdin(data);
+    else if (e.exitCode === null) e.pendingStdin.push(data);
+  }
+
+  /** The attached client finished its input (a half-close): the process's stdin is closed. */
+  closeStdin(e: ExecRecord): void {
+    if (e.conn) e.conn.closeStdin();
+    else if (e.exitCode === null) e.pendingStdinClose = true;
+  }
+
+  /** The attached client went away or detached: output is no longer sent; the process keeps running. */
+  detach(e: ExecRecord): void {
+    e.sink = undefined;
+  }
+
+  resize(id: string, h: number, w: number): void {
+    const e = this.get(id);
+    if (e.exitCode !== null) throw conflict(`Exec ${e.id} is not running`);
+    if (e.conn) this.resizeConn(e, h, w);
+    else e.pendingSize = [h, w];
+  }
+
+  private resizeConn(e: ExecRecord, h: number, w: number): void {
+    e.conn?.resize(h, w);
+  }
+
+  // The config.json the container was started with: the one place where berthd wrote down its process
+  // settings.
+  private async containerSpec(id: string): Promise<{ process?: { rlimits?: unknown[]; noNewPrivileges?: boolean }; linux?: { seccomp?: unknown } }> {
+    try {
+      return JSON.parse(await readFile(path.join(this.d.containers.stateDir(id), 'config.json'), 'utf8'));
+    } catch {
+      return {};
+    }
+  }
+}
+
+function capSets(caps: string[]): object {
+  return { bounding: caps, effective: caps, permitted: caps, inheritable: [], ambient: [] };
+}
+
+/** The exec's environment as Docker builds it: PATH and HOSTNAME defaults, TERM for a TTY, the
+ *  container's Env, then the exec's -e values (which replace variables of the same name), HOME last. */
+function execEnv(rec: Live['rec'], tty: boolean, extra: string[], home: string): string[] {
+  const env: string[] = [];
+  const set = (kv: string) => {
+    const k = kv.includes('=') ? kv.slice(0, kv.indexOf('=')) : kv;
+    const i = env.findIndex((x) => x === k || x.startsWith(`${k}=`));
+    if (i >= 0) env[i] = kv;
+    else env.push(kv);
+  };
+  set('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+  set(`HOSTNAME=${rec.config.Hostname}`);
+  if (tty) set('TERM=xterm');
+  for (const kv of rec.config.Env ?? []) set(kv);
+  for (const kv of extra) {
+    // `-e NAME` without a value and without NAME in the CLI's environment arrives as "NAME": unset.
+    if (!kv.includes('=')) {
+      const i = env.findIndex((x) => x.startsWith(`${kv}=`));
+      if (i >= 0) env.splice(i, 1);
+      continue;
+    }
+    set(kv);
+  }
+  if (!env.some((x) => x.startsWith('HOME='))) env.push(`HOME=${home || '/'}`);
+  return env;
+}

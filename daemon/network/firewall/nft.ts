@@ -1,0 +1,77 @@
+// The firewall as data: one nftables table per berthd (named after its default bridge, so that several
+// daemons on one host keep apart), regenerated whole from the networks and published ports and loaded with
+// one `nft -f` (a single transaction: the old table goes and the new one comes atomically). Why the `nft`
+// tool and not libnftables through the addon: the same text is what `nft list ruleset` shows, so a test
+// and a person read what berth wrote; and the tool has no ABI to keep in step with.
+import { run } from '../exec';
+
+export interface FwNetwork {
+  bridge: string;
+  subnet: string;
+  internal: boolean;
+  icc: boolean;
+  masquerade: boolean;
+  /** Host ends of the network's veths (for icc=false). */
+  ports: string[];
+}
+
+export interface FwPort {
+  proto: 'tcp' | 'udp';
+  hostIp: string;      // '' = any
+  hostPort: number;
+  ctrIp: string;
+  ctrPort: number;
+}
+
+export function renderTable(table: string, nets: FwNetwork[], ports: FwPort[]): string {
+  const q = (s: string) => `"${s}"`;
+  const post: string[] = [];
+  const fwd: string[] = [];
+  const pre: string[] = [];
+  const out: string[] = [];
+  const brFwd: string[] = [];
+  for (const n of nets) {
+    if (n.internal) {
+      fwd.push(`iifname ${q(n.bridge)} oifname != ${q(n.bridge)} drop`);
+      fwd.push(`oifname ${q(n.bridge)} iifname != ${q(n.bridge)} drop`);
+    } else if (n.masquerade) {
+      post.push(`ip saddr ${n.subnet} oifname != ${q(n.bridge)} masquerade`);
+    }
+    // icc=false: frames between two ports of one bridge never reach the ip family's hooks (they are
+    // switched, not routed), so that rule lives in a bridge-family table of the same name, on the ports
+    // (`meta ibrname` would name the bridge, but needs a module this kernel may not have).
+    if (!n.icc && n.ports.length) {
+      const set = `{ ${n.ports.map(q).join(', ')} }`;
+      brFwd.push(`iifname ${set} oifname ${set} drop`);
+    }
+    for (const o of nets) {
+      if (o !== n) fwd.push(`iifname ${q(n.bridge)} oifname ${q(o.bridge)} drop`);
+    }
+  }
+  for (const p of ports) {
+    const daddr = p.hostIp && p.hostIp !== '0.0.0.0' ? `ip daddr ${p.hostIp} ` : 'fib daddr type local ';
+    const rule = `${daddr}${p.proto} dport ${p.hostPort} dnat to ${p.ctrIp}:${p.ctrPort}`;
+    pre.push(rule);
+    out.push(rule);
+    // Traffic from 127.0.0.1 to a container must leave with an address the container can answer.
+    post.push(`ip saddr 127.0.0.0/8 ip daddr ${p.ctrIp} ${p.proto} dport ${p.ctrPort} masquerade`);
+  }
+  const chain = (name: string, hook: string, prio: string, rules: string[]) =>
+    `  chain ${name} {\n    type ${hook} priority ${prio}; policy accept;\n${rules.map((r) => `    ${r}\n`).join('')}  }\n`;
+  return `table ip ${table}\ndelete table ip ${table}\ntable ip ${table} {\n` +
+    chain('prerouting', 'nat hook prerouting', 'dstnat', pre) +
+    chain('output', 'nat hook output', '-100', out) +
+    chain('postrouting', 'nat hook postrouting', 'srcnat', post) +
+    chain('forward', 'filter hook forward', 'filter', fwd) +
+    '}\n' +
+    `table bridge ${table}\ndelete table bridge ${table}\n` +
+    (brFwd.length ? `table bridge ${table} {\n${chain('forward', 'filter hook forward', 'filter', brFwd)}}\n` : '');
+}
+
+export async function applyTable(text: string): Promise<void> {
+  await run('nft', ['-f', '-'], text);
+}
+
+export async function deleteTable(table: string): Promise<void> {
+  await run('nft', ['-f', '-'], `table ip ${table}\ndelete table ip ${table}\ntable bridge ${table}\ndelete table bridge ${table}\n`).catch(() => {});
+}

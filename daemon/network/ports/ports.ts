@@ -1,0 +1,160 @@
+// Published ports (-p, -P) by DNAT in the daemon's nftables table: prerouting for traffic from outside,
+// output for the host's own (with route_localnet on the bridges, 127.0.0.1 works too). Each binding also
+// holds a listening socket on the host address and port, as Docker's port mapper does: that is how a port
+// already taken by some other program is found, and it keeps anyone else from taking it while mapped.
+import net from 'node:net';
+import dgram from 'node:dgram';
+import type { DB } from '../../state/db';
+import type { ContainerRecord } from '../../containers/model';
+import { BerthError, invalid } from '../../errors/errors';
+import type { FwPort } from '../firewall/nft';
+
+export interface Binding extends FwPort {
+  containerId: string;
+}
+
+type Holder = { close(): void };
+
+function reserve(b: FwPort): Promise<Holder> {
+  const ip = b.hostIp || '0.0.0.0';
+  return new Promise((resolve, reject) => {
+    if (b.proto === 'udp') {
+      const s = dgram.createSocket('udp4');
+      s.once('error', reject);
+      s.bind(b.hostPort, ip, () => resolve({ close: () => s.close() }));
+    } else {
+      const s = net.createServer((c) => c.destroy());
+      s.once('error', reject);
+      s.listen({ port: b.hostPort, host: ip, exclusive: true }, () => resolve({ close: () => s.close() }));
+    }
+  });
+}
+
+/** A free port of the ephemeral range, by asking the kernel for one. */
+async function randomPort(proto: 'tcp' | 'udp', ip: string): Promise<number> {
+  const h = await new Promise<{ port: number; close(): void }>((resolve, reject) => {
+    if (proto === 'udp') {
+      const s = dgram.createSocket('udp4');
+      s.once('error', reject);
+      s.bind(0, ip || '0.0.0.0', () => resolve({ port: s.address().port, close: () => s.close() }));
+    } else {
+      const s = net.createServer();
+      s.once('error', reject);
+      s.listen({ port: 0, host: ip || '0.0.0.0' }, () => resolve({ port: (s.address() as net.AddressInfo).port, close: () => s.close() }));
+    }
+  });
+  h.close();
+  return h.port;
+}
+
+export class PortMapper {
+  private readonly holders = new Map<string, Holder>();
+
+  constructor(private readonly db: DB) {}
+
+  private key(b: FwPort): string {
+    return `${b.proto}/${b.hostIp}/${b.hostPort}`;
+  }
+
+  all(): Binding[] {
+    return (this.db.prepare('SELECT * FROM ports').all() as Record<string, string | number>[]).map((r) => ({
+      containerId: r.container_id as string, proto: r.proto as 'tcp' | 'udp', hostIp: r.host_ip as string, hostPort: r.host_port as number,
+      ctrIp: r.ctr_ip as string, ctrPort: r.ctr_port as number,
+    }));
+  }
+
+  rules(): FwPort[] {
+    return this.all();
+  }
+
+  /** What the container asks for: (proto, container port, host ip, host port or 0). */
+  static wanted(rec: ContainerRecord): Array<{ proto: 'tcp' | 'udp'; ctrPort: number; hostIp: string; hostPort: number }> {
+    const out: Array<{ proto: 'tcp' | 'udp'; ctrPort: number; hostIp: string; hostPort: number }> = [];
+    const pb = (rec.hostConfig.PortBindings ?? {}) as Record<string, Array<{ HostIp?: string; HostPort?: string }> | null>;
+    const keys = new Set(Object.keys(pb));
+    if (rec.hostConfig.PublishAllPorts) for (const k of Object.keys(rec.config.ExposedPorts ?? {})) keys.add(k);
+    for (const k of keys) {
+      const m = /^(\d+)(?:\/(tcp|udp|sctp))?$/.exec(k);
+      if (!m) throw invalid(`invalid port specification: "${k}"`);
+      const proto = (m[2] ?? 'tcp') as 'tcp' | 'udp';
+      if ((m[2] ?? 'tcp') === 'sctp') throw invalid('sctp ports are not supported');
+      const list = pb[k]?.length ? pb[k]! : [{ HostIp: '', HostPort: '' }];
+      for (const b of list) {
+        const hp = b.HostPort ?? '';
+        if (hp.includes('-')) throw invalid(`host port ranges are not supported: ${hp}`);
+        if (hp && !/^\d+$/.test(hp)) throw invalid(`invalid port: ${hp}`);
+        out.push({ proto, ctrPort: Number(m[1]), hostIp: b.HostIp && b.HostIp !== '0.0.0.0' ? b.HostIp : '', hostPort: hp ? Number(hp) : 0 });
+      }
+    }
+    return out;
+  }
+
+  /** Maps every port a container publishes to `ctrIp`; all or nothing. */
+  async map(rec: ContainerRecord, ctrIp: string): Promise<void> {
+    const wanted = PortMapper.wanted(rec);
+    const made: Binding[] = [];
+    try {
+      for (const w of wanted) {
+        const b: Binding = { containerId: rec.id, proto: w.proto, hostIp: w.hostIp, hostPort: w.hostPort || (await randomPort(w.proto, w.hostIp)), ctrIp, ctrPort: w.ctrPort };
+        const other = this.all().find((x) => x.proto === b.proto && x.hostPort === b.hostPort && (!x.hostIp || !b.hostIp || x.hostIp === b.hostIp));
+        if (other) throw new BerthError('system', `Bind for ${b.hostIp || '0.0.0.0'}:${b.hostPort} failed: port is already allocated`);
+        try {
+          this.holders.set(this.key(b), await reserve(b));
+        } catch (e) {
+          throw new BerthError('system', `driver failed programming external connectivity on endpoint ${rec.name.slice(1)} (${rec.id}): failed to bind host port for ${b.hostIp || '0.0.0.0'}:${b.hostPort}:${ctrIp}:${b.ctrPort}/${b.proto}: ${(e as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'address already in use' : (e as Error).message}`);
+        }
+        this.db.prepare('INSERT INTO ports (container_id, proto, host_ip, host_port, ctr_ip, ctr_port) VALUES (?, ?, ?, ?, ?, ?)')
+          .run(b.containerId, b.proto, b.hostIp, b.hostPort, b.ctrIp, b.ctrPort);
+        made.push(b);
+      }
+    } catch (e) {
+      this.unmap(rec.id);
+      throw e;
+    }
+  }
+
+  unmap(containerId: string): boolean {
+    const mine = this.all().filter((b) => b.containerId === containerId);
+    for (const b of mine) {
+      this.holders.get(this.key(b))?.close();
+      this.holders.delete(this.key(b));
+    }
+    this.db.prepare('DELETE FROM ports WHERE container_id = ?').run(containerId);
+    return mine.length > 0;
+  }
+
+  /** After a restart: hold the ports of containers still running again; drop the others. */
+  async restore(running: (id: string) => boolean): Promise<void> {
+    for (const b of this.all()) {
+      if (!running(b.containerId)) {
+        this.unmap(b.containerId);
+        continue;
+      }
+      await reserve(b).then((h) => this.holders.set(this.key(b), h)).catch(() => {});
+    }
+  }
+
+  /** NetworkSettings.Ports. */
+  view(rec: ContainerRecord, running: boolean): Record<string, Array<{ HostIp: string; HostPort: string }> | null> {
+    const out: Record<string, Array<{ HostIp: string; HostPort: string }> | null> = {};
+    for (const k of Object.keys(rec.config.ExposedPorts ?? {})) out[k.includes('/') ? k : `${k}/tcp`] = null;
+    if (!running) return out;
+    for (const b of this.all().filter((x) => x.containerId === rec.id)) {
+      const k = `${b.ctrPort}/${b.proto}`;
+      (out[k] ??= []).push({ HostIp: b.hostIp || '0.0.0.0', HostPort: String(b.hostPort) });
+    }
+    return out;
+  }
+
+  /** The Ports column of GET /containers/json. */
+  list(rec: ContainerRecord, running: boolean): Array<Record<string, unknown>> {
+    const rows: Array<Record<string, unknown>> = [];
+    const mapped = running ? this.all().filter((x) => x.containerId === rec.id) : [];
+    for (const b of mapped) rows.push({ IP: b.hostIp || '0.0.0.0', PrivatePort: b.ctrPort, PublicPort: b.hostPort, Type: b.proto });
+    for (const k of Object.keys(rec.config.ExposedPorts ?? {})) {
+      const [p, proto = 'tcp'] = k.split('/');
+      if (!mapped.some((b) => b.ctrPort === Number(p) && b.proto === proto)) rows.push({ PrivatePort: Number(p), Type: proto });
+    }
+    return rows;
+  }
+}

@@ -1,0 +1,693 @@
+// The network service: owns the networks and endpoints tables, the bridges, veths, namespace files and the
+// nftables table of this berthd. Containers call it at create (which networks), start (setup: a namespace
+// and an endpoint per network, before the shim spawns), exit (teardown) and remove (forget).
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Daemon } from '../daemon';
+import type { ContainerRecord } from '../containers/model';
+import { BerthError, conflict, invalid, notFound } from '../errors/errors';
+import { newId, shortId } from '../lib/ids';
+import { nowNs, rfc3339Nano } from '../lib/time';
+import { NetworkStore, type EndpointRow, type NetworkRow } from './store';
+import { NetnsDir } from './netns';
+import { cidrString, contains, DEFAULT_POOLS, firstFree, intToIp, ipToInt, macFor, parseCidr, subnetFromPools, overlaps, type Cidr } from './ipam/ipam';
+import { deleteBridge, deleteLink, ensureBridge, newHostIfName, vethSteps } from './drivers/bridge/bridge';
+import { applyTable, renderTable, type FwNetwork } from './firewall/nft';
+import { hostLinks, runSteps } from './exec';
+import { writeFile } from 'node:fs/promises';
+import { DnsServer } from './dns/server';
+import { PortMapper } from './ports/ports';
+
+export const BRIDGE_NAME_OPT = 'com.docker.network.bridge.name';
+export const ICC_OPT = 'com.docker.network.bridge.enable_icc';
+
+/** What a container start needs from the network: how to set up its namespace, and its files' contents. */
+export interface NetSetup {
+  /** undefined: the host's namespace; '': a new namespace (loopback only); else a namespace file to join. */
+  netns: string | undefined;
+  hosts: string;
+  resolvConf: string;
+}
+
+interface CreateBody {
+  Name?: string;
+  Driver?: string;
+  Internal?: boolean;
+  Attachable?: boolean;
+  Labels?: Record<string, string>;
+  Options?: Record<string, string>;
+  IPAM?: { Driver?: string; Config?: Array<{ Subnet?: string; IPRange?: string; Gateway?: string; AuxiliaryAddresses?: Record<string, string> }>; Options?: Record<string, string> };
+  EnableIPv6?: boolean;
+  CheckDuplicate?: boolean;
+}
+
+export interface EndpointConfig {
+  IPAMConfig?: { IPv4Address?: string } | null;
+  Aliases?: string[] | null;
+  MacAddress?: string;
+}
+
+const PREDEFINED = ['bridge', 'host', 'none'];
+
+export class NetworkService {
+  private readonly store: NetworkStore;
+  readonly netns: NetnsDir;
+  private nets = new Map<string, NetworkRow>();
+  private eps: EndpointRow[] = [];
+  private readonly table: string;
+  private readonly dns: DnsServer;
+  private fwQueue: Promise<unknown> = Promise.resolve();
+  private lock: Promise<unknown> = Promise.resolve();
+  /** Published ports: their DNAT rules and the Ports views. */
+  readonly ports: PortMapper;
+
+  constructor(private readonly d: Daemon) {
+    this.store = new NetworkStore(d.db);
+    this.netns = new NetnsDir(path.join(d.config.execRoot, 'netns'));
+    this.table = `berth_${d.config.bridge.replace(/[^A-Za-z0-9_]/g, '_')}`;
+    this.dns = new DnsServer(d.log);
+    this.ports = new PortMapper(d.db);
+    this.reload();
+  }
+
+  private reload(): void {
+    this.nets = new Map(this.store.networks().map((n) => [n.id, n]));
+    this.eps = this.store.endpoints();
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.lock.then(fn, fn);
+    this.lock = next.catch(() => undefined);
+    return next;
+  }
+
+  // ---- the predefined networks and the state of the host after a start ----------------------------
+
+  /** Makes bridge/host/none exist with the configured default bridge, the bridge device and the firewall. */
+  async init(): Promise<void> {
+    const cfg = this.d.config;
+    const bip = cfg.bip ? cfg.bip : '172.17.0.1/16';
+    const sub = parseCidr(bip);
+    const gw = bip.split('/')[0];
+    let bridge = this.byName('bridge');
+    if (bridge && (bridge.bridge !== cfg.bridge || bridge.subnet !== cidrString(sub) || bridge.gateway !== gw)) {
+      // The configuration changed: the default network follows it (its endpoints are reassigned at start).
+      this.store.deleteNetwork(bridge.id);
+      await deleteBridge(bridge.bridge).catch(() => {});
+      bridge = undefined;
+    }
+    const now = rfc3339Nano(nowNs());
+    if (!bridge) {
+      this.store.insertNetwork({ id: newId(), name: 'bridge', driver: 'bridge', created: now, bridge: cfg.bridge, subnet: cidrString(sub), ipRange: '',
+        gateway: gw, aux: {}, internal: false, attachable: false, labels: {}, ipamUser: !!cfg.bip,
+        options: { 'com.docker.network.bridge.default_bridge': 'true', [ICC_OPT]: String(cfg.icc), 'com.docker.network.bridge.enable_ip_masquerade': 'true',
+          'com.docker.network.bridge.host_binding_ipv4': '0.0.0.0', [BRIDGE_NAME_OPT]: cfg.bridge, 'com.docker.network.driver.mtu': '1500' } });
+    }
+    for (const [name, driver] of [['host', 'host'], ['none', 'null']]) {
+      if (!this.byName(name)) {
+        this.store.insertNetwork({ id: newId(), name, driver, created: now, bridge: '', subnet: '', ipRange: '', gateway: '', aux: {},
+          internal: false, attachable: false, labels: {}, options: {}, ipamUser: false });
+      }
+    }
+    this.reload();
+    try {
+      await writeFile('/proc/sys/net/ipv4/ip_forward', '1');
+    } catch (e) {
+      this.d.log.warn({ err: e }, 'cannot enable ip_forward');
+    }
+    for (const n of this.nets.values()) if (n.driver === 'bridge') await this.upBridge(n);
+    await this.applyFirewall();
+  }
+
+  private async upBridge(n: NetworkRow): Promise<void> {
+    await ensureBridge(n.bridge, `${n.gateway}/${parseCidr(n.subnet).prefix}`);
+    await writeFile(`/proc/sys/net/ipv4/conf/${n.bridge}/route_localnet`, '1').catch(() => {});
+    if (n.name !== 'bridge') {
+      await this.dns.listen(n.gateway, (name) => this.resolveName(n.id, name))
+        .catch((err) => this.d.log.warn({ err, network: n.name }, 'embedded DNS server not started'));
+    }
+  }
+
+  /** The addresses a name has on a network: container name, alias, id or short id of a running endpoint. */
+  private resolveName(networkId: string, name: string): string[] | undefined {
+    const ips: string[] = [];
+    for (const e of this.endpointsOf(networkId)) {
+      if (!e.ip || !e.hostIf) continue;
+      let cname = '';
+      try { cname = this.d.containers.lookup(e.containerId).rec.name.slice(1).toLowerCase(); } catch { continue; }
+      if (name === cname || e.aliases.some((a) => a.toLowerCase() === name) || name === shortId(e.containerId) || name === e.containerId) ips.push(e.ip);
+    }
+    return ips.length ? ips : undefined;
+  }
+
+  /** After containers.restore: remove namespace files and veths that no running container uses. */
+  async sweep(): Promise<void> {
+    const live = new Set(this.d.containers.all().filter((l) => this.d.containers.isRunningId(l.rec.id)).map((l) => shortId(l.rec.id)));
+    for (const f of await this.netns.list()) if (!live.has(f)) await this.netns.remove(f).catch(() => {});
+    const inUse = new Set(this.eps.filter((e) => live.has(shortId(e.containerId))).map((e) => e.hostIf));
+    const ours = new Set([...this.nets.values()].filter((n) => n.driver === 'bridge').map((n) => n.bridge));
+    for (const l of await hostLinks().catch(() => [])) {
+      if (l.kind === 'veth' && ours.has(l.master) && !inUse.has(l.name)) await deleteLink(l.name);
+    }
+    for (const e of this.eps) {
+      if (!live.has(shortId(e.containerId)) && (e.hostIf || (e.ip && !e.staticIp))) {
+        this.store.saveEndpoint({ ...e, hostIf: '', ip: e.staticIp, mac: e.staticMac });
+      }
+    }
+    this.reload();
+    await this.ports.restore((id) => this.d.containers.isRunningId(id));
+    await this.applyFirewall();
+  }
+
+  /** The Ports column of GET /containers/json. */
+  portList(rec: ContainerRecord, running: boolean): Array<Record<string, unknown>> {
+    return this.ports.list(rec, running);
+  }
+
+  applyFirewall(): Promise<void> {
+    const next = this.fwQueue.then(async () => {
+      const fw: FwNetwork[] = [...this.nets.values()].filter((n) => n.driver === 'bridge').map((n) => ({
+        bridge: n.bridge, subnet: n.subnet, internal: n.internal, icc: n.options[ICC_OPT] !== 'false',
+        masquerade: n.options['com.docker.network.bridge.enable_ip_masquerade'] !== 'false',
+        ports: this.endpointsOf(n.id).filter((e) => e.hostIf).map((e) => e.hostIf),
+      }));
+      await applyTable(renderTable(this.table, fw, this.ports.rules()));
+    });
+    this.fwQueue = next.catch(() => undefined);
+    return next;
+  }
+
+  get tableName(): string {
+    return this.table;
+  }
+
+  // ---- lookup ------------------------------------------------------------------------------------
+
+  byName(name: string): NetworkRow | undefined {
+    for (const n of this.nets.values()) if (n.name === name) return n;
+    return undefined;
+  }
+
+  /** Docker's order: full id, exact name, then a unique id prefix. */
+  lookup(ref: string): NetworkRow {
+    if (ref === 'default') ref = 'bridge';
+    const direct = this.nets.get(ref);
+    if (direct) return direct;
+    const named = this.byName(ref);
+    if (named) return named;
+    const hits = [...this.nets.values()].filter((n) => n.id.startsWith(ref));
+    if (ref && hits.length === 1) return hits[0];
+    if (ref && hits.length > 1) throw new BerthError('invalid', `network ${ref} is ambiguous (${hits.length} matches found based on ID prefix)`);
+    throw notFound(`network ${ref} not found`);
+  }
+
+  all(): NetworkRow[] {
+    return [...this.nets.values()];
+  }
+
+  endpointsOf(networkId: string): EndpointRow[] {
+    return this.eps.filter((e) => e.networkId === networkId);
+  }
+
+  endpointsOfContainer(containerId: string): EndpointRow[] {
+    return this.eps.filter((e) => e.containerId === containerId);
+  }
+
+  // ---- create, remove ----------------------------------------------------------------------------
+
+  create(body: CreateBody): Promise<{ Id: string; Warning: string }> {
+    return this.serial(async () => {
+      const name = body.Name ?? '';
+      if (!name) throw invalid('network name is required');
+      if (this.byName(name)) throw conflict(`network with name ${name} already exists`);
+      const driver = body.Driver || 'bridge';
+      if (driver === 'host' || driver === 'null' || driver === 'none') throw new BerthError('forbidden', `only one instance of "${driver}" network is allowed`);
+      if (driver !== 'bridge') throw notFound(`plugin "${driver}" not found`);
+      if (body.IPAM?.Driver && body.IPAM.Driver !== 'default') throw notFound(`plugin "${body.IPAM.Driver}" not found`);
+      const ipv4 = (body.IPAM?.Config ?? []).filter((c) => !c.Subnet || !c.Subnet.includes(':'));
+      if (ipv4.length > 1) throw invalid('berth supports one IPv4 subnet per network');
+      const used = this.all().filter((n) => n.subnet).map((n) => parseCidr(n.subnet));
+      const c = ipv4[0] ?? {};
+      let sub: Cidr;
+      if (c.Subnet) {
+        sub = parseCidr(c.Subnet);
+        if (used.some((u) => overlaps(u, sub))) throw new BerthError('forbidden', `invalid pool request: Pool overlaps with other one on this address space`);
+      } else {
+        if (c.IPRange || c.Gateway) throw invalid('no matching subnet for range / gateway: give --subnet');
+        const pools = this.d.config.defaultAddressPools.length ? this.d.config.defaultAddressPools : DEFAULT_POOLS;
+        const got = subnetFromPools(pools, used);
+        if (!got) throw new BerthError('forbidden', 'could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network');
+        sub = got;
+      }
+      let range: Cidr | undefined;
+      if (c.IPRange) {
+        range = parseCidr(c.IPRange);
+        if (!contains(sub, range.base) || !contains(sub, range.base + range.size - 1)) throw invalid(`Invalid Address ${c.IPRange}: it must be a subset of ${cidrString(sub)}`);
+      }
+      const gateway = c.Gateway ?? intToIp(sub.base + 1);
+      if (!contains(sub, ipToInt(gateway))) throw invalid(`no matching subnet for gateway ${gateway}`);
+      for (const [k, v] of Object.entries(c.AuxiliaryAddresses ?? {})) {
+        if (!contains(sub, ipToInt(v))) throw invalid(`no matching subnet for aux-address ${k}=${v}`);
+      }
+      const id = newId();
+      const options = { ...(body.Options ?? {}) };
+      const bridge = options[BRIDGE_NAME_OPT] || `br-${id.slice(0, 12)}`;
+      if (!/^[A-Za-z0-9_.-]{1,15}$/.test(bridge)) throw invalid(`invalid bridge name: ${bridge}`);
+      if (this.all().some((n) => n.bridge === bridge)) throw conflict(`bridge name ${bridge} is already in use`);
+      const row: NetworkRow = {
+        id, name, driver, created: rfc3339Nano(nowNs()), bridge, subnet: cidrString(sub), ipRange: c.IPRange ?? '', gateway,
+        aux: c.AuxiliaryAddresses ?? {}, internal: !!body.Internal, attachable: !!body.Attachable, labels: body.Labels ?? {}, options,
+        ipamUser: !!c.Subnet,
+      };
+      // The row first: a crash after it leaves a bridge the next start owns and can remove.
+      this.store.insertNetwork(row);
+      this.reload();
+      try {
+        await this.upBridge(row);
+        await this.applyFirewall();
+      } catch (e) {
+        await deleteBridge(bridge).catch(() => {});
+        this.store.deleteNetwork(id);
+        this.reload();
+        await this.applyFirewall().catch(() => {});
+        throw e;
+      }
+      this.d.events.emit('network', 'create', id, { name, type: driver });
+      return { Id: id, Warning: '' };
+    });
+  }
+
+  remove(ref: string): Promise<void> {
+    return this.serial(async () => {
+      const n = this.lookup(ref);
+      if (PREDEFINED.includes(n.name)) throw new BerthError('forbidden', `${n.name} is a pre-defined network and cannot be removed`);
+      const active = this.endpointsOf(n.id).filter((e) => this.d.containers.isRunningId(e.containerId));
+      if (active.length) {
+        throw new BerthError('forbidden', `error while removing network: network ${n.name} id ${n.id} has active endpoints`);
+      }
+      this.dns.close(n.gateway);
+      await deleteBridge(n.bridge);
+      this.store.deleteNetwork(n.id);
+      this.reload();
+      await this.applyFirewall();
+      this.d.events.emit('network', 'destroy', n.id, { name: n.name, type: n.driver });
+    });
+  }
+
+  // ---- containers ----------------------------------------------------------------------------------
+
+  /** The network a container's NetworkMode names, if it is a network (not host/none/container:). */
+  private modeNetwork(mode: string): NetworkRow | undefined {
+    if (!mode || mode === 'default') return this.byName('bridge');
+    if (mode === 'host' || mode === 'none' || mode.startsWith('container:')) return undefined;
+    return this.lookup(mode);
+  }
+
+  /** Checks the networks a new container names and throws Docker's errors; `default` becomes `bridge`,
+   *  as Docker records it. Nothing else changes. */
+  validateCreate(rec: ContainerRecord, epConfigs: Record<string, EndpointConfig> | undefined): void {
+    if (!rec.hostConfig.NetworkMode || rec.hostConfig.NetworkMode === 'default') rec.hostConfig.NetworkMode = 'bridge';
+    const mode: string = rec.hostConfig.NetworkMode;
+    if (mode.startsWith('container:')) {
+      this.d.containers.lookup(mode.slice(10));
+      if (rec.config.Hostname && rec.config.Hostname !== shortId(rec.id) && false) throw invalid('conflicting options: hostname and the network mode');
+    }
+    const net = this.modeNetwork(mode);
+    PortMapper.wanted(rec);
+    for (const [name, cfg] of Object.entries(epConfigs ?? {})) {
+      const n = this.lookup(name);
+      const ip = cfg?.IPAMConfig?.IPv4Address;
+      if (ip) this.checkStaticIp(n, ip);
+      if ((cfg?.Aliases ?? []).length && n.name === 'bridge') throw invalid('network-scoped alias is supported only for containers in user defined networks');
+    }
+    void net;
+  }
+
+  private checkStaticIp(n: NetworkRow, ip: string): void {
+    if (n.name === 'bridge' || n.driver !== 'bridge') throw invalid('user specified IP address is supported on user defined networks only');
+    if (!n.ipamUser) throw invalid('user specified IP address is supported only when connecting to networks with user configured subnets');
+    const sub = parseCidr(n.subnet);
+    const range = n.ipRange ? parseCidr(n.ipRange) : sub;
+    if (!contains(sub, ipToInt(ip))) throw invalid(`Invalid address ${ip}: It does not belong to any of this network's subnets`);
+    void range;
+  }
+
+  /** Records the endpoints of a new container (its NetworkMode network, plus the other EndpointsConfig). */
+  recordCreate(rec: ContainerRecord, epConfigs: Record<string, EndpointConfig> | undefined): void {
+    const mode: string = rec.hostConfig.NetworkMode || 'default';
+    const primary = this.modeNetwork(mode);
+    if (!primary) return;
+    const cfgFor = (n: NetworkRow) => epConfigs?.[n.name] ?? epConfigs?.[n.id] ?? (n === primary ? epConfigs?.[mode] ?? epConfigs?.default : undefined);
+    const list = [primary, ...Object.keys(epConfigs ?? {}).map((k) => this.lookup(k)).filter((n) => n.id !== primary.id)];
+    for (const n of list) {
+      const c = cfgFor(n);
+      const mac = c?.MacAddress || (n === primary ? rec.config.MacAddress ?? '' : '');
+      this.store.saveEndpoint({ networkId: n.id, containerId: rec.id, endpointId: '', ip: c?.IPAMConfig?.IPv4Address ?? '',
+        mac, staticMac: mac, staticIp: c?.IPAMConfig?.IPv4Address ?? '',
+        aliases: c?.Aliases ?? [], ifname: '', hostIf: '' });
+    }
+    this.reload();
+  }
+
+  /** The container is being removed: its endpoints go. */
+  forget(containerId: string): void {
+    this.store.deleteContainer(containerId);
+    this.reload();
+  }
+
+  private allocate(n: NetworkRow, ep: EndpointRow): string {
+    const sub = parseCidr(n.subnet);
+    if (ep.staticIp) {
+      if (this.endpointsOf(n.id).some((e) => e.containerId !== ep.containerId && e.ip === ep.staticIp)) throw new BerthError('forbidden', `Address already in use`);
+      return ep.staticIp;
+    }
+    const taken = new Set<number>([ipToInt(n.gateway), ...Object.values(n.aux).map(ipToInt),
+      ...this.endpointsOf(n.id).filter((e) => e.ip && e.containerId !== ep.containerId).map((e) => ipToInt(e.ip))]);
+    const ip = firstFree(sub, n.ipRange ? parseCidr(n.ipRange) : undefined, taken);
+    if (ip === undefined) throw new BerthError('system', `no available IPv4 addresses on this network's address pools: ${n.name} (${n.id})`);
+    return intToIp(ip);
+  }
+
+  /** Before the shim spawns: the namespace and every endpoint. On failure nothing is left. */
+  setup(rec: ContainerRecord): Promise<NetSetup> {
+    return this.serial(async () => {
+      const mode: string = rec.hostConfig.NetworkMode || 'default';
+      if (mode === 'host') return { netns: undefined, hosts: hostHosts(), resolvConf: this.resolvConf(rec) };
+      if (mode === 'none') return { netns: '', hosts: this.hosts(rec, []), resolvConf: this.resolvConf(rec) };
+      if (mode.startsWith('container:')) {
+        const other = this.d.containers.lookup(mode.slice(10));
+        if (!this.d.containers.isRunningId(other.rec.id)) throw conflict(`cannot join network of a non running container: ${other.rec.id}`);
+        const file = this.netns.pathOf(shortId(other.rec.id));
+        const joined = (await this.netns.list()).includes(shortId(other.rec.id)) ? file : `/proc/${other.rec.state.pid}/ns/net`;
+        const dir = this.d.containers.containerDir(other.rec.id);
+        const read = (f: string) => { try { return readFileSync(path.join(dir, f), 'utf8'); } catch { return ''; } };
+        return { netns: joined, hosts: read('hosts') || this.hosts(rec, []), resolvConf: read('resolv.conf') || this.resolvConf(rec) };
+      }
+      const eps = this.endpointsOfContainer(rec.id);
+      const ns = await this.netns.create(shortId(rec.id));
+      const undos: Array<() => Promise<void>> = [];
+      try {
+        let i = 0;
+        for (const ep of eps) undos.push(await this.attach(rec, ep, ns, i++, i === 1));
+        const first = this.endpointsOfContainer(rec.id).find((e) => e.ip && e.hostIf);
+        if (first && PortMapper.wanted(rec).length) {
+          await this.ports.map(rec, first.ip);
+          undos.push(async () => { this.ports.unmap(rec.id); });
+          await this.applyFirewall();
+        }
+      } catch (e) {
+        for (const u of undos.reverse()) await u().catch(() => {});
+        await this.applyFirewall().catch(() => {});
+        await this.netns.remove(shortId(rec.id)).catch(() => {});
+        this.releaseAll(rec.id);
+        throw e;
+      }
+      const mine = this.endpointsOfContainer(rec.id);
+      const user = mine.map((e) => this.nets.get(e.networkId)).find((n) => n && n.name !== 'bridge');
+      return { netns: ns, hosts: this.hosts(rec, mine), resolvConf: this.resolvConf(rec, user?.gateway) };
+    });
+  }
+
+  private async attach(rec: ContainerRecord, ep: EndpointRow, ns: string, index: number, primary: boolean): Promise<() => Promise<void>> {
+    const n = this.nets.get(ep.networkId);
+    if (!n) throw notFound(`network ${ep.networkId} not found`);
+    const ip = this.allocate(n, ep);
+    const mac = ep.staticMac || macFor(ip);
+    const hostIf = newHostIfName();
+    const ifname = `eth${index}`;
+    // Record the address before the links exist, so that a crash in between is swept at the next start.
+    const row: EndpointRow = { ...ep, endpointId: ep.endpointId || newId(), ip, mac, ifname, hostIf };
+    this.store.saveEndpoint(row);
+    this.reload();
+    try {
+      await this.upBridge(n);
+      const undo = await runSteps(vethSteps({ bridge: n.bridge, netns: ns, ifname, address: `${ip}/${parseCidr(n.subnet).prefix}`, mac,
+        gateway: primary && !n.internal ? n.gateway : undefined }, hostIf));
+      if (n.options[ICC_OPT] === 'false') await this.applyFirewall();
+      return async () => {
+        await undo();
+        this.release(row);
+      };
+    } catch (e) {
+      this.release(row);
+      throw e;
+    }
+  }
+
+  private release(ep: EndpointRow): void {
+    const cur = this.eps.find((e) => e.networkId === ep.networkId && e.containerId === ep.containerId);
+    if (!cur) return;
+    this.store.saveEndpoint({ ...cur, ip: cur.staticIp, ifname: '', hostIf: '', mac: cur.staticMac });
+    this.reload();
+  }
+
+  private releaseAll(containerId: string): void {
+    for (const e of this.endpointsOfContainer(containerId)) this.release(e);
+  }
+
+  /** The container's process has exited: its links and namespace go, its addresses return to the pool. */
+  teardown(rec: ContainerRecord): Promise<void> {
+    return this.serial(async () => {
+      if (this.ports.unmap(rec.id)) await this.applyFirewall().catch((err) => this.d.log.warn({ err, id: rec.id }, 'firewall update failed'));
+      let icc = false;
+      for (const e of this.endpointsOfContainer(rec.id)) {
+        if (e.hostIf) await deleteLink(e.hostIf);
+        icc ||= this.nets.get(e.networkId)?.options[ICC_OPT] === 'false';
+        this.release(e);
+      }
+      if (icc) await this.applyFirewall().catch(() => {});
+      await this.netns.remove(shortId(rec.id)).catch((err) => this.d.log.warn({ err, id: rec.id }, 'netns removal failed'));
+    });
+  }
+
+  /** POST /networks/{id}/connect. */
+  connect(ref: string, ctrRef: string, cfg: EndpointConfig | undefined): Promise<void> {
+    const n = this.lookup(ref);
+    const live = this.d.containers.lookup(ctrRef);
+    return this.serial(async () => {
+      const mode: string = live.rec.hostConfig.NetworkMode || 'default';
+      if (mode === 'host' || mode === 'none' || mode.startsWith('container:')) {
+        throw new BerthError('forbidden', `container cannot be disconnected from host network or connected to host network`);
+      }
+      if (n.driver !== 'bridge') throw new BerthError('forbidden', `container cannot be disconnected from host network or connected to host network`);
+      if (this.endpointsOfContainer(live.rec.id).some((e) => e.networkId === n.id)) {
+        throw new BerthError('forbidden', `endpoint with name ${live.rec.name.slice(1)} already exists in network ${n.name}`);
+      }
+      const ip = cfg?.IPAMConfig?.IPv4Address;
+      if (ip) this.checkStaticIp(n, ip);
+      if ((cfg?.Aliases ?? []).length && n.name === 'bridge') throw invalid('network-scoped alias is supported only for containers in user defined networks');
+      const ep: EndpointRow = { networkId: n.id, containerId: live.rec.id, endpointId: '', ip: ip ?? '', mac: cfg?.MacAddress ?? '', staticMac: cfg?.MacAddress ?? '', staticIp: ip ?? '',
+        aliases: cfg?.Aliases ?? [], ifname: '', hostIf: '' };
+      this.store.saveEndpoint(ep);
+      this.reload();
+      if (this.d.containers.isRunningId(live.rec.id)) {
+        const used = new Set(this.endpointsOfContainer(live.rec.id).map((e) => e.ifname));
+        let i = 0;
+        while (used.has(`eth${i}`)) i++;
+        try {
+          await this.attach(live.rec, ep, this.netns.pathOf(shortId(live.rec.id)), i, false);
+        } catch (e) {
+          this.store.deleteEndpoint(n.id, live.rec.id);
+          this.reload();
+          throw e;
+        }
+        await this.rewriteHosts(live.rec);
+      }
+      this.d.events.emit('network', 'connect', n.id, { container: live.rec.id, name: n.name, type: n.driver });
+    });
+  }
+
+  /** POST /networks/{id}/disconnect. */
+  disconnect(ref: string, ctrRef: string, force: boolean): Promise<void> {
+    const n = this.lookup(ref);
+    return this.serial(async () => {
+      let containerId: string;
+      try {
+        containerId = this.d.containers.lookup(ctrRef).rec.id;
+      } catch (e) {
+        const ep = force ? this.endpointsOf(n.id).find((x) => x.containerId.startsWith(ctrRef)) : undefined;
+        if (!ep) throw e;
+        containerId = ep.containerId;
+      }
+      const ep = this.endpointsOf(n.id).find((e) => e.containerId === containerId);
+      if (!ep) throw new BerthError('forbidden', `container ${containerId} is not connected to network ${n.name}`);
+      if (ep.hostIf) await deleteLink(ep.hostIf);
+      this.store.deleteEndpoint(n.id, containerId);
+      this.reload();
+      this.d.events.emit('network', 'disconnect', n.id, { container: containerId, name: n.name, type: n.driver });
+    });
+  }
+
+  private async rewriteHosts(rec: ContainerRecord): Promise<void> {
+    await writeFile(path.join(this.d.containers.containerDir(rec.id), 'hosts'), this.hosts(rec, this.endpointsOfContainer(rec.id))).catch(() => {});
+  }
+
+  // ---- the container's /etc files ------------------------------------------------------------------
+
+  hosts(rec: ContainerRecord, eps: EndpointRow[]): string {
+    const lines = [
+      '127.0.0.1\tlocalhost',
+      '::1\tlocalhost ip6-localhost ip6-loopback',
+      'fe00::\tip6-localnet',
+      'ff00::\tip6-mcastprefix',
+      'ff02::1\tip6-allnodes',
+      'ff02::2\tip6-allrouters',
+    ];
+    const bridge = this.byName('bridge');
+    for (const h of rec.hostConfig.ExtraHosts ?? []) {
+      const i = h.indexOf(':');
+      if (i <= 0) continue;
+      let ip = h.slice(i + 1);
+      if (ip === 'host-gateway') ip = bridge?.gateway ?? '';
+      if (ip) lines.push(`${ip}\t${h.slice(0, i)}`);
+    }
+    const host = rec.config.Domainname ? `${rec.config.Hostname}.${rec.config.Domainname} ${rec.config.Hostname}` : rec.config.Hostname;
+    for (const e of eps) if (e.ip) lines.push(`${e.ip}\t${host}`);
+    return lines.join('\n') + '\n';
+  }
+
+  /** `embedded`: the address of the embedded DNS server (user networks), which then is the only nameserver. */
+  resolvConf(rec: ContainerRecord, embedded?: string): string {
+    const hc = rec.hostConfig;
+    let host = '';
+    try {
+      host = readFileSync('/etc/resolv.conf', 'utf8');
+    } catch { /* none */ }
+    const lines = host.split('\n');
+    let ns = lines.filter((l) => /^\s*nameserver\s+/.test(l)).map((l) => l.trim().split(/\s+/)[1]).filter((a) => !/^(127\.|::1$)/.test(a) && !a.includes(':'));
+    let search = lines.filter((l) => /^\s*(search|domain)\s+/.test(l)).flatMap((l) => l.trim().split(/\s+/).slice(1));
+    let options = lines.filter((l) => /^\s*options\s+/.test(l)).flatMap((l) => l.trim().split(/\s+/).slice(1));
+    if ((hc.Dns ?? []).length) ns = hc.Dns;
+    if ((hc.DnsSearch ?? []).length) search = hc.DnsSearch.filter((s: string) => s !== '.');
+    if ((hc.DnsOptions ?? []).length) options = hc.DnsOptions;
+    if (ns.length === 0) ns = ['8.8.8.8', '8.8.4.4'];
+    if (embedded) {
+      ns = [embedded];
+      if (!(hc.DnsOptions ?? []).length) options = ['ndots:0'];
+    }
+    const out = [...ns.map((a) => `nameserver ${a}`)];
+    if (search.length) out.push(`search ${search.join(' ')}`);
+    if (options.length) out.push(`options ${options.join(' ')}`);
+    return out.join('\n') + '\n';
+  }
+
+  // ---- views ---------------------------------------------------------------------------------------
+
+  /** NetworkSettings of GET /containers/{id}/json. */
+  settings(rec: ContainerRecord, running: boolean): Record<string, unknown> {
+    const mode: string = rec.hostConfig.NetworkMode || 'default';
+    const eps = this.endpointsOfContainer(rec.id);
+    const networks: Record<string, unknown> = {};
+    const view = (n: NetworkRow, e: EndpointRow | undefined) => {
+      const up = running && !!e?.hostIf;
+      const prefix = n.subnet ? parseCidr(n.subnet).prefix : 0;
+      return {
+        IPAMConfig: e?.staticIp ? { IPv4Address: e.staticIp } : null,
+        Links: null,
+        Aliases: e && n.name !== 'bridge' ? e.aliases : null,
+        MacAddress: up ? e!.mac : '',
+        DriverOpts: null,
+        GwPriority: 0,
+        NetworkID: n.id,
+        EndpointID: up ? e!.endpointId : '',
+        Gateway: up ? n.gateway : '',
+        IPAddress: up ? e!.ip : '',
+        IPPrefixLen: up ? prefix : 0,
+        IPv6Gateway: '',
+        GlobalIPv6Address: '',
+        GlobalIPv6PrefixLen: 0,
+        DNSNames: e && n.name !== 'bridge' ? [rec.name.slice(1), ...e.aliases, shortId(rec.id)] : null,
+      };
+    };
+    for (const e of eps) {
+      const n = this.nets.get(e.networkId);
+      if (n) networks[n.name] = view(n, e);
+    }
+    if (mode === 'host' || mode === 'none') {
+      const n = this.byName(mode);
+      if (n) networks[mode] = view(n, undefined);
+    }
+    const bridgeEp = eps.find((e) => this.nets.get(e.networkId)?.name === 'bridge');
+    const b = bridgeEp ? (networks.bridge as Record<string, unknown>) : undefined;
+    const sandbox = running && (eps.length > 0 || mode === 'none');
+    return {
+      Bridge: '',
+      SandboxID: running ? rec.id : '',
+      SandboxKey: sandbox ? this.netns.pathOf(shortId(rec.id)) : running && mode.startsWith('container:') ? '' : running && mode === 'host' ? '' : '',
+      Ports: this.ports.view(rec, running),
+      HairpinMode: false,
+      LinkLocalIPv6Address: '',
+      LinkLocalIPv6PrefixLen: 0,
+      SecondaryIPAddresses: null,
+      SecondaryIPv6Addresses: null,
+      EndpointID: (b?.EndpointID as string) ?? '',
+      Gateway: (b?.Gateway as string) ?? '',
+      GlobalIPv6Address: '',
+      GlobalIPv6PrefixLen: 0,
+      IPAddress: (b?.IPAddress as string) ?? '',
+      IPPrefixLen: (b?.IPPrefixLen as number) ?? 0,
+      IPv6Gateway: '',
+      MacAddress: (b?.MacAddress as string) ?? '',
+      Networks: networks,
+    };
+  }
+
+  /** GET /networks/{id}. */
+  inspect(n: NetworkRow, verbose = false): Record<string, unknown> {
+    void verbose;
+    const containers: Record<string, unknown> = {};
+    if (n.driver === 'bridge') {
+      for (const e of this.endpointsOf(n.id)) {
+        if (!e.hostIf || !this.d.containers.isRunningId(e.containerId)) continue;
+        let name = '';
+        try { name = this.d.containers.lookup(e.containerId).rec.name.slice(1); } catch { continue; }
+        containers[e.containerId] = { Name: name, EndpointID: e.endpointId, MacAddress: e.mac, IPv4Address: `${e.ip}/${parseCidr(n.subnet).prefix}`, IPv6Address: '' };
+      }
+    } else {
+      for (const l of this.d.containers.all()) {
+        if ((l.rec.hostConfig.NetworkMode === n.name) && this.d.containers.isRunningId(l.rec.id)) {
+          containers[l.rec.id] = { Name: l.rec.name.slice(1), EndpointID: '', MacAddress: '', IPv4Address: '', IPv6Address: '' };
+        }
+      }
+    }
+    const cfg: Record<string, unknown>[] = [];
+    if (n.subnet) {
+      const c: Record<string, unknown> = { Subnet: n.subnet };
+      if (n.ipRange) c.IPRange = n.ipRange;
+      c.Gateway = n.gateway;
+      if (Object.keys(n.aux).length) c.AuxiliaryAddresses = n.aux;
+      cfg.push(c);
+    }
+    return {
+      Name: n.name,
+      Id: n.id,
+      Created: n.created,
+      Scope: 'local',
+      Driver: n.driver,
+      EnableIPv4: true,
+      EnableIPv6: false,
+      IPAM: { Driver: 'default', Options: n.name === 'bridge' || n.driver !== 'bridge' ? null : {}, Config: cfg },
+      Internal: n.internal,
+      Attachable: n.attachable,
+      Ingress: false,
+      ConfigFrom: { Network: '' },
+      ConfigOnly: false,
+      Containers: containers,
+      Options: n.options,
+      Labels: n.labels,
+    };
+  }
+
+  /** Whether a network has endpoints (of any container, running or not): `rm` and `prune` keep it. */
+  inUse(n: NetworkRow): boolean {
+    return this.endpointsOf(n.id).length > 0;
+  }
+}
+
+function hostHosts(): string {
+  try {
+    return readFileSync('/etc/hosts', 'utf8');
+  } catch {
+    return '127.0.0.1\tlocalhost\n';
+  }
+}

@@ -1,0 +1,78 @@
+// SQLite rows of networks and endpoints.
+import type { DB } from '../state/db';
+
+export interface NetworkRow {
+  id: string;
+  name: string;
+  driver: string;        // bridge | host | null
+  created: string;
+  bridge: string;        // the host bridge device
+  subnet: string;        // CIDR
+  ipRange: string;
+  gateway: string;
+  aux: Record<string, string>;
+  internal: boolean;
+  attachable: boolean;
+  labels: Record<string, string>;
+  options: Record<string, string>;
+  ipamUser: boolean;     // subnet given by the user (shown in IPAM.Config as given)
+}
+
+export interface EndpointRow {
+  networkId: string;
+  containerId: string;
+  endpointId: string;
+  ip: string;
+  mac: string;
+  staticIp: string;
+  staticMac: string;
+  aliases: string[];
+  ifname: string;
+  hostIf: string;
+}
+
+type Raw = Record<string, string | number>;
+
+const toNet = (r: Raw): NetworkRow => ({
+  id: r.id as string, name: r.name as string, driver: r.driver as string, created: r.created as string,
+  bridge: r.bridge as string, subnet: r.subnet as string, ipRange: r.ip_range as string, gateway: r.gateway as string,
+  aux: JSON.parse(r.aux as string), internal: !!r.internal, attachable: !!r.attachable, labels: JSON.parse(r.labels as string),
+  options: JSON.parse(r.options as string), ipamUser: !!r.ipam_user,
+});
+const toEp = (r: Raw): EndpointRow => ({
+  networkId: r.network_id as string, containerId: r.container_id as string, endpointId: r.endpoint_id as string,
+  ip: r.ip as string, mac: r.mac as string, staticIp: r.static_ip as string, staticMac: r.static_mac as string, aliases: JSON.parse(r.aliases as string),
+  ifname: r.ifname as string, hostIf: r.host_if as string,
+});
+
+export class NetworkStore {
+  constructor(private readonly db: DB) {}
+
+  networks(): NetworkRow[] {
+    return (this.db.prepare('SELECT * FROM networks ORDER BY created').all() as Raw[]).map(toNet);
+  }
+  insertNetwork(n: NetworkRow): void {
+    this.db.prepare(`INSERT INTO networks (id, name, driver, created, bridge, subnet, ip_range, gateway, aux, internal, attachable, labels, options, ipam_user)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(n.id, n.name, n.driver, n.created, n.bridge, n.subnet, n.ipRange, n.gateway,
+      JSON.stringify(n.aux), n.internal ? 1 : 0, n.attachable ? 1 : 0, JSON.stringify(n.labels), JSON.stringify(n.options), n.ipamUser ? 1 : 0);
+  }
+  deleteNetwork(id: string): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM endpoints WHERE network_id = ?').run(id);
+      this.db.prepare('DELETE FROM networks WHERE id = ?').run(id);
+    })();
+  }
+  endpoints(): EndpointRow[] {
+    return (this.db.prepare('SELECT * FROM endpoints ORDER BY rowid').all() as Raw[]).map(toEp);
+  }
+  saveEndpoint(e: EndpointRow): void {
+    this.db.prepare(`INSERT OR REPLACE INTO endpoints (network_id, container_id, endpoint_id, ip, mac, static_ip, static_mac, aliases, ifname, host_if)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(e.networkId, e.containerId, e.endpointId, e.ip, e.mac, e.staticIp, e.staticMac, JSON.stringify(e.aliases), e.ifname, e.hostIf);
+  }
+  deleteEndpoint(networkId: string, containerId: string): void {
+    this.db.prepare('DELETE FROM endpoints WHERE network_id = ? AND container_id = ?').run(networkId, containerId);
+  }
+  deleteContainer(containerId: string): void {
+    this.db.prepare('DELETE FROM endpoints WHERE container_id = ?').run(containerId);
+  }
+}

@@ -1,0 +1,72 @@
+// docker-compose 1.29 (Debian's, on /usr/bin/python3) against a real berthd: `up` of two services that
+// reach each other by service name on the project's network, `ps`, then `down`, leaving no container,
+// network, veth or namespace behind. Skipped where docker-compose is not installed.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import { startBerthd, runCmd, type Berthd } from '../helpers/berthd';
+import { loadFixtures, waitFor } from '../helpers/clients';
+
+const COMPOSE = '/usr/bin/docker-compose';
+let b: Berthd;
+let dir: string;
+
+before(async () => {
+  if (!existsSync(COMPOSE)) return;
+  b = await startBerthd();
+  await loadFixtures(b, ['busybox']);
+  dir = mkdtempSync(path.join(os.tmpdir(), 'berth-compose-'));
+  writeFileSync(path.join(dir, 'docker-compose.yml'), [
+    'version: "3"',
+    'services:',
+    '  srv:',
+    '    image: busybox',
+    "    command: sh -c 'while true; do echo from-srv | nc -l -p 7000; done'",
+    '  cli:',
+    '    image: busybox',
+    "    command: sh -c 'until nc -w 2 srv 7000; do sleep 0.2; done; sleep 100'",
+    '    depends_on: [srv]',
+    '',
+  ].join('\n'));
+});
+
+after(async () => {
+  if (b) await b.destroy();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const compose = (...args: string[]) => runCmd(COMPOSE, ['-p', 'bt', ...args], { env: { DOCKER_HOST: b.host, COMPOSE_INTERACTIVE_NO_CLI: '1' }, timeoutMs: 120000 })
+  .then((r) => ({ ...r, cwd: dir }));
+
+/** Host links that are ports of `bridge`, or the bridge itself. */
+function linksOf(bridge: string): string[] {
+  return execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(` master ${bridge} `) || l.includes(` ${bridge}:`));
+}
+
+test('compose up: two services reach each other by name; down leaves nothing', async () => {
+  assert.ok(existsSync(COMPOSE), `${COMPOSE} is installed by make apt-deps`);
+  const cwdArgs = ['-f', path.join(dir, 'docker-compose.yml')];
+  let r = await compose(...cwdArgs, 'up', '-d');
+  assert.equal(r.code, 0, r.stderr);
+  const logs = await waitFor('cli got an answer from srv', async () => {
+    const l = await compose(...cwdArgs, 'logs', 'cli');
+    return /from-srv/.test(l.stdout) ? l.stdout : undefined;
+  }, 30000, 300);
+  assert.match(logs, /from-srv/);
+  r = await compose(...cwdArgs, 'ps');
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.split('\n').filter((l) => /^bt_(srv|cli)_1\s/.test(l)).length, 2, r.stdout);
+  const nets = (await b.docker(['network', 'ls', '--format', '{{.Name}}'])).stdout;
+  assert.match(nets, /^bt_default$/m);
+  const bridge = `br-${JSON.parse((await b.docker(['network', 'inspect', 'bt_default'])).stdout)[0].Id.slice(0, 12)}`;
+  assert.equal(linksOf(bridge).length, 3, 'the bridge and two veths');
+  r = await compose(...cwdArgs, 'down', '-t', '1');
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((await b.docker(['ps', '-aq'])).stdout.trim(), '');
+  assert.doesNotMatch((await b.docker(['network', 'ls', '--format', '{{.Name}}'])).stdout, /bt_default/);
+  assert.deepEqual(readdirSync(path.join(b.execRoot, 'netns')), []);
+  assert.deepEqual(linksOf(bridge), []);
+});
