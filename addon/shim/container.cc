@@ -361,6 +361,44 @@ bool make_pipe(Fd& r, Fd& w) {
 
 }  // namespace
 
+// The shim's side after clone, for a container's init and for an exec alike: place the child in its
+// cgroups before it runs anything of its own, let it go on, then block until it execs (its CLOEXEC error
+// pipe closes) or reports why it could not; a TTY child sends back its pty master.
+bool release_child(pid_t pid, const std::vector<std::string>& cgroups, Fd& sync_w, Fd& err_r, Fd& pty_parent,
+                   const char* what, Container& out) {
+  for (const auto& dir : cgroups) {
+    if (!write_file(dir + "/cgroup.procs", std::to_string(pid))) {
+      std::string msg = "join cgroup " + dir + ": " + last_error();
+      kill_and_reap(pid);
+      return fail_msg(msg);
+    }
+  }
+  if (!write_all(sync_w.get(), "1", 1)) {
+    int err = errno;
+    kill_and_reap(pid);
+    return fail((std::string("signal the ") + what).c_str(), "", err);
+  }
+  sync_w.reset();
+  std::string msg;
+  char buf[512];
+  for (;;) {
+    ssize_t n = read(err_r.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    msg.append(buf, static_cast<size_t>(n));
+  }
+  if (!msg.empty()) {
+    kill_and_reap(pid);
+    return fail_msg(msg);
+  }
+  if (pty_parent.ok()) {
+    int master = recv_fd(pty_parent.get());
+    if (master >= 0) out.pty.reset(master);
+  }
+  out.pid = pid;
+  return true;
+}
+
 bool start_container(const Spec& s, const std::vector<std::string>& cgroups, Container& out) {
   ChildPlan plan;
   plan.tty = s.terminal;
@@ -450,39 +488,7 @@ bool start_container(const Spec& s, const std::vector<std::string>& cgroups, Con
   pty_child.reset();
   ns_fds.clear();
 
-  for (const auto& dir : cgroups) {
-    if (!write_file(dir + "/cgroup.procs", std::to_string(pid))) {
-      std::string msg = "join cgroup " + dir + ": " + last_error();
-      kill_and_reap(static_cast<pid_t>(pid));
-      return fail_msg(msg);
-    }
-  }
-  if (!write_all(sync_w.get(), "1", 1)) {
-    int err = errno;
-    kill_and_reap(static_cast<pid_t>(pid));
-    return fail("signal the container init", "", err);
-  }
-  sync_w.reset();
-
-  // Blocks until the child execs (the pipe closes on exec) or reports why it could not.
-  std::string msg;
-  char buf[512];
-  for (;;) {
-    ssize_t n = read(err_r.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    msg.append(buf, static_cast<size_t>(n));
-  }
-  if (!msg.empty()) {
-    kill_and_reap(static_cast<pid_t>(pid));
-    return fail_msg(msg);
-  }
-  if (pty_parent.ok()) {
-    int master = recv_fd(pty_parent.get());
-    if (master >= 0) out.pty.reset(master);
-  }
-  out.pid = static_cast<pid_t>(pid);
-  return true;
+  return release_child(static_cast<pid_t>(pid), cgroups, sync_w, err_r, pty_parent, "container init", out);
 }
 
 // ---- exec mode -------------------------------------------------------------------------------------
@@ -649,36 +655,5 @@ bool start_exec(const Spec& s, pid_t target, const std::vector<std::string>& cgr
   pty_child.reset();
   ns_fds.clear();
 
-  for (const auto& dir : cgroups) {
-    if (!write_file(dir + "/cgroup.procs", std::to_string(pid))) {
-      std::string msg = "join cgroup " + dir + ": " + last_error();
-      kill_and_reap(static_cast<pid_t>(pid));
-      return fail_msg(msg);
-    }
-  }
-  if (!write_all(sync_w.get(), "1", 1)) {
-    int err = errno;
-    kill_and_reap(static_cast<pid_t>(pid));
-    return fail("signal the exec process", "", err);
-  }
-  sync_w.reset();
-
-  std::string msg;
-  char buf[512];
-  for (;;) {
-    ssize_t n = read(err_r.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    msg.append(buf, static_cast<size_t>(n));
-  }
-  if (!msg.empty()) {
-    kill_and_reap(static_cast<pid_t>(pid));
-    return fail_msg(msg);
-  }
-  if (pty_parent.ok()) {
-    int master = recv_fd(pty_parent.get());
-    if (master >= 0) out.pty.reset(master);
-  }
-  out.pid = static_cast<pid_t>(pid);
-  return true;
+  return release_child(static_cast<pid_t>(pid), cgroups, sync_w, err_r, pty_parent, "exec process", out);
 }
