@@ -70,3 +70,7 @@ export function mknod(path: string, type: 'c' | 'b' | 'p', mode: number, major: 
 
 /** lsetxattr(path, name, value) (e.g. trusted.overlay.opaque = "y"). */
 export function setXattr(path: string, name: string, value: string): Promise<void>;
+
+/** lgetxattr(path, name): the value, or null when the attribute is not set (e.g. reading
+ *  trusted.overlay.opaque of a container's upper dir for commit). */
+export function getXattr(path: string, name: string): Promise<string | null>;

@@ -14,6 +14,7 @@ import path from 'node:path';
 import type { Daemon } from '../daemon';
 import { conflict } from '../errors/errors';
 import { packDir } from '../storage/layers/pack';
+import { isOpaqueDir } from '../runtime/layerfs';
 import { applyChanges } from '../images/changes';
 import { parseRepoTag } from '../images/import';
 import { goArch } from '../lib/host';
@@ -54,7 +55,7 @@ export async function commitContainer(d: Daemon, o: CommitOptions): Promise<stri
     }
   }
   try {
-    const img = await d.images.commitImage(base, packDir(upper, { whiteouts: true }) as unknown as AsyncIterable<Buffer>, (diffId) => {
+    const img = await d.images.commitImage(base, packDir(upper, { whiteouts: true, isOpaque: (rel) => isOpaqueDir(path.join(upper, rel)) }) as unknown as AsyncIterable<Buffer>, (diffId) => {
       const now = new Date().toISOString();
       const cfg: any = base.config ?? {};
       const history = Array.isArray(cfg.history) ? [...cfg.history] : [];

@@ -203,6 +203,22 @@ describe('image operations through the docker CLI', () => {
     }
   });
 
+  test('commit keeps an opaque directory opaque: a re-created directory hides the image\'s old contents', async () => {
+    await ok(b, 'run', '--name', 'ops3', '-u', '0', '--entrypoint', 'sh', 'layered', '-c', 'rm -rf /app && mkdir /app && echo new > /app/new');
+    try {
+      await ok(b, 'commit', 'ops3', 'com:opaque');
+      const ls = await ok(b, 'run', '--rm', '--entrypoint', 'ls', 'com:opaque', '/app');
+      assert.deepEqual(ls.split('\n').filter(Boolean), ['new']);
+      // The layer itself carries the marker, as Docker writes it.
+      const file = path.join(scratch, 'opaque.tar');
+      await ok(b, 'save', '-o', file, 'com:opaque');
+      assert.ok(readFileSync(file).includes(Buffer.from('app/.wh..wh..opq')), 'the committed layer marks /app opaque');
+    } finally {
+      await b.docker(['rm', '-f', 'ops3']);
+      await b.docker(['rmi', 'com:opaque']);
+    }
+  });
+
   test('docker images filters and formats', async () => {
     await ok(b, 'tag', 'busybox', 'other:x');
     const q = (await ok(b, 'images', '-q', '--filter', 'reference=other')).trim();

@@ -4,6 +4,8 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
+#include <cerrno>
+
 namespace berth {
 namespace fs {
 
@@ -34,6 +36,28 @@ Status SetXattr(const std::string& path, const std::string& name, const std::str
     return Status::Sys(errno, "lsetxattr", path, name);
   }
   return Status::Ok();
+}
+
+Status GetXattr(const std::string& path, const std::string& name, std::string* value, bool* found) {
+  *found = false;
+  value->clear();
+  for (int attempt = 0; attempt < 4; attempt++) {
+    ssize_t n = ::lgetxattr(path.c_str(), name.c_str(), nullptr, 0);
+    if (n < 0) {
+      if (errno == ENODATA || errno == ENOTSUP) return Status::Ok();
+      return Status::Sys(errno, "lgetxattr", path, name);
+    }
+    value->resize(static_cast<size_t>(n));
+    ssize_t m = ::lgetxattr(path.c_str(), name.c_str(), value->data(), value->size());
+    if (m >= 0) {
+      value->resize(static_cast<size_t>(m));
+      *found = true;
+      return Status::Ok();
+    }
+    if (errno != ERANGE) return Status::Sys(errno, "lgetxattr", path, name);
+    // The value grew between the two calls: ask again.
+  }
+  return Status::Sys(ERANGE, "lgetxattr", path, name);
 }
 
 }  // namespace fs

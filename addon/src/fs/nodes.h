@@ -19,6 +19,8 @@ Status MakeNode(const std::string& path, char type, uint32_t mode, uint32_t majo
 
 // lsetxattr(path, name, value): on the link itself, never where a symlink points.
 Status SetXattr(const std::string& path, const std::string& name, const std::string& value);
+// lgetxattr: *found is false when the attribute is not set (ENODATA) or not supported here (ENOTSUP).
+Status GetXattr(const std::string& path, const std::string& name, std::string* value, bool* found);
 
 }  // namespace fs
 }  // namespace berth

@@ -93,6 +93,32 @@ Napi::Value SetXattr(const Napi::CallbackInfo& info) {
   return Finish(env, args, "berth:setXattr", [path, name, value]() { return fs::SetXattr(path, name, value); });
 }
 
+// Resolves with the attribute's value as a string, or null when it is not set.
+class GetXattrWorker : public napi::PromiseWorker {
+ public:
+  GetXattrWorker(Napi::Env env, std::string path, std::string name)
+      : PromiseWorker(env, "berth:getXattr"), path_(std::move(path)), name_(std::move(name)) {}
+
+ protected:
+  Status Run() override { return fs::GetXattr(path_, name_, &value_, &found_); }
+  Napi::Value Result(Napi::Env env) override {
+    return found_ ? Napi::String::New(env, value_) : env.Null();
+  }
+
+ private:
+  std::string path_, name_, value_;
+  bool found_ = false;
+};
+
+Napi::Value GetXattr(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ArgReader args(env);
+  std::string path = args.String(info[0], "path");
+  std::string name = args.String(info[1], "name");
+  if (!args.ok()) return env.IsExceptionPending() ? env.Undefined() : napi::Rejected(env, args.Error());
+  return napi::StartWorker<GetXattrWorker>(env, path, name);
+}
+
 }  // namespace
 
 void RegisterFs(Napi::Env env, Napi::Object exports) {
@@ -101,6 +127,7 @@ void RegisterFs(Napi::Env env, Napi::Object exports) {
   exports.Set("mkWhiteout", Napi::Function::New(env, MkWhiteout, "mkWhiteout"));
   exports.Set("mknod", Napi::Function::New(env, Mknod, "mknod"));
   exports.Set("setXattr", Napi::Function::New(env, SetXattr, "setXattr"));
+  exports.Set("getXattr", Napi::Function::New(env, GetXattr, "getXattr"));
 }
 
 }  // namespace js
