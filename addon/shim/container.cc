@@ -261,43 +261,9 @@ void reset_signals() {
   }
 }
 
-// Everything the container's init does between clone and execve. Returns false (with last_error set)
-// on failure; does not return on success.
-bool child_init(const Spec& s, const ChildPlan& plan) {
-  // Until exec, the child must not outlive a shim that died under it.
-  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  reset_signals();
-
-  char go;
-  ssize_t n;
-  do n = read(plan.sync_r, &go, 1);
-  while (n < 0 && errno == EINTR);
-  if (n != 1) _exit(1);  // the shim gave up (cgroup placement failed) or died
-  close(plan.sync_r);
-
-  umask(022);
-
-  // Existing namespaces (a cgroup one included) are entered before anything is mounted, so that
-  // mqueue, sysfs and proc show the namespaces the container lives in.
-  for (const auto& j : plan.joins)
-    if (setns(j.fd, j.flag) < 0) return fail("setns", j.path);
-  // A new cgroup namespace is made only now that the parent has put the pid in its cgroups, so its
-  // root is the container's own cgroup.
-  if (plan.new_cgroup && unshare(CLONE_NEWCGROUP) < 0) return fail("unshare cgroup namespace", "");
-
-  if (!setup_rootfs(s)) return false;
-  // Sysctls go through /proc/sys, which finish_rootfs makes read-only.
-  if (!write_sysctls(s)) return false;
-  if (!finish_rootfs(s)) return false;
-  // After the root is built: a terminal is opened in the container's /dev/pts.
-  if (!setup_stdio(s, plan)) return false;
-  // A hostname can only be set in a UTS namespace of the container's own.
-  if (plan.new_uts && !s.hostname.empty() && sethostname(s.hostname.data(), s.hostname.size()) < 0)
-    return fail("sethostname", s.hostname);
-  if (plan.new_uts && !s.domainname.empty() && setdomainname(s.domainname.data(), s.domainname.size()) < 0)
-    return fail("setdomainname", s.domainname);
-  if (plan.new_net && !loopback_up()) return false;
-
+// The last steps of every process the shim starts, the container's init and an exec alike: limits,
+// seccomp, capabilities, user and working directory, then execve. Returns only on failure.
+bool become_process(const Spec& s) {
   for (const auto& r : s.rlimits) {
     struct rlimit rl;
     rl.rlim_cur = r.soft;
@@ -335,6 +301,46 @@ bool child_init(const Spec& s, const ChildPlan& plan) {
   prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
   execve(path.c_str(), argv.data(), envp.data());
   return fail_msg("exec " + path + ": " + errno_text(errno));
+}
+
+// Everything the container's init does between clone and execve. Returns false (with last_error set)
+// on failure; does not return on success.
+bool child_init(const Spec& s, const ChildPlan& plan) {
+  // Until exec, the child must not outlive a shim that died under it.
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  reset_signals();
+
+  char go;
+  ssize_t n;
+  do n = read(plan.sync_r, &go, 1);
+  while (n < 0 && errno == EINTR);
+  if (n != 1) _exit(1);  // the shim gave up (cgroup placement failed) or died
+  close(plan.sync_r);
+
+  umask(022);
+
+  // Existing namespaces (a cgroup one included) are entered before anything is mounted, so that
+  // mqueue, sysfs and proc show the namespaces the container lives in.
+  for (const auto& j : plan.joins)
+    if (setns(j.fd, j.flag) < 0) return fail("setns", j.path);
+  // A new cgroup namespace is made only now that the parent has put the pid in its cgroups, so its
+  // root is the container's own cgroup.
+  if (plan.new_cgroup && unshare(CLONE_NEWCGROUP) < 0) return fail("unshare cgroup namespace", "");
+
+  if (!setup_rootfs(s)) return false;
+  // Sysctls go through /proc/sys, which finish_rootfs makes read-only.
+  if (!write_sysctls(s)) return false;
+  if (!finish_rootfs(s)) return false;
+  // After the root is built: a terminal is opened in the container's /dev/pts.
+  if (!setup_stdio(s, plan)) return false;
+  // A hostname can only be set in a UTS namespace of the container's own.
+  if (plan.new_uts && !s.hostname.empty() && sethostname(s.hostname.data(), s.hostname.size()) < 0)
+    return fail("sethostname", s.hostname);
+  if (plan.new_uts && !s.domainname.empty() && setdomainname(s.domainname.data(), s.domainname.size()) < 0)
+    return fail("setdomainname", s.domainname);
+  if (plan.new_net && !loopback_up()) return false;
+
+  return become_process(s);
 }
 
 [[noreturn]] void child_main(const Spec& s, const ChildPlan& plan) {
@@ -546,35 +552,7 @@ bool exec_child_init(const Spec& s, const ChildPlan& plan) {
   for (int i = 0; i < 3; i++)
     if (dup2(fds[i], i) < 0) return fail("dup2 stdio", "");
 
-  for (const auto& r : s.rlimits) {
-    struct rlimit rl;
-    rl.rlim_cur = r.soft;
-    rl.rlim_max = r.hard;
-    if (setrlimit(static_cast<__rlimit_resource>(r.resource), &rl) < 0) return fail("setrlimit", r.type);
-  }
-  if (s.has_oom_score_adj && !write_file("/proc/self/oom_score_adj", std::to_string(s.oom_score_adj)))
-    return false;
-  if (!load_seccomp(s.seccomp)) return false;
-  if (!cap_apply_bounding(s)) return false;
-  bool chdir_done = chdir(s.cwd.c_str()) == 0;
-  int chdir_err = errno;
-  if (!chdir_done && chdir_err != EACCES) return fail("chdir to cwd", quote(s.cwd), chdir_err);
-  if (!set_user(s)) return false;
-  if (!chdir_done && chdir(s.cwd.c_str()) < 0) return fail("chdir to cwd", quote(s.cwd));
-  if (!cap_apply_sets(s)) return false;
-  if (s.no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return fail("set no_new_privs", "");
-
-  std::string path;
-  if (!look_path(s, path)) return false;
-  std::vector<char*> argv, envp;
-  for (const auto& a : s.args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  for (const auto& e : s.env) envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
-  syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
-  prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
-  execve(path.c_str(), argv.data(), envp.data());
-  return fail_msg("exec " + path + ": " + errno_text(errno));
+  return become_process(s);
 }
 
 }  // namespace

@@ -68,11 +68,11 @@ int walk_in_root(int rootfd, const std::string& path, Create create) {
   std::vector<Fd> dirs;  // the directories resolved so far; dirs[0] is the root
   dirs.emplace_back(fcntl(rootfd, F_DUPFD_CLOEXEC, 3));
   if (!dirs[0].ok()) return -1;
-  std::vector<std::string> todo = split_path(path);
+  std::vector<std::string> pending = split_path(path);
   size_t next = 0;
   int links = 0;
-  while (next < todo.size()) {
-    const std::string name = todo[next++];
+  while (next < pending.size()) {
+    const std::string name = pending[next++];
     if (name == "..") {
       if (dirs.size() > 1) dirs.pop_back();
       continue;
@@ -81,7 +81,7 @@ int walk_in_root(int rootfd, const std::string& path, Create create) {
     Fd fd(openat(at, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
     if (!fd.ok() && errno == ENOENT && create != Create::kNone) {
       int r;
-      if (next == todo.size() && create == Create::kFile) {
+      if (next == pending.size() && create == Create::kFile) {
         r = openat(at, name.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (r >= 0) close(r);
       } else {
@@ -105,8 +105,8 @@ int walk_in_root(int rootfd, const std::string& path, Create create) {
       return -1;
     }
     std::vector<std::string> rest = split_path(std::string(target, static_cast<size_t>(n)));
-    rest.insert(rest.end(), todo.begin() + static_cast<long>(next), todo.end());
-    todo = std::move(rest);
+    rest.insert(rest.end(), pending.begin() + static_cast<long>(next), pending.end());
+    pending = std::move(rest);
     next = 0;
     if (target[0] == '/') dirs.resize(1);
   }

@@ -1,18 +1,9 @@
 // The progress messages of pull and push, shaped as Docker writes them: `progressDetail` for current clients
 // and the pre-drawn `progress` bar for old ones (jsonmessage's JSONProgress rendering at full width).
 import type { StreamMessage } from '../images/model';
+import { humanSize } from '../lib/units';
 
-/** Decimal units with 4 significant digits (Go's units.HumanSize). */
-export function humanSize(n: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${Number(v.toPrecision(4))}${units[i]}`;
-}
+export { humanSize };
 
 export function progressBar(current: number, total: number): string {
   if (total <= 0) return humanSize(current).padStart(8);

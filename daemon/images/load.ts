@@ -11,6 +11,7 @@ import { parseNormalizedNamed, familiarString, type NamedRef } from './reference
 import { Spool } from './spool';
 import { planArchive, type ImageToLoad } from './archive';
 import type { ImageInternals, StreamMessage } from './model';
+import { humanSize } from '../lib/units';
 
 export async function loadArchive(x: ImageInternals, body: AsyncIterable<Buffer>, quiet: boolean, out: (m: StreamMessage) => void): Promise<void> {
   let spool: Spool | undefined;
@@ -96,14 +97,3 @@ function loadingLayer(l: LayerRecord): StreamMessage {
   };
 }
 
-/** Decimal units with 4 significant digits, as Docker prints sizes. */
-function humanSize(n: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${Number(v.toPrecision(4))}${units[i]}`;
-}

@@ -96,23 +96,23 @@ export class Spool {
   /** The spooled member a name leads to, following links inside the archive; undefined when none. */
   private member(name: string): Member | undefined {
     let hops = 0;
-    let todo = split(name);
+    let pending = split(name);
     let cur: string[] = [];
-    while (todo.length) {
-      cur.push(todo.shift()!);
+    while (pending.length) {
+      cur.push(pending.shift()!);
       const key = cur.join('/');
       const link = this.symlinks.get(key);
       if (link !== undefined) {
         if (++hops > MAX_LINK_HOPS) throw invalid(`archive member ${JSON.stringify(name)}: too many levels of symbolic links`);
         const base = link.startsWith('/') ? [] : cur.slice(0, -1);
-        todo = [...split([...base, link].join('/')), ...todo];
+        pending = [...split([...base, link].join('/')), ...pending];
         cur = [];
         continue;
       }
       const hard = this.hardlinks.get(key);
-      if (hard !== undefined && todo.length === 0) {
+      if (hard !== undefined && pending.length === 0) {
         if (++hops > MAX_LINK_HOPS) throw invalid(`archive member ${JSON.stringify(name)}: too many levels of links`);
-        todo = split(hard);
+        pending = split(hard);
         cur = [];
       }
     }

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startBerthd, type Berthd, type RunResult } from '../helpers/berthd';
-import { api, loadFixtures, spawnDocker, waitFor, sleep, nsOf, alive } from '../helpers/clients';
+import { api, loadFixtures, spawnDocker, waitFor, sleep, nsOf, alive, show } from '../helpers/clients';
 
 let b: Berthd;
 
@@ -26,9 +26,6 @@ after(async () => {
 const docker = (...args: string[]) => b.docker(args);
 const dockerIn = (input: string | Buffer, ...args: string[]) => b.docker(args, { input });
 
-function show(r: RunResult): string {
-  return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-}
 
 /** Asserts exit 0 and returns stdout. */
 async function ok(...args: string[]): Promise<string> {

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, readFileSync, mkdirSync, rmSync, existsSync, readdirSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startBerthd, type Berthd, type RunResult } from '../helpers/berthd';
-import { api, loadFixtures } from '../helpers/clients';
+import { startBerthd, type Berthd } from '../helpers/berthd';
+import { api, loadFixtures, show } from '../helpers/clients';
 
 let b: Berthd;
 let work: string;
@@ -28,9 +28,6 @@ after(async () => {
   if (sentinelDir) rmSync(sentinelDir, { recursive: true, force: true });
 });
 
-function show(r: RunResult): string {
-  return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-}
 
 async function ok(...args: string[]): Promise<string> {
   const r = await b.docker(args);

@@ -3,8 +3,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startBerthd, runCmd, REPO, type Berthd, type RunResult } from '../helpers/berthd';
-import { loadFixtures } from '../helpers/clients';
+import { startBerthd, runCmd, REPO, type Berthd } from '../helpers/berthd';
+import { loadFixtures, show } from '../helpers/clients';
 
 const SUITE = path.join(REPO, 'test', 'compat', 'dockerpy');
 let b: Berthd;
@@ -18,9 +18,6 @@ after(async () => {
   if (b) await b.destroy();
 });
 
-function show(r: RunResult): string {
-  return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-}
 
 const env = () => ({ DOCKER_HOST: b.host, PYTHONDONTWRITEBYTECODE: '1' });
 

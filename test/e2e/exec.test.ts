@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { startBerthd, type Berthd, type RunResult } from '../helpers/berthd';
-import { api, dockerode, loadFixtures, waitFor, sleep, nsOf, alive } from '../helpers/clients';
+import { api, dockerode, loadFixtures, waitFor, sleep, nsOf, alive, show } from '../helpers/clients';
 
 let b: Berthd;
 let initPid = 0;
@@ -26,9 +26,6 @@ after(async () => {
   if (b) await b.destroy();
 });
 
-function show(r: RunResult): string {
-  return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-}
 
 async function exec(...args: string[]): Promise<RunResult> {
   return b.docker(['exec', ...args]);

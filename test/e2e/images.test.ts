@@ -13,13 +13,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { startBerthd, FIXTURES, DOCKER, type Berthd, type RunResult } from '../helpers/berthd';
 import { packTar } from '../fixtures/tar';
+import { show } from '../helpers/clients';
 
 const fixture = (n: string) => path.join(FIXTURES, n);
 const IDS: { busybox: string; layered: string } = JSON.parse(readFileSync(fixture('ids.json'), 'utf8'));
 
-function show(r: RunResult): string {
-  return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-}
 
 async function ok(b: Berthd, ...args: string[]): Promise<string> {
   const r = await b.docker(args, { timeoutMs: 120000 });

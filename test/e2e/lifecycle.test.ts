@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { startBerthd, type Berthd, type RunResult } from '../helpers/berthd';
-import { api, loadFixtures, waitFor, sleep } from '../helpers/clients';
+import { api, loadFixtures, waitFor, sleep, show } from '../helpers/clients';
 
 let b: Berthd;
 
@@ -18,9 +18,6 @@ after(async () => {
   if (b) await b.destroy();
 });
 
-function show(r: RunResult): string {
-  return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-}
 
 async function ok(...args: string[]): Promise<string> {
   const r = await b.docker(args);

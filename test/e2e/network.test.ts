@@ -10,7 +10,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { startBerthd, type Berthd, type RunResult } from '../helpers/berthd';
-import { api, loadFixtures, waitFor, sleep } from '../helpers/clients';
+import { api, loadFixtures, waitFor, sleep, show } from '../helpers/clients';
 
 let b: Berthd;
 
@@ -23,9 +23,6 @@ after(async () => {
   if (b) await b.destroy();
 });
 
-function show(r: RunResult): string {
-  return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-}
 
 async function ok(...args: string[]): Promise<string> {
   const r = await b.docker(args);

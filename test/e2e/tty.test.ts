@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { startBerthd, DOCKER, type Berthd, type RunResult } from '../helpers/berthd';
-import { api, loadFixtures, spawnDocker, waitFor, sleep } from '../helpers/clients';
+import { startBerthd, DOCKER, type Berthd } from '../helpers/berthd';
+import { api, loadFixtures, spawnDocker, waitFor, sleep, show } from '../helpers/clients';
 
 let b: Berthd;
 let tmuxSock = '';
@@ -28,9 +28,6 @@ after(async () => {
   if (b) await b.destroy();
 });
 
-function show(r: RunResult): string {
-  return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-}
 
 /** A terminal of cols x rows running one docker command; the pane stays after the command ends and
  *  shows `EXIT=<code>`. */

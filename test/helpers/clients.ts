@@ -5,7 +5,7 @@ import path from 'node:path';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import Docker from 'dockerode';
-import { DOCKER, FIXTURES, type Berthd } from './berthd';
+import { DOCKER, FIXTURES, type Berthd, type RunResult } from './berthd';
 
 export interface HttpResult {
   status: number;
@@ -146,4 +146,9 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** A command's exit code and output, for assertion messages. */
+export function show(r: RunResult): string {
+  return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 }
