@@ -40,6 +40,9 @@ export interface Live {
   lock: Promise<unknown>;
   removed: boolean;
   mounted: boolean;
+  /** The clean-up after an exit (cgroup, network, rootfs unmount) while it runs: a start or a removal
+   *  that comes meanwhile (`docker wait` answers as soon as the exit is recorded) waits for it. */
+  settling?: Promise<void>;
   /** stdin that arrived from an attach before the container's process existed. */
   pendingStdin: Buffer[];
   pendingStdinClose: boolean;
@@ -202,6 +205,7 @@ export class ContainerService {
   private async mountRootfs(live: Live): Promise<string> {
     const layer = this.layerDir(live.rec);
     const merged = path.join(layer, 'merged');
+    await live.settling;
     if (live.mounted && isMounted(merged)) return merged;
     const img = this.d.images.get(live.rec.imageId);
     const lowers = [`${layer}-init/diff`, ...this.d.images.lowerDirs(img)];
@@ -327,9 +331,14 @@ export class ContainerService {
     this.save(live);
     for (const a of live.attachers) a.end();
     live.attachers.clear();
-    await this.runtime.removeCgroup(this.cgroupPath(rec.id)).catch((e) => this.d.log.warn({ err: e, id: rec.id }, 'cgroup removal failed'));
-    await this.d.networks.teardown(rec).catch((e) => this.d.log.warn({ err: e, id: rec.id }, 'network teardown failed'));
-    await this.unmountRootfs(live).catch((e) => this.d.log.warn({ err: e, id: rec.id }, 'unmount failed'));
+    const settle = (async () => {
+      await this.runtime.removeCgroup(this.cgroupPath(rec.id)).catch((e) => this.d.log.warn({ err: e, id: rec.id }, 'cgroup removal failed'));
+      await this.d.networks.teardown(rec).catch((e) => this.d.log.warn({ err: e, id: rec.id }, 'network teardown failed'));
+      await this.unmountRootfs(live).catch((e) => this.d.log.warn({ err: e, id: rec.id }, 'unmount failed'));
+    })();
+    live.settling = settle;
+    await settle;
+    if (live.settling === settle) live.settling = undefined;
     if (info.oomKilled) this.emit(live, 'oom');
     this.emit(live, 'die', { exitCode: String(info.exitCode) });
     const waiters = live.exitWaiters.splice(0);
@@ -467,6 +476,7 @@ export class ContainerService {
         this.emit(live, 'kill', { signal: '9' });
         await this.waitExit(live, 30_000);
       }
+      await live.settling;
       live.removed = true;
       this.store.remove(live.rec.id);
       this.byId.delete(live.rec.id);
