@@ -9,6 +9,7 @@ import { NAME_RE, generateName } from './names';
 import { initialState, type ContainerRecord } from './model';
 import { MASKED_PATHS, READONLY_PATHS } from './spec';
 import { parseSignal } from '../lib/signals';
+import { parseLink, storedLink } from '../network/links';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 export type CreateBody = Record<string, any>;
@@ -145,6 +146,22 @@ export function prepareCreate(d: Daemon, nameParam: string | undefined, body: Cr
   };
 
   const name = nameParam ? (nameParam.startsWith('/') ? nameParam : `/${nameParam}`) : `/${generateName(taken)}`;
+  if (hostConfig.Links?.length) {
+    const mode = hostConfig.NetworkMode;
+    if (mode === 'host') throw invalid('conflicting options: host type networking can\'t be used with links. This would result in undefined behavior');
+    if (mode.startsWith('container:')) throw invalid('conflicting options: container type network can\'t be used with links. This would result in undefined behavior');
+    hostConfig.Links = (hostConfig.Links as string[]).map((l) => {
+      const link = parseLink(l);
+      // The target must exist (Docker: 404 for an unknown one); it is stored under its canonical name.
+      let target: string;
+      try {
+        target = d.containers.lookup(link.target).rec.name.slice(1);
+      } catch (e) {
+        throw invalid(`could not get container for ${link.target}: ${(e as Error).message}`);
+      }
+      return storedLink({ target, alias: link.alias }, name.slice(1));
+    });
+  }
   return {
     id, name, imageId: img.id, imageRef: body.Image, created: rfc3339Nano(nowNs()), config, hostConfig,
     path: argv[0], args: argv.slice(1), layerId: newId(), state: initialState(),

@@ -243,7 +243,7 @@ export class ContainerService {
     try {
       const rootfs = await this.mountRootfs(live);
       const user = await resolveUser(rootfs, rec.config.User ?? '', rec.hostConfig.GroupAdd ?? []);
-      const env = containerEnv(rec, user.home);
+      const env = [...containerEnv(rec, user.home), ...this.d.networks.linkEnvironment(rec)];
       const files = {
         hostsPath: path.join(dir, 'hosts'),
         hostnamePath: path.join(dir, 'hostname'),

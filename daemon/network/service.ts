@@ -17,6 +17,7 @@ import { hostLinks, runSteps } from './exec';
 import { writeFile } from 'node:fs/promises';
 import { DnsServer } from './dns/server';
 import { PortMapper } from './ports/ports';
+import { hostsLine, linkEnv, linksOf, type LinkPeer } from './links';
 
 export const BRIDGE_NAME_OPT = 'com.docker.network.bridge.name';
 export const ICC_OPT = 'com.docker.network.bridge.enable_icc';
@@ -123,14 +124,27 @@ export class NetworkService {
     await ensureBridge(n.bridge, `${n.gateway}/${parseCidr(n.subnet).prefix}`);
     await writeFile(`/proc/sys/net/ipv4/conf/${n.bridge}/route_localnet`, '1').catch(() => {});
     if (n.name !== 'bridge') {
-      await this.dns.listen(n.gateway, (name) => this.resolveName(n.id, name))
+      await this.dns.listen(n.gateway, (name, from) => this.resolveName(n.id, name, from))
         .catch((err) => this.d.log.warn({ err, network: n.name }, 'embedded DNS server not started'));
     }
   }
 
   /** The addresses a name has on a network: container name, alias, id or short id of a running endpoint. */
-  private resolveName(networkId: string, name: string): string[] | undefined {
+  private resolveName(networkId: string, name: string, from?: string): string[] | undefined {
     const ips: string[] = [];
+    // A legacy link on a user network: its alias is a name for the linking container only.
+    const asker = from ? this.endpointsOf(networkId).find((e) => e.ip === from && e.hostIf) : undefined;
+    if (asker) {
+      let links: ReturnType<typeof linksOf> = [];
+      try { links = linksOf(this.d.containers.lookup(asker.containerId).rec); } catch { /* gone */ }
+      for (const l of links.filter((x) => x.alias.toLowerCase() === name)) {
+        let target: string | undefined;
+        try { target = this.d.containers.lookup(l.target).rec.id; } catch { continue; }
+        const ep = this.endpointsOf(networkId).find((e) => e.containerId === target && e.ip && e.hostIf);
+        if (ep) ips.push(ep.ip);
+      }
+      if (ips.length) return ips;
+    }
     for (const e of this.endpointsOf(networkId)) {
       if (!e.ip || !e.hostIf) continue;
       let cname = '';
@@ -541,9 +555,35 @@ export class NetworkService {
       if (ip === 'host-gateway') ip = bridge?.gateway ?? '';
       if (ip) lines.push(`${ip}\t${h.slice(0, i)}`);
     }
+    for (const p of this.linkPeers(rec, eps)) lines.push(hostsLine(p));
     const host = rec.config.Domainname ? `${rec.config.Hostname}.${rec.config.Domainname} ${rec.config.Hostname}` : rec.config.Hostname;
     for (const e of eps) if (e.ip) lines.push(`${e.ip}\t${host}`);
     return lines.join('\n') + '\n';
+  }
+
+  /** The running targets of the container's legacy links on the default bridge (`eps`: the container's endpoints). */
+  private linkPeers(rec: ContainerRecord, eps: EndpointRow[]): LinkPeer[] {
+    const bridge = this.byName('bridge');
+    if (!bridge || !eps.some((e) => e.networkId === bridge.id)) return [];
+    const out: LinkPeer[] = [];
+    for (const l of linksOf(rec)) {
+      let t: ContainerRecord;
+      try { t = this.d.containers.lookup(l.target).rec; } catch { continue; }
+      const ep = this.endpointsOf(bridge.id).find((e) => e.containerId === t.id && e.ip && e.hostIf);
+      if (!ep) continue;
+      out.push({ alias: l.alias, name: t.name.slice(1), hostname: t.config.Hostname, ip: ep.ip, env: t.config.Env ?? [], exposed: Object.keys(t.config.ExposedPorts ?? {}) });
+    }
+    return out;
+  }
+
+  /** At start: every link's target must be running; on the default bridge the links add environment. */
+  linkEnvironment(rec: ContainerRecord): string[] {
+    for (const l of linksOf(rec)) {
+      let running = false;
+      try { running = this.d.containers.isRunningId(this.d.containers.lookup(l.target).rec.id); } catch { /* gone */ }
+      if (!running) throw conflict(`Cannot link to a non running container: /${l.target} AS /${rec.name.slice(1)}/${l.alias}`);
+    }
+    return this.linkPeers(rec, this.endpointsOfContainer(rec.id)).flatMap((p) => linkEnv(rec.name.slice(1), p));
   }
 
   /** `embedded`: the address of the embedded DNS server (user networks), which then is the only nameserver. */

@@ -1,12 +1,14 @@
-// The embedded DNS server of user-defined networks: one UDP socket on each such network's gateway
+// The embedded DNS server of user-defined networks: a UDP socket and a TCP listener on each network's gateway
 // address, port 53 (containers on it get `nameserver <gateway>`). A and AAAA questions for names of the
 // network (container name, alias, short id) are answered from its endpoints; everything else is relayed
 // as is to the host's resolvers. The packet format is small enough to read here (RFC 1035 §4): one
 // question, answers with a pointer to it.
 import dgram from 'node:dgram';
+import net from 'node:net';
 import { readFileSync } from 'node:fs';
 
-export type Resolve = (name: string) => string[] | undefined;
+/** `from`: the asking address (a legacy link's alias is a name for the linking container only). */
+export type Resolve = (name: string, from: string) => string[] | undefined;
 
 interface Question {
   name: string;
@@ -63,6 +65,7 @@ function upstreams(): string[] {
 
 export class DnsServer {
   private readonly sockets = new Map<string, dgram.Socket>(); // gateway address → socket
+  private readonly tcp = new Map<string, net.Server>();        // gateway address → TCP listener (RFC 7766)
 
   constructor(private readonly log: { warn(o: object, m: string): void }) {}
 
@@ -79,12 +82,59 @@ export class DnsServer {
       });
     });
     this.sockets.set(address, sock);
+    // The same over TCP: answers too large for UDP are retried there, and some resolvers ask over TCP only.
+    const server = net.createServer((c) => this.onTcp(c, resolve));
+    server.on('error', (err) => this.log.warn({ err, address }, 'dns tcp listener error'));
+    await new Promise<void>((res) => {
+      server.once('error', () => res());
+      server.listen({ port: 53, host: address }, () => {
+        this.tcp.set(address, server);
+        res();
+      });
+    });
   }
 
   close(address: string): void {
     const s = this.sockets.get(address);
     this.sockets.delete(address);
     try { s?.close(); } catch { /* closed */ }
+    const t = this.tcp.get(address);
+    this.tcp.delete(address);
+    t?.close();
+  }
+
+  /** One TCP connection: messages with a two-byte length in front, answered in order. */
+  private onTcp(c: net.Socket, resolve: Resolve): void {
+    let buf = Buffer.alloc(0);
+    let chain: Promise<void> = Promise.resolve();
+    c.setTimeout(10_000, () => c.destroy());
+    c.on('error', () => c.destroy());
+    c.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
+        buf = buf.subarray(2 + msg.length);
+        chain = chain.then(async () => {
+          const reply = await this.reply(msg, c.remoteAddress ?? '', resolve, true);
+          if (!reply || c.destroyed) return;
+          const len = Buffer.alloc(2);
+          len.writeUInt16BE(reply.length);
+          c.write(Buffer.concat([len, reply]));
+        });
+      }
+      if (buf.length > 65537) c.destroy();
+    });
+  }
+
+  /** The answer to one message: ours from the endpoints, others from the host's first resolver. */
+  private async reply(msg: Buffer, from: string, resolve: Resolve, overTcp: boolean): Promise<Buffer | undefined> {
+    const q = readQuestion(msg);
+    if (!q) return undefined;
+    const ips = resolve(q.name.replace(/\.$/, ''), from.replace(/^::ffff:/, ''));
+    if (ips) return answer(msg, q, q.type === 1 ? ips : [], 0);
+    const ups = upstreams();
+    if (ups.length === 0) return answer(msg, q, [], 2); // SERVFAIL
+    return (overTcp ? relayTcp(msg, ups[0]) : relayUdp(msg, ups[0])).catch(() => answer(msg, q, [], 2));
   }
 
   closeAll(): void {
@@ -92,27 +142,46 @@ export class DnsServer {
   }
 
   private onMessage(sock: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo, resolve: Resolve): void {
-    const q = readQuestion(msg);
-    if (!q) return;
-    const ips = resolve(q.name.replace(/\.$/, ''));
-    if (ips) {
-      // Ours: A gets the addresses; other types (AAAA …) an empty NOERROR, so clients fall back to A.
-      sock.send(answer(msg, q, q.type === 1 ? ips : [], 0), rinfo.port, rinfo.address);
-      return;
-    }
-    const ups = upstreams();
-    if (ups.length === 0) {
-      sock.send(answer(msg, q, [], 2), rinfo.port, rinfo.address); // SERVFAIL
-      return;
-    }
-    const relay = dgram.createSocket('udp4');
-    const timer = setTimeout(() => relay.close(), 4000);
-    relay.on('error', () => { clearTimeout(timer); try { relay.close(); } catch { /* closed */ } });
-    relay.on('message', (reply) => {
-      clearTimeout(timer);
-      sock.send(reply, rinfo.port, rinfo.address);
-      relay.close();
+    void this.reply(msg, rinfo.address, resolve, false).then((r) => {
+      if (r) sock.send(r, rinfo.port, rinfo.address);
     });
-    relay.send(msg, 53, ups[0]);
   }
+}
+
+function relayUdp(msg: Buffer, upstream: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const relay = dgram.createSocket('udp4');
+    const done = (e?: Error, r?: Buffer) => {
+      clearTimeout(timer);
+      try { relay.close(); } catch { /* closed */ }
+      if (r) resolve(r);
+      else reject(e ?? new Error('no answer'));
+    };
+    const timer = setTimeout(() => done(new Error('timeout')), 4000);
+    relay.on('error', (e) => done(e));
+    relay.on('message', (r) => done(undefined, r));
+    relay.send(msg, 53, upstream);
+  });
+}
+
+function relayTcp(msg: Buffer, upstream: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const c = net.connect({ host: upstream, port: 53 });
+    let buf = Buffer.alloc(0);
+    c.setTimeout(4000, () => c.destroy(new Error('timeout')));
+    c.on('error', reject);
+    c.on('close', () => reject(new Error('closed')));
+    c.on('connect', () => {
+      const len = Buffer.alloc(2);
+      len.writeUInt16BE(msg.length);
+      c.write(Buffer.concat([len, msg]));
+    });
+    c.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        resolve(buf.subarray(2, 2 + buf.readUInt16BE(0)));
+        c.destroy();
+      }
+    });
+  });
 }

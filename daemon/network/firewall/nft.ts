@@ -30,10 +30,11 @@ export function renderTable(table: string, nets: FwNetwork[], ports: FwPort[]): 
   const pre: string[] = [];
   const out: string[] = [];
   const brFwd: string[] = [];
+  const sealed: string[] = []; // internal networks: before everything else in forward
   for (const n of nets) {
     if (n.internal) {
-      fwd.push(`iifname ${q(n.bridge)} oifname != ${q(n.bridge)} drop`);
-      fwd.push(`oifname ${q(n.bridge)} iifname != ${q(n.bridge)} drop`);
+      sealed.push(`iifname ${q(n.bridge)} oifname != ${q(n.bridge)} drop`);
+      sealed.push(`oifname ${q(n.bridge)} iifname != ${q(n.bridge)} drop`);
     } else if (n.masquerade) {
       post.push(`ip saddr ${n.subnet} oifname != ${q(n.bridge)} masquerade`);
     }
@@ -48,6 +49,7 @@ export function renderTable(table: string, nets: FwNetwork[], ports: FwPort[]): 
       if (o !== n) fwd.push(`iifname ${q(n.bridge)} oifname ${q(o.bridge)} drop`);
     }
   }
+  const subnets = nets.map((n) => n.subnet).filter(Boolean);
   for (const p of ports) {
     const daddr = p.hostIp && p.hostIp !== '0.0.0.0' ? `ip daddr ${p.hostIp} ` : 'fib daddr type local ';
     const rule = `${daddr}${p.proto} dport ${p.hostPort} dnat to ${p.ctrIp}:${p.ctrPort}`;
@@ -55,7 +57,13 @@ export function renderTable(table: string, nets: FwNetwork[], ports: FwPort[]): 
     out.push(rule);
     // Traffic from 127.0.0.1 to a container must leave with an address the container can answer.
     post.push(`ip saddr 127.0.0.0/8 ip daddr ${p.ctrIp} ${p.proto} dport ${p.ctrPort} masquerade`);
+    // A container that reaches a published port through a host address: the answer must come back through
+    // the host too (the container it reached may be on the same bridge and would answer it directly).
+    if (subnets.length) post.push(`ct status dnat ip saddr { ${subnets.join(', ')} } ip daddr ${p.ctrIp} ${p.proto} dport ${p.ctrPort} masquerade`);
   }
+  // Published ports are reachable from every network that is not internal, across the isolation below.
+  if (ports.length) sealed.push('ct status dnat accept');
+  fwd.unshift(...sealed);
   const chain = (name: string, hook: string, prio: string, rules: string[]) =>
     `  chain ${name} {\n    type ${hook} priority ${prio}; policy accept;\n${rules.map((r) => `    ${r}\n`).join('')}  }\n`;
   return `table ip ${table}\ndelete table ip ${table}\ntable ip ${table} {\n` +

@@ -15,6 +15,15 @@ export interface Binding extends FwPort {
 
 type Holder = { close(): void };
 
+/** One published port as asked: host ports hostPort..hostPortEnd (0: any), on hostIp ('' = all). */
+interface Wanted {
+  proto: 'tcp' | 'udp';
+  ctrPort: number;
+  hostIp: string;
+  hostPort: number;
+  hostPortEnd: number;
+}
+
 function reserve(b: FwPort): Promise<Holder> {
   const ip = b.hostIp || '0.0.0.0';
   return new Promise((resolve, reject) => {
@@ -68,8 +77,8 @@ export class PortMapper {
   }
 
   /** What the container asks for: (proto, container port, host ip, host port or 0). */
-  static wanted(rec: ContainerRecord): Array<{ proto: 'tcp' | 'udp'; ctrPort: number; hostIp: string; hostPort: number }> {
-    const out: Array<{ proto: 'tcp' | 'udp'; ctrPort: number; hostIp: string; hostPort: number }> = [];
+  static wanted(rec: ContainerRecord): Wanted[] {
+    const out: Wanted[] = [];
     const pb = (rec.hostConfig.PortBindings ?? {}) as Record<string, Array<{ HostIp?: string; HostPort?: string }> | null>;
     const keys = new Set(Object.keys(pb));
     if (rec.hostConfig.PublishAllPorts) for (const k of Object.keys(rec.config.ExposedPorts ?? {})) keys.add(k);
@@ -81,9 +90,12 @@ export class PortMapper {
       const list = pb[k]?.length ? pb[k]! : [{ HostIp: '', HostPort: '' }];
       for (const b of list) {
         const hp = b.HostPort ?? '';
-        if (hp.includes('-')) throw invalid(`host port ranges are not supported: ${hp}`);
-        if (hp && !/^\d+$/.test(hp)) throw invalid(`invalid port: ${hp}`);
-        out.push({ proto, ctrPort: Number(m[1]), hostIp: b.HostIp && b.HostIp !== '0.0.0.0' ? b.HostIp : '', hostPort: hp ? Number(hp) : 0 });
+        const r = /^(\d+)(?:-(\d+))?$/.exec(hp);
+        if (hp && !r) throw invalid(`invalid port: ${hp}`);
+        const lo = r ? Number(r[1]) : 0;
+        const hi = r?.[2] ? Number(r[2]) : lo;
+        if (hi < lo || hi > 65535) throw invalid(`invalid host port range: ${hp}`);
+        out.push({ proto, ctrPort: Number(m[1]), hostIp: b.HostIp && b.HostIp !== '0.0.0.0' ? b.HostIp : '', hostPort: lo, hostPortEnd: hi });
       }
     }
     return out;
@@ -95,14 +107,7 @@ export class PortMapper {
     const made: Binding[] = [];
     try {
       for (const w of wanted) {
-        const b: Binding = { containerId: rec.id, proto: w.proto, hostIp: w.hostIp, hostPort: w.hostPort || (await randomPort(w.proto, w.hostIp)), ctrIp, ctrPort: w.ctrPort };
-        const other = this.all().find((x) => x.proto === b.proto && x.hostPort === b.hostPort && (!x.hostIp || !b.hostIp || x.hostIp === b.hostIp));
-        if (other) throw new BerthError('system', `Bind for ${b.hostIp || '0.0.0.0'}:${b.hostPort} failed: port is already allocated`);
-        try {
-          this.holders.set(this.key(b), await reserve(b));
-        } catch (e) {
-          throw new BerthError('system', `driver failed programming external connectivity on endpoint ${rec.name.slice(1)} (${rec.id}): failed to bind host port for ${b.hostIp || '0.0.0.0'}:${b.hostPort}:${ctrIp}:${b.ctrPort}/${b.proto}: ${(e as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'address already in use' : (e as Error).message}`);
-        }
+        const b = await this.bindOne(rec, w, ctrIp);
         this.db.prepare('INSERT INTO ports (container_id, proto, host_ip, host_port, ctr_ip, ctr_port) VALUES (?, ?, ?, ?, ?, ?)')
           .run(b.containerId, b.proto, b.hostIp, b.hostPort, b.ctrIp, b.ctrPort);
         made.push(b);
@@ -111,6 +116,35 @@ export class PortMapper {
       this.unmap(rec.id);
       throw e;
     }
+  }
+
+  /** Holds one host port for the container: the one asked for, the first free one of a range, or a random one. */
+  private async bindOne(rec: ContainerRecord, w: Wanted, ctrIp: string): Promise<Binding> {
+    const ip = w.hostIp || '0.0.0.0';
+    const taken = (port: number) => this.all().some((x) => x.proto === w.proto && x.hostPort === port && (!x.hostIp || !w.hostIp || x.hostIp === w.hostIp));
+    if (w.hostPort === 0) {
+      const b: Binding = { containerId: rec.id, proto: w.proto, hostIp: w.hostIp, hostPort: await randomPort(w.proto, w.hostIp), ctrIp, ctrPort: w.ctrPort };
+      this.holders.set(this.key(b), await reserve(b));
+      return b;
+    }
+    const range = w.hostPortEnd > w.hostPort;
+    let lastErr: Error | undefined;
+    for (let port = w.hostPort; port <= w.hostPortEnd; port++) {
+      if (taken(port)) {
+        lastErr = new BerthError('system', `Bind for ${ip}:${port} failed: port is already allocated`);
+        continue;
+      }
+      const b: Binding = { containerId: rec.id, proto: w.proto, hostIp: w.hostIp, hostPort: port, ctrIp, ctrPort: w.ctrPort };
+      try {
+        this.holders.set(this.key(b), await reserve(b));
+        return b;
+      } catch (e) {
+        const why = (e as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'address already in use' : (e as Error).message;
+        lastErr = new BerthError('system', `driver failed programming external connectivity on endpoint ${rec.name.slice(1)} (${rec.id}): failed to bind host port for ${ip}:${port}:${ctrIp}:${w.ctrPort}/${w.proto}: ${why}`);
+      }
+    }
+    if (range) throw new BerthError('system', `driver failed programming external connectivity on endpoint ${rec.name.slice(1)} (${rec.id}): all ports are allocated in ${ip}:${w.hostPort}-${w.hostPortEnd}/${w.proto}`);
+    throw lastErr!;
   }
 
   unmap(containerId: string): boolean {
