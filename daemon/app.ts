@@ -15,6 +15,7 @@ import { eventRoutes } from './api/routes/events';
 import { execRoutes } from './api/routes/exec';
 import { authRoutes } from './api/routes/auth';
 import { networkRoutes } from './api/routes/networks';
+import { volumeRoutes } from './api/routes/volumes';
 
 export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance; servers: http.Server[]; makeServer: () => http.Server } {
   let handler: http.RequestListener | undefined;
@@ -54,5 +55,6 @@ export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance
   execRoutes(app, daemon);
   authRoutes(app, daemon);
   networkRoutes(app, daemon);
+  volumeRoutes(app, daemon);
   return { app, servers, makeServer };
 }

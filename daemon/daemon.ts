@@ -6,6 +6,7 @@ import type { DB } from './state/db';
 import { ImageService } from './images/service';
 import { ContainerService } from './containers/service';
 import { NetworkService } from './network/service';
+import { VolumeService } from './volumes/service';
 import { EventBus } from './events/bus';
 import { HostInfo, probeHost } from './lib/host';
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
@@ -28,6 +29,7 @@ export class Daemon {
   readonly images: ImageService;
   readonly containers: ContainerService;
   readonly networks: NetworkService;
+  readonly volumes: VolumeService;
   readonly events = new EventBus();
   readonly host: HostInfo;
   readonly startedAt = new Date();
@@ -44,6 +46,7 @@ export class Daemon {
     });
     this.containers = new ContainerService(this);
     this.networks = new NetworkService(this);
+    this.volumes = new VolumeService(this);
   }
 
   /** Brings the state in line with the host after a start: sweeps half-done work, re-attaches shims. */
@@ -52,6 +55,8 @@ export class Daemon {
     await this.networks.init();
     await this.containers.restore();
     await this.networks.sweep();
+    await this.volumes.sweep((name) => this.containers.all()
+      .filter((l) => this.containers.isRunningId(l.rec.id) && (l.rec.mounts ?? []).some((m) => m.Type === 'volume' && m.Name === name)).length);
   }
 
   async shutdown(): Promise<void> {

@@ -10,6 +10,7 @@ import { initialState, type ContainerRecord } from './model';
 import { MASKED_PATHS, READONLY_PATHS } from './spec';
 import { parseSignal } from '../lib/signals';
 import { parseLink, storedLink } from '../network/links';
+import { parseVolumesFrom, planMounts } from '../volumes/mounts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 export type CreateBody = Record<string, any>;
@@ -162,7 +163,18 @@ export function prepareCreate(d: Daemon, nameParam: string | undefined, body: Cr
       return storedLink({ target, alias: link.alias }, name.slice(1));
     });
   }
+  const mounts = planMounts({
+    binds: hostConfig.Binds ?? [],
+    mounts: hostConfig.Mounts ?? [],
+    tmpfs: hostConfig.Tmpfs ?? {},
+    volumes: Object.keys(config.Volumes ?? {}),
+    volumesFrom: ((hostConfig.VolumesFrom ?? []) as string[]).map((spec) => {
+      const { ref, mode } = parseVolumesFrom(spec);
+      return { points: d.containers.lookup(ref).rec.mounts ?? [], mode };
+    }),
+  });
   return {
+    mounts,
     id, name, imageId: img.id, imageRef: body.Image, created: rfc3339Nano(nowNs()), config, hostConfig,
     path: argv[0], args: argv.slice(1), layerId: newId(), state: initialState(),
   };

@@ -1,5 +1,6 @@
 // A container as berth keeps it: the immutable part (config, host config, paths) and its mutable state.
 /* eslint-disable @typescript-eslint/no-explicit-any */
+import type { MountPoint } from '../volumes/mounts';
 
 export type Status = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 
@@ -29,6 +30,8 @@ export interface ContainerRecord {
   layerId: string;        // overlay2/<layerId> is the container's read-write layer
   /** Stopped by the user (docker stop / kill): restart policies leave it down. Kept in the row's `extra`. */
   manuallyStopped?: boolean;
+  /** Volumes, binds and tmpfs mounts, fixed at create (kept in the row's `extra`). */
+  mounts?: MountPoint[];
   state: ContainerState;
 }
 

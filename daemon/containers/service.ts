@@ -2,7 +2,7 @@
 // and the live connections to every running container's shim. Verbs live in files of their own
 // (create.ts, views.ts, logs.ts); this file holds lookup, the state machine and the process lifecycle.
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Daemon } from '../daemon';
 import { conflict, invalid, notFound, notModified, BerthError } from '../errors/errors';
@@ -20,6 +20,7 @@ import { thaw } from './pause';
 import { RestartPolicies } from './restart';
 import { HealthMonitors } from './health';
 import { execProbe } from './probe';
+import { copyUp } from '../volumes/copyup';
 
 /** Someone attached to a container's output (docker attach / run without -d). */
 export interface Attacher {
@@ -158,6 +159,7 @@ export class ContainerService {
     }
     // Reserve the name before any await so that concurrent creates cannot both take it.
     this.byName.set(rec.name, rec.id);
+    let made: string[] = [];
     try {
       const dir = this.containerDir(rec.id);
       const layer = this.layerDir(rec);
@@ -168,17 +170,74 @@ export class ContainerService {
         mkdir(path.join(layer, 'merged'), { recursive: true }),
         makeInitLayer(`${layer}-init`),
       ]);
+      made = await this.prepareMounts(rec);
       this.store.insert(rec);
       this.d.networks.recordCreate(rec, body?.NetworkingConfig?.EndpointsConfig);
     } catch (e) {
       this.byName.delete(rec.name);
       await this.removeFiles(rec).catch(() => {});
+      for (const v of made) await this.d.volumes.remove(v, true).catch(() => {});
       throw e;
     }
     const live = newLive(rec);
     this.byId.set(rec.id, live);
     this.emit(live, 'create');
     return { Id: rec.id, Warnings: [] };
+  }
+
+  /** Makes the volumes the container names (anonymous ones get a new name) and checks its binds' host
+   *  paths. Returns the volumes it made, for the caller to remove if the create fails later. */
+  private async prepareMounts(rec: ContainerRecord): Promise<string[]> {
+    const made: string[] = [];
+    try {
+      for (const m of rec.mounts ?? []) {
+        if (m.Type === 'volume') {
+          const existed = !!m.Name && this.d.volumes.all().some((v) => v.name === m.Name);
+          const v = await this.d.volumes.create({ Name: m.Name || undefined, Labels: m.VolumeLabels, DriverOpts: m.VolumeDriverOpts }, !m.Name);
+          if (!existed) made.push(v.name);
+          m.Name = v.name;
+          m.Source = this.d.volumes.dataPath(v.name);
+          m.Anonymous = v.anonymous;
+          delete m.VolumeLabels;
+          delete m.VolumeDriverOpts;
+        } else if (m.Type === 'bind' && !existsSync(m.Source)) {
+          if (!m.CreateSource) throw invalid(`invalid mount config for type "bind": bind source path does not exist: ${m.Source}`);
+          await mkdir(m.Source, { recursive: true, mode: 0o755 });
+        }
+      }
+    } catch (e) {
+      for (const v of made) await this.d.volumes.remove(v, true).catch(() => {});
+      throw e;
+    }
+    return made;
+  }
+
+  /** Before the shim spawns: volumes with driver options mounted, empty volumes filled from the image. */
+  private async mountVolumes(live: Live, rootfs: string): Promise<string[]> {
+    const held: string[] = [];
+    try {
+      for (const m of live.rec.mounts ?? []) {
+        if (m.Type !== 'volume' || !m.Name) continue;
+        await this.d.volumes.acquire(m.Name);
+        held.push(m.Name);
+        if (!m.NoCopy) await copyUp(rootfs, m.Destination, m.Source);
+        this.d.events.emit('volume', 'mount', m.Name, {
+          container: live.rec.id, destination: m.Destination, driver: m.Driver ?? 'local', propagation: m.Propagation, 'read/write': String(m.RW),
+        });
+      }
+    } catch (e) {
+      for (const n of held) await this.d.volumes.release(n).catch(() => {});
+      throw e;
+    }
+    return held;
+  }
+
+  private async unmountVolumes(rec: ContainerRecord): Promise<void> {
+    for (const m of rec.mounts ?? []) {
+      if (m.Type !== 'volume' || !m.Name) continue;
+      await this.d.volumes.release(m.Name).catch((e) => this.d.log.warn({ err: e, volume: m.Name }, 'volume release failed'));
+      this.d.events.emit('volume', 'unmount', m.Name, { container: rec.id, driver: m.Driver ?? 'local' });
+    }
   }
 
   // ---- start -------------------------------------------------------------------------------------
@@ -240,8 +299,11 @@ export class ContainerService {
     await mkdir(stateDir, { recursive: true, mode: 0o700 });
     let cgroupMade = false;
     let netMade = false;
+    let volumesHeld = false;
     try {
       const rootfs = await this.mountRootfs(live);
+      await this.mountVolumes(live, rootfs);
+      volumesHeld = true;
       const user = await resolveUser(rootfs, rec.config.User ?? '', rec.hostConfig.GroupAdd ?? []);
       const env = [...containerEnv(rec, user.home), ...this.d.networks.linkEnvironment(rec)];
       const files = {
@@ -259,7 +321,7 @@ export class ContainerService {
       ]);
       const netns = net.netns === undefined ? '' : net.netns || undefined;
       const initPath = rec.hostConfig.Init ? await initBinary(this.d.config.shimPath) : undefined;
-      const spec = buildSpec({ ctr: rec, rootfs, user, env, ...files, cgroupsPath: `/${this.cgroupPath(id)}`, netns, initPath });
+      const spec = buildSpec({ ctr: rec, rootfs, user, env, ...files, cgroupsPath: `/${this.cgroupPath(id)}`, netns, initPath, mounts: rec.mounts ?? [] });
       await writeFile(path.join(stateDir, 'config.json'), JSON.stringify(spec));
       const cgroupDirs = await this.runtime.createCgroup(this.cgroupPath(id), this.resources(rec.hostConfig));
       cgroupMade = true;
@@ -281,6 +343,7 @@ export class ContainerService {
       // Undo what this start made; the container stays as it was, with the error recorded.
       if (cgroupMade) await this.runtime.removeCgroup(this.cgroupPath(id)).catch(() => {});
       if (netMade) await this.d.networks.teardown(rec).catch(() => {});
+      if (volumesHeld) await this.unmountVolumes(rec);
       await this.unmountRootfs(live).catch(() => {});
       const msg = e instanceof Error ? e.message : String(e);
       if (e instanceof StartError || e instanceof BerthError) {
@@ -334,6 +397,7 @@ export class ContainerService {
     const settle = (async () => {
       await this.runtime.removeCgroup(this.cgroupPath(rec.id)).catch((e) => this.d.log.warn({ err: e, id: rec.id }, 'cgroup removal failed'));
       await this.d.networks.teardown(rec).catch((e) => this.d.log.warn({ err: e, id: rec.id }, 'network teardown failed'));
+      await this.unmountVolumes(rec);
       await this.unmountRootfs(live).catch((e) => this.d.log.warn({ err: e, id: rec.id }, 'unmount failed'));
     })();
     live.settling = settle;
@@ -485,6 +549,14 @@ export class ContainerService {
       await this.removeFiles(live.rec);
       this.d.networks.forget(live.rec.id);
       this.d.images.releaseImage(live.rec.imageId);
+      // Anonymous volumes go with the container on `rm -v` and `--rm`; named ones stay.
+      if (o.volumes || live.rec.hostConfig.AutoRemove) {
+        for (const m of live.rec.mounts ?? []) {
+          if (m.Type === 'volume' && m.Anonymous && m.Name) {
+            await this.d.volumes.remove(m.Name).catch((e) => this.d.log.info({ err: e, volume: m.Name }, 'anonymous volume kept'));
+          }
+        }
+      }
       this.emit(live, 'destroy');
       for (const w of live.removeWaiters.splice(0)) w();
       for (const w of live.exitWaiters.splice(0)) w();
@@ -611,6 +683,8 @@ export class ContainerService {
    *  mounted for the call and unmounted after it, under the container's lock so that a start cannot race. */
   async withRootfs<T>(live: Live, fn: (root: string) => Promise<T>): Promise<T> {
     const merged = path.join(this.layerDir(live.rec), 'merged');
+    // A running container with volumes or binds: its root as its own processes see it, mounts included.
+    if (this.isRunning(live) && live.rec.mounts?.length && live.rec.state.pid > 0) return fn(`/proc/${live.rec.state.pid}/root`);
     if (this.isRunning(live) && isMounted(merged)) return fn(merged);
     return this.serial(live, async () => {
       if (live.removed) throw notFound(`No such container: ${live.rec.id}`);

@@ -2,6 +2,7 @@
 // berth-shim. Defaults are Docker's: namespaces, mounts, masked and read-only /proc paths, capabilities.
 import type { ContainerRecord } from './model';
 import { seccompFor } from './seccomp';
+import { ociMount, type MountPoint } from '../volumes/mounts';
 
 /** Docker's default capability set for unprivileged containers. */
 export const DEFAULT_CAPS = [
@@ -38,6 +39,8 @@ export interface SpecInput {
   netns?: string;
   /** --init: berth's init binary on the host, bind-mounted at /sbin/docker-init and run as pid 1. */
   initPath?: string;
+  /** Volumes, binds and tmpfs mounts (sources already host paths), in mount order. */
+  mounts?: MountPoint[];
 }
 
 const RLIMIT_NAMES: Record<string, string> = {
@@ -54,7 +57,7 @@ export function buildSpec(i: SpecInput): object {
   const caps = containerCaps(hc, privileged);
   const seccompProfile = seccompFor(hc.SecurityOpt, privileged, caps);
   const shmSize = hc.ShmSize && hc.ShmSize > 0 ? hc.ShmSize : 67108864;
-  const mounts: object[] = [
+  const std = [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
     { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
@@ -62,9 +65,20 @@ export function buildSpec(i: SpecInput): object {
     { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', privileged ? 'rw' : 'ro'] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${shmSize}`] },
+  ];
+  // The container's own mounts come after the standard ones; where one lands on a standard destination
+  // (a bind over /etc/hosts, a tmpfs on /dev/shm), it replaces it.
+  const user = i.mounts ?? [];
+  const taken = new Set(user.map((m) => m.Destination));
+  const etc = [
     { destination: '/etc/resolv.conf', type: 'bind', source: i.resolvConfPath, options: ['rbind', 'rprivate'] },
     { destination: '/etc/hostname', type: 'bind', source: i.hostnamePath, options: ['rbind', 'rprivate'] },
     { destination: '/etc/hosts', type: 'bind', source: i.hostsPath, options: ['rbind', 'rprivate'] },
+  ];
+  const mounts: object[] = [
+    ...std.filter((m) => !taken.has(m.destination)),
+    ...user.map(ociMount),
+    ...etc.filter((m) => !taken.has(m.destination)),
   ];
   const rlimits = (hc.Ulimits ?? []).map((u: { Name: string; Soft: number; Hard: number }) => {
     const type = RLIMIT_NAMES[u.Name];

@@ -18,7 +18,7 @@ function fromRow(r: Row): ContainerRecord {
   return {
     id: r.id, name: r.name, imageId: r.image_id, imageRef: r.image_ref, created: r.created,
     config: JSON.parse(r.config), hostConfig: JSON.parse(r.host_config),
-    path: extra.path, args: extra.args, layerId: extra.layerId, manuallyStopped: !!extra.manuallyStopped,
+    path: extra.path, args: extra.args, layerId: extra.layerId, manuallyStopped: !!extra.manuallyStopped, mounts: extra.mounts ?? [],
     state: {
       status: r.status, pid: r.pid, shimPid: r.shim_pid, exitCode: r.exit_code, error: r.error,
       startedAt: r.started_at, finishedAt: r.finished_at, oomKilled: !!r.oom_killed,
@@ -50,7 +50,7 @@ export class ContainerStore {
       this.insertC.run({
         id: c.id, name: c.name, imageId: c.imageId, imageRef: c.imageRef, created: c.created,
         config: JSON.stringify(c.config), hostConfig: JSON.stringify(c.hostConfig),
-        extra: JSON.stringify({ path: c.path, args: c.args, layerId: c.layerId }),
+        extra: JSON.stringify({ path: c.path, args: c.args, layerId: c.layerId, mounts: c.mounts ?? [] }),
       });
       this.insertS.run(c.id, c.state.status);
     })();

@@ -8,6 +8,7 @@ import { shortId } from '../lib/ids';
 import { compareVersions } from '../api/version';
 import { healthSuffix } from './health';
 import { openExecIds } from '../exec/service';
+import { mountView } from '../volumes/mounts';
 
 function stateView(r: ContainerRecord) {
   const s = r.state;
@@ -98,7 +99,7 @@ export function inspectView(svc: ContainerService, live: Live, apiVersion: strin
       },
       Name: 'overlay2',
     },
-    Mounts: [],
+    Mounts: (r.mounts ?? []).map(mountView),
     Config: config,
     NetworkSettings: netSettings(svc, r),
   };
@@ -145,7 +146,7 @@ export function listView(_svc: ContainerService, live: Live) {
     Status: humanStatus(r) + (r.state.status === 'running' ? healthSuffix(_svc.health.view(live)) : ''),
     HostConfig: { NetworkMode: r.hostConfig.NetworkMode },
     NetworkSettings: { Networks: netSettings(_svc, r).Networks },
-    Mounts: [],
+    Mounts: (r.mounts ?? []).map(mountView),
   };
 }
 

@@ -54,3 +54,9 @@ export function parseFilters(q: Query): Filters {
 export function checkFilterKeys(f: Filters, allowed: string[]): void {
   for (const k of f.keys()) if (!allowed.includes(k)) throw invalid(`invalid filter '${k}'`);
 }
+
+/** A `label` filter value against labels: `k` (present) or `k=v` (equal). */
+export function labelMatch(labels: Record<string, string>, v: string): boolean {
+  const i = v.indexOf('=');
+  return i < 0 ? v in labels : labels[v.slice(0, i)] === v.slice(i + 1);
+}

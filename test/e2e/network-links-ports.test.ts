@@ -7,8 +7,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
-import { startBerthd, type Berthd, type RunResult } from '../helpers/berthd';
-import { loadFixtures, waitFor, show } from '../helpers/clients';
+import { startBerthd, type Berthd } from '../helpers/berthd';
+import { loadFixtures, waitFor, show, dockerCli } from '../helpers/clients';
 
 let b: Berthd;
 
@@ -21,18 +21,7 @@ after(async () => {
   if (b) await b.destroy();
 });
 
-async function ok(...args: string[]): Promise<string> {
-  const r = await b.docker(args);
-  assert.equal(r.code, 0, `docker ${args.join(' ')}\n${show(r)}`);
-  return r.stdout;
-}
-
-async function fails(re: RegExp, ...args: string[]): Promise<RunResult> {
-  const r = await b.docker(args);
-  assert.notEqual(r.code, 0, `docker ${args.join(' ')} should fail\n${show(r)}`);
-  assert.match(r.stderr, re, show(r));
-  return r;
-}
+const { ok, fails } = dockerCli(() => b);
 
 const inspect = async (name: string) => JSON.parse(await ok('inspect', name))[0];
 

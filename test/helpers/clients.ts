@@ -1,5 +1,6 @@
 // Clients for end-to-end tests, all bound to one berthd's unix socket: raw HTTP (for status codes and
 // headers the CLI hides), dockerode, a long-running docker CLI child (logs -f, attach), and polling.
+import assert from 'node:assert/strict';
 import http from 'node:http';
 import path from 'node:path';
 import { readFileSync, readlinkSync } from 'node:fs';
@@ -151,4 +152,25 @@ export function alive(pid: number): boolean {
 /** A command's exit code and output, for assertion messages. */
 export function show(r: RunResult): string {
   return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+}
+
+/** `ok` (the command must succeed; its stdout) and `fails` (it must fail with stderr matching) for the
+ *  docker CLI against the daemon `getB()` returns when called (test files start it in `before`). */
+export function dockerCli(getB: () => Berthd): {
+  ok(...args: string[]): Promise<string>;
+  fails(re: RegExp, ...args: string[]): Promise<RunResult>;
+} {
+  return {
+    async ok(...args: string[]): Promise<string> {
+      const r = await getB().docker(args);
+      assert.equal(r.code, 0, `docker ${args.join(' ')}\n${show(r)}`);
+      return r.stdout;
+    },
+    async fails(re: RegExp, ...args: string[]): Promise<RunResult> {
+      const r = await getB().docker(args);
+      assert.notEqual(r.code, 0, `docker ${args.join(' ')} should fail\n${show(r)}`);
+      assert.match(r.stderr, re, show(r));
+      return r;
+    },
+  };
 }

@@ -1,16 +1,11 @@
 // /networks: the route table. Handlers parse, call the network service, and write.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Daemon } from '../../../daemon';
-import { qstr, qbool, parseFilters, checkFilterKeys, type Query, type Filters } from '../../../lib/query';
+import { qstr, qbool, parseFilters, checkFilterKeys, labelMatch, type Query, type Filters } from '../../../lib/query';
 import { invalid } from '../../../errors/errors';
 import type { NetworkRow } from '../../../network/store';
 
 type Req = FastifyRequest<{ Params: { id: string }; Querystring: Query }>;
-
-function labelMatch(labels: Record<string, string>, v: string): boolean {
-  const i = v.indexOf('=');
-  return i < 0 ? v in labels : labels[v.slice(0, i)] === v.slice(i + 1);
-}
 
 function matches(d: Daemon, n: NetworkRow, f: Filters): boolean {
   for (const [k, vals] of f) {

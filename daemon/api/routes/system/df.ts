@@ -75,7 +75,7 @@ export function systemDfRoutes(app: FastifyInstance, d: Daemon): void {
         return v;
       }));
     }
-    if (want('volume')) out.Volumes = [];
+    if (want('volume')) out.Volumes = await Promise.all(d.volumes.all().map(async (v) => d.volumes.view(v, await d.volumes.usage(v))));
     if (want('build-cache')) {
       out.BuildCache = [];
       out.BuilderSize = 0;

@@ -1,0 +1,179 @@
+// A container's mount points, worked out once at create from what the client sent (HostConfig.Binds,
+// HostConfig.Mounts, HostConfig.Tmpfs, HostConfig.VolumesFrom and Config.Volumes) and kept with the
+// container. Pure functions: the service creates the volumes they name.
+import path from 'node:path';
+import { invalid } from '../errors/errors';
+
+export type MountType = 'bind' | 'volume' | 'tmpfs';
+
+/** One mount point, as inspect's Mounts shows it plus what berth needs to mount it. */
+export interface MountPoint {
+  Type: MountType;
+  /** The volume's name (volume); '' for an anonymous volume not yet made. */
+  Name?: string;
+  /** The host path (bind). For volumes the service fills it from the name. */
+  Source: string;
+  Destination: string;
+  Driver?: string;
+  Mode: string;
+  RW: boolean;
+  Propagation: string;
+  /** Not shown in inspect. */
+  NoCopy?: boolean;
+  Anonymous?: boolean;
+  /** A bind whose host path is made when missing (`-v /host:/ctr`; not `--mount type=bind`). */
+  CreateSource?: boolean;
+  TmpfsOptions?: string[];
+  /** A volume created on the fly by this container: its labels and driver options (--mount volume-opt). */
+  VolumeLabels?: Record<string, string>;
+  VolumeDriverOpts?: Record<string, string>;
+}
+
+const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+const PROPAGATIONS = ['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave'];
+
+export function checkVolumeName(name: string): void {
+  if (!VOLUME_NAME.test(name)) {
+    throw invalid(`create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`);
+  }
+}
+
+function checkDestination(dst: string, spec: string): string {
+  if (!dst) throw invalid(`invalid volume specification: '${spec}': invalid mount config for type "volume": field Target must not be empty`);
+  if (!path.isAbsolute(dst)) throw invalid(`invalid volume specification: '${spec}': invalid mount config: invalid mount path: '${dst}' mount path must be absolute`);
+  const clean = path.posix.normalize(dst).replace(/(.)\/+$/, '$1');
+  if (clean === '/') throw invalid(`invalid specification: destination can't be '/'`);
+  return clean;
+}
+
+/** `-v src:dst[:mode]` (src a host path or a volume name) from HostConfig.Binds. */
+export function parseBind(spec: string): MountPoint {
+  const parts = spec.split(':');
+  if (parts.length < 2 || parts.length > 3 || parts.some((p, i) => p === '' && i < 2)) throw invalid(`invalid volume specification: '${spec}'`);
+  const [src, dstRaw, mode = ''] = parts;
+  const dst = checkDestination(dstRaw, spec);
+  let rw = true;
+  let propagation = '';
+  let nocopy = false;
+  for (const m of mode ? mode.split(',') : []) {
+    if (m === 'ro') rw = false;
+    else if (m === 'rw') rw = true;
+    else if (PROPAGATIONS.includes(m)) propagation = m;
+    else if (m === 'nocopy') nocopy = true;
+    else if (!['z', 'Z', 'consistent', 'cached', 'delegated'].includes(m)) throw invalid(`invalid mode: ${mode}`);
+  }
+  if (path.isAbsolute(src)) {
+    if (nocopy) throw invalid(`invalid mode: ${mode}`);
+    return { Type: 'bind', Source: path.posix.normalize(src), Destination: dst, Mode: mode, RW: rw, Propagation: propagation || 'rprivate', CreateSource: true };
+  }
+  if (propagation) throw invalid(`invalid mode: ${mode}`);
+  checkVolumeName(src);
+  return { Type: 'volume', Name: src, Source: '', Destination: dst, Driver: 'local', Mode: mode || 'z', RW: rw, Propagation: '', NoCopy: nocopy };
+}
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+/** One entry of HostConfig.Mounts (`--mount`). */
+export function parseMount(m: any): MountPoint {
+  if (!m || typeof m !== 'object') throw invalid('invalid mount config: expected an object');
+  const type = m.Type;
+  const dst = checkDestination(typeof m.Target === 'string' ? m.Target : '', JSON.stringify(m));
+  const rw = !m.ReadOnly;
+  switch (type) {
+    case 'bind': {
+      if (!m.Source) throw invalid(`invalid mount config for type "bind": field Source must not be empty`);
+      if (!path.isAbsolute(m.Source)) throw invalid(`invalid mount config for type "bind": invalid mount path: '${m.Source}' mount path must be absolute`);
+      const prop = m.BindOptions?.Propagation || 'rprivate';
+      if (!PROPAGATIONS.includes(prop)) throw invalid(`invalid mount config for type "bind": invalid propagation mode: ${prop}`);
+      return { Type: 'bind', Source: path.posix.normalize(m.Source), Destination: dst, Mode: '', RW: rw, Propagation: prop, CreateSource: !!m.BindOptions?.CreateMountpoint };
+    }
+    case 'volume': {
+      if (m.BindOptions) throw invalid(`invalid mount config for type "volume": BindOptions must not be specified`);
+      if (m.Source) checkVolumeName(m.Source);
+      const driver = m.VolumeOptions?.DriverConfig?.Name || 'local';
+      if (driver !== 'local') throw invalid(`plugin "${driver}" not found`);
+      return {
+        Type: 'volume', Name: m.Source || '', Source: '', Destination: dst, Driver: 'local', Mode: 'z', RW: rw, Propagation: '',
+        NoCopy: !!m.VolumeOptions?.NoCopy, Anonymous: !m.Source,
+        VolumeLabels: m.VolumeOptions?.Labels ?? undefined, VolumeDriverOpts: m.VolumeOptions?.DriverConfig?.Options ?? undefined,
+      };
+    }
+    case 'tmpfs': {
+      if (m.Source) throw invalid(`invalid mount config for type "tmpfs": field Source must not be specified`);
+      const opts: string[] = [];
+      if (m.TmpfsOptions?.SizeBytes) opts.push(`size=${m.TmpfsOptions.SizeBytes}`);
+      if (m.TmpfsOptions?.Mode) opts.push(`mode=${Number(m.TmpfsOptions.Mode).toString(8)}`);
+      return { Type: 'tmpfs', Source: '', Destination: dst, Mode: '', RW: rw, Propagation: '', TmpfsOptions: opts };
+    }
+    default:
+      throw invalid(`invalid mount config for type "${type ?? ''}": mount type unknown`);
+  }
+}
+
+/** HostConfig.Tmpfs: { "/run": "rw,size=64m" }. */
+export function parseTmpfs(dst: string, opts: string): MountPoint {
+  const d = checkDestination(dst, `${dst}:${opts}`);
+  const list = (opts || '').split(',').filter(Boolean);
+  const rw = !list.includes('ro');
+  return { Type: 'tmpfs', Source: '', Destination: d, Mode: '', RW: rw, Propagation: '', TmpfsOptions: list.filter((o) => o !== 'ro' && o !== 'rw') };
+}
+
+export interface MountRequest {
+  binds: string[];
+  mounts: unknown[];
+  tmpfs: Record<string, string>;
+  volumes: string[];          // Config.Volumes keys (anonymous unless something else is mounted there)
+  volumesFrom: Array<{ points: MountPoint[]; mode: string }>;
+}
+
+/** All of a container's mount points, in mount order (parents before what is mounted inside them). */
+export function planMounts(r: MountRequest): MountPoint[] {
+  const explicit: MountPoint[] = [];
+  const seen = new Set<string>();
+  const add = (m: MountPoint) => {
+    if (seen.has(m.Destination)) throw invalid(`Duplicate mount point: ${m.Destination}`);
+    seen.add(m.Destination);
+    explicit.push(m);
+  };
+  for (const b of r.binds) add(parseBind(b));
+  for (const m of r.mounts) add(parseMount(m));
+  for (const [dst, opts] of Object.entries(r.tmpfs)) add(parseTmpfs(dst, opts));
+  // --volumes-from: the other container's mount points, unless this one mounts something there itself.
+  for (const vf of r.volumesFrom) {
+    for (const p of vf.points) {
+      if (seen.has(p.Destination) || p.Type === 'tmpfs') continue;
+      seen.add(p.Destination);
+      explicit.push({ ...p, RW: vf.mode === 'ro' ? false : vf.mode === 'rw' ? true : p.RW, Anonymous: false, CreateSource: false });
+    }
+  }
+  for (const v of r.volumes) {
+    const dst = checkDestination(v, v);
+    if (seen.has(dst)) continue;
+    seen.add(dst);
+    explicit.push({ Type: 'volume', Name: '', Source: '', Destination: dst, Driver: 'local', Mode: '', RW: true, Propagation: '', Anonymous: true });
+  }
+  const depth = (p: string) => p.split('/').length;
+  return explicit.sort((a, b) => depth(a.Destination) - depth(b.Destination));
+}
+
+/** `ctr[:ro|rw]` of HostConfig.VolumesFrom. */
+export function parseVolumesFrom(spec: string): { ref: string; mode: string } {
+  const [ref, mode = '', extra] = spec.split(':');
+  if (!ref || extra !== undefined || (mode && mode !== 'ro' && mode !== 'rw')) throw invalid(`invalid volumes-from specification: ${spec}`);
+  return { ref, mode };
+}
+
+/** The OCI mount for a point (its Source already the host path). */
+export function ociMount(m: MountPoint): object {
+  if (m.Type === 'tmpfs') {
+    return { destination: m.Destination, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', ...(m.TmpfsOptions ?? []), m.RW ? 'rw' : 'ro'] };
+  }
+  return { destination: m.Destination, type: 'bind', source: m.Source, options: ['rbind', m.RW ? 'rw' : 'ro', m.Propagation || 'rprivate'] };
+}
+
+/** inspect's Mounts entry. */
+export function mountView(m: MountPoint): Record<string, unknown> {
+  if (m.Type === 'volume') {
+    return { Type: 'volume', Name: m.Name, Source: m.Source, Destination: m.Destination, Driver: m.Driver ?? 'local', Mode: m.Mode, RW: m.RW, Propagation: m.Propagation };
+  }
+  return { Type: m.Type, Source: m.Source, Destination: m.Destination, Mode: m.Mode, RW: m.RW, Propagation: m.Propagation };
+}

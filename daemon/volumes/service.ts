@@ -1,0 +1,208 @@
+// Volumes of the local driver: a directory <data-root>/volumes/<name>/_data, or, with driver options
+// (`-o type=tmpfs -o device=tmpfs -o o=size=10m`), a file system mounted there while containers use it.
+// The service owns the `volumes` table and those directories; which containers use a volume is read from
+// the containers' mount points.
+import { execFile } from 'node:child_process';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Daemon } from '../daemon';
+import { conflict, invalid, notFound } from '../errors/errors';
+import { nowNs, rfc3339Nano } from '../lib/time';
+import { checkVolumeName } from './mounts';
+
+export interface VolumeRow {
+  name: string;
+  driver: string;
+  created: string;
+  labels: Record<string, string>;
+  options: Record<string, string>;
+  anonymous: boolean;
+}
+
+interface DbRow { name: string; driver: string; created: string; labels: string; options: string; anonymous: number }
+
+const fromRow = (r: DbRow): VolumeRow => ({
+  name: r.name, driver: r.driver, created: r.created, labels: JSON.parse(r.labels), options: JSON.parse(r.options), anonymous: !!r.anonymous,
+});
+
+function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, (err, _out, stderr) => (err ? reject(new Error(`${cmd} ${args.join(' ')}: ${stderr.trim() || err.message}`)) : resolve()));
+  });
+}
+
+function isMountPoint(p: string): boolean {
+  try {
+    return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === p);
+  } catch {
+    return false;
+  }
+}
+
+/** Bytes used under a directory (not following links, each inode once). */
+async function du(dir: string): Promise<number> {
+  let total = 0;
+  const seen = new Set<string>();
+  const walk = async (d: string): Promise<void> => {
+    const entries = await readdir(d, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) {
+      const p = path.join(d, e.name);
+      const st = await stat(p).catch(() => undefined);
+      if (!st) continue;
+      const key = `${st.dev}:${st.ino}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      if (e.isDirectory()) await walk(p);
+      else if (!e.isSymbolicLink()) total += st.size;
+    }
+  };
+  await walk(dir);
+  return total;
+}
+
+export class VolumeService {
+  readonly root: string;
+  /** Volumes with driver options mounted now, and how many running containers use each. */
+  private readonly held = new Map<string, number>();
+
+  constructor(private readonly d: Daemon) {
+    this.root = path.join(d.config.dataRoot, 'volumes');
+  }
+
+  private row(name: string): VolumeRow | undefined {
+    const r = this.d.db.prepare('SELECT * FROM volumes WHERE name = ?').get(name) as DbRow | undefined;
+    return r && fromRow(r);
+  }
+
+  all(): VolumeRow[] {
+    return (this.d.db.prepare('SELECT * FROM volumes ORDER BY created, name').all() as DbRow[]).map(fromRow);
+  }
+
+  get(name: string): VolumeRow {
+    const v = this.row(name);
+    if (!v) throw notFound(`get ${name}: no such volume`);
+    return v;
+  }
+
+  dataPath(name: string): string {
+    return path.join(this.root, name, '_data');
+  }
+
+  /** POST /volumes/create, and the volumes containers name. An existing name gives the existing volume. */
+  async create(o: { Name?: string; Driver?: string; DriverOpts?: Record<string, string> | null; Labels?: Record<string, string> | null }, anonymous = false): Promise<VolumeRow> {
+    const driver = o.Driver || 'local';
+    if (driver !== 'local') throw notFound(`error looking up volume plugin ${driver}: plugin "${driver}" not found`);
+    const name = o.Name || randomBytes(32).toString('hex');
+    checkVolumeName(name);
+    const existing = this.row(name);
+    if (existing) return existing;
+    const options = o.DriverOpts ?? {};
+    for (const k of Object.keys(options)) {
+      if (!['type', 'device', 'o', 'size'].includes(k)) throw invalid(`invalid option: "${k}"`);
+    }
+    if ((options.type || options.device) && !(options.type && options.device)) throw invalid('missing required option: "device"');
+    await mkdir(this.dataPath(name), { recursive: true, mode: 0o755 });
+    const v: VolumeRow = { name, driver, created: rfc3339Nano(nowNs()).replace(/\.\d+Z$/, 'Z'), labels: o.Labels ?? {}, options, anonymous };
+    this.d.db.prepare('INSERT INTO volumes (name, driver, created, labels, options, anonymous) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(v.name, v.driver, v.created, JSON.stringify(v.labels), JSON.stringify(v.options), v.anonymous ? 1 : 0);
+    this.d.events.emit('volume', 'create', name, { driver });
+    return v;
+  }
+
+  /** Containers (ids) whose mount points name the volume. */
+  usedBy(name: string): string[] {
+    return this.d.containers.all().filter((l) => (l.rec.mounts ?? []).some((m) => m.Type === 'volume' && m.Name === name)).map((l) => l.rec.id);
+  }
+
+  async remove(name: string, force = false): Promise<void> {
+    const v = this.row(name);
+    if (!v) {
+      if (force) return;
+      throw notFound(`get ${name}: no such volume`);
+    }
+    const users = this.usedBy(name);
+    if (users.length) throw conflict(`remove ${name}: volume is in use - [${users.join(', ')}]`);
+    this.d.db.prepare('DELETE FROM volumes WHERE name = ?').run(name);
+    await this.unmountData(name).catch(() => {});
+    await rm(path.join(this.root, name), { recursive: true, force: true });
+    this.d.events.emit('volume', 'destroy', name, { driver: v.driver });
+  }
+
+  async prune(labelOk: (labels: Record<string, string>) => boolean, all: boolean): Promise<{ VolumesDeleted: string[]; SpaceReclaimed: number }> {
+    const deleted: string[] = [];
+    let space = 0;
+    for (const v of this.all()) {
+      if (!all && !v.anonymous) continue;
+      if (!labelOk(v.labels) || this.usedBy(v.name).length) continue;
+      space += await du(this.dataPath(v.name));
+      await this.remove(v.name).catch(() => undefined);
+      if (!this.row(v.name)) deleted.push(v.name);
+    }
+    return { VolumesDeleted: deleted, SpaceReclaimed: space };
+  }
+
+  /** A container using the volume starts: a volume with driver options gets its file system mounted. */
+  async acquire(name: string): Promise<void> {
+    const v = this.get(name);
+    if (!v.options.type && !v.options.device) return;
+    const data = this.dataPath(name);
+    if (!isMountPoint(data)) {
+      await mkdir(data, { recursive: true });
+      const args = ['-t', v.options.type, ...(v.options.o ? ['-o', v.options.o] : []), v.options.device, data];
+      await run('mount', args);
+    }
+    this.held.set(name, (this.held.get(name) ?? 0) + 1);
+  }
+
+  /** A container using the volume stopped: the last one unmounts it (the data of a tmpfs volume goes, as with Docker). */
+  async release(name: string): Promise<void> {
+    const n = (this.held.get(name) ?? 0) - 1;
+    if (n > 0) {
+      this.held.set(name, n);
+      return;
+    }
+    this.held.delete(name);
+    await this.unmountData(name);
+  }
+
+  private async unmountData(name: string): Promise<void> {
+    const data = this.dataPath(name);
+    if (isMountPoint(data)) await run('umount', [data]).catch(() => run('umount', ['-l', data]));
+  }
+
+  /** After a start: directories without a row (a crash during create) go; mounted volumes are counted again. */
+  async sweep(runningUsers: (name: string) => number): Promise<void> {
+    const known = new Set(this.all().map((v) => v.name));
+    for (const dir of await readdir(this.root).catch(() => [] as string[])) {
+      if (!known.has(dir)) {
+        await this.unmountData(dir).catch(() => {});
+        await rm(path.join(this.root, dir), { recursive: true, force: true }).catch(() => {});
+      }
+    }
+    for (const v of this.all()) {
+      if (!v.options.type && !v.options.device) continue;
+      const n = runningUsers(v.name);
+      if (n > 0 && isMountPoint(this.dataPath(v.name))) this.held.set(v.name, n);
+      else await this.unmountData(v.name).catch(() => {});
+    }
+  }
+
+  view(v: VolumeRow, usage?: { Size: number; RefCount: number }): Record<string, unknown> {
+    return {
+      CreatedAt: v.created,
+      Driver: v.driver,
+      Labels: Object.keys(v.labels).length ? v.labels : null,
+      Mountpoint: this.dataPath(v.name),
+      Name: v.name,
+      Options: Object.keys(v.options).length ? v.options : null,
+      Scope: 'local',
+      ...(usage ? { UsageData: usage } : {}),
+    };
+  }
+
+  async usage(v: VolumeRow): Promise<{ Size: number; RefCount: number }> {
+    return { Size: await du(this.dataPath(v.name)), RefCount: this.usedBy(v.name).length };
+  }
+}
