@@ -16,6 +16,8 @@ import { execRoutes } from './api/routes/exec';
 import { authRoutes } from './api/routes/auth';
 import { networkRoutes } from './api/routes/networks';
 import { volumeRoutes } from './api/routes/volumes';
+import { imageSearchRoutes } from './api/routes/images/search';
+import { buildPruneRoutes } from './api/routes/system/buildprune';
 
 export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance; servers: http.Server[]; makeServer: () => http.Server } {
   let handler: http.RequestListener | undefined;
@@ -56,5 +58,7 @@ export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance
   authRoutes(app, daemon);
   networkRoutes(app, daemon);
   volumeRoutes(app, daemon);
+  imageSearchRoutes(app, daemon);
+  buildPruneRoutes(app);
   return { app, servers, makeServer };
 }

@@ -93,7 +93,11 @@ export function request(r: HttpRequest): Promise<HttpResponse> {
     };
     let target: URL | string = u;
     let mod: typeof http | typeof https = isTls ? https : http;
-    if (proxy && isTls) opts.createConnection = tunnel(proxy, u, !!r.insecure) as unknown as https.RequestOptions['createConnection'];
+    if (proxy && isTls) {
+      // Without an agent, so that node uses this connection (an agent, even `agent: false`, would dial itself).
+      opts.agent = undefined;
+      opts.createConnection = tunnel(proxy, u, !!r.insecure) as unknown as https.RequestOptions['createConnection'];
+    }
     else if (proxy) {
       // Plain HTTP through a proxy: the whole URL as the request target.
       mod = http;

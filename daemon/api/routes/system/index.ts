@@ -47,6 +47,11 @@ export function systemRoutes(app: FastifyInstance, d: Daemon): void {
   const notSwarm = async (_req: unknown, reply: FastifyReply) => {
     sendError(reply, 503, 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.');
   };
+  const noSwarmMode = async (_req: unknown, reply: FastifyReply) => {
+    sendError(reply, 503, 'berth is a single-node engine: swarm mode is not supported');
+  };
+  app.post('/swarm/init', noSwarmMode);
+  app.post('/swarm/join', noSwarmMode);
   for (const res of ['swarm', 'nodes', 'services', 'tasks', 'secrets', 'configs']) {
     app.all(`/${res}`, notSwarm);
     app.all(`/${res}/*`, notSwarm);
