@@ -33,9 +33,20 @@ export class NetworkError extends Error {
 
 const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host === '[::1]' || /^127\./.test(host);
 
+/** Whether `ip` is inside `cidr` (a.b.c.d/n or an IPv6 prefix). */
+export function cidrContains(cidr: string, ip: string): boolean {
+  const [base, bitsS] = cidr.split('/');
+  const bits = Number(bitsS);
+  if (!net.isIP(base) || !net.isIP(ip) || !Number.isInteger(bits)) return false;
+  if (net.isIPv4(base) !== net.isIPv4(ip)) return false;
+  const list = new net.BlockList();
+  list.addSubnet(base, bits, net.isIPv4(base) ? 'ipv4' : 'ipv6');
+  return list.check(ip, net.isIPv4(ip) ? 'ipv4' : 'ipv6');
+}
+
 /**
  * The proxy for a URL from HTTPS_PROXY / HTTP_PROXY / NO_PROXY (either case), as dockerd takes them from its
- * environment. Loopback hosts are never proxied.
+ * environment (NO_PROXY: names, .domains, *.domains, CIDRs, *). Loopback hosts are never proxied.
  */
 export function proxyFor(u: URL, env: NodeJS.ProcessEnv = process.env): URL | undefined {
   if (isLoopback(u.hostname)) return undefined;
@@ -45,6 +56,10 @@ export function proxyFor(u: URL, env: NodeJS.ProcessEnv = process.env): URL | un
   const host = u.hostname.toLowerCase();
   for (const n of noProxy) {
     if (n === '*') return undefined;
+    if (n.includes('/')) {
+      if (cidrContains(n, host.replace(/^\[|\]$/g, ''))) return undefined;
+      continue;
+    }
     const bare = n.replace(/^\*?\./, '').replace(/:\d+$/, '');
     if (host === bare || host.endsWith(`.${bare}`)) return undefined;
   }

@@ -8,7 +8,7 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import { BerthError, systemError } from '../errors/errors';
 import { basicAuthorization, parseWwwAuthenticate, type AuthConfig, type Challenge } from './auth';
-import { request, readBody, discard, NetworkError, type HttpRequest, type HttpResponse } from './http';
+import { request, readBody, discard, cidrContains, NetworkError, type HttpRequest, type HttpResponse } from './http';
 
 export const DOCKER_HUB_HOST = 'registry-1.docker.io';
 
@@ -42,16 +42,6 @@ export class RegistryError extends BerthError {
   constructor(kind: 'notFound' | 'system' | 'unauthorized' | 'invalid', message: string, readonly httpStatus = 0) {
     super(kind, message);
   }
-}
-
-function cidrContains(cidr: string, ip: string): boolean {
-  const [base, bitsS] = cidr.split('/');
-  const bits = Number(bitsS);
-  if (!net.isIP(base) || !Number.isInteger(bits)) return false;
-  if (net.isIPv4(base) !== net.isIPv4(ip)) return false;
-  const list = new net.BlockList();
-  list.addSubnet(base, bits, net.isIPv4(base) ? 'ipv4' : 'ipv6');
-  return list.check(ip, net.isIPv4(ip) ? 'ipv4' : 'ipv6');
 }
 
 export class Registries {

@@ -23,3 +23,14 @@ test('https requests tunnel through HTTPS_PROXY with CONNECT', async () => {
     proxy.close();
   }
 });
+
+test('NO_PROXY takes CIDRs and wildcard domains, as in a systemd drop-in for dockerd', async () => {
+  const { proxyFor } = await import('../../daemon/distribution/http');
+  const env = { HTTPS_PROXY: 'http://127.0.0.1:9', NO_PROXY: '127.0.0.0/8,172.17.0.0/16,10.0.0.0/8,localhost,*.local,cluster.local' };
+  assert.equal(proxyFor(new URL('https://10.1.2.3:5000/v2/'), env), undefined);
+  assert.equal(proxyFor(new URL('https://172.17.9.9/v2/'), env), undefined);
+  assert.equal(proxyFor(new URL('https://harbor.test.local/v2/'), env), undefined);
+  assert.equal(proxyFor(new URL('https://cluster.local/v2/'), env), undefined);
+  assert.equal(proxyFor(new URL('https://172.18.0.1/v2/'), env)?.host, '127.0.0.1:9');
+  assert.equal(proxyFor(new URL('https://registry-1.docker.io/v2/'), env)?.host, '127.0.0.1:9');
+});
