@@ -11,6 +11,7 @@ import { streamContentType } from '../../hijack';
 import { parseRfc3339Ns } from '../../../lib/time';
 import type { Live } from '../../../containers/service';
 import { containerLifecycleRoutes } from './lifecycle';
+import { containerSizes } from '../system/df';
 
 type Req = FastifyRequest<{ Params: { id: string }; Querystring: Query }>;
 
@@ -26,6 +27,16 @@ function parseTimeArg(v: string | undefined): bigint {
   } catch {
     throw invalid(`invalid time value: ${v}`);
   }
+}
+
+/** `80`, `80/udp` or a range `8000-8080/tcp` against a port key `80/tcp`. */
+function portMatches(key: string, filter: string): boolean {
+  const [port, proto = 'tcp'] = key.split('/');
+  const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/.exec(filter);
+  if (!m) throw invalid(`invalid filter '${filter}'`);
+  const lo = Number(m[1]);
+  const hi = m[2] ? Number(m[2]) : lo;
+  return Number(port) >= lo && Number(port) <= hi && (m[3] ?? 'tcp') === proto;
 }
 
 function matchesFilters(d: Daemon, live: Live, f: Map<string, string[]>): boolean {
@@ -54,6 +65,14 @@ function matchesFilters(d: Daemon, live: Live, f: Map<string, string[]>): boolea
         case 'since': return r.created > d.containers.lookup(v).rec.created;
         case 'isTask': return v === 'false';
         case 'health': return (d.containers.health.view(live)?.Status ?? 'none') === v;
+        case 'network': return d.networks.endpointsOfContainer(r.id).some((e) => {
+          const n = d.networks.all().find((x) => x.id === e.networkId);
+          return !!n && (n.name === v || n.id.startsWith(v));
+        });
+        case 'volume': return (r.mounts ?? []).some((m) => m.Name === v || m.Destination === v || (m.Type === 'bind' && m.Source === v));
+        case 'expose': return Object.keys(r.config.ExposedPorts ?? {}).some((k) => portMatches(k, v));
+        case 'publish': return d.networks.portList(r, d.containers.isRunningId(r.id))
+          .some((p) => p.PublicPort !== undefined && portMatches(`${p.PublicPort}/${p.Type}`, v));
         default: return true;
       }
     });
@@ -91,10 +110,15 @@ export function containerRoutes(app: FastifyInstance, d: Daemon): void {
       .filter((l) => matchesFilters(d, l, f))
       .sort((a, b) => (a.rec.created < b.rec.created ? 1 : -1));
     if (limit > 0) rows = rows.slice(0, limit);
+    if (qbool(req.query, 'size')) return Promise.all(rows.map(async (l) => ({ ...listView(svc, l), ...(await containerSizes(d, l)) })));
     return rows.map((l) => listView(svc, l));
   });
 
-  app.get('/containers/:id/json', async (req: Req) => inspectView(svc, svc.lookup(req.params.id), req.apiVersion));
+  app.get('/containers/:id/json', async (req: Req) => {
+    const live = svc.lookup(req.params.id);
+    const view = inspectView(svc, live, req.apiVersion);
+    return qbool(req.query, 'size') ? { ...view, ...(await containerSizes(d, live)) } : view;
+  });
 
   app.post('/containers/:id/start', async (req: Req, reply) => {
     await svc.start(req.params.id);

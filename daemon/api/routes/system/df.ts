@@ -9,9 +9,20 @@ import type { Daemon } from '../../../daemon';
 import { qlist, type Query } from '../../../lib/query';
 import { invalid } from '../../../errors/errors';
 import { listView } from '../../../containers/views';
+import type { Live } from '../../../containers/service';
 import { walk } from '../../../storage/layers/pack';
 
 const TYPES = ['image', 'container', 'volume', 'build-cache'];
+
+/** A container's SizeRw (its read-write layer) and SizeRootFs (that and its image), for ps -s, inspect -s and df. */
+export async function containerSizes(d: Daemon, live: Live): Promise<{ SizeRw: number; SizeRootFs: number }> {
+  const rw = await dirSize(path.join(d.containers.layerDir(live.rec), 'diff'));
+  let imageSize = 0;
+  try {
+    imageSize = d.images.get(live.rec.imageId).size;
+  } catch { /* image gone */ }
+  return { SizeRw: rw, SizeRootFs: rw + imageSize };
+}
 
 /** Bytes of the non-directories under `dir` (what Docker counts as a read-write layer's size). */
 export async function dirSize(dir: string): Promise<number> {
@@ -64,15 +75,7 @@ export function systemDfRoutes(app: FastifyInstance, d: Daemon): void {
     }
     if (want('container')) {
       out.Containers = await Promise.all(lives.map(async (live) => {
-        const v: Record<string, unknown> = { ...listView(d.containers, live) };
-        const rw = await dirSize(path.join(d.containers.layerDir(live.rec), 'diff'));
-        let imageSize = 0;
-        try {
-          imageSize = d.images.get(live.rec.imageId).size;
-        } catch { /* image gone */ }
-        v.SizeRw = rw;
-        v.SizeRootFs = rw + imageSize;
-        return v;
+        return { ...listView(d.containers, live), ...(await containerSizes(d, live)) };
       }));
     }
     if (want('volume')) out.Volumes = await Promise.all(d.volumes.all().map(async (v) => d.volumes.view(v, await d.volumes.usage(v))));
