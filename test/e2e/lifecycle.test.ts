@@ -34,6 +34,15 @@ async function fails(re: RegExp, ...args: string[]): Promise<RunResult> {
 
 const fmt = (f: string, ref: string) => ok('inspect', '-f', f, ref);
 
+/** Waits until the container has written `ready` n times (its traps are set: a signal sent earlier could
+ *  reach the shell before it has them, and kill it instead). */
+async function ready(name: string, n = 1): Promise<void> {
+  await waitFor(`${name} ready`, async () => {
+    const r = await b.docker(['logs', name]);
+    return (r.stdout.match(/^ready$/gm) ?? []).length >= n ? 1 : undefined;
+  }, 15000, 50);
+}
+
 /** The v1 or v2 cgroup file of a container. */
 function cgroupFile(id: string, v1Controller: string, file: string): string | undefined {
   const v1 = path.join('/sys/fs/cgroup', v1Controller, b.cgroupParent, id, file);
@@ -43,7 +52,8 @@ function cgroupFile(id: string, v1Controller: string, file: string): string | un
 }
 
 test('pause and unpause: state, ps, errors, stop and kill of a paused container', async () => {
-  const id = await ok('run', '-d', '--name', 'lc-p', 'busybox', 'sh', '-c', 'trap "exit 3" TERM; while true; do sleep 0.1; done');
+  const id = await ok('run', '-d', '--name', 'lc-p', 'busybox', 'sh', '-c', 'trap "exit 3" TERM; echo ready; while true; do sleep 0.1; done');
+  await ready('lc-p');
   await ok('pause', 'lc-p');
   assert.equal(await fmt('{{.State.Status}} {{.State.Paused}} {{.State.Running}}', 'lc-p'), 'paused true true');
   assert.match(await ok('ps', '--filter', 'name=lc-p', '--format', '{{.Status}}'), /^Up .* \(Paused\)$/);
@@ -156,18 +166,19 @@ test('top lists the container processes with default and custom ps args; 409 whe
 test('wait conditions, kill with signal names and numbers, STOPSIGNAL, --rm with -d, prune', async () => {
   const bad = await api(b, 'POST', '/v1.43/containers/nosuch/wait?condition=bogus');
   assert.ok(bad.status === 400 || bad.status === 404, bad.body);
-  await ok('run', '-d', '--name', 'lc-k', 'busybox', 'sh', '-c', 'trap "exit 10" USR1; trap "exit 12" HUP; while true; do sleep 0.1; done');
+  await ok('run', '-d', '--name', 'lc-k', 'busybox', 'sh', '-c', 'trap "exit 10" USR1; trap "exit 12" HUP; echo ready; while true; do sleep 0.1; done');
+  await ready('lc-k');
   await ok('kill', '-s', 'USR1', 'lc-k');
   assert.equal(await ok('wait', 'lc-k'), '10');
   await ok('start', 'lc-k');
-  await sleep(200);
+  await ready('lc-k', 2);
   await ok('kill', '-s', '1', 'lc-k');
   assert.equal(await ok('wait', 'lc-k'), '12');
   await ok('rm', 'lc-k');
 
   // --stop-signal (the image's STOPSIGNAL arrives the same way, through Config.StopSignal)
-  await ok('run', '-d', '--name', 'lc-ss', '--stop-signal', 'USR2', 'busybox', 'sh', '-c', 'trap "exit 22" USR2; while true; do sleep 0.1; done');
-  await sleep(200);
+  await ok('run', '-d', '--name', 'lc-ss', '--stop-signal', 'USR2', 'busybox', 'sh', '-c', 'trap "exit 22" USR2; echo ready; while true; do sleep 0.1; done');
+  await ready('lc-ss');
   await ok('stop', 'lc-ss');
   assert.equal(await fmt('{{.State.ExitCode}}', 'lc-ss'), '22');
 
