@@ -63,6 +63,18 @@ class Term {
     this.tmux('resize-window', '-t', this.name, '-x', String(cols), '-y', String(rows));
   }
 
+  /** Types `line` again every half second until `re` is on the screen (a resize reaches the container's
+   *  terminal a moment after the client's window changes). */
+  async typeUntil(line: string, re: RegExp, ms = 15000): Promise<void> {
+    await waitFor(`${re} after typing ${line}`, async () => {
+      this.type(line);
+      await sleep(500);
+      return re.test(this.screen()) ? 1 : undefined;
+    }, ms, 0).catch((e) => {
+      throw new Error(`${e.message}\n--- screen\n${this.screen()}`);
+    });
+  }
+
   async waitFor(re: RegExp, ms = 15000): Promise<string> {
     return waitFor(`${re} on the screen`, () => (re.test(this.screen()) ? this.screen() : ''), ms).catch((e) => {
       throw new Error(`${e.message}\n--- screen\n${this.screen()}`);
@@ -103,9 +115,7 @@ describe('TTY and attach', () => {
       await t.waitFor(/^30 100$/m);
       await t.waitFor(/^\/dev\/pts\/0$/m);
       t.resize(120, 40);
-      await sleep(300);
-      t.type('stty size');
-      await t.waitFor(/^40 120$/m);
+      await t.typeUntil('stty size', /^40 120$/m);
       t.type('exit 5');
       await t.waitFor(/^EXIT=5$/m);
       assert.equal((await state('it1')).ExitCode, 5);
@@ -191,9 +201,7 @@ describe('TTY and attach', () => {
       await t.waitFor(/^30 100$/m);
       await t.waitFor(/^term=xterm$/m);
       t.resize(110, 35);
-      await sleep(300);
-      t.type('stty size');
-      await t.waitFor(/^35 110$/m);
+      await t.typeUntil('stty size', /^35 110$/m);
       t.type('exit 2');
       await t.waitFor(/^EXIT=2$/m);
     } finally {
