@@ -1,6 +1,6 @@
 // docker-compose 1.29 (Debian's, on /usr/bin/python3) against a real berthd: `up` of two services that
 // reach each other by service name on the project's network, `ps`, then `down`, leaving no container,
-// network, veth or namespace behind. Skipped where docker-compose is not installed.
+// network, veth or namespace behind; and a named volume two services share, with a read-only bind.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, writeFileSync, rmSync } from 'node:fs';
@@ -69,4 +69,40 @@ test('compose up: two services reach each other by name; down leaves nothing', a
   assert.doesNotMatch((await b.docker(['network', 'ls', '--format', '{{.Name}}'])).stdout, /bt_default/);
   assert.deepEqual(readdirSync(path.join(b.execRoot, 'netns')), []);
   assert.deepEqual(linksOf(bridge), []);
+});
+
+test('compose with a named volume shared by two services and a read-only bind; down -v removes the volume', async () => {
+  const vdir = mkdtempSync(path.join(os.tmpdir(), 'berth-compose-vol-'));
+  try {
+    writeFileSync(path.join(vdir, 'greeting'), 'from-the-host\n');
+    writeFileSync(path.join(vdir, 'docker-compose.yml'), [
+      'version: "3"',
+      'services:',
+      '  writer:',
+      '    image: busybox',
+      "    command: sh -c 'cat /conf/greeting > /data/f; sleep 100'",
+      '    volumes: ["data:/data", "./:/conf:ro"]',
+      '  reader:',
+      '    image: busybox',
+      "    command: sh -c 'until test -s /data/f; do sleep 0.2; done; cat /data/f; sleep 100'",
+      '    volumes: ["data:/data"]',
+      'volumes:',
+      '  data: {}',
+      '',
+    ].join('\n'));
+    const f = ['-f', path.join(vdir, 'docker-compose.yml')];
+    let r = await compose(...f, 'up', '-d');
+    assert.equal(r.code, 0, r.stderr);
+    await waitFor('reader saw what writer wrote', async () => {
+      const l = await compose(...f, 'logs', 'reader');
+      return /from-the-host/.test(l.stdout) ? 1 : undefined;
+    }, 30000, 300);
+    assert.match((await b.docker(['volume', 'ls', '--format', '{{.Name}}'])).stdout, /^bt_data$/m);
+    r = await compose(...f, 'down', '-v', '-t', '1');
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch((await b.docker(['volume', 'ls', '--format', '{{.Name}}'])).stdout, /bt_data/);
+    assert.equal((await b.docker(['ps', '-aq'])).stdout.trim(), '');
+  } finally {
+    rmSync(vdir, { recursive: true, force: true });
+  }
 });
