@@ -16,6 +16,7 @@ import { execRoutes } from './api/routes/exec';
 import { authRoutes } from './api/routes/auth';
 import { networkRoutes } from './api/routes/networks';
 import { volumeRoutes } from './api/routes/volumes';
+import { buildRoutes } from './api/routes/build';
 
 export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance; servers: http.Server[]; makeServer: () => http.Server } {
   let handler: http.RequestListener | undefined;
@@ -56,5 +57,6 @@ export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance
   authRoutes(app, daemon);
   networkRoutes(app, daemon);
   volumeRoutes(app, daemon);
+  buildRoutes(app, daemon);
   return { app, servers, makeServer };
 }

@@ -391,6 +391,30 @@ export class ImageService {
     }
   }
 
+  /** docker build: the image of one step over `base` (undefined: FROM scratch), with a new layer made from
+   *  `tar`, or none for a step that changed no file; `build` gets the new layer's diff id, if any, and
+   *  returns the image config. The step's image has `base` as its parent (the build cache looks for it). */
+  async writeBuildStep(base: ImageRecord | undefined, tar: AsyncIterable<Buffer> | undefined, build: (diffId?: string) => any): Promise<ImageRecord> {
+    const top = base?.topChain ?? null;
+    const releaseBase = this.layers.hold(top ? [top] : []);
+    let release = () => {};
+    try {
+      let chain = top;
+      let diffId: string | undefined;
+      if (tar) {
+        const layer = await this.layers.create(top, tar);
+        release = this.layers.hold([layer.chainId]);
+        chain = layer.chainId;
+        diffId = layer.diffId;
+      }
+      return writeImage(this.x, build(diffId), chain, base?.id ?? '', undefined, 'build');
+    } finally {
+      release();
+      releaseBase();
+      if (tar) this.collectLayers();
+    }
+  }
+
   /** The layers of an image, bottom first (chain id and size), for disk-usage accounting. */
   layerChain(img: ImageRecord): { chainId: string; size: number }[] {
     return this.stack(img).reverse().map((l) => ({ chainId: l.chainId, size: l.size }));

@@ -1,0 +1,183 @@
+// docker build (classic builder, as CLI 28 uses it without buildx) against a real berthd: single- and
+// multi-stage builds, build args, the build cache, a failing RUN, -q, a Dockerfile on stdin, a hostile
+// context, and what history/run show of the result. berthd is destroyed in after(), also on failure.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startBerthd, type Berthd, type RunResult } from '../helpers/berthd';
+import { loadFixtures, show } from '../helpers/clients';
+import { packTar } from '../fixtures/tar';
+
+const LONG = { timeoutMs: 180000 };
+
+describe('docker build through the docker CLI', () => {
+  let b: Berthd;
+  let scratch: string;
+
+  /** A context directory with these files. */
+  function context(name: string, files: Record<string, string>): string {
+    const dir = path.join(scratch, name);
+    mkdirSync(dir, { recursive: true });
+    for (const [f, text] of Object.entries(files)) {
+      mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+      writeFileSync(path.join(dir, f), text);
+    }
+    return dir;
+  }
+
+  async function docker(args: string[], input?: string | Buffer): Promise<RunResult> {
+    return b.docker(args, { ...LONG, input });
+  }
+
+  async function ok(...args: string[]): Promise<string> {
+    const r = await docker(args);
+    assert.equal(r.code, 0, `docker ${args.join(' ')}\n${show(r)}`);
+    return r.stdout;
+  }
+
+  async function containerCount(): Promise<number> {
+    return (await ok('ps', '-a', '-q')).split('\n').filter(Boolean).length;
+  }
+
+  before(async () => {
+    b = await startBerthd();
+    scratch = mkdtempSync(path.join(os.tmpdir(), 'berth-build-'));
+    await loadFixtures(b, ['busybox']);
+  });
+  after(async () => {
+    if (b) await b.destroy();
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  });
+
+  const single = {
+    'Dockerfile': [
+      '# a comment',
+      'FROM busybox',
+      'ENV GREETING=hello \\',
+      '    OTHER="two words"',
+      'WORKDIR /app',
+      'COPY app.txt ./',
+      'RUN echo "$GREETING from run" > /app/run.txt && \\',
+      '    cat app.txt',
+      'EXPOSE 8080',
+      'CMD ["cat", "/app/run.txt"]',
+      '',
+    ].join('\n'),
+    'app.txt': 'the app file\n',
+  };
+
+  test('a single-stage build: steps, RUN output, the image runs, history shows the steps', async () => {
+    const dir = context('single', single);
+    const before = await containerCount();
+    const out = await ok('build', '-t', 'app:1', dir);
+    assert.match(out, /^Step 1\/7 : FROM busybox$/m);
+    assert.match(out, /^Step 5\/7 : RUN echo "\$GREETING from run" > \/app\/run.txt && {5}cat app.txt$/m);
+    assert.match(out, /^ ---> Running in [0-9a-f]{12}$/m);
+    assert.match(out, /^the app file$/m, 'RUN output is streamed');
+    assert.match(out, /^Removing intermediate container [0-9a-f]{12}$/m);
+    assert.match(out, /^Successfully built [0-9a-f]{12}$/m);
+    assert.match(out, /^Successfully tagged app:1$/m);
+    assert.equal(await containerCount(), before, 'intermediate containers are removed');
+
+    assert.equal((await ok('run', '--rm', 'app:1')).trim(), 'hello from run');
+    assert.equal((await ok('run', '--rm', 'app:1', 'sh', '-c', 'pwd; echo $OTHER; cat app.txt')).trim(), '/app\ntwo words\nthe app file');
+    const cfg = JSON.parse(await ok('image', 'inspect', '--format', '{{json .Config}}', 'app:1'));
+    assert.equal(cfg.WorkingDir, '/app');
+    assert.deepEqual(cfg.Cmd, ['cat', '/app/run.txt']);
+    assert.ok(cfg.Env.includes('GREETING=hello'));
+    assert.deepEqual(Object.keys(cfg.ExposedPorts), ['8080/tcp']);
+
+    const history = await ok('history', '--no-trunc', '--format', '{{.CreatedBy}}', 'app:1');
+    const lines = history.split('\n');
+    assert.equal(lines[0], '/bin/sh -c #(nop)  CMD ["cat" "/app/run.txt"]');
+    assert.equal(lines[1], '/bin/sh -c #(nop)  EXPOSE 8080/tcp');
+    assert.match(lines[2], /^\/bin\/sh -c echo "\$GREETING from run"/);
+    assert.match(lines[3], /^\/bin\/sh -c #\(nop\) COPY file:[0-9a-f]{64} in \.\/ $/);
+    assert.equal(lines[4], '/bin/sh -c #(nop) WORKDIR /app');
+    assert.equal(lines[5], '/bin/sh -c #(nop)  ENV GREETING=hello OTHER=two words');
+
+    // The second build takes every step from the cache; --no-cache makes a new image.
+    const again = await ok('build', '-t', 'app:2', dir);
+    assert.equal((again.match(/^ ---> Using cache$/mg) ?? []).length, 6, again);
+    const id1 = (await ok('image', 'inspect', '--format', '{{.Id}}', 'app:1')).trim();
+    assert.equal((await ok('image', 'inspect', '--format', '{{.Id}}', 'app:2')).trim(), id1);
+    const fresh = await ok('build', '--no-cache', '-t', 'app:3', dir);
+    assert.doesNotMatch(fresh, /Using cache/);
+    assert.notEqual((await ok('image', 'inspect', '--format', '{{.Id}}', 'app:3')).trim(), id1);
+
+    // A changed file in the context misses the cache from its COPY on.
+    writeFileSync(path.join(dir, 'app.txt'), 'changed\n');
+    const changed = await ok('build', '-t', 'app:4', dir);
+    assert.equal((changed.match(/^ ---> Using cache$/mg) ?? []).length, 2, changed);
+    assert.equal((await ok('run', '--rm', 'app:4', 'cat', 'app.txt')).trim(), 'changed');
+  });
+
+  test('multi-stage: build args, COPY --from, --target, -f, --label', async () => {
+    const dir = context('multi', {
+      'build.Dockerfile': [
+        'ARG BASE=busybox',
+        'FROM ${BASE} AS builder',
+        'ARG MSG=default',
+        'RUN mkdir /out && echo "$MSG" > /out/msg',
+        '',
+        'FROM $BASE AS other',
+        'RUN echo other > /other',
+        '',
+        'FROM busybox',
+        'COPY --from=builder /out/msg /msg',
+        'CMD ["cat", "/msg"]',
+      ].join('\n'),
+    });
+    const out = await ok('build', '-f', path.join(dir, 'build.Dockerfile'), '--build-arg', 'MSG=custom', '--label', 'team=berth', '-t', 'multi:1', dir);
+    assert.match(out, /^Step 1\/9 : FROM \$\{BASE\} AS builder$/m);
+    assert.match(out, /^Step 9\/9 : LABEL team=berth$/m);
+    assert.equal((await ok('run', '--rm', 'multi:1')).trim(), 'custom');
+    assert.equal((await ok('image', 'inspect', '--format', '{{index .Config.Labels "team"}}', 'multi:1')).trim(), 'berth');
+    const r = await docker(['run', '--rm', 'multi:1', 'ls', '/other']);
+    assert.notEqual(r.code, 0, 'the other stage is not in the final image');
+
+    await ok('build', '-f', path.join(dir, 'build.Dockerfile'), '--target', 'other', '-t', 'multi:other', dir);
+    assert.equal((await ok('run', '--rm', 'multi:other', 'cat', '/other')).trim(), 'other');
+    // The builder stage's RUN saw the build arg; its history says so, as Docker's does.
+    await ok('build', '-f', path.join(dir, 'build.Dockerfile'), '--build-arg', 'MSG=custom', '--target', 'builder', '-t', 'multi:builder', dir);
+    const history = await ok('history', '--no-trunc', '--format', '{{.CreatedBy}}', 'multi:builder');
+    assert.match(history, /^\|1 MSG=custom \/bin\/sh -c mkdir \/out/m);
+  });
+
+  test('a failing RUN: the exit code, the message, no image, no tag, no container left', async () => {
+    const dir = context('fail', { 'Dockerfile.fail': 'FROM busybox\nRUN echo failing && exit 3\n' });
+    const before = await containerCount();
+    const r = await docker(['build', '-f', path.join(dir, 'Dockerfile.fail'), '-t', 'fail:1', dir]);
+    assert.equal(r.code, 3, show(r));
+    assert.match(r.stdout, /^failing$/m, show(r));
+    assert.match(r.stderr, /The command '\/bin\/sh -c echo failing && exit 3' returned a non-zero code: 3/, show(r));
+    assert.equal((await ok('images', '-q', 'fail')).trim(), '');
+    assert.equal(await containerCount(), before);
+  });
+
+  test('-q prints only the image id; a Dockerfile from stdin builds', async () => {
+    const dir = context('quiet', single);
+    const out = (await ok('build', '-q', '-t', 'quiet:1', dir)).trim();
+    assert.match(out, /^sha256:[0-9a-f]{64}$/);
+    assert.equal((await ok('image', 'inspect', '--format', '{{.Id}}', 'quiet:1')).trim(), out);
+
+    const r = await docker(['build', '-t', 'stdin:1', '-'], 'FROM busybox\nRUN echo from-stdin > /stdin.txt\n');
+    assert.equal(r.code, 0, show(r));
+    assert.equal((await ok('run', '--rm', 'stdin:1', 'cat', '/stdin.txt')).trim(), 'from-stdin');
+  });
+
+  test('a context whose entries leave it is refused, and nothing is written outside', async () => {
+    const marker = path.join(scratch, 'escaped.txt');
+    const evil = await packTar([
+      { name: 'Dockerfile', content: 'FROM busybox\nCOPY . /ctx/\n' },
+      { name: `../../../../../../../..${marker}`, content: 'gotcha' },
+    ]);
+    const r = await docker(['build', '-t', 'evil:1', '-'], evil);
+    assert.notEqual(r.code, 0, show(r));
+    assert.match(r.stderr, /outside|refusing/, show(r));
+    assert.equal(existsSync(marker), false);
+    assert.equal((await ok('images', '-q', 'evil')).trim(), '');
+  });
+});
