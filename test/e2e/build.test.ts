@@ -3,7 +3,7 @@
 // context, and what history/run show of the result. berthd is destroyed in after(), also on failure.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startBerthd, type Berthd, type RunResult } from '../helpers/berthd';
@@ -162,8 +162,12 @@ describe('docker build through the docker CLI', () => {
     const out = (await ok('build', '-q', '-t', 'quiet:1', dir)).trim();
     assert.match(out, /^sha256:[0-9a-f]{64}$/);
     assert.equal((await ok('image', 'inspect', '--format', '{{.Id}}', 'quiet:1')).trim(), out);
+    // --iidfile: the CLI writes the id from the aux message.
+    const iid = path.join(scratch, 'iid');
+    await ok('build', '--iidfile', iid, dir);
+    assert.equal(readFileSync(iid, 'utf8'), out);
 
-    const r = await docker(['build', '-t', 'stdin:1', '-'], 'FROM busybox\nRUN echo from-stdin > /stdin.txt\n');
+    const r = await docker(['build', '-t', 'stdin:1', '-'], 'FROM busybox\nRUN ["sh", "-c", "echo from-stdin > /stdin.txt"]\n');
     assert.equal(r.code, 0, show(r));
     assert.equal((await ok('run', '--rm', 'stdin:1', 'cat', '/stdin.txt')).trim(), 'from-stdin');
   });
