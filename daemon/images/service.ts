@@ -8,6 +8,7 @@
 // last such container is gone (releaseImage, or the sweep at start-up and at each removal).
 /* eslint-disable @typescript-eslint/no-explicit-any */
 import { promises as fsp } from 'node:fs';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { DB } from '../state/db';
@@ -407,7 +408,14 @@ export class ImageService {
         chain = layer.chainId;
         diffId = layer.diffId;
       }
-      return writeImage(this.x, build(diffId), chain, base?.id ?? '', undefined, 'build');
+      // Written as writeImage does, without its event: Docker emits none for build steps (only the tags).
+      const config = build(diffId);
+      const text = JSON.stringify(config);
+      const id = `sha256:${createHash('sha256').update(text).digest('hex')}`;
+      const size = this.layers.stack(chain).reduce((n, l) => n + l.size, 0);
+      this.store.insert({ id, config: text, topChain: chain, size, created: config.created ?? '', parent: base?.id ?? '' });
+      this.configs.delete(id);
+      return this.find(id);
     } finally {
       release();
       releaseBase();
