@@ -3,7 +3,7 @@
 // context, and what history/run show of the result. berthd is destroyed in after(), also on failure.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import os from 'node:os';
@@ -224,6 +224,41 @@ describe('docker build through the docker CLI', () => {
     assert.equal((await ok('images', '-q', `${R}/build/app:1`)).trim(), '');
     assert.equal((await ok('run', '--rm', `${R}/build/app:1`)).trim(), 'pulled');
     assert.equal((await ok('image', 'inspect', '--format', '{{.Id}}', `${R}/build/app:1`)).trim(), id, 'the same image came back');
+  });
+
+  test('ADD unpacks a local archive; --chown, wildcards and .dockerignore; symlinks stay inside the context', async () => {
+    const dir = context('files', {
+      'Dockerfile': [
+        'FROM busybox',
+        'ADD bundle.tar /opt/',
+        'COPY --chown=nobody:nobody *.txt /texts/',
+        'COPY sub /sub',
+        'RUN ls -ln /opt/bundle /texts /sub | sed "s/  */ /g" && cat /opt/bundle/inner.txt',
+      ].join('\n'),
+      'a.txt': 'a\n',
+      'b.txt': 'b\n',
+      'secret.txt': 'ignored\n',
+      '.dockerignore': 'secret.txt\n',
+      'sub/deep/file': 'deep\n',
+    });
+    writeFileSync(path.join(dir, 'bundle.tar'), await packTar([
+      { name: 'bundle/', type: 'directory', mode: 0o750, uid: 123, gid: 456 },
+      { name: 'bundle/inner.txt', content: 'from the archive\n', mode: 0o640, uid: 123, gid: 456 },
+    ]));
+    symlinkSync('/etc', path.join(dir, 'hostetc'));
+    const out = await ok('build', '-t', 'files:1', dir);
+    assert.match(out, /^-rw-r----- 1 123 456 17 .* inner\.txt$/m, out);
+    assert.match(out, /^-rw-r--r-- 1 65534 65534 2 .* a\.txt$/m, out);
+    assert.match(out, /^-rw-r--r-- 1 65534 65534 2 .* b\.txt$/m, out);
+    assert.doesNotMatch(out, /secret\.txt/, 'the CLI left out what .dockerignore names');
+    assert.match(out, /^drwxr-xr-x \d+ 0 0 \d+ .* deep$/m, out);
+    assert.match(out, /^from the archive$/m);
+
+    // hostetc -> /etc is a link inside the context: it resolves there, not to the host's /etc.
+    writeFileSync(path.join(dir, 'Dockerfile'), 'FROM busybox\nCOPY hostetc/hostname /h\n');
+    const r = await docker(['build', dir]);
+    assert.notEqual(r.code, 0, show(r));
+    assert.match(r.stderr, /COPY failed: file not found in build context or excluded by \.dockerignore: stat hostetc\/hostname: file does not exist/, show(r));
   });
 
   test('a context whose entries leave it is refused, and nothing is written outside', async () => {
