@@ -4,7 +4,7 @@
 // it an errorDetail. With q=1 the step output is held back and sent only if the build fails.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Daemon } from '../../../daemon';
-import { qbool, qlist, qstr, type Query } from '../../../lib/query';
+import { qbool, qint, qlist, qstr, type Query } from '../../../lib/query';
 import { invalid, toHttp } from '../../../errors/errors';
 import { parseNormalizedNamed, tagNameOnly, familiarString, type NamedRef } from '../../../images/reference';
 import type { AuthConfig } from '../../../distribution/auth';
@@ -43,6 +43,24 @@ function parseTags(ts: string[]): NamedRef[] {
     if (named.digest) throw invalid(`Error parsing reference: ${JSON.stringify(t)} is not a valid repository/tag: cannot build to a digest`);
     return tagNameOnly(named);
   });
+}
+
+/** The resource flags of docker build (--memory, --cpu-shares, …) as the HostConfig fields of RUN containers. */
+function resources(q: Query): Record<string, number | string> {
+  const out: Record<string, number | string> = {};
+  const ints: [string, string][] = [
+    ['memory', 'Memory'], ['memswap', 'MemorySwap'], ['cpushares', 'CpuShares'], ['cpuquota', 'CpuQuota'],
+    ['cpuperiod', 'CpuPeriod'], ['shmsize', 'ShmSize'],
+  ];
+  for (const [param, field] of ints) {
+    const v = qint(q, param);
+    if (v !== undefined && v !== 0) out[field] = v;
+  }
+  for (const [param, field] of [['cpusetcpus', 'CpusetCpus'], ['cpusetmems', 'CpusetMems']]) {
+    const v = qstr(q, param);
+    if (v) out[field] = v;
+  }
+  return out;
 }
 
 /** X-Registry-Config: base64url JSON of registry → credentials; unreadable means none, as in Docker. */
@@ -118,6 +136,7 @@ export function buildRoutes(app: FastifyInstance, d: Daemon): void {
       pull: qbool(q, 'pull'),
       target: qstr(q, 'target') || undefined,
       networkMode: qstr(q, 'networkmode') || undefined,
+      resources: resources(q),
       platform: qstr(q, 'platform') || undefined,
       auth: registryConfig(req.headers['x-registry-config']),
       aborted: () => closed,
