@@ -76,6 +76,12 @@ describe('POST /build', { skip: !isRoot && 'needs root' }, () => {
     assert.deepEqual(buildDirs(), [], 'every build directory is removed');
   });
 
+  test('POST /build/prune: the classic builder has no cache apart from the images', async () => {
+    const r = await app.inject({ method: 'POST', url: '/v1.41/build/prune?all=1' });
+    assert.equal(r.statusCode, 200);
+    assert.deepEqual(r.json(), { CachesDeleted: null, SpaceReclaimed: 0 });
+  });
+
   test('FROM scratch + COPY: the message stream, the image, and the cache on the second build', async () => {
     const files = [
       { name: 'Dockerfile', content: 'FROM scratch\nCOPY a.txt /files/\n' },

@@ -114,6 +114,10 @@ class BuildReply {
 }
 
 export function buildRoutes(app: FastifyInstance, d: Daemon): void {
+  // docker builder prune (and docker system prune): the classic builder's cache is the images themselves,
+  // so there is no separate build cache to delete (Docker 20.10 without BuildKit answers the same).
+  app.post('/build/prune', async () => ({ CachesDeleted: null, SpaceReclaimed: 0 }));
+
   app.post('/build', async (req: Req, reply) => {
     const q = req.query;
     if (qstr(q, 'remote')) throw invalid('remote build contexts (git repositories, URLs) are not supported by berth; send the context as a tar');
