@@ -174,19 +174,20 @@ export class Builder {
       if (last < 0) throw invalid(`failed to reach build target ${this.o.target} in Dockerfile`);
     }
     const run = groups.slice(0, last + 1);
-    this.total = run.reduce((n, g) => n + g.length, 0) + (Object.keys(this.o.labels).length ? 1 : 0);
+    const labels = Object.keys(this.o.labels).sort();
+    this.total = run.reduce((n, g) => n + g.length, 0) + labels.length;
     for (const g of run) {
       await this.from(g[0]);
       for (const ins of g.slice(1)) await this.dispatch(ins);
     }
     const stage = this.stages[this.stages.length - 1];
-    if (Object.keys(this.o.labels).length) {
-      const text = Object.keys(this.o.labels).sort().map((k) => `${k}=${this.o.labels[k]}`).join(' ');
-      const ins = parseInstruction(`LABEL ${text}`, 0);
-      await this.stepHeader(ins);
+    // Each --label is one more LABEL step of the last stage, in key order, its value not expanded.
+    for (const k of labels) {
+      const text = `LABEL ${k}=${this.o.labels[k]}`;
+      await this.stepHeader({ keyword: 'LABEL', original: text, flags: [], args: '', line: 0 });
       await this.metadata(stage, () => {
-        stage.config.Labels = { ...(stage.config.Labels ?? {}), ...this.o.labels };
-        return `LABEL ${text}`;
+        stage.config.Labels = { ...(stage.config.Labels ?? {}), [k]: this.o.labels[k] };
+        return text;
       });
       this.say(` ---> ${shortId(stage.image?.id ?? '')}\n`);
     }

@@ -164,9 +164,11 @@ describe('docker build through the docker CLI', () => {
         'CMD ["cat", "/msg"]',
       ].join('\n'),
     });
-    const out = await ok('build', '-f', path.join(dir, 'build.Dockerfile'), '--build-arg', 'MSG=custom', '--label', 'team=berth', '-t', 'multi:1', dir);
-    assert.match(out, /^Step 1\/9 : FROM \$\{BASE\} AS builder$/m);
-    assert.match(out, /^Step 9\/9 : LABEL team=berth$/m);
+    const out = await ok('build', '-f', path.join(dir, 'build.Dockerfile'), '--build-arg', 'MSG=custom', '--label', 'team=berth', '--label', 'a=$x', '-t', 'multi:1', dir);
+    assert.match(out, /^Step 1\/10 : FROM \$\{BASE\} AS builder$/m);
+    assert.match(out, /^Step 9\/10 : LABEL a=\$x$/m);
+    assert.match(out, /^Step 10\/10 : LABEL team=berth$/m);
+    assert.equal((await ok('image', 'inspect', '--format', '{{index .Config.Labels "a"}}', 'multi:1')).trim(), '$x');
     assert.equal((await ok('run', '--rm', 'multi:1')).trim(), 'custom');
     assert.equal((await ok('image', 'inspect', '--format', '{{index .Config.Labels "team"}}', 'multi:1')).trim(), 'berth');
     const r = await docker(['run', '--rm', 'multi:1', 'ls', '/other']);
