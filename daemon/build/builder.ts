@@ -53,8 +53,8 @@ export interface BuildOptions {
   pull: boolean;
   target?: string;
   networkMode?: string;
-  /** Resource limits for RUN containers (--memory, --cpu-shares, --shm-size, …) as HostConfig fields. */
-  resources: Record<string, number | string>;
+  /** HostConfig fields for RUN containers: resource limits, extra hosts, ulimits. */
+  hostConfig: Record<string, unknown>;
   platform?: string;
   /** X-Registry-Config: credentials by registry host. */
   auth: Record<string, AuthConfig>;
@@ -492,7 +492,7 @@ export class Builder {
       AttachStderr: true,
       // A step's command is not health-checked (the image's HEALTHCHECK is for the containers users run).
       Healthcheck: { Test: ['NONE'] },
-      HostConfig: { ...this.o.resources, NetworkMode: this.o.networkMode || 'default' },
+      HostConfig: { ...this.o.hostConfig, NetworkMode: this.o.networkMode || 'default' },
     };
     const { Id } = await this.d.containers.create(undefined, body);
     this.pending.add(Id);

@@ -263,6 +263,14 @@ describe('docker build through the docker CLI', () => {
     assert.match(r.stderr, /COPY failed: file not found in build context or excluded by \.dockerignore: stat hostetc\/hostname: file does not exist/, show(r));
   });
 
+  test('RUN containers get --add-host, --ulimit and --shm-size', async () => {
+    const dir = context('hostconfig', { Dockerfile: 'FROM busybox\nRUN grep myhost /etc/hosts; ulimit -n; df -k /dev/shm | tail -1\n' });
+    const out = await ok('build', '--add-host', 'myhost:10.1.2.3', '--ulimit', 'nofile=512:512', '--shm-size', '2m', dir);
+    assert.match(out, /^10\.1\.2\.3\s+myhost$/m, out);
+    assert.match(out, /^512$/m, out);
+    assert.match(out, /^shm\s+2048\s/m, out);
+  });
+
   test('a context whose entries leave it is refused, and nothing is written outside', async () => {
     const marker = path.join(scratch, 'escaped.txt');
     const evil = await packTar([

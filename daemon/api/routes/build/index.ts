@@ -45,9 +45,10 @@ function parseTags(ts: string[]): NamedRef[] {
   });
 }
 
-/** The resource flags of docker build (--memory, --cpu-shares, …) as the HostConfig fields of RUN containers. */
-function resources(q: Query): Record<string, number | string> {
-  const out: Record<string, number | string> = {};
+/** The flags of docker build that shape RUN containers (--memory, --cpu-shares, --shm-size, --add-host,
+ *  --ulimit, …) as their HostConfig fields. */
+function hostConfig(q: Query): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
   const ints: [string, string][] = [
     ['memory', 'Memory'], ['memswap', 'MemorySwap'], ['cpushares', 'CpuShares'], ['cpuquota', 'CpuQuota'],
     ['cpuperiod', 'CpuPeriod'], ['shmsize', 'ShmSize'],
@@ -59,6 +60,17 @@ function resources(q: Query): Record<string, number | string> {
   for (const [param, field] of [['cpusetcpus', 'CpusetCpus'], ['cpusetmems', 'CpusetMems']]) {
     const v = qstr(q, param);
     if (v) out[field] = v;
+  }
+  const hosts = qlist(q, 'extrahosts').flatMap((h) => h.split(',')).filter(Boolean);
+  if (hosts.length) out.ExtraHosts = hosts;
+  const ulimits = qstr(q, 'ulimits');
+  if (ulimits) {
+    try {
+      const parsed = JSON.parse(ulimits);
+      if (Array.isArray(parsed) && parsed.length) out.Ulimits = parsed;
+    } catch (e) {
+      throw invalid(`invalid ulimits parameter: ${(e as Error).message}`);
+    }
   }
   return out;
 }
@@ -140,7 +152,7 @@ export function buildRoutes(app: FastifyInstance, d: Daemon): void {
       pull: qbool(q, 'pull'),
       target: qstr(q, 'target') || undefined,
       networkMode: qstr(q, 'networkmode') || undefined,
-      resources: resources(q),
+      hostConfig: hostConfig(q),
       platform: qstr(q, 'platform') || undefined,
       auth: registryConfig(req.headers['x-registry-config']),
       aborted: () => closed,
