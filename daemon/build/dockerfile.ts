@@ -110,7 +110,7 @@ export function parseInstruction(line: string, lineNo: number): Instruction {
   return ins;
 }
 
-/** The flag's value, or undefined; refuses flags the instruction does not know. */
+/** The instruction's flags by name; refuses flags it does not know (`allowed`). */
 export function flagsOf(ins: Instruction, allowed: string[]): Map<string, string> {
   const out = new Map<string, string>();
   for (const f of ins.flags) {
