@@ -17,7 +17,7 @@ import { authRoutes } from './api/routes/auth';
 import { networkRoutes } from './api/routes/networks';
 import { volumeRoutes } from './api/routes/volumes';
 import { imageSearchRoutes } from './api/routes/images/search';
-import { buildPruneRoutes } from './api/routes/system/buildprune';
+import { buildRoutes } from './api/routes/build';
 
 export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance; servers: http.Server[]; makeServer: () => http.Server } {
   let handler: http.RequestListener | undefined;
@@ -59,6 +59,6 @@ export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance
   networkRoutes(app, daemon);
   volumeRoutes(app, daemon);
   imageSearchRoutes(app, daemon);
-  buildPruneRoutes(app);
+  buildRoutes(app, daemon);
   return { app, servers, makeServer };
 }

@@ -19,6 +19,7 @@ import { applyChanges } from '../images/changes';
 import { parseRepoTag } from '../images/import';
 import { goArch } from '../lib/host';
 import { pauseContainer, unpauseContainer } from './pause';
+import type { ContainerRecord } from './model';
 
 export interface CommitOptions {
   container: string;
@@ -32,6 +33,13 @@ export interface CommitOptions {
   config?: Record<string, unknown>;
 }
 
+/** The container's read-write layer (overlay upper directory) as a layer tar: whiteouts and opaque
+ *  directories as `.wh.` entries. docker commit and docker build (daemon/build) use it. */
+export function packUpper(d: Daemon, rec: ContainerRecord): AsyncIterable<Buffer> {
+  const upper = path.join(d.containers.layerDir(rec), 'diff');
+  return packDir(upper, { whiteouts: true, isOpaque: (rel) => isOpaqueDir(path.join(upper, rel)) }) as unknown as AsyncIterable<Buffer>;
+}
+
 export async function commitContainer(d: Daemon, o: CommitOptions): Promise<string> {
   const live = d.containers.lookup(o.container);
   const rec = live.rec;
@@ -43,7 +51,6 @@ export async function commitContainer(d: Daemon, o: CommitOptions): Promise<stri
     for (const [k, v] of Object.entries(o.config)) if (v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0)) containerConfig[k] = v;
   }
   const newConfig = applyChanges(JSON.parse(JSON.stringify(containerConfig)), o.changes);
-  const upper = path.join(d.containers.layerDir(rec), 'diff');
 
   let paused = false;
   if (o.pause && rec.state.status === 'running') {
@@ -55,7 +62,7 @@ export async function commitContainer(d: Daemon, o: CommitOptions): Promise<stri
     }
   }
   try {
-    const img = await d.images.commitImage(base, packDir(upper, { whiteouts: true, isOpaque: (rel) => isOpaqueDir(path.join(upper, rel)) }) as unknown as AsyncIterable<Buffer>, (diffId) => {
+    const img = await d.images.commitImage(base, packUpper(d, rec), (diffId) => {
       const now = new Date().toISOString();
       const cfg: any = base.config ?? {};
       const history = Array.isArray(cfg.history) ? [...cfg.history] : [];

@@ -8,6 +8,7 @@
 // last such container is gone (releaseImage, or the sweep at start-up and at each removal).
 /* eslint-disable @typescript-eslint/no-explicit-any */
 import { promises as fsp } from 'node:fs';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { DB } from '../state/db';
@@ -388,6 +389,37 @@ export class ImageService {
     } finally {
       releaseBase();
       this.collectLayers();
+    }
+  }
+
+  /** docker build: the image of one step over `base` (undefined: FROM scratch), with a new layer made from
+   *  `tar`, or none for a step that changed no file; `build` gets the new layer's diff id, if any, and
+   *  returns the image config. The step's image has `base` as its parent (the build cache looks for it). */
+  async writeBuildStep(base: ImageRecord | undefined, tar: AsyncIterable<Buffer> | undefined, build: (diffId?: string) => any): Promise<ImageRecord> {
+    const top = base?.topChain ?? null;
+    const releaseBase = this.layers.hold(top ? [top] : []);
+    let release = () => {};
+    try {
+      let chain = top;
+      let diffId: string | undefined;
+      if (tar) {
+        const layer = await this.layers.create(top, tar);
+        release = this.layers.hold([layer.chainId]);
+        chain = layer.chainId;
+        diffId = layer.diffId;
+      }
+      // Written as writeImage does, without its event: Docker emits none for build steps (only the tags).
+      const config = build(diffId);
+      const text = JSON.stringify(config);
+      const id = `sha256:${createHash('sha256').update(text).digest('hex')}`;
+      const size = this.layers.stack(chain).reduce((n, l) => n + l.size, 0);
+      this.store.insert({ id, config: text, topChain: chain, size, created: config.created ?? '', parent: base?.id ?? '' });
+      this.configs.delete(id);
+      return this.find(id);
+    } finally {
+      release();
+      releaseBase();
+      if (tar) this.collectLayers();
     }
   }
 
