@@ -1,11 +1,12 @@
-// The host tools berth drives for networking: iproute2 (`ip`, links, addresses, routes), util-linux
-// (`unshare --net=FILE` makes a bind-mounted network namespace, `nsenter --net=FILE` runs `ip` inside one)
-// and `nft`. They are run with execFile (no shell) and never block the event loop. Why tools, not netlink
-// from the addon: `nft -f` applies a whole table atomically from text, which is what firewall/ generates;
-// and each step here is one exec whose failure message is the tool's own, which is the message Docker users
-// know. The cost is a few ms per exec; a container start does three.
+// How berth changes the host's network: links, addresses, routes, namespaces and sysctls through the addon
+// (rtnetlink on a raw NETLINK_ROUTE socket, off the event loop; see addon/src/net/), and nftables through
+// the `nft` tool. Why netlink and not iproute2: a container start and stop used to run about eight `ip`,
+// `nsenter`, `unshare` and `umount` processes, a few ms each; netlink messages take microseconds. Why `nft`
+// stays a tool: `nft -f` applies a whole table atomically from the text firewall/ generates, and that text
+// is what `nft list ruleset` shows a person or a test. It runs at most once per container start or stop.
 import { execFile } from 'node:child_process';
 import { BerthError } from '../errors/errors';
+import { native } from '../runtime/native';
 
 export class ToolError extends BerthError {
   constructor(readonly tool: string, readonly args: string[], readonly stderr: string) {
@@ -24,31 +25,41 @@ export function run(tool: string, args: string[], input?: string): Promise<strin
   });
 }
 
-/** `ip -batch -` with one command per line, in the host's namespace or inside `netns` (a file path). */
-export function ipBatch(lines: string[], netns?: string): Promise<string> {
-  if (lines.length === 0) return Promise.resolve('');
-  const input = lines.join('\n') + '\n';
-  return netns ? run('nsenter', [`--net=${netns}`, 'ip', '-batch', '-'], input) : run('ip', ['-batch', '-'], input);
-}
-
-export async function linkExists(name: string): Promise<boolean> {
-  try {
-    await run('ip', ['-o', 'link', 'show', 'dev', name]);
-    return true;
-  } catch {
-    return false;
+/** An addon error (code, errno, the kernel's words) as a system error that says what berth was doing. */
+export class NetlinkError extends BerthError {
+  readonly code: string;
+  constructor(what: string, cause: unknown) {
+    super('system', `${what}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.code = (cause as { code?: string })?.code ?? '';
   }
 }
 
-/** Host link names, from `ip -o link`. */
+async function wrap<T>(what: string, p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (e) {
+    throw new NetlinkError(what, e);
+  }
+}
+
+/** The host operations the bridge driver and the namespace directory use, typed by addon/index.d.ts. */
+export const host = {
+  prepareNetnsDir: (dir: string) => wrap(`prepare ${dir}`, native.netnsPrepareDir(dir)),
+  createNetns: (file: string) => wrap(`create network namespace ${file}`, native.netnsCreate(file)),
+  deleteNetns: (file: string) => wrap(`remove network namespace ${file}`, native.netnsDelete(file)),
+  sysctl: (key: string, value: string, netns?: string) => wrap(`sysctl ${key}=${value}`, native.sysctlWrite(key, value, netns)),
+  addBridge: (name: string, mtu?: number) => wrap(`create bridge ${name}`, native.linkAddBridge(name, mtu ? { mtu } : undefined)),
+  addVeth: (spec: Parameters<typeof native.linkAddVeth>[0]) => wrap(`create veth ${spec.name}`, native.linkAddVeth(spec)),
+  setLink: (change: Parameters<typeof native.linkSet>[0]) => wrap(`set link ${change.name}`, native.linkSet(change)),
+  deleteLink: (name: string, netns?: string) => wrap(`delete link ${name}`, native.linkDelete(name, netns)),
+  links: (netns?: string) => wrap('list links', native.linkList(netns)),
+  addAddress: (spec: Parameters<typeof native.addrAdd>[0]) => wrap(`add address ${spec.address} to ${spec.name}`, native.addrAdd(spec)),
+  defaultRoute: (spec: Parameters<typeof native.routeReplaceDefault>[0]) => wrap(`default route via ${spec.gateway}`, native.routeReplaceDefault(spec)),
+};
+
+/** Host links with their kind and bridge, for the clean-up sweep. */
 export async function hostLinks(): Promise<Array<{ name: string; master: string; kind: string }>> {
-  const out = await run('ip', ['-o', '-d', 'link', 'show']);
-  return out.split('\n').filter(Boolean).map((l) => {
-    const name = (/^\d+:\s+([^:@\s]+)/.exec(l) ?? [])[1] ?? '';
-    const master = (/ master (\S+)/.exec(l) ?? [])[1] ?? '';
-    const kind = / veth /.test(l) ? 'veth' : / bridge /.test(l) ? 'bridge' : '';
-    return { name, master, kind };
-  });
+  return (await host.links()).map((l) => ({ name: l.name, master: l.master, kind: l.kind }));
 }
 
 /** Steps of a setup, each with its undo: run in order, and on a failure undo the done ones in reverse. */
