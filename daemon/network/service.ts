@@ -305,20 +305,19 @@ export class NetworkService {
   }
 
   private async removeLocked(n: NetworkRow): Promise<void> {
-    {
-      if (PREDEFINED.includes(n.name)) throw new BerthError('forbidden', `${n.name} is a pre-defined network and cannot be removed`);
-      const active = this.endpointsOf(n.id).filter((e) => this.d.containers.isRunningId(e.containerId));
-      if (active.length) {
-        throw new BerthError('forbidden', `error while removing network: network ${n.name} id ${n.id} has active endpoints`);
-      }
-      this.dns.close(n.gateway);
-      this.bridgesUp.delete(n.id);
-      await deleteBridge(n.bridge);
-      this.store.deleteNetwork(n.id);
-      this.reload();
-      await this.applyFirewall();
-      this.d.events.emit('network', 'destroy', n.id, { name: n.name, type: n.driver });
+    if (PREDEFINED.includes(n.name)) throw new BerthError('forbidden', `${n.name} is a pre-defined network and cannot be removed`);
+    // A container still starting has its veth (hostIf) before it counts as running.
+    const active = this.endpointsOf(n.id).filter((e) => e.hostIf || this.d.containers.isRunningId(e.containerId));
+    if (active.length) {
+      throw new BerthError('forbidden', `error while removing network: network ${n.name} id ${n.id} has active endpoints`);
     }
+    this.dns.close(n.gateway);
+    this.bridgesUp.delete(n.id);
+    await deleteBridge(n.bridge);
+    this.store.deleteNetwork(n.id);
+    this.reload();
+    await this.applyFirewall();
+    this.d.events.emit('network', 'destroy', n.id, { name: n.name, type: n.driver });
   }
 
   // ---- containers ----------------------------------------------------------------------------------
@@ -420,7 +419,8 @@ export class NetworkService {
         const first = this.endpointsOfContainer(rec.id).find((e) => e.ip && e.hostIf);
         let firewall = this.needsPortRules(rec.id);
         if (first && PortMapper.wanted(rec).length) {
-          await this.ports.map(rec, first.ip);
+          // Host ports one container at a time: a random port is found, then held.
+          await this.locks.with([{ key: 'ports', exclusive: true }], () => this.ports.map(rec, first.ip));
           undos.push(async () => { this.ports.unmap(rec.id); });
           firewall = true;
         }
