@@ -4,13 +4,17 @@
 //   (a) `docker network create` + `connect` + `disconnect` + `rm` of a running container: the four CLI
 //       commands' wall time together, median of BENCH_NET_RUNS;
 //   (b) TCP throughput, container to container over a user bridge, and from the host into a container
-//       through a port published on 127.0.0.1: BENCH_MB MiB of zeros (dd from /dev/zero into busybox nc),
-//       counted by `wc -c` at the receiving end, median of BENCH_TCP_RUNS;
+//       through a port published on 127.0.0.1: BENCH_MB MiB of zeros sent by bench/tcp-pump.c (built
+//       static, bind-mounted into busybox containers; busybox nc moves 1 KiB per call and measures only
+//       itself), counted at the receiving end, median of BENCH_TCP_RUNS;
 //   (c) `docker run --rm busybox true` on the default bridge, median of BENCH_RUNS.
 //   node dist/bench/network.js [unix:///var/run/docker.sock]
-import net from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { benchBerthd, otherHost, timeDocker, loadFixturesInto, median, summary, intEnv, DOCKER } from './lib';
-import { runCmd } from '../test/helpers/berthd';
+import { runCmd, REPO } from '../test/helpers/berthd';
 
 const PREFIX = 'berth-bench-net';
 
@@ -47,9 +51,16 @@ async function received(host: string, ctr: string): Promise<number> {
   throw new Error(`no byte count from ${ctr}`);
 }
 
-/** Starts a receiver (`nc -l | wc -c`) and waits until it listens. */
-async function receiver(host: string, name: string, args: string[]): Promise<void> {
-  await docker(host, ['run', '-d', '--label', PREFIX, '--name', name, ...args, 'busybox', 'sh', '-c', 'nc -l -p 5001 | wc -c']);
+/** bench/tcp-pump.c built static into a temporary directory, which containers get as /pump. */
+function buildPump(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-pump-'));
+  execFileSync('gcc', ['-O2', '-static', '-o', path.join(dir, 'tcp-pump'), path.join(REPO, 'bench', 'tcp-pump.c')]);
+  return dir;
+}
+
+/** Starts a receiver (`tcp-pump recv 5001`) and waits until it listens. */
+async function receiver(host: string, pump: string, name: string, args: string[]): Promise<void> {
+  await docker(host, ['run', '-d', '--label', PREFIX, '--name', name, '-v', `${pump}:/pump:ro`, ...args, 'busybox', '/pump/tcp-pump', 'recv', '5001']);
   for (let i = 0; i < 100; i++) {
     const st = await docker(host, ['exec', name, 'sh', '-c', 'netstat -ltn 2>/dev/null | grep -c ":5001 " || true']).catch(() => '0');
     if (Number(st.trim()) > 0) return;
@@ -58,48 +69,33 @@ async function receiver(host: string, name: string, args: string[]): Promise<voi
   throw new Error(`${name} does not listen`);
 }
 
+function check(bytes: number, mib: number, where: string): void {
+  if (bytes !== mib * 1024 * 1024) throw new Error(`received ${bytes} bytes of ${mib} MiB ${where}`);
+}
+
 /** (b1) MiB/s from a sender container to a receiver container on one user bridge network. */
-async function bridgeThroughput(host: string, netName: string, mib: number, i: number): Promise<number> {
+async function bridgeThroughput(host: string, pump: string, netName: string, mib: number, i: number): Promise<number> {
   const rx = `${PREFIX}-rx${i}`;
-  await receiver(host, rx, ['--network', netName]);
-  // The sender times its own transfer (dd, then nc until the receiver has closed), in ns.
-  const script = `t0=$(date +%s%N); dd if=/dev/zero bs=65536 count=${mib * 16} 2>/dev/null | nc ${rx} 5001; t1=$(date +%s%N); echo $((t1 - t0))`;
-  const out = await docker(host, ['run', '--rm', '--label', PREFIX, '--network', netName, 'busybox', 'sh', '-c', script]);
-  const ns = Number(out.trim().split('\n').pop());
+  await receiver(host, pump, rx, ['--network', netName]);
+  const ip = (await docker(host, ['inspect', '-f', `{{(index .NetworkSettings.Networks "${netName}").IPAddress}}`, rx])).trim();
+  const out = await docker(host, ['run', '--rm', '--label', PREFIX, '-v', `${pump}:/pump:ro`, '--network', netName, 'busybox', '/pump/tcp-pump', 'send', ip, '5001', String(mib)], 600_000);
+  const ns = Number(out.trim());
   const bytes = await received(host, rx);
   await docker(host, ['rm', '-f', rx]);
-  if (bytes !== mib * 1024 * 1024) throw new Error(`received ${bytes} bytes of ${mib} MiB`);
+  check(bytes, mib, `from a container to ${ip}`);
   return bytes / 1048576 / (ns / 1e9);
 }
 
 /** (b2) MiB/s from the host into a container through a port published on 127.0.0.1. */
-async function publishedThroughput(host: string, mib: number, i: number): Promise<number> {
+async function publishedThroughput(host: string, pump: string, mib: number, i: number): Promise<number> {
   const rx = `${PREFIX}-px${i}`;
-  await receiver(host, rx, ['-p', '127.0.0.1::5001']);
+  await receiver(host, pump, rx, ['-p', '127.0.0.1::5001']);
   const port = Number(/:(\d+)\s*$/.exec((await docker(host, ['port', rx, '5001/tcp'])).trim().split('\n')[0])![1]);
-  const chunk = Buffer.alloc(1024 * 1024);
-  const t0 = process.hrtime.bigint();
-  await new Promise<void>((resolve, reject) => {
-    const s = net.connect({ host: '127.0.0.1', port }, () => {
-      let left = mib;
-      const pump = () => {
-        while (left > 0) {
-          left--;
-          if (!s.write(chunk)) return void s.once('drain', pump);
-        }
-        s.end();
-      };
-      pump();
-    });
-    s.on('error', reject);
-    s.resume();
-    s.on('close', () => resolve());
-  });
-  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const ns = Number(execFileSync(path.join(pump, 'tcp-pump'), ['send', '127.0.0.1', String(port), String(mib)], { encoding: 'utf8' }).trim());
   const bytes = await received(host, rx);
   await docker(host, ['rm', '-f', rx]);
-  if (bytes !== mib * 1024 * 1024) throw new Error(`received ${bytes} bytes of ${mib} MiB through 127.0.0.1:${port}`);
-  return bytes / 1048576 / secs;
+  check(bytes, mib, `through 127.0.0.1:${port}`);
+  return bytes / 1048576 / (ns / 1e9);
 }
 
 interface Target {
@@ -117,6 +113,7 @@ async function main(): Promise<void> {
   const runs = intEnv('BENCH_RUNS', 20);
   const mib = intEnv('BENCH_MB', 1024);
   const other = otherHost();
+  const pump = buildPump();
   const b = await benchBerthd();
   const targets: Target[] = [{ name: 'berthd', host: b.host, lifecycle: [], bridge: [], published: [], runTrue: [] }];
   try {
@@ -135,8 +132,8 @@ async function main(): Promise<void> {
     for (let i = 0; i < netRuns; i++) for (const t of alternate(i)) t.lifecycle.push(await lifecycle(t.host, `${PREFIX}-target`, i));
     for (let i = 0; i < tcpRuns; i++) {
       for (const t of alternate(i)) {
-        t.bridge.push(await bridgeThroughput(t.host, `${PREFIX}-tcp`, mib, i));
-        t.published.push(await publishedThroughput(t.host, mib, i));
+        t.bridge.push(await bridgeThroughput(t.host, pump, `${PREFIX}-tcp`, mib, i));
+        t.published.push(await publishedThroughput(t.host, pump, mib, i));
       }
     }
     for (let i = 0; i < runs; i++) for (const t of alternate(i)) t.runTrue.push(await timeDocker(t.host, ['run', '--rm', 'busybox', 'true']));
@@ -159,6 +156,7 @@ async function main(): Promise<void> {
   } finally {
     for (const t of targets.slice(1)) await cleanup(t.host).catch(() => {});
     await b.destroy();
+    rmSync(pump, { recursive: true, force: true });
   }
 }
 
