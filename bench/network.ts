@@ -5,7 +5,7 @@
 //       commands' wall time together, median of BENCH_NET_RUNS;
 //   (b) TCP throughput, container to container over a user bridge, and from the host into a container
 //       through a port published on 127.0.0.1: BENCH_MB MiB of zeros sent by bench/tcp-pump.c (built
-//       static, bind-mounted into busybox containers; busybox nc moves 1 KiB per call and measures only
+//       static, copied into busybox containers; busybox nc moves 1 KiB per call and measures only
 //       itself), counted at the receiving end, median of BENCH_TCP_RUNS;
 //   (c) `docker run --rm busybox true` on the default bridge, median of BENCH_RUNS.
 //   node dist/bench/network.js [unix:///var/run/docker.sock]
@@ -51,16 +51,23 @@ async function received(host: string, ctr: string): Promise<number> {
   throw new Error(`no byte count from ${ctr}`);
 }
 
-/** bench/tcp-pump.c built static into a temporary directory, which containers get as /pump. */
+/** bench/tcp-pump.c built static into a temporary directory; `docker cp` puts it into containers. */
 function buildPump(): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-pump-'));
   execFileSync('gcc', ['-O2', '-static', '-o', path.join(dir, 'tcp-pump'), path.join(REPO, 'bench', 'tcp-pump.c')]);
   return dir;
 }
 
+/** Creates a busybox container running `tcp-pump args…` with the pump copied in. */
+async function withPump(host: string, pump: string, name: string, opts: string[], args: string[]): Promise<void> {
+  await docker(host, ['create', '--label', PREFIX, '--name', name, ...opts, 'busybox', '/tcp-pump', ...args]);
+  await docker(host, ['cp', path.join(pump, 'tcp-pump'), `${name}:/tcp-pump`]);
+}
+
 /** Starts a receiver (`tcp-pump recv 5001`) and waits until it listens. */
 async function receiver(host: string, pump: string, name: string, args: string[]): Promise<void> {
-  await docker(host, ['run', '-d', '--label', PREFIX, '--name', name, '-v', `${pump}:/pump:ro`, ...args, 'busybox', '/pump/tcp-pump', 'recv', '5001']);
+  await withPump(host, pump, name, args, ['recv', '5001']);
+  await docker(host, ['start', name]);
   for (let i = 0; i < 100; i++) {
     const st = await docker(host, ['exec', name, 'sh', '-c', 'netstat -ltn 2>/dev/null | grep -c ":5001 " || true']).catch(() => '0');
     if (Number(st.trim()) > 0) return;
@@ -78,7 +85,10 @@ async function bridgeThroughput(host: string, pump: string, netName: string, mib
   const rx = `${PREFIX}-rx${i}`;
   await receiver(host, pump, rx, ['--network', netName]);
   const ip = (await docker(host, ['inspect', '-f', `{{(index .NetworkSettings.Networks "${netName}").IPAddress}}`, rx])).trim();
-  const out = await docker(host, ['run', '--rm', '--label', PREFIX, '-v', `${pump}:/pump:ro`, '--network', netName, 'busybox', '/pump/tcp-pump', 'send', ip, '5001', String(mib)], 600_000);
+  const tx = `${PREFIX}-tx${i}`;
+  await withPump(host, pump, tx, ['--network', netName], ['send', ip, '5001', String(mib)]);
+  const out = await docker(host, ['start', '-a', tx], 600_000);
+  await docker(host, ['rm', '-f', tx]);
   const ns = Number(out.trim());
   const bytes = await received(host, rx);
   await docker(host, ['rm', '-f', rx]);
