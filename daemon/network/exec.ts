@@ -1,12 +1,14 @@
-// How berth changes the host's network: links, addresses, routes, namespaces and sysctls through the addon
-// (rtnetlink on a raw NETLINK_ROUTE socket, off the event loop; see addon/src/net/), and nftables through
-// the `nft` tool. Why netlink and not iproute2: a container start and stop used to run about eight `ip`,
-// `nsenter`, `unshare` and `umount` processes, a few ms each; netlink messages take microseconds. Why `nft`
-// stays a tool: `nft -f` applies a whole table atomically from the text firewall/ generates, and that text
-// is what `nft list ruleset` shows a person or a test. It runs at most once per container start or stop.
+// How berth changes the host's network: links, addresses, routes, namespaces and sysctls through the
+// addon (rtnetlink on a raw NETLINK_ROUTE socket, off the event loop: addon/src/net/, runtime/net.ts), and
+// nftables through the `nft` tool. Why netlink and not iproute2: a container start and stop used to run
+// about eight `ip`, `nsenter`, `unshare` and `umount` processes, a few ms each; netlink requests take
+// microseconds. Why `nft` stays a tool: `nft -f` applies a whole table atomically from the text firewall/
+// generates, and that text is what `nft list ruleset` shows a person or a test. The network service runs
+// it at most once per container start or stop, and not at all for a container without published ports on
+// a network whose rules do not name containers.
 import { execFile } from 'node:child_process';
 import { BerthError } from '../errors/errors';
-import { native } from '../runtime/native';
+import { host } from '../runtime/net';
 
 export class ToolError extends BerthError {
   constructor(readonly tool: string, readonly args: string[], readonly stderr: string) {
@@ -25,37 +27,7 @@ export function run(tool: string, args: string[], input?: string): Promise<strin
   });
 }
 
-/** An addon error (code, errno, the kernel's words) as a system error that says what berth was doing. */
-export class NetlinkError extends BerthError {
-  readonly code: string;
-  constructor(what: string, cause: unknown) {
-    super('system', `${what}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
-    this.code = (cause as { code?: string })?.code ?? '';
-  }
-}
-
-async function wrap<T>(what: string, p: Promise<T>): Promise<T> {
-  try {
-    return await p;
-  } catch (e) {
-    throw new NetlinkError(what, e);
-  }
-}
-
-/** The host operations the bridge driver and the namespace directory use, typed by addon/index.d.ts. */
-export const host = {
-  prepareNetnsDir: (dir: string) => wrap(`prepare ${dir}`, native.netnsPrepareDir(dir)),
-  createNetns: (file: string) => wrap(`create network namespace ${file}`, native.netnsCreate(file)),
-  deleteNetns: (file: string) => wrap(`remove network namespace ${file}`, native.netnsDelete(file)),
-  sysctl: (key: string, value: string, netns?: string) => wrap(`sysctl ${key}=${value}`, native.sysctlWrite(key, value, netns)),
-  addBridge: (name: string, mtu?: number) => wrap(`create bridge ${name}`, native.linkAddBridge(name, mtu ? { mtu } : undefined)),
-  addVeth: (spec: Parameters<typeof native.linkAddVeth>[0]) => wrap(`create veth ${spec.name}`, native.linkAddVeth(spec)),
-  setLink: (change: Parameters<typeof native.linkSet>[0]) => wrap(`set link ${change.name}`, native.linkSet(change)),
-  deleteLink: (name: string, netns?: string) => wrap(`delete link ${name}`, native.linkDelete(name, netns)),
-  links: (netns?: string) => wrap('list links', native.linkList(netns)),
-  addAddress: (spec: Parameters<typeof native.addrAdd>[0]) => wrap(`add address ${spec.address} to ${spec.name}`, native.addrAdd(spec)),
-  defaultRoute: (spec: Parameters<typeof native.routeReplaceDefault>[0]) => wrap(`default route via ${spec.gateway}`, native.routeReplaceDefault(spec)),
-};
+export { host, NetlinkError } from '../runtime/net';
 
 /** Host links with their kind and bridge, for the clean-up sweep. */
 export async function hostLinks(): Promise<Array<{ name: string; master: string; kind: string }>> {
