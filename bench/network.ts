@@ -7,7 +7,8 @@
 //       through a port published on 127.0.0.1: BENCH_MB MiB of zeros sent by bench/tcp-pump.c (built
 //       static, copied into busybox containers; busybox nc moves 1 KiB per call and measures only
 //       itself), counted at the receiving end, median of BENCH_TCP_RUNS;
-//   (c) `docker run --rm busybox true` on the default bridge, median of BENCH_RUNS.
+//   (c) `docker run --rm busybox true` on the default bridge, and with --network none (what networking adds),
+//       median of BENCH_RUNS.
 //   node dist/bench/network.js [unix:///var/run/docker.sock]
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -115,6 +116,7 @@ interface Target {
   bridge: number[];
   published: number[];
   runTrue: number[];
+  runNone: number[];
 }
 
 async function main(): Promise<void> {
@@ -125,11 +127,11 @@ async function main(): Promise<void> {
   const other = otherHost();
   const pump = buildPump();
   const b = await benchBerthd();
-  const targets: Target[] = [{ name: 'berthd', host: b.host, lifecycle: [], bridge: [], published: [], runTrue: [] }];
+  const targets: Target[] = [{ name: 'berthd', host: b.host, lifecycle: [], bridge: [], published: [], runTrue: [], runNone: [] }];
   try {
     if (other) {
       await loadFixturesInto(other, ['busybox']);
-      targets.push({ name: 'other', host: other, lifecycle: [], bridge: [], published: [], runTrue: [] });
+      targets.push({ name: 'other', host: other, lifecycle: [], bridge: [], published: [], runTrue: [], runNone: [] });
     }
     for (const t of targets) {
       await cleanup(t.host);
@@ -146,7 +148,12 @@ async function main(): Promise<void> {
         t.published.push(await publishedThroughput(t.host, pump, mib, i));
       }
     }
-    for (let i = 0; i < runs; i++) for (const t of alternate(i)) t.runTrue.push(await timeDocker(t.host, ['run', '--rm', 'busybox', 'true']));
+    for (let i = 0; i < runs; i++) {
+      for (const t of alternate(i)) {
+        t.runTrue.push(await timeDocker(t.host, ['run', '--rm', 'busybox', 'true']));
+        t.runNone.push(await timeDocker(t.host, ['run', '--rm', '--network', 'none', 'busybox', 'true']));
+      }
+    }
 
     console.log(`berthd = ${b.host} (started by this script)${other ? `\nother  = ${other}` : ''}`);
     console.log(`(a) network create + connect + disconnect + rm (4 CLI commands), ${netRuns} rounds:`);
@@ -157,6 +164,8 @@ async function main(): Promise<void> {
     for (const t of targets) console.log(`  ${t.name.padEnd(7)} ${summary(t.published, 'MiB/s')}`);
     console.log(`(c) docker run --rm busybox true (default bridge), ${runs} runs:`);
     for (const t of targets) console.log(`  ${t.name.padEnd(7)} ${summary(t.runTrue)}`);
+    console.log(`    (the same with --network none, for what networking adds:)`);
+    for (const t of targets) console.log(`  ${t.name.padEnd(7)} ${summary(t.runNone)}`);
     if (targets.length > 1) {
       const [m, o] = targets;
       console.log(`ratios berthd / other: lifecycle ${(median(m.lifecycle) / median(o.lifecycle)).toFixed(2)}x (goal ≤ 0.5), ` +
