@@ -143,11 +143,8 @@ Status Socket::Exchange(Message& m, const std::string& what, const std::function
         return Status::Sys(-e->error, call, what, text);
       }
       if (r->nlmsg_type == NLMSG_DONE) return Status::Ok();
+      // An answer: one message for a RTM_GET* of one object (its ack follows), many for a dump.
       each(r);
-      if (!dump && !(r->nlmsg_flags & NLM_F_MULTI)) {
-        // A single answer (RTM_GET* of one object); the ack follows it only when asked, which Get does.
-        continue;
-      }
     }
   }
 }

@@ -69,7 +69,8 @@ class Socket {
   uint32_t seq_ = 0;
 };
 
-// The attributes of a message body after a family header of hdr_len bytes: index = type.
+// The attributes in [start, start + len), indexed by type (nullptr where absent; types above max_type
+// are skipped).
 std::vector<const nlattr*> ParseAttrs(const void* start, size_t len, size_t max_type);
 
 }  // namespace net
