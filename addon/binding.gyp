@@ -17,8 +17,12 @@
         "src/cgroup/v2.cc",
         "src/fs/nodes.cc",
         "src/fs/overlay.cc",
+        "src/net/netlink.cc",
+        "src/net/link.cc",
+        "src/net/netns.cc",
         "src/js/cgroup.cc",
-        "src/js/fs.cc"
+        "src/js/fs.cc",
+        "src/js/net.cc"
       ],
       "include_dirs": [
         "src",

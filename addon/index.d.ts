@@ -74,3 +74,79 @@ export function setXattr(path: string, name: string, value: string): Promise<voi
 /** lgetxattr(path, name): the value, or null when the attribute is not set (e.g. reading
  *  trusted.overlay.opaque of a container's upper dir for commit). */
 export function getXattr(path: string, name: string): Promise<string | null>;
+
+// ---- networking (rtnetlink over a raw NETLINK_ROUTE socket) --------------------------------------------
+// `netns` arguments name a namespace file (a bind mount such as <exec-root>/netns/<id>); absent or '' is
+// berthd's own namespace. Work inside another namespace runs on a short-lived thread of its own, so no
+// libuv pool thread is ever left there. Netlink failures reject with the errno of the kernel's answer
+// (e.g. EEXIST, ENODEV), syscall 'netlink RTM_NEWLINK' and the like, path = the link's name, and the
+// kernel's extended-ack text in the message when it gives one.
+
+/** Makes `dir` a private bind mount of itself (if it is not a mount point yet), so namespace files under it
+ *  do not propagate into containers' mount namespaces. Creates the directory if needed. */
+export function netnsPrepareDir(dir: string): Promise<void>;
+
+/** A new network namespace, bind-mounted on `path` (created if missing; an old mount there is detached
+ *  first), with its loopback up. */
+export function netnsCreate(path: string): Promise<void>;
+
+/** umount2(path, MNT_DETACH) and unlink(path); neither a missing file nor a missing mount is an error. */
+export function netnsDelete(path: string): Promise<void>;
+
+/** Writes `value` to /proc/sys/<key> (key like 'net/ipv4/ip_forward'), inside `netns` when given. */
+export function sysctlWrite(key: string, value: string, netns?: string): Promise<void>;
+
+/** A bridge device (down, no address). Rejects with EEXIST when a link of that name exists. */
+export function linkAddBridge(name: string, options?: { mtu?: number }): Promise<void>;
+
+export interface VethSpec {
+  /** The end made in `netns` (berthd's namespace when absent). */
+  name: string;
+  /** The other end's name, made directly inside `peerNetns` (e.g. 'eth0'). */
+  peer: string;
+  peerNetns?: string;
+  peerMac?: string;
+  mtu?: number;
+  netns?: string;
+}
+
+/** A veth pair; both ends are down. Rejects with EEXIST when `name` (or `peer` in its namespace) exists. */
+export function linkAddVeth(spec: VethSpec): Promise<void>;
+
+export interface LinkChange {
+  name: string;
+  netns?: string;
+  /** Set first: address, master, MTU; then up/down. */
+  mac?: string;
+  /** A bridge's name to attach to; '' detaches. */
+  master?: string;
+  mtu?: number;
+  up?: boolean;
+}
+
+/** Changes a link (ENODEV when there is none). */
+export function linkSet(change: LinkChange): Promise<void>;
+
+/** Deletes a link (with a veth, its peer goes too). Resolves false when there was none by that name. */
+export function linkDelete(name: string, netns?: string): Promise<boolean>;
+
+export interface LinkInfo {
+  index: number;
+  name: string;
+  /** 'veth', 'bridge', …; '' for devices without link info (lo). */
+  kind: string;
+  /** The name of the bridge this is a port of, or ''. */
+  master: string;
+  mac: string;
+  mtu: number;
+  up: boolean;
+}
+
+export function linkList(netns?: string): Promise<LinkInfo[]>;
+
+/** Adds an IPv4 address ('172.17.0.2/16') to a link, with the subnet's broadcast address. replace: an
+ *  address already there is not an error (EEXIST otherwise). */
+export function addrAdd(spec: { name: string; address: string; netns?: string; replace?: boolean }): Promise<void>;
+
+/** The default route via `gateway` on link `name`, replacing any default route there was. */
+export function routeReplaceDefault(spec: { name: string; gateway: string; netns?: string }): Promise<void>;

@@ -11,6 +11,7 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   berth::js::RegisterFs(env, exports);
   berth::js::RegisterCgroup(env, exports);
+  berth::js::RegisterNet(env, exports);
   return exports;
 }
 

@@ -1,11 +1,14 @@
-// The host tools berth drives for networking: iproute2 (`ip`, links, addresses, routes), util-linux
-// (`unshare --net=FILE` makes a bind-mounted network namespace, `nsenter --net=FILE` runs `ip` inside one)
-// and `nft`. They are run with execFile (no shell) and never block the event loop. Why tools, not netlink
-// from the addon: `nft -f` applies a whole table atomically from text, which is what firewall/ generates;
-// and each step here is one exec whose failure message is the tool's own, which is the message Docker users
-// know. The cost is a few ms per exec; a container start does three.
+// How berth changes the host's network: links, addresses, routes, namespaces and sysctls through the
+// addon (rtnetlink on a raw NETLINK_ROUTE socket, off the event loop: addon/src/net/, runtime/net.ts), and
+// nftables through the `nft` tool. Why netlink and not iproute2: a container start and stop used to run
+// about eight `ip`, `nsenter`, `unshare` and `umount` processes, a few ms each; netlink requests take
+// microseconds. Why `nft` stays a tool: `nft -f` applies a whole table atomically from the text firewall/
+// generates, and that text is what `nft list ruleset` shows a person or a test. The network service runs
+// it at most once per container start or stop, and not at all for a container without published ports on
+// a network whose rules do not name containers.
 import { execFile } from 'node:child_process';
 import { BerthError } from '../errors/errors';
+import { host } from '../runtime/net';
 
 export class ToolError extends BerthError {
   constructor(readonly tool: string, readonly args: string[], readonly stderr: string) {
@@ -24,31 +27,11 @@ export function run(tool: string, args: string[], input?: string): Promise<strin
   });
 }
 
-/** `ip -batch -` with one command per line, in the host's namespace or inside `netns` (a file path). */
-export function ipBatch(lines: string[], netns?: string): Promise<string> {
-  if (lines.length === 0) return Promise.resolve('');
-  const input = lines.join('\n') + '\n';
-  return netns ? run('nsenter', [`--net=${netns}`, 'ip', '-batch', '-'], input) : run('ip', ['-batch', '-'], input);
-}
+export { host, NetlinkError } from '../runtime/net';
 
-export async function linkExists(name: string): Promise<boolean> {
-  try {
-    await run('ip', ['-o', 'link', 'show', 'dev', name]);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Host link names, from `ip -o link`. */
+/** Host links with their kind and bridge, for the clean-up sweep. */
 export async function hostLinks(): Promise<Array<{ name: string; master: string; kind: string }>> {
-  const out = await run('ip', ['-o', '-d', 'link', 'show']);
-  return out.split('\n').filter(Boolean).map((l) => {
-    const name = (/^\d+:\s+([^:@\s]+)/.exec(l) ?? [])[1] ?? '';
-    const master = (/ master (\S+)/.exec(l) ?? [])[1] ?? '';
-    const kind = / veth /.test(l) ? 'veth' : / bridge /.test(l) ? 'bridge' : '';
-    return { name, master, kind };
-  });
+  return (await host.links()).map((l) => ({ name: l.name, master: l.master, kind: l.kind }));
 }
 
 /** Steps of a setup, each with its undo: run in order, and on a failure undo the done ones in reverse. */

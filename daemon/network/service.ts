@@ -18,6 +18,7 @@ import { writeFile } from 'node:fs/promises';
 import { DnsServer } from './dns/server';
 import { PortMapper } from './ports/ports';
 import { hostsLine, linkEnv, linksOf, type LinkPeer } from './links';
+import { Locks, type LockRequest } from './locks';
 
 export const BRIDGE_NAME_OPT = 'com.docker.network.bridge.name';
 export const ICC_OPT = 'com.docker.network.bridge.enable_icc';
@@ -58,7 +59,10 @@ export class NetworkService {
   private readonly table: string;
   private readonly dns: DnsServer;
   private fwQueue: Promise<unknown> = Promise.resolve();
-  private lock: Promise<unknown> = Promise.resolve();
+  /** Per-container and per-network locks (locks.ts): starts on one network run side by side. */
+  private readonly locks = new Locks();
+  /** Bridges brought up by this berthd (network id → done), so an attach does not redo it. */
+  private bridgesUp = new Map<string, Promise<void>>();
   /** Published ports: their DNAT rules and the Ports views. */
   readonly ports: PortMapper;
 
@@ -76,10 +80,16 @@ export class NetworkService {
     this.eps = this.store.endpoints();
   }
 
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.lock.then(fn, fn);
-    this.lock = next.catch(() => undefined);
-    return next;
+  /** Network create and remove, one at a time (names, subnets and bridge names stay unique). */
+  private admin<T>(fn: () => Promise<T>): Promise<T> {
+    return this.locks.with([{ key: 'networks', exclusive: true }], fn);
+  }
+
+  /** A container's own namespace and endpoints, exclusively, and its networks (so they are not removed
+   *  meanwhile), shared with other containers. */
+  private forContainer<T>(containerId: string, networkIds: string[], fn: () => Promise<T>): Promise<T> {
+    const wanted: LockRequest[] = [{ key: `ctr:${containerId}`, exclusive: true }, ...networkIds.map((id) => ({ key: `net:${id}`, exclusive: false }))];
+    return this.locks.with(wanted, fn);
   }
 
   // ---- the predefined networks and the state of the host after a start ----------------------------
@@ -120,9 +130,18 @@ export class NetworkService {
     await this.applyFirewall();
   }
 
-  private async upBridge(n: NetworkRow): Promise<void> {
+  private upBridge(n: NetworkRow): Promise<void> {
+    let up = this.bridgesUp.get(n.id);
+    if (!up) {
+      up = this.bringUp(n);
+      this.bridgesUp.set(n.id, up);
+      up.catch(() => this.bridgesUp.delete(n.id));
+    }
+    return up;
+  }
+
+  private async bringUp(n: NetworkRow): Promise<void> {
     await ensureBridge(n.bridge, `${n.gateway}/${parseCidr(n.subnet).prefix}`);
-    await writeFile(`/proc/sys/net/ipv4/conf/${n.bridge}/route_localnet`, '1').catch(() => {});
     if (n.name !== 'bridge') {
       await this.dns.listen(n.gateway, (name, from) => this.resolveName(n.id, name, from))
         .catch((err) => this.d.log.warn({ err, network: n.name }, 'embedded DNS server not started'));
@@ -230,7 +249,7 @@ export class NetworkService {
   // ---- create, remove ----------------------------------------------------------------------------
 
   create(body: CreateBody): Promise<{ Id: string; Warning: string }> {
-    return this.serial(async () => {
+    return this.admin(async () => {
       const name = body.Name ?? '';
       if (!name) throw invalid('network name is required');
       if (this.byName(name)) throw conflict(`network with name ${name} already exists`);
@@ -280,6 +299,7 @@ export class NetworkService {
         await this.upBridge(row);
         await this.applyFirewall();
       } catch (e) {
+        this.bridgesUp.delete(id);
         await deleteBridge(bridge).catch(() => {});
         this.store.deleteNetwork(id);
         this.reload();
@@ -292,20 +312,26 @@ export class NetworkService {
   }
 
   remove(ref: string): Promise<void> {
-    return this.serial(async () => {
+    return this.admin(async () => {
       const n = this.lookup(ref);
-      if (PREDEFINED.includes(n.name)) throw new BerthError('forbidden', `${n.name} is a pre-defined network and cannot be removed`);
-      const active = this.endpointsOf(n.id).filter((e) => this.d.containers.isRunningId(e.containerId));
-      if (active.length) {
-        throw new BerthError('forbidden', `error while removing network: network ${n.name} id ${n.id} has active endpoints`);
-      }
-      this.dns.close(n.gateway);
-      await deleteBridge(n.bridge);
-      this.store.deleteNetwork(n.id);
-      this.reload();
-      await this.applyFirewall();
-      this.d.events.emit('network', 'destroy', n.id, { name: n.name, type: n.driver });
+      await this.locks.with([{ key: `net:${n.id}`, exclusive: true }], () => this.removeLocked(n));
     });
+  }
+
+  private async removeLocked(n: NetworkRow): Promise<void> {
+    if (PREDEFINED.includes(n.name)) throw new BerthError('forbidden', `${n.name} is a pre-defined network and cannot be removed`);
+    // A container still starting has its veth (hostIf) before it counts as running.
+    const active = this.endpointsOf(n.id).filter((e) => e.hostIf || this.d.containers.isRunningId(e.containerId));
+    if (active.length) {
+      throw new BerthError('forbidden', `error while removing network: network ${n.name} id ${n.id} has active endpoints`);
+    }
+    this.dns.close(n.gateway);
+    this.bridgesUp.delete(n.id);
+    await deleteBridge(n.bridge);
+    this.store.deleteNetwork(n.id);
+    this.reload();
+    await this.applyFirewall();
+    this.d.events.emit('network', 'destroy', n.id, { name: n.name, type: n.driver });
   }
 
   // ---- containers ----------------------------------------------------------------------------------
@@ -384,7 +410,8 @@ export class NetworkService {
 
   /** Before the shim spawns: the namespace and every endpoint. On failure nothing is left. */
   setup(rec: ContainerRecord): Promise<NetSetup> {
-    return this.serial(async () => {
+    const nets = this.endpointsOfContainer(rec.id).map((e) => e.networkId);
+    return this.forContainer(rec.id, nets, async () => {
       const mode: string = rec.hostConfig.NetworkMode || 'default';
       if (mode === 'host') return { netns: undefined, hosts: hostHosts(), resolvConf: this.resolvConf(rec) };
       if (mode === 'none') return { netns: '', hosts: this.hosts(rec, []), resolvConf: this.resolvConf(rec) };
@@ -404,11 +431,16 @@ export class NetworkService {
         let i = 0;
         for (const ep of eps) undos.push(await this.attach(rec, ep, ns, i++, i === 1));
         const first = this.endpointsOfContainer(rec.id).find((e) => e.ip && e.hostIf);
+        let firewall = this.needsPortRules(rec.id);
         if (first && PortMapper.wanted(rec).length) {
-          await this.ports.map(rec, first.ip);
+          // Host ports one container at a time: a random port is found, then held.
+          await this.locks.with([{ key: 'ports', exclusive: true }], () => this.ports.map(rec, first.ip));
           undos.push(async () => { this.ports.unmap(rec.id); });
-          await this.applyFirewall();
+          firewall = true;
         }
+        // One `nft` at most, and none for a container without published ports on networks whose rules
+        // (made with the network) do not list containers.
+        if (firewall) await this.applyFirewall();
       } catch (e) {
         for (const u of undos.reverse()) await u().catch(() => {});
         await this.applyFirewall().catch(() => {});
@@ -437,7 +469,6 @@ export class NetworkService {
       await this.upBridge(n);
       const undo = await runSteps(vethSteps({ bridge: n.bridge, netns: ns, ifname, address: `${ip}/${parseCidr(n.subnet).prefix}`, mac,
         gateway: primary && !n.internal ? n.gateway : undefined }, hostIf));
-      if (n.options[ICC_OPT] === 'false') await this.applyFirewall();
       return async () => {
         await undo();
         this.release(row);
@@ -446,6 +477,11 @@ export class NetworkService {
       this.release(row);
       throw e;
     }
+  }
+
+  /** Whether the container is on a network whose rules name its veths (icc=false). */
+  private needsPortRules(containerId: string): boolean {
+    return this.endpointsOfContainer(containerId).some((e) => this.nets.get(e.networkId)?.options[ICC_OPT] === 'false');
   }
 
   private release(ep: EndpointRow): void {
@@ -461,15 +497,14 @@ export class NetworkService {
 
   /** The container's process has exited: its links and namespace go, its addresses return to the pool. */
   teardown(rec: ContainerRecord): Promise<void> {
-    return this.serial(async () => {
-      if (this.ports.unmap(rec.id)) await this.applyFirewall().catch((err) => this.d.log.warn({ err, id: rec.id }, 'firewall update failed'));
-      let icc = false;
+    const nets = this.endpointsOfContainer(rec.id).map((e) => e.networkId);
+    return this.forContainer(rec.id, nets, async () => {
+      const firewall = this.ports.unmap(rec.id) || this.needsPortRules(rec.id);
       for (const e of this.endpointsOfContainer(rec.id)) {
         if (e.hostIf) await deleteLink(e.hostIf);
-        icc ||= this.nets.get(e.networkId)?.options[ICC_OPT] === 'false';
         this.release(e);
       }
-      if (icc) await this.applyFirewall().catch(() => {});
+      if (firewall) await this.applyFirewall().catch((err) => this.d.log.warn({ err, id: rec.id }, 'firewall update failed'));
       await this.netns.remove(shortId(rec.id)).catch((err) => this.d.log.warn({ err, id: rec.id }, 'netns removal failed'));
     });
   }
@@ -478,7 +513,7 @@ export class NetworkService {
   connect(ref: string, ctrRef: string, cfg: EndpointConfig | undefined): Promise<void> {
     const n = this.lookup(ref);
     const live = this.d.containers.lookup(ctrRef);
-    return this.serial(async () => {
+    return this.forContainer(live.rec.id, [n.id], async () => {
       const mode: string = live.rec.hostConfig.NetworkMode || 'default';
       if (mode === 'host' || mode === 'none' || mode.startsWith('container:')) {
         throw new BerthError('forbidden', `container cannot be disconnected from host network or connected to host network`);
@@ -500,6 +535,7 @@ export class NetworkService {
         while (used.has(`eth${i}`)) i++;
         try {
           await this.attach(live.rec, ep, this.netns.pathOf(shortId(live.rec.id)), i, false);
+          if (n.options[ICC_OPT] === 'false') await this.applyFirewall();
         } catch (e) {
           this.store.deleteEndpoint(n.id, live.rec.id);
           this.reload();
@@ -514,19 +550,20 @@ export class NetworkService {
   /** POST /networks/{id}/disconnect. */
   disconnect(ref: string, ctrRef: string, force: boolean): Promise<void> {
     const n = this.lookup(ref);
-    return this.serial(async () => {
-      let containerId: string;
-      try {
-        containerId = this.d.containers.lookup(ctrRef).rec.id;
-      } catch (e) {
-        const ep = force ? this.endpointsOf(n.id).find((x) => x.containerId.startsWith(ctrRef)) : undefined;
-        if (!ep) throw e;
-        containerId = ep.containerId;
-      }
+    let containerId: string;
+    try {
+      containerId = this.d.containers.lookup(ctrRef).rec.id;
+    } catch (e) {
+      const ep = force ? this.endpointsOf(n.id).find((x) => x.containerId.startsWith(ctrRef)) : undefined;
+      if (!ep) throw e;
+      containerId = ep.containerId;
+    }
+    return this.forContainer(containerId, [n.id], async () => {
       const ep = this.endpointsOf(n.id).find((e) => e.containerId === containerId);
       if (!ep) throw new BerthError('forbidden', `container ${containerId} is not connected to network ${n.name}`);
       if (ep.hostIf) await deleteLink(ep.hostIf);
       this.store.deleteEndpoint(n.id, containerId);
+      if (ep.hostIf && n.options[ICC_OPT] === 'false') await this.applyFirewall().catch(() => {});
       this.reload();
       this.d.events.emit('network', 'disconnect', n.id, { container: containerId, name: n.name, type: n.driver });
     });

@@ -11,6 +11,9 @@ namespace js {
 void RegisterCgroup(Napi::Env env, Napi::Object exports);
 // mountOverlay, unmount, mkWhiteout, mknod, setXattr
 void RegisterFs(Napi::Env env, Napi::Object exports);
+// netnsPrepareDir, netnsCreate, netnsDelete, sysctlWrite, linkAddBridge, linkAddVeth, linkSet, linkDelete,
+// linkList, addrAdd, routeReplaceDefault
+void RegisterNet(Napi::Env env, Napi::Object exports);
 
 }  // namespace js
 }  // namespace berth

@@ -1,21 +1,23 @@
 // The bridge driver: a Linux bridge per network with the gateway address on it, and per endpoint a veth
 // pair whose host end is a port of the bridge and whose other end is eth<N> in the container's namespace.
+// All of it is rtnetlink through the addon (../../exec.ts, host); a start makes about eight netlink
+// requests and no process.
 import { randomBytes } from 'node:crypto';
-import { ipBatch, linkExists, run, type Step } from '../../exec';
+import { host, type Step } from '../../exec';
 
+/** The bridge exists, is up, has the gateway address and routes 127.0.0.1 to containers (published
+ *  ports reached on 127.0.0.1). Safe to call again on a bridge that is already so. */
 export async function ensureBridge(name: string, gatewayCidr: string | undefined, mtu?: number): Promise<void> {
-  if (!(await linkExists(name))) {
-    await ipBatch([`link add name ${name} type bridge${mtu ? ` mtu ${mtu}` : ''}`]).catch(async (e) => {
-      if (!(await linkExists(name))) throw e;
-    });
-  }
-  const lines = [`link set dev ${name} up`];
-  if (gatewayCidr) lines.unshift(`addr replace ${gatewayCidr} dev ${name}`);
-  await ipBatch(lines);
+  await host.addBridge(name, mtu).catch((e) => {
+    if (e.code !== 'EEXIST') throw e;
+  });
+  if (gatewayCidr) await host.addAddress({ name, address: gatewayCidr, replace: true });
+  await host.setLink({ name, up: true });
+  await host.sysctl(`net/ipv4/conf/${name}/route_localnet`, '1').catch(() => {});
 }
 
 export async function deleteBridge(name: string): Promise<void> {
-  if (await linkExists(name)) await run('ip', ['link', 'del', 'dev', name]);
+  await host.deleteLink(name);
 }
 
 export interface VethSpec {
@@ -29,33 +31,33 @@ export interface VethSpec {
 
 export const newHostIfName = () => `veth${randomBytes(4).toString('hex').slice(0, 7)}`;
 
-/** The steps that attach one endpoint; `hostIf` names the host end. */
+/** The steps that attach one endpoint; `hostIf` names the host end. The container end is made inside the
+ *  namespace with its name and MAC (loopback came up with the namespace). */
 export function vethSteps(s: VethSpec, hostIf: string): Step[] {
   return [
     {
       name: 'veth pair',
-      do: () => ipBatch([`link add name ${hostIf} type veth peer name ${s.ifname} netns ${s.netns}`]).then(() => undefined),
-      undo: () => run('ip', ['link', 'del', 'dev', hostIf]).then(() => undefined),
+      do: () => host.addVeth({ name: hostIf, peer: s.ifname, peerNetns: s.netns, peerMac: s.mac }),
+      undo: async () => { await host.deleteLink(hostIf); },
     },
     {
       name: 'bridge port',
-      do: () => ipBatch([`link set dev ${hostIf} master ${s.bridge}`, `link set dev ${hostIf} up`]).then(() => undefined),
+      do: () => host.setLink({ name: hostIf, master: s.bridge, up: true }),
       undo: async () => {},
     },
     {
       name: 'container interface',
-      do: () => ipBatch([
-        'link set dev lo up',
-        `link set dev ${s.ifname} address ${s.mac}`,
-        `addr add ${s.address} dev ${s.ifname}`,
-        `link set dev ${s.ifname} up`,
-        ...(s.gateway ? [`route replace default via ${s.gateway} dev ${s.ifname}`] : []),
-      ], s.netns).then(() => undefined),
+      do: async () => {
+        await host.addAddress({ name: s.ifname, address: s.address, netns: s.netns });
+        await host.setLink({ name: s.ifname, up: true, netns: s.netns });
+        if (s.gateway) await host.defaultRoute({ name: s.ifname, gateway: s.gateway, netns: s.netns });
+      },
       undo: async () => {},
     },
   ];
 }
 
+/** Deletes a link if it is there (a veth's peer goes with it). */
 export async function deleteLink(name: string): Promise<void> {
-  if (name && (await linkExists(name))) await run('ip', ['link', 'del', 'dev', name]).catch(() => {});
+  if (name) await host.deleteLink(name).catch(() => {});
 }
