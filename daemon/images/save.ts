@@ -94,6 +94,9 @@ function addEntry(pack: tar.Pack, header: TarHeader, body?: Buffer | AsyncIterab
       return;
     }
     const entry = pack.entry(header, (err) => (err ? reject(err) : resolve()));
+    // A failing body (a layer that no longer matches its diff id) destroys the entry with the error, which
+    // is told through reject(); the entry's own error event must not go unheard.
+    entry.on('error', () => undefined);
     (async () => {
       for await (const c of body) {
         if (!entry.write(c)) await new Promise<void>((r) => entry.once('drain', r));

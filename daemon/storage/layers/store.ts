@@ -311,9 +311,11 @@ export class LayerStore {
   /**
    * Removes every layer that is neither under one of `tops` (the top layers of the images that exist) nor
    * held. Rows go in one transaction, children before parents; directories are moved aside in the same
-   * transaction and removed afterwards. Returns the removed layers, topmost first.
+   * transaction and removed afterwards. Returns the removed layers, topmost first. With `graceMs`, layers
+   * committed less than that long ago are kept too (at start-up: the finished layers of a pull that a crash
+   * interrupted, which the same pull then reuses).
    */
-  gc(tops: Iterable<string | null>): LayerRecord[] {
+  gc(tops: Iterable<string | null>, graceMs = 0): LayerRecord[] {
     const all = this.all();
     const byChain = new Map(all.map((l) => [l.chainId, l]));
     const keep = new Set<string>();
@@ -322,6 +324,10 @@ export class LayerStore {
     };
     for (const t of tops) mark(t);
     for (const h of this.holds.keys()) mark(h);
+    if (graceMs > 0) {
+      const since = Date.now() - graceMs;
+      for (const l of all) if (Date.parse(l.createdAt) >= since) mark(l.chainId);
+    }
     const victims = all.filter((l) => !keep.has(l.chainId));
     if (victims.length === 0) return [];
     const depth = (l: LayerRecord) => {
