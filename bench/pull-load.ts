@@ -39,7 +39,8 @@ async function writeTar(file: string, fill: (p: tar.Pack) => Promise<void>): Pro
   let size = 0;
   const ws = createWriteStream(file);
   const done = new Promise<void>((resolve, reject) => {
-    p.on('data', (c: Buffer) => {
+    p.on('data', (d: unknown) => {
+      const c = d as Buffer;
       h.update(c);
       size += c.length;
       if (!ws.write(c)) {
@@ -58,12 +59,12 @@ async function writeTar(file: string, fill: (p: tar.Pack) => Promise<void>): Pro
 }
 
 /** Adds a member whose body is streamed from `body`. */
-function addStream(p: tar.Pack, header: tar.Headers, body: AsyncIterable<Buffer>): Promise<void> {
+function addStream(p: tar.Pack, header: Partial<tar.Header> & { name: string }, body: AsyncIterable<Buffer>): Promise<void> {
   return new Promise((resolve, reject) => {
     const e = p.entry(header, (err) => (err ? reject(err) : resolve()));
     (async () => {
       for await (const c of body) if (!e.write(c)) await new Promise<void>((r) => e.once('drain', r));
-      e.end();
+      (e as unknown as { end(): void }).end();
     })().catch(reject);
   });
 }

@@ -270,7 +270,7 @@ async function pushLayer(c: PushContext, s: Session, l: LayerRecord, out: Out): 
         yield b;
       }
     })();
-    src = Readable.from(counted).pipe(createGzip());
+    src = Readable.from(counted).pipe(createGzip({ chunkSize: 1 << 20 }));
     const t = new Throttle(out, id, 'Pushing', total);
     const blob = await upload(s, src, () => t.update(read), location);
     t.update(total, true);
