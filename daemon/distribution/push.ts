@@ -11,7 +11,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
-import { Readable } from 'node:stream';
+import { Readable, pipeline } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { notFound, systemError } from '../errors/errors';
 import type { ImageService } from '../images/service';
@@ -270,7 +270,8 @@ async function pushLayer(c: PushContext, s: Session, l: LayerRecord, out: Out): 
         yield b;
       }
     })();
-    src = Readable.from(counted).pipe(createGzip({ chunkSize: 1 << 20 }));
+    // pipeline, not pipe: a tar that fails (its files changed on disk) must fail the upload, not stall it.
+    src = pipeline(Readable.from(counted), createGzip({ chunkSize: 1 << 20 }), () => undefined);
     const t = new Throttle(out, id, 'Pushing', total);
     const blob = await upload(s, src, () => t.update(read), location);
     t.update(total, true);

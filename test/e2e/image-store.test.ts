@@ -292,6 +292,51 @@ describe('image layers are stored once and handed out byte for byte', () => {
     await ok(b, 'save', '-o', path.join(dir, 'restored.tar'), 'tricky:1');
   });
 
+  test('load: a layer tar used twice in one image, and a hostile big layer, on the path that unpacks while reading', async () => {
+    const pad = randomBytes(200 * 1024);
+    const l1 = await packTar([{ name: 'one.bin', content: pad }]);
+    const l2 = await packTar([{ name: 'two.txt', content: 'two\n' }]);
+    const archive = async (layers: Buffer[], order: number[], tag: string) => {
+      const diffIds = order.map((i) => sha(layers[i]));
+      const config = JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: diffIds } });
+      const cfgName = `${sha(config).slice(7)}.json`;
+      return { id: sha(config), bytes: await packTar([
+        ...layers.map((l, i) => ({ name: `l${i}/layer.tar`, content: l })),
+        { name: cfgName, content: config },
+        { name: 'manifest.json', content: JSON.stringify([{ Config: cfgName, RepoTags: [tag], Layers: order.map((i) => `l${i}/layer.tar`) }]) },
+      ]) };
+    };
+    const twice = await archive([l1, l2], [0, 1, 0], 'store-twice:1');
+    const f = path.join(dir, 'twice.tar');
+    writeFileSync(f, twice.bytes);
+    await ok(b, 'load', '-i', f);
+    assert.equal((await ok(b, 'image', 'inspect', '--format', '{{.Id}}', 'store-twice:1')).trim(), twice.id);
+    const saved = path.join(dir, 'twice-saved.tar');
+    await ok(b, 'save', '-o', saved, 'store-twice:1');
+    const members = await memberHashes(saved);
+    assert.equal(members.get(`blobs/sha256/${sha(l1).slice(7)}`)?.digest, sha(l1));
+    await ok(b, 'rmi', 'store-twice:1');
+
+    const sentinelDir = mkdtempSync(path.join(os.tmpdir(), 'berth-store-sentinel-'));
+    try {
+      writeFileSync(path.join(sentinelDir, 'sentinel'), 'untouched\n');
+      const evil = await packTar([
+        { name: 'pad.bin', content: pad },
+        { name: 'escape', type: 'symlink', linkname: sentinelDir },
+        { name: 'escape/sentinel', content: 'owned\n' },
+      ]);
+      const bad = await archive([evil], [0], 'store-evil:1');
+      const ef = path.join(dir, 'evil.tar');
+      writeFileSync(ef, bad.bytes);
+      await fails(b, /symlink/, 'load', '-i', ef);
+      assert.equal(readFileSync(path.join(sentinelDir, 'sentinel'), 'utf8'), 'untouched\n');
+      await fails(b, /No such image/, 'image', 'inspect', 'store-evil:1');
+      assert.deepEqual(readdirSync(path.join(b.dataRoot, 'overlay2')).filter((n) => n.startsWith('tmp-')), []);
+    } finally {
+      rmSync(sentinelDir, { recursive: true, force: true });
+    }
+  });
+
   test('rmi of one of several tags of an image a container uses untags it; the last tag is refused', async () => {
     await ok(b, 'tag', 'layered', 'store-tags:a');
     await ok(b, 'create', '--name', 'store-user', 'store-tags:a', 'true');

@@ -20,6 +20,7 @@ import path from 'node:path';
 import * as tar from 'tar-stream';
 import type { LayerFs } from '../../runtime/layerfs';
 import { invalid } from '../../errors/errors';
+import { coalesced } from './decompress';
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const WHITEOUT_META_PREFIX = '.wh..wh.';
@@ -457,30 +458,6 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: (h: Header
   }
   if (failure) throw failure;
   return hash?.digest('hex') ?? '';
-}
-
-/** Bytes of the chunks readTar hands the tar parser: it costs tens of microseconds per chunk whatever the
- *  size, and sockets and pipes deliver 16–64 KiB at a time. */
-const TAR_CHUNK = 1 << 20;
-
-/** `src` in chunks of at least TAR_CHUNK bytes (except the last). */
-async function* coalesced(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  let parts: Buffer[] = [];
-  let n = 0;
-  for await (const c of src) {
-    if (n === 0 && c.length >= TAR_CHUNK) {
-      yield c;
-      continue;
-    }
-    parts.push(c);
-    n += c.length;
-    if (n >= TAR_CHUNK) {
-      yield parts.length === 1 ? parts[0] : Buffer.concat(parts, n);
-      parts = [];
-      n = 0;
-    }
-  }
-  if (n > 0) yield parts.length === 1 ? parts[0] : Buffer.concat(parts, n);
 }
 
 /** tar-stream's messages, in the words a user of `docker load` can act on. */
