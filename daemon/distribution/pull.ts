@@ -17,6 +17,7 @@ import { invalid, notFound, systemError } from '../errors/errors';
 import type { ImageService } from '../images/service';
 import { familiarString, fullString, type NamedRef } from '../images/reference';
 import { chainIds, DIGEST_RE, type PreparedLayer } from '../storage/layers/store';
+import { OffThreadHash } from '../storage/layers/hasher';
 import { decompressed } from '../storage/layers/decompress';
 import type { AuthConfig } from './auth';
 import { MANIFEST_ACCEPT, parseManifest, type Descriptor } from './manifest';
@@ -181,10 +182,12 @@ async function runPull(c: PullContext, s: Session, named: NamedRef, manifestDige
   out({ status: `Status: ${upToDate ? 'Image is up to date' : 'Downloaded newer image'} for ${familiarString(named)}` });
 }
 
-/** The bytes of a blob as they arrive, counted and hashed; at the end (and when `rest` is called after the
- *  consumer gave up) they must match the descriptor. */
+/** The bytes of a blob as they arrive, counted and hashed (in the hash worker, 1 MiB at a time); at the end
+ *  (and when `rest` is called after the consumer gave up) they must match the descriptor. */
 class Verifier {
-  readonly hash = createHash('sha256');
+  private readonly hash = new OffThreadHash();
+  private pending: Buffer[] = [];
+  private pendingLen = 0;
   n = 0;
   ended = false;
   constructor(private readonly l: Descriptor, private readonly body: Readable, private readonly onBytes: (n: number) => void) {}
@@ -194,15 +197,28 @@ class Verifier {
     return this.body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
   }
 
+  private flush(): void {
+    if (this.pendingLen === 0) return;
+    this.hash.update(this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingLen));
+    this.pending = [];
+    this.pendingLen = 0;
+  }
+
   private take(c: Buffer): void {
-    this.hash.update(c);
+    this.pending.push(c);
+    this.pendingLen += c.length;
+    if (this.pendingLen >= 1 << 20) this.flush();
     this.n += c.length;
-    if (this.l.size >= 0 && this.n > this.l.size) throw verificationFailed(this.l.digest);
+    if (this.l.size >= 0 && this.n > this.l.size) {
+      this.hash.drop();
+      throw verificationFailed(this.l.digest);
+    }
     this.onBytes(this.n);
   }
 
-  check(): void {
-    const got = `sha256:${this.hash.digest('hex')}`;
+  private async check(): Promise<void> {
+    this.flush();
+    const got = `sha256:${await this.hash.digest()}`;
     if (got !== this.l.digest || (this.l.size >= 0 && this.n !== this.l.size)) throw verificationFailed(this.l.digest);
   }
 
@@ -212,7 +228,7 @@ class Verifier {
       yield c;
     }
     this.ended = true;
-    this.check();
+    await this.check();
   }
 
   /** After the unpacker failed: reads what is left, to tell a corrupt download from a bad layer. */
@@ -220,11 +236,16 @@ class Verifier {
     if (this.ended) return true;
     try {
       for await (const c of this.chunks()) this.take(c);
-      this.check();
+      await this.check();
       return true;
     } catch {
       return false;
     }
+  }
+
+  /** The hash will not be finished (the download failed). */
+  drop(): void {
+    this.hash.drop();
   }
 }
 
@@ -240,10 +261,11 @@ async function fetchLayer(c: PullContext, s: Session, l: Descriptor, diffId: str
     throw new RegistryError('system', `error pulling layer ${l.digest}: ${registryErrorText(body, res.status)}`);
   }
   active.add(res);
+  let v: Verifier | undefined;
   try {
     const total = l.size >= 0 ? l.size : Number(res.headers['content-length'] ?? -1);
     const t = new Throttle(out, id, 'Downloading', total);
-    const v = new Verifier(l, res.body, (n) => t.update(n));
+    v = new Verifier(l, res.body, (n) => t.update(n));
     let prepared: PreparedLayer;
     try {
       prepared = await c.images.layers.prepare(decompressed(v.stream()), diffId);
@@ -258,6 +280,7 @@ async function fetchLayer(c: PullContext, s: Session, l: Descriptor, diffId: str
     out(status(id, 'Download complete'));
     return prepared;
   } finally {
+    v?.drop();
     active.delete(res);
     res.body.destroy();
   }

@@ -21,6 +21,7 @@ import * as tar from 'tar-stream';
 import type { LayerFs } from '../../runtime/layerfs';
 import { invalid } from '../../errors/errors';
 import { coalesced } from './decompress';
+import { OffThreadHash } from './hasher';
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const WHITEOUT_META_PREFIX = '.wh..wh.';
@@ -395,7 +396,7 @@ export async function drain(stream: EntryStream): Promise<void> {
  *  the diff id and size. On error the directory is left as it is: the caller removes it. */
 export async function applyTar(source: AsyncIterable<Buffer>, dest: string, o: ApplyOptions): Promise<ApplyResult> {
   const u = new Unpacker(dest, o);
-  const digest = await readTar(source, (h, stream) => u.entry(h, stream));
+  const digest = await readTar(source, (h, stream) => u.entry(h, stream), { hash: 'worker' });
   u.finish();
   return { diffId: `sha256:${digest}`, size: u.size };
 }
@@ -405,8 +406,10 @@ export async function applyTar(source: AsyncIterable<Buffer>, dest: string, o: A
  * consume the member's stream. Resolves with the sha256 (hex) of all bytes of `source`, read to its end.
  * The first error (from the source, the parser or a handler) stops everything and is thrown.
  */
-export async function readTar(source: AsyncIterable<Buffer>, onEntry: (h: Header, stream: EntryStream) => Promise<void>, o: { hash?: boolean } = {}): Promise<string> {
-  const hash = o.hash === false ? undefined : createHash('sha256');
+export async function readTar(source: AsyncIterable<Buffer>, onEntry: (h: Header, stream: EntryStream) => Promise<void>, o: { hash?: boolean | 'worker' } = {}): Promise<string> {
+  // 'worker': the hash runs in a worker thread (hasher.ts) while this thread parses and writes.
+  const off = o.hash === 'worker' ? new OffThreadHash() : undefined;
+  const hash = o.hash === false || off ? undefined : createHash('sha256');
   const ex = tar.extract();
   let failure: unknown;
 
@@ -434,6 +437,7 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: (h: Header
     for await (const chunk of coalesced(source)) {
       if (failure) break;
       hash?.update(chunk);
+      off?.update(chunk);
       if (!ex.write(chunk)) {
         await new Promise<void>((r) => {
           const done = () => {
@@ -456,7 +460,11 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: (h: Header
   } catch (e) {
     failure ??= e;
   }
-  if (failure) throw failure;
+  if (failure) {
+    off?.drop();
+    throw failure;
+  }
+  if (off) return off.digest();
   return hash?.digest('hex') ?? '';
 }
 
