@@ -197,23 +197,27 @@ class Verifier {
     return this.body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
   }
 
-  private flush(): void {
-    if (this.pendingLen === 0) return;
-    this.hash.update(this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingLen));
+  /** Hashes what is pending, as one buffer, and returns it (undefined when nothing is). */
+  private flush(): Buffer | undefined {
+    if (this.pendingLen === 0) return undefined;
+    const b = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingLen);
+    this.hash.update(b);
     this.pending = [];
     this.pendingLen = 0;
+    return b;
   }
 
-  private take(c: Buffer): void {
+  /** Counts a chunk in; returns 1 MiB or more of bytes once that much is pending. */
+  private take(c: Buffer): Buffer | undefined {
     this.pending.push(c);
     this.pendingLen += c.length;
-    if (this.pendingLen >= 1 << 20) this.flush();
     this.n += c.length;
     if (this.l.size >= 0 && this.n > this.l.size) {
       this.hash.drop();
       throw verificationFailed(this.l.digest);
     }
     this.onBytes(this.n);
+    return this.pendingLen >= 1 << 20 ? this.flush() : undefined;
   }
 
   private async check(): Promise<void> {
@@ -222,11 +226,14 @@ class Verifier {
     if (got !== this.l.digest || (this.l.size >= 0 && this.n !== this.l.size)) throw verificationFailed(this.l.digest);
   }
 
+  /** The body in chunks of 1 MiB or more (what zlib wants), each hashed as it goes by. */
   async* stream(): AsyncGenerator<Buffer> {
     for await (const c of this.chunks()) {
-      this.take(c);
-      yield c;
+      const b = this.take(c);
+      if (b) yield b;
     }
+    const last = this.flush();
+    if (last) yield last;
     this.ended = true;
     await this.check();
   }
