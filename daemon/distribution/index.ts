@@ -1,7 +1,8 @@
 // The distribution service: pull, push and login against v2 registries, for one daemon. Built on first use
 // from the daemon's config and image service (it owns no tables: images and layers are the image service's;
-// its files are <dataRoot>/image/blobs — downloads in progress and verified blobs not yet unpacked — and
-// <dataRoot>/image/distribution/sources.json, where it remembers which repository holds which blob).
+// its files are <dataRoot>/image/distribution/sources.json and diffids.json, where it remembers which
+// repository holds which blob and which blobs are which layer). Pulls keep no blobs on disk; the
+// <dataRoot>/image/blobs directory of older versions (downloads and verified blobs) is emptied at start.
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Daemon } from '../daemon';
@@ -26,8 +27,8 @@ export class Distribution {
     );
     this.blobsDir = path.join(d.config.dataRoot, 'image', 'blobs');
     mkdirSync(this.blobsDir, { recursive: true, mode: 0o700 });
-    // Downloads and push temp files a crash interrupted: nothing is using them before the first operation.
-    for (const f of readdirSync(this.blobsDir)) if (f.startsWith('tmp-')) rmSync(path.join(this.blobsDir, f), { force: true });
+    // Blobs and temp files older versions left (a crash, an interrupted pull): nothing uses them now.
+    for (const f of readdirSync(this.blobsDir)) if (f.startsWith('tmp-') || f.startsWith('sha256-')) rmSync(path.join(this.blobsDir, f), { force: true });
     const dir = path.join(d.config.dataRoot, 'image', 'distribution');
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.sources = new BlobSources(path.join(dir, 'sources.json'));

@@ -1,25 +1,28 @@
 // docker pull: resolve the manifest (before any answer is sent, so that an unknown tag is a plain 404), then
 // stream progress while the missing layers download in parallel and unpack in order.
 //
-// Crash safety (DESIGN promise 5): a blob is downloaded to <dataRoot>/image/blobs/tmp-*, hashed on the way,
-// and renamed to blobs/sha256-<hex> only when its digest and size match. A layer is committed by the layer
-// store (which checks the diff id) with that blob linked into it; the image row is written only after every
-// layer is committed, so a kill -9 at any moment leaves no image listed. Verified blobs stay in blobs/ until
-// the image is written, so the same pull after a restart downloads only what it had not finished.
+// A blob is never written to disk: each missing layer is unpacked straight from the response (decompressed
+// and hashed on the way) into a temporary layer directory of its own, so the layers of an image download and
+// unpack in parallel (max-concurrent-downloads) and each byte is written once. A layer is checked against
+// both its blob digest and its diff id before the layer store commits it; layers are committed in order,
+// each as soon as the one under it is.
+//
+// Crash safety (DESIGN promise 5): a kill -9 leaves temporary layer directories (removed at the next start)
+// and committed layers, never an image row: that is written only after every layer is committed. The same
+// pull after a restart finds the committed layers ("Already exists") and downloads only the rest.
 /* eslint-disable @typescript-eslint/no-explicit-any */
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, promises as fsp, statSync } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
-import path from 'node:path';
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { invalid, notFound, systemError } from '../errors/errors';
 import type { ImageService } from '../images/service';
 import { familiarString, fullString, type NamedRef } from '../images/reference';
-import { chainIds, DIGEST_RE } from '../storage/layers/store';
+import { chainIds, DIGEST_RE, type PreparedLayer } from '../storage/layers/store';
+import { OffThreadHash } from '../storage/layers/hasher';
 import { decompressed } from '../storage/layers/decompress';
 import type { AuthConfig } from './auth';
 import { MANIFEST_ACCEPT, parseManifest, type Descriptor } from './manifest';
 import { choosePlatform, parsePlatform, platformString } from './platform';
-import { status, shortId, Throttle, type Out } from './progress';
+import { status, shortId, Throttle, progressMsg, type Out } from './progress';
 import { readBody, type HttpResponse } from './http';
 import { registryErrorText, RegistryError, type Registries, type Session } from './registry';
 import { limiter } from './limit';
@@ -29,8 +32,8 @@ export interface PullContext {
   registries: Registries;
   blobsDir: string;
   maxDownloads: number;
-  /** Remembers where each downloaded blob came from, for cross-repository mounts on push. */
-  sources?: { add(digest: string, host: string, repo: string): void };
+  /** Remembers where each downloaded blob came from and which layer it is, for push. */
+  sources?: { add(digest: string, host: string, repo: string): void; addLayer(diffId: string, blob: { digest: string; mediaType: string; size: number }): void };
 }
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -113,57 +116,40 @@ async function runPull(c: PullContext, s: Session, named: NamedRef, manifestDige
   if (!img) {
     const chains = chainIds(diffIds as string[]);
     const release = images.layers.hold(chains);
-    const fetched: string[] = [];
     const active = new Set<HttpResponse>();
     let failed = false;
-    const downloadsOf = new Set<Growing>();
+    const jobs: (Promise<PreparedLayer> | undefined)[] = [];
     try {
       const present = chains.map((ch) => images.layers.get(ch) !== undefined);
-      // Once a layer is missing, everything above it must be unpacked too (chains differ), but a blob
-      // already unpacked under another parent is still downloaded only once per pull.
+      // Once a layer is missing, everything above it must be unpacked too (chains differ).
       const need = present.map((p, i) => !p || present.slice(0, i).some((q) => !q));
       for (let i = 0; i < layers.length; i++) {
         out(status(shortId(layers[i].digest), need[i] ? 'Pulling fs layer' : 'Already exists'));
       }
+      // Every missing layer downloads and unpacks at once (as many at a time as max-concurrent-downloads),
+      // straight from the response into its own temporary layer directory; they are committed in order.
       const limit = limiter(Math.max(1, c.maxDownloads));
-      const downloads = new Map<string, Growing>();
       for (let i = 0; i < layers.length; i++) {
-        if (!need[i] || downloads.has(layers[i].digest)) continue;
+        if (!need[i]) continue;
         const l = layers[i];
-        const g = new Growing();
-        downloads.set(l.digest, g);
-        downloadsOf.add(g);
         const p = limit(() => {
           if (failed) throw new Error('pull cancelled');
-          return download(c, s, l, out, active, g);
+          return fetchLayer(c, s, l, diffIds[i] as string, out, active);
         }, () => out(status(shortId(l.digest), 'Waiting')));
-        p.catch((e) => g.fail(e));
+        p.catch(() => undefined);
+        jobs[i] = p;
       }
       let parent: string | null = null;
       for (let i = 0; i < layers.length; i++) {
-        if (need[i]) {
+        const job = jobs[i];
+        if (job) {
           const l = layers[i];
-          const g = downloads.get(l.digest)!;
-          // The layer unpacks while its blob is still arriving; it is committed only once the blob is verified.
-          const t = new Throttle(out, shortId(l.digest), 'Extracting', l.size);
-          try {
-            await images.layers.create(parent, decompressed(follow(g, (n) => t.update(n))), diffIds[i] as string, {
-              blob: async () => {
-                const file = await g.done;
-                return { file, digest: l.digest, mediaType: l.mediaType, size: g.written };
-              },
-            });
-          } catch (e) {
-            // When the download itself failed (a digest mismatch makes bad gzip too), that is the error to tell.
-            const dlErr = await g.done.then(() => undefined, (x: unknown) => x);
-            if (dlErr) throw dlErr;
-            // A blob that matched its digest but is not the layer the config names is never reused.
-            if (g.final) await fsp.rm(g.final, { force: true }).catch(() => undefined);
-            throw e;
-          }
-          fetched.push(g.final!);
+          const prepared = await job;
+          jobs[i] = undefined;
+          await images.layers.commit(parent, prepared);
           c.sources?.add(l.digest, s.host, s.repo);
-          t.update(g.written, true);
+          c.sources?.addLayer(diffIds[i] as string, { digest: l.digest, mediaType: l.mediaType, size: l.size });
+          out(progressMsg(shortId(l.digest), 'Extracting', l.size, l.size));
           out(status(shortId(l.digest), 'Pull complete'));
         }
         parent = chains[i];
@@ -172,13 +158,13 @@ async function runPull(c: PullContext, s: Session, named: NamedRef, manifestDige
     } catch (e) {
       failed = true;
       for (const r of active) r.body.destroy();
-      // Every download settles (and removes its temp file) before the error is told.
-      await Promise.allSettled([...downloadsOf].map((g) => g.done));
+      // Every download settles (and its directory goes) before the error is told.
+      const left = await Promise.allSettled(jobs.filter((j): j is Promise<PreparedLayer> => j !== undefined));
+      for (const r of left) if (r.status === 'fulfilled') await images.layers.discard(r.value);
       throw e;
     } finally {
       release();
       if (!img) images.collectUnused();
-      else for (const f of fetched) await fsp.rm(f, { force: true }).catch(() => undefined);
     }
   }
 
@@ -196,145 +182,113 @@ async function runPull(c: PullContext, s: Session, named: NamedRef, manifestDige
   out({ status: `Status: ${upToDate ? 'Image is up to date' : 'Downloaded newer image'} for ${familiarString(named)}` });
 }
 
-/**
- * A blob being downloaded: how many bytes are on disk so far, and whether it ended verified (renamed to
- * `final`) or failed. Readers follow the file as it grows.
- */
-class Growing {
-  tmp: string | undefined;
-  final: string | undefined;
-  written = 0;
-  failed = false;
-  error: unknown;
-  private waiters: (() => void)[] = [];
-  private resolveDone!: (f: string) => void;
-  private rejectDone!: (e: unknown) => void;
-  readonly done = new Promise<string>((res, rej) => {
-    this.resolveDone = res;
-    this.rejectDone = rej;
-  });
-  constructor() {
-    this.done.catch(() => undefined);
-  }
-  wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
-  }
-  wait(): Promise<void> {
-    return new Promise((r) => this.waiters.push(r));
-  }
-  progress(n: number): void {
-    this.written = n;
-    this.wake();
-  }
-  finish(final: string, size: number): void {
-    this.final = final;
-    this.written = size;
-    this.resolveDone(final);
-    this.wake();
-  }
-  fail(e: unknown): void {
-    if (this.final) return;
-    this.failed = true;
-    this.error = e;
-    this.rejectDone(e);
-    this.wake();
-  }
-}
+/** The bytes of a blob as they arrive, counted and hashed (in the hash worker, 1 MiB at a time); at the end
+ *  (and when `rest` is called after the consumer gave up) they must match the descriptor. */
+class Verifier {
+  private readonly hash = new OffThreadHash();
+  private pending: Buffer[] = [];
+  private pendingLen = 0;
+  n = 0;
+  ended = false;
+  constructor(private readonly l: Descriptor, private readonly body: Readable, private readonly onBytes: (n: number) => void) {}
 
-/** The bytes of a growing blob, as they arrive; ends when the blob is verified, throws when it failed. */
-async function* follow(g: Growing, onBytes: (n: number) => void): AsyncGenerator<Buffer> {
-  let fh: FileHandle | undefined;
-  while (!fh) {
-    if (g.failed) throw g.error;
-    const f = g.final ?? g.tmp;
-    if (!f) {
-      await g.wait();
-      continue;
+  /** The body's chunks; leaving the loop early does not destroy the body (rest() may read on). */
+  private chunks(): AsyncIterable<Buffer> {
+    return this.body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
+  }
+
+  /** Hashes what is pending, as one buffer, and returns it (undefined when nothing is). */
+  private flush(): Buffer | undefined {
+    if (this.pendingLen === 0) return undefined;
+    const b = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingLen);
+    this.hash.update(b);
+    this.pending = [];
+    this.pendingLen = 0;
+    return b;
+  }
+
+  /** Counts a chunk in; returns 1 MiB or more of bytes once that much is pending. */
+  private take(c: Buffer): Buffer | undefined {
+    this.pending.push(c);
+    this.pendingLen += c.length;
+    this.n += c.length;
+    if (this.l.size >= 0 && this.n > this.l.size) {
+      this.hash.drop();
+      throw verificationFailed(this.l.digest);
     }
+    this.onBytes(this.n);
+    return this.pendingLen >= 1 << 20 ? this.flush() : undefined;
+  }
+
+  private async check(): Promise<void> {
+    this.flush();
+    const got = `sha256:${await this.hash.digest()}`;
+    if (got !== this.l.digest || (this.l.size >= 0 && this.n !== this.l.size)) throw verificationFailed(this.l.digest);
+  }
+
+  /** The body in chunks of 1 MiB or more (what zlib wants), each hashed as it goes by. */
+  async* stream(): AsyncGenerator<Buffer> {
+    for await (const c of this.chunks()) {
+      const b = this.take(c);
+      if (b) yield b;
+    }
+    const last = this.flush();
+    if (last) yield last;
+    this.ended = true;
+    await this.check();
+  }
+
+  /** After the unpacker failed: reads what is left, to tell a corrupt download from a bad layer. */
+  async rest(): Promise<boolean> {
+    if (this.ended) return true;
     try {
-      fh = await fsp.open(f, 'r');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      // Renamed (or removed) between the look and the open: look again.
-      await new Promise((r) => setTimeout(r, 5));
+      for await (const c of this.chunks()) this.take(c);
+      await this.check();
+      return true;
+    } catch {
+      return false;
     }
   }
-  let pos = 0;
-  try {
-    for (;;) {
-      if (pos < g.written) {
-        const want = Math.min(1024 * 1024, g.written - pos);
-        const buf = Buffer.allocUnsafe(want);
-        const { bytesRead } = await fh.read(buf, 0, want, pos);
-        if (bytesRead === 0) throw systemError('a downloading blob was truncated');
-        pos += bytesRead;
-        onBytes(pos);
-        yield buf.subarray(0, bytesRead);
-        continue;
-      }
-      if (g.failed) throw g.error;
-      if (g.final) return;
-      await g.wait();
-    }
-  } finally {
-    await fh.close();
+
+  /** The hash will not be finished (the download failed). */
+  drop(): void {
+    this.hash.drop();
   }
 }
 
-/** Downloads one blob into the blobs directory, hashing on the way; `g` follows it. */
-async function download(c: PullContext, s: Session, l: Descriptor, out: Out, active: Set<HttpResponse>, g: Growing): Promise<void> {
+const verificationFailed = (digest: string) => invalid(`filesystem layer verification failed for digest ${digest}`);
+
+/** Downloads one layer and unpacks it while it streams in (nothing of the blob is kept); the result is
+ *  checked against both the blob digest and the diff id, and committed by the caller. */
+async function fetchLayer(c: PullContext, s: Session, l: Descriptor, diffId: string, out: Out, active: Set<HttpResponse>): Promise<PreparedLayer> {
   const id = shortId(l.digest);
-  const final = path.join(c.blobsDir, `sha256-${l.digest.slice(7)}`);
-  if (existsSync(final)) {
-    // Verified by an earlier, interrupted pull.
-    out(status(id, 'Download complete'));
-    g.finish(final, statSync(final).size);
-    return;
-  }
-  await fsp.mkdir(c.blobsDir, { recursive: true, mode: 0o700 });
-  const tmp = path.join(c.blobsDir, `tmp-${l.digest.slice(7, 19)}-${randomBytes(6).toString('hex')}`);
-  const res = await s.fetch('GET', `blobs/${l.digest}`);
+  const res = await s.fetch('GET', `blobs/${l.digest}`, { idleTimeout: 300_000 });
   if (res.status !== 200) {
     const body = await readBody(res, 1024 * 1024).catch(() => Buffer.alloc(0));
     throw new RegistryError('system', `error pulling layer ${l.digest}: ${registryErrorText(body, res.status)}`);
   }
   active.add(res);
-  const total = l.size >= 0 ? l.size : Number(res.headers['content-length'] ?? -1);
-  const t = new Throttle(out, id, 'Downloading', total);
-  const hash = createHash('sha256');
-  const fh = await fsp.open(tmp, 'wx', 0o600);
-  g.tmp = tmp;
-  g.wake();
-  let n = 0;
+  let v: Verifier | undefined;
   try {
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      hash.update(chunk);
-      let off = 0;
-      while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
-      n += chunk.length;
-      if (l.size >= 0 && n > l.size) throw invalid(`filesystem layer verification failed for digest ${l.digest}`);
-      g.progress(n);
-      t.update(n);
+    const total = l.size >= 0 ? l.size : Number(res.headers['content-length'] ?? -1);
+    const t = new Throttle(out, id, 'Downloading', total);
+    v = new Verifier(l, res.body, (n) => t.update(n));
+    let prepared: PreparedLayer;
+    try {
+      prepared = await c.images.layers.prepare(decompressed(v.stream()), diffId);
+    } catch (e) {
+      // A corrupt download makes corrupt gzip or tar too: then the digest is what to tell.
+      if ((e as { kind?: string }).kind === 'invalid' && !/verification failed/.test((e as Error).message) && !(await v.rest())) throw verificationFailed(l.digest);
+      if ((e as { kind?: string }).kind) throw e;
+      throw systemError(`error pulling layer ${l.digest}: ${(e as Error).message}`);
     }
-    await fh.sync();
-  } catch (e) {
-    await fh.close().catch(() => undefined);
-    await fsp.rm(tmp, { force: true });
-    throw e instanceof Error && (e as { kind?: string }).kind ? e : systemError(`error pulling layer ${l.digest}: ${(e as Error).message}`);
+    t.update(v.n, true);
+    out(status(id, 'Verifying Checksum'));
+    out(status(id, 'Download complete'));
+    return prepared;
   } finally {
+    v?.drop();
     active.delete(res);
+    res.body.destroy();
   }
-  await fh.close();
-  t.update(n, true);
-  out(status(id, 'Verifying Checksum'));
-  const got = `sha256:${hash.digest('hex')}`;
-  if (got !== l.digest || (l.size >= 0 && n !== l.size)) {
-    await fsp.rm(tmp, { force: true });
-    throw invalid(`filesystem layer verification failed for digest ${l.digest}`);
-  }
-  await fsp.rename(tmp, final);
-  out(status(id, 'Download complete'));
-  g.finish(final, n);
 }

@@ -1,23 +1,27 @@
-// docker push: every layer of the image as a gzip blob (the blob it was pulled as, when it was gzip; else its
-// tar compressed now, which zlib does the same way each time), then the config, then a schema2 manifest.
-// A blob the registry has is not sent again ("Layer already exists"); one this daemon knows to be in another
-// repository of the same registry is mounted from there ("Mounted from …"); uploads are monolithic
-// (POST, then PUT with the whole body).
+// docker push: every layer of the image as a blob, then the config, then a schema2 manifest.
+//
+// Like Docker, berth keeps no compressed copy of a layer; it remembers which blobs are which layer (the
+// blobs a pull unpacked, the blobs a push made) in <dataRoot>/image/distribution/diffids.json. A layer whose
+// blob the registry's repository has is not sent again ("Layer already exists"); one whose blob this daemon
+// knows to be in another repository of the same registry is mounted from there ("Mounted from …"). Any
+// other layer is regenerated from its tar-split metadata, gzip-compressed (zlib compresses the same tar the
+// same way each time, so the same layer gives the same digest) and streamed up in chunks as the registry
+// protocol allows: POST to start, one PATCH with Content-Range per chunk, PUT with the digest to finish. At
+// most two chunks are in memory; the digest is known only at the end, which is what the PUT carries.
 /* eslint-disable @typescript-eslint/no-explicit-any */
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, readFileSync, writeFileSync, renameSync, promises as fsp } from 'node:fs';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { Readable, pipeline } from 'node:stream';
 import { createGzip } from 'node:zlib';
-import path from 'node:path';
 import { notFound, systemError } from '../errors/errors';
 import type { ImageService } from '../images/service';
 import { familiarName, fullName, type NamedRef } from '../images/reference';
 import type { LayerRecord } from '../storage/layers/store';
 import type { AuthConfig } from './auth';
 import { MT } from './manifest';
+import { decompressed } from '../storage/layers/decompress';
 import { status, shortId, Throttle, type Out } from './progress';
-import { readBody, discard } from './http';
+import { readBody, discard, type HttpResponse } from './http';
 import { registryErrorText, RegistryError, type Registries, type Session } from './registry';
 import { limiter } from './limit';
 
@@ -29,13 +33,42 @@ export interface PushContext {
   sources: BlobSources;
 }
 
-/** Which repositories of which registries hold a blob, as far as this daemon has seen (for mounts). */
+/** A compressed blob of a layer. */
+export interface KnownBlob {
+  digest: string;
+  mediaType: string;
+  size: number;
+}
+
+/** Which repositories of which registries hold a blob, and which blobs are which layer (by diff id), as far
+ *  as this daemon has seen. A cache: losing it only costs an upload. */
 export class BlobSources {
   private map: Record<string, string[]> = {};
+  private layers: Record<string, KnownBlob[]> = {};
+  private readonly layersFile: string;
   constructor(private readonly file: string) {
     try {
       this.map = JSON.parse(readFileSync(file, 'utf8'));
     } catch { /* none yet */ }
+    this.layersFile = file.replace(/sources\.json$/, 'diffids.json');
+    try {
+      this.layers = JSON.parse(readFileSync(this.layersFile, 'utf8'));
+    } catch { /* none yet */ }
+  }
+  /** Blobs known to hold the layer `diffId`, most recent first. */
+  layersOf(diffId: string): KnownBlob[] {
+    return [...(this.layers[diffId] ?? [])].reverse();
+  }
+  addLayer(diffId: string, blob: KnownBlob): void {
+    const l = (this.layers[diffId] ??= []);
+    const i = l.findIndex((b) => b.digest === blob.digest);
+    if (i >= 0) l.splice(i, 1);
+    l.push({ digest: blob.digest, mediaType: blob.mediaType, size: blob.size });
+    if (l.length > 5) l.shift();
+    try {
+      writeFileSync(`${this.layersFile}.tmp`, JSON.stringify(this.layers));
+      renameSync(`${this.layersFile}.tmp`, this.layersFile);
+    } catch { /* a cache */ }
   }
   get(digest: string, host: string): string[] {
     return (this.map[digest] ?? []).filter((s) => s.startsWith(`${host}/`)).map((s) => s.slice(host.length + 1));
@@ -53,43 +86,8 @@ export class BlobSources {
   }
 }
 
-interface PushBlob {
-  digest: string;
-  size: number;
-  /** Opens the bytes; `cleanup` removes a temporary file. */
-  open(): Readable;
-  cleanup(): Promise<void>;
-}
-
+/** Blobs that can stand in a schema2 manifest as the layer's gzip blob (others are compressed again). */
 const GZIP_TYPES = new Set<string>([MT.dockerLayerGzip, MT.ociLayerGzip]);
-
-/** The gzip blob of a layer: the pulled one when it is gzip, else the layer tar compressed into a temp file. */
-async function layerBlob(c: PushContext, l: LayerRecord): Promise<PushBlob> {
-  const kept = c.images.layers.blobOf(l);
-  if (kept && GZIP_TYPES.has(kept.mediaType) && existsSync(kept.file)) {
-    return { digest: kept.digest, size: kept.size, open: () => createReadStream(kept.file), cleanup: async () => undefined };
-  }
-  const tar = c.images.layers.tarOf(l);
-  if (!tar) throw systemError(`layer ${l.diffId} keeps no copy of its tar and cannot be pushed; load or pull the image again`);
-  await fsp.mkdir(c.blobsDir, { recursive: true, mode: 0o700 });
-  const tmp = path.join(c.blobsDir, `tmp-push-${randomBytes(8).toString('hex')}`);
-  const hash = createHash('sha256');
-  let size = 0;
-  const count = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
-      size += chunk.length;
-      cb(null, chunk);
-    },
-  });
-  try {
-    await pipeline(Readable.from(tar), createGzip(), count, (await fsp.open(tmp, 'wx', 0o600)).createWriteStream());
-  } catch (e) {
-    await fsp.rm(tmp, { force: true });
-    throw e;
-  }
-  return { digest: `sha256:${hash.digest('hex')}`, size, open: () => createReadStream(tmp), cleanup: () => fsp.rm(tmp, { force: true }) };
-}
 
 async function blobExists(s: Session, digest: string): Promise<boolean> {
   const res = await s.fetch('HEAD', `blobs/${digest}`);
@@ -99,29 +97,90 @@ async function blobExists(s: Session, digest: string): Promise<boolean> {
   throw new RegistryError('system', `HEAD "${s.url(`blobs/${digest}`)}": unexpected status ${res.status}`);
 }
 
-/** Uploads `open()` as blob `digest`: POST, then one PUT. `location` continues an upload a mount started. */
-async function upload(s: Session, digest: string, size: number, open: () => Readable, onBytes?: (n: number) => void, location?: string): Promise<void> {
+/** Bytes of an upload chunk (a PATCH each); two can be in memory at once (one sent, one being filled). */
+export const CHUNK_SIZE = 8 * 1024 * 1024;
+
+/** `src` regrouped into runs of about `size` bytes (the last may be shorter). */
+async function* regroup(src: AsyncIterable<Buffer>, size: number): AsyncGenerator<Buffer[]> {
+  let group: Buffer[] = [];
+  let n = 0;
+  for await (const c of src) {
+    let rest = c;
+    while (n + rest.length >= size) {
+      const take = size - n;
+      group.push(rest.subarray(0, take));
+      yield group;
+      group = [];
+      n = 0;
+      rest = rest.subarray(take);
+    }
+    if (rest.length) {
+      group.push(rest);
+      n += rest.length;
+    }
+  }
+  if (n > 0) yield group;
+}
+
+const byteLength = (g: Buffer[]) => g.reduce((n, b) => n + b.length, 0);
+
+async function uploadError(res: HttpResponse, what: string): Promise<RegistryError> {
+  const body = await readBody(res, 1024 * 1024).catch(() => Buffer.alloc(0));
+  return new RegistryError('system', `${what}: ${registryErrorText(body, res.status)}`);
+}
+
+/**
+ * Uploads the bytes of `src` as a blob in chunks: POST (unless `location` continues an upload a mount
+ * attempt started), a PATCH with Content-Range for each chunk, then a PUT with the digest. The next chunk
+ * is read while one is sent. On any failure the upload is cancelled (DELETE) and the error thrown. Returns
+ * the blob's digest and size.
+ */
+export async function upload(s: Session, src: AsyncIterable<Buffer>, onBytes?: (n: number) => void, location?: string): Promise<{ digest: string; size: number }> {
   if (!location) {
     const res = await s.fetch('POST', 'blobs/uploads/', { headers: { 'Content-Length': '0' } });
-    const body = await readBody(res, 1024 * 1024);
-    if (res.status !== 202 || !res.headers.location) throw new RegistryError('system', `starting an upload: ${registryErrorText(body, res.status)}`);
+    if (res.status !== 202 || !res.headers.location) throw await uploadError(res, 'starting an upload');
+    discard(res);
     location = res.headers.location;
   }
-  const u = new URL(location, s.base);
-  u.searchParams.set('digest', digest);
-  let n = 0;
-  const src = open();
-  const counted = onBytes ? src.pipe(new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      n += chunk.length;
-      onBytes(n);
-      cb(null, chunk);
-    },
-  })) : src;
-  src.on('error', (e) => counted.destroy(e));
-  const res = await s.fetch('PUT', u.toString(), { headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size) }, body: counted, idleTimeout: 300_000 });
-  const body = await readBody(res, 1024 * 1024);
-  if (res.status !== 201) throw new RegistryError('system', `uploading blob ${digest}: ${registryErrorText(body, res.status)}`);
+  let at = new URL(location, s.base);
+  const hash = createHash('sha256');
+  let sent = 0;
+  const groups = regroup(src, CHUNK_SIZE)[Symbol.asyncIterator]();
+  let pending: Promise<IteratorResult<Buffer[]>> | undefined;
+  try {
+    let next = groups.next();
+    pending = next;
+    for (;;) {
+      const r = await next;
+      if (r.done) break;
+      next = groups.next();
+      pending = next;
+      next.catch(() => undefined);
+      const group = r.value;
+      const len = byteLength(group);
+      for (const b of group) hash.update(b);
+      const res = await s.fetch('PATCH', at.toString(), {
+        headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(len), 'Content-Range': `${sent}-${sent + len - 1}` },
+        body: Readable.from(group), idleTimeout: 300_000,
+      });
+      if (res.status !== 202 && res.status !== 204) throw await uploadError(res, 'uploading a blob chunk');
+      discard(res);
+      sent += len;
+      onBytes?.(sent);
+      if (res.headers.location) at = new URL(res.headers.location, at);
+    }
+    pending = undefined;
+    const digest = `sha256:${hash.digest('hex')}`;
+    at.searchParams.set('digest', digest);
+    const res = await s.fetch('PUT', at.toString(), { headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': '0' }, body: Buffer.alloc(0) });
+    if (res.status !== 201) throw await uploadError(res, `uploading blob ${digest}`);
+    discard(res);
+    return { digest, size: sent };
+  } catch (e) {
+    if (pending) await groups.return?.(undefined).catch(() => undefined);
+    await s.fetch('DELETE', at.toString()).then(discard, () => undefined);
+    throw e;
+  }
 }
 
 export async function runPush(c: PushContext, named: NamedRef, auth: AuthConfig, out: Out): Promise<void> {
@@ -148,7 +207,7 @@ export async function runPush(c: PushContext, named: NamedRef, auth: AuthConfig,
     const layers = pushed.reverse();
 
     const cfgBytes = Buffer.from(c.images.configBytes(img.id), 'utf8');
-    if (!(await blobExists(s, img.id))) await upload(s, img.id, cfgBytes.length, () => Readable.from([cfgBytes]));
+    if (!(await blobExists(s, img.id))) await upload(s, Readable.from([cfgBytes]));
     const manifest = Buffer.from(JSON.stringify({
       schemaVersion: 2,
       mediaType: MT.dockerV2,
@@ -166,16 +225,22 @@ export async function runPush(c: PushContext, named: NamedRef, auth: AuthConfig,
   }
 }
 
-async function pushLayer(c: PushContext, s: Session, l: LayerRecord, out: Out): Promise<{ digest: string; size: number }> {
+/** The blob of one layer in the repository: one it has, one mounted, or one uploaded now. */
+async function pushLayer(c: PushContext, s: Session, l: LayerRecord, out: Out): Promise<KnownBlob> {
   const id = shortId(l.diffId);
-  const blob = await layerBlob(c, l);
-  try {
+  // Blobs known to be this layer: what pulls and pushes recorded, and the blob an older berth kept.
+  const known = c.sources.layersOf(l.diffId).filter((b) => GZIP_TYPES.has(b.mediaType));
+  const kept = c.images.layers.blobOf(l);
+  if (kept && GZIP_TYPES.has(kept.mediaType) && !known.some((b) => b.digest === kept.digest)) known.push({ digest: kept.digest, mediaType: kept.mediaType, size: kept.size });
+  for (const blob of known) {
     if (await blobExists(s, blob.digest)) {
       out(status(id, 'Layer already exists'));
       c.sources.add(blob.digest, s.host, s.repo);
       return blob;
     }
-    let location: string | undefined;
+  }
+  let location: string | undefined;
+  mount: for (const blob of known) {
     for (const from of c.sources.get(blob.digest, s.host)) {
       if (from === s.repo) continue;
       const q = new URLSearchParams({ mount: blob.digest, from });
@@ -188,16 +253,36 @@ async function pushLayer(c: PushContext, s: Session, l: LayerRecord, out: Out): 
       }
       if (res.status === 202 && res.headers.location) {
         location = res.headers.location;
-        break;
+        break mount;
       }
     }
-    const t = new Throttle(out, id, 'Pushing', blob.size);
-    await upload(s, blob.digest, blob.size, blob.open, (n) => t.update(n), location);
-    t.update(blob.size, true);
-    out(status(id, 'Pushed'));
-    c.sources.add(blob.digest, s.host, s.repo);
-    return blob;
-  } finally {
-    await blob.cleanup();
   }
+  let src: AsyncIterable<Buffer>;
+  const mediaType = MT.dockerLayerGzip;
+  let total: number;
+  const tar = c.images.layers.tarOf(l) ?? (kept && existsSync(kept.file) ? decompressed(createReadStream(kept.file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) : undefined);
+  if (tar) {
+    total = (await c.images.layers.tarSize(l)) ?? l.size;
+    let read = 0;
+    const counted = (async function* () {
+      for await (const b of tar) {
+        read += b.length;
+        yield b;
+      }
+    })();
+    // pipeline, not pipe: a tar that fails (its files changed on disk) must fail the upload, not stall it.
+    src = pipeline(Readable.from(counted), createGzip({ chunkSize: 1 << 20 }), () => undefined);
+    const t = new Throttle(out, id, 'Pushing', total);
+    const blob = await upload(s, src, () => t.update(read), location);
+    t.update(total, true);
+    return recordPushed(c, s, l, out, { ...blob, mediaType });
+  }
+  throw systemError(`layer ${l.diffId} keeps no copy of its tar and cannot be pushed; load or pull the image again`);
+}
+
+function recordPushed(c: PushContext, s: Session, l: LayerRecord, out: Out, blob: KnownBlob): KnownBlob {
+  out(status(shortId(l.diffId), 'Pushed'));
+  c.sources.add(blob.digest, s.host, s.repo);
+  c.sources.addLayer(l.diffId, blob);
+  return blob;
 }

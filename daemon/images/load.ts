@@ -1,6 +1,7 @@
-// docker load: the archive (plain or gzip) is spooled to disk, its index files say which images it holds,
-// and each image is loaded in turn: the layers it lacks are unpacked and checked against the config's
-// diff ids, then the image row is written, then its tags. An image is listed only once all its layers are
+// docker load: the archive (plain or gzip) is read once: layer tars are unpacked as they stream in (spool.ts),
+// everything else is spooled to disk; then its index files say which images it holds, and each image is
+// loaded in turn: the layers it lacks are checked against the config's diff ids and committed, then the
+// image row is written, then its tags. An image is listed only once all its layers are
 // committed; layers of an image that failed are collected again at the end.
 /* eslint-disable @typescript-eslint/no-explicit-any */
 import { createHash } from 'node:crypto';
@@ -16,7 +17,7 @@ import { humanSize } from '../lib/units';
 export async function loadArchive(x: ImageInternals, body: AsyncIterable<Buffer>, quiet: boolean, out: (m: StreamMessage) => void): Promise<void> {
   let spool: Spool | undefined;
   try {
-    spool = await Spool.create(x.tmpRoot, decompressed(body));
+    spool = await Spool.create(x.tmpRoot, decompressed(body), x.layers);
     const plan = await planArchive(spool);
     // Every name is checked before any work, so that a bad tag loads nothing.
     const tagsOf = plan.map((p) => p.repoTags.map(parseLoadTag));
@@ -46,7 +47,24 @@ async function loadOne(x: ImageInternals, spool: Spool, item: ImageToLoad, tags:
     let parent: string | null = null;
     for (let i = 0; i < chains.length; i++) {
       if (!x.layers.get(chains[i])) {
-        const rec = await x.layers.create(parent, decompressed(spool.open(item.layers[i])), diffIds[i] as string);
+        const name = item.layers[i];
+        const src = spool.layerSource(name);
+        let rec: LayerRecord;
+        if ('prepared' in src) {
+          // Unpacked while the archive streamed in; checked against the config only now.
+          if (src.prepared.diffId !== diffIds[i]) {
+            throw invalid(`invalid diffID for layer: expected ${JSON.stringify(diffIds[i])}, got ${JSON.stringify(src.prepared.diffId)}`);
+          }
+          rec = await x.layers.commit(parent, src.prepared);
+          spool.committed(name, rec);
+        } else if ('committed' in src) {
+          // The same layer tar again, on another parent: its bytes come back from the layer it became.
+          const again = x.layers.tarOf(src.committed);
+          if (!again) throw invalid(`layer ${name} of the archive cannot be read again`);
+          rec = await x.layers.create(parent, again, diffIds[i] as string);
+        } else {
+          rec = await x.layers.create(parent, decompressed(src.bytes), diffIds[i] as string);
+        }
         if (!quiet) out(loadingLayer(rec));
       }
       parent = chains[i];

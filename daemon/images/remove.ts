@@ -1,7 +1,8 @@
 // docker rmi and docker image prune, with Docker's rules (observed in traces/history-tag.txt and
 // docs/engine-api.md section 8):
 //
-// * By reference: the reference goes. Without force, any container using the image is a conflict. When the
+// * By reference: the reference goes. Without force, a container using the image is a conflict only when
+//   this is the image's last reference (one tag plus its digests); with other tags left it just untags. When the
 //   last tag of a repository goes, that repository's digest references go too. The image itself is deleted
 //   only when no reference is left, and then quietly: a conflict at that point just keeps the image.
 // * By id (or id prefix): when the references are one repository's (one tag plus its digests), they go
@@ -42,7 +43,9 @@ export function removeImage(x: ImageInternals, refOrId: string, force: boolean, 
   let refs = x.refs(img.id);
   let quiet = false;
   if (!isImageIdPrefix(img.id, refOrId)) {
-    if (!force) {
+    // Only the last reference is protected: with other tags (or repositories) left, the image stays and
+    // the container keeps using it, so Docker just untags.
+    if (!force && isSingleReference(refs)) {
       const users = x.hooks.imageInUse(img.id);
       if (users.length) {
         throw conflict(`conflict: unable to remove repository reference "${refOrId}" (must force) - container ${shortId(users[0])} is using its referenced image ${shortId(img.id)}`);

@@ -4,9 +4,9 @@
 // manifests) plus the legacy manifest.json and repositories, whose paths point into blobs/sha256 — so
 // both older loaders (manifest.json) and OCI tools (index.json) read it. Shared layers are written once.
 //
-// A layer's tar must be the exact bytes whose sha256 is its diff id; the layer store keeps them
-// (layer.tar, or the compressed blob of a pulled layer, which is decompressed into a temporary file first
-// because a tar header needs the size up front).
+// A layer's tar must be the exact bytes whose sha256 is its diff id; the layer store regenerates them from
+// its tar-split metadata, whose size is known up front (a layer of an older berth that kept only the
+// compressed blob is decompressed into a temporary file first, because a tar header needs the size).
 /* eslint-disable @typescript-eslint/no-explicit-any */
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, promises as fsp, createReadStream } from 'node:fs';
@@ -94,6 +94,9 @@ function addEntry(pack: tar.Pack, header: TarHeader, body?: Buffer | AsyncIterab
       return;
     }
     const entry = pack.entry(header, (err) => (err ? reject(err) : resolve()));
+    // A failing body (a layer that no longer matches its diff id) destroys the entry with the error, which
+    // is told through reject(); the entry's own error event must not go unheard.
+    entry.on('error', () => undefined);
     (async () => {
       for await (const c of body) {
         if (!entry.write(c)) await new Promise<void>((r) => entry.once('drain', r));
@@ -187,19 +190,19 @@ export async function writeSave(x: ImageInternals, plan: SavePlan, out: Writable
 
 async function writeLayer(x: ImageInternals, add: (h: TarHeader, body?: Buffer | AsyncIterable<Buffer>) => Promise<void>, l: LayerRecord, hex: string, written: Set<string>,
   file: (name: string, size: number) => TarHeader): Promise<number> {
-  const dir = x.layers.dir(l);
-  const raw = path.join(dir, 'layer.tar');
-  const st = await fsp.stat(raw).catch(() => undefined);
-  if (st) {
+  const known = await x.layers.tarSize(l);
+  if (known !== undefined) {
+    // Regenerated from the layer's tar-split metadata (checked against the diff id as it streams).
     if (!written.has(hex)) {
       written.add(hex);
-      await add(file(`blobs/sha256/${hex}`, st.size), createReadStream(raw, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>);
+      await add(file(`blobs/sha256/${hex}`, known), x.layers.tarOf(l)!);
     }
-    return st.size;
+    return known;
   }
   const src = x.layers.tarOf(l);
   if (!src) throw new Error(`layer ${l.diffId} kept no copy of its tar (made by an older berth); it cannot be saved`);
-  // A pulled layer: its uncompressed size is known only once it is decompressed.
+  // A layer of an older berth that kept only its pulled blob: its uncompressed size is known only once it
+  // is decompressed.
   await fsp.mkdir(x.tmpRoot, { recursive: true, mode: 0o700 });
   const tmp = path.join(x.tmpRoot, `save-${randomBytes(8).toString('hex')}`);
   try {

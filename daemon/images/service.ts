@@ -441,12 +441,14 @@ export class ImageService {
   // ---- start-up ------------------------------------------------------------------------------------
 
   /** Called once at daemon start, before anything else uses the store: removes spooled archives, finishes
-   *  or undoes interrupted layer work, drops hidden images nobody uses, and layers no image uses. */
+   *  or undoes interrupted layer work, drops hidden images nobody uses, and layers no image uses — except
+   *  those committed in the last day, which an interrupted pull or load made and its retry reuses (the
+   *  next rmi or prune collects them). */
   async cleanup(): Promise<void> {
     await fsp.rm(this.tmpRoot, { recursive: true, force: true });
     await this.layers.cleanup();
     this.sweepHidden();
-    const removed = this.collectLayers();
+    const removed = this.layers.gc(this.store.allTops(), 24 * 3600 * 1000);
     if (removed.length) this.log.info({ layers: removed.length }, 'removed layers no image uses');
   }
 }

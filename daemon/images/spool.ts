@@ -5,16 +5,35 @@
 // never paths on disk, so a hostile name cannot place a file anywhere. Symlinks and hardlinks between
 // members (older `docker save` writes a shared layer.tar once and links the others to it) are resolved in
 // the archive's own namespace, which is rooted: `..` at the top stays at the top.
+//
+// A member that is itself a plain tar (a layer, in every layout docker save writes) is not spooled: with a
+// layer store at hand it is unpacked at once, as it streams in, into a prepared (uncommitted) layer, so a
+// load reads and writes each layer once. Whether it is a layer, and of which image, is known only from the
+// index files at the end: load commits the prepared layers it needs (takePrepared) and dispose() removes the
+// rest. A member that fails to unpack is remembered with its error, told only if a manifest uses it.
 import { createReadStream, promises as fsp, constants as fsc } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { invalid } from '../errors/errors';
-import { readTar, drain } from '../storage/layers/apply';
+import { readTar, drain, type EntryStream } from '../storage/layers/apply';
+import type { LayerStore, PreparedLayer, LayerRecord } from '../storage/layers/store';
 
 interface Member {
-  file: string;
+  /** The spooled bytes; absent for a member unpacked as a layer. */
+  file?: string;
   size: number;
+  /** The member unpacked as a layer (until committed), or why it could not be. */
+  prepared?: PreparedLayer;
+  error?: unknown;
+  /** The layer it became once committed (a second use unpacks from that layer's own tar). */
+  committed?: LayerRecord;
 }
+
+/** A tar header block: "ustar" at offset 257 (POSIX "ustar\0", GNU "ustar "). */
+const isTarHeader = (b: Buffer) => b.length >= 512 && b.toString('latin1', 257, 262) === 'ustar';
+
+/** Members below this size are always spooled (configs, manifests, tiny layers). */
+const UNPACK_MIN = 64 * 1024;
 
 const MAX_LINK_HOPS = 40;
 
@@ -32,16 +51,20 @@ export class Spool {
   private readonly files = new Map<string, Member>();
   private readonly symlinks = new Map<string, string>();
   private readonly hardlinks = new Map<string, string>();
+  /** Prepared layers not committed yet: dispose() removes them. */
+  private readonly prepared = new Set<PreparedLayer>();
+  private layers: LayerStore | undefined;
 
   private constructor(readonly dir: string) {}
 
   /** Reads the whole archive (uncompressed tar bytes) into a new directory under `tmpRoot`. Any error in
    *  the archive removes what was spooled and is thrown. */
-  static async create(tmpRoot: string, source: AsyncIterable<Buffer>): Promise<Spool> {
+  static async create(tmpRoot: string, source: AsyncIterable<Buffer>, layers?: LayerStore): Promise<Spool> {
     await fsp.mkdir(tmpRoot, { recursive: true, mode: 0o700 });
     const dir = path.join(tmpRoot, `load-${randomBytes(8).toString('hex')}`);
     await fsp.mkdir(dir, { mode: 0o700 });
     const s = new Spool(dir);
+    s.layers = layers;
     let n = 0;
     try {
       await readTar(source, async (h, stream) => {
@@ -49,6 +72,12 @@ export class Spool {
         switch (h.type) {
           case 'file':
           case 'contiguous-file': {
+            if (layers && (h.size ?? 0) >= UNPACK_MIN) {
+              const m = await s.tryUnpack(layers, stream, dir, n++);
+              s.forget(key);
+              s.files.set(key, m);
+              return;
+            }
             const file = path.join(dir, `m${n++}`);
             const fh = await fsp.open(file, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
             let size = 0;
@@ -79,12 +108,93 @@ export class Spool {
             // Directories and anything else carry nothing a load needs.
             await drain(stream);
         }
-      });
+      }, { hash: false });
     } catch (e) {
       await s.dispose();
       throw e;
     }
     return s;
+  }
+
+  /** Unpacks a member that starts like a tar as a prepared layer; any other member is spooled. Always
+   *  reads the member to its end. */
+  private async tryUnpack(layers: LayerStore, stream: EntryStream, dir: string, index: number): Promise<Member> {
+    const it = stream[Symbol.asyncIterator]();
+    const head: Buffer[] = [];
+    let headLen = 0;
+    let ended = false;
+    while (headLen < 512) {
+      const r = await it.next();
+      if (r.done) {
+        ended = true;
+        break;
+      }
+      head.push(r.value);
+      headLen += r.value.length;
+    }
+    let size = 0;
+    // The member's bytes: what was read ahead, then the rest. Not a for-await over `it`, so that giving up
+    // early (a bad layer) leaves the rest to be drained here.
+    const all = async function* (): AsyncGenerator<Buffer> {
+      for (const c of head) {
+        size += c.length;
+        yield c;
+      }
+      if (ended) return;
+      for (;;) {
+        const r = await it.next();
+        if (r.done) return;
+        size += r.value.length;
+        yield r.value;
+      }
+    };
+    if (isTarHeader(Buffer.concat(head))) {
+      try {
+        const prepared = await layers.prepare(all());
+        this.prepared.add(prepared);
+        return { prepared, size };
+      } catch (e) {
+        for (;;) {
+          const r = await it.next();
+          if (r.done) break;
+          size += r.value.length;
+        }
+        return { error: e, size };
+      }
+    }
+    const file = path.join(dir, `m${index}`);
+    const fh = await fsp.open(file, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+    try {
+      for await (const chunk of all()) {
+        let off = 0;
+        while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
+      }
+    } finally {
+      await fh.close();
+    }
+    return { file, size };
+  }
+
+  /**
+   * The layer a member holds, for load: a prepared layer (handed over once: the caller commits it), the
+   * layer it already became, or the member's bytes to unpack. Throws the error that unpacking it met.
+   */
+  layerSource(name: string): { prepared: PreparedLayer } | { committed: LayerRecord } | { bytes: AsyncIterable<Buffer> } {
+    const m = this.member(name);
+    if (!m) throw invalid(`the archive has no ${JSON.stringify(name)}`);
+    if (m.error !== undefined) throw m.error;
+    if (m.committed) return { committed: m.committed };
+    if (m.prepared) return { prepared: m.prepared };
+    return { bytes: this.open(name) };
+  }
+
+  /** The prepared layer of `name` was committed as `rec` (or dropped, when rec is the existing layer). */
+  committed(name: string, rec: LayerRecord): void {
+    const m = this.member(name);
+    if (!m?.prepared) return;
+    this.prepared.delete(m.prepared);
+    m.prepared = undefined;
+    m.committed = rec;
   }
 
   private forget(key: string): void {
@@ -127,6 +237,7 @@ export class Spool {
   async read(name: string, limit = 32 * 1024 * 1024): Promise<Buffer> {
     const m = this.member(name);
     if (!m) throw invalid(`the archive has no ${JSON.stringify(name)}`);
+    if (!m.file) throw invalid(`${JSON.stringify(name)} in the archive is a layer tar, not ${name.endsWith('.json') ? 'JSON' : 'a small file'}`);
     if (m.size > limit) throw invalid(`${JSON.stringify(name)} in the archive is too large (${m.size} bytes)`);
     return fsp.readFile(m.file);
   }
@@ -144,8 +255,10 @@ export class Spool {
   open(name: string): AsyncIterable<Buffer> {
     const m = this.member(name);
     if (!m) throw invalid(`the archive has no ${JSON.stringify(name)}`);
+    const file = m.file;
+    if (!file) throw invalid(`${JSON.stringify(name)} in the archive was unpacked as a layer`);
     return (async function* () {
-      const rs = createReadStream(m.file);
+      const rs = createReadStream(file, { highWaterMark: 1 << 20 });
       try {
         for await (const c of rs as AsyncIterable<Buffer>) yield c;
       } finally {
@@ -155,6 +268,8 @@ export class Spool {
   }
 
   async dispose(): Promise<void> {
+    for (const p of this.prepared) await this.layers?.discard(p);
+    this.prepared.clear();
     await fsp.rm(this.dir, { recursive: true, force: true });
   }
 }

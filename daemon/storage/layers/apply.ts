@@ -20,6 +20,8 @@ import path from 'node:path';
 import * as tar from 'tar-stream';
 import type { LayerFs } from '../../runtime/layerfs';
 import { invalid } from '../../errors/errors';
+import { coalesced } from './decompress';
+import { OffThreadHash } from './hasher';
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const WHITEOUT_META_PREFIX = '.wh..wh.';
@@ -36,6 +38,69 @@ export interface ApplyResult {
 export interface ApplyOptions {
   fs: LayerFs;
   warn?: (msg: string) => void;
+  /** Where each entry's contents ended up, for tar-split (see tarsplit.ts). */
+  split?: SplitPaths;
+}
+
+/**
+ * Where the contents of the tar's entries can be read back after unpacking, by entry index (entries counted
+ * as the tar reader reports them): `paths` are regular files inside the layer, `side` are files in `sideDir`.
+ * Contents that do not end up as a file of the layer (a whiteout entry with a body, an entry overwritten or
+ * removed by a later one in the same tar) are kept in `sideDir`, so that the original tar can always be
+ * given back byte for byte. An inode is never written again after its entry: replacing a path unlinks it.
+ */
+export class SplitPaths {
+  readonly paths = new Map<number, string>();
+  readonly side = new Map<number, string>();
+  /** Recorded entry of each path still in the layer. */
+  private readonly byPath = new Map<string, number>();
+  private sideMade = false;
+
+  constructor(readonly sideDir: string) {}
+
+  file(index: number, rel: string): void {
+    this.paths.set(index, rel);
+    this.byPath.set(rel, index);
+  }
+
+  private ensureSide(): void {
+    if (this.sideMade) return;
+    fs.mkdirSync(this.sideDir, { recursive: true, mode: 0o700 });
+    this.sideMade = true;
+  }
+
+  /** Stores an entry's body that has no place in the layer; resolves once it is read to the end. */
+  async sideBody(index: number, stream: EntryStream): Promise<void> {
+    let fd: number | undefined;
+    try {
+      for await (const chunk of stream) {
+        if (chunk.length === 0) continue;
+        if (fd === undefined) {
+          this.ensureSide();
+          fd = fs.openSync(path.join(this.sideDir, String(index)), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+          this.side.set(index, String(index));
+        }
+        let off = 0;
+        while (off < chunk.length) off += await writeAsync(fd, chunk, off);
+      }
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd);
+    }
+  }
+
+  /** `rel` (and, for a directory, everything under it) is about to be removed: recorded files move aside. */
+  beforeRemove(rel: string, abs: (r: string) => string, isDir: boolean): void {
+    if (this.byPath.size === 0) return;
+    const hit = (p: string) => p === rel || (isDir && p.startsWith(`${rel}/`));
+    for (const [p, index] of [...this.byPath]) {
+      if (!hit(p)) continue;
+      this.ensureSide();
+      fs.renameSync(abs(p), path.join(this.sideDir, String(index)));
+      this.byPath.delete(p);
+      this.paths.delete(index);
+      this.side.set(index, String(index));
+    }
+  }
 }
 
 /** A tar member header as tar-stream gives it (PAX records decoded to text). */
@@ -89,7 +154,15 @@ class Unpacker {
   /** Bytes each non-directory path holds, as Docker's size counts them (a hardlink adds nothing). */
   private readonly sizes = new Map<string, number>();
 
+  /** Index of the entry being unpacked, counted as the tar reader reports them. */
+  private index = -1;
+
   constructor(private readonly dest: string, private readonly o: ApplyOptions) {}
+
+  /** Reads an entry's body that the layer does not keep (kept aside when recording for tar-split). */
+  private skip(stream: EntryStream): Promise<void> {
+    return this.o.split ? this.o.split.sideBody(this.index, stream) : drain(stream);
+  }
 
   private abs(rel: string): string {
     return rel === '' ? this.dest : path.join(this.dest, rel);
@@ -129,6 +202,7 @@ class Unpacker {
     const st = lstatOrNull(this.abs(rel));
     if (st === null) return false;
     if (st.isDirectory() && newIsDir) return true;
+    this.o.split?.beforeRemove(rel, (r) => this.abs(r), st.isDirectory());
     fs.rmSync(this.abs(rel), { recursive: true, force: true });
     this.sizes.delete(rel);
     if (st.isDirectory()) {
@@ -140,17 +214,18 @@ class Unpacker {
   }
 
   async entry(h: Header, stream: EntryStream): Promise<void> {
+    this.index++;
     const name = h.name;
     const rel = cleanEntryName(name);
     const base = rel.split('/').pop() ?? '';
 
     if (base.startsWith(WHITEOUT_PREFIX)) {
-      await drain(stream);
+      await this.skip(stream);
       return this.whiteout(rel, base, h);
     }
     if (rel === '') {
       // The layer root: only a directory entry makes sense; its metadata applies to the layer directory.
-      await drain(stream);
+      await this.skip(stream);
       if (h.type !== 'directory') throw invalid(`archive entry ${JSON.stringify(name)} names the layer root but is not a directory`);
       await this.meta(rel, h, true);
       this.dirTimes.push({ abs: this.dest, ...entryTimes(h) });
@@ -162,7 +237,7 @@ class Unpacker {
 
     switch (h.type) {
       case 'directory': {
-        await drain(stream);
+        await this.skip(stream);
         const existed = this.replace(rel, true);
         if (!existed) fs.mkdirSync(abs, { mode: 0o700 });
         this.dirs.add(rel);
@@ -189,11 +264,12 @@ class Unpacker {
           fs.closeSync(fd);
         }
         this.sizes.set(rel, size);
+        if (size > 0) this.o.split?.file(this.index, rel);
         await this.xattrs(rel, h);
         return;
       }
       case 'symlink': {
-        await drain(stream);
+        await this.skip(stream);
         this.replace(rel, false);
         if (!h.linkname) throw invalid(`archive entry ${JSON.stringify(name)} is a symlink without a target`);
         fs.symlinkSync(h.linkname, abs);
@@ -202,7 +278,7 @@ class Unpacker {
         return;
       }
       case 'link': {
-        await drain(stream);
+        await this.skip(stream);
         const target = cleanEntryName(h.linkname ?? '', 'hardlink target of');
         if (target === '') throw invalid(`archive entry ${JSON.stringify(name)} is a hardlink to the layer root`);
         this.ensureParents(target, `${name} -> ${h.linkname}`);
@@ -219,7 +295,7 @@ class Unpacker {
       case 'character-device':
       case 'block-device':
       case 'fifo': {
-        await drain(stream);
+        await this.skip(stream);
         this.replace(rel, false);
         const t = h.type === 'fifo' ? 'p' : h.type === 'block-device' ? 'b' : 'c';
         await this.o.fs.mknod(abs, t, mode, h.devmajor ?? 0, h.devminor ?? 0);
@@ -320,7 +396,7 @@ export async function drain(stream: EntryStream): Promise<void> {
  *  the diff id and size. On error the directory is left as it is: the caller removes it. */
 export async function applyTar(source: AsyncIterable<Buffer>, dest: string, o: ApplyOptions): Promise<ApplyResult> {
   const u = new Unpacker(dest, o);
-  const digest = await readTar(source, (h, stream) => u.entry(h, stream));
+  const digest = await readTar(source, (h, stream) => u.entry(h, stream), { hash: 'worker' });
   u.finish();
   return { diffId: `sha256:${digest}`, size: u.size };
 }
@@ -330,8 +406,10 @@ export async function applyTar(source: AsyncIterable<Buffer>, dest: string, o: A
  * consume the member's stream. Resolves with the sha256 (hex) of all bytes of `source`, read to its end.
  * The first error (from the source, the parser or a handler) stops everything and is thrown.
  */
-export async function readTar(source: AsyncIterable<Buffer>, onEntry: (h: Header, stream: EntryStream) => Promise<void>): Promise<string> {
-  const hash = createHash('sha256');
+export async function readTar(source: AsyncIterable<Buffer>, onEntry: (h: Header, stream: EntryStream) => Promise<void>, o: { hash?: boolean | 'worker' } = {}): Promise<string> {
+  // 'worker': the hash runs in a worker thread (hasher.ts) while this thread parses and writes.
+  const off = o.hash === 'worker' ? new OffThreadHash() : undefined;
+  const hash = o.hash === false || off ? undefined : createHash('sha256');
   const ex = tar.extract();
   let failure: unknown;
 
@@ -356,9 +434,10 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: (h: Header
   finished.catch(() => { /* observed below */ });
 
   try {
-    for await (const chunk of source) {
+    for await (const chunk of coalesced(source)) {
       if (failure) break;
-      hash.update(chunk);
+      hash?.update(chunk);
+      off?.update(chunk);
       if (!ex.write(chunk)) {
         await new Promise<void>((r) => {
           const done = () => {
@@ -381,8 +460,12 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: (h: Header
   } catch (e) {
     failure ??= e;
   }
-  if (failure) throw failure;
-  return hash.digest('hex');
+  if (failure) {
+    off?.drop();
+    throw failure;
+  }
+  if (off) return off.digest();
+  return hash?.digest('hex') ?? '';
 }
 
 /** tar-stream's messages, in the words a user of `docker load` can act on. */

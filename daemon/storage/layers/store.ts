@@ -6,12 +6,15 @@
 // <dataRoot>/overlay2/<cacheId>/diff, where the cache id is random, so the directory name says nothing about
 // the content; the `layers` table maps chain → cache id and is the truth.
 //
-// Beside `diff`, a layer keeps the bytes it came from, so that push (and save) can hand out exactly the tar
-// whose sha256 is the diff id: `layer.tar` (the uncompressed tar, written while unpacking) or, for a pulled
-// layer, `blob` (the compressed blob as the registry served it) with `blob.json` ({digest, mediaType, size}).
+// Beside `diff`, a layer keeps what it takes to give back exactly the tar whose sha256 is the diff id (for
+// push and save) without a second copy of its contents: tar-split metadata (tarsplit.ts; headers, padding
+// and where each file's bytes are in diff/), recorded while the tar is unpacked. Layers made by older
+// versions of berth may instead keep `layer.tar` (the whole tar) or `blob` + `blob.json` (the compressed blob
+// a pull downloaded); those are still read.
 //
-// Lifecycle: create() unpacks into overlay2/tmp-<cacheId>, checks the diff id, commits the row, then renames
-// the directory into place. gc() deletes rows of layers no image needs and moves their directories to
+// Lifecycle: prepare() unpacks into overlay2/tmp-<cacheId> and checks the diff id; commit() writes the row,
+// then renames the directory into place (create() does both). Layers of one pull unpack in parallel and are
+// committed in order, each once its parent is. gc() deletes rows of layers no image needs and moves their directories to
 // overlay2/del-<cacheId> inside the same transaction, then removes them. cleanup() at start finishes or undoes
 // whatever a kill -9 interrupted: a tmp- directory with a committed row is rolled forward, a del- directory
 // whose row survived is put back, anything else with those prefixes is removed. Directories without a prefix
@@ -25,7 +28,8 @@ import type { LayerFs } from '../../runtime/layerfs';
 import { invalid } from '../../errors/errors';
 import { applyTar } from './apply';
 import { decompressed } from './decompress';
-import { assembleTar, SPLIT_FILE } from './tarsplit';
+import { assembleTar, SplitRecorder, teeInto, SPLIT_FILE, SPLIT_META, SPLIT_SIDE } from './tarsplit';
+import { SplitPaths } from './apply';
 
 async function* fileChunks(file: string): AsyncGenerator<Buffer> {
   const rs = createReadStream(file, { highWaterMark: 1024 * 1024 });
@@ -81,23 +85,23 @@ export interface LayerBlob {
   size: number;
 }
 
-export interface CreateOptions {
-  /** The verified compressed blob the tar comes from: linked into the layer instead of keeping layer.tar.
-   *  A function is called once the whole tar was read (the blob is verified when its download ends). */
-  blob?: (LayerBlob & { file: string }) | (() => Promise<LayerBlob & { file: string }>);
+/** A layer unpacked into its temporary directory and checked, not yet committed (prepare()). */
+export interface PreparedLayer {
+  cacheId: string;
+  diffId: string;
+  size: number;
 }
 
-/** Copies every chunk to `file` while passing it on. */
-async function* teeToFile(src: AsyncIterable<Buffer>, file: string): AsyncGenerator<Buffer> {
-  const fh = await fsp.open(file, 'wx', 0o600);
-  try {
-    for await (const c of src) {
-      let off = 0;
-      while (off < c.length) off += (await fh.write(c, off, c.length - off)).bytesWritten;
-      yield c;
-    }
-  } finally {
-    await fh.close();
+/** The stream checked against the diff id as it is read: throws at its end when the bytes differ. */
+async function* verified(src: AsyncIterable<Buffer>, diffId: string): AsyncGenerator<Buffer> {
+  const h = createHash('sha256');
+  for await (const c of src) {
+    h.update(c);
+    yield c;
+  }
+  const got = `sha256:${h.digest('hex')}`;
+  if (got !== diffId) {
+    throw new Error(`could not verify layer data for ${diffId} (the files of the layer give ${got}): its files were changed on disk; pull or load the image again`);
   }
 }
 
@@ -152,15 +156,26 @@ export class LayerStore {
     }
   }
 
-  /** The layer's exact uncompressed tar (its sha256 is the diff id), from layer.tar or the kept blob;
-   *  undefined for a layer that kept neither (made by an older berth). */
+  /** The layer's exact uncompressed tar (its sha256 is the diff id, checked as it streams: a layer whose
+   *  files were changed throws at the end), from its tar-split metadata (or, for layers of older berths,
+   *  layer.tar or the kept blob); undefined for a layer that has none of them. */
   tarOf(l: LayerRecord): AsyncIterable<Buffer> | undefined {
-    if (existsSync(path.join(this.dir(l), SPLIT_FILE))) return assembleTar(this.dir(l));
+    if (existsSync(path.join(this.dir(l), SPLIT_FILE))) return verified(assembleTar(this.dir(l)), l.diffId);
     const raw = path.join(this.dir(l), 'layer.tar');
     if (existsSync(raw)) return fileChunks(raw);
     const b = this.blobOf(l);
     if (b && existsSync(b.file)) return decompressed(fileChunks(b.file));
     return undefined;
+  }
+
+  /** The size of tarOf(l) when it is known without reading it. */
+  async tarSize(l: LayerRecord): Promise<number | undefined> {
+    try {
+      const meta = JSON.parse(await fsp.readFile(path.join(this.dir(l), SPLIT_META), 'utf8')) as { size?: number };
+      if (typeof meta.size === 'number') return meta.size;
+    } catch { /* not a tar-split layer */ }
+    const st = await fsp.stat(path.join(this.dir(l), 'layer.tar')).catch(() => undefined);
+    return st?.size;
   }
 
   /** Keeps these layers (and so everything under them) through gc() until the returned release is called. */
@@ -186,7 +201,7 @@ export class LayerStore {
    * nothing of it remains. Until an image row refers to it, the caller keeps it with hold(), or gc() may
    * collect it.
    */
-  async create(parent: string | null, tar: AsyncIterable<Buffer>, expectedDiffId?: string, opts: CreateOptions = {}): Promise<LayerRecord> {
+  async create(parent: string | null, tar: AsyncIterable<Buffer>, expectedDiffId?: string): Promise<LayerRecord> {
     if (parent && !this.get(parent)) throw new Error(`parent layer ${parent} does not exist`);
     if (expectedDiffId !== undefined) {
       if (!DIGEST_RE.test(expectedDiffId)) throw invalid(`invalid diff id ${JSON.stringify(expectedDiffId)}`);
@@ -203,7 +218,7 @@ export class LayerStore {
           if (now) return now;
         }
       }
-      const p = this.unpack(parent, tar, expectedDiffId, opts);
+      const p = this.unpack(parent, tar, expectedDiffId);
       this.inflight.set(chain, p);
       try {
         return await p;
@@ -211,32 +226,71 @@ export class LayerStore {
         if (this.inflight.get(chain) === p) this.inflight.delete(chain);
       }
     }
-    return this.unpack(parent, tar, undefined, opts);
+    return this.unpack(parent, tar, undefined);
   }
 
-  private async unpack(parent: string | null, tar: AsyncIterable<Buffer>, expected: string | undefined, opts: CreateOptions): Promise<LayerRecord> {
-    const cacheId = randomBytes(32).toString('hex');
-    const tmp = path.join(this.root, `tmp-${cacheId}`);
-    await fsp.mkdir(path.join(tmp, 'diff'), { recursive: true, mode: 0o755 });
+  private async unpack(parent: string | null, tar: AsyncIterable<Buffer>, expected: string | undefined): Promise<LayerRecord> {
     // The parent must not be collected while this layer is being unpacked onto it.
     const release = this.hold(parent ? [parent] : []);
     try {
-      const source = opts.blob ? tar : teeToFile(tar, path.join(tmp, 'layer.tar'));
-      const res = await applyTar(source, path.join(tmp, 'diff'), { fs: this.fs, warn: (m) => this.log.warn(m) });
+      const p = await this.prepare(tar, expected);
+      return await this.commit(parent, p);
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Unpacks `tar` (uncompressed tar bytes) into a new temporary layer directory, recording its tar-split
+   * metadata, and checks it against `expected` (a diff id) when given. Nothing is committed: pass the result
+   * to commit() or discard(). On error nothing of it remains. A crash leaves only a tmp- directory, which
+   * cleanup() removes.
+   */
+  async prepare(tar: AsyncIterable<Buffer>, expected?: string): Promise<PreparedLayer> {
+    if (expected !== undefined && !DIGEST_RE.test(expected)) throw invalid(`invalid diff id ${JSON.stringify(expected)}`);
+    const cacheId = randomBytes(32).toString('hex');
+    const tmp = path.join(this.root, `tmp-${cacheId}`);
+    await fsp.mkdir(path.join(tmp, 'diff'), { recursive: true, mode: 0o755 });
+    const rec = new SplitRecorder(path.join(tmp, SPLIT_FILE));
+    try {
+      const split = new SplitPaths(path.join(tmp, SPLIT_SIDE));
+      const res = await applyTar(teeInto(tar, rec), path.join(tmp, 'diff'), { fs: this.fs, warn: (m) => this.log.warn(m), split });
       if (expected !== undefined && res.diffId !== expected) {
         throw invalid(`invalid diffID for layer: expected ${JSON.stringify(expected)}, got ${JSON.stringify(res.diffId)}`);
       }
-      if (opts.blob) {
-        // Known only now when the tar streams in while the blob downloads.
-        const { file, ...meta } = typeof opts.blob === 'function' ? await opts.blob() : opts.blob;
-        await fsp.link(file, path.join(tmp, 'blob')).catch(async (e) => {
-          if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
-          await fsp.copyFile(file, path.join(tmp, 'blob'));
-        });
-        await fsp.writeFile(path.join(tmp, 'blob.json'), JSON.stringify(meta));
+      await rec.close();
+      const missing = rec.refs.filter((i) => !split.paths.has(i) && !split.side.has(i));
+      if (missing.length) {
+        // Cannot happen with the unpacker's bookkeeping; should it, the layer still works but cannot be
+        // saved or pushed (tarOf says so), which is better than handing out wrong bytes.
+        this.log.warn({ diffId: res.diffId, missing: missing.length }, 'tar-split metadata incomplete; the layer cannot be saved or pushed');
+        await fsp.rm(path.join(tmp, SPLIT_FILE), { force: true });
+      } else {
+        await fsp.writeFile(path.join(tmp, SPLIT_META), JSON.stringify({
+          size: rec.total, paths: Object.fromEntries(split.paths), side: Object.fromEntries(split.side),
+        }), { mode: 0o600 });
       }
-      const chain = chainIdOf(parent, res.diffId);
-      const rec: LayerRecord = { chainId: chain, diffId: res.diffId, parent, cacheId, size: res.size, createdAt: new Date().toISOString() };
+      return { cacheId, diffId: res.diffId, size: res.size };
+    } catch (e) {
+      rec.abort();
+      await fsp.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** Removes a prepared layer that will not be committed. */
+  async discard(p: PreparedLayer): Promise<void> {
+    await fsp.rm(path.join(this.root, `tmp-${p.cacheId}`), { recursive: true, force: true }).catch(() => undefined);
+  }
+
+  /** Commits a prepared layer on top of `parent` (which must exist): the row, then the directory in place.
+   *  When that chain exists already, the prepared copy is dropped and the existing layer returned. */
+  async commit(parent: string | null, p: PreparedLayer): Promise<LayerRecord> {
+    const tmp = path.join(this.root, `tmp-${p.cacheId}`);
+    try {
+      if (parent && !this.get(parent)) throw new Error(`parent layer ${parent} does not exist`);
+      const chain = chainIdOf(parent, p.diffId);
+      const rec: LayerRecord = { chainId: chain, diffId: p.diffId, parent, cacheId: p.cacheId, size: p.size, createdAt: new Date().toISOString() };
       const inserted = this.db.prepare('INSERT OR IGNORE INTO layers (chain_id, diff_id, parent, cache_id, size, created_at) VALUES (?, ?, ?, ?, ?, ?)')
         .run(rec.chainId, rec.diffId, rec.parent, rec.cacheId, rec.size, rec.createdAt).changes === 1;
       if (!inserted) {
@@ -245,23 +299,23 @@ export class LayerStore {
         return this.get(chain)!;
       }
       // The row is committed; a crash before this rename is rolled forward by cleanup().
-      renameSync(tmp, path.join(this.root, cacheId));
-      this.log.debug({ chain, diffId: res.diffId, cacheId, size: res.size }, 'layer committed');
+      renameSync(tmp, path.join(this.root, p.cacheId));
+      this.log.debug({ chain, diffId: p.diffId, cacheId: p.cacheId, size: p.size }, 'layer committed');
       return rec;
     } catch (e) {
       await fsp.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
       throw e;
-    } finally {
-      release();
     }
   }
 
   /**
    * Removes every layer that is neither under one of `tops` (the top layers of the images that exist) nor
    * held. Rows go in one transaction, children before parents; directories are moved aside in the same
-   * transaction and removed afterwards. Returns the removed layers, topmost first.
+   * transaction and removed afterwards. Returns the removed layers, topmost first. With `graceMs`, layers
+   * committed less than that long ago are kept too (at start-up: the finished layers of a pull that a crash
+   * interrupted, which the same pull then reuses).
    */
-  gc(tops: Iterable<string | null>): LayerRecord[] {
+  gc(tops: Iterable<string | null>, graceMs = 0): LayerRecord[] {
     const all = this.all();
     const byChain = new Map(all.map((l) => [l.chainId, l]));
     const keep = new Set<string>();
@@ -270,6 +324,10 @@ export class LayerStore {
     };
     for (const t of tops) mark(t);
     for (const h of this.holds.keys()) mark(h);
+    if (graceMs > 0) {
+      const since = Date.now() - graceMs;
+      for (const l of all) if (Date.parse(l.createdAt) >= since) mark(l.chainId);
+    }
     const victims = all.filter((l) => !keep.has(l.chainId));
     if (victims.length === 0) return [];
     const depth = (l: LayerRecord) => {

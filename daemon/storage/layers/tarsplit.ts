@@ -6,16 +6,16 @@
 // While a layer is unpacked, the raw stream can be cut into segments (SplitRecorder): everything that is not
 // a regular file's contents (headers, PAX and GNU long-name records, padding, the end-of-archive blocks and
 // whatever follows them) is kept verbatim; a regular file's contents are replaced by a reference to the n-th
-// entry, whose path inside the layer the unpacker reports (applyTar's onFile). assembleTar() copies the kept
-// bytes and reads each file's contents back from the layer directory.
-//
-// The layer store currently keeps layer.tar (or a pulled layer's blob) instead; this format is read when a
-// layer directory has one, and the recorder is here for when the store switches to it.
+// entry, whose path inside the layer the unpacker reports (applyTar's `split`, SplitPaths). assembleTar()
+// copies the kept bytes and reads each file's contents back from the layer directory. The few bodies that
+// have no file in the layer (an entry a later one overwrote, a whiteout with contents) are kept whole in
+// `tar-split.d/<entry index>`. The metadata is a few hundred bytes per file, so a layer is written once.
 //
 // File format (`tar-split.gz`, gzip): a sequence of records, each a 1-byte kind then
 //   kind 1 (raw):  u32 length, bytes
 //   kind 2 (file): u32 entry index, f64 size
-// and beside it `tar-split.json`: {"size": <total tar bytes>, "paths": {"<entry index>": "<relative path>"}}.
+// and beside it `tar-split.json`: {"size": <total tar bytes>, "paths": {"<entry index>": "<relative path>"},
+// "side": {"<entry index>": "<file name in tar-split.d>"}}.
 import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { createGzip, createGunzip } from 'node:zlib';
@@ -23,6 +23,7 @@ import { pipeline } from 'node:stream/promises';
 
 export const SPLIT_FILE = 'tar-split.gz';
 export const SPLIT_META = 'tar-split.json';
+export const SPLIT_SIDE = 'tar-split.d';
 
 const BLOCK = 512;
 const RAW = 1;
@@ -80,6 +81,8 @@ export class SplitRecorder {
   private entry = -1;
   private nextSize: number | undefined;
   total = 0;
+  /** Entry indexes whose bodies were left out (each must be found again by assembleTar). */
+  readonly refs: number[] = [];
 
   constructor(file: string) {
     this.done = pipeline(this.gz, createWriteStream(file, { mode: 0o600 }));
@@ -106,6 +109,7 @@ export class SplitRecorder {
 
   private fileRef(entry: number, size: number): void {
     this.flushRaw();
+    this.refs.push(entry);
     const r = Buffer.alloc(13);
     r[0] = FILE;
     r.writeUInt32BE(entry, 1);
@@ -209,6 +213,7 @@ export class SplitRecorder {
 export interface SplitMeta {
   size: number;
   paths: Record<string, string>;
+  side?: Record<string, string>;
 }
 
 export async function readSplitMeta(layerDir: string): Promise<SplitMeta> {
@@ -251,9 +256,10 @@ export async function* assembleTar(layerDir: string): AsyncGenerator<Buffer> {
         const size = buf.readDoubleBE(5);
         buf = buf.subarray(13);
         const rel = meta.paths[String(entry)];
-        if (rel === undefined) throw new Error(`tar-split names entry ${entry}, which the layer does not record`);
+        const aside = meta.side?.[String(entry)];
+        if (rel === undefined && aside === undefined) throw new Error(`tar-split names entry ${entry}, which the layer does not record`);
         let got = 0;
-        const rs = createReadStream(path.join(diff, rel));
+        const rs = createReadStream(rel !== undefined ? path.join(diff, rel) : path.join(layerDir, SPLIT_SIDE, aside!), { highWaterMark: 1 << 20 });
         try {
           for await (const c of rs as AsyncIterable<Buffer>) {
             const take = c.length > size - got ? c.subarray(0, size - got) : c;
@@ -264,7 +270,7 @@ export async function* assembleTar(layerDir: string): AsyncGenerator<Buffer> {
         } finally {
           rs.destroy();
         }
-        if (got !== size) throw new Error(`layer file ${rel} has changed since it was unpacked (${got} of ${size} bytes)`);
+        if (got !== size) throw new Error(`layer file ${rel ?? aside} has changed since it was unpacked (${got} of ${size} bytes)`);
       } else {
         throw new Error(`tar-split: unknown record kind ${kind}`);
       }

@@ -1,0 +1,206 @@
+// Throughput of `docker pull` and `docker load` for a ~300 MiB image of 3 layers of incompressible (random)
+// data, against a berthd this script starts and, with BENCH_DOCKER_HOST (or an argument), another daemon in
+// the same run, interleaved run by run. The image is made here: three layer tars of random files, written
+// into a `docker save` archive (the load input), loaded into berthd and pushed from there to a Debian
+// docker-registry this script starts on a loopback port (the pull source; the push is timed too).
+//
+// When the other daemon lives in a network namespace of its own (bench/README.md), give a pid inside that
+// namespace as BENCH_DOCKER_NETNS_PID (e.g. the dockerd's): a second registry process is started there on
+// the same port and the same storage directory, so both daemons pull the same blobs from 127.0.0.1.
+//   node dist/bench/pull-load.js [unix:///run/docker-peer.sock]
+//   BENCH_RUNS (3), BENCH_LAYER_MIB (100), BENCH_FILES_PER_LAYER (4)
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomFillSync } from 'node:crypto';
+import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import * as tar from 'tar-stream';
+import { runCmd } from '../test/helpers/berthd';
+import { benchBerthd, otherHost, timeDocker, DOCKER, median, summary, intEnv } from './lib';
+
+const MiB = 1024 * 1024;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+/** Writes a tar stream to `file`; resolves with its sha256 and size. */
+async function writeTar(file: string, fill: (p: tar.Pack) => Promise<void>): Promise<{ digest: string; size: number }> {
+  const p = tar.pack();
+  const h = createHash('sha256');
+  let size = 0;
+  const ws = createWriteStream(file);
+  const done = new Promise<void>((resolve, reject) => {
+    p.on('data', (d: unknown) => {
+      const c = d as Buffer;
+      h.update(c);
+      size += c.length;
+      if (!ws.write(c)) {
+        p.pause();
+        ws.once('drain', () => p.resume());
+      }
+    });
+    p.on('end', () => ws.end(resolve));
+    p.on('error', reject);
+    ws.on('error', reject);
+  });
+  await fill(p);
+  p.finalize();
+  await done;
+  return { digest: `sha256:${h.digest('hex')}`, size };
+}
+
+/** Adds a member whose body is streamed from `body`. */
+function addStream(p: tar.Pack, header: Partial<tar.Header> & { name: string }, body: AsyncIterable<Buffer>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const e = p.entry(header, (err) => (err ? reject(err) : resolve()));
+    (async () => {
+      for await (const c of body) if (!e.write(c)) await new Promise<void>((r) => e.once('drain', r));
+      (e as unknown as { end(): void }).end();
+    })().catch(reject);
+  });
+}
+
+async function* randomBytesStream(n: number): AsyncGenerator<Buffer> {
+  for (let left = n; left > 0; left -= MiB) {
+    const b = Buffer.allocUnsafe(Math.min(MiB, left));
+    randomFillSync(b);
+    yield b;
+  }
+}
+
+interface Made { archive: string; layerBytes: number; diffIds: string[] }
+
+/** Three (BENCH_LAYERS) layer tars of random files, and the `docker save` archive holding them. */
+async function makeImage(dir: string, ref: string): Promise<Made> {
+  const layerMiB = intEnv('BENCH_LAYER_MIB', 100);
+  const files = intEnv('BENCH_FILES_PER_LAYER', 4);
+  const layers: { file: string; digest: string; size: number }[] = [];
+  for (let i = 0; i < intEnv('BENCH_LAYERS', 3); i++) {
+    const file = path.join(dir, `layer${i}.tar`);
+    const r = await writeTar(file, async (p) => {
+      await new Promise<void>((res, rej) => p.entry({ name: `data${i}/`, type: 'directory', mode: 0o755, mtime: new Date(0) }, (e) => (e ? rej(e) : res())));
+      const per = Math.floor((layerMiB * MiB) / files);
+      for (let f = 0; f < files; f++) {
+        await addStream(p, { name: `data${i}/f${f}.bin`, size: per, mode: 0o644, mtime: new Date(0) }, randomBytesStream(per));
+      }
+    });
+    layers.push({ file, ...r });
+  }
+  const config = Buffer.from(JSON.stringify({
+    architecture: 'amd64', os: 'linux', created: '2024-01-01T00:00:00Z', config: { Cmd: ['sh'] },
+    rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) },
+    history: layers.map((_, i) => ({ created: '2024-01-01T00:00:00Z', created_by: `bench layer ${i}` })),
+  }));
+  const cfgHex = createHash('sha256').update(config).digest('hex');
+  const archive = path.join(dir, 'image.tar');
+  await writeTar(archive, async (p) => {
+    for (const l of layers) {
+      await addStream(p, { name: `blobs/sha256/${l.digest.slice(7)}`, size: l.size, mode: 0o644, mtime: new Date(0) }, createReadStream(l.file, { highWaterMark: MiB }) as AsyncIterable<Buffer>);
+    }
+    await new Promise<void>((res, rej) => p.entry({ name: `blobs/sha256/${cfgHex}`, mode: 0o644, mtime: new Date(0) }, config, (e) => (e ? rej(e) : res())));
+    const manifest = JSON.stringify([{ Config: `blobs/sha256/${cfgHex}`, RepoTags: [ref], Layers: layers.map((l) => `blobs/sha256/${l.digest.slice(7)}`) }]);
+    await new Promise<void>((res, rej) => p.entry({ name: 'manifest.json', mode: 0o644, mtime: new Date(0) }, manifest, (e) => (e ? rej(e) : res())));
+  });
+  for (const l of layers) rmSync(l.file, { force: true });
+  return { archive, layerBytes: layers.reduce((n, l) => n + l.size, 0), diffIds: layers.map((l) => l.digest) };
+}
+
+async function waitRegistry(base: string, netnsPid?: string): Promise<void> {
+  const until = Date.now() + 15000;
+  for (;;) {
+    const r = netnsPid
+      ? await runCmd('nsenter', [`--net=/proc/${netnsPid}/ns/net`, 'curl', '-fsS', `${base}/v2/`])
+      : await fetch(`${base}/v2/`).then((x) => ({ code: x.ok ? 0 : 1 }), () => ({ code: 1 }));
+    if (r.code === 0) return;
+    if (Date.now() > until) throw new Error(`the registry at ${base}${netnsPid ? ` (netns of ${netnsPid})` : ''} did not answer`);
+    await new Promise((r2) => setTimeout(r2, 100));
+  }
+}
+
+async function docker(host: string, args: string[], allowFail = false): Promise<string> {
+  const r = await runCmd(DOCKER, args, { env: { DOCKER_HOST: host }, timeoutMs: 600000 });
+  if (r.code !== 0 && !allowFail) throw new Error(`docker ${args.join(' ')} on ${host}: ${r.stdout}${r.stderr}`);
+  return r.stdout;
+}
+
+/** Removes the image (all its names) so that the next pull or load starts from nothing. */
+async function clean(host: string, names: string[]): Promise<void> {
+  for (const n of names) await docker(host, ['rmi', '-f', n], true);
+}
+
+const mibs = (bytes: number, ms: number) => (bytes / MiB) / (ms / 1000);
+
+async function main(): Promise<void> {
+  const runs = intEnv('BENCH_RUNS', 3);
+  const other = otherHost();
+  const netnsPid = process.env.BENCH_DOCKER_NETNS_PID || undefined;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-bench-pull-'));
+  const procs: ChildProcess[] = [];
+  const b = await benchBerthd();
+  try {
+    const port = await freePort();
+    const reg = `127.0.0.1:${port}`;
+    const cfg = path.join(dir, 'registry.yml');
+    writeFileSync(cfg, `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${path.join(dir, 'registry-data')}\nhttp:\n  addr: ${reg}\n`);
+    procs.push(spawn('docker-registry', ['serve', cfg], { stdio: 'ignore' }));
+    await waitRegistry(`http://${reg}`);
+    if (other && netnsPid) {
+      await runCmd('nsenter', [`--net=/proc/${netnsPid}/ns/net`, 'ip', 'link', 'set', 'lo', 'up']);
+      procs.push(spawn('nsenter', [`--net=/proc/${netnsPid}/ns/net`, 'docker-registry', 'serve', cfg], { stdio: 'ignore' }));
+      await waitRegistry(`http://${reg}`, netnsPid);
+    }
+
+    const local = 'bench-pull-load:1';
+    const remote = `${reg}/bench/pull-load:1`;
+    process.stdout.write('making the image… ');
+    const made = await makeImage(dir, local);
+    const total = made.layerBytes;
+    console.log(`${(total / MiB).toFixed(0)} MiB in ${made.diffIds.length} layers; archive ${(statSync(made.archive).size / MiB).toFixed(0)} MiB`);
+
+    await docker(b.host, ['load', '-q', '-i', made.archive]);
+    await docker(b.host, ['tag', local, remote]);
+    const tPush = await timeDocker(b.host, ['push', remote]);
+    console.log(`push from berthd to the loopback registry: ${(tPush / 1000).toFixed(2)} s, ${mibs(total, tPush).toFixed(0)} MiB/s (gzip of random data)`);
+
+    const targets = [{ name: 'berthd', host: b.host, pull: [] as number[], load: [] as number[] }];
+    if (other) targets.push({ name: 'other', host: other, pull: [], load: [] });
+    for (const t of targets) await clean(t.host, [local, remote]);
+    for (let i = 0; i < runs; i++) {
+      const order = i % 2 === 0 ? targets : [...targets].reverse();
+      for (const t of order) {
+        t.pull.push(await timeDocker(t.host, ['pull', '-q', remote]));
+        await clean(t.host, [remote]);
+        t.load.push(await timeDocker(t.host, ['load', '-q', '-i', made.archive]));
+        await clean(t.host, [local]);
+      }
+    }
+    console.log(`docker pull and docker load of a ${(total / MiB).toFixed(0)} MiB image (3 layers of random data), ${runs} runs each, interleaved`);
+    console.log(`  berthd = ${b.host} (started by this script)${other ? `\n  other  = ${other}` : ''}`);
+    for (const t of targets) {
+      console.log(`  ${t.name.padEnd(7)} pull ${summary(t.pull)}  → ${mibs(total, median(t.pull)).toFixed(0)} MiB/s`);
+      console.log(`  ${t.name.padEnd(7)} load ${summary(t.load)}  → ${mibs(total, median(t.load)).toFixed(0)} MiB/s`);
+    }
+    if (targets.length > 1) {
+      const [me, them] = targets;
+      console.log(`ratio berthd / other throughput: pull ${(median(them.pull) / median(me.pull)).toFixed(2)}x, load ${(median(them.load) / median(me.load)).toFixed(2)}x (goal: at least 1.5x)`);
+    }
+  } finally {
+    for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
+    await b.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});
