@@ -6,8 +6,9 @@
 // finds where the last N entries begin by reading the files backwards, so a short tail of a large log reads
 // little. Lines the shim wrote ({"log":"…","stream":"stdout","time":"<30 characters>"}) are decoded straight
 // from the bytes; anything else (another writer's field order, attrs) goes through JSON.parse.
-import { open, stat, type FileHandle } from 'node:fs/promises';
-import { watch, type FSWatcher } from 'node:fs';
+import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { watch, openSync, closeSync, fstatSync, statSync, readSync, type FSWatcher } from 'node:fs';
 import { parseRfc3339Ns, rfc3339Fixed9 } from '../lib/time';
 
 export interface LogOptions {
@@ -45,19 +46,33 @@ function parseLine(line: string): LogEntry | null {
   }
 }
 
-/** The log's files, oldest first: FILE.N … FILE.1, FILE. */
+/** The log's files, oldest first: FILE.N … FILE.1, FILE. The shim renames them one by one when it rotates;
+ *  a listing taken in the middle of that has a gap, and is taken again. */
 async function existingFiles(logPath: string): Promise<string[]> {
-  const files: string[] = [];
-  for (let i = 1; i < 100; i++) {
+  const dir = path.dirname(logPath);
+  const base = path.basename(logPath);
+  for (let attempt = 0; ; attempt++) {
+    let ents: string[];
     try {
-      await stat(`${logPath}.${i}`);
-      files.unshift(`${logPath}.${i}`);
+      ents = await readdir(dir);
     } catch {
-      break;
+      return [logPath];
     }
+    const nums: number[] = [];
+    let hasMain = false;
+    for (const e of ents) {
+      if (e === base) hasMain = true;
+      else if (e.startsWith(`${base}.`) && /^\d+$/.test(e.slice(base.length + 1))) nums.push(Number(e.slice(base.length + 1)));
+    }
+    nums.sort((a, b) => a - b);
+    const whole = nums.every((n, k) => n === k + 1) && (hasMain || nums.length === 0);
+    if (whole || attempt >= 20) {
+      const files = nums.reverse().map((n) => `${logPath}.${n}`);
+      files.push(logPath);
+      return files;
+    }
+    await new Promise((r) => setTimeout(r, 5));
   }
-  files.push(logPath);
-  return files;
 }
 
 function attrsText(attrs: Record<string, string> | undefined): string {
@@ -429,6 +444,93 @@ async function drainTo(r: Reader, f: Formatter, send: (bufs: Buffer[]) => Promis
   return true;
 }
 
+/** The time (30 bytes, as the shim writes it) of the line that ends just before b[end] ('\n'), or null. */
+function lineTime(b: Buffer, end: number): string | null {
+  const ts = end - 2 - TIME_LEN;
+  if (ts < 0 || b[end - 1] !== 125 || b[end - 2] !== 34 || b[ts - 1] !== 34 || b[ts + 4] !== 45 || b[ts + 10] !== 84 || b[ts + TIME_LEN - 1] !== 90) return null;
+  return b.toString('latin1', ts, ts + TIME_LEN);
+}
+
+/** The time of the first entry of an open file, or null (empty, or not written by the shim). */
+function firstTimeSync(fd: number): string | null {
+  const buf = Buffer.allocUnsafe(128 * 1024);
+  const n = readSync(fd, buf, 0, buf.length, 0);
+  const nl = buf.subarray(0, n).indexOf(10);
+  return nl < 0 ? null : lineTime(buf, nl);
+}
+
+/** The time of a file's last entry, or null. */
+async function lastTime(fh: FileHandle): Promise<string | null> {
+  const size = (await fh.stat()).size;
+  const len = Math.min(size, 256 * 1024);
+  const buf = Buffer.allocUnsafe(len);
+  const { bytesRead } = await fh.read(buf, 0, len, size - len);
+  const nl = buf.subarray(0, bytesRead).lastIndexOf(10);
+  return nl < 0 ? null : lineTime(buf, nl);
+}
+
+/**
+ * The file written after the one with inode `ino`, whose last entry has time `last`: of the files there are
+ * now, the one whose first entry is the oldest not older than `last` (or a new, empty FILE). The shim may
+ * have rotated several times meanwhile and renames files while this looks, so the files are opened all at
+ * once (synchronously, a few microseconds each) and the snapshot is taken again if a name changed meanwhile.
+ */
+async function successor(logPath: string, ino: number, dev: number, last: string | null): Promise<FileHandle | undefined> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const names = await existingFiles(logPath);
+    const fds: Array<number | null> = [];
+    let consistent = true;
+    try {
+      for (const name of names) {
+        try {
+          fds.push(openSync(name, 'r'));
+        } catch {
+          fds.push(null);
+        }
+      }
+      const inos = fds.map((fd) => (fd === null ? null : fstatSync(fd)));
+      names.forEach((name, k) => {
+        const st = statSyncOrNull(name);
+        const o = inos[k];
+        if (!st || !o || st.ino !== o.ino || st.dev !== o.dev) consistent = false;
+      });
+      if (!consistent) continue;
+      let best = -1;
+      let bestT = '';
+      let main = -1;
+      names.forEach((name, k) => {
+        const o = inos[k]!;
+        if (o.ino === ino && o.dev === dev) return;
+        const t = firstTimeSync(fds[k]!);
+        if (t === null) {
+          if (name === logPath) main = k;
+          return;
+        }
+        if (last !== null && t < last) return;
+        if (best < 0 || t < bestT) {
+          best = k;
+          bestT = t;
+        }
+      });
+      const pick = best >= 0 ? best : main;
+      if (pick < 0) return undefined;
+      // A FileHandle on the very file that was looked at, whatever its name is by now.
+      return await open(`/proc/self/fd/${fds[pick]}`, 'r');
+    } finally {
+      for (const fd of fds) if (fd !== null) closeSync(fd);
+    }
+  }
+  return undefined;
+}
+
+function statSyncOrNull(p: string): { ino: number; dev: number } | null {
+  try {
+    return statSync(p);
+  } catch {
+    return null;
+  }
+}
+
 async function follow(logPath: string, cur: Reader | undefined, f: Formatter, send: (bufs: Buffer[]) => Promise<boolean>,
   running: () => boolean, closed: () => boolean, onStop?: (cb: () => void) => void): Promise<void> {
   let wake: (() => void) | undefined;
@@ -458,8 +560,15 @@ async function follow(logPath: string, cur: Reader | undefined, f: Formatter, se
         const now = await stat(logPath).catch(() => null);
         if (now && (now.ino !== st.ino || now.dev !== st.dev)) {
           if (!(await cur.drain(f, send, true))) return;
+          const last = await lastTime(cur.fh);
           await cur.fh.close().catch(() => {});
           cur = undefined;
+          // Several rotations may have happened since: go on with the file that came after this one.
+          const next = await successor(logPath, st.ino, st.dev, last);
+          if (next) {
+            cur = new Reader(next, 0);
+            rewatch();
+          }
           continue;
         }
         if (!(await send(f.take(true)))) return;
