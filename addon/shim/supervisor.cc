@@ -319,7 +319,7 @@ int Supervisor::finish() {
   std::string exited = "{\"exitCode\":" + std::to_string(exit_code_) + ",\"signal\":" +
                        std::to_string(exit_signal_) + ",\"finishedAt\":\"" + finished_at_ + "\"}";
   // A failure here (disk full) cannot be helped; berthd still learns the exit from EXITED.
-  write_file_atomic(args_.state + "/exit.json", exited);
+  write_file_atomic(args_.state + "/exit.json", exited, !args_.exec_mode);
   // Clients that connected just now get EXITED too; after that nobody can connect any more.
   accept_clients();
   listener_.reset();
