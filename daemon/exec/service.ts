@@ -325,12 +325,15 @@ export class ExecService {
     this.emit(e, `exec_start: ${this.commandLine(e)}`);
     const dir = path.join(this.d.containers.stateDir(rec.id), 'exec', e.id);
     try {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
       const rootfs = path.join(this.d.containers.layerDir(rec), 'merged');
-      const user = await resolveUser(rootfs, e.config.User || rec.config.User || '', rec.hostConfig.GroupAdd ?? []);
       // The container's own process settings an exec inherits (rlimits, no_new_privs, the seccomp filter,
       // which applies to exec --privileged too, as runc applies it to every process of the container).
-      const cspec = await this.containerSpec(rec.id);
+      // The three are independent: done at once, as they all wait on the disk.
+      const [, user, cspec] = await Promise.all([
+        mkdir(dir, { recursive: true, mode: 0o700 }),
+        resolveUser(rootfs, e.config.User || rec.config.User || '', rec.hostConfig.GroupAdd ?? []),
+        this.containerSpec(rec.id),
+      ]);
       const proc = {
         process: {
           terminal: e.config.Tty,
