@@ -368,15 +368,9 @@ export async function streamLogs(logPath: string, o: LogOptions, tty: boolean, w
     return !closed();
   };
 
-  const names = await existingFiles(logPath);
-  const fhs: FileHandle[] = [];
+  const fhs: FileHandle[] = await openSnapshot(logPath);
   let cur: Reader | undefined;
   try {
-    for (const name of names) {
-      try {
-        fhs.push(await open(name, 'r'));
-      } catch { /* rotated away meanwhile, or no log yet */ }
-    }
     const sizes: number[] = [];
     for (const fh of fhs) sizes.push((await fh.stat()).size);
     // The newest file ends where its last complete line ends: a partial line there is still being written.
@@ -417,6 +411,41 @@ export async function streamLogs(logPath: string, o: LogOptions, tty: boolean, w
   } finally {
     for (const fh of fhs) await fh.close().catch(() => {});
     await cur?.fh.close().catch(() => {});
+  }
+}
+
+/**
+ * The log's files, oldest first, opened all at once (synchronously, microseconds each) and checked against
+ * their names afterwards, so that a rotation meanwhile cannot make one file appear twice or go missing.
+ */
+async function openSnapshot(logPath: string): Promise<FileHandle[]> {
+  for (let attempt = 0; ; attempt++) {
+    const names = await existingFiles(logPath);
+    const fds: number[] = [];
+    const opened: string[] = [];
+    let consistent = true;
+    try {
+      for (const name of names) {
+        try {
+          fds.push(openSync(name, 'r'));
+          opened.push(name);
+        } catch {
+          if (name !== logPath || names.length > 1) consistent = false; // else: no log yet
+        }
+      }
+      // Every name still names the file opened through it: no rotation happened in between.
+      opened.forEach((name, k) => {
+        const now = statSyncOrNull(name);
+        const st = fstatSync(fds[k]);
+        if (!now || now.ino !== st.ino || now.dev !== st.dev) consistent = false;
+      });
+      if (!consistent && attempt < 20) continue;
+      const out: FileHandle[] = [];
+      for (const fd of fds) out.push(await open(`/proc/self/fd/${fd}`, 'r'));
+      return out;
+    } finally {
+      for (const fd of fds) closeSync(fd);
+    }
   }
 }
 
