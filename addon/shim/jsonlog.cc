@@ -25,39 +25,55 @@ void JsonLog::feed(Stream stream, const char* data, size_t n) {
     size_t left = p.size() - off;
     size_t nl = p.find('\n', off);
     if (nl != std::string::npos && nl - off < kMaxEntry) {
-      write_entry(stream, p.data() + off, nl - off + 1);
+      add_entry(stream, p.data() + off, nl - off + 1);
       off = nl + 1;
     } else if (left > kMaxEntry) {
       size_t cut = utf8_safe_cut(p.data() + off, kMaxEntry);
       if (cut == 0) cut = kMaxEntry;
-      write_entry(stream, p.data() + off, cut);
+      add_entry(stream, p.data() + off, cut);
       off += cut;
     } else {
       break;
     }
   }
   p.erase(0, off);
+  write_batch(batch_.size());
   // A long burst can leave a large buffer behind; give it back so an idle shim stays small.
   if (p.capacity() > 2 * kMaxEntry && p.size() < kMaxEntry) std::string(p).swap(p);
 }
 
 void JsonLog::flush(Stream stream) {
   std::string& p = pending_[stream];
-  if (!p.empty()) write_entry(stream, p.data(), p.size());
+  if (!p.empty()) add_entry(stream, p.data(), p.size());
   std::string().swap(p);
+  write_batch(batch_.size());
 }
 
-void JsonLog::write_entry(Stream stream, const char* data, size_t n) {
-  std::string line = "{\"log\":";
-  json_quote_append(line, data, n);
-  line += stream == kStdout ? ",\"stream\":\"stdout\",\"time\":\"" : ",\"stream\":\"stderr\",\"time\":\"";
-  line += rfc3339_nano_now();
-  line += "\"}\n";
-  if (max_size_ > 0 && size_ > 0 && size_ + line.size() > max_size_) rotate();
+void JsonLog::add_entry(Stream stream, const char* data, size_t n) {
   if (!fd_.ok()) return;
-  // A failed write (disk full) loses this entry but not the container: the shim keeps running and
-  // tries again with the next one.
-  if (write_all(fd_.get(), line.data(), line.size())) size_ += line.size();
+  size_t start = batch_.size();
+  batch_ += "{\"log\":";
+  json_quote_append(batch_, data, n);
+  batch_ += stream == kStdout ? ",\"stream\":\"stdout\",\"time\":\"" : ",\"stream\":\"stderr\",\"time\":\"";
+  batch_ += rfc3339_nano_now();
+  batch_ += "\"}\n";
+  size_t len = batch_.size() - start;
+  if (max_size_ > 0 && size_ > 0 && size_ + len > max_size_) {
+    // The entries before this one still go to the file being rotated away.
+    write_batch(start);
+    rotate();
+  }
+  size_ += len;
+}
+
+void JsonLog::write_batch(size_t n) {
+  if (n == 0) return;
+  // A failed write (disk full) loses these entries but not the container: the shim keeps running and
+  // tries again with the next ones.
+  if (fd_.ok()) write_all(fd_.get(), batch_.data(), n);
+  batch_.erase(0, n);
+  // A burst of escaped output can leave a large buffer behind; give it back so an idle shim stays small.
+  if (batch_.capacity() > 4 * kMaxEntry && batch_.size() < kMaxEntry) std::string(batch_).swap(batch_);
 }
 
 void JsonLog::rotate() {

@@ -24,7 +24,10 @@ class JsonLog {
   static constexpr size_t kMaxEntry = 16 * 1024;
 
  private:
-  void write_entry(Stream stream, const char* data, size_t n);
+  // Entries are built in batch_ and written with one write(2) per feed()/flush(), not one per line;
+  // nothing is fsynced (as Docker's json-file writer).
+  void add_entry(Stream stream, const char* data, size_t n);
+  void write_batch(size_t n);
   void rotate();
 
   Fd fd_;
@@ -33,4 +36,5 @@ class JsonLog {
   uint64_t max_size_ = 0;
   unsigned max_file_ = 1;
   std::string pending_[2];  // the unfinished line of each stream
+  std::string batch_;       // entries not yet written
 };

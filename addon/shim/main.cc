@@ -101,6 +101,8 @@ Fd listen_on(const std::string& name) {
 // in the page cache, shared by all shims. Only mappings without anonymous (copied-on-write) pages are
 // dropped: for those, faulting a page in again yields the same bytes from the file. The RELRO segment,
 // written while relocating, has such pages and is left alone.
+constexpr int64_t kExecIdleReleaseMs = 50;
+
 void release_startup_pages() {
   std::string smaps;
   if (!read_file("/proc/self/smaps", smaps)) return;
@@ -169,7 +171,9 @@ int main(int argc, char** argv) {
     fail("chdir", args.state);
     return start_failed();
   }
-  if (!write_file_atomic(args.state + "/shim.pid", std::to_string(getpid()) + "\n")) return start_failed();
+  // An exec's shim.pid need not survive a host crash (its process does not), and an fsync costs
+  // milliseconds of every `docker exec`.
+  if (!write_file_atomic(args.state + "/shim.pid", std::to_string(getpid()) + "\n", !args.exec_mode)) return start_failed();
   Fd sigfd(signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC));
   if (!sigfd.ok()) {
     fail("signalfd", "");
@@ -184,14 +188,18 @@ int main(int argc, char** argv) {
           !start_exec(spec, static_cast<pid_t>(args.target_pid), args.cgroups, args.stdin_pipe, proc))
         return start_failed();
     }
-    malloc_trim(0);
-    release_startup_pages();
     if (fd3) {
       fd3->subscribed = true;
       std::string started = "{\"pid\":" + std::to_string(proc.pid) + "}";
       fd3->send(kFrameStarted, started.data(), started.size());
     }
     Supervisor sup(args, std::move(proc), JsonLog(), Fd(), std::move(sigfd), std::move(fd3));
+    // Most execs are short (`docker exec C true`, healthchecks): the clean-up of the startup memory
+    // (reading /proc/self/smaps, milliseconds) is done only for one that is still running after a while.
+    sup.when_idle([] {
+      malloc_trim(0);
+      release_startup_pages();
+    }, kExecIdleReleaseMs);
     return sup.run();
   }
   // Listening before the container starts, so that berthd can connect as soon as it sees STARTED.

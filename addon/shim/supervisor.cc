@@ -263,9 +263,19 @@ void Supervisor::poll_once() {
     int64_t now = now_ms();
     int64_t until = std::min(exit_ms_ + kDrainMaxMs, last_output_ms_ + kDrainQuietMs);
     timeout = until > now ? static_cast<int>(until - now) : 0;
+  } else if (idle_fn_) {
+    int64_t now = now_ms();
+    if (now >= idle_at_ms_) {
+      void (*fn)() = idle_fn_;
+      idle_fn_ = nullptr;
+      fn();
+    } else {
+      timeout = static_cast<int>(idle_at_ms_ - now);
+    }
   }
   int n = poll(pfds.data(), pfds.size(), timeout);
   if (n < 0) return;  // EINTR
+  if (n == 0 && !exited_) return;  // the idle timer
   if (n == 0) {
     // Drain time is over: whatever still holds the pipes open is not the container's init.
     for (auto& o : outputs_) close_output(o);
@@ -319,7 +329,7 @@ int Supervisor::finish() {
   std::string exited = "{\"exitCode\":" + std::to_string(exit_code_) + ",\"signal\":" +
                        std::to_string(exit_signal_) + ",\"finishedAt\":\"" + finished_at_ + "\"}";
   // A failure here (disk full) cannot be helped; berthd still learns the exit from EXITED.
-  write_file_atomic(args_.state + "/exit.json", exited);
+  write_file_atomic(args_.state + "/exit.json", exited, !args_.exec_mode);
   // Clients that connected just now get EXITED too; after that nobody can connect any more.
   accept_clients();
   listener_.reset();
@@ -352,6 +362,11 @@ int Supervisor::finish() {
   for (auto& c : conns_) shutdown(c->fd(), SHUT_RDWR);
   conns_.clear();
   return 0;
+}
+
+void Supervisor::when_idle(void (*fn)(), int64_t after_ms) {
+  idle_fn_ = fn;
+  idle_at_ms_ = now_ms() + after_ms;
 }
 
 int Supervisor::run() {

@@ -28,6 +28,10 @@ class Supervisor {
   Supervisor(const Args& args, Container c, JsonLog log, Fd listener, Fd sigfd, std::unique_ptr<Conn> fd3);
   // Runs until the container has exited and everything is delivered; returns the shim's exit code.
   int run();
+  // Calls fn once after_ms from now, unless the process has exited by then (an exec's shim: the memory
+  // clean-up waits until the exec has shown it is not a short one, so that `docker exec C true` does
+  // not wait for it).
+  void when_idle(void (*fn)(), int64_t after_ms);
 
  private:
   void poll_once();
@@ -66,4 +70,6 @@ class Supervisor {
   std::string finished_at_;
   int64_t exit_ms_ = 0;
   int64_t last_output_ms_ = 0;
+  void (*idle_fn_)() = nullptr;
+  int64_t idle_at_ms_ = 0;
 };

@@ -71,15 +71,16 @@ bool write_file(const std::string& path, const std::string& data) {
   return true;
 }
 
-bool write_file_atomic(const std::string& path, const std::string& data) {
+bool write_file_atomic(const std::string& path, const std::string& data, bool durable) {
   std::string tmp = path + ".tmp";
   {
     Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!fd.ok()) return fail("open", tmp);
     if (!write_all(fd.get(), data.data(), data.size())) return fail("write", tmp);
-    if (::fsync(fd.get()) < 0) return fail("fsync", tmp);
+    if (durable && ::fsync(fd.get()) < 0) return fail("fsync", tmp);
   }
   if (::rename(tmp.c_str(), path.c_str()) < 0) return fail("rename", tmp);
+  if (!durable) return true;
   // The rename itself is only durable once the directory is synced.
   std::string dir = ".";
   size_t slash = path.rfind('/');

@@ -63,7 +63,9 @@ bool read_file(const std::string& path, std::string& out);
 bool write_file(const std::string& path, const std::string& data);
 // Writes data to path.tmp, fsyncs it, renames it over path and fsyncs the directory, so that a reader
 // sees either the old file or the whole new one.
-bool write_file_atomic(const std::string& path, const std::string& data);
+// `durable` false: the rename is still atomic for readers but nothing is fsynced (an exec's files, which
+// matter only as long as the host runs: the exec dies with it).
+bool write_file_atomic(const std::string& path, const std::string& data, bool durable = true);
 
 // Current time as RFC 3339 UTC with exactly nine fractional digits ("2026-11-23T11:58:04.281585685Z").
 std::string rfc3339_nano_now();

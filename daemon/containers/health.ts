@@ -4,8 +4,12 @@
 // while the container is still starting; `retries` failures in a row make it unhealthy; a probe that
 // outlives its timeout is killed and counts as a failure. The last five results are kept.
 // The probe itself is a dependency (runProbe), wired to exec by the service.
+// The state (status, failing streak, log) is saved with the container's row (container_state.health) after
+// every change, and taken up again when berthd re-attaches to the same run of the container.
+import Database from 'better-sqlite3';
 import { rfc3339Nano, nowNs } from '../lib/time';
 import type { ContainerService, Live } from './service';
+import type { DB } from '../state/db';
 
 export type RunProbe = (live: Live, cmd: string[], timeoutMs: number) => Promise<{ exitCode: number; output: string }>;
 
@@ -40,10 +44,46 @@ export function healthConfig(live: Live): HealthConfig | undefined {
   };
 }
 
+/** What is saved: the view, and which run of the container it belongs to. */
+interface Saved { startedAt: string; startedAtMs: number; view: HealthView }
+
 export class HealthMonitors {
   private readonly monitors = new WeakMap<Live, Monitor>();
+  private readonly looked = new WeakSet<Live>();
+  private readonly saveStmt?: Database.Statement;
+  private readonly loadStmt?: Database.Statement;
 
-  constructor(private readonly svc: ContainerService, private readonly runProbe: RunProbe) {}
+  constructor(private readonly svc: ContainerService, private readonly runProbe: RunProbe, db?: DB) {
+    if (!db) return;
+    try {
+      // A connection of its own without fsync per commit (WAL, synchronous=NORMAL): a probe result is
+      // safe from a berthd crash at once, and probes do not stall the event loop on the disk.
+      const conn = new Database(db.name);
+      conn.pragma('synchronous = NORMAL');
+      conn.pragma('busy_timeout = 5000');
+      this.saveStmt = conn.prepare('UPDATE container_state SET health = ? WHERE id = ?');
+      this.loadStmt = conn.prepare('SELECT health FROM container_state WHERE id = ?');
+    } catch {
+      // an older schema or a read-only database: health stays in memory
+    }
+  }
+
+  private save(live: Live, m: Monitor): void {
+    if (!this.saveStmt || live.removed) return;
+    const saved: Saved = { startedAt: live.rec.state.startedAt, startedAtMs: m.startedAt, view: m.view };
+    try {
+      this.saveStmt.run(JSON.stringify(saved), live.rec.id);
+    } catch { /* removed meanwhile */ }
+  }
+
+  private load(live: Live): Saved | undefined {
+    try {
+      const row = this.loadStmt?.get(live.rec.id) as { health: string | null } | undefined;
+      return row?.health ? (JSON.parse(row.health) as Saved) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
 
   /** The container started (or berthd re-attached to it): probing starts over, status "starting". */
   start(live: Live): void {
@@ -54,8 +94,14 @@ export class HealthMonitors {
       return;
     }
     const prev = this.monitors.get(live);
-    const m: Monitor = { view: { Status: 'starting', FailingStreak: 0, Log: prev?.view.Log ?? [] }, gen: (prev?.gen ?? 0) + 1, startedAt: Date.now() };
+    // berthd re-attached to the run whose health was saved (after a restart of berthd): go on from there.
+    const saved = prev ? undefined : this.load(live);
+    const m: Monitor = saved && saved.startedAt === live.rec.state.startedAt
+      ? { view: saved.view, gen: 1, startedAt: saved.startedAtMs }
+      : { view: { Status: 'starting', FailingStreak: 0, Log: prev?.view.Log ?? saved?.view.Log ?? [] }, gen: (prev?.gen ?? 0) + 1, startedAt: Date.now() };
     this.monitors.set(live, m);
+    this.looked.add(live);
+    this.save(live, m);
     this.schedule(live, m, cfg);
   }
 
@@ -69,7 +115,14 @@ export class HealthMonitors {
   }
 
   view(live: Live): HealthView | undefined {
-    return this.monitors.get(live)?.view;
+    const m = this.monitors.get(live);
+    if (m || this.looked.has(live)) return m?.view;
+    // A container berthd has not probed since it started: its last saved state (a stopped container's).
+    this.looked.add(live);
+    const saved = healthConfig(live) ? this.load(live) : undefined;
+    if (!saved) return undefined;
+    this.monitors.set(live, { view: saved.view, gen: 0, startedAt: saved.startedAtMs });
+    return saved.view;
   }
 
   private schedule(live: Live, m: Monitor, cfg: HealthConfig): void {
@@ -110,6 +163,7 @@ export class HealthMonitors {
       v.FailingStreak++;
       if (v.FailingStreak >= cfg.retries) v.Status = 'unhealthy';
     }
+    this.save(live, m);
     if (v.Status !== before) this.svc.emit(live, `health_status: ${v.Status}`);
     this.schedule(live, m, cfg);
   }

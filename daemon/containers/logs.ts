@@ -1,7 +1,14 @@
 // GET /containers/{id}/logs from the json-file log the shim writes: rotated files oldest first, tail,
 // since/until, timestamps, and follow until the container stops.
-import { open, stat, readFile } from 'node:fs/promises';
-import { watch, type FSWatcher } from 'node:fs';
+//
+// Streams: the files are read in chunks, complete lines are turned into output as they come, and the output
+// goes out in buffers of about OUT_CHUNK bytes, waiting for the client whenever its socket is full. --tail N
+// finds where the last N entries begin by reading the files backwards, so a short tail of a large log reads
+// little. Lines the shim wrote ({"log":"…","stream":"stdout","time":"<30 characters>"}) are decoded straight
+// from the bytes; anything else (another writer's field order, attrs) goes through JSON.parse.
+import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { watch, openSync, closeSync, fstatSync, statSync, readSync, type FSWatcher } from 'node:fs';
 import { parseRfc3339Ns, rfc3339Fixed9 } from '../lib/time';
 
 export interface LogOptions {
@@ -24,44 +31,58 @@ export interface LogEntry {
   attrs?: Record<string, string>;
 }
 
+const READ_CHUNK = 1 << 20;
+const OUT_CHUNK = 1 << 20;
+const TAIL_CHUNK = 64 * 1024;
+
 function parseLine(line: string): LogEntry | null {
   if (!line) return null;
   try {
     const o = JSON.parse(line) as { log: string; stream: string; time: string; attrs?: Record<string, string> };
+    if (typeof o.log !== 'string' || typeof o.time !== 'string') return null;
     return { stream: o.stream === 'stderr' ? 2 : 1, time: o.time, timeNs: parseRfc3339Ns(o.time), data: o.log, attrs: o.attrs };
   } catch {
-    return null; // a torn last line of a crashed writer
+    return null; // a torn line of a crashed writer
   }
 }
 
+/** The log's files, oldest first: FILE.N … FILE.1, FILE. The shim renames them one by one when it rotates;
+ *  a listing taken in the middle of that has a gap, and is taken again. */
 async function existingFiles(logPath: string): Promise<string[]> {
-  const files: string[] = [];
-  for (let i = 1; i < 100; i++) {
+  const dir = path.dirname(logPath);
+  const base = path.basename(logPath);
+  for (let attempt = 0; ; attempt++) {
+    let ents: string[];
     try {
-      await stat(`${logPath}.${i}`);
-      files.unshift(`${logPath}.${i}`);
+      ents = await readdir(dir);
     } catch {
-      break;
+      return [logPath];
     }
+    const nums: number[] = [];
+    let hasMain = false;
+    for (const e of ents) {
+      if (e === base) hasMain = true;
+      else if (e.startsWith(`${base}.`) && /^\d+$/.test(e.slice(base.length + 1))) nums.push(Number(e.slice(base.length + 1)));
+    }
+    nums.sort((a, b) => a - b);
+    const whole = nums.every((n, k) => n === k + 1) && (hasMain || nums.length === 0);
+    if (whole || attempt >= 20) {
+      const files = nums.reverse().map((n) => `${logPath}.${n}`);
+      files.push(logPath);
+      return files;
+    }
+    await new Promise((r) => setTimeout(r, 5));
   }
-  files.push(logPath);
-  return files;
 }
 
-function wanted(e: LogEntry, o: LogOptions): boolean {
-  if (e.stream === 1 ? !o.stdout : !o.stderr) return false;
-  if (o.sinceNs && e.timeNs < o.sinceNs) return false;
-  if (o.untilNs && e.timeNs > o.untilNs) return false;
-  return true;
+function attrsText(attrs: Record<string, string> | undefined): string {
+  // As Docker: the attributes sorted by key, query-escaped, comma-separated (then a space, also when none).
+  return Object.keys(attrs ?? {}).sort().map((k) => `${encodeURIComponent(k)}=${encodeURIComponent(attrs![k])}`).join(',');
 }
 
 export function formatEntry(e: LogEntry, o: LogOptions, tty: boolean): Buffer {
   let line = e.data;
-  if (o.details) {
-    // As Docker: the attributes sorted by key, query-escaped, comma-separated, then a space (also when none).
-    const attrs = Object.keys(e.attrs ?? {}).sort().map((k) => `${encodeURIComponent(k)}=${encodeURIComponent(e.attrs![k])}`).join(',');
-    line = `${attrs} ${line}`;
-  }
+  if (o.details) line = `${attrsText(e.attrs)} ${line}`;
   const text = o.timestamps ? `${rfc3339Fixed9(e.timeNs)} ${line}` : line;
   const payload = Buffer.from(text, 'utf8');
   if (tty) return payload;
@@ -71,74 +92,516 @@ export function formatEntry(e: LogEntry, o: LogOptions, tty: boolean): Buffer {
   return Buffer.concat([h, payload]);
 }
 
+// The fixed parts of a line the shim writes; the log value sits between PREFIX and MID1, the stream name
+// (6 bytes) between MID1 and MID2, the time (30 bytes) between MID2 and SUFFIX.
+const PREFIX = Buffer.from('{"log":"');
+const MID1 = Buffer.from('","stream":"');
+const MID2 = Buffer.from('","time":"');
+const SUFFIX = Buffer.from('"}');
+const TIME_LEN = 30; // 2006-01-02T15:04:05.000000000Z
+const TAIL_LEN = MID1.length + 6 + MID2.length + TIME_LEN + SUFFIX.length; // 60
+
+function hexVal(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+function hex4(b: Buffer, i: number, end: number): number {
+  if (i + 4 > end) return -1;
+  const a = hexVal(b[i]), c = hexVal(b[i + 1]), d = hexVal(b[i + 2]), e = hexVal(b[i + 3]);
+  if (a < 0 || c < 0 || d < 0 || e < 0) return -1;
+  return (a << 12) | (c << 8) | (d << 4) | e;
+}
+
+/**
+ * Turns log lines into the response body: frames (or raw bytes for a TTY) collected in buffers of about
+ * OUT_CHUNK, handed out by take().
+ */
+class Formatter {
+  private out = Buffer.allocUnsafe(OUT_CHUNK);
+  private n = 0;
+  private ready: Buffer[] = [];
+  private readonly sinceB: Buffer | null;
+  private readonly untilB: Buffer | null;
+
+  constructor(private readonly o: LogOptions, private readonly tty: boolean) {
+    this.sinceB = o.sinceNs > 0n ? Buffer.from(rfc3339Fixed9(o.sinceNs)) : null;
+    this.untilB = o.untilNs > 0n ? Buffer.from(rfc3339Fixed9(o.untilNs)) : null;
+    // Times outside 0000-9999 do not compare as text; the slow path handles them.
+    if (this.sinceB && this.sinceB.length !== TIME_LEN) this.sinceB = null;
+    if (this.untilB && this.untilB.length !== TIME_LEN) this.untilB = null;
+  }
+
+  /** Buffers ready to send (and the one being filled, when `all`). */
+  take(all: boolean): Buffer[] {
+    if (all && this.n > 0) {
+      this.ready.push(this.out.subarray(0, this.n));
+      this.out = Buffer.allocUnsafe(OUT_CHUNK);
+      this.n = 0;
+    }
+    const r = this.ready;
+    this.ready = [];
+    return r;
+  }
+
+  private reserve(len: number): void {
+    if (this.n + len <= this.out.length) return;
+    if (this.n > 0) this.ready.push(this.out.subarray(0, this.n));
+    this.out = Buffer.allocUnsafe(Math.max(OUT_CHUNK, len));
+    this.n = 0;
+  }
+
+  /** Every complete line in b[start, end) (end just after a '\n' or at the end of a file). */
+  lines(b: Buffer, start: number, end: number): void {
+    let s = start;
+    while (s < end) {
+      let e = b.indexOf(10, s);
+      if (e < 0 || e >= end) e = end;
+      if (e > s && !this.fast(b, s, e)) this.slow(b, s, e);
+      s = e + 1;
+    }
+  }
+
+  private fast(b: Buffer, s: number, e: number): boolean {
+    if (e - s < PREFIX.length + TAIL_LEN) return false;
+    const t = e - TAIL_LEN; // where MID1 begins
+    for (let i = 0; i < PREFIX.length; i++) if (b[s + i] !== PREFIX[i]) return false;
+    for (let i = 0; i < MID1.length; i++) if (b[t + i] !== MID1[i]) return false;
+    const st = t + MID1.length;
+    const m2 = st + 6;
+    for (let i = 0; i < MID2.length; i++) if (b[m2 + i] !== MID2[i]) return false;
+    const ts = m2 + MID2.length;
+    if (b[ts + 4] !== 45 || b[ts + 10] !== 84 || b[ts + 19] !== 46 || b[ts + TIME_LEN - 1] !== 90) return false;
+    if (b[e - 2] !== 34 || b[e - 1] !== 125) return false;
+    let stream: 1 | 2;
+    if (b[st + 3] === 111 && b[st + 5] === 116) stream = 1; // stdout
+    else if (b[st + 3] === 101 && b[st + 5] === 114) stream = 2; // stderr
+    else return false;
+    const o = this.o;
+    if (stream === 1 ? !o.stdout : !o.stderr) return true;
+    if (o.sinceNs > 0n || o.untilNs > 0n) {
+      if ((o.sinceNs > 0n && !this.sinceB) || (o.untilNs > 0n && !this.untilB)) return false;
+      if (this.sinceB && b.compare(this.sinceB, 0, TIME_LEN, ts, ts + TIME_LEN) < 0) return true;
+      if (this.untilB && b.compare(this.untilB, 0, TIME_LEN, ts, ts + TIME_LEN) > 0) return true;
+    }
+    const rs = s + PREFIX.length;
+    const re = t;
+    // The decoded value is never longer than its JSON form.
+    this.reserve(8 + TIME_LEN + 2 + (re - rs));
+    const out = this.out;
+    const p0 = this.n;
+    let p = this.tty ? p0 : p0 + 8;
+    if (o.timestamps) {
+      b.copy(out, p, ts, ts + TIME_LEN);
+      p += TIME_LEN;
+      out[p++] = 32;
+    }
+    if (o.details) out[p++] = 32; // no attributes in the shim's lines
+    let i = rs;
+    while (i < re) {
+      const c = b[i];
+      if (c !== 92) {
+        if (c === 34) return false; // an unescaped quote: not one of the shim's lines after all
+        out[p++] = c;
+        i++;
+        continue;
+      }
+      const x = b[i + 1];
+      i += 2;
+      switch (x) {
+        case 110: out[p++] = 10; break; // \n
+        case 116: out[p++] = 9; break; // \t
+        case 114: out[p++] = 13; break; // \r
+        case 34: out[p++] = 34; break;
+        case 92: out[p++] = 92; break;
+        case 47: out[p++] = 47; break;
+        case 98: out[p++] = 8; break;
+        case 102: out[p++] = 12; break;
+        case 117: { // \uXXXX
+          let cp = hex4(b, i, re);
+          if (cp < 0) return false;
+          i += 4;
+          if (cp >= 0xd800 && cp <= 0xdbff && b[i] === 92 && b[i + 1] === 117) {
+            const lo = hex4(b, i + 2, re);
+            if (lo >= 0xdc00 && lo <= 0xdfff) {
+              cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+              i += 6;
+            }
+          }
+          if (cp >= 0xd800 && cp <= 0xdfff) cp = 0xfffd;
+          if (cp < 0x80) out[p++] = cp;
+          else if (cp < 0x800) {
+            out[p++] = 0xc0 | (cp >> 6);
+            out[p++] = 0x80 | (cp & 63);
+          } else if (cp < 0x10000) {
+            out[p++] = 0xe0 | (cp >> 12);
+            out[p++] = 0x80 | ((cp >> 6) & 63);
+            out[p++] = 0x80 | (cp & 63);
+          } else {
+            out[p++] = 0xf0 | (cp >> 18);
+            out[p++] = 0x80 | ((cp >> 12) & 63);
+            out[p++] = 0x80 | ((cp >> 6) & 63);
+            out[p++] = 0x80 | (cp & 63);
+          }
+          break;
+        }
+        default:
+          return false;
+      }
+    }
+    if (!this.tty) {
+      out[p0] = stream; out[p0 + 1] = 0; out[p0 + 2] = 0; out[p0 + 3] = 0;
+      out.writeUInt32BE(p - p0 - 8, p0 + 4);
+    }
+    this.n = p;
+    return true;
+  }
+
+  private slow(b: Buffer, s: number, e: number): void {
+    const en = parseLine(b.toString('utf8', s, e));
+    if (!en) return;
+    const o = this.o;
+    if (en.stream === 1 ? !o.stdout : !o.stderr) return;
+    if (o.sinceNs && en.timeNs < o.sinceNs) return;
+    if (o.untilNs && en.timeNs > o.untilNs) return;
+    const f = formatEntry(en, o, this.tty);
+    this.reserve(f.length);
+    f.copy(this.out, this.n);
+    this.n += f.length;
+  }
+}
+
+/** A file being read forwards: complete lines go to the formatter; a partial last line waits for more. */
+class Reader {
+  pos: number;
+  private carry: Buffer | null = null;
+
+  constructor(public fh: FileHandle, pos: number) {
+    this.pos = pos;
+  }
+
+  /** Reads from pos to the end of the file as it is now, chunk by chunk, sending output in between. */
+  async drain(f: Formatter, send: (bufs: Buffer[]) => Promise<boolean>, atEnd: boolean): Promise<boolean> {
+    for (;;) {
+      const keep = this.carry ? this.carry.length : 0;
+      const buf = Buffer.allocUnsafe(Math.max(READ_CHUNK, keep * 2));
+      if (this.carry) this.carry.copy(buf, 0);
+      const { bytesRead } = await this.fh.read(buf, keep, buf.length - keep, this.pos);
+      if (bytesRead === 0) {
+        // A rotated file's last entry always ends in a newline; a torn one of a crash is dropped.
+        if (atEnd) this.carry = null;
+        return true;
+      }
+      this.pos += bytesRead;
+      const end = keep + bytesRead;
+      const nl = buf.lastIndexOf(10, end - 1);
+      if (nl < 0) {
+        this.carry = buf.subarray(0, end);
+        continue;
+      }
+      f.lines(buf, 0, nl + 1);
+      this.carry = nl + 1 < end ? Buffer.from(buf.subarray(nl + 1, end)) : null;
+      if (!(await send(f.take(false)))) return false;
+    }
+  }
+
+  /** A file truncated in place (max-file 1): start again from its beginning. */
+  reset(): void {
+    this.pos = 0;
+    this.carry = null;
+  }
+}
+
+/**
+ * Where the last `n` entries begin: [file index, byte offset], reading backwards from `ends` (the size of
+ * each file, cut after the last complete line for the newest).
+ */
+async function tailStart(fhs: FileHandle[], ends: number[], n: number): Promise<[number, number]> {
+  let need = n; // newlines still to pass, after the one that ends the last line
+  const buf = Buffer.allocUnsafe(TAIL_CHUNK);
+  for (let k = fhs.length - 1; k >= 0; k--) {
+    let pos = ends[k];
+    // The file's last byte is the newline that ends its last line; it does not start a line.
+    let first = true;
+    while (pos > 0) {
+      const len = Math.min(TAIL_CHUNK, pos);
+      const { bytesRead } = await fhs[k].read(buf, 0, len, pos - len);
+      if (bytesRead < len) break;
+      let i = len - 1;
+      if (first) {
+        if (buf[i] === 10) i--;
+        first = false;
+      }
+      while (i >= 0) {
+        const nl = buf.lastIndexOf(10, i);
+        if (nl < 0) break;
+        need--;
+        if (need === 0) return [k, pos - len + nl + 1];
+        i = nl - 1;
+      }
+      pos -= len;
+    }
+    // The whole file holds fewer lines than wanted: its first line counts as one too.
+    if (ends[k] > 0) {
+      need--;
+      if (need === 0) return [k, 0];
+    }
+  }
+  return [0, 0];
+}
+
 /**
  * Writes the log to `write`. With follow, keeps reading as the file grows until `running()` turns false
  * (then reads what is left) or `closed()` turns true.
  */
 export async function streamLogs(logPath: string, o: LogOptions, tty: boolean, write: (b: Buffer) => Promise<void> | void,
   running: () => boolean, closed: () => boolean, onStop?: (cb: () => void) => void): Promise<void> {
-  const files = await existingFiles(logPath);
-  // Read what exists now.
-  let entries: LogEntry[] = [];
-  let offset = 0;
-  for (const f of files) {
-    let text: string;
-    try {
-      text = await readFile(f, 'utf8');
-    } catch {
-      continue;
+  const f = new Formatter(o, tty);
+  const send = async (bufs: Buffer[]): Promise<boolean> => {
+    for (const b of bufs) {
+      if (closed()) return false;
+      const p = write(b);
+      if (p) await p;
     }
-    let lines = text.split('\n');
-    const last = lines.pop() ?? '';
-    if (f === logPath) offset = Buffer.byteLength(text) - Buffer.byteLength(last);
-    for (const l of lines) {
-      const e = parseLine(l);
-      if (e && wanted(e, o)) entries.push(e);
-    }
-    lines = [];
-  }
-  if (o.tail >= 0) entries = o.tail === 0 ? [] : entries.slice(-o.tail);
-  const chunk: Buffer[] = [];
-  for (const e of entries) chunk.push(formatEntry(e, o, tty));
-  if (chunk.length) await write(Buffer.concat(chunk));
-  if (!o.follow || closed()) return;
-  if (o.untilNs && o.untilNs < BigInt(Date.now()) * 1_000_000n) return;
+    return !closed();
+  };
 
-  // Follow: read new complete lines from `offset` whenever the file changes, until the container stops.
+  const fhs: FileHandle[] = await openSnapshot(logPath);
+  let cur: Reader | undefined;
+  try {
+    const sizes: number[] = [];
+    for (const fh of fhs) sizes.push((await fh.stat()).size);
+    // The newest file ends where its last complete line ends: a partial line there is still being written.
+    const lastIdx = fhs.length - 1;
+    if (lastIdx >= 0 && sizes[lastIdx] > 0) {
+      // One entry is at most 16 KiB of output, under 100 KiB as JSON: the last newline is in this window.
+      const len = Math.min(sizes[lastIdx], 256 * 1024);
+      const b = Buffer.allocUnsafe(len);
+      const { bytesRead } = await fhs[lastIdx].read(b, 0, len, sizes[lastIdx] - len);
+      const nl = b.subarray(0, bytesRead).lastIndexOf(10);
+      sizes[lastIdx] = nl >= 0 ? sizes[lastIdx] - len + nl + 1 : 0;
+    }
+
+    let startFile = 0;
+    let startPos = 0;
+    if (o.tail === 0) {
+      startFile = lastIdx;
+      startPos = lastIdx >= 0 ? sizes[lastIdx] : 0;
+    } else if (o.tail > 0) {
+      [startFile, startPos] = await tailStart(fhs, sizes, o.tail);
+    }
+
+    for (let k = startFile; k < lastIdx; k++) {
+      const r = new Reader(fhs[k], k === startFile ? startPos : 0);
+      if (!(await r.drain(f, send, true))) return;
+    }
+    if (lastIdx >= 0) {
+      cur = new Reader(fhs[lastIdx], startFile === lastIdx ? startPos : 0);
+      fhs.length = lastIdx; // cur owns the newest file's handle from here
+      if (!(await drainTo(cur, f, send, sizes[lastIdx]))) return;
+    }
+    if (!(await send(f.take(true)))) return;
+    if (!o.follow || closed()) return;
+    if (o.untilNs && o.untilNs < BigInt(Date.now()) * 1_000_000n) return;
+    const c = cur;
+    cur = undefined; // follow owns it now
+    await follow(logPath, c, f, send, running, closed, onStop);
+  } finally {
+    for (const fh of fhs) await fh.close().catch(() => {});
+    await cur?.fh.close().catch(() => {});
+  }
+}
+
+/**
+ * The log's files, oldest first, opened all at once (synchronously, microseconds each) and checked against
+ * their names afterwards, so that a rotation meanwhile cannot make one file appear twice or go missing.
+ */
+async function openSnapshot(logPath: string): Promise<FileHandle[]> {
+  for (let attempt = 0; ; attempt++) {
+    const names = await existingFiles(logPath);
+    const fds: number[] = [];
+    const opened: string[] = [];
+    let consistent = true;
+    try {
+      for (const name of names) {
+        try {
+          fds.push(openSync(name, 'r'));
+          opened.push(name);
+        } catch {
+          if (name !== logPath || names.length > 1) consistent = false; // else: no log yet
+        }
+      }
+      // Every name still names the file opened through it: no rotation happened in between.
+      opened.forEach((name, k) => {
+        const now = statSyncOrNull(name);
+        const st = fstatSync(fds[k]);
+        if (!now || now.ino !== st.ino || now.dev !== st.dev) consistent = false;
+      });
+      if (!consistent && attempt < 20) continue;
+      const out: FileHandle[] = [];
+      for (const fd of fds) out.push(await open(`/proc/self/fd/${fd}`, 'r'));
+      return out;
+    } finally {
+      for (const fd of fds) closeSync(fd);
+    }
+  }
+}
+
+/** Reads the newest file up to `end` only (what existed when the request came; later lines are follow's). */
+async function drainTo(r: Reader, f: Formatter, send: (bufs: Buffer[]) => Promise<boolean>, end: number): Promise<boolean> {
+  while (r.pos < end) {
+    const len = Math.min(READ_CHUNK, end - r.pos);
+    const buf = Buffer.allocUnsafe(len);
+    const { bytesRead } = await r.fh.read(buf, 0, len, r.pos);
+    if (bytesRead === 0) break;
+    // Chunks are cut at the last newline, so that no line is split between two of them.
+    const nl = buf.lastIndexOf(10, bytesRead - 1);
+    if (nl < 0) {
+      // One line longer than the chunk: read it whole.
+      const whole = Buffer.allocUnsafe(end - r.pos);
+      const got = (await r.fh.read(whole, 0, whole.length, r.pos)).bytesRead;
+      f.lines(whole, 0, got);
+      r.pos += got;
+    } else {
+      f.lines(buf, 0, nl + 1);
+      r.pos += nl + 1;
+    }
+    if (!(await send(f.take(false)))) return false;
+  }
+  return true;
+}
+
+/** The time (30 bytes, as the shim writes it) of the line that ends just before b[end] ('\n'), or null. */
+function lineTime(b: Buffer, end: number): string | null {
+  const ts = end - 2 - TIME_LEN;
+  if (ts < 0 || b[end - 1] !== 125 || b[end - 2] !== 34 || b[ts - 1] !== 34 || b[ts + 4] !== 45 || b[ts + 10] !== 84 || b[ts + TIME_LEN - 1] !== 90) return null;
+  return b.toString('latin1', ts, ts + TIME_LEN);
+}
+
+/** The time of the first entry of an open file, or null (empty, or not written by the shim). */
+function firstTimeSync(fd: number): string | null {
+  const buf = Buffer.allocUnsafe(128 * 1024);
+  const n = readSync(fd, buf, 0, buf.length, 0);
+  const nl = buf.subarray(0, n).indexOf(10);
+  return nl < 0 ? null : lineTime(buf, nl);
+}
+
+/** The time of a file's last entry, or null. */
+async function lastTime(fh: FileHandle): Promise<string | null> {
+  const size = (await fh.stat()).size;
+  const len = Math.min(size, 256 * 1024);
+  const buf = Buffer.allocUnsafe(len);
+  const { bytesRead } = await fh.read(buf, 0, len, size - len);
+  const nl = buf.subarray(0, bytesRead).lastIndexOf(10);
+  return nl < 0 ? null : lineTime(buf, nl);
+}
+
+/**
+ * The file written after the one with inode `ino`, whose last entry has time `last`: of the files there are
+ * now, the one whose first entry is the oldest not older than `last` (or a new, empty FILE). The shim may
+ * have rotated several times meanwhile and renames files while this looks, so the files are opened all at
+ * once (synchronously, a few microseconds each) and the snapshot is taken again if a name changed meanwhile.
+ */
+async function successor(logPath: string, ino: number, dev: number, last: string | null): Promise<FileHandle | undefined> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const names = await existingFiles(logPath);
+    const fds: Array<number | null> = [];
+    let consistent = true;
+    try {
+      for (const name of names) {
+        try {
+          fds.push(openSync(name, 'r'));
+        } catch {
+          fds.push(null);
+        }
+      }
+      const inos = fds.map((fd) => (fd === null ? null : fstatSync(fd)));
+      names.forEach((name, k) => {
+        const st = statSyncOrNull(name);
+        const o = inos[k];
+        if (!st || !o || st.ino !== o.ino || st.dev !== o.dev) consistent = false;
+      });
+      if (!consistent) continue;
+      let best = -1;
+      let bestT = '';
+      let main = -1;
+      names.forEach((name, k) => {
+        const o = inos[k]!;
+        if (o.ino === ino && o.dev === dev) return;
+        const t = firstTimeSync(fds[k]!);
+        if (t === null) {
+          if (name === logPath) main = k;
+          return;
+        }
+        if (last !== null && t < last) return;
+        if (best < 0 || t < bestT) {
+          best = k;
+          bestT = t;
+        }
+      });
+      const pick = best >= 0 ? best : main;
+      if (pick < 0) return undefined;
+      // A FileHandle on the very file that was looked at, whatever its name is by now.
+      return await open(`/proc/self/fd/${fds[pick]}`, 'r');
+    } finally {
+      for (const fd of fds) if (fd !== null) closeSync(fd);
+    }
+  }
+  return undefined;
+}
+
+function statSyncOrNull(p: string): { ino: number; dev: number } | null {
+  try {
+    return statSync(p);
+  } catch {
+    return null;
+  }
+}
+
+async function follow(logPath: string, cur: Reader | undefined, f: Formatter, send: (bufs: Buffer[]) => Promise<boolean>,
+  running: () => boolean, closed: () => boolean, onStop?: (cb: () => void) => void): Promise<void> {
   let wake: (() => void) | undefined;
   let watcher: FSWatcher | undefined;
-  try {
-    watcher = watch(logPath, () => wake?.());
-  } catch { /* polling covers it */ }
+  const rewatch = () => {
+    watcher?.close();
+    try {
+      watcher = watch(logPath, () => wake?.());
+    } catch {
+      watcher = undefined; // polling covers it
+    }
+  };
+  rewatch();
   onStop?.(() => wake?.());
-  let rest = Buffer.alloc(0);
   try {
     for (;;) {
       const wasRunning = running();
-      let fh;
       try {
-        fh = await open(logPath, 'r');
-        const st = await fh.stat();
-        if (st.size < offset) offset = 0; // rotated under us
-        if (st.size > offset) {
-          const buf = Buffer.allocUnsafe(st.size - offset);
-          const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
-          offset += bytesRead;
-          const all = Buffer.concat([rest, buf.subarray(0, bytesRead)]);
-          const nl = all.lastIndexOf(10);
-          rest = nl >= 0 ? all.subarray(nl + 1) : all;
-          if (nl >= 0) {
-            const out: Buffer[] = [];
-            for (const l of all.subarray(0, nl).toString('utf8').split('\n')) {
-              const e = parseLine(l);
-              if (e && wanted(e, o)) out.push(formatEntry(e, o, tty));
-            }
-            if (out.length) await write(Buffer.concat(out));
-          }
+        if (!cur) {
+          cur = new Reader(await open(logPath, 'r'), 0);
+          rewatch();
         }
-      } catch { /* the file may be gone with the container */ } finally {
-        await fh?.close();
-      }
+        const st = await cur.fh.stat();
+        if (st.size < cur.pos) cur.reset(); // truncated in place (max-file 1)
+        if (!(await cur.drain(f, send, false))) return;
+        // Rotated: FILE is a new file now. The old one is complete once renamed; take its last lines first.
+        const now = await stat(logPath).catch(() => null);
+        if (now && (now.ino !== st.ino || now.dev !== st.dev)) {
+          if (!(await cur.drain(f, send, true))) return;
+          const last = await lastTime(cur.fh);
+          await cur.fh.close().catch(() => {});
+          cur = undefined;
+          // Several rotations may have happened since: go on with the file that came after this one.
+          const next = await successor(logPath, st.ino, st.dev, last);
+          if (next) {
+            cur = new Reader(next, 0);
+            rewatch();
+          }
+          continue;
+        }
+        if (!(await send(f.take(true)))) return;
+      } catch { /* the file may be gone with the container */ }
       if (closed() || !wasRunning) return;
       await new Promise<void>((r) => {
         const t = setTimeout(r, 250);
@@ -150,5 +613,6 @@ export async function streamLogs(logPath: string, o: LogOptions, tty: boolean, w
     }
   } finally {
     watcher?.close();
+    await cur?.fh.close().catch(() => {});
   }
 }

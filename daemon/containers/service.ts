@@ -68,7 +68,7 @@ export class ContainerService {
     this.store = new ContainerStore(d.db);
     this.runtime = new Runtime();
     this.restarts = new RestartPolicies(this);
-    this.health = new HealthMonitors(this, (live, cmd, ms) => execProbe(d, live, cmd, ms));
+    this.health = new HealthMonitors(this, (live, cmd, ms) => execProbe(d, live, cmd, ms), d.db);
   }
 
   // ---- paths -------------------------------------------------------------------------------------
@@ -531,11 +531,13 @@ export class ContainerService {
     const live = this.lookup(ref);
     await this.serial(live, async () => {
       if (live.removed) return;
+      // A container waiting out its restart back-off counts as running, as in Docker (checked before the
+      // pending restart is dropped).
+      if (!o.force && (this.isRunning(live) || live.rec.state.status === 'restarting')) {
+        throw conflict(`You cannot remove a ${live.rec.state.status} container ${live.rec.id}. Stop the container before attempting removal or force remove`);
+      }
       this.restarts.cancel(live);
       if (this.isRunning(live)) {
-        if (!o.force) {
-          throw conflict(`You cannot remove a ${live.rec.state.status} container ${live.rec.id}. Stop the container before attempting removal or force remove`);
-        }
         live.conn!.signal(9);
         this.emit(live, 'kill', { signal: '9' });
         await this.waitExit(live, 30_000);

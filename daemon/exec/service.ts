@@ -1,9 +1,12 @@
 // Exec: one more process in a running container (docker exec). berthd never forks container code: every
 // exec runs under its own `berth-shim exec` (addon/shim/PROTOCOL.md, "Exec mode"), which joins the
-// container init's namespaces and cgroups and supervises the process. Exec records live in memory only,
-// as Docker keeps them; finished ones are dropped some minutes after they end.
+// container init's namespaces and cgroups and supervises the process. Exec records are kept in SQLite
+// (table execs, migration 030) so that inspect still answers after berthd restarts (Docker keeps them in
+// memory only); finished ones are dropped some minutes after they end. A detached exec that was running
+// when berthd went down is watched through its shim's exit.json, as containers are.
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import type { Daemon } from '../daemon';
 import { conflict, invalid, notFound, BerthError } from '../errors/errors';
 import { newId } from '../lib/ids';
@@ -99,14 +102,116 @@ export function execStartFailure(cmd: string, msg: string): { text: string; exit
   return { text, exitCode, invalidConfig };
 }
 
+interface ExecRow { id: string; container_id: string; config: string; started: number; running: number; exit_code: number | null; pid: number; ended_at: number | null }
+
 export class ExecService {
   private readonly execs = new Map<string, ExecRecord>();
+  /** A connection of its own with synchronous=NORMAL: in WAL mode a commit is then safe from a crash of
+   *  berthd (it is in the OS's hands) without an fsync, which would cost every `docker exec` milliseconds.
+   *  Only a power loss can lose the last records, and the execs themselves die with the host. */
+  private readonly db: Database.Database | null;
+  private readonly upsert?: Database.Statement;
+  private readonly remove?: Database.Statement;
 
-  constructor(private readonly d: Daemon) {}
+  constructor(private readonly d: Daemon) {
+    let db: Database.Database | null = null;
+    try {
+      db = new Database(d.db.name);
+      db.pragma('synchronous = NORMAL');
+      db.pragma('busy_timeout = 5000');
+      db.pragma('foreign_keys = ON');
+      this.upsert = db.prepare(`INSERT OR REPLACE INTO execs (id, container_id, config, started, running, exit_code, pid, ended_at)
+        VALUES (@id, @container_id, @config, @started, @running, @exit_code, @pid, @ended_at)`);
+      this.remove = db.prepare('DELETE FROM execs WHERE id = ?');
+    } catch (err) {
+      d.log.warn({ err }, 'exec records are kept in memory only');
+      db = null;
+    }
+    this.db = db;
+    if (db) this.load(db);
+  }
+
+  /** Writes the record's current state (the container may be gone meanwhile: then there is nothing to keep). */
+  private persist(e: ExecRecord): void {
+    if (!this.upsert || e.live.removed) return;
+    try {
+      this.upsert.run({
+        id: e.id, container_id: e.live.rec.id, config: JSON.stringify(e.config), started: e.started ? 1 : 0,
+        running: e.running ? 1 : 0, exit_code: e.exitCode, pid: e.pid, ended_at: e.endedAt ?? null,
+      });
+    } catch (err) {
+      this.d.log.warn({ err, id: e.id }, 'cannot save the exec record');
+    }
+  }
+
+  private forget(id: string): void {
+    this.execs.delete(id);
+    try {
+      this.remove?.run(id);
+    } catch { /* the container's removal took it already */ }
+  }
+
+  private execDir(e: ExecRecord): string {
+    return path.join(this.d.containers.stateDir(e.live.rec.id), 'exec', e.id);
+  }
+
+  /** The records of an earlier berthd: finished ones until they expire, running ones watched to their end. */
+  private load(db: Database.Database): void {
+    const rows = db.prepare('SELECT * FROM execs').all() as ExecRow[];
+    for (const r of rows) {
+      let live: Live;
+      try {
+        live = this.d.containers.lookup(r.container_id);
+      } catch {
+        this.remove!.run(r.id);
+        continue;
+      }
+      if (r.ended_at !== null && Date.now() - r.ended_at > KEEP_FINISHED_MS) {
+        this.remove!.run(r.id);
+        continue;
+      }
+      const e: ExecRecord = {
+        id: r.id, live, config: JSON.parse(r.config) as ExecRecord['config'], started: !!r.started, running: !!r.running,
+        exitCode: r.exit_code, pid: r.pid, endedAt: r.ended_at ?? undefined, pendingStdin: [], pendingStdinClose: false,
+      };
+      this.execs.set(e.id, e);
+      if (e.exitCode !== null) {
+        const t = setTimeout(() => this.forget(e.id), Math.max(0, KEEP_FINISHED_MS - (Date.now() - (e.endedAt ?? Date.now()))));
+        t.unref();
+        continue;
+      }
+      let open = openExecs.get(live.rec.id);
+      if (!open) openExecs.set(live.rec.id, (open = new Set()));
+      open.add(e.id);
+      if (e.started) this.watchOrphan(e);
+    }
+  }
+
+  /** A running exec whose supervisor lost berthd's connection: its end is read from the exit.json its shim
+   *  writes (or, when the shim is gone without one, taken as killed). */
+  private watchOrphan(e: ExecRecord): void {
+    const dir = this.execDir(e);
+    const check = (): boolean => {
+      const info = this.d.containers.runtime.exitStatus(dir);
+      if (!info && this.d.containers.runtime.shimAlive(dir, e.id)) return false;
+      e.exitCode = info ? info.exitCode : 137;
+      e.running = false;
+      this.emit(e, 'exec_die', { exitCode: String(e.exitCode) });
+      this.finish(e, dir);
+      return true;
+    };
+    if (check()) return;
+    const t = setInterval(() => {
+      if (e.exitCode !== null || check()) clearInterval(t);
+    }, 250);
+    t.unref();
+  }
 
   get(id: string): ExecRecord {
     const e = this.execs.get(id);
-    if (!e) throw notFound(`No such exec instance: ${id}`);
+    // The container's removal takes its execs along (their rows went with it by ON DELETE CASCADE).
+    if (e?.live.removed) this.execs.delete(id);
+    if (!e || e.live.removed) throw notFound(`No such exec instance: ${id}`);
     return e;
   }
 
@@ -164,6 +269,7 @@ export class ExecService {
       pendingStdinClose: false,
     };
     this.execs.set(e.id, e);
+    this.persist(e);
     let open = openExecs.get(live.rec.id);
     if (!open) openExecs.set(live.rec.id, (open = new Set()));
     open.add(e.id);
@@ -219,12 +325,15 @@ export class ExecService {
     this.emit(e, `exec_start: ${this.commandLine(e)}`);
     const dir = path.join(this.d.containers.stateDir(rec.id), 'exec', e.id);
     try {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
       const rootfs = path.join(this.d.containers.layerDir(rec), 'merged');
-      const user = await resolveUser(rootfs, e.config.User || rec.config.User || '', rec.hostConfig.GroupAdd ?? []);
       // The container's own process settings an exec inherits (rlimits, no_new_privs, the seccomp filter,
       // which applies to exec --privileged too, as runc applies it to every process of the container).
-      const cspec = await this.containerSpec(rec.id);
+      // The three are independent: done at once, as they all wait on the disk.
+      const [, user, cspec] = await Promise.all([
+        mkdir(dir, { recursive: true, mode: 0o700 }),
+        resolveUser(rootfs, e.config.User || rec.config.User || '', rec.hostConfig.GroupAdd ?? []),
+        this.containerSpec(rec.id),
+      ]);
       const proc = {
         process: {
           terminal: e.config.Tty,
@@ -248,6 +357,7 @@ export class ExecService {
         cgroupDirs: this.d.containers.runtime.cgroupDirsOf(rec.state.pid), stdin: e.config.AttachStdin && !!sink,
       });
       e.pid = pid;
+      this.persist(e);
       this.wire(e, conn);
     } catch (err) {
       e.running = false;
@@ -301,8 +411,10 @@ export class ExecService {
     const open = openExecs.get(e.live.rec.id);
     open?.delete(e.id);
     if (open && open.size === 0) openExecs.delete(e.live.rec.id);
+    // Recorded before the directory (and its exit.json) goes: a crash in between leaves one or the other.
+    this.persist(e);
     void rm(dir, { recursive: true, force: true }).catch(() => {});
-    const t = setTimeout(() => this.execs.delete(e.id), KEEP_FINISHED_MS);
+    const t = setTimeout(() => this.forget(e.id), KEEP_FINISHED_MS);
     t.unref();
   }
 
