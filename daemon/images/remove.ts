@@ -148,6 +148,8 @@ export function pruneImages(x: ImageInternals, filters: Map<string, string[]>): 
     if (until && !until.every((u) => unixSeconds(img.config?.created) <= u)) continue;
     if (labels.length && !matchLabels(x.labels(img), labels)) continue;
     if (notLabels.length && matchLabels(x.labels(img), notLabels)) continue;
+    // An image a container uses (running or not) is never pruned, not even untagged.
+    if (x.hooks.imageInUse(img.id).length) continue;
     const items: DeleteItem[] = [];
     try {
       if (refs.length === 0) items.push(...removeImage(x, img.id, false, true));
@@ -158,6 +160,11 @@ export function pruneImages(x: ImageInternals, filters: Map<string, string[]>): 
     }
     for (const d of items) if ('Deleted' in d) reclaimed += sizes.get(d.Deleted) ?? 0;
     deleted.push(...items);
+  }
+  // Layers no image uses (a pull or load that died before its image was recorded) go too.
+  for (const l of x.collectLayers()) {
+    deleted.push({ Deleted: l.chainId });
+    reclaimed += sizes.get(l.chainId) ?? 0;
   }
   x.hooks.emit('image', 'prune', '', { reclaimed: String(reclaimed) });
   return { ImagesDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed };

@@ -412,10 +412,14 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: (h: Header
   const hash = o.hash === false || off ? undefined : createHash('sha256');
   const ex = tar.extract();
   let failure: unknown;
+  // The handler of the member being read: on an error elsewhere (a truncated archive) it is let finish
+  // before the error is thrown, so that what it was making is cleaned up by the time the caller cleans up.
+  let current: Promise<void> | undefined;
 
   const finished = new Promise<void>((resolve, reject) => {
     ex.on('entry', (header, stream, next) => {
-      onEntry(header as Header, stream as unknown as EntryStream).then(
+      current = onEntry(header as Header, stream as unknown as EntryStream);
+      current.then(
         () => next(),
         (e) => {
           failure ??= e;
@@ -462,6 +466,11 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: (h: Header
   }
   if (failure) {
     off?.drop();
+    if (current) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([current.catch(() => undefined), new Promise<void>((r) => { timer = setTimeout(r, 10_000); })]);
+      clearTimeout(timer);
+    }
     throw failure;
   }
   if (off) return off.digest();

@@ -272,7 +272,7 @@ export class LayerStore {
       }
       return { cacheId, diffId: res.diffId, size: res.size };
     } catch (e) {
-      rec.abort();
+      await rec.abort();
       await fsp.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
       throw e;
     }

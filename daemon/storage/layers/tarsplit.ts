@@ -205,8 +205,11 @@ export class SplitRecorder {
     await this.done;
   }
 
-  abort(): void {
+  /** Stops recording; resolves once the file is closed (its stream opens it lazily: removing the
+   *  directory before that could leave the file, and so the directory, behind). */
+  abort(): Promise<void> {
     this.gz.destroy();
+    return this.done.then(() => undefined, () => undefined);
   }
 }
 
