@@ -83,7 +83,7 @@ function leftovers(): string[] {
   walk(b!.dataRoot, 0);
   const tmp = path.join(b!.dataRoot, 'image', 'tmp');
   if (existsSync(tmp)) for (const e of readdirSync(tmp)) out.push(path.join(tmp, e));
-  return out;
+  return [...new Set(out)].sort();
 }
 
 before(async () => {

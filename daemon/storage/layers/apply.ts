@@ -334,6 +334,7 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: (h: Header
   const hash = createHash('sha256');
   const ex = tar.extract();
   let failure: unknown;
+  let wakeWriter: (() => void) | undefined;
 
   const finished = new Promise<void>((resolve, reject) => {
     ex.on('entry', (header, stream, next) => {
@@ -341,8 +342,12 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: (h: Header
         () => next(),
         (e) => {
           failure ??= e;
+          // The entry's stream too: an unread entry keeps the extractor's write pending, and a streamx
+          // stream with a pending write never finishes destroying (a full disk hung `docker load` here).
+          (stream as unknown as { destroy(e?: Error): void }).destroy(e as Error);
           ex.destroy(e as Error);
           reject(failure);
+          wakeWriter?.();
         },
       );
     });
@@ -364,10 +369,12 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: (h: Header
           const done = () => {
             ex.off('drain', done);
             ex.off('close', done);
+            wakeWriter = undefined;
             r();
           };
           ex.on('drain', done);
           ex.on('close', done);
+          wakeWriter = done;
         });
       }
     }
