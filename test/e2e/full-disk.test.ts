@@ -97,6 +97,7 @@ before(async () => {
 });
 
 after(async () => {
+  if (b && process.env.BERTH_TEST_KEEP_LOG) writeFileSync(process.env.BERTH_TEST_KEEP_LOG, readFileSync(path.join(b.root, 'berthd.log')));
   if (b) await b.destroy().catch(() => {});
   if (mounted) {
     // Whatever berthd left mounted under the tmpfs (container rootfs overlays), deepest first, then the tmpfs.
@@ -187,7 +188,11 @@ describe('full disk', () => {
       assert.equal(cr.status, 500, cr.body);
       assert.match(cr.json().message, /no space left on device|disk|full/i);
     }
-    // Free the space: rm -f the filler.
+    // Starting a container needs disk (its upper dir, hosts files): it fails with a clear message, or works.
+    const run = await b!.docker(['run', '--rm', 'busybox', 'true']);
+    if (run.code !== 0) assert.match(run.stderr, /no space left on device/i, show(run));
+    assert.doesNotMatch(run.stderr, /EOF|connection reset/i);
+    // Free the space: rm -f the filler (berthd keeps room in its database for this).
     const rm = await b!.docker(['rm', '-f', 'filler']);
     assert.equal(rm.code, 0, show(rm));
     await waitFor('space is back', () => free() > 20 * 1024 * 1024 || undefined, 30000);
