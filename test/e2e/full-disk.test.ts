@@ -111,7 +111,7 @@ after(async () => {
 });
 
 describe('full disk', () => {
-  test('docker load of an image bigger than the free space fails clearly and leaves nothing behind', async () => {
+  test('docker load of an image bigger than the free space fails clearly and leaves nothing behind', { timeout: 150_000 }, async () => {
     const before0 = used();
     assert.ok(free() < (SIZE_MB + 16) * 1024 * 1024);
     const r = await b!.docker(['load', '-i', bigArchive], { timeoutMs: 120000 });
@@ -132,7 +132,7 @@ describe('full disk', () => {
     assert.ok(used() <= before0 + 1024 * 1024, `used ${used()} before ${before0}`);
   });
 
-  test('docker import that does not fit fails cleanly', async () => {
+  test('docker import that does not fit fails cleanly', { timeout: 150_000 }, async () => {
     const before0 = used();
     const r = await b!.docker(['import', bigLayer, 'big:imported'], { timeoutMs: 120000 });
     assert.notEqual(r.code, 0, show(r));
@@ -142,7 +142,7 @@ describe('full disk', () => {
     assert.deepEqual(leftovers(), []);
   });
 
-  test('docker commit that does not fit fails cleanly; the container is kept', async () => {
+  test('docker commit that does not fit fails cleanly; the container is kept', { timeout: 150_000 }, async () => {
     // A container with about 60% of the free space in its upper layer: committing it needs that again.
     const mb = Math.floor((free() / (1024 * 1024)) * 0.6);
     const c = await b!.docker(['run', '--name', 'fat', 'busybox', 'sh', '-c', `dd if=/dev/urandom of=/fat.bin bs=1M count=${mb} 2>/dev/null; echo wrote`]);
@@ -161,7 +161,7 @@ describe('full disk', () => {
     assert.equal(rm.code, 0, show(rm));
   });
 
-  test('a container that fills the disk gets ENOSPC; berthd keeps answering; freeing space brings everything back', async () => {
+  test('a container that fills the disk gets ENOSPC; berthd keeps answering; freeing space brings everything back', { timeout: 150_000 }, async () => {
     const keep = await b!.docker(['create', '--name', 'keeper', '--label', 'k=v', 'busybox', 'true']);
     assert.equal(keep.code, 0, show(keep));
     const d = await b!.docker(['run', '-d', '--name', 'filler', 'busybox', 'sh', '-c', 'dd if=/dev/zero of=/fill bs=1M 2>/fill.err; echo $? > /dd.rc; sleep 600']);
