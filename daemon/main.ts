@@ -150,4 +150,15 @@ export async function main(argv: string[]): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGPIPE', () => {});
+  // systemctl reload (ExecReload sends SIGHUP): node's default for SIGHUP is to exit, which would stop
+  // the engine. daemon.json is read again and checked, so that a mistake shows now rather than at the
+  // next restart; its values take effect when berthd restarts (containers keep running across that).
+  process.on('SIGHUP', () => {
+    try {
+      loadConfig(argv, repoRoot());
+      log.warn({ configFile: cfg.configFile }, 'SIGHUP: configuration file is valid; restart berth to apply changes (containers keep running)');
+    } catch (e) {
+      log.error({ configFile: cfg.configFile, err: (e as Error).message }, 'SIGHUP: configuration file is invalid; the running configuration is kept');
+    }
+  });
 }

@@ -342,11 +342,11 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: (h: Header
         () => next(),
         (e) => {
           failure ??= e;
-          // The entry's stream too: an unread entry keeps the extractor's write pending, and a streamx
-          // stream with a pending write never finishes destroying (a full disk hung `docker load` here).
-          (stream as unknown as { destroy(e?: Error): void }).destroy(e as Error);
           ex.destroy(e as Error);
           reject(failure);
+          // An entry left half read keeps the extractor's write pending, and a streamx stream with a
+          // pending write never finishes destroying: no 'close' comes, so the writer below waiting for
+          // 'drain' is woken here (a full disk hung `docker load` there).
           wakeWriter?.();
         },
       );
