@@ -15,6 +15,12 @@ const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
 
 interface Hist { buckets: number[]; sum: number; count: number }
 
+/** Docker's container action names and the routes that do them. */
+const CONTAINER_ACTIONS: Array<[string, string, string]> = [
+  ['create', 'POST', '/containers/create'], ['start', 'POST', '/containers/:id/start'],
+  ['delete', 'DELETE', '/containers/:id'], ['commit', 'POST', '/commit'], ['changes', 'GET', '/containers/:id/changes'],
+];
+
 /** Request figures, fed by a fastify onResponse hook (app.ts): per method, route pattern and status code. */
 export class HttpMetrics {
   readonly requests = new Map<string, number>();        // `method\0route\0code` → count
@@ -97,6 +103,16 @@ export class Metrics {
     o.sample('engine_daemon_engine_cpus_cpus', d.host.cpus);
     o.family('engine_daemon_engine_memory_bytes', 'gauge', 'The number of bytes of memory that the host system of the engine has');
     o.sample('engine_daemon_engine_memory_bytes', os.totalmem());
+
+    // Docker's per-action container timings, from the API routes that perform them (every answered request).
+    o.family('engine_daemon_container_actions_seconds', 'histogram', 'The number of seconds it takes to process each container action');
+    for (const [action, method, route] of CONTAINER_ACTIONS) {
+      const h = httpMetrics.durations.get(`${method}\0${route}`) ?? { buckets: DURATION_BUCKETS.map(() => 0), sum: 0, count: 0 };
+      DURATION_BUCKETS.forEach((le, i) => o.sample('engine_daemon_container_actions_seconds_bucket', h.buckets[i], { action, le: String(le) }));
+      o.sample('engine_daemon_container_actions_seconds_bucket', h.count, { action, le: '+Inf' });
+      o.sample('engine_daemon_container_actions_seconds_sum', h.sum, { action });
+      o.sample('engine_daemon_container_actions_seconds_count', h.count, { action });
+    }
 
     o.family('engine_daemon_events_total', 'counter', 'The number of events logged');
     o.sample('engine_daemon_events_total', this.eventsTotal);

@@ -243,6 +243,8 @@ describe('Prometheus metrics', () => {
     assert.ok((sample(t, 'berth_http_requests_total{method="GET",route="/containers/json",code="200"}') ?? 0) >= 1, t);
     assert.ok((sample(t, 'berth_http_request_duration_seconds_count{method="POST",route="/containers/create"}') ?? 0) >= 1, t);
     assert.match(t, /^berth_http_request_duration_seconds_bucket\{method="GET",route="\/containers\/json",le="\+Inf"\} \d+$/m);
+    assert.ok((sample(t, 'engine_daemon_container_actions_seconds_count{action="create"}') ?? 0) >= 1, t);
+    assert.ok((sample(t, 'engine_daemon_container_actions_seconds_count{action="start"}') ?? 0) >= 1, t);
     assert.ok((sample(t, 'process_resident_memory_bytes') ?? 0) > 10 * 1024 * 1024);
     assert.ok((sample(t, 'process_open_fds') ?? 0) > 0);
     assert.ok((sample(t, 'nodejs_eventloop_lag_seconds{quantile="max"}') ?? -1) >= 0);
