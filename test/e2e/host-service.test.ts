@@ -201,6 +201,14 @@ describe('refusals and other TLS modes', () => {
       const r = await tlsDocker(['version', '--format', '{{.Server.Os}}'], { p, tlsFlags: ['--tlsverify', '--tlscacert', path.join(certs, 'ca.pem')] });
       assert.equal(r.code, 0, show(r));
       assert.equal(r.stdout.trim(), 'linux');
+      // A client with no certificate at all is served.
+      const status = await new Promise<number>((resolve, reject) => {
+        https.get({ host: '127.0.0.1', port: p, path: '/_ping', ca: readFileSync(path.join(certs, 'ca.pem')) }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        }).on('error', reject);
+      });
+      assert.equal(status, 200);
       const plain = await runCmd('curl', ['-sS', '-m', '10', `http://127.0.0.1:${p}/_ping`]);
       assert.notEqual(plain.stdout, 'OK');
     } finally {
