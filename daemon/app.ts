@@ -1,6 +1,7 @@
 // buildApp wires the API onto a fastify instance and never listens: main.ts owns sockets, tests may inject.
 import Fastify, { type FastifyInstance } from 'fastify';
 import http from 'node:http';
+import https from 'node:https';
 import type { Logger } from 'pino';
 import { registerDialect } from './api/plugins/dialect';
 import { splitVersion } from './api/version';
@@ -18,12 +19,21 @@ import { networkRoutes } from './api/routes/networks';
 import { volumeRoutes } from './api/routes/volumes';
 import { imageSearchRoutes } from './api/routes/images/search';
 import { buildRoutes } from './api/routes/build';
+import { httpMetrics } from './metrics';
 
-export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance; servers: http.Server[]; makeServer: () => http.Server } {
+/** A listener of the one fastify app: plain HTTP, or HTTPS when given TLS options (tcp:// hosts). */
+export type MakeServer = (tls?: https.ServerOptions) => http.Server;
+
+export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance; servers: http.Server[]; makeServer: MakeServer } {
   let handler: http.RequestListener | undefined;
   const servers: http.Server[] = [];
-  const makeServer = () => {
-    const s = http.createServer((req, res) => handler!(req, res));
+  const makeServer: MakeServer = (tls) => {
+    // The same request handler and the same 'upgrade' routing on every listener, so hijacked attach and
+    // exec work alike on the unix socket and over TLS. allowHalfOpen: the client half-closes (its stdin
+    // ended, a TLS close_notify) and still reads the rest of the output.
+    const s: http.Server = tls
+      ? https.createServer({ ...tls, allowHalfOpen: true } as https.ServerOptions, (req, res) => handler!(req, res))
+      : http.createServer((req, res) => handler!(req, res));
     s.keepAliveTimeout = 60_000;
     s.on('upgrade', (req, socket, head) => handleUpgrade(daemon, req, socket, head));
     servers.push(s);
@@ -48,6 +58,16 @@ export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance
     },
   });
   registerDialect(app);
+  // Request figures for /metrics: by route pattern (not the raw URL, which names objects).
+  app.addHook('onRequest', (_req, reply, done) => {
+    httpMetrics.inFlight++;
+    reply.raw.once('close', () => { httpMetrics.inFlight--; });
+    done();
+  });
+  app.addHook('onResponse', (req, reply, done) => {
+    httpMetrics.observe(req.method, req.routeOptions?.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+    done();
+  });
   systemRoutes(app, daemon);
   containerRoutes(app, daemon);
   imageRoutes(app, daemon);

@@ -1,12 +1,14 @@
 // main: flags + daemon.json → config → state (SQLite) → restore → listen. Everything else is in app.ts.
-import { mkdirSync, writeFileSync, unlinkSync, chmodSync, chownSync, rmSync } from 'node:fs';
+import { mkdirSync, writeFileSync, unlinkSync, chmodSync, chownSync, rmSync, readFileSync } from 'node:fs';
+import type http from 'node:http';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import pino from 'pino';
 import { loadConfig, ConfigError, type Config } from './config/config';
 import { openDb } from './state/db';
 import { Daemon } from './daemon';
-import { buildApp } from './app';
+import { buildApp, type MakeServer } from './app';
+import { serveMetrics } from './metrics';
 
 function repoRoot(): string {
   // dist/daemon/main.js → repo root
@@ -31,37 +33,74 @@ function notifySystemd(state: string): void {
   } catch { /* not fatal */ }
 }
 
-async function listen(cfg: Config, servers: { makeServer: () => import('node:http').Server; first: import('node:http').Server }, log: pino.Logger): Promise<void> {
-  let first = true;
+/** The TLS options of tcp:// listeners: the server's certificate and key, and with tlsverify the CA that
+ *  client certificates must chain to (a client without one is refused during the handshake). */
+function tlsOptions(cfg: Config): import('node:https').ServerOptions {
+  const read = (what: string, p: string) => {
+    try {
+      return readFileSync(p);
+    } catch (e) {
+      throw new ConfigError(`could not load ${what} ${p}: ${(e as Error).message}`);
+    }
+  };
+  return {
+    cert: read('TLS certificate', cfg.tlsCert),
+    key: read('TLS key', cfg.tlsKey),
+    ...(cfg.tlsVerify ? { ca: read('TLS CA certificate', cfg.tlsCaCert), requestCert: true, rejectUnauthorized: true } : {}),
+    minVersion: 'TLSv1.2',
+  };
+}
+
+async function listenOn(server: http.Server, target: string | { fd: number } | { host: string; port: number }): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    const done = () => {
+      server.off('error', reject);
+      resolve();
+    };
+    if (typeof target === 'string') server.listen(target, done);
+    else server.listen(target, done);
+  });
+}
+
+async function listen(cfg: Config, servers: { makeServer: MakeServer; first: http.Server }, log: pino.Logger): Promise<void> {
+  // fastify made one plain server; the first plain listener takes it, every other gets its own.
+  let spare: http.Server | undefined = servers.first;
+  const plain = () => {
+    const s = spare ?? servers.makeServer();
+    spare = undefined;
+    return s;
+  };
   for (const host of cfg.hosts) {
-    const server = first ? servers.first : servers.makeServer();
-    first = false;
     if (host.startsWith('unix://')) {
       const p = host.slice('unix://'.length);
       mkdirSync(path.dirname(p), { recursive: true });
       rmSync(p, { force: true });
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(p, () => resolve());
-      });
+      await listenOn(plain(), p);
       chmodSync(p, 0o660);
       const gid = groupId(cfg.socketGroup);
       if (gid !== undefined) chownSync(p, 0, gid);
-      log.info({ socket: p }, 'API listening');
+      else log.warn({ group: cfg.socketGroup }, 'socket group not found; the socket stays root:root 0660');
+      log.info({ socket: p, group: gid !== undefined ? cfg.socketGroup : 'root' }, 'API listening');
     } else if (host.startsWith('fd://')) {
       // systemd socket activation: the sockets are fds 3 … 3+LISTEN_FDS-1 when LISTEN_PID is us.
       const n = Number(process.env.LISTEN_FDS ?? 0);
       if (Number(process.env.LISTEN_PID) !== process.pid || n < 1) throw new ConfigError('fd:// given but no sockets were passed by systemd (LISTEN_FDS)');
-      for (let i = 0; i < n; i++) {
-        const s = i === 0 ? server : servers.makeServer();
-        await new Promise<void>((resolve, reject) => {
-          s.once('error', reject);
-          s.listen({ fd: 3 + i }, () => resolve());
-        });
-      }
+      for (let i = 0; i < n; i++) await listenOn(plain(), { fd: 3 + i });
       log.info({ fds: n }, 'API listening on sockets from systemd');
     } else if (host.startsWith('tcp://')) {
-      throw new ConfigError(`tcp hosts need TLS, which this berth does not serve yet: ${host}`);
+      const u = /^tcp:\/\/(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):(\d+)\/?$/.exec(host)!;
+      const addr = u[1].replace(/^\[|\]$/g, '') || '0.0.0.0';
+      const port = Number(u[2]);
+      if (cfg.tls) {
+        await listenOn(servers.makeServer(tlsOptions(cfg)), { host: addr, port });
+        log.info({ host, tlsverify: cfg.tlsVerify }, cfg.tlsVerify ? 'API listening with TLS; clients must present a certificate signed by the CA' : 'API listening with TLS; clients are NOT authenticated (no --tlsverify)');
+      } else {
+        await listenOn(plain(), { host: addr, port });
+        const warning = `API listening on ${host} WITHOUT TLS (--tls=false): anyone who can connect to it controls this host as root`;
+        log.warn({ host }, warning);
+        process.stderr.write(`berthd: WARNING: ${warning}\n`);
+      }
     } else {
       throw new ConfigError(`unsupported host ${host}`);
     }
@@ -87,8 +126,10 @@ export async function main(argv: string[]): Promise<void> {
   await app.ready();
   try {
     await listen(cfg, { first: servers[0], makeServer }, log);
+    if (cfg.metricsAddr) await serveMetrics(daemon, cfg.metricsAddr, log).then((m) => servers.push(m.server));
   } catch (e) {
     log.error({ err: e }, 'cannot listen');
+    process.stderr.write(`berthd: cannot listen: ${(e as Error).message}\n`);
     process.exit(1);
   }
   notifySystemd('--ready');
@@ -109,4 +150,15 @@ export async function main(argv: string[]): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGPIPE', () => {});
+  // systemctl reload (ExecReload sends SIGHUP): node's default for SIGHUP is to exit, which would stop
+  // the engine. daemon.json is read again and checked, so that a mistake shows now rather than at the
+  // next restart; its values take effect when berthd restarts (containers keep running across that).
+  process.on('SIGHUP', () => {
+    try {
+      loadConfig(argv, repoRoot());
+      log.warn({ configFile: cfg.configFile }, 'SIGHUP: configuration file is valid; restart berth to apply changes (containers keep running)');
+    } catch (e) {
+      log.error({ configFile: cfg.configFile, err: (e as Error).message }, 'SIGHUP: configuration file is invalid; the running configuration is kept');
+    }
+  });
 }

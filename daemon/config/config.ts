@@ -25,6 +25,21 @@ export interface Config {
   registryMirrors: string[];      // daemon.json registry-mirrors: URLs tried first for docker.io
   maxConcurrentDownloads: number; // daemon.json max-concurrent-downloads (3)
   maxConcurrentUploads: number;   // daemon.json max-concurrent-uploads (5)
+  /** TLS for tcp:// hosts, as dockerd: `tls` serves TLS, `tlsverify` also demands a client certificate
+   *  signed by `tlscacert` (and implies `tls`). `tls` is undefined when neither flag nor key was given:
+   *  then a tcp host is refused, as dockerd 27+ does, unless `--tls=false` said plain TCP is wanted. */
+  tls: boolean | undefined;
+  tlsVerify: boolean;
+  tlsCaCert: string;
+  tlsCert: string;
+  tlsKey: string;
+  /** host:port of the Prometheus endpoint (GET /metrics); '' when off. */
+  metricsAddr: string;
+  /** daemon.json default-ulimits, as HostConfig.Ulimits entries, for containers that set none of that name. */
+  defaultUlimits: Array<{ Name: string; Soft: number; Hard: number }>;
+  /** daemon.json default-shm-size in bytes (64 MiB). */
+  defaultShmSize: number;
+  labels: string[];
 }
 
 const DEFAULT_CONFIG_FILE = '/etc/berth/daemon.json';
@@ -57,6 +72,22 @@ export function parseFlags(argv: string[]): Record<string, string | string[] | b
         out[key] = v;
         break;
       }
+      case 'tlscacert': case 'tlscert': case 'tlskey': case 'metrics-addr': case 'default-shm-size': {
+        const [v, j] = takeValue(argv, i, name); i = j;
+        out[name] = v;
+        break;
+      }
+      case 'label': {
+        const [v, j] = takeValue(argv, i, name); i = j;
+        out.labels = [...((out.labels as string[]) ?? []), v];
+        break;
+      }
+      // Booleans as Go's flag package takes them: `--tls`, `--tls=true`, `--tls=false` (never a separate word).
+      case 'tls': case 'tlsverify': {
+        const eq = a.indexOf('=');
+        out[name] = eq > 0 ? parseBool(a.slice(eq + 1), name) : true;
+        break;
+      }
       case '-D': case 'debug':
         out['log-level'] = 'debug';
         break;
@@ -68,6 +99,47 @@ export function parseFlags(argv: string[]): Record<string, string | string[] | b
     }
   }
   return out;
+}
+
+function parseBool(v: string, flag: string): boolean {
+  if (/^(1|t|true|TRUE|True)$/.test(v)) return true;
+  if (/^(0|f|false|FALSE|False)$/.test(v)) return false;
+  throw new ConfigError(`invalid boolean value ${JSON.stringify(v)} for --${flag}`);
+}
+
+/** Sizes as Docker writes them in daemon.json and flags: a number of bytes or "64m", "1g", "512k", "1.5GB". */
+export function parseByteSize(v: unknown, key: string): number {
+  if (typeof v === 'number' && Number.isInteger(v) && v > 0) return v;
+  const m = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b)?\s*$/i.exec(v) : null;
+  if (!m) throw new ConfigError(`invalid ${key}: ${JSON.stringify(v)} (bytes, or a size such as "64m")`);
+  const mult = 1024 ** ' kmgtp'.indexOf((m[2] || ' ').toLowerCase());
+  const n = Math.round(Number(m[1]) * mult);
+  if (n <= 0) throw new ConfigError(`invalid ${key}: ${JSON.stringify(v)} must be positive`);
+  return n;
+}
+
+const ULIMIT_NAMES = new Set(['core', 'cpu', 'data', 'fsize', 'locks', 'memlock', 'msgqueue', 'nice', 'nofile', 'nproc', 'rss', 'rtprio', 'rttime', 'sigpending', 'stack', 'as']);
+
+/** daemon.json default-ulimits: {"nofile": {"Name": "nofile", "Hard": 2048, "Soft": 1024}} (Name may be left out). */
+function defaultUlimits(v: unknown): Config['defaultUlimits'] {
+  if (v === undefined || v === null) return [];
+  if (typeof v !== 'object' || Array.isArray(v)) throw new ConfigError('default-ulimits must be an object keyed by ulimit name');
+  const out: Config['defaultUlimits'] = [];
+  for (const [k, u] of Object.entries(v as Record<string, { Name?: string; Soft?: unknown; Hard?: unknown }>)) {
+    const name = u?.Name ?? k;
+    if (!ULIMIT_NAMES.has(name)) throw new ConfigError(`invalid default-ulimits: unknown ulimit ${JSON.stringify(name)}`);
+    if (!Number.isInteger(u.Soft) || !Number.isInteger(u.Hard)) throw new ConfigError(`invalid default-ulimits: ${name} needs integer Soft and Hard`);
+    if ((u.Soft as number) > (u.Hard as number)) throw new ConfigError(`invalid default-ulimits: ${name} soft limit ${u.Soft} is greater than hard limit ${u.Hard}`);
+    out.push({ Name: name, Soft: u.Soft as number, Hard: u.Hard as number });
+  }
+  return out;
+}
+
+function optBool(flags: Record<string, unknown>, file: Record<string, unknown>, key: string): boolean | undefined {
+  const v = flags[key] ?? file[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean') throw new ConfigError(`${key} must be true or false`);
+  return v;
 }
 
 function normaliseHost(h: string): string {
@@ -118,7 +190,7 @@ export function loadConfig(argv: string[], repoRoot: string): Config {
   const pick = <T>(flag: string, key: string, dflt: T): T =>
     (flags[flag] as T | undefined) ?? (file[key] as T | undefined) ?? dflt;
   const hosts = ((flags.hosts as string[]) ?? (file.hosts as string[]) ?? ['unix:///run/berth.sock']).map(normaliseHost);
-  const cfg: Config = {
+  const cfg: { -readonly [K in keyof Config]: Config[K] } = {
     hosts,
     dataRoot: path.resolve(pick('data-root', 'data-root', '/var/lib/berth')),
     execRoot: path.resolve(pick('exec-root', 'exec-root', '/run/berth')),
@@ -138,7 +210,36 @@ export function loadConfig(argv: string[], repoRoot: string): Config {
     registryMirrors: stringList(file, 'registry-mirrors').map(mirrorUrl),
     maxConcurrentDownloads: positiveInt(file, 'max-concurrent-downloads', 3),
     maxConcurrentUploads: positiveInt(file, 'max-concurrent-uploads', 5),
+    tls: undefined,
+    tlsVerify: optBool(flags, file, 'tlsverify') ?? false,
+    tlsCaCert: '',
+    tlsCert: '',
+    tlsKey: '',
+    metricsAddr: pick('metrics-addr', 'metrics-addr', ''),
+    defaultUlimits: defaultUlimits(file['default-ulimits']),
+    defaultShmSize: parseByteSize(pick('default-shm-size', 'default-shm-size', 67108864 as unknown), 'default-shm-size'),
+    labels: (flags.labels as string[]) ?? stringList(file, 'labels'),
   };
+  // --tlsverify implies --tls (dockerd: "Use TLS and verify the remote").
+  const tls = optBool(flags, file, 'tls');
+  cfg.tls = cfg.tlsVerify ? true : tls;
+  const certDir = path.dirname(configFile);
+  cfg.tlsCaCert = path.resolve(pick('tlscacert', 'tlscacert', path.join(certDir, 'ca.pem')));
+  cfg.tlsCert = path.resolve(pick('tlscert', 'tlscert', path.join(certDir, 'cert.pem')));
+  cfg.tlsKey = path.resolve(pick('tlskey', 'tlskey', path.join(certDir, 'key.pem')));
+  if (cfg.metricsAddr && !/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(cfg.metricsAddr)) throw new ConfigError(`invalid metrics-addr ${JSON.stringify(cfg.metricsAddr)}: use host:port`);
+  if (cfg.logOpts === null || typeof cfg.logOpts !== 'object' || Array.isArray(cfg.logOpts) || !Object.values(cfg.logOpts).every((x) => typeof x === 'string')) {
+    throw new ConfigError('log-opts must be an object of strings');
+  }
+  for (const h of hosts) {
+    if (!h.startsWith('tcp://')) continue;
+    if (!/^tcp:\/\/(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):\d{1,5}\/?$/.test(h)) throw new ConfigError(`invalid host ${h}: use tcp://address:port`);
+    if (cfg.tls === undefined) {
+      throw new ConfigError(`refusing to listen on ${h} without TLS: anyone who can reach it controls this host as root. `
+        + 'Give --tlsverify --tlscacert ca.pem --tlscert server-cert.pem --tlskey server-key.pem (or "tlsverify" and the cert keys in daemon.json), '
+        + 'or --tls=false to accept an unencrypted, unauthenticated API on purpose');
+    }
+  }
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(cfg.bridge)) throw new ConfigError(`invalid bridge name: ${cfg.bridge}`);
   return Object.freeze(cfg);
 }

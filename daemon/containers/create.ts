@@ -55,7 +55,11 @@ export function prepareCreate(d: Daemon, nameParam: string | undefined, body: Cr
     ...hcIn,
     Binds: hcIn.Binds ?? null,
     ContainerIDFile: hcIn.ContainerIDFile ?? '',
-    LogConfig: { Type: hcIn.LogConfig?.Type || d.config.logDriver, Config: hcIn.LogConfig?.Config ?? {} },
+    // daemon.json log-opts are the defaults of the daemon's log driver; the container's own options win.
+    LogConfig: {
+      Type: hcIn.LogConfig?.Type || d.config.logDriver,
+      Config: { ...((hcIn.LogConfig?.Type || d.config.logDriver) === d.config.logDriver ? d.config.logOpts : {}), ...(hcIn.LogConfig?.Config ?? {}) },
+    },
     NetworkMode: hcIn.NetworkMode || 'default',
     PortBindings: hcIn.PortBindings ?? {},
     RestartPolicy: { Name: rp.Name || 'no', MaximumRetryCount: rp.MaximumRetryCount ?? 0 },
@@ -82,7 +86,7 @@ export function prepareCreate(d: Daemon, nameParam: string | undefined, body: Cr
     SecurityOpt: hcIn.SecurityOpt ?? null,
     UTSMode: hcIn.UTSMode ?? '',
     UsernsMode: hcIn.UsernsMode ?? '',
-    ShmSize: hcIn.ShmSize || 67108864,
+    ShmSize: hcIn.ShmSize || d.config.defaultShmSize || 67108864,
     Runtime: 'runc',
     Isolation: hcIn.Isolation ?? '',
     CpuShares: hcIn.CpuShares ?? 0,
@@ -109,7 +113,8 @@ export function prepareCreate(d: Daemon, nameParam: string | undefined, body: Cr
     MemorySwappiness: hcIn.MemorySwappiness ?? null,
     OomKillDisable: hcIn.OomKillDisable ?? false,
     PidsLimit: hcIn.PidsLimit || null,
-    Ulimits: hcIn.Ulimits ?? [],
+    // daemon.json default-ulimits for every name the container does not set itself (as dockerd merges them).
+    Ulimits: [...(hcIn.Ulimits ?? []), ...(d.config.defaultUlimits ?? []).filter((u) => !(hcIn.Ulimits ?? []).some((o: { Name: string }) => o.Name === u.Name))],
     CpuCount: hcIn.CpuCount ?? 0,
     CpuPercent: hcIn.CpuPercent ?? 0,
     IOMaximumIOps: hcIn.IOMaximumIOps ?? 0,

@@ -254,7 +254,10 @@ export class ContainerService {
       await this.doStart(live);
     }).catch(async (e) => {
       // Docker removes an --rm container whose start failed (the CLI waits for that removal).
-      if (e instanceof BerthError && e.kind === 'invalid' && live.rec.hostConfig.AutoRemove && !live.removed) {
+      // Any failure of the start itself (a bad command, or ENOSPC writing its files on a full disk), not
+      // the refusals above (already running, paused, being removed).
+      const refused = e instanceof BerthError && (e.kind === 'notModified' || e.kind === 'conflict');
+      if (!refused && live.rec.hostConfig.AutoRemove && !live.removed) {
         await this.remove(live.rec.id, { force: true }).catch(() => {});
       }
       throw e;
@@ -363,12 +366,12 @@ export class ContainerService {
     conn.on('output', (stream: number, data: Buffer) => {
       for (const a of live.attachers) a.write(stream, data);
     });
-    conn.once('exited', (info: ExitInfo) => void this.onExit(live, conn, info));
+    conn.once('exited', (info: ExitInfo) => void this.onExit(live, conn, info).catch((e) => this.d.log.error({ err: e, id: live.rec.id }, 'exit handling failed')));
     conn.once('close', () => {
       if (conn.exitInfo || live.conn !== conn) return;
       // The shim went away without telling: it may have been killed. Read what it left.
       const info = this.runtime.exitStatus(this.stateDir(live.rec.id)) ?? { exitCode: 255, finishedAt: rfc3339Nano(nowNs()) };
-      void this.onExit(live, conn, info);
+      void this.onExit(live, conn, info).catch((e) => this.d.log.error({ err: e, id: live.rec.id }, 'exit handling failed'));
     });
     // Write to the shim only when needed: a container that has already exited (`echo hi`) may have had
     // its shim send everything and shut the socket down, and a write then fails with EPIPE, which makes
@@ -391,7 +394,13 @@ export class ContainerService {
     this.health.stop(live);
     const rec = live.rec;
     rec.state = { ...rec.state, status: 'exited', pid: 0, shimPid: 0, exitCode: info.exitCode, finishedAt: info.finishedAt, oomKilled: !!info.oomKilled };
-    this.save(live);
+    try {
+      this.save(live);
+    } catch (e) {
+      // A full disk (SQLITE_FULL) must not take berthd down: the exit is known here and is written with
+      // the next state change; after a restart the shim's exit file tells it again.
+      this.d.log.error({ err: e, id: rec.id }, 'could not record the container exit');
+    }
     for (const a of live.attachers) a.end();
     live.attachers.clear();
     const settle = (async () => {

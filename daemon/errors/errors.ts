@@ -49,5 +49,7 @@ export function toHttp(err: unknown): { status: number; message: string } {
   if (e && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     return { status: e.statusCode, message: e.message ?? 'bad request' };
   }
+  // A full disk under the state database: say what the user can act on.
+  if (e && e.code === 'SQLITE_FULL') return { status: 500, message: 'cannot record the change: no space left on device (the state database is full)' };
   return { status: 500, message: (e && e.message) || String(err) };
 }

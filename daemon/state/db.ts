@@ -28,7 +28,32 @@ export function openDb(file: string): DB {
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   migrate(db);
+  keepHeadroom(db);
   return db;
+}
+
+/** Pages the database keeps allocated on disk but free (4 MiB of 4 KiB pages), so that state changes can
+ *  still be written when the filesystem is full (a container filled it): stopping and removing
+ *  containers must work then, or nothing could free the space. The pages are written once (a zero blob,
+ *  checkpointed into the file), then freed: they stay in SQLite's freelist, allocated, and the WAL file
+ *  keeps the size it reached (4 MiB, about the autocheckpoint size), which later transactions overwrite
+ *  after each checkpoint. Best effort: on a
+ *  disk already full at start berth goes on without. */
+const HEADROOM_PAGES = 1024;
+
+export function keepHeadroom(db: DB): void {
+  try {
+    // Every start: the WAL file is new after the last close, and is grown here again (the blob takes
+    // freelist pages first, so the database file grows only by what is missing).
+    const pageSize = db.pragma('page_size', { simple: true }) as number;
+    db.exec('CREATE TABLE IF NOT EXISTS berth_headroom (b BLOB)');
+    db.prepare('INSERT INTO berth_headroom (b) VALUES (zeroblob(?))').run(HEADROOM_PAGES * pageSize);
+    db.pragma('wal_checkpoint(PASSIVE)');
+    db.exec('DROP TABLE berth_headroom');
+    db.pragma('wal_checkpoint(PASSIVE)');
+  } catch {
+    try { db.exec('DROP TABLE IF EXISTS berth_headroom'); } catch { /* still full */ }
+  }
 }
 
 function migrate(db: DB): void {

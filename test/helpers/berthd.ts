@@ -174,11 +174,11 @@ export function removeTestNet(net: TestNet, extraBridges: string[]): void {
   sh('nft', ['delete', 'table', 'bridge', net.table]);
 }
 
-export async function startBerthd(opts: { daemonJson?: object } = {}): Promise<Berthd> {
+export async function startBerthd(opts: { daemonJson?: object; extraArgs?: string[]; dataRoot?: string } = {}): Promise<Berthd> {
   const root = mkdtempSync(path.join(os.tmpdir(), 'berth-test-'));
   const net = takeNetSlot();
   const sock = path.join(root, 'berth.sock');
-  const dataRoot = path.join(root, 'data');
+  const dataRoot = opts.dataRoot ?? path.join(root, 'data');
   const execRoot = path.join(root, 'exec');
   const cgroupParent = `berth-test-${randomBytes(4).toString('hex')}`;
   const configFile = path.join(root, 'daemon.json');
@@ -186,7 +186,7 @@ export async function startBerthd(opts: { daemonJson?: object } = {}): Promise<B
     bridge: net.bridge, bip: `${net.gateway}/24`, 'default-address-pools': [{ base: net.pool, size: 28 }], ...(opts.daemonJson ?? {}),
   }));
   const logFile = path.join(root, 'berthd.log');
-  mkdirSync(dataRoot);
+  mkdirSync(dataRoot, { recursive: true });
 
   const b: Berthd = {
     root, sock, host: `unix://${sock}`, dataRoot, execRoot, cgroupParent, net,
@@ -218,7 +218,7 @@ export async function startBerthd(opts: { daemonJson?: object } = {}): Promise<B
     const fd = require('node:fs').openSync(logFile, 'a');
     b.proc = spawn(process.execPath, [path.join(REPO, 'bin', 'berthd'), '-H', `unix://${sock}`, '--data-root', dataRoot,
       '--exec-root', execRoot, '--pidfile', path.join(root, 'berthd.pid'), '--config-file', configFile,
-      '--cgroup-parent', cgroupParent, '--log-level', process.env.BERTH_TEST_LOG_LEVEL ?? 'info'], {
+      '--cgroup-parent', cgroupParent, '--log-level', process.env.BERTH_TEST_LOG_LEVEL ?? 'info', ...(opts.extraArgs ?? [])], {
       stdio: ['ignore', fd, fd],
       // Tests never reach beyond loopback: a registry elsewhere (docker.io for an unknown image) is asked
       // through a proxy on a closed loopback port, so the pull fails at once without any outside traffic.

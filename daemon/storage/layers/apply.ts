@@ -415,6 +415,7 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: (h: Header
   // The handler of the member being read: on an error elsewhere (a truncated archive) it is let finish
   // before the error is thrown, so that what it was making is cleaned up by the time the caller cleans up.
   let current: Promise<void> | undefined;
+  let wakeWriter: (() => void) | undefined;
 
   const finished = new Promise<void>((resolve, reject) => {
     ex.on('entry', (header, stream, next) => {
@@ -425,6 +426,10 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: (h: Header
           failure ??= e;
           ex.destroy(e as Error);
           reject(failure);
+          // An entry left half read keeps the extractor's write pending, and a streamx stream with a
+          // pending write never finishes destroying: no 'close' comes, so the writer below waiting for
+          // 'drain' is woken here (a full disk hung `docker load` there).
+          wakeWriter?.();
         },
       );
     });
@@ -447,10 +452,12 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: (h: Header
           const done = () => {
             ex.off('drain', done);
             ex.off('close', done);
+            wakeWriter = undefined;
             r();
           };
           ex.on('drain', done);
           ex.on('close', done);
+          wakeWriter = done;
         });
       }
     }

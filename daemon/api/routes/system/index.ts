@@ -1,6 +1,7 @@
 // /_ping, /version, /info: what every client asks first.
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import os from 'node:os';
+import { readdirSync } from 'node:fs';
 import type { Daemon } from '../../../daemon';
 import { API_VERSION, MIN_API_VERSION } from '../../version';
 import { goArch } from '../../../lib/host';
@@ -30,6 +31,14 @@ function registryConfig(insecure: string[], mirrors: string[]): Record<string, u
     } else index[clean] = { Mirrors: [], Name: clean, Official: false, Secure: false };
   }
   return { IndexConfigs: index, InsecureRegistryCIDRs: cidrs, Mirrors: mirrorUrls.length ? mirrorUrls : null };
+}
+
+function openFds(): number {
+  try {
+    return readdirSync('/proc/self/fd').length;
+  } catch {
+    return 0;
+  }
 }
 
 export function systemRoutes(app: FastifyInstance, d: Daemon): void {
@@ -98,14 +107,14 @@ export function systemRoutes(app: FastifyInstance, d: Daemon): void {
       PidsLimit: has('pids'),
       IPv4Forwarding: true,
       Debug: d.config.logLevel === 'debug',
-      NFd: 0,
+      NFd: openFds(),
       OomKillDisable: !v2,
       NGoroutines: 0,
       SystemTime: new Date().toISOString(),
       LoggingDriver: d.config.logDriver,
       CgroupDriver: 'cgroupfs',
       CgroupVersion: v2 ? '2' : '1',
-      NEventsListener: 0,
+      NEventsListener: (d.events as unknown as { emitter?: { listenerCount(e: string): number } }).emitter?.listenerCount('event') ?? 0,
       KernelVersion: d.host.kernel,
       OperatingSystem: d.host.os,
       OSVersion: d.host.osVersion,
@@ -121,7 +130,8 @@ export function systemRoutes(app: FastifyInstance, d: Daemon): void {
       HttpsProxy: process.env.HTTPS_PROXY ?? '',
       NoProxy: process.env.NO_PROXY ?? '',
       Name: d.host.hostname,
-      Labels: [],
+      Labels: d.config.labels ?? [],
+      DefaultAddressPools: (d.config.defaultAddressPools ?? []).map((p) => ({ Base: p.base, Size: p.size })),
       ExperimentalBuild: false,
       ServerVersion: BERTH_VERSION,
       Runtimes: { runc: { path: 'berth-shim' } },
@@ -133,7 +143,7 @@ export function systemRoutes(app: FastifyInstance, d: Daemon): void {
       ContainerdCommit: { ID: '' },
       RuncCommit: { ID: '' },
       InitCommit: { ID: '' },
-      SecurityOptions: ['name=cgroupns'],
+      SecurityOptions: ['name=seccomp,profile=builtin', 'name=cgroupns'],
       CDISpecDirs: [],
       Warnings: null,
     };
