@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync, readFileSync, mkdirSync, rmSync, existsSync
 import os from 'node:os';
 import path from 'node:path';
 import { startBerthd, type Berthd } from '../helpers/berthd';
-import { api, loadFixtures, show } from '../helpers/clients';
+import { api, loadFixtures, show, dockerCli } from '../helpers/clients';
 
 let b: Berthd;
 let work: string;
@@ -28,12 +28,7 @@ after(async () => {
   if (sentinelDir) rmSync(sentinelDir, { recursive: true, force: true });
 });
 
-
-async function ok(...args: string[]): Promise<string> {
-  const r = await b.docker(args);
-  assert.equal(r.code, 0, `docker ${args.join(' ')}\n${show(r)}`);
-  return r.stdout;
-}
+const { ok } = dockerCli(() => b);
 
 function statHeader(h: Record<string, unknown>): { name: string; size: number; mode: number; mtime: string; linkTarget: string } {
   const v = h['x-docker-container-path-stat'];

@@ -4,8 +4,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { startBerthd, type Berthd, type RunResult } from '../helpers/berthd';
-import { api, loadFixtures, waitFor, sleep, show } from '../helpers/clients';
+import { startBerthd, type Berthd } from '../helpers/berthd';
+import { api, loadFixtures, waitFor, sleep, dockerCli } from '../helpers/clients';
 
 let b: Berthd;
 
@@ -18,19 +18,10 @@ after(async () => {
   if (b) await b.destroy();
 });
 
-
-async function ok(...args: string[]): Promise<string> {
-  const r = await b.docker(args);
-  assert.equal(r.code, 0, `docker ${args.join(' ')}\n${show(r)}`);
-  return r.stdout.trim();
-}
-
-async function fails(re: RegExp, ...args: string[]): Promise<RunResult> {
-  const r = await b.docker(args);
-  assert.notEqual(r.code, 0, `docker ${args.join(' ')} should fail\n${show(r)}`);
-  assert.match(r.stderr, re, `docker ${args.join(' ')}\n${show(r)}`);
-  return r;
-}
+const cli = dockerCli(() => b);
+const { fails } = cli;
+/** The command's output, trimmed. */
+const ok = async (...args: string[]): Promise<string> => (await cli.ok(...args)).trim();
 
 const fmt = (f: string, ref: string) => ok('inspect', '-f', f, ref);
 
