@@ -37,8 +37,7 @@ export function openDb(file: string): DB {
  *  containers must work then, or nothing could free the space. The pages are written once (a zero blob,
  *  checkpointed into the file), then freed: they stay in SQLite's freelist, allocated, and the WAL file
  *  keeps the size it reached (4 MiB, about the autocheckpoint size), which later transactions overwrite
- *  after each checkpoint. Best effort: on a
- *  disk already full at start berth goes on without. */
+ *  after each checkpoint. Best effort: on a disk already full at start berth goes on without. */
 const HEADROOM_PAGES = 1024;
 
 export function keepHeadroom(db: DB): void {
