@@ -126,7 +126,7 @@ function statHeader(p: string, l: Located): string {
 /** HEAD: the stat header only. */
 export async function statPath(svc: ContainerService, ref: string, p: string): Promise<string> {
   const live = svc.lookup(ref);
-  return svc.withRootfs(live, async (root) => statHeader(p, await locate(svc, live, root, p, ref)));
+  return svc.withRootfs(live, async (root) => statHeader(p, await locate(svc, live, root, p, ref)), { mounts: true });
 }
 
 /** GET: a tar of the path (its top entry named as the requested basename) written to `out`. `onStat` is
@@ -152,7 +152,7 @@ export async function getArchive(svc: ContainerService, ref: string, p: string, 
       pack.destroy(e as Error);
     }
     await done;
-  });
+  }, { mounts: true });
 }
 
 async function addTree(pack: tar.Pack, host: string, name: string, st: Stats): Promise<void> {
@@ -220,7 +220,7 @@ export async function putArchive(svc: ContainerService, ref: string, p: string, 
     }
     if (!st.isDirectory()) throw invalid(`extraction point is not a directory`);
     await extract(root, dest.inner, body, o);
-  });
+  }, { mounts: true });
 }
 
 async function extract(root: string, destInner: string, body: Readable, o: PutOptions): Promise<void> {

@@ -21,6 +21,7 @@ import { RestartPolicies } from './restart';
 import { HealthMonitors } from './health';
 import { execProbe } from './probe';
 import { copyUp } from '../volumes/copyup';
+import { bindMountsInto } from '../volumes/hostbind';
 
 /** Someone attached to a container's output (docker attach / run without -d). */
 export interface Attacher {
@@ -690,20 +691,26 @@ export class ContainerService {
     if (!live.removed) this.store.setManuallyStopped(live.rec.id, v);
   }
 
-  /** Runs fn with the container's merged root filesystem at hand (docker cp). A stopped container's is
-   *  mounted for the call and unmounted after it, under the container's lock so that a start cannot race. */
-  async withRootfs<T>(live: Live, fn: (root: string) => Promise<T>): Promise<T> {
+  /** Runs fn with the container's merged root filesystem at hand. A stopped container's is mounted for the
+   *  call and unmounted after it, under the container's lock so that a start cannot race. `mounts` (docker
+   *  cp): with the container's volumes and binds where it sees them; without (the builder's COPY), the
+   *  container's own layer only, as Docker's classic builder writes it. */
+  async withRootfs<T>(live: Live, fn: (root: string) => Promise<T>, o: { mounts?: boolean } = {}): Promise<T> {
     const merged = path.join(this.layerDir(live.rec), 'merged');
     // A running container with volumes or binds: its root as its own processes see it, mounts included.
-    if (this.isRunning(live) && live.rec.mounts?.length && live.rec.state.pid > 0) return fn(`/proc/${live.rec.state.pid}/root`);
+    if (o.mounts && this.isRunning(live) && live.rec.mounts?.length && live.rec.state.pid > 0) return fn(`/proc/${live.rec.state.pid}/root`);
     if (this.isRunning(live) && isMounted(merged)) return fn(merged);
     return this.serial(live, async () => {
       if (live.removed) throw notFound(`No such container: ${live.rec.id}`);
       const wasMounted = live.mounted && isMounted(merged);
       const root = await this.mountRootfs(live);
+      let unbind: (() => Promise<void>) | undefined;
       try {
+        // Its volumes and binds too, where the container would see them.
+        if (o.mounts && live.rec.mounts?.length && !this.isRunning(live)) unbind = await bindMountsInto(root, live.rec.mounts);
         return await fn(root);
       } finally {
+        await unbind?.();
         if (!wasMounted && !this.isRunning(live)) await this.unmountRootfs(live).catch(() => {});
       }
     });

@@ -178,6 +178,32 @@ test('docker cp into and out of a volume of a running container; volumes survive
   assert.deepEqual(readdirSync(path.join(b.dataRoot, 'volumes')), []);
 });
 
+test('docker cp of a stopped container reaches its volumes; a read-only bind refuses the copy; the builder-free root stays clean', async () => {
+  const ro = path.join(host, 'ro-src');
+  await ok('run', '--rm', '-v', `${host}:/h`, 'busybox', 'mkdir', '-p', '/h/ro-src');
+  writeFileSync(path.join(ro, 'keep.txt'), 'host file\n');
+  await ok('create', '--name', 'cps', '-v', 'cps-vol:/data', '-v', `${ro}:/ro:ro`, 'busybox', 'cat', '/data/in.txt');
+  const src = path.join(host, 'cps-in.txt');
+  writeFileSync(src, 'into a stopped container\n');
+  await ok('cp', src, 'cps:/data/in.txt');
+  assert.equal(readFileSync(path.join(b.dataRoot, 'volumes', 'cps-vol', '_data', 'in.txt'), 'utf8'), 'into a stopped container\n');
+  // The container's own layer did not get the file: it went to the volume.
+  assert.ok(!existsSync(path.join(JSON.parse(await ok('inspect', 'cps'))[0].GraphDriver.Data.UpperDir, 'data', 'in.txt')));
+  assert.equal((await ok('start', '-a', 'cps')).trim(), 'into a stopped container');
+  // Out of the read-only bind works; into it does not, and the host file is untouched.
+  const back = path.join(host, 'keep-back.txt');
+  await ok('cp', 'cps:/ro/keep.txt', back);
+  assert.equal(readFileSync(back, 'utf8'), 'host file\n');
+  const r = await b.docker(['cp', src, 'cps:/ro/new.txt']);
+  assert.notEqual(r.code, 0);
+  assert.ok(!existsSync(path.join(ro, 'new.txt')));
+  // Nothing stays mounted on the host after the copies.
+  const merged = JSON.parse(await ok('inspect', 'cps'))[0].GraphDriver.Data.MergedDir;
+  assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(merged));
+  await ok('rm', '-v', 'cps');
+  await ok('volume', 'rm', 'cps-vol');
+});
+
 test('bad specifications are refused and create nothing', async () => {
   const before = await volumeNames();
   await fails(/invalid mode: bogus/, 'create', '-v', 'x-vol:/data:bogus', 'busybox', 'true');
