@@ -1,5 +1,5 @@
 """docker-py against berthd (issue 2): version, run with and without detach, logs, stop, remove, images,
-and the errors docker-py turns into exceptions.
+volumes, and the errors docker-py turns into exceptions.
 
 Run by test/e2e/dockerpy.test.ts with DOCKER_HOST set to a berthd that has busybox:latest loaded:
   python3 -m pytest -q test/compat/dockerpy          (pyenv python, docker 7.1.0, pytest)
@@ -136,6 +136,25 @@ def test_errors():
     finally:
         force_remove(c, name)
     assert all_ids(c) == before
+
+
+def test_volumes():
+    c = client()
+    name = "py-vol-%d" % os.getpid()
+    vol = c.volumes.create(name=name, labels={"py": "1"})
+    try:
+        assert vol.name == name
+        assert vol.attrs["Driver"] == "local"
+        assert name in [v.name for v in c.volumes.list(filters={"label": "py=1"})]
+        c.containers.run("busybox", ["sh", "-c", "echo kept > /data/f"], volumes={name: {"bind": "/data", "mode": "rw"}},
+                         remove=True)
+        out = c.containers.run("busybox", ["cat", "/v/f"], volumes=["%s:/v:ro" % name], remove=True)
+        assert out == b"kept\n", out
+        e = expect_error(docker.errors.NotFound, c.volumes.get, "nosuch-py-vol")
+        assert e.status_code == 404
+    finally:
+        c.volumes.get(name).remove()
+    assert name not in [v.name for v in c.volumes.list()]
 
 
 if __name__ == "__main__":
