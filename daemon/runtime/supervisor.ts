@@ -163,7 +163,11 @@ export interface ExecSpawnOptions {
  */
 export function spawnExec(o: ExecSpawnOptions): Promise<{ conn: ShimConnection; pid: number; shimPid: number }> {
   const args = ['exec', '--id', o.id, '--pid', String(o.targetPid), '--process', o.processFile, '--state', o.stateDir];
-  for (const d of o.cgroupDirs) args.push('--cgroup', d);
+  // The shim and its child start in berthd's own cgroups: those need no move (on a host with cgroup v1
+  // controllers, the container sits at the root of the unified hierarchy, as berthd does).
+  let own: string[] = [];
+  try { own = cgroupDirsOf(process.pid); } catch { /* moved everywhere */ }
+  for (const d of o.cgroupDirs) if (!own.includes(d)) args.push('--cgroup', d);
   if (o.stdin) args.push('--stdin');
   return launchShim(o.shimPath, args, 'the exec supervisor exited before the process started');
 }
