@@ -8,9 +8,12 @@
 //       static, copied into busybox containers; busybox nc moves 1 KiB per call and measures only
 //       itself), counted at the receiving end, median of BENCH_TCP_RUNS;
 //   (c) `docker run --rm busybox true` on the default bridge, and with --network none (what networking adds),
-//       median of BENCH_RUNS.
+//       median of BENCH_RUNS;
+//   (d) the daemon's own part of (a): the four API requests sent straight to the socket (no CLI), each
+//       timed from request to end of response, median of BENCH_NET_RUNS.
 //   node dist/bench/network.js [unix:///var/run/docker.sock]
 import { execFileSync } from 'node:child_process';
+import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -33,6 +36,37 @@ async function cleanup(host: string): Promise<void> {
 }
 
 /** (a) One round: create, connect, disconnect, rm. */
+/** One API request over the daemon's unix socket: its wall time in ms and the parsed body. */
+function api(host: string, method: string, p: string, body?: object): Promise<{ ms: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const req = http.request({ socketPath: host.replace(/^unix:\/\//, ''), method, path: p,
+      headers: data ? { 'Content-Type': 'application/json', 'Content-Length': data.length } : {} }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+        const text = Buffer.concat(chunks).toString();
+        if ((res.statusCode ?? 500) >= 300) reject(new Error(`${method} ${p}: ${res.statusCode} ${text}`));
+        else resolve({ ms, body: text ? JSON.parse(text) : undefined });
+      });
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+/** (d) The four requests of (a) without the CLI: ms per request. */
+async function lifecycleApi(host: string, target: string, i: number): Promise<Record<'create' | 'connect' | 'disconnect' | 'rm', number>> {
+  const c = await api(host, 'POST', '/v1.41/networks/create', { Name: `${PREFIX}-api${i}`, Driver: 'bridge', Labels: { [PREFIX]: '' } });
+  const id = (c.body as { Id: string }).Id;
+  const a = await api(host, 'POST', `/v1.41/networks/${id}/connect`, { Container: target, EndpointConfig: {} });
+  const d = await api(host, 'POST', `/v1.41/networks/${id}/disconnect`, { Container: target, Force: false });
+  const r = await api(host, 'DELETE', `/v1.41/networks/${id}`);
+  return { create: c.ms, connect: a.ms, disconnect: d.ms, rm: r.ms };
+}
+
 async function lifecycle(host: string, target: string, i: number): Promise<number> {
   const name = `${PREFIX}-lc${i}`;
   let ms = await timeDocker(host, ['network', 'create', '--label', PREFIX, name]);
@@ -113,6 +147,7 @@ interface Target {
   name: string;
   host: string;
   lifecycle: number[];
+  own: Record<'create' | 'connect' | 'disconnect' | 'rm' | 'total', number[]>;
   bridge: number[];
   published: number[];
   runTrue: number[];
@@ -127,11 +162,11 @@ async function main(): Promise<void> {
   const other = otherHost();
   const pump = buildPump();
   const b = await benchBerthd();
-  const targets: Target[] = [{ name: 'berthd', host: b.host, lifecycle: [], bridge: [], published: [], runTrue: [], runNone: [] }];
+  const targets: Target[] = [{ name: 'berthd', host: b.host, lifecycle: [], own: { create: [], connect: [], disconnect: [], rm: [], total: [] }, bridge: [], published: [], runTrue: [], runNone: [] }];
   try {
     if (other) {
       await loadFixturesInto(other, ['busybox']);
-      targets.push({ name: 'other', host: other, lifecycle: [], bridge: [], published: [], runTrue: [], runNone: [] });
+      targets.push({ name: 'other', host: other, lifecycle: [], own: { create: [], connect: [], disconnect: [], rm: [], total: [] }, bridge: [], published: [], runTrue: [], runNone: [] });
     }
     for (const t of targets) {
       await cleanup(t.host);
@@ -142,6 +177,15 @@ async function main(): Promise<void> {
     }
     const alternate = (i: number) => (i % 2 === 0 ? targets : [...targets].reverse());
     for (let i = 0; i < netRuns; i++) for (const t of alternate(i)) t.lifecycle.push(await lifecycle(t.host, `${PREFIX}-target`, i));
+    for (let i = 0; i < netRuns; i++) {
+      for (const t of alternate(i)) {
+        // A pause as the CLI's own start-up would leave between two requests.
+        await new Promise((r) => setTimeout(r, 30));
+        const r = await lifecycleApi(t.host, `${PREFIX}-target`, i);
+        for (const k of ['create', 'connect', 'disconnect', 'rm'] as const) t.own[k].push(r[k]);
+        t.own.total.push(r.create + r.connect + r.disconnect + r.rm);
+      }
+    }
     for (let i = 0; i < tcpRuns; i++) {
       for (const t of alternate(i)) {
         t.bridge.push(await bridgeThroughput(t.host, pump, `${PREFIX}-tcp`, mib, i));
@@ -158,6 +202,11 @@ async function main(): Promise<void> {
     console.log(`berthd = ${b.host} (started by this script)${other ? `\nother  = ${other}` : ''}`);
     console.log(`(a) network create + connect + disconnect + rm (4 CLI commands), ${netRuns} rounds:`);
     for (const t of targets) console.log(`  ${t.name.padEnd(7)} ${summary(t.lifecycle)}`);
+    console.log(`(d) the same four requests sent to the API directly (the daemon's own part), ${netRuns} rounds:`);
+    for (const t of targets) {
+      console.log(`  ${t.name.padEnd(7)} total ${summary(t.own.total)}`);
+      console.log(`          ${(['create', 'connect', 'disconnect', 'rm'] as const).map((k) => `${k} ${median(t.own[k]).toFixed(1)} ms`).join(', ')}`);
+    }
     console.log(`(b1) TCP container to container over a user bridge, ${mib} MiB, ${tcpRuns} runs:`);
     for (const t of targets) console.log(`  ${t.name.padEnd(7)} ${summary(t.bridge, 'MiB/s')}`);
     console.log(`(b2) TCP host to container through 127.0.0.1:<published>, ${mib} MiB, ${tcpRuns} runs:`);

@@ -54,6 +54,10 @@ struct ChildPlan {
   bool new_cgroup = false;
   bool new_uts = false;
   bool new_net = false;
+  // Exec mode: `tasks` files of cgroup v1 hierarchies (opened by the parent) into which the child moves
+  // itself by writing "0", and their directories (for the error message).
+  std::vector<int> self_cgroup_fds;
+  std::vector<std::string> self_cgroup_dirs;
 };
 
 std::string quote(const std::string& s) {
@@ -532,6 +536,14 @@ bool exec_child_init(const Spec& s, const ChildPlan& plan) {
   close(plan.sync_r);
   umask(022);
 
+  // The cgroup v1 hierarchies: the child moves itself, as one thread ("0" into `tasks`). A pid written to
+  // cgroup.procs makes the kernel take its global threadgroup lock for writing, which waits for an RCU
+  // grace period (5–20 ms here on every `docker exec`); a task moving itself alone does not need it. Done
+  // before any setns, while the host's cgroup mounts are still this process's.
+  for (size_t i = 0; i < plan.self_cgroup_fds.size(); i++) {
+    if (!write_all(plan.self_cgroup_fds[i], "0", 1)) return fail("join cgroup", plan.self_cgroup_dirs[i]);
+    close(plan.self_cgroup_fds[i]);
+  }
   for (const auto& j : plan.joins)
     if (setns(j.fd, j.flag) < 0) return fail("setns", j.path);
   // After setns into the mount namespace the root and cwd are the container's root.
@@ -604,6 +616,21 @@ bool start_exec(const Spec& s, pid_t target, const std::vector<std::string>& cgr
     plan.stdio[2] = child_err.get();
   }
 
+  // Cgroup v1 directories (with a `tasks` file) are joined by the child itself (exec_child_init); the
+  // others (cgroup v2) get its pid in cgroup.procs from here, as for a container.
+  std::vector<std::string> by_parent;
+  std::vector<Fd> task_fds;
+  for (const auto& dir : cgroups) {
+    Fd t(open((dir + "/tasks").c_str(), O_WRONLY | O_CLOEXEC));
+    if (!t.ok()) {
+      by_parent.push_back(dir);
+      continue;
+    }
+    plan.self_cgroup_fds.push_back(t.get());
+    plan.self_cgroup_dirs.push_back(dir);
+    task_fds.push_back(std::move(t));
+  }
+
   Fd sync_r, sync_w, err_r, err_w;
   if (!make_pipe(sync_r, sync_w) || !make_pipe(err_r, err_w)) return false;
   plan.sync_r = sync_r.get();
@@ -632,6 +659,7 @@ bool start_exec(const Spec& s, pid_t target, const std::vector<std::string>& cgr
   tty_slave.reset();
   pty_child.reset();
   ns_fds.clear();
+  task_fds.clear();
 
-  return release_child(static_cast<pid_t>(pid), cgroups, sync_w, err_r, pty_parent, "exec process", out);
+  return release_child(static_cast<pid_t>(pid), by_parent, sync_w, err_r, pty_parent, "exec process", out);
 }

@@ -144,7 +144,51 @@ void release_startup_pages() {
 
 }  // namespace
 
+namespace {
+
+// `berth-shim exec-wait` (PROTOCOL.md, "Exec mode"): berthd starts the shim of its next exec ahead of time;
+// it waits here for its command line on fd 3, as a 4-byte little-endian length and the arguments after
+// "berth-shim", each ended by a NUL. EOF (berthd went away) ends it.
+bool read_exact(int fd, char* buf, size_t len) {
+  while (len > 0) {
+    ssize_t n = read(fd, buf, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    buf += n;
+    len -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+bool wait_for_args(std::vector<std::string>& out) {
+  unsigned char len_le[4];
+  if (!read_exact(3, reinterpret_cast<char*>(len_le), 4)) return false;
+  size_t len = len_le[0] | (len_le[1] << 8) | (len_le[2] << 16) | (static_cast<size_t>(len_le[3]) << 24);
+  if (len == 0 || len > (1u << 20)) return false;
+  std::string blob(len, '\0');
+  if (!read_exact(3, &blob[0], len)) return false;
+  size_t start = 0;
+  for (size_t i = 0; i < len; i++) {
+    if (blob[i] != '\0') continue;
+    out.push_back(blob.substr(start, i - start));
+    start = i + 1;
+  }
+  return !out.empty() && out[0] == "exec";
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  std::vector<std::string> waited;
+  std::vector<char*> waited_argv;
+  if (argc == 2 && strcmp(argv[1], "exec-wait") == 0) {
+    if (!wait_for_args(waited)) return 1;
+    waited_argv.push_back(argv[0]);
+    for (auto& a : waited) waited_argv.push_back(&a[0]);
+    waited_argv.push_back(nullptr);
+    argc = static_cast<int>(waited_argv.size()) - 1;
+    argv = waited_argv.data();
+  }
   // Large buffers (a slow subscriber's backlog) come from mmap and go back to the kernel when freed,
   // and the heap is trimmed early, so memory used during a burst of output does not stay resident.
   mallopt(M_MMAP_THRESHOLD, 64 * 1024);

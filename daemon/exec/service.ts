@@ -329,8 +329,10 @@ export class ExecService {
       // The container's own process settings an exec inherits (rlimits, no_new_privs, the seccomp filter,
       // which applies to exec --privileged too, as runc applies it to every process of the container).
       // The three are independent: done at once, as they all wait on the disk.
-      const [, user, cspec] = await Promise.all([
+      const [, , user, cspec] = await Promise.all([
         mkdir(dir, { recursive: true, mode: 0o700 }),
+        // A `network disconnect` replies before the kernel has removed the veth: the exec sees it gone.
+        this.d.networks.settled(rec.id),
         resolveUser(rootfs, e.config.User || rec.config.User || '', rec.hostConfig.GroupAdd ?? []),
         this.containerSpec(rec.id),
       ]);

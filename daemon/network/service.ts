@@ -12,7 +12,7 @@ import { NetworkStore, type EndpointRow, type NetworkRow } from './store';
 import { NetnsDir } from './netns';
 import { cidrString, contains, DEFAULT_POOLS, firstFree, intToIp, ipToInt, macFor, parseCidr, subnetFromPools, overlaps, type Cidr } from './ipam/ipam';
 import { deleteBridge, deleteLink, ensureBridge, newHostIfName, vethSteps } from './drivers/bridge/bridge';
-import { applyTable, renderTable, type FwNetwork } from './firewall/nft';
+import { applyTable, renderNetworkAdd, renderTable, type FwNetwork } from './firewall/nft';
 import { hostLinks, runSteps } from './exec';
 import { writeFile } from 'node:fs/promises';
 import { DnsServer } from './dns/server';
@@ -59,6 +59,11 @@ export class NetworkService {
   private readonly table: string;
   private readonly dns: DnsServer;
   private fwQueue: Promise<unknown> = Promise.resolve();
+  /** The networks whose rules the table holds after the last firewall change, and whether it holds port
+   *  rules; undefined when not known (before the first change, after a failed one). */
+  private fwState: { nets: Set<string>; ports: boolean } | undefined;
+  /** Networks being removed: their rules go before their rows do. */
+  private fwExclude = new Set<string>();
   /** Per-container and per-network locks (locks.ts): starts on one network run side by side. */
   private readonly locks = new Locks();
   /** Bridges brought up by this berthd (network id → done), so an attach does not redo it. */
@@ -197,17 +202,52 @@ export class NetworkService {
     return this.ports.list(rec, running);
   }
 
+  private fwNetwork(n: NetworkRow): FwNetwork {
+    return {
+      bridge: n.bridge, subnet: n.subnet, internal: n.internal, icc: n.options[ICC_OPT] !== 'false',
+      masquerade: n.options['com.docker.network.bridge.enable_ip_masquerade'] !== 'false',
+      ports: this.endpointsOf(n.id).filter((e) => e.hostIf).map((e) => e.hostIf),
+    };
+  }
+
+  /** The table regenerated whole from the networks and ports (one `nft -f`, queued behind earlier changes). */
   applyFirewall(): Promise<void> {
-    const next = this.fwQueue.then(async () => {
-      const fw: FwNetwork[] = [...this.nets.values()].filter((n) => n.driver === 'bridge').map((n) => ({
-        bridge: n.bridge, subnet: n.subnet, internal: n.internal, icc: n.options[ICC_OPT] !== 'false',
-        masquerade: n.options['com.docker.network.bridge.enable_ip_masquerade'] !== 'false',
-        ports: this.endpointsOf(n.id).filter((e) => e.hostIf).map((e) => e.hostIf),
-      }));
-      await applyTable(renderTable(this.table, fw, this.ports.rules()));
-    });
+    return this.fwJob(() => this.fullFirewall());
+  }
+
+  private fwJob(fn: () => Promise<void>): Promise<void> {
+    const next = this.fwQueue.then(fn);
     this.fwQueue = next.catch(() => undefined);
     return next;
+  }
+
+  private async fullFirewall(): Promise<void> {
+    const nets = [...this.nets.values()].filter((n) => n.driver === 'bridge' && !this.fwExclude.has(n.id));
+    const rules = this.ports.rules();
+    this.fwState = undefined;
+    await applyTable(renderTable(this.table, nets.map((n) => this.fwNetwork(n)), rules));
+    this.fwState = { nets: new Set(nets.map((n) => n.id)), ports: rules.length > 0 };
+  }
+
+  /** A new network's rules: only added to the table when it holds exactly the other networks' rules and no
+   *  port rules (whose masquerade rules list every subnet), else the table is regenerated. */
+  private addNetworkFirewall(n: NetworkRow): Promise<void> {
+    return this.fwJob(async () => {
+      const others = [...this.nets.values()].filter((o) => o.driver === 'bridge' && o.id !== n.id && !this.fwExclude.has(o.id));
+      const st = this.fwState;
+      if (!st || st.ports || this.ports.rules().length || st.nets.has(n.id) || st.nets.size !== others.length || others.some((o) => !st.nets.has(o.id))) {
+        return this.fullFirewall();
+      }
+      this.fwState = undefined;
+      try {
+        await applyTable(renderNetworkAdd(this.table, this.fwNetwork(n), others.map((o) => this.fwNetwork(o))));
+      } catch (e) {
+        this.d.log.warn({ err: e, network: n.name }, 'adding the rules of a network failed; rewriting the table');
+        return this.fullFirewall();
+      }
+      st.nets.add(n.id);
+      this.fwState = st;
+    });
   }
 
   get tableName(): string {
@@ -296,8 +336,10 @@ export class NetworkService {
       this.store.insertNetwork(row);
       this.reload();
       try {
-        await this.upBridge(row);
-        await this.applyFirewall();
+        // The bridge and the network's rules are independent (rules name the bridge by name).
+        const [up, fw] = await Promise.allSettled([this.upBridge(row), this.addNetworkFirewall(row)]);
+        if (up.status === 'rejected') throw up.reason;
+        if (fw.status === 'rejected') throw fw.reason;
       } catch (e) {
         this.bridgesUp.delete(id);
         await deleteBridge(bridge).catch(() => {});
@@ -327,10 +369,21 @@ export class NetworkService {
     }
     this.dns.close(n.gateway);
     this.bridgesUp.delete(n.id);
-    await deleteBridge(n.bridge);
-    this.store.deleteNetwork(n.id);
-    this.reload();
-    await this.applyFirewall();
+    // The bridge and the rules go side by side (the kernel takes tens of ms for each); the row goes after.
+    this.fwExclude.add(n.id);
+    try {
+      const [br, fw] = await Promise.allSettled([deleteBridge(n.bridge), this.applyFirewall()]);
+      if (br.status === 'rejected') {
+        this.fwExclude.delete(n.id);
+        await this.applyFirewall().catch(() => {});
+        throw br.reason;
+      }
+      this.store.deleteNetwork(n.id);
+      this.reload();
+      if (fw.status === 'rejected') throw fw.reason;
+    } finally {
+      this.fwExclude.delete(n.id);
+    }
     this.d.events.emit('network', 'destroy', n.id, { name: n.name, type: n.driver });
   }
 
@@ -418,6 +471,7 @@ export class NetworkService {
       if (mode.startsWith('container:')) {
         const other = this.d.containers.lookup(mode.slice(10));
         if (!this.d.containers.isRunningId(other.rec.id)) throw conflict(`cannot join network of a non running container: ${other.rec.id}`);
+        await this.settled(other.rec.id);
         const file = this.netns.pathOf(shortId(other.rec.id));
         const joined = (await this.netns.list()).includes(shortId(other.rec.id)) ? file : `/proc/${other.rec.state.pid}/ns/net`;
         const dir = this.d.containers.containerDir(other.rec.id);
@@ -558,15 +612,30 @@ export class NetworkService {
       if (!ep) throw e;
       containerId = ep.containerId;
     }
-    return this.forContainer(containerId, [n.id], async () => {
-      const ep = this.endpointsOf(n.id).find((e) => e.containerId === containerId);
-      if (!ep) throw new BerthError('forbidden', `container ${containerId} is not connected to network ${n.name}`);
-      if (ep.hostIf) await deleteLink(ep.hostIf);
-      this.store.deleteEndpoint(n.id, containerId);
-      if (ep.hostIf && n.options[ICC_OPT] === 'false') await this.applyFirewall().catch(() => {});
-      this.reload();
-      this.d.events.emit('network', 'disconnect', n.id, { container: containerId, name: n.name, type: n.driver });
+    // The reply comes once the endpoint is gone from the records; the veth's deletion (10–30 ms of the
+    // kernel unregistering it) goes on under the container's and the network's locks, so whatever comes
+    // next for either (connect, start, stop, network rm, a container joining this namespace, exec: see
+    // settled()) waits for it, and a crash meanwhile leaves a veth no endpoint names, which sweep() removes.
+    return new Promise<void>((resolve, reject) => {
+      this.forContainer(containerId, [n.id], async () => {
+        const ep = this.endpointsOf(n.id).find((e) => e.containerId === containerId);
+        if (!ep) throw new BerthError('forbidden', `container ${containerId} is not connected to network ${n.name}`);
+        this.store.deleteEndpoint(n.id, containerId);
+        this.reload();
+        if (ep.hostIf && n.options[ICC_OPT] === 'false') {
+          // The rules name the veth: they change first, then the veth goes.
+          await this.applyFirewall().catch(() => {});
+        }
+        this.d.events.emit('network', 'disconnect', n.id, { container: containerId, name: n.name, type: n.driver });
+        resolve();
+        if (ep.hostIf) await deleteLink(ep.hostIf);
+      }).catch(reject);
     });
+  }
+
+  /** Resolves when no network change of the container is under way (a disconnect's veth deletion). */
+  settled(containerId: string): Promise<void> {
+    return this.locks.with([{ key: `ctr:${containerId}`, exclusive: false }], async () => {});
   }
 
   private async rewriteHosts(rec: ContainerRecord): Promise<void> {

@@ -1,6 +1,6 @@
 // berthd's side of berth-shim: spawning a shim for a container start, and talking to a running shim
 // (over the socketpair it was started with, or over its shim.sock after berthd restarted).
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { readFileSync, existsSync, openSync, closeSync, constants as fsConstants } from 'node:fs';
@@ -163,9 +163,69 @@ export interface ExecSpawnOptions {
  */
 export function spawnExec(o: ExecSpawnOptions): Promise<{ conn: ShimConnection; pid: number; shimPid: number }> {
   const args = ['exec', '--id', o.id, '--pid', String(o.targetPid), '--process', o.processFile, '--state', o.stateDir];
-  for (const d of o.cgroupDirs) args.push('--cgroup', d);
+  // The shim and its child start in berthd's own cgroups: those need no move (on a host with cgroup v1
+  // controllers, the container sits at the root of the unified hierarchy, as berthd does).
+  let own: string[] = [];
+  try { own = cgroupDirsOf(process.pid); } catch { /* moved everywhere */ }
+  for (const d of o.cgroupDirs) if (!own.includes(d)) args.push('--cgroup', d);
   if (o.stdin) args.push('--stdin');
-  return launchShim(o.shimPath, args, 'the exec supervisor exited before the process started');
+  const earlyExit = 'the exec supervisor exited before the process started';
+  const ready = takeWaitingShim(o.shimPath);
+  if (!ready) return launchShim(o.shimPath, args, earlyExit);
+  // The shim made ahead of time gets its command line now; forking one from berthd (a few ms of a blocked
+  // event loop) and its exec are off this request's path.
+  const blob = Buffer.from(args.map((a) => `${a}\0`).join(''));
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(blob.length);
+  ready.sock.write(Buffer.concat([len, blob]));
+  return awaitStarted(ready.child, ready.sock, ready.conn, o.shimPath, earlyExit);
+}
+
+interface WaitingShim {
+  child: ChildProcess;
+  sock: net.Socket;
+  conn: ShimConnection;
+  alive: boolean;
+}
+
+/** One `berth-shim exec-wait` per shim path, started after an exec has used the previous one. */
+const waiting = new Map<string, WaitingShim>();
+let refillTimer: NodeJS.Timeout | undefined;
+
+function takeWaitingShim(shimPath: string): WaitingShim | undefined {
+  const w = waiting.get(shimPath);
+  waiting.delete(shimPath);
+  // The next one is made a little later, while berthd is idle (the exec's own frames come first).
+  if (!refillTimer) {
+    refillTimer = setTimeout(() => {
+      refillTimer = undefined;
+      startWaitingShim(shimPath);
+    }, 25);
+    refillTimer.unref();
+  }
+  return w && w.alive ? w : undefined;
+}
+
+function startWaitingShim(shimPath: string): void {
+  if (waiting.has(shimPath)) return;
+  let child: ChildProcess;
+  try {
+    child = spawn(shimPath, ['exec-wait'], { stdio: ['ignore', 'ignore', 'ignore', 'pipe'], detached: true });
+  } catch {
+    return;
+  }
+  const sock = child.stdio[3] as net.Socket;
+  const w: WaitingShim = { child, sock, conn: new ShimConnection(sock), alive: true };
+  child.unref();
+  (sock as unknown as { unref?: () => void }).unref?.();
+  const gone = () => {
+    w.alive = false;
+    if (waiting.get(shimPath) === w) waiting.delete(shimPath);
+  };
+  child.once('error', gone);
+  child.once('exit', gone);
+  sock.once('close', gone);
+  waiting.set(shimPath, w);
 }
 
 function launchShim(shimPath: string, args: string[], earlyExit: string): Promise<{ conn: ShimConnection; pid: number; shimPid: number }> {
@@ -175,6 +235,10 @@ function launchShim(shimPath: string, args: string[], earlyExit: string): Promis
   child.unref();
   // The socketpair keeps the event loop alive on its own; berthd must be able to exit with shims running.
   (sock as unknown as { unref?: () => void }).unref?.();
+  return awaitStarted(child, sock, conn, shimPath, earlyExit);
+}
+
+function awaitStarted(child: ChildProcess, sock: net.Socket, conn: ShimConnection, shimPath: string, earlyExit: string): Promise<{ conn: ShimConnection; pid: number; shimPid: number }> {
   return new Promise((resolve, reject) => {
     let settled = false;
     const fail = (msg: string) => {
@@ -257,7 +321,8 @@ export function shimAlive(stateDir: string, id: string): boolean {
   try {
     const pid = Number(readFileSync(path.join(stateDir, 'shim.pid'), 'utf8').trim());
     const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    return cmd.includes('berth-shim') && cmd.includes(id);
+    // An exec's shim made ahead of time keeps its `exec-wait` command line.
+    return cmd.includes('berth-shim') && (cmd.includes(id) || cmd.includes('exec-wait'));
   } catch {
     return false;
   }
