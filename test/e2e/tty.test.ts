@@ -18,6 +18,10 @@ before(async () => {
   b = await startBerthd();
   await loadFixtures(b, ['busybox']);
   tmuxSock = path.join(b.root, 'tmux.sock');
+  // A session that lives as long as the file: tmux's server exits with its last session, and a command
+  // that reaches it while it shuts down fails ("server exited unexpectedly") — between two tests'
+  // terminals that happened now and then on a loaded machine.
+  execFileSync('tmux', ['-S', tmuxSock, 'new-session', '-d', '-s', 'keep', 'sleep 3600']);
 });
 
 after(async () => {
