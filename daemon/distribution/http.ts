@@ -193,8 +193,10 @@ function rawGet(r: HttpRequest, u: URL): Promise<HttpResponse | undefined> {
     let fill = 0;
     let paused = false;
     const body = new Readable({
+      // Chunk by chunk: a byte-mode stream hands a reader everything buffered as one new (copied) buffer.
       // One chunk may wait while the consumer works on the one before.
-      highWaterMark: 2 * BULK_CHUNK,
+      objectMode: true,
+      highWaterMark: 2,
       read() {
         if (paused) {
           paused = false;
