@@ -5,6 +5,7 @@ import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import { Readable } from 'node:stream';
+import { afterUse } from '../storage/layers/decompress';
 
 export interface HttpRequest {
   method: string;
@@ -191,6 +192,8 @@ function rawGet(r: HttpRequest, u: URL): Promise<HttpResponse | undefined> {
     let left = 0;
     let cur: Buffer | undefined;
     let fill = 0;
+    /** Full-size chunks handed back by the consumer. */
+    const spare: Buffer[] = [];
     let paused = false;
     const body = new Readable({
       // Chunk by chunk: a byte-mode stream hands a reader everything buffered as one new (copied) buffer.
@@ -226,7 +229,7 @@ function rawGet(r: HttpRequest, u: URL): Promise<HttpResponse | undefined> {
       let off = 0;
       while (off < chunk.length && left > 0) {
         if (!cur) {
-          cur = Buffer.allocUnsafeSlow(Math.min(BULK_CHUNK, left + fill));
+          cur = left >= BULK_CHUNK ? spare.pop() ?? Buffer.allocUnsafeSlow(BULK_CHUNK) : Buffer.allocUnsafeSlow(left);
           fill = 0;
         }
         const n = Math.min(chunk.length - off, cur.length - fill, left);
@@ -236,6 +239,13 @@ function rawGet(r: HttpRequest, u: URL): Promise<HttpResponse | undefined> {
         left -= n;
         if (fill === cur.length || left === 0) {
           const out = fill === cur.length ? cur : cur.subarray(0, fill);
+          if (cur.length === BULK_CHUNK) {
+            // Reused once the consumer is done with it (gunzip says so), instead of a new ArrayBuffer per MiB.
+            const mem = cur;
+            afterUse.set(out, () => {
+              if (spare.length < 4) spare.push(mem);
+            });
+          }
           cur = undefined;
           fill = 0;
           push(out);

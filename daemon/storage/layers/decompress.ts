@@ -2,7 +2,7 @@
 // in Node), zstd with fzstd (Node 20's zlib has no zstd; fzstd is a small pure-JS streaming decoder, chosen
 // so that no native module is needed); bzip2 and xz are recognised so that the error says what the archive
 // is instead of "invalid tar header".
-import { Readable, pipeline } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import { invalid } from '../../errors/errors';
@@ -13,6 +13,13 @@ import { invalid } from '../../errors/errors';
 const TAR_CHUNK = 1 << 20;
 /** A chunk at least this large is passed on as it is (joining it to others would copy it for little gain). */
 const PASS_CHUNK = TAR_CHUNK / 4;
+
+/**
+ * Chunks whose producer reuses their memory: the function is called once the chunk has been consumed
+ * (only the gzip path calls it, when zlib has read the chunk; a chunk never handed back is simply
+ * garbage). A chunk the consumer joins to others or keeps is never handed back.
+ */
+export const afterUse = new WeakMap<Buffer, () => void>();
 
 /** `src` in chunks of at least TAR_CHUNK bytes (except the last). */
 export async function* coalesced(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
@@ -153,7 +160,26 @@ export async function* decompressed(src: AsyncIterable<Buffer>): AsyncGenerator<
     // Large output chunks: every chunk costs a trip through the tar parser and the unpacker, and zlib's
     // default of 16 KiB made that the most expensive part of a pull.
     const gz = createGunzip({ chunkSize: 1 << 20 });
-    const out = pipeline(Readable.from(coalesced(whole())), gz, () => { /* errors surface through the iteration */ });
+    // Fed one chunk at a time, so that a chunk whose producer wants it back (afterUse) is handed back as
+    // soon as zlib has consumed it; an error of the source reaches the reader through gz.
+    void (async () => {
+      try {
+        for await (const c of coalesced(whole())) {
+          await new Promise<void>((res, rej) => {
+            gz.write(c, (e) => (e ? rej(e) : res()));
+          });
+          const back = afterUse.get(c);
+          if (back) {
+            afterUse.delete(c);
+            back();
+          }
+        }
+        gz.end();
+      } catch (e) {
+        gz.destroy(e as Error);
+      }
+    })();
+    const out = gz;
     try {
       yield* chunksOf(out);
     } catch (e) {
