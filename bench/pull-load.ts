@@ -9,6 +9,10 @@
 // the same port and the same storage directory, so both daemons pull the same blobs from 127.0.0.1.
 //   node dist/bench/pull-load.js [unix:///run/docker-peer.sock]
 //   BENCH_RUNS (3), BENCH_LAYER_MIB (100), BENCH_FILES_PER_LAYER (4)
+// Also printed: the CPU seconds each daemon used per pull, when its pid is known. For looking into a pull:
+//   BENCH_LOAD=0 (pulls only), BENCH_THREADS=1 (berthd's CPU by thread), BENCH_PERF=file (perf record -g of
+//   berthd over the runs), BENCH_AB="VAR=value ..." (the other daemon is a second berthd with those
+//   variables in its environment).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
