@@ -9,9 +9,13 @@
 // the same port and the same storage directory, so both daemons pull the same blobs from 127.0.0.1.
 //   node dist/bench/pull-load.js [unix:///run/docker-peer.sock]
 //   BENCH_RUNS (3), BENCH_LAYER_MIB (100), BENCH_FILES_PER_LAYER (4)
+// Also printed: the CPU seconds each daemon used per pull, when its pid is known. For looking into a pull:
+//   BENCH_LOAD=0 (pulls only), BENCH_THREADS=1 (berthd's CPU by thread), BENCH_PERF=file (perf record -g of
+//   berthd over the runs), BENCH_AB="VAR=value ..." (the other daemon is a second berthd with those
+//   variables in its environment).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -137,16 +141,59 @@ async function clean(host: string, names: string[]): Promise<void> {
   for (const n of names) await docker(host, ['rmi', '-f', n], true);
 }
 
+/** CPU seconds (user + system, all threads, waited-for children) a process has used, or NaN. */
+function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return NaN;
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    // Fields 14-17 (utime, stime, cutime, cstime), counted from after the command name.
+    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU seconds of each thread of `pid`, summed by thread name (BENCH_THREADS=1). */
+function threadCpu(pid: number | undefined): Map<string, number> {
+  const out = new Map<string, number>();
+  if (!pid) return out;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const raw = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = raw.slice(raw.indexOf('(') + 1, raw.lastIndexOf(')'));
+      const f = raw.slice(raw.lastIndexOf(') ') + 2).split(' ');
+      const key = tid === String(pid) ? 'main' : `${name}:${tid}`;
+      out.set(key, (out.get(key) ?? 0) + (Number(f[11]) + Number(f[12])) / 100);
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
 const mibs = (bytes: number, ms: number) => (bytes / MiB) / (ms / 1000);
 
 async function main(): Promise<void> {
   const runs = intEnv('BENCH_RUNS', 3);
-  const other = otherHost();
+  // BENCH_LOAD=0: pulls only (to profile a pull alone).
+  const doLoad = process.env.BENCH_LOAD !== '0';
+  let other = otherHost();
   const netnsPid = process.env.BENCH_DOCKER_NETNS_PID || undefined;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-bench-pull-'));
   const procs: ChildProcess[] = [];
   const b = await benchBerthd();
+  // BENCH_AB="NAME=value ...": the other daemon is a second berthd started with those variables in its
+  // environment (A/B of a change that reads them), interleaved with the first as Docker Engine would be.
+  let ab: Awaited<ReturnType<typeof benchBerthd>> | undefined;
   try {
+    if (process.env.BENCH_AB) {
+      const vars = process.env.BENCH_AB.split(/\s+/).filter(Boolean).map((kv) => kv.split('=', 2) as [string, string]);
+      for (const [k, v] of vars) process.env[k] = v;
+      try {
+        ab = await benchBerthd();
+      } finally {
+        for (const [k] of vars) delete process.env[k];
+      }
+    }
+    if (ab) other = ab.host;
     const port = await freePort();
     const reg = `127.0.0.1:${port}`;
     const cfg = path.join(dir, 'registry.yml');
@@ -171,31 +218,52 @@ async function main(): Promise<void> {
     const tPush = await timeDocker(b.host, ['push', remote]);
     console.log(`push from berthd to the loopback registry: ${(tPush / 1000).toFixed(2)} s, ${mibs(total, tPush).toFixed(0)} MiB/s (gzip of random data)`);
 
-    const targets = [{ name: 'berthd', host: b.host, pull: [] as number[], load: [] as number[] }];
-    if (other) targets.push({ name: 'other', host: other, pull: [], load: [] });
+    // The daemon's CPU time per pull is shown when its pid is known (berthd's; the other's from
+    // BENCH_DOCKER_NETNS_PID, which is dockerd's own pid when given as the README says).
+    const targets = [{ name: 'berthd', host: b.host, pid: b.proc.pid, pull: [] as number[], cpu: [] as number[], load: [] as number[] }];
+    if (other) targets.push({ name: 'other', host: other, pid: ab ? ab.proc.pid : netnsPid ? Number(netnsPid) : undefined, pull: [], cpu: [], load: [] });
     for (const t of targets) await clean(t.host, [local, remote]);
+    // BENCH_PERF=file: `perf record` of berthd over the runs (perf report -i file).
+    const perf = process.env.BENCH_PERF ? spawn('perf', ['record', '-F', '1999', '-g', '-p', String(b.proc.pid), '-o', process.env.BENCH_PERF], { stdio: 'ignore' }) : undefined;
+    if (perf) await new Promise((r) => setTimeout(r, 1000));
+    const th0 = targets.map((t) => threadCpu(process.env.BENCH_THREADS === '1' ? t.pid : undefined));
     for (let i = 0; i < runs; i++) {
       const order = i % 2 === 0 ? targets : [...targets].reverse();
       for (const t of order) {
+        const c0 = cpuSeconds(t.pid);
         t.pull.push(await timeDocker(t.host, ['pull', '-q', remote]));
+        t.cpu.push(cpuSeconds(t.pid) - c0);
         await clean(t.host, [remote]);
+        if (!doLoad) continue;
         t.load.push(await timeDocker(t.host, ['load', '-q', '-i', made.archive]));
         await clean(t.host, [local]);
       }
     }
+    if (perf) {
+      perf.kill('SIGINT');
+      await new Promise((r) => perf.once('exit', r));
+    }
+    targets.forEach((t, i) => {
+      const th1 = threadCpu(process.env.BENCH_THREADS === '1' ? t.pid : undefined);
+      const parts = [...th1].map(([k, v]) => [k, v - (th0[i].get(k) ?? 0)] as const).filter(([, v]) => v > 0.05).sort((x, y) => y[1] - x[1]);
+      if (parts.length) console.log(`  ${t.name} CPU by thread over all runs: ${parts.map(([k, v]) => `${k} ${v.toFixed(2)} s`).join(', ')}`);
+    });
     console.log(`docker pull and docker load of a ${(total / MiB).toFixed(0)} MiB image (3 layers of random data), ${runs} runs each, interleaved`);
     console.log(`  berthd = ${b.host} (started by this script)${other ? `\n  other  = ${other}` : ''}`);
     for (const t of targets) {
-      console.log(`  ${t.name.padEnd(7)} pull ${summary(t.pull)}  → ${mibs(total, median(t.pull)).toFixed(0)} MiB/s`);
-      console.log(`  ${t.name.padEnd(7)} load ${summary(t.load)}  → ${mibs(total, median(t.load)).toFixed(0)} MiB/s`);
+      const cpu = Number.isNaN(median(t.cpu)) ? '' : `, daemon CPU ${median(t.cpu).toFixed(2)} s`;
+      console.log(`  ${t.name.padEnd(7)} pull ${summary(t.pull)}  → ${mibs(total, median(t.pull)).toFixed(0)} MiB/s${cpu}`);
+      if (doLoad) console.log(`  ${t.name.padEnd(7)} load ${summary(t.load)}  → ${mibs(total, median(t.load)).toFixed(0)} MiB/s`);
     }
     if (targets.length > 1) {
       const [me, them] = targets;
-      console.log(`ratio berthd / other throughput: pull ${(median(them.pull) / median(me.pull)).toFixed(2)}x, load ${(median(them.load) / median(me.load)).toFixed(2)}x (goal: at least 1.5x)`);
+      const load = doLoad ? `, load ${(median(them.load) / median(me.load)).toFixed(2)}x` : '';
+      console.log(`ratio berthd / other throughput: pull ${(median(them.pull) / median(me.pull)).toFixed(2)}x${load} (goal: at least 1.5x)`);
     }
   } finally {
     for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
     await b.destroy();
+    await ab?.destroy();
     rmSync(dir, { recursive: true, force: true });
   }
 }

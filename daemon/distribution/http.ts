@@ -5,6 +5,7 @@ import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import { Readable } from 'node:stream';
+import { afterUse } from '../storage/layers/decompress';
 
 export interface HttpRequest {
   method: string;
@@ -16,6 +17,8 @@ export interface HttpRequest {
   /** ms to connect (default 10 s) and ms of silence (default 60 s). */
   connectTimeout?: number;
   idleTimeout?: number;
+  /** A large download (a blob): over plain HTTP without a proxy it is read by rawGet(). */
+  bulk?: boolean;
 }
 
 export interface HttpResponse {
@@ -93,6 +96,10 @@ export function request(r: HttpRequest): Promise<HttpResponse> {
   const u = new URL(r.url);
   const isTls = u.protocol === 'https:';
   const proxy = proxyFor(u);
+  const plainHeaders = Object.entries(r.headers ?? {}).every(([k, v]) => !/[\r\n:]/.test(k) && ![v].flat().some((x) => /[\r\n]/.test(x)));
+  if (r.bulk && r.method === 'GET' && u.protocol === 'http:' && !proxy && r.body === undefined && plainHeaders) {
+    return rawGet(r, u).then((res) => res ?? request({ ...r, bulk: false }));
+  }
   return new Promise((resolve, reject) => {
     let settled = false;
     const fail = (e: Error) => {
@@ -163,4 +170,151 @@ export async function readBody(res: HttpResponse, limit = 16 * 1024 * 1024): Pro
 
 export function discard(res: HttpResponse): void {
   res.body.resume();
+}
+
+/** Bytes of the chunks a bulk body is delivered in (what zlib and the tar parser want, see decompress.ts). */
+const BULK_CHUNK = 1 << 20;
+
+/**
+ * GET of a large body over plain HTTP, read straight from the socket: node's http client allocates a
+ * buffer for every 64 KiB read from the socket and copies it again for the parser's body callback, and
+ * those 600 MiB of short-lived ArrayBuffers per 300 MiB blob made V8 run a full garbage collection every
+ * few MiB (it counts them as external memory). Here the socket reads into one buffer that is reused, and
+ * the body is copied once, into 1 MiB chunks. Only what a registry sends for a blob is taken: a 200 with a
+ * Content-Length and no transfer or content encoding; for anything else (a redirect, an error, chunked
+ * encoding) undefined is returned and the caller asks again the ordinary way.
+ */
+function rawGet(r: HttpRequest, u: URL): Promise<HttpResponse | undefined> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const readBuf = Buffer.allocUnsafe(256 * 1024);
+    let head: Buffer | undefined = Buffer.alloc(0);
+    let left = 0;
+    let cur: Buffer | undefined;
+    let fill = 0;
+    /** Full-size chunks handed back by the consumer. */
+    const spare: Buffer[] = [];
+    let paused = false;
+    const body = new Readable({
+      // Chunk by chunk: a byte-mode stream hands a reader everything buffered as one new (copied) buffer.
+      // One chunk may wait while the consumer works on the one before.
+      objectMode: true,
+      highWaterMark: 2,
+      read() {
+        if (paused) {
+          paused = false;
+          sock.resume();
+        }
+      },
+      destroy(err, cb) {
+        sock.destroy();
+        cb(err);
+      },
+    });
+    const fail = (e: Error) => {
+      clearTimeout(connectTimer);
+      if (!settled) {
+        settled = true;
+        sock.destroy();
+        reject(e);
+      } else body.destroy(e);
+    };
+    const push = (b: Buffer) => {
+      if (!body.push(b)) {
+        paused = true;
+        sock.pause();
+      }
+    };
+    const onBody = (chunk: Buffer) => {
+      let off = 0;
+      while (off < chunk.length && left > 0) {
+        if (!cur) {
+          cur = left >= BULK_CHUNK ? spare.pop() ?? Buffer.allocUnsafeSlow(BULK_CHUNK) : Buffer.allocUnsafeSlow(left);
+          fill = 0;
+        }
+        const n = Math.min(chunk.length - off, cur.length - fill, left);
+        chunk.copy(cur, fill, off, off + n);
+        off += n;
+        fill += n;
+        left -= n;
+        if (fill === cur.length || left === 0) {
+          const out = fill === cur.length ? cur : cur.subarray(0, fill);
+          if (cur.length === BULK_CHUNK) {
+            // Reused once the consumer is done with it (gunzip says so), instead of a new ArrayBuffer per MiB.
+            const mem = cur;
+            afterUse.set(out, () => {
+              if (spare.length < 4) spare.push(mem);
+            });
+          }
+          cur = undefined;
+          fill = 0;
+          push(out);
+        }
+      }
+      if (left === 0) {
+        body.push(null);
+        sock.destroy();
+      }
+    };
+    const onHead = (chunk: Buffer) => {
+      head = Buffer.concat([head!, chunk]);
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) {
+        if (head.length > 64 * 1024) fail(new NetworkError(`GET "${r.url}": response headers too large`, false));
+        return;
+      }
+      const lines = head.toString('latin1', 0, end).split('\r\n');
+      const rest = head.subarray(end + 4);
+      head = undefined;
+      clearTimeout(connectTimer);
+      const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '');
+      const headers: Record<string, string> = {};
+      for (const l of lines.slice(1)) {
+        const i = l.indexOf(':');
+        if (i > 0) headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+      }
+      const len = Number(headers['content-length']);
+      if (!m || m[1] !== '200' || !/^\d+$/.test(headers['content-length'] ?? '') || headers['transfer-encoding'] || headers['content-encoding']) {
+        settled = true;
+        sock.destroy();
+        resolve(undefined);
+        return;
+      }
+      settled = true;
+      left = len;
+      resolve({ status: 200, headers, body: body as unknown as http.IncomingMessage, url: r.url });
+      if (left === 0) {
+        body.push(null);
+        sock.destroy();
+        return;
+      }
+      if (rest.length) onBody(rest);
+    };
+    const sock = net.connect({
+      host: u.hostname.replace(/^\[|\]$/g, ''),
+      port: Number(u.port || 80),
+      onread: {
+        buffer: readBuf,
+        callback: (n: number, buf: Uint8Array) => {
+          const chunk = Buffer.from(buf.buffer, buf.byteOffset, n);
+          if (head !== undefined) onHead(Buffer.from(chunk));
+          else onBody(chunk);
+          return true;
+        },
+      },
+    } as net.NetConnectOpts);
+    const connectTimer = setTimeout(() => fail(new NetworkError(`GET "${r.url}": dial tcp ${u.host}: i/o timeout`, false)), r.connectTimeout ?? 10_000);
+    sock.setTimeout(r.idleTimeout ?? 60_000, () => fail(new Error(`GET "${r.url}": timeout reading the response`)));
+    sock.on('error', (e: NodeJS.ErrnoException) => {
+      fail(settled ? e : new NetworkError(`GET "${r.url}": ${e.message}`, false, { cause: e }));
+    });
+    sock.on('close', () => {
+      if (!settled) fail(new NetworkError(`GET "${r.url}": the connection closed before a response`, false));
+      else if (left > 0) body.destroy(new Error(`GET "${r.url}": unexpected EOF (${left} bytes of the body missing)`));
+    });
+    const hdrs: Record<string, string | string[]> = { Host: u.host, 'User-Agent': 'berth/0.1.0', Connection: 'close', ...r.headers };
+    let text = `GET ${u.pathname}${u.search} HTTP/1.1\r\n`;
+    for (const [k, v] of Object.entries(hdrs)) for (const one of Array.isArray(v) ? v : [v]) text += `${k}: ${one}\r\n`;
+    sock.write(`${text}\r\n`);
+  });
 }

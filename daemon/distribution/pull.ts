@@ -262,7 +262,7 @@ const verificationFailed = (digest: string) => invalid(`filesystem layer verific
  *  checked against both the blob digest and the diff id, and committed by the caller. */
 async function fetchLayer(c: PullContext, s: Session, l: Descriptor, diffId: string, out: Out, active: Set<HttpResponse>): Promise<PreparedLayer> {
   const id = shortId(l.digest);
-  const res = await s.fetch('GET', `blobs/${l.digest}`, { idleTimeout: 300_000 });
+  const res = await s.fetch('GET', `blobs/${l.digest}`, { idleTimeout: 300_000, bulk: true });
   if (res.status !== 200) {
     const body = await readBody(res, 1024 * 1024).catch(() => Buffer.alloc(0));
     throw new RegistryError('system', `error pulling layer ${l.digest}: ${registryErrorText(body, res.status)}`);
