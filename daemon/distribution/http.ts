@@ -119,8 +119,7 @@ export function request(r: HttpRequest): Promise<HttpResponse> {
       // Without an agent, so that node uses this connection (an agent, even `agent: false`, would dial itself).
       opts.agent = undefined;
       opts.createConnection = tunnel(proxy, u, !!r.insecure) as unknown as https.RequestOptions['createConnection'];
-    }
-    else if (proxy) {
+    } else if (proxy) {
       // Plain HTTP through a proxy: the whole URL as the request target.
       mod = http;
       target = new URL(proxy.origin);
