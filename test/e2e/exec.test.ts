@@ -174,7 +174,9 @@ describe('docker exec', () => {
     const names = actions.map((e) => e.Action);
     assert.ok(names.includes('exec_create: true '), names.join('|'));
     assert.ok(names.includes('exec_start: true '), names.join('|'));
-    const created = actions.find((e) => e.Action === 'exec_create: true ');
+    // The last one: `since` has whole seconds, and an earlier test's `exec -u nosuchuser ex true` (which never
+    // ran, so never died) may fall in the same second.
+    const created = actions.filter((e) => e.Action === 'exec_create: true ').pop();
     const die = actions.find((e) => e.Action === 'exec_die' && e.Actor.Attributes.execID === created.Actor.Attributes.execID);
     assert.ok(die, names.join('|'));
     assert.equal(die.Actor.Attributes.exitCode, '0');
