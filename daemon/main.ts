@@ -111,6 +111,9 @@ export async function main(argv: string[]): Promise<void> {
   let cfg: Config;
   try {
     cfg = loadConfig(argv, repoRoot());
+    // Certificates are read now, so that a mistake stops berthd before it touches the host (bridges,
+    // firewall, containers); they are read again when the listeners open.
+    if (cfg.tls && cfg.hosts.some((h) => h.startsWith('tcp://'))) tlsOptions(cfg);
   } catch (e) {
     process.stderr.write(`berthd: ${(e as Error).message}\n`);
     process.exit(2);

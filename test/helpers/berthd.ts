@@ -252,6 +252,16 @@ export async function cleanupRoot(root: string, execRoot: string, cgroupParent: 
       } catch { /* gone */ }
     }
   }
+  // A paused container's tasks take SIGKILL only once thawed (v1 freezer, v2 cgroup.freeze): thaw first.
+  for (const hier of cgroupHierarchies()) {
+    const dir = path.join(hier, cgroupParent);
+    if (!existsSync(dir)) continue;
+    for (const sub of readdirSync(dir, { withFileTypes: true })) {
+      if (!sub.isDirectory()) continue;
+      try { writeFileSync(path.join(dir, sub.name, 'freezer.state'), 'THAWED'); } catch { /* not the freezer */ }
+      try { writeFileSync(path.join(dir, sub.name, 'cgroup.freeze'), '0'); } catch { /* not v2 */ }
+    }
+  }
   // Kill what is left in our cgroups (container processes whose shim is gone), then remove them.
   for (const hier of cgroupHierarchies()) {
     const dir = path.join(hier, cgroupParent);
