@@ -54,7 +54,7 @@ struct ChildPlan {
   bool new_cgroup = false;
   bool new_uts = false;
   bool new_net = false;
-  // Exec mode: `tasks` files of cgroup v1 hierarchies (opened by the parent) into which the child moves
+  // `tasks` files of cgroup v1 hierarchies (opened by the parent) into which the child moves
   // itself by writing "0", and their directories (for the error message).
   std::vector<int> self_cgroup_fds;
   std::vector<std::string> self_cgroup_dirs;
@@ -307,6 +307,8 @@ bool become_process(const Spec& s) {
   return fail_msg("exec " + path + ": " + errno_text(errno));
 }
 
+bool join_own_cgroups(const ChildPlan& plan);
+
 // Everything the container's init does between clone and execve. Returns false (with last_error set)
 // on failure; does not return on success.
 bool child_init(const Spec& s, const ChildPlan& plan) {
@@ -322,6 +324,7 @@ bool child_init(const Spec& s, const ChildPlan& plan) {
   close(plan.sync_r);
 
   umask(022);
+  if (!join_own_cgroups(plan)) return false;
 
   // Existing namespaces (a cgroup one included) are entered before anything is mounted, so that
   // mqueue, sysfs and proc show the namespaces the container lives in.
@@ -366,6 +369,36 @@ bool make_pipe(Fd& r, Fd& w) {
   if (pipe2(p, O_CLOEXEC) < 0) return fail("pipe", "");
   r.reset(p[0]);
   w.reset(p[1]);
+  return true;
+}
+
+// Splits the cgroups a child must join: cgroup v1 directories (with a `tasks` file) are joined by the
+// child itself, which writes "0" into the `tasks` files opened here (join_own_cgroups); the others
+// (cgroup v2) are returned, for the parent to write the child's pid into their cgroup.procs.
+std::vector<std::string> plan_cgroups(const std::vector<std::string>& cgroups, ChildPlan& plan, std::vector<Fd>& task_fds) {
+  std::vector<std::string> by_parent;
+  for (const auto& dir : cgroups) {
+    Fd t(open((dir + "/tasks").c_str(), O_WRONLY | O_CLOEXEC));
+    if (!t.ok()) {
+      by_parent.push_back(dir);
+      continue;
+    }
+    plan.self_cgroup_fds.push_back(t.get());
+    plan.self_cgroup_dirs.push_back(dir);
+    task_fds.push_back(std::move(t));
+  }
+  return by_parent;
+}
+
+// The child's side: a pid written to cgroup.procs makes the kernel take its global threadgroup lock for
+// writing, which waits for an RCU grace period (5–20 ms here, on every container start and exec); a
+// single-threaded task moving itself ("0" into `tasks`) does not need it. Done before any setns, while the
+// host's cgroup namespace is still this process's.
+bool join_own_cgroups(const ChildPlan& plan) {
+  for (size_t i = 0; i < plan.self_cgroup_fds.size(); i++) {
+    if (!write_all(plan.self_cgroup_fds[i], "0", 1)) return fail("join cgroup", plan.self_cgroup_dirs[i]);
+    close(plan.self_cgroup_fds[i]);
+  }
   return true;
 }
 
@@ -475,6 +508,9 @@ bool start_container(const Spec& s, const std::vector<std::string>& cgroups, Con
     plan.stdio[2] = child_err.get();
   }
 
+  std::vector<Fd> task_fds;
+  const std::vector<std::string> by_parent = plan_cgroups(cgroups, plan, task_fds);
+
   Fd sync_r, sync_w, err_r, err_w;
   if (!make_pipe(sync_r, sync_w) || !make_pipe(err_r, err_w)) return false;
   plan.sync_r = sync_r.get();
@@ -498,7 +534,9 @@ bool start_container(const Spec& s, const std::vector<std::string>& cgroups, Con
   pty_child.reset();
   ns_fds.clear();
 
-  return release_child(static_cast<pid_t>(pid), cgroups, sync_w, err_r, pty_parent, "container init", out);
+  task_fds.clear();
+
+  return release_child(static_cast<pid_t>(pid), by_parent, sync_w, err_r, pty_parent, "container init", out);
 }
 
 // ---- exec mode -------------------------------------------------------------------------------------
@@ -536,14 +574,7 @@ bool exec_child_init(const Spec& s, const ChildPlan& plan) {
   close(plan.sync_r);
   umask(022);
 
-  // The cgroup v1 hierarchies: the child moves itself, as one thread ("0" into `tasks`). A pid written to
-  // cgroup.procs makes the kernel take its global threadgroup lock for writing, which waits for an RCU
-  // grace period (5–20 ms here on every `docker exec`); a task moving itself alone does not need it. Done
-  // before any setns, while the host's cgroup mounts are still this process's.
-  for (size_t i = 0; i < plan.self_cgroup_fds.size(); i++) {
-    if (!write_all(plan.self_cgroup_fds[i], "0", 1)) return fail("join cgroup", plan.self_cgroup_dirs[i]);
-    close(plan.self_cgroup_fds[i]);
-  }
+  if (!join_own_cgroups(plan)) return false;
   for (const auto& j : plan.joins)
     if (setns(j.fd, j.flag) < 0) return fail("setns", j.path);
   // After setns into the mount namespace the root and cwd are the container's root.
@@ -616,20 +647,9 @@ bool start_exec(const Spec& s, pid_t target, const std::vector<std::string>& cgr
     plan.stdio[2] = child_err.get();
   }
 
-  // Cgroup v1 directories (with a `tasks` file) are joined by the child itself (exec_child_init); the
-  // others (cgroup v2) get its pid in cgroup.procs from here, as for a container.
-  std::vector<std::string> by_parent;
+  // Cgroup v1 directories are joined by the child itself, the others get its pid from here.
   std::vector<Fd> task_fds;
-  for (const auto& dir : cgroups) {
-    Fd t(open((dir + "/tasks").c_str(), O_WRONLY | O_CLOEXEC));
-    if (!t.ok()) {
-      by_parent.push_back(dir);
-      continue;
-    }
-    plan.self_cgroup_fds.push_back(t.get());
-    plan.self_cgroup_dirs.push_back(dir);
-    task_fds.push_back(std::move(t));
-  }
+  const std::vector<std::string> by_parent = plan_cgroups(cgroups, plan, task_fds);
 
   Fd sync_r, sync_w, err_r, err_w;
   if (!make_pipe(sync_r, sync_w) || !make_pipe(err_r, err_w)) return false;

@@ -404,12 +404,16 @@ export class ContainerService {
     }
     for (const a of live.attachers) a.end();
     live.attachers.clear();
-    const settle = (async () => {
-      await this.runtime.removeCgroup(this.cgroupPath(rec.id)).catch((e) => this.d.log.warn({ err: e, id: rec.id }, 'cgroup removal failed'));
-      await this.d.networks.teardown(rec).catch((e) => this.d.log.warn({ err: e, id: rec.id }, 'network teardown failed'));
-      await this.unmountVolumes(rec);
-      await this.unmountRootfs(live).catch((e) => this.d.log.warn({ err: e, id: rec.id }, 'unmount failed'));
-    })();
+    // The three are independent (the processes are gone): the cgroup, the network (the kernel takes tens
+    // of ms to delete a veth) and the file systems are released side by side.
+    const settle = Promise.all([
+      this.runtime.removeCgroup(this.cgroupPath(rec.id)).catch((e) => this.d.log.warn({ err: e, id: rec.id }, 'cgroup removal failed')),
+      this.d.networks.teardown(rec).catch((e) => this.d.log.warn({ err: e, id: rec.id }, 'network teardown failed')),
+      (async () => {
+        await this.unmountVolumes(rec);
+        await this.unmountRootfs(live).catch((e) => this.d.log.warn({ err: e, id: rec.id }, 'unmount failed'));
+      })(),
+    ]).then(() => undefined);
     live.settling = settle;
     await settle;
     if (live.settling === settle) live.settling = undefined;
