@@ -372,6 +372,48 @@ bool make_pipe(Fd& r, Fd& w) {
   return true;
 }
 
+// The child's ends of its stdio, held by the shim until the clone; the parent drops them right after.
+struct ChildStdio {
+  Fd in, out, err, tty_slave, pty_parent, pty_child;
+  void drop_child_ends() {
+    in.reset();
+    out.reset();
+    err.reset();
+    tty_slave.reset();
+    pty_child.reset();
+  }
+};
+
+// A terminal (a pty here as the fallback, and a socket over which a child that opens its terminal in its
+// own devpts sends the master back) or pipes for stdout/stderr and, when asked, stdin (else /dev/null).
+bool open_child_stdio(bool terminal, bool stdin_pipe, ChildPlan& plan, ChildStdio& io, Container& out) {
+  if (terminal) {
+    int sp[2];
+    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sp) < 0) return fail("socketpair", "");
+    io.pty_parent.reset(sp[0]);
+    io.pty_child.reset(sp[1]);
+    plan.pty_sock = sp[1];
+    int master, slave;
+    if (openpty(&master, &slave, nullptr, nullptr, nullptr) < 0) return fail("openpty", "");
+    out.pty.reset(master);
+    io.tty_slave.reset(slave);
+    if (!set_cloexec(master) || !set_cloexec(slave)) return false;
+    plan.stdio[0] = plan.stdio[1] = plan.stdio[2] = slave;
+    return true;
+  }
+  if (!make_pipe(out.stdout_r, io.out) || !make_pipe(out.stderr_r, io.err)) return false;
+  if (stdin_pipe) {
+    if (!make_pipe(io.in, out.stdin_w)) return false;
+  } else {
+    io.in.reset(open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!io.in.ok()) return fail("open", "/dev/null");
+  }
+  plan.stdio[0] = io.in.get();
+  plan.stdio[1] = io.out.get();
+  plan.stdio[2] = io.err.get();
+  return true;
+}
+
 // Splits the cgroups a child must join: cgroup v1 directories (with a `tasks` file) are joined by the
 // child itself, which writes "0" into the `tasks` files opened here (join_own_cgroups); the others
 // (cgroup v2) are returned, for the parent to write the child's pid into their cgroup.procs.
@@ -479,34 +521,8 @@ bool start_container(const Spec& s, const std::vector<std::string>& cgroups, Con
   // Without its own mount namespace the container's mounts would land on the host.
   if (!has_mount_ns) return fail_msg("config.json: linux.namespaces must include a mount namespace");
 
-  // stdio
-  Fd child_in, child_out, child_err, tty_slave, pty_parent, pty_child;
-  if (s.terminal) {
-    // The container normally opens its terminal in its own devpts and sends the master back over this
-    // socket; the pty opened here is the fallback for a container without /dev/pts.
-    int sp[2];
-    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sp) < 0) return fail("socketpair", "");
-    pty_parent.reset(sp[0]);
-    pty_child.reset(sp[1]);
-    plan.pty_sock = sp[1];
-    int master, slave;
-    if (openpty(&master, &slave, nullptr, nullptr, nullptr) < 0) return fail("openpty", "");
-    out.pty.reset(master);
-    tty_slave.reset(slave);
-    if (!set_cloexec(master) || !set_cloexec(slave)) return false;
-    plan.stdio[0] = plan.stdio[1] = plan.stdio[2] = slave;
-  } else {
-    if (!make_pipe(out.stdout_r, child_out) || !make_pipe(out.stderr_r, child_err)) return false;
-    if (s.stdin_pipe) {
-      if (!make_pipe(child_in, out.stdin_w)) return false;
-    } else {
-      child_in.reset(open("/dev/null", O_RDONLY | O_CLOEXEC));
-      if (!child_in.ok()) return fail("open", "/dev/null");
-    }
-    plan.stdio[0] = child_in.get();
-    plan.stdio[1] = child_out.get();
-    plan.stdio[2] = child_err.get();
-  }
+  ChildStdio io;
+  if (!open_child_stdio(s.terminal, s.stdin_pipe, plan, io, out)) return false;
 
   std::vector<Fd> task_fds;
   const std::vector<std::string> by_parent = plan_cgroups(cgroups, plan, task_fds);
@@ -527,16 +543,11 @@ bool start_container(const Spec& s, const std::vector<std::string>& cgroups, Con
   // Parent: drop the child's ends, so that EOF on the pipes means the container closed them.
   sync_r.reset();
   err_w.reset();
-  child_in.reset();
-  child_out.reset();
-  child_err.reset();
-  tty_slave.reset();
-  pty_child.reset();
+  io.drop_child_ends();
   ns_fds.clear();
-
   task_fds.clear();
 
-  return release_child(static_cast<pid_t>(pid), by_parent, sync_w, err_r, pty_parent, "container init", out);
+  return release_child(static_cast<pid_t>(pid), by_parent, sync_w, err_r, io.pty_parent, "container init", out);
 }
 
 // ---- exec mode -------------------------------------------------------------------------------------
@@ -621,31 +632,8 @@ bool start_exec(const Spec& s, pid_t target, const std::vector<std::string>& cgr
     ns_fds.push_back(std::move(fd));
   }
 
-  Fd child_in, child_out, child_err, tty_slave, pty_parent, pty_child;
-  if (s.terminal) {
-    int sp[2];
-    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sp) < 0) return fail("socketpair", "");
-    pty_parent.reset(sp[0]);
-    pty_child.reset(sp[1]);
-    plan.pty_sock = sp[1];
-    int master, slave;
-    if (openpty(&master, &slave, nullptr, nullptr, nullptr) < 0) return fail("openpty", "");
-    out.pty.reset(master);
-    tty_slave.reset(slave);
-    if (!set_cloexec(master) || !set_cloexec(slave)) return false;
-    plan.stdio[0] = plan.stdio[1] = plan.stdio[2] = slave;
-  } else {
-    if (!make_pipe(out.stdout_r, child_out) || !make_pipe(out.stderr_r, child_err)) return false;
-    if (stdin_pipe) {
-      if (!make_pipe(child_in, out.stdin_w)) return false;
-    } else {
-      child_in.reset(open("/dev/null", O_RDONLY | O_CLOEXEC));
-      if (!child_in.ok()) return fail("open", "/dev/null");
-    }
-    plan.stdio[0] = child_in.get();
-    plan.stdio[1] = child_out.get();
-    plan.stdio[2] = child_err.get();
-  }
+  ChildStdio io;
+  if (!open_child_stdio(s.terminal, stdin_pipe, plan, io, out)) return false;
 
   // Cgroup v1 directories are joined by the child itself, the others get its pid from here.
   std::vector<Fd> task_fds;
@@ -673,13 +661,9 @@ bool start_exec(const Spec& s, pid_t target, const std::vector<std::string>& cgr
 
   sync_r.reset();
   err_w.reset();
-  child_in.reset();
-  child_out.reset();
-  child_err.reset();
-  tty_slave.reset();
-  pty_child.reset();
+  io.drop_child_ends();
   ns_fds.clear();
   task_fds.clear();
 
-  return release_child(static_cast<pid_t>(pid), by_parent, sync_w, err_r, pty_parent, "exec process", out);
+  return release_child(static_cast<pid_t>(pid), by_parent, sync_w, err_r, io.pty_parent, "exec process", out);
 }

@@ -193,7 +193,7 @@ export class ContainerService {
     try {
       for (const m of rec.mounts ?? []) {
         if (m.Type === 'volume') {
-          const existed = !!m.Name && this.d.volumes.all().some((v) => v.name === m.Name);
+          const existed = !!m.Name && this.d.volumes.has(m.Name);
           const v = await this.d.volumes.create({ Name: m.Name || undefined, Labels: m.VolumeLabels, DriverOpts: m.VolumeDriverOpts }, !m.Name);
           if (!existed) made.push(v.name);
           m.Name = v.name;

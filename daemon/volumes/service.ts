@@ -71,6 +71,10 @@ export class VolumeService {
     this.root = path.join(d.config.dataRoot, 'volumes');
   }
 
+  has(name: string): boolean {
+    return this.row(name) !== undefined;
+  }
+
   private row(name: string): VolumeRow | undefined {
     const r = this.d.db.prepare('SELECT * FROM volumes WHERE name = ?').get(name) as DbRow | undefined;
     return r && fromRow(r);

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBerthd, type Berthd } from '../helpers/berthd';
-import { api, loadFixtures, show, waitFor } from '../helpers/clients';
+import { api, loadFixtures, waitFor, dockerCli } from '../helpers/clients';
 
 let b: Berthd;
 
@@ -17,11 +17,8 @@ after(async () => {
   if (b) await b.destroy();
 });
 
-async function ok(...args: string[]): Promise<string> {
-  const r = await b.docker(args);
-  assert.equal(r.code, 0, `docker ${args.join(' ')}\n${show(r)}`);
-  return r.stdout.trim();
-}
+const { ok } = dockerCli(() => b, { trim: true });
+
 
 interface ExecInspect { ID: string; Running: boolean; ExitCode: number | null; Pid: number; ContainerID: string; ProcessConfig: { entrypoint: string; arguments: string[] } }
 

@@ -9,7 +9,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { startBerthd, FIXTURES, type Berthd, type RunResult } from '../helpers/berthd';
-import { api } from '../helpers/clients';
+import { api, dockerOk, dockerFails } from '../helpers/clients';
 import { packTar } from '../fixtures/tar';
 import { readTar, drain } from '../../daemon/storage/layers/apply';
 
@@ -17,18 +17,10 @@ const fixture = (n: string) => path.join(FIXTURES, n);
 const IDS: { busybox: string; layered: string } = JSON.parse(readFileSync(fixture('ids.json'), 'utf8'));
 const show = (r: RunResult) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
-async function ok(b: Berthd, ...args: string[]): Promise<string> {
-  const r = await b.docker(args, { timeoutMs: 120000 });
-  assert.equal(r.code, 0, `docker ${args.join(' ')}\n${show(r)}`);
-  return r.stdout;
-}
+const CLI = { timeoutMs: 120000, matchStdout: true };
+const ok = (b: Berthd, ...args: string[]) => dockerOk(b, args, CLI);
+const fails = (b: Berthd, re: RegExp, ...args: string[]) => dockerFails(b, re, args, CLI);
 
-async function fails(b: Berthd, re: RegExp, ...args: string[]): Promise<RunResult> {
-  const r = await b.docker(args, { timeoutMs: 120000 });
-  assert.notEqual(r.code, 0, `docker ${args.join(' ')} should fail\n${show(r)}`);
-  assert.match(r.stderr + r.stdout, re, `docker ${args.join(' ')}\n${show(r)}`);
-  return r;
-}
 
 let runs = 0;
 /** Runs a container to its end (detached, then waited for) and returns its output; it is removed unless

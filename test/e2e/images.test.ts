@@ -11,26 +11,18 @@ import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import os from 'node:os';
 import path from 'node:path';
-import { startBerthd, FIXTURES, DOCKER, type Berthd, type RunResult } from '../helpers/berthd';
+import { startBerthd, FIXTURES, DOCKER, type Berthd } from '../helpers/berthd';
 import { packTar } from '../fixtures/tar';
-import { show } from '../helpers/clients';
+import { show, dockerOk, dockerFails } from '../helpers/clients';
 
 const fixture = (n: string) => path.join(FIXTURES, n);
 const IDS: { busybox: string; layered: string } = JSON.parse(readFileSync(fixture('ids.json'), 'utf8'));
 
 
-async function ok(b: Berthd, ...args: string[]): Promise<string> {
-  const r = await b.docker(args, { timeoutMs: 120000 });
-  assert.equal(r.code, 0, `docker ${args.join(' ')}\n${show(r)}`);
-  return r.stdout;
-}
+const CLI = { timeoutMs: 120000, matchStdout: true };
+const ok = (b: Berthd, ...args: string[]) => dockerOk(b, args, CLI);
+const fails = (b: Berthd, re: RegExp, ...args: string[]) => dockerFails(b, re, args, CLI);
 
-async function fails(b: Berthd, re: RegExp, ...args: string[]): Promise<RunResult> {
-  const r = await b.docker(args, { timeoutMs: 120000 });
-  assert.notEqual(r.code, 0, `docker ${args.join(' ')} should fail\n${show(r)}`);
-  assert.match(r.stderr + r.stdout, re, `docker ${args.join(' ')}\n${show(r)}`);
-  return r;
-}
 
 /** `docker images` as rows of columns (header dropped). */
 async function imageRows(b: Berthd, ...extra: string[]): Promise<string[][]> {

@@ -9,8 +9,8 @@ import { readdirSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { startBerthd, type Berthd, type RunResult } from '../helpers/berthd';
-import { api, loadFixtures, waitFor, sleep, show } from '../helpers/clients';
+import { startBerthd, type Berthd } from '../helpers/berthd';
+import { api, loadFixtures, waitFor, sleep, show, dockerCli } from '../helpers/clients';
 
 let b: Berthd;
 
@@ -23,19 +23,10 @@ after(async () => {
   if (b) await b.destroy();
 });
 
+const { ok, fails } = dockerCli(() => b);
 
-async function ok(...args: string[]): Promise<string> {
-  const r = await b.docker(args);
-  assert.equal(r.code, 0, `docker ${args.join(' ')}\n${show(r)}`);
-  return r.stdout;
-}
 
-async function fails(re: RegExp, ...args: string[]): Promise<RunResult> {
-  const r = await b.docker(args);
-  assert.notEqual(r.code, 0, `docker ${args.join(' ')} should fail\n${show(r)}`);
-  assert.match(r.stderr, re, show(r));
-  return r;
-}
+
 
 const inspect = async (name: string) => JSON.parse(await ok('inspect', name))[0];
 

@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { startBerthd, type Berthd } from '../helpers/berthd';
-import { api, loadFixtures } from '../helpers/clients';
+import { api, loadFixtures, dockerCli } from '../helpers/clients';
 
 let b: Berthd;
 
@@ -17,11 +17,8 @@ after(async () => {
   if (b) await b.destroy();
 });
 
-async function ok(...args: string[]): Promise<string> {
-  const r = await b.docker(args);
-  assert.equal(r.code, 0, `docker ${args.join(' ')}\nexit ${r.code}\n${r.stdout}\n${r.stderr}`);
-  return r.stdout.trim();
-}
+const { ok } = dockerCli(() => b, { trim: true });
+
 
 /** The first `n` objects of a stats stream. */
 function streamObjects(path: string, n: number): Promise<Array<Record<string, any>>> { // eslint-disable-line @typescript-eslint/no-explicit-any

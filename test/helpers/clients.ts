@@ -154,23 +154,36 @@ export function show(r: RunResult): string {
   return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 }
 
-/** `ok` (the command must succeed; its stdout) and `fails` (it must fail with stderr matching) for the
- *  docker CLI against the daemon `getB()` returns when called (test files start it in `before`). */
-export function dockerCli(getB: () => Berthd): {
+export interface DockerRunOptions {
+  timeoutMs?: number;
+  /** `ok`: stdout without surrounding whitespace. */
+  trim?: boolean;
+  /** `fails`: match the pattern against stdout too (some errors go there, e.g. in JSON streams). */
+  matchStdout?: boolean;
+}
+
+/** Runs the docker CLI against `b`; the command must succeed. Its stdout. */
+export async function dockerOk(b: Berthd, args: string[], o: DockerRunOptions = {}): Promise<string> {
+  const r = await b.docker(args, o.timeoutMs ? { timeoutMs: o.timeoutMs } : undefined);
+  assert.equal(r.code, 0, `docker ${args.join(' ')}\n${show(r)}`);
+  return o.trim ? r.stdout.trim() : r.stdout;
+}
+
+/** Runs the docker CLI against `b`; the command must fail with stderr matching `re`. */
+export async function dockerFails(b: Berthd, re: RegExp, args: string[], o: DockerRunOptions = {}): Promise<RunResult> {
+  const r = await b.docker(args, o.timeoutMs ? { timeoutMs: o.timeoutMs } : undefined);
+  assert.notEqual(r.code, 0, `docker ${args.join(' ')} should fail\n${show(r)}`);
+  assert.match(o.matchStdout ? r.stderr + r.stdout : r.stderr, re, show(r));
+  return r;
+}
+
+/** `ok` and `fails` for the daemon `getB()` returns when called (test files start it in `before`). */
+export function dockerCli(getB: () => Berthd, o: DockerRunOptions = {}): {
   ok(...args: string[]): Promise<string>;
   fails(re: RegExp, ...args: string[]): Promise<RunResult>;
 } {
   return {
-    async ok(...args: string[]): Promise<string> {
-      const r = await getB().docker(args);
-      assert.equal(r.code, 0, `docker ${args.join(' ')}\n${show(r)}`);
-      return r.stdout;
-    },
-    async fails(re: RegExp, ...args: string[]): Promise<RunResult> {
-      const r = await getB().docker(args);
-      assert.notEqual(r.code, 0, `docker ${args.join(' ')} should fail\n${show(r)}`);
-      assert.match(r.stderr, re, show(r));
-      return r;
-    },
+    ok: (...args: string[]) => dockerOk(getB(), args, o),
+    fails: (re: RegExp, ...args: string[]) => dockerFails(getB(), re, args, o),
   };
 }

@@ -53,7 +53,7 @@ function answer(msg: Buffer, q: Question, ips: string[], rcode: number): Buffer 
   return Buffer.concat([head, ...rrs]);
 }
 
-/** The host's resolvers (not loopback ones: those may be a stub that answers only the host). */
+/** The host's resolvers, except loopback ones (a local caching resolver on 127.0.0.x answers the host only). */
 function upstreams(): string[] {
   try {
     return readFileSync('/etc/resolv.conf', 'utf8').split('\n')

@@ -160,7 +160,7 @@ class Unpacker {
   constructor(private readonly dest: string, private readonly o: ApplyOptions) {}
 
   /** Reads an entry's body that the layer does not keep (kept aside when recording for tar-split). */
-  private skip(stream: EntryStream): Promise<void> {
+  private setBodyAside(stream: EntryStream): Promise<void> {
     return this.o.split ? this.o.split.sideBody(this.index, stream) : drain(stream);
   }
 
@@ -220,12 +220,12 @@ class Unpacker {
     const base = rel.split('/').pop() ?? '';
 
     if (base.startsWith(WHITEOUT_PREFIX)) {
-      await this.skip(stream);
+      await this.setBodyAside(stream);
       return this.whiteout(rel, base, h);
     }
     if (rel === '') {
       // The layer root: only a directory entry makes sense; its metadata applies to the layer directory.
-      await this.skip(stream);
+      await this.setBodyAside(stream);
       if (h.type !== 'directory') throw invalid(`archive entry ${JSON.stringify(name)} names the layer root but is not a directory`);
       await this.meta(rel, h, true);
       this.dirTimes.push({ abs: this.dest, ...entryTimes(h) });
@@ -237,7 +237,7 @@ class Unpacker {
 
     switch (h.type) {
       case 'directory': {
-        await this.skip(stream);
+        await this.setBodyAside(stream);
         const existed = this.replace(rel, true);
         if (!existed) fs.mkdirSync(abs, { mode: 0o700 });
         this.dirs.add(rel);
@@ -269,7 +269,7 @@ class Unpacker {
         return;
       }
       case 'symlink': {
-        await this.skip(stream);
+        await this.setBodyAside(stream);
         this.replace(rel, false);
         if (!h.linkname) throw invalid(`archive entry ${JSON.stringify(name)} is a symlink without a target`);
         fs.symlinkSync(h.linkname, abs);
@@ -278,7 +278,7 @@ class Unpacker {
         return;
       }
       case 'link': {
-        await this.skip(stream);
+        await this.setBodyAside(stream);
         const target = cleanEntryName(h.linkname ?? '', 'hardlink target of');
         if (target === '') throw invalid(`archive entry ${JSON.stringify(name)} is a hardlink to the layer root`);
         this.ensureParents(target, `${name} -> ${h.linkname}`);
@@ -295,7 +295,7 @@ class Unpacker {
       case 'character-device':
       case 'block-device':
       case 'fifo': {
-        await this.skip(stream);
+        await this.setBodyAside(stream);
         this.replace(rel, false);
         const t = h.type === 'fifo' ? 'p' : h.type === 'block-device' ? 'b' : 'c';
         await this.o.fs.mknod(abs, t, mode, h.devmajor ?? 0, h.devminor ?? 0);
