@@ -22,19 +22,10 @@ import path from 'node:path';
 import * as tar from 'tar-stream';
 import { runCmd } from '../test/helpers/berthd';
 import { benchBerthd, otherHost, timeDocker, DOCKER, median, summary, intEnv } from './lib';
+import { freePort } from '../test/helpers/registry';
 
 const MiB = 1024 * 1024;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 /** Writes a tar stream to `file`; resolves with its sha256 and size. */
 async function writeTar(file: string, fill: (p: tar.Pack) => Promise<void>): Promise<{ digest: string; size: number }> {

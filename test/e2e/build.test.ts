@@ -4,47 +4,15 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
-import { spawn } from 'node:child_process';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { startBerthd, type Berthd, type RunResult } from '../helpers/berthd';
 import { loadFixtures, show } from '../helpers/clients';
 import { packTar } from '../fixtures/tar';
+import { startRegistry } from '../helpers/registry';
 
 const LONG = { timeoutMs: 180000 };
 
-/** A plain registry (Debian's docker-registry) on a free loopback port; stop() kills it by its pid. */
-async function startRegistry(dir: string): Promise<{ addr: string; stop: () => void }> {
-  const port = await new Promise<number>((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-  const cfg = path.join(dir, 'registry.yml');
-  writeFileSync(cfg, `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${path.join(dir, 'registry-data')}\nhttp:\n  addr: 127.0.0.1:${port}\n`);
-  const proc = spawn('docker-registry', ['serve', cfg], { stdio: 'ignore' });
-  const stop = () => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-  };
-  const until = Date.now() + 15000;
-  for (;;) {
-    try {
-      await (await fetch(`http://127.0.0.1:${port}/v2/`)).arrayBuffer();
-      break;
-    } catch {
-      if (Date.now() > until) {
-        stop();
-        throw new Error('the registry did not answer');
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  return { addr: `127.0.0.1:${port}`, stop };
-}
 
 describe('docker build through the docker CLI', () => {
   let b: Berthd;
@@ -211,7 +179,7 @@ describe('docker build through the docker CLI', () => {
   test('FROM pulls a missing image from its registry; a built image pushes and pulls back', async (t) => {
     const reg = await startRegistry(scratch);
     t.after(reg.stop);
-    const R = reg.addr;
+    const R = `127.0.0.1:${reg.port}`;
     await ok('tag', 'busybox', `${R}/build/base:1`);
     await ok('push', `${R}/build/base:1`);
     await ok('rmi', `${R}/build/base:1`);

@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startBerthd, runCmd, DOCKER, REPO, type Berthd, type RunResult } from '../helpers/berthd';
 import { api, loadFixtures, waitFor, show } from '../helpers/clients';
+import { freePort } from '../helpers/registry';
 
 let certs = '';
 let b: Berthd | undefined;
@@ -21,16 +22,6 @@ let port = 0;
 let metricsPort = 0;
 const ADM_GID = Number(execFileSync('getent', ['group', 'adm'], { encoding: 'utf8' }).split(':')[2]);
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 /** A CA, a server certificate for 127.0.0.1 (IP SAN) and a client certificate, all signed by the CA. */
 function makeCerts(dir: string): void {

@@ -6,7 +6,6 @@
 // berthds are stopped and removed in after(), by PID.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync, readdirSync, lstatSync, openSync, readSync, writeSync, closeSync, existsSync } from 'node:fs';
 import http from 'node:http';
@@ -16,6 +15,7 @@ import path from 'node:path';
 import { startBerthd, FIXTURES, type Berthd, type RunResult } from '../helpers/berthd';
 import { packTar } from '../fixtures/tar';
 import { readTar } from '../../daemon/storage/layers/apply';
+import { startRegistry, type Registry } from '../helpers/registry';
 
 const show = (r: RunResult) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -33,29 +33,7 @@ async function fails(b: Berthd, re: RegExp, ...args: string[]): Promise<RunResul
   return r;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
-async function waitHttp(url: string, ms = 15000): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      await (await fetch(url)).arrayBuffer();
-      return;
-    } catch {
-      if (Date.now() > end) throw new Error(`${url} did not answer`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
 
 /** Passes every request to the registry, remembering method, path and Content-Range of each. */
 class CountingProxy {
@@ -119,7 +97,7 @@ const diffIdsOf = async (b: Berthd, ref: string): Promise<string[]> => JSON.pars
 
 describe('image layers are stored once and handed out byte for byte', () => {
   let dir: string;
-  let reg: { port: number; proc: ChildProcess };
+  let reg: Registry;
   let proxy: CountingProxy;
   let b: Berthd;
   let b2: Berthd | undefined;
@@ -130,12 +108,8 @@ describe('image layers are stored once and handed out byte for byte', () => {
 
   before(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'berth-image-store-'));
-    const port = await freePort();
-    const cfg = path.join(dir, 'registry.yml');
-    writeFileSync(cfg, `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${path.join(dir, 'registry-data')}\nhttp:\n  addr: 127.0.0.1:${port}\n`);
-    reg = { port, proc: spawn('docker-registry', ['serve', cfg], { stdio: 'ignore' }) };
-    await waitHttp(`http://127.0.0.1:${port}/v2/`);
-    proxy = new CountingProxy(port);
+    reg = await startRegistry(dir);
+    proxy = new CountingProxy(reg.port);
     await proxy.start();
     A = `127.0.0.1:${proxy.port}`;
     b = await startBerthd();
@@ -147,7 +121,7 @@ describe('image layers are stored once and handed out byte for byte', () => {
     await b?.destroy();
     await b2?.destroy();
     proxy?.close();
-    if (reg?.proc.exitCode === null) reg.proc.kill('SIGKILL');
+    reg?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 

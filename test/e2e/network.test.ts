@@ -11,6 +11,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { startBerthd, type Berthd } from '../helpers/berthd';
 import { api, loadFixtures, waitFor, sleep, show, dockerCli } from '../helpers/clients';
+import { freePort } from '../helpers/registry';
 
 let b: Berthd;
 
@@ -80,15 +81,6 @@ function httpGet(url: string): Promise<{ status: number; body: string }> {
   });
 }
 
-/** A port nobody listens on now (asked from the kernel, then let go). */
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 describe('the default bridge network', () => {
   test('a container gets a veth on the bridge, an address, a route, Docker\'s MAC, and NetworkSettings', async () => {

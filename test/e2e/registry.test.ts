@@ -5,7 +5,6 @@
 // Nothing leaves 127.0.0.1; registries, proxies and berthd are stopped and removed in after(), by PID.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync, existsSync, readdirSync } from 'node:fs';
 import http from 'node:http';
@@ -15,50 +14,14 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { startBerthd, FIXTURES, runCmd, type Berthd, type RunResult } from '../helpers/berthd';
 import { packTar } from '../fixtures/tar';
+import { startRegistry, type Registry } from '../helpers/registry';
 
 const IDS: { busybox: string; layered: string } = JSON.parse(readFileSync(path.join(FIXTURES, 'ids.json'), 'utf8'));
 const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const show = (r: RunResult) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
-async function waitHttp(url: string, ms = 15000): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      const r = await fetch(url);
-      await r.arrayBuffer();
-      return;
-    } catch {
-      if (Date.now() > end) throw new Error(`${url} did not answer`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
 
-interface Registry { port: number; root: string; proc: ChildProcess; base: string }
-
-async function startRegistry(dir: string, name: string, htpasswd?: string): Promise<Registry> {
-  const port = await freePort();
-  const root = path.join(dir, `${name}-data`);
-  const cfg = path.join(dir, `${name}.yml`);
-  let yml = `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${root}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n`;
-  if (htpasswd) yml += `auth:\n  htpasswd:\n    realm: basic-realm\n    path: ${htpasswd}\n`;
-  writeFileSync(cfg, yml);
-  const proc = spawn('docker-registry', ['serve', cfg], { stdio: 'ignore' });
-  const base = `http://127.0.0.1:${port}`;
-  await waitHttp(`${base}/v2/`);
-  return { port, root, proc, base };
-}
 
 /** A proxy in front of a registry: with `token`, a bearer-token registry (plus its token endpoint at /token);
  *  `stall` holds GETs of one blob until released; every blob GET is counted. */
@@ -244,7 +207,7 @@ describe('registries: pull, push, login', () => {
     await b?.destroy();
     tokenProxy?.close();
     stallProxy?.close();
-    for (const r of [plain, basic]) if (r?.proc.exitCode === null) r.proc.kill('SIGKILL');
+    for (const r of [plain, basic]) r?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 

@@ -1,0 +1,72 @@
+// Debian's docker-registry on a free loopback port, for tests and benches: a config of its own under the
+// given directory, started and waited for; stop() kills it by its pid. Also the two small things every such
+// test needs: a free loopback port and waiting for an HTTP server to answer.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+
+/** A loopback port nobody listens on now (asked from the kernel, then let go). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+/** Waits (bounded) until `url` answers anything at all. */
+export async function waitHttp(url: string, ms = 15000): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      await (await fetch(url)).arrayBuffer();
+      return;
+    } catch {
+      if (Date.now() > end) throw new Error(`${url} did not answer`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+export interface Registry {
+  port: number;
+  /** Its storage directory. */
+  root: string;
+  /** The config file (another registry process can serve the same storage with it). */
+  config: string;
+  proc: ChildProcess;
+  /** http://127.0.0.1:port */
+  base: string;
+  stop(): void;
+}
+
+/** Config `<dir>/<name>.yml`, storage `<dir>/<name>-data`; with `htpasswd`, basic auth against that file. */
+export function registryConfig(dir: string, name: string, port: number, htpasswd?: string): { config: string; root: string } {
+  const root = path.join(dir, `${name}-data`);
+  const config = path.join(dir, `${name}.yml`);
+  let yml = `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${root}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n`;
+  if (htpasswd) yml += `auth:\n  htpasswd:\n    realm: basic-realm\n    path: ${htpasswd}\n`;
+  writeFileSync(config, yml);
+  return { config, root };
+}
+
+export async function startRegistry(dir: string, name = 'registry', htpasswd?: string): Promise<Registry> {
+  const port = await freePort();
+  const { config, root } = registryConfig(dir, name, port, htpasswd);
+  const proc = spawn('docker-registry', ['serve', config], { stdio: 'ignore' });
+  const stop = () => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+  };
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    await waitHttp(`${base}/v2/`);
+  } catch (e) {
+    stop();
+    throw e;
+  }
+  return { port, root, config, proc, base, stop };
+}
