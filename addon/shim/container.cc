@@ -219,12 +219,13 @@ int open_container_pty(const Spec& s, int pty_sock, bool bind_console = true) {
   return slave;
 }
 
-// fds 0-2 of the container, in its own session; in TTY mode the terminal becomes the controlling one.
-bool setup_stdio(const Spec& s, const ChildPlan& plan) {
+// fds 0-2 of the container's process (init, or an exec: `bind_console` false), in its own session; in TTY
+// mode the terminal becomes the controlling one.
+bool setup_stdio(const Spec& s, const ChildPlan& plan, bool bind_console = true) {
   if (setsid() < 0) return fail("setsid", "");
   int fds[3] = {plan.stdio[0], plan.stdio[1], plan.stdio[2]};
   if (plan.tty) {
-    int slave = open_container_pty(s, plan.pty_sock);
+    int slave = open_container_pty(s, plan.pty_sock, bind_console);
     if (slave >= 0) fds[0] = fds[1] = fds[2] = slave;
     if (ioctl(fds[0], TIOCSCTTY, 0) < 0) return fail("set controlling terminal", "");
     if (s.console_rows || s.console_cols) {
@@ -589,23 +590,7 @@ bool exec_child_init(const Spec& s, const ChildPlan& plan) {
   for (const auto& j : plan.joins)
     if (setns(j.fd, j.flag) < 0) return fail("setns", j.path);
   // After setns into the mount namespace the root and cwd are the container's root.
-  if (setsid() < 0) return fail("setsid", "");
-  int fds[3] = {plan.stdio[0], plan.stdio[1], plan.stdio[2]};
-  if (plan.tty) {
-    int slave = open_container_pty(s, plan.pty_sock, /*bind_console=*/false);
-    if (slave >= 0) fds[0] = fds[1] = fds[2] = slave;
-    if (ioctl(fds[0], TIOCSCTTY, 0) < 0) return fail("set controlling terminal", "");
-    if (s.console_rows || s.console_cols) {
-      struct winsize ws;
-      memset(&ws, 0, sizeof ws);
-      ws.ws_row = s.console_rows;
-      ws.ws_col = s.console_cols;
-      ioctl(fds[0], TIOCSWINSZ, &ws);
-    }
-  }
-  for (int i = 0; i < 3; i++)
-    if (dup2(fds[i], i) < 0) return fail("dup2 stdio", "");
-
+  if (!setup_stdio(s, plan, /*bind_console=*/false)) return false;
   return become_process(s);
 }
 
