@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <net/if.h>
+#include <poll.h>
 #include <pty.h>
 #include <stdlib.h>
 #include <sched.h>
@@ -40,7 +41,9 @@ const NsKind kNamespaces[] = {
 // What the child needs besides the spec. Every fd here is close-on-exec in the child, except the
 // three that become its stdio.
 struct ChildPlan {
-  int sync_r = -1;  // the parent writes one byte once the pid is in its cgroups
+  int sync_r = -1;  // the parent writes one byte once the pid is in its cgroups (when wait_for_go)
+  bool wait_for_go = false;  // the parent has cgroups to place the child in (cgroup v2)
+  std::string seccomp_prog;  // the compiled filter (compile_seccomp); empty = none
   int err_w = -1;   // the child writes why it failed; EOF without data means exec succeeded
   int stdio[3] = {-1, -1, -1};  // TTY mode: the shim's pty slave thrice (the fallback terminal)
   bool tty = false;
@@ -266,9 +269,30 @@ void reset_signals() {
   }
 }
 
+// The first steps of every child: it must not outlive a shim that dies under it before it execs
+// (PDEATHSIG, and the sync pipe's hang-up for a death before the prctl). It waits for the parent only
+// when the parent has cgroups to place it in; otherwise it goes on at once, which spares a round trip
+// between the two processes on every start and exec.
+void await_parent(const ChildPlan& plan) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  reset_signals();
+  if (!plan.wait_for_go) {
+    struct pollfd p = {plan.sync_r, POLLIN, 0};
+    if (poll(&p, 1, 0) != 0) _exit(1);  // hung up: the shim is gone
+    close(plan.sync_r);
+    return;
+  }
+  char go;
+  ssize_t n;
+  do n = read(plan.sync_r, &go, 1);
+  while (n < 0 && errno == EINTR);
+  if (n != 1) _exit(1);  // the shim gave up (cgroup placement failed) or died
+  close(plan.sync_r);
+}
+
 // The last steps of every process the shim starts, the container's init and an exec alike: limits,
 // seccomp, capabilities, user and working directory, then execve. Returns only on failure.
-bool become_process(const Spec& s) {
+bool become_process(const Spec& s, const ChildPlan& plan) {
   for (const auto& r : s.rlimits) {
     struct rlimit rl;
     rl.rlim_cur = r.soft;
@@ -281,7 +305,7 @@ bool become_process(const Spec& s) {
   // The filter goes on while the init is still fully privileged (no no_new_privs needed) and after
   // everything that needs mount/setns/unshare; what follows (setgroups, setuid, capset, chdir, execve)
   // is allowed by every profile berth writes.
-  if (!load_seccomp(s.seccomp)) return false;
+  if (!load_seccomp_program(plan.seccomp_prog)) return false;
   if (!cap_apply_bounding(s)) return false;
   // chdir first as root, so a cwd the user cannot search still works (as runc does); retry as the
   // user only when root was refused (root squashing on network filesystems).
@@ -313,17 +337,7 @@ bool join_own_cgroups(const ChildPlan& plan);
 // Everything the container's init does between clone and execve. Returns false (with last_error set)
 // on failure; does not return on success.
 bool child_init(const Spec& s, const ChildPlan& plan) {
-  // Until exec, the child must not outlive a shim that died under it.
-  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  reset_signals();
-
-  char go;
-  ssize_t n;
-  do n = read(plan.sync_r, &go, 1);
-  while (n < 0 && errno == EINTR);
-  if (n != 1) _exit(1);  // the shim gave up (cgroup placement failed) or died
-  close(plan.sync_r);
-
+  await_parent(plan);
   umask(022);
   if (!join_own_cgroups(plan)) return false;
 
@@ -348,7 +362,7 @@ bool child_init(const Spec& s, const ChildPlan& plan) {
     return fail("setdomainname", s.domainname);
   if (plan.new_net && !loopback_up()) return false;
 
-  return become_process(s);
+  return become_process(s, plan);
 }
 
 [[noreturn]] void child_main(const Spec& s, const ChildPlan& plan) {
@@ -459,12 +473,11 @@ bool release_child(pid_t pid, const std::vector<std::string>& cgroups, Fd& sync_
       return fail_msg(msg);
     }
   }
-  if (!write_all(sync_w.get(), "1", 1)) {
+  if (!cgroups.empty() && !write_all(sync_w.get(), "1", 1)) {
     int err = errno;
     kill_and_reap(pid);
     return fail((std::string("signal the ") + what).c_str(), "", err);
   }
-  sync_w.reset();
   std::string msg;
   char buf[512];
   for (;;) {
@@ -473,6 +486,9 @@ bool release_child(pid_t pid, const std::vector<std::string>& cgroups, Fd& sync_
     if (n <= 0) break;
     msg.append(buf, static_cast<size_t>(n));
   }
+  // Kept open until the child has exec'd or failed: its hang-up tells a child that has not waited for
+  // the go that the shim is gone.
+  sync_w.reset();
   if (!msg.empty()) {
     kill_and_reap(pid);
     return fail_msg(msg);
@@ -528,9 +544,12 @@ bool start_container(const Spec& s, const std::vector<std::string>& cgroups, Con
   std::vector<Fd> task_fds;
   const std::vector<std::string> by_parent = plan_cgroups(cgroups, plan, task_fds);
 
+  if (!compile_seccomp(s.seccomp, plan.seccomp_prog)) return false;
+
   Fd sync_r, sync_w, err_r, err_w;
   if (!make_pipe(sync_r, sync_w) || !make_pipe(err_r, err_w)) return false;
   plan.sync_r = sync_r.get();
+  plan.wait_for_go = !by_parent.empty();
   plan.err_w = err_w.get();
 
   // A raw clone without a new stack behaves like fork (the child runs on a copy of this stack), but
@@ -575,15 +594,7 @@ bool same_ns(const std::string& kind, int fd) {
 // seccomp filter as the container's init did, and execs. Nothing of the root is built: it is the
 // container's.
 bool exec_child_init(const Spec& s, const ChildPlan& plan) {
-  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  reset_signals();
-
-  char go;
-  ssize_t n;
-  do n = read(plan.sync_r, &go, 1);
-  while (n < 0 && errno == EINTR);
-  if (n != 1) _exit(1);
-  close(plan.sync_r);
+  await_parent(plan);
   umask(022);
 
   if (!join_own_cgroups(plan)) return false;
@@ -591,7 +602,7 @@ bool exec_child_init(const Spec& s, const ChildPlan& plan) {
     if (setns(j.fd, j.flag) < 0) return fail("setns", j.path);
   // After setns into the mount namespace the root and cwd are the container's root.
   if (!setup_stdio(s, plan, /*bind_console=*/false)) return false;
-  return become_process(s);
+  return become_process(s, plan);
 }
 
 }  // namespace
@@ -624,9 +635,12 @@ bool start_exec(const Spec& s, pid_t target, const std::vector<std::string>& cgr
   std::vector<Fd> task_fds;
   const std::vector<std::string> by_parent = plan_cgroups(cgroups, plan, task_fds);
 
+  if (!cached_seccomp(s.seccomp, s.seccomp_cache, plan.seccomp_prog)) return false;
+
   Fd sync_r, sync_w, err_r, err_w;
   if (!make_pipe(sync_r, sync_w) || !make_pipe(err_r, err_w)) return false;
   plan.sync_r = sync_r.get();
+  plan.wait_for_go = !by_parent.empty();
   plan.err_w = err_w.get();
 
   // Same raw clone as for the container's init, without new namespaces: a fork into the pid namespace

@@ -1,5 +1,5 @@
 // The container's seccomp filter: OCI `linux.seccomp` read into plain structs, compiled with libseccomp
-// and loaded in the container's init just before its user and capabilities are set.
+// by the shim before it clones, and loaded by the child just before its user and capabilities are set.
 #pragma once
 
 #include <cstdint>
@@ -29,7 +29,12 @@ struct SpecSeccomp {
 bool seccomp_action(const std::string& name, int errno_ret, uint32_t& out);
 // Maps an OCI comparison name ("SCMP_CMP_MASKED_EQ", …) to libseccomp's enum; false if unknown.
 bool seccomp_compare(const std::string& name, int& out);
-// Builds and loads the filter for the calling process. Syscall names the kernel or libseccomp does not
-// know are skipped (profiles name syscalls of every architecture and kernel). Returns false with
-// last_error set.
-bool load_seccomp(const SpecSeccomp& s);
+// Builds the filter into a classic BPF program (the bytes of its sock_filter array); empty when the spec
+// has none. Syscall names the kernel or libseccomp does not know are skipped (profiles name syscalls of
+// every architecture and kernel). Returns false with last_error set.
+bool compile_seccomp(const SpecSeccomp& s, std::string& prog);
+// compile_seccomp through a cache file (an exec's filter is its container's: compiled by the first exec
+// after a start, read back by the others). An empty `cache` compiles.
+bool cached_seccomp(const SpecSeccomp& s, const std::string& cache, std::string& prog);
+// Loads a compiled program for the calling process, as libseccomp would (no flags, no no_new_privs).
+bool load_seccomp_program(const std::string& prog);

@@ -263,8 +263,12 @@ bool load_exec_spec(const std::string& file, Spec& s) {
   if (doc.is_discarded() || !doc.is_object()) return fail_msg("process.json: not a JSON object");
   try {
     if (const json* p = member(doc, "process")) read_process(*p, s);
-    // Only linux.seccomp is expected here; namespaces, mounts and devices are the container's already.
-    if (const json* l = member(doc, "linux")) read_linux(*l, s);
+    // Only linux.seccomp is expected here (and berth's seccompCache: where the container's compiled
+    // filter is kept); namespaces, mounts and devices are the container's already.
+    if (const json* l = member(doc, "linux")) {
+      read_linux(*l, s);
+      s.seccomp_cache = get_string(*l, "seccompCache");
+    }
   } catch (const SpecError& e) {
     return fail_msg("process.json: " + e.message);
   } catch (const std::exception& e) {

@@ -79,6 +79,7 @@ struct Spec {
   std::vector<std::pair<std::string, std::string>> sysctl;
   std::vector<SpecDevice> devices;
   SpecSeccomp seccomp;  // linux.seccomp; absent = unconfined
+  std::string seccomp_cache;  // exec mode: linux.seccompCache, the file holding the compiled filter
 
   // annotations
   bool stdin_pipe = false;  // org.berth.stdin == "true"
@@ -95,6 +96,6 @@ struct Spec {
 // missing, not JSON, or holds a value of the wrong type or an unknown rlimit/namespace type.
 bool load_spec(const std::string& bundle, Spec& out);
 
-// Exec mode: reads a JSON file holding {"process": <OCI process>, "linux": {"seccomp": …}} into out (only
-// the process fields and linux.seccomp are filled).
+// Exec mode: reads a JSON file holding {"process": <OCI process>, "linux": {"seccomp": …, "seccompCache":
+// path}} into out (only the process fields, linux.seccomp and seccomp_cache are filled).
 bool load_exec_spec(const std::string& file, Spec& out);

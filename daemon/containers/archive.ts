@@ -6,7 +6,7 @@
 // Limits: a running container may swap a checked directory for a symlink between the walk and the open
 // (the same window Docker's own resolver has); the last component is opened with O_NOFOLLOW, which closes
 // the window for files written, not for the directories above them.
-import { constants as FS, createReadStream } from 'node:fs';
+import { constants as FS, createReadStream, lstatSync, readlinkSync } from 'node:fs';
 import { lstat, mkdir, open, readlink, readdir, symlink, unlink, rmdir, link, chmod, lchown, lutimes, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import path from 'node:path';
@@ -20,12 +20,13 @@ const MAX_LINKS = 40;
 /** Files the runtime mounts over the rootfs: cp reads and writes the container directory's copy. */
 const MOUNTED_FILES: Record<string, string> = { '/etc/hostname': 'hostname', '/etc/hosts': 'hosts', '/etc/resolv.conf': 'resolv.conf' };
 
-/**
- * Resolves container path `p` under host directory `root`. Returns the container path (absolute, clean)
- * and the host path. `followFinal`: whether a symlink in the last component is followed too.
- * Components that do not exist are kept as given (cleaned lexically), so a target to be created resolves.
- */
-export async function resolveInRoot(root: string, p: string, followFinal: boolean): Promise<{ inner: string; host: string }> {
+/** What the walk below asks of the filesystem: an lstat (null when the path does not exist) or a readlink. */
+type WalkAsk = { lstat: string } | { readlink: string };
+type Resolved = { inner: string; host: string };
+
+// The walk itself, written once for the async and the sync caller: it yields each filesystem question
+// and is resumed with the answer.
+function* walkInRoot(root: string, p: string, followFinal: boolean): Generator<WalkAsk, Resolved, Stats | string | null> {
   const stack: string[] = [];
   const queue = p.split('/').filter((c) => c !== '' && c !== '.');
   let links = 0;
@@ -42,11 +43,8 @@ export async function resolveInRoot(root: string, p: string, followFinal: boolea
       continue;
     }
     const candidate = path.join(root, ...stack, c);
-    let st: Stats;
-    try {
-      st = await lstat(candidate);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && (e as NodeJS.ErrnoException).code !== 'ENOTDIR') throw e;
+    const st = (yield { lstat: candidate }) as Stats | null;
+    if (!st) {
       missing = true;
       stack.push(c);
       continue;
@@ -56,11 +54,54 @@ export async function resolveInRoot(root: string, p: string, followFinal: boolea
       continue;
     }
     if (++links > MAX_LINKS) throw invalid(`too many levels of symbolic links: ${p}`);
-    const target = await readlink(candidate);
+    const target = (yield { readlink: candidate }) as string;
     if (target.startsWith('/')) stack.length = 0;
     queue.unshift(...target.split('/').filter((x) => x !== '' && x !== '.'));
   }
   return { inner: '/' + stack.join('/'), host: stack.length ? path.join(root, ...stack) : root };
+}
+
+function missingPath(e: unknown): null {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code !== 'ENOENT' && code !== 'ENOTDIR') throw e;
+  return null;
+}
+
+/**
+ * Resolves container path `p` under host directory `root`. Returns the container path (absolute, clean)
+ * and the host path. `followFinal`: whether a symlink in the last component is followed too.
+ * Components that do not exist are kept as given (cleaned lexically), so a target to be created resolves.
+ */
+export async function resolveInRoot(root: string, p: string, followFinal: boolean): Promise<Resolved> {
+  const walk = walkInRoot(root, p, followFinal);
+  let step = walk.next();
+  while (!step.done) {
+    const ask = step.value;
+    step = walk.next('lstat' in ask ? await lstat(ask.lstat).catch(missingPath) : await readlink(ask.readlink));
+  }
+  return step.value;
+}
+
+/** resolveInRoot for the few small reads on a request's path (a container's /etc/passwd), where the
+ *  thread-pool round trips of the async calls cost more than the calls themselves. */
+export function resolveInRootSync(root: string, p: string, followFinal: boolean): Resolved {
+  const walk = walkInRoot(root, p, followFinal);
+  let step = walk.next();
+  while (!step.done) {
+    const ask = step.value;
+    let answer: Stats | string | null;
+    if ('lstat' in ask) {
+      try {
+        answer = lstatSync(ask.lstat);
+      } catch (e) {
+        answer = missingPath(e);
+      }
+    } else {
+      answer = readlinkSync(ask.readlink);
+    }
+    step = walk.next(answer);
+  }
+  return step.value;
 }
 
 /** Go's os.FileMode bits for a stat (what X-Docker-Container-Path-Stat carries). */

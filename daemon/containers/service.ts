@@ -14,7 +14,7 @@ import { StartError } from '../runtime/supervisor';
 import { ContainerStore } from './store';
 import type { ContainerRecord } from './model';
 import { buildSpec } from './spec';
-import { resolveUser } from './user';
+import { resolveUserSync } from './user';
 import { prepareCreate, type CreateBody } from './create';
 import { thaw } from './pause';
 import { RestartPolicies } from './restart';
@@ -308,7 +308,7 @@ export class ContainerService {
       const rootfs = await this.mountRootfs(live);
       await this.mountVolumes(live, rootfs);
       volumesHeld = true;
-      const user = await resolveUser(rootfs, rec.config.User ?? '', rec.hostConfig.GroupAdd ?? []);
+      const user = resolveUserSync(rootfs, rec.config.User ?? '', rec.hostConfig.GroupAdd ?? []);
       const env = [...containerEnv(rec, user.home), ...this.d.networks.linkEnvironment(rec)];
       const files = {
         hostsPath: path.join(dir, 'hosts'),

@@ -1,25 +1,57 @@
 // Resolves Config.User ("", "name", "uid", "uid:gid", "name:group") against the container's own
 // /etc/passwd and /etc/group, as Docker does; numeric ids need no entry.
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
+// The files are found inside the container's root (a symlinked /etc/passwd cannot point at the host's).
+import { closeSync, constants as FS, openSync, readFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { invalid } from '../errors/errors';
 import type { ResolvedUser } from './spec';
+import { resolveInRoot, resolveInRootSync } from './archive';
 
 interface PasswdEntry { name: string; uid: number; gid: number; home: string }
 interface GroupEntry { name: string; gid: number; members: string[] }
 
-async function readLines(file: string): Promise<string[][]> {
-  try {
-    return (await readFile(file, 'utf8')).split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(':'));
-  } catch {
-    return [];
-  }
+const FILES = ['etc/passwd', 'etc/group'] as const;
+
+function lines(text: string): string[][] {
+  return text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(':'));
 }
 
 export async function resolveUser(rootfs: string, spec: string, groupAdd: string[] = []): Promise<ResolvedUser> {
-  const passwd: PasswdEntry[] = (await readLines(path.join(rootfs, 'etc/passwd')))
+  const [passwd, group] = await Promise.all(FILES.map(async (f) => {
+    try {
+      const fh = await open((await resolveInRoot(rootfs, f, true)).host, FS.O_RDONLY | FS.O_NOFOLLOW);
+      try {
+        return await fh.readFile('utf8');
+      } finally {
+        await fh.close();
+      }
+    } catch {
+      return '';
+    }
+  }));
+  return userFrom(passwd, group, spec, groupAdd);
+}
+
+/** resolveUser with synchronous reads: for the paths where every millisecond shows (docker exec). */
+export function resolveUserSync(rootfs: string, spec: string, groupAdd: string[] = []): ResolvedUser {
+  const [passwd, group] = FILES.map((f) => {
+    let fd = -1;
+    try {
+      fd = openSync(resolveInRootSync(rootfs, f, true).host, FS.O_RDONLY | FS.O_NOFOLLOW);
+      return readFileSync(fd, 'utf8');
+    } catch {
+      return '';
+    } finally {
+      if (fd >= 0) closeSync(fd);
+    }
+  });
+  return userFrom(passwd, group, spec, groupAdd);
+}
+
+function userFrom(passwdText: string, groupText: string, spec: string, groupAdd: string[]): ResolvedUser {
+  const passwd: PasswdEntry[] = lines(passwdText)
     .filter((f) => f.length >= 6).map((f) => ({ name: f[0], uid: Number(f[2]), gid: Number(f[3]), home: f[5] }));
-  const groups: GroupEntry[] = (await readLines(path.join(rootfs, 'etc/group')))
+  const groups: GroupEntry[] = lines(groupText)
     .filter((f) => f.length >= 3).map((f) => ({ name: f[0], gid: Number(f[2]), members: (f[3] ?? '').split(',').filter(Boolean) }));
   const [userPart, groupPart] = (spec || '').split(':', 2);
   let uid = 0;

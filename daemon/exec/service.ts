@@ -4,7 +4,8 @@
 // (table execs, migration 030) so that inspect still answers after berthd restarts (Docker keeps them in
 // memory only); finished ones are dropped some minutes after they end. A detached exec that was running
 // when berthd went down is watched through its shim's exit.json, as containers are.
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Daemon } from '../daemon';
@@ -13,7 +14,7 @@ import { newId } from '../lib/ids';
 import { StartError } from '../runtime/supervisor';
 import type { ExitInfo, ShimConnection } from '../runtime/runtime';
 import type { Live } from '../containers/service';
-import { resolveUser } from '../containers/user';
+import { resolveUserSync } from '../containers/user';
 import { containerCaps } from '../containers/spec';
 
 /** POST /containers/{id}/exec body (Docker's ExecConfig). */
@@ -280,6 +281,7 @@ export class ExecService {
   /** GET /exec/{id}/json, in Docker's shape. */
   inspect(id: string): object {
     const e = this.get(id);
+    if (e.exitCode !== null && e.endedAt && Date.now() - e.endedAt < 1000) this.d.containers.runtime.execEnded(this.d.config.shimPath, 1);
     return {
       ID: e.id,
       Running: e.running,
@@ -326,16 +328,13 @@ export class ExecService {
     const dir = path.join(this.d.containers.stateDir(rec.id), 'exec', e.id);
     try {
       const rootfs = path.join(this.d.containers.layerDir(rec), 'merged');
-      // The container's own process settings an exec inherits (rlimits, no_new_privs, the seccomp filter,
-      // which applies to exec --privileged too, as runc applies it to every process of the container).
-      // The three are independent: done at once, as they all wait on the disk.
-      const [, , user, cspec] = await Promise.all([
-        mkdir(dir, { recursive: true, mode: 0o700 }),
-        // A `network disconnect` replies before the kernel has removed the veth: the exec sees it gone.
-        this.d.networks.settled(rec.id),
-        resolveUser(rootfs, e.config.User || rec.config.User || '', rec.hostConfig.GroupAdd ?? []),
-        this.containerSpec(rec.id),
-      ]);
+      // A `network disconnect` replies before the kernel has removed the veth: the exec sees it gone.
+      await this.d.networks.settled(rec.id);
+      // The few small files on this path are read and written synchronously: each async call would cost
+      // a round trip through the thread pool, more than the call itself.
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const user = resolveUserSync(rootfs, e.config.User || rec.config.User || '', rec.hostConfig.GroupAdd ?? []);
+      const cspec = this.containerSpec(live);
       const proc = {
         process: {
           terminal: e.config.Tty,
@@ -346,13 +345,15 @@ export class ExecService {
           env: execEnv(rec, e.config.Tty, e.config.Env, user.home),
           cwd: e.config.WorkingDir || rec.config.WorkingDir || '/',
           capabilities: capSets(containerCaps(rec.hostConfig, e.config.Privileged || !!rec.hostConfig.Privileged)),
-          rlimits: cspec.process?.rlimits ?? [],
-          noNewPrivileges: !!cspec.process?.noNewPrivileges,
+          rlimits: cspec.rlimits,
+          noNewPrivileges: cspec.noNewPrivileges,
         },
-        linux: cspec.linux?.seccomp ? { seccomp: cspec.linux.seccomp } : {},
+        // The filter is compiled by the first exec after the container's start and kept in its state
+        // directory (made anew by every start) for the next ones.
+        linux: cspec.seccomp ? { seccomp: cspec.seccomp, seccompCache: path.join(this.d.containers.stateDir(rec.id), 'seccomp.bpf') } : {},
       };
       const processFile = path.join(dir, 'process.json');
-      await writeFile(processFile, JSON.stringify(proc));
+      writeFileSync(processFile, JSON.stringify(proc));
       this.checkRunning(live);
       const { conn, pid } = await this.d.containers.runtime.spawnExec({
         shimPath: this.d.config.shimPath, id: e.id, targetPid: rec.state.pid, processFile, stateDir: dir,
@@ -399,6 +400,9 @@ export class ExecService {
       this.finish(e, path.join(this.d.containers.stateDir(e.live.rec.id), 'exec', e.id));
       e.sink?.end();
       e.sink = undefined;
+      // A client asks for the exit code right after the stream's end and is then done: the next waiting
+      // shim is made after that.
+      this.d.containers.runtime.execEnded(this.d.config.shimPath, 8);
     };
     conn.once('exited', done);
     conn.once('close', () => done({ exitCode: 137, finishedAt: '' }));
@@ -448,16 +452,28 @@ export class ExecService {
     e.conn?.resize(h, w);
   }
 
-  // The config.json the container was started with: the one place where berthd wrote down its process
-  // settings.
-  private async containerSpec(id: string): Promise<{ process?: { rlimits?: unknown[]; noNewPrivileges?: boolean }; linux?: { seccomp?: unknown } }> {
+  // The process settings of the container's config.json (the one place where berthd wrote them down),
+  // read once per start of the container.
+  private containerSpec(live: Live): ExecBase {
+    const started = live.rec.state.startedAt;
+    const cached = execBases.get(live);
+    if (cached && cached.started === started) return cached;
+    let spec: { process?: { rlimits?: unknown[]; noNewPrivileges?: boolean }; linux?: { seccomp?: unknown } } = {};
     try {
-      return JSON.parse(await readFile(path.join(this.d.containers.stateDir(id), 'config.json'), 'utf8'));
-    } catch {
-      return {};
-    }
+      spec = JSON.parse(readFileSync(path.join(this.d.containers.stateDir(live.rec.id), 'config.json'), 'utf8'));
+    } catch { /* none: the defaults */ }
+    const base: ExecBase = {
+      started, rlimits: spec.process?.rlimits ?? [], noNewPrivileges: !!spec.process?.noNewPrivileges, seccomp: spec.linux?.seccomp,
+    };
+    execBases.set(live, base);
+    return base;
   }
 }
+
+/** What an exec inherits from its container's own process (rlimits, no_new_privs, the seccomp filter,
+ *  which applies to exec --privileged too, as runc applies it to every process of the container). */
+interface ExecBase { started: string; rlimits: unknown[]; noNewPrivileges: boolean; seccomp: unknown }
+const execBases = new WeakMap<Live, ExecBase>();
 
 function capSets(caps: string[]): object {
   return { bounding: caps, effective: caps, permitted: caps, inheritable: [], ambient: [] };

@@ -3,7 +3,7 @@
 import { native } from './native';
 import { readCgroupStats, readCgroupPids, type CgroupStats } from './cgstats';
 import type { CgroupLayout, CgroupResources } from '../../addon/index';
-import { spawnShim, spawnExec, cgroupDirsOf, connectShim, readExitFile, shimAlive, type ShimSpawnOptions, type ExecSpawnOptions, type ShimConnection, type ExitInfo } from './supervisor';
+import { spawnShim, spawnExec, refillWaitingShim, cgroupDirsOf, connectShim, readExitFile, shimAlive, type ShimSpawnOptions, type ExecSpawnOptions, type ShimConnection, type ExitInfo } from './supervisor';
 
 export type { CgroupLayout, CgroupResources, ShimConnection, ExitInfo, ShimSpawnOptions, ExecSpawnOptions };
 
@@ -62,6 +62,11 @@ export class Runtime {
   /** One more process in a running container, under its own `berth-shim exec`. */
   spawnExec(o: ExecSpawnOptions) {
     return spawnExec(o);
+  }
+
+  /** An exec ended: the shim ready for the next one is made soon (`ms`). */
+  execEnded(shimPath: string, ms: number) {
+    refillWaitingShim(shimPath, ms);
   }
 
   /** The cgroup directories a (container init) process is in, one per hierarchy. */

@@ -191,19 +191,35 @@ interface WaitingShim {
 /** One `berth-shim exec-wait` per shim path, started after an exec has used the previous one. */
 const waiting = new Map<string, WaitingShim>();
 let refillTimer: NodeJS.Timeout | undefined;
+let refillDue = 0;
 
 function takeWaitingShim(shimPath: string): WaitingShim | undefined {
   const w = waiting.get(shimPath);
   waiting.delete(shimPath);
-  // The next one is made a little later, while berthd is idle (the exec's own frames come first).
-  if (!refillTimer) {
-    refillTimer = setTimeout(() => {
-      refillTimer = undefined;
-      startWaitingShim(shimPath);
-    }, 25);
-    refillTimer.unref();
-  }
+  // The next one is made later, while berthd is idle: starting it blocks the event loop for a
+  // millisecond or two (node forks itself), which the exec's own frames and the client's next
+  // requests should not wait behind. refillWaitingShim brings it forward once the exec has ended.
+  scheduleRefill(shimPath, 50);
   return w && w.alive ? w : undefined;
+}
+
+/** Starts the next waiting shim `ms` from now, or sooner if that was planned already. */
+function scheduleRefill(shimPath: string, ms: number): void {
+  const due = Date.now() + ms;
+  if (refillTimer && refillDue <= due) return;
+  if (refillTimer) clearTimeout(refillTimer);
+  refillDue = due;
+  refillTimer = setTimeout(() => {
+    refillTimer = undefined;
+    startWaitingShim(shimPath);
+  }, ms);
+  refillTimer.unref();
+}
+
+/** An exec has ended (and its client has probably asked for its exit code): the waiting shim that
+ *  replaces the one it used is made `ms` from now instead of later. */
+export function refillWaitingShim(shimPath: string, ms: number): void {
+  if (refillTimer) scheduleRefill(shimPath, ms);
 }
 
 function startWaitingShim(shimPath: string): void {

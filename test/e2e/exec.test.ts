@@ -3,7 +3,8 @@
 // namespaces, its cgroups, its environment, users and capabilities.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { startBerthd, type Berthd, type RunResult } from '../helpers/berthd';
 import { api, dockerode, loadFixtures, waitFor, sleep, nsOf, alive, show } from '../helpers/clients';
@@ -102,6 +103,17 @@ describe('docker exec', () => {
     assert.match(r.stderr + r.stdout, /unable to find user nosuchuser/);
   });
 
+  test('-u names are looked up in the container root, through its own symlinks, never the host files', async () => {
+    const r = await b.docker(['run', '-d', '--name', 'pwlink', 'busybox', 'sh', '-c',
+      'echo "evil:x:4242:4243::/evilhome:/bin/sh" > /tmp/pw; echo "evilgrp:x:4243:" > /tmp/gr; ' +
+      'ln -sf /tmp/pw /etc/passwd; ln -sf ../tmp/gr /etc/group; touch /tmp/ready; sleep 3600']);
+    assert.equal(r.code, 0, show(r));
+    await waitFor('the links', async () => (await exec('pwlink', 'test', '-e', '/tmp/ready')).code === 0 || undefined);
+    assert.equal((await ok('-u', 'evil', 'pwlink', 'sh', '-c', 'echo $(id -u):$(id -g):$HOME')).trim(), '4242:4243:/evilhome');
+    assert.equal((await ok('-u', 'evil:evilgrp', 'pwlink', 'id', '-g')).trim(), '4243');
+    await b.docker(['rm', '-f', 'pwlink']);
+  });
+
   test('capabilities: the container set, all with --privileged; no_new_privs as the container', async () => {
     const capEff = (s: string) => /CapEff:\s*([0-9a-f]+)/.exec(s)![1];
     const plain = capEff(await ok('ex', 'cat', '/proc/self/status'));
@@ -115,6 +127,28 @@ describe('docker exec', () => {
     assert.equal(r.code, 0, show(r));
     assert.match(await ok('nnp', 'cat', '/proc/self/status'), /NoNewPrivs:\s*1/);
     await b.docker(['rm', '-f', 'nnp']);
+  });
+
+  test('the container seccomp filter confines every exec: compiled by the first, kept for the next, anew after a restart', async () => {
+    const cache = path.join(b.execRoot, 'containers', cid, 'seccomp.bpf');
+    const confined = 'grep -E "^Seccomp:" /proc/self/status; unshare -n true 2>/dev/null; echo unshare=$?';
+    rmSync(cache, { force: true });
+    for (let i = 0; i < 2; i++) {
+      const out = await ok('ex', 'sh', '-c', confined);
+      assert.match(out, /Seccomp:\s+2/);
+      assert.match(out, /unshare=1/);
+      assert.ok(existsSync(cache), 'the compiled filter is kept in the container state directory');
+    }
+    // A damaged cache is compiled again, never loaded as it is.
+    writeFileSync(cache, 'not a filter');
+    assert.match(await ok('ex', 'sh', '-c', confined), /unshare=1/);
+    assert.notEqual(readFileSync(cache, 'latin1'), 'not a filter');
+    // --privileged keeps the container's filter, as runc applies it to every process of the container.
+    assert.match(await ok('--privileged', 'ex', 'sh', '-c', 'grep -E "^Seccomp:" /proc/self/status'), /Seccomp:\s+2/);
+    const r = await b.docker(['run', '-d', '--name', 'unconf', '--security-opt', 'seccomp=unconfined', 'busybox', 'sleep', '3600']);
+    assert.equal(r.code, 0, show(r));
+    assert.match(await ok('unconf', 'sh', '-c', 'grep -E "^Seccomp:" /proc/self/status'), /Seccomp:\s+0/);
+    await b.docker(['rm', '-f', 'unconf']);
   });
 
   test('-d returns at once and the process runs on', async () => {
