@@ -10,14 +10,14 @@ import { initialState, type ContainerRecord } from './model';
 import { MASKED_PATHS, READONLY_PATHS } from './spec';
 import { parseSignal } from '../lib/signals';
 import { parseLink, storedLink } from '../network/links';
-import { parseVolumesFrom, planMounts } from '../volumes/mounts';
+import { parseVolumesFrom, planMounts, type MountDefaults } from '../volumes/mounts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 export type CreateBody = Record<string, any>;
 
 const asList = (v: unknown): string[] | null => (v === undefined || v === null ? null : typeof v === 'string' ? [v] : (v as string[]));
 
-export function prepareCreate(d: Daemon, nameParam: string | undefined, body: CreateBody | undefined, taken: (n: string) => boolean): ContainerRecord {
+export function prepareCreate(d: Daemon, nameParam: string | undefined, body: CreateBody | undefined, taken: (n: string) => boolean, mountDefaults: MountDefaults = {}): ContainerRecord {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalid('invalid JSON: expected a JSON object with the container configuration');
   validateBody('ContainerCreate', body);
   if (nameParam !== undefined && nameParam !== '' && !NAME_RE.test(nameParam)) {
@@ -127,6 +127,7 @@ export function prepareCreate(d: Daemon, nameParam: string | undefined, body: Cr
     throw invalid('Minimum memoryswap limit should be larger than memory limit, see usage');
   }
 
+  const healthcheck = mergeHealthcheck(body.Healthcheck, ic.Healthcheck);
   const config = {
     Hostname: body.Hostname || shortId(id),
     Domainname: body.Domainname ?? '',
@@ -140,7 +141,7 @@ export function prepareCreate(d: Daemon, nameParam: string | undefined, body: Cr
     StdinOnce: !!body.StdinOnce,
     Env: env,
     Cmd: cmd,
-    ...(body.Healthcheck || ic.Healthcheck ? { Healthcheck: body.Healthcheck ?? ic.Healthcheck } : {}),
+    ...(healthcheck ? { Healthcheck: healthcheck } : {}),
     Image: body.Image,
     Volumes: body.Volumes && Object.keys(body.Volumes).length ? body.Volumes : ic.Volumes ?? null,
     WorkingDir: body.WorkingDir || ic.WorkingDir || '',
@@ -177,7 +178,7 @@ export function prepareCreate(d: Daemon, nameParam: string | undefined, body: Cr
       const { ref, mode } = parseVolumesFrom(spec);
       return { points: d.containers.lookup(ref).rec.mounts ?? [], mode };
     }),
-  });
+  }, mountDefaults);
   return {
     mounts,
     id, name, imageId: img.id, imageRef: body.Image, created: rfc3339Nano(nowNs()), config, hostConfig,
@@ -194,5 +195,24 @@ function mergeEnv(image: string[], user: string[]): string[] {
     if (i >= 0) out[i] = kv;
     else out.push(kv);
   }
+  return out;
+}
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+/** The healthcheck a container runs: the client's settings over the image's (`--health-interval` alone
+ *  keeps the image's HEALTHCHECK command, as Docker merges them), checked as Docker checks them. */
+function mergeHealthcheck(user: any, image: any): any {
+  if (!user || typeof user !== 'object') return image ?? undefined;
+  const out = { ...user };
+  if (image && typeof image === 'object') {
+    if (!Array.isArray(out.Test) || out.Test.length === 0) out.Test = image.Test;
+    for (const k of ['Interval', 'Timeout', 'StartPeriod', 'StartInterval', 'Retries']) if (!out[k] && image[k]) out[k] = image[k];
+  }
+  const ms = 1e6;
+  for (const k of ['Interval', 'Timeout', 'StartPeriod', 'StartInterval']) {
+    const v = out[k];
+    if (v !== undefined && v !== null && v !== 0 && !(typeof v === 'number' && v >= ms)) throw invalid(`${k} in Healthcheck cannot be less than 1ms`);
+  }
+  if (typeof out.Retries === 'number' && out.Retries < 0) throw invalid('Retries in Healthcheck cannot be negative');
   return out;
 }

@@ -19,10 +19,12 @@ export interface HealthView { Status: 'starting' | 'healthy' | 'unhealthy'; Fail
 interface Monitor { view: HealthView; timer?: NodeJS.Timeout; gen: number; startedAt: number }
 
 const DEFAULT_NS = 30e9;
+/** Docker's probe interval during the start period when StartInterval is not set. */
+const DEFAULT_START_INTERVAL_NS = 5e9;
 const MAX_LOG = 5;
 const MAX_OUTPUT = 4096;
 
-interface HealthConfig { test: string[]; intervalMs: number; timeoutMs: number; startPeriodMs: number; retries: number }
+interface HealthConfig { test: string[]; intervalMs: number; timeoutMs: number; startPeriodMs: number; startIntervalMs: number; retries: number }
 
 /** The container's healthcheck, or undefined when it has none (or NONE). */
 export function healthConfig(live: Live): HealthConfig | undefined {
@@ -40,6 +42,7 @@ export function healthConfig(live: Live): HealthConfig | undefined {
     intervalMs: ms(hc.Interval, DEFAULT_NS),
     timeoutMs: ms(hc.Timeout, DEFAULT_NS),
     startPeriodMs: hc.StartPeriod && hc.StartPeriod > 0 ? Math.round(hc.StartPeriod / 1e6) : 0,
+    startIntervalMs: ms(hc.StartInterval, DEFAULT_START_INTERVAL_NS),
     retries: hc.Retries && hc.Retries > 0 ? hc.Retries : 3,
   };
 }
@@ -127,7 +130,9 @@ export class HealthMonitors {
 
   private schedule(live: Live, m: Monitor, cfg: HealthConfig): void {
     const gen = m.gen;
-    m.timer = setTimeout(() => void this.probe(live, m, cfg, gen), cfg.intervalMs);
+    // Within the start period, while still "starting", probes come every StartInterval (as Docker's).
+    const starting = m.view.Status === 'starting' && Date.now() - m.startedAt < cfg.startPeriodMs;
+    m.timer = setTimeout(() => void this.probe(live, m, cfg, gen), starting ? cfg.startIntervalMs : cfg.intervalMs);
     m.timer.unref?.();
   }
 

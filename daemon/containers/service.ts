@@ -22,6 +22,8 @@ import { HealthMonitors } from './health';
 import { execProbe } from './probe';
 import { copyUp } from '../volumes/copyup';
 import { bindMountsInto } from '../volumes/hostbind';
+import { resolveSubpaths } from '../volumes/subpath';
+import type { MountDefaults } from '../volumes/mounts';
 
 /** Someone attached to a container's output (docker attach / run without -d). */
 export interface Attacher {
@@ -151,8 +153,8 @@ export class ContainerService {
 
   // ---- create ------------------------------------------------------------------------------------
 
-  async create(nameParam: string | undefined, body: CreateBody): Promise<{ Id: string; Warnings: string[] }> {
-    const rec = prepareCreate(this.d, nameParam, body, (n) => this.isNameTaken(n));
+  async create(nameParam: string | undefined, body: CreateBody, mountDefaults: MountDefaults = {}): Promise<{ Id: string; Warnings: string[] }> {
+    const rec = prepareCreate(this.d, nameParam, body, (n) => this.isNameTaken(n), mountDefaults);
     this.d.networks.validateCreate(rec, body?.NetworkingConfig?.EndpointsConfig);
     const existing = this.byName.get(rec.name);
     if (existing) {
@@ -221,7 +223,8 @@ export class ContainerService {
         if (m.Type !== 'volume' || !m.Name) continue;
         await this.d.volumes.acquire(m.Name);
         held.push(m.Name);
-        if (!m.NoCopy) await copyUp(rootfs, m.Destination, m.Source);
+        // A volume's subpath is a directory of its own data: nothing of the image is copied into it.
+        if (!m.NoCopy && !m.Subpath) await copyUp(rootfs, m.Destination, m.Source);
         this.d.events.emit('volume', 'mount', m.Name, {
           container: live.rec.id, destination: m.Destination, driver: m.Driver ?? 'local', propagation: m.Propagation, 'read/write': String(m.RW),
         });
@@ -325,7 +328,7 @@ export class ContainerService {
       ]);
       const netns = net.netns === undefined ? '' : net.netns || undefined;
       const initPath = rec.hostConfig.Init ? await initBinary(this.d.config.shimPath) : undefined;
-      const spec = buildSpec({ ctr: rec, rootfs, user, env, ...files, cgroupsPath: `/${this.cgroupPath(id)}`, netns, initPath, mounts: rec.mounts ?? [] });
+      const spec = buildSpec({ ctr: rec, rootfs, user, env, ...files, cgroupsPath: `/${this.cgroupPath(id)}`, netns, initPath, mounts: await resolveSubpaths(rec.mounts ?? []) });
       await writeFile(path.join(stateDir, 'config.json'), JSON.stringify(spec));
       const cgroupDirs = await this.runtime.createCgroup(this.cgroupPath(id), this.resources(rec.hostConfig));
       cgroupMade = true;
@@ -711,7 +714,7 @@ export class ContainerService {
       let unbind: (() => Promise<void>) | undefined;
       try {
         // Its volumes and binds too, where the container would see them.
-        if (o.mounts && live.rec.mounts?.length && !this.isRunning(live)) unbind = await bindMountsInto(root, live.rec.mounts);
+        if (o.mounts && live.rec.mounts?.length && !this.isRunning(live)) unbind = await bindMountsInto(root, await resolveSubpaths(live.rec.mounts));
         return await fn(root);
       } finally {
         await unbind?.();

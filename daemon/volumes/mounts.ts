@@ -1,6 +1,7 @@
 // A container's mount points, worked out once at create from what the client sent (HostConfig.Binds,
 // HostConfig.Mounts, HostConfig.Tmpfs, HostConfig.VolumesFrom and Config.Volumes) and kept with the
 // container. Pure functions: the service creates the volumes they name.
+import os from 'node:os';
 import path from 'node:path';
 import { invalid } from '../errors/errors';
 
@@ -27,6 +28,20 @@ export interface MountPoint {
   /** A volume created on the fly by this container: its labels and driver options (--mount volume-opt). */
   VolumeLabels?: Record<string, string>;
   VolumeDriverOpts?: Record<string, string>;
+  /** A bind without its submounts (BindOptions.NonRecursive, `bind-recursive=disabled`). */
+  NonRecursive?: boolean;
+  /** How far a read-only bind is read-only: its submounts too when the kernel can (absent, API 1.44's
+   *  default), only its top mount ('top': ReadOnlyNonRecursive, and every read-only bind of an older
+   *  API), or its submounts too and fail where the kernel cannot ('all': ReadOnlyForceRecursive). */
+  ReadOnlyDepth?: 'top' | 'all';
+  /** A directory inside the volume, mounted instead of its root (VolumeOptions.Subpath). */
+  Subpath?: string;
+}
+
+/** What a create's API version changes in the mount points (moby keeps older clients' behaviour). */
+export interface MountDefaults {
+  /** Before API 1.44 a read-only bind was read-only at its top mount only. */
+  readOnlyTopOnly?: boolean;
 }
 
 const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
@@ -47,7 +62,7 @@ function checkDestination(dst: string, spec: string): string {
 }
 
 /** `-v src:dst[:mode]` (src a host path or a volume name) from HostConfig.Binds. */
-export function parseBind(spec: string): MountPoint {
+export function parseBind(spec: string, defaults: MountDefaults = {}): MountPoint {
   const parts = spec.split(':');
   if (parts.length < 2 || parts.length > 3 || parts.some((p, i) => p === '' && i < 2)) throw invalid(`invalid volume specification: '${spec}'`);
   const [src, dstRaw, mode = ''] = parts;
@@ -64,7 +79,10 @@ export function parseBind(spec: string): MountPoint {
   }
   if (path.isAbsolute(src)) {
     if (nocopy) throw invalid(`invalid mode: ${mode}`);
-    return { Type: 'bind', Source: path.posix.normalize(src), Destination: dst, Mode: mode, RW: rw, Propagation: propagation || 'rprivate', CreateSource: true };
+    return {
+      Type: 'bind', Source: path.posix.normalize(src), Destination: dst, Mode: mode, RW: rw, Propagation: propagation || 'rprivate', CreateSource: true,
+      ...(!rw && defaults.readOnlyTopOnly ? { ReadOnlyDepth: 'top' as const } : {}),
+    };
   }
   if (propagation) throw invalid(`invalid mode: ${mode}`);
   checkVolumeName(src);
@@ -73,28 +91,49 @@ export function parseBind(spec: string): MountPoint {
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 /** One entry of HostConfig.Mounts (`--mount`). */
-export function parseMount(m: any): MountPoint {
+export function parseMount(m: any, defaults: MountDefaults = {}): MountPoint {
   if (!m || typeof m !== 'object') throw invalid('invalid mount config: expected an object');
   const type = m.Type;
   const dst = checkDestination(typeof m.Target === 'string' ? m.Target : '', JSON.stringify(m));
   const rw = !m.ReadOnly;
   switch (type) {
     case 'bind': {
-      if (!m.Source) throw invalid(`invalid mount config for type "bind": field Source must not be empty`);
-      if (!path.isAbsolute(m.Source)) throw invalid(`invalid mount config for type "bind": invalid mount path: '${m.Source}' mount path must be absolute`);
-      const prop = m.BindOptions?.Propagation || 'rprivate';
-      if (!PROPAGATIONS.includes(prop)) throw invalid(`invalid mount config for type "bind": invalid propagation mode: ${prop}`);
-      return { Type: 'bind', Source: path.posix.normalize(m.Source), Destination: dst, Mode: '', RW: rw, Propagation: prop, CreateSource: !!m.BindOptions?.CreateMountpoint };
+      const bad = (why: string) => invalid(`invalid mount config for type "bind": ${why}`);
+      if (!m.Source) throw bad('field Source must not be empty');
+      if (!path.isAbsolute(m.Source)) throw bad(`invalid mount path: '${m.Source}' mount path must be absolute`);
+      const bo = m.BindOptions ?? {};
+      const prop = bo.Propagation || 'rprivate';
+      if (!PROPAGATIONS.includes(prop)) throw bad(`invalid propagation mode: ${prop}`);
+      if (bo.ReadOnlyNonRecursive && bo.ReadOnlyForceRecursive) throw bad('must not set both ReadOnlyNonRecursive and ReadOnlyForceRecursive');
+      if (bo.ReadOnlyNonRecursive && rw) throw bad('must not set ReadOnlyNonRecursive when ReadOnly is false');
+      if (bo.ReadOnlyForceRecursive && rw) throw bad('must not set ReadOnlyForceRecursive when ReadOnly is false');
+      if (bo.ReadOnlyForceRecursive && bo.NonRecursive) throw bad('must not set ReadOnlyForceRecursive when NonRecursive is true');
+      // A shared or slave mount would bring in new submounts later, writable ones.
+      if (bo.ReadOnlyForceRecursive && prop !== 'rprivate') throw bad('ReadOnlyForceRecursive needs Propagation rprivate');
+      let depth: MountPoint['ReadOnlyDepth'];
+      if (!rw) depth = bo.ReadOnlyForceRecursive ? 'all' : bo.ReadOnlyNonRecursive || defaults.readOnlyTopOnly ? 'top' : undefined;
+      return {
+        Type: 'bind', Source: path.posix.normalize(m.Source), Destination: dst, Mode: '', RW: rw, Propagation: prop, CreateSource: !!bo.CreateMountpoint,
+        ...(bo.NonRecursive ? { NonRecursive: true } : {}), ...(depth ? { ReadOnlyDepth: depth } : {}),
+      };
     }
     case 'volume': {
       if (m.BindOptions) throw invalid(`invalid mount config for type "volume": BindOptions must not be specified`);
       if (m.Source) checkVolumeName(m.Source);
       const driver = m.VolumeOptions?.DriverConfig?.Name || 'local';
       if (driver !== 'local') throw invalid(`plugin "${driver}" not found`);
+      const sub = m.VolumeOptions?.Subpath;
+      if (sub !== undefined && sub !== '') {
+        const clean = typeof sub === 'string' ? path.posix.normalize(sub) : '';
+        if (!clean || path.posix.isAbsolute(clean) || clean === '..' || clean.startsWith('../')) {
+          throw invalid(`invalid mount config for type "volume": subpath must be a relative path within the volume`);
+        }
+      }
       return {
         Type: 'volume', Name: m.Source || '', Source: '', Destination: dst, Driver: 'local', Mode: 'z', RW: rw, Propagation: '',
         NoCopy: !!m.VolumeOptions?.NoCopy, Anonymous: !m.Source,
         VolumeLabels: m.VolumeOptions?.Labels ?? undefined, VolumeDriverOpts: m.VolumeOptions?.DriverConfig?.Options ?? undefined,
+        ...(sub ? { Subpath: path.posix.normalize(sub) } : {}),
       };
     }
     case 'tmpfs': {
@@ -126,7 +165,7 @@ export interface MountRequest {
 }
 
 /** All of a container's mount points, in mount order (parents before what is mounted inside them). */
-export function planMounts(r: MountRequest): MountPoint[] {
+export function planMounts(r: MountRequest, defaults: MountDefaults = {}): MountPoint[] {
   const explicit: MountPoint[] = [];
   const seen = new Set<string>();
   const add = (m: MountPoint) => {
@@ -134,8 +173,8 @@ export function planMounts(r: MountRequest): MountPoint[] {
     seen.add(m.Destination);
     explicit.push(m);
   };
-  for (const b of r.binds) add(parseBind(b));
-  for (const m of r.mounts) add(parseMount(m));
+  for (const b of r.binds) add(parseBind(b, defaults));
+  for (const m of r.mounts) add(parseMount(m, defaults));
   for (const [dst, opts] of Object.entries(r.tmpfs)) add(parseTmpfs(dst, opts));
   // --volumes-from: the other container's mount points, unless this one mounts something there itself.
   for (const vf of r.volumesFrom) {
@@ -162,12 +201,23 @@ export function parseVolumesFrom(spec: string): { ref: string; mode: string } {
   return { ref, mode };
 }
 
-/** The OCI mount for a point (its Source already the host path). */
+/** Whether this kernel can make a mount tree read-only in one go (mount_setattr, Linux 5.12). */
+export function kernelHasRecursiveReadOnly(release = os.release()): boolean {
+  const [major, minor] = release.split('.').map((x) => parseInt(x, 10));
+  return major > 5 || (major === 5 && minor >= 12);
+}
+
+/** The OCI mount for a point (its Source already the host path, a volume's subpath included). */
 export function ociMount(m: MountPoint): object {
   if (m.Type === 'tmpfs') {
     return { destination: m.Destination, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', ...(m.TmpfsOptions ?? []), m.RW ? 'rw' : 'ro'] };
   }
-  return { destination: m.Destination, type: 'bind', source: m.Source, options: ['rbind', m.RW ? 'rw' : 'ro', m.Propagation || 'rprivate'] };
+  const options = [m.NonRecursive ? 'bind' : 'rbind', m.RW ? 'rw' : 'ro', m.Propagation || 'rprivate'];
+  // A read-only bind's submounts are made read-only too ("rro", by the shim through mount_setattr),
+  // unless asked not to; forced, a kernel without it fails the start.
+  const treeRO = !m.RW && m.Type === 'bind' && !m.NonRecursive && m.ReadOnlyDepth !== 'top';
+  if (treeRO && (m.ReadOnlyDepth === 'all' || kernelHasRecursiveReadOnly())) options.push('rro');
+  return { destination: m.Destination, type: 'bind', source: m.Source, options };
 }
 
 /** inspect's Mounts entry. */

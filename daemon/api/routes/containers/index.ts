@@ -12,6 +12,7 @@ import { parseRfc3339Ns } from '../../../lib/time';
 import type { Live } from '../../../containers/service';
 import { containerLifecycleRoutes } from './lifecycle';
 import { containerSizes } from '../system/df';
+import { API_VERSION, compareVersions } from '../../version';
 
 type Req = FastifyRequest<{ Params: { id: string }; Querystring: Query }>;
 
@@ -93,7 +94,7 @@ export function containerRoutes(app: FastifyInstance, d: Daemon): void {
 
   app.post('/containers/create', async (req: FastifyRequest<{ Querystring: Query }>, reply) => {
     const name = qstr(req.query, 'name');
-    const out = await svc.create(name, req.body as Record<string, unknown>);
+    const out = await svc.create(name, olderApiCreate(req.body as Record<string, unknown>, req.apiVersion), { readOnlyTopOnly: compareVersions(req.apiVersion || API_VERSION, '1.44') < 0 });
     reply.code(201).send(out);
   });
 
@@ -226,4 +227,18 @@ export function containerRoutes(app: FastifyInstance, d: Daemon): void {
       stream: qbool(req.query, 'stream'), logs: qbool(req.query, 'logs'),
     });
   });
+}
+
+/** What API 1.44 added to a create is taken away for older clients, as Docker does: StartInterval, and
+ *  the read-only bind options (their binds stay read-only at the top mount only). */
+/* eslint-disable @typescript-eslint/no-explicit-any */
+function olderApiCreate(body: Record<string, any>, version: string): Record<string, any> {
+  if (!body || typeof body !== 'object' || compareVersions(version || API_VERSION, '1.44') >= 0) return body;
+  if (body.Healthcheck && typeof body.Healthcheck === 'object') body.Healthcheck = { ...body.Healthcheck, StartInterval: 0 };
+  for (const m of Array.isArray(body.HostConfig?.Mounts) ? body.HostConfig.Mounts : []) {
+    if (!m?.BindOptions) continue;
+    if (m.BindOptions.ReadOnlyForceRecursive) throw invalid('BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer');
+    delete m.BindOptions.ReadOnlyNonRecursive;
+  }
+  return body;
 }

@@ -1,0 +1,150 @@
+// What API 1.44 and 1.45 brought to mounts and healthchecks, through the docker CLI 28 and the raw API:
+// read-only binds that are read-only all the way down (and the bind-recursive options that change it),
+// volume subpaths, healthcheck start intervals, and a client's healthcheck settings over the image's.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startBerthd, type Berthd } from '../helpers/berthd';
+import { api, dockerCli, loadFixtures, waitFor } from '../helpers/clients';
+
+let b: Berthd;
+const { ok, fails } = dockerCli(() => b, { trim: true });
+// A host directory with a tmpfs mounted inside it: the submount a recursive bind carries along.
+let host = '';
+let sub = '';
+
+before(async () => {
+  b = await startBerthd();
+  await loadFixtures(b, ['busybox']);
+  host = mkdtempSync(path.join(os.tmpdir(), 'berth-rro-'));
+  sub = path.join(host, 'sub');
+  mkdirSync(sub);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'berth-rro-test', sub]);
+  writeFileSync(path.join(sub, 'seen'), 'x');
+});
+
+after(async () => {
+  if (sub) {
+    try {
+      execFileSync('umount', [sub]);
+    } catch { /* not mounted */ }
+  }
+  if (host) rmSync(host, { recursive: true, force: true });
+  if (b) await b.destroy();
+});
+
+/** Whether the container could create a file in the submount (and in the bind's top directory). */
+const probe = 'touch /r/sub/w 2>/dev/null && echo sub=rw || echo sub=ro; touch /r/w 2>/dev/null && echo top=rw || echo top=ro; rm -f /r/sub/w /r/w';
+
+describe('read-only binds', () => {
+  test('are read-only down to their submounts, with -v :ro and --mount readonly', async () => {
+    assert.equal(await ok('run', '--rm', '-v', `${host}:/r:ro`, 'busybox', 'sh', '-c', probe), 'sub=ro\ntop=ro');
+    assert.equal(await ok('run', '--rm', '--mount', `type=bind,src=${host},dst=/r,readonly`, 'busybox', 'sh', '-c', probe), 'sub=ro\ntop=ro');
+    assert.equal(await ok('run', '--rm', '--mount', `type=bind,src=${host},dst=/r,readonly,bind-recursive=readonly,bind-propagation=rprivate`, 'busybox', 'sh', '-c', probe), 'sub=ro\ntop=ro');
+    // A writable bind's submounts stay writable.
+    assert.equal(await ok('run', '--rm', '-v', `${host}:/r`, 'busybox', 'sh', '-c', probe), 'sub=rw\ntop=rw');
+  });
+
+  test('bind-recursive=writable leaves the submounts writable; disabled leaves them out', async () => {
+    assert.equal(await ok('run', '--rm', '--mount', `type=bind,src=${host},dst=/r,readonly,bind-recursive=writable`, 'busybox', 'sh', '-c', probe), 'sub=rw\ntop=ro');
+    // Without recursion the submount is not there: the empty directory under it shows.
+    assert.equal(await ok('run', '--rm', '--mount', `type=bind,src=${host},dst=/r,bind-recursive=disabled`, 'busybox', 'ls', '-A', '/r/sub'), '');
+    assert.equal(await ok('run', '--rm', '--mount', `type=bind,src=${host},dst=/r`, 'busybox', 'ls', '-A', '/r/sub'), 'seen');
+  });
+
+  test('clients of an API older than 1.44 keep read-only at the top mount only', async () => {
+    const r = await b.docker(['run', '--rm', '-v', `${host}:/r:ro`, 'busybox', 'sh', '-c', probe], { env: { DOCKER_API_VERSION: '1.43' } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'sub=rw\ntop=ro');
+    const forced = await api(b, 'POST', '/v1.43/containers/create', {
+      body: { Image: 'busybox', HostConfig: { Mounts: [{ Type: 'bind', Source: host, Target: '/r', ReadOnly: true, BindOptions: { ReadOnlyForceRecursive: true } }] } },
+    });
+    assert.equal(forced.status, 400, forced.body);
+    assert.match(forced.json().message, /ReadOnlyForceRecursive needs API v1.44/);
+  });
+
+  test('contradictory bind options are refused with 400 and make nothing', async () => {
+    const before = (await api(b, 'GET', '/containers/json?all=1')).json().length;
+    for (const [bo, re] of [
+      [{ ReadOnlyNonRecursive: true }, /must not set ReadOnlyNonRecursive when ReadOnly is false/],
+      [{ ReadOnlyForceRecursive: true }, /must not set ReadOnlyForceRecursive when ReadOnly is false/],
+      [{ ReadOnlyNonRecursive: true, ReadOnlyForceRecursive: true, ro: true }, /must not set both/],
+      [{ ReadOnlyForceRecursive: true, Propagation: 'rslave', ro: true }, /needs Propagation rprivate/],
+    ] as Array<[Record<string, unknown>, RegExp]>) {
+      const { ro, ...opts } = bo;
+      const r = await api(b, 'POST', '/containers/create', {
+        body: { Image: 'busybox', HostConfig: { Mounts: [{ Type: 'bind', Source: host, Target: '/r', ReadOnly: !!ro, BindOptions: opts }] } },
+      });
+      assert.equal(r.status, 400, r.body);
+      assert.match(r.json().message, re);
+    }
+    assert.equal((await api(b, 'GET', '/containers/json?all=1')).json().length, before);
+  });
+});
+
+describe('volume subpaths', () => {
+  test('a directory of the volume is mounted; through its own links, never above its root', async () => {
+    await ok('volume', 'create', 'subvol');
+    await ok('run', '--rm', '-v', 'subvol:/v', 'busybox', 'sh', '-c',
+      'mkdir -p /v/a/b && echo in-a > /v/a/b/f && echo top > /v/topfile && ln -s / /v/rootlink && ln -s ../.. /v/a/up');
+    assert.equal(await ok('run', '--rm', '--mount', 'type=volume,src=subvol,dst=/m,volume-subpath=a/b', 'busybox', 'cat', '/m/f'), 'in-a');
+    // A link to "/" inside the volume means the volume's root, not the host's.
+    assert.equal(await ok('run', '--rm', '--mount', 'type=volume,src=subvol,dst=/m,volume-subpath=rootlink', 'busybox', 'cat', '/m/topfile'), 'top');
+    assert.equal(await ok('run', '--rm', '--mount', 'type=volume,src=subvol,dst=/m,volume-subpath=a/up', 'busybox', 'cat', '/m/topfile'), 'top');
+    // Read-only and writable as asked, and what is written lands in the subdirectory.
+    await ok('run', '--rm', '--mount', 'type=volume,src=subvol,dst=/m,volume-subpath=a', 'busybox', 'sh', '-c', 'echo new > /m/written');
+    assert.equal(await ok('run', '--rm', '-v', 'subvol:/v', 'busybox', 'cat', '/v/a/written'), 'new');
+    await fails(/Read-only file system/, 'run', '--rm', '--mount', 'type=volume,src=subvol,dst=/m,volume-subpath=a,readonly', 'busybox', 'touch', '/m/x');
+  });
+
+  test('a missing subpath fails the start; one that climbs out is refused at create', async () => {
+    await fails(/subpath nope does not exist in the volume/, 'run', '--rm', '--mount', 'type=volume,src=subvol,dst=/m,volume-subpath=nope', 'busybox', 'true');
+    await fails(/subpath must be a relative path within the volume/, 'create', '--mount', 'type=volume,src=subvol,dst=/m,volume-subpath=../x', 'busybox');
+    await fails(/subpath must be a relative path within the volume/, 'create', '--mount', 'type=volume,src=subvol,dst=/m,volume-subpath=/etc', 'busybox');
+  });
+});
+
+describe('healthchecks', () => {
+  test('--health-interval alone keeps the image HEALTHCHECK command', async () => {
+    const ctx = mkdtempSync(path.join(os.tmpdir(), 'berth-hc-'));
+    try {
+      writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox\nHEALTHCHECK --interval=60s --retries=7 CMD echo from-image\n');
+      await ok('build', '-q', '-t', 'hcimg', ctx);
+    } finally {
+      rmSync(ctx, { recursive: true, force: true });
+    }
+    const id = await ok('run', '-d', '--health-interval', '200ms', 'hcimg', 'sleep', '600');
+    const hc = JSON.parse(await ok('inspect', '-f', '{{json .Config.Healthcheck}}', id));
+    assert.deepEqual(hc.Test, ['CMD-SHELL', 'echo from-image']);
+    assert.equal(hc.Interval, 200e6);
+    assert.equal(hc.Retries, 7);
+    await waitFor('a healthy probe of the image command', async () =>
+      (await ok('inspect', '-f', '{{.State.Health.Status}}', id)) === 'healthy' || undefined);
+    assert.match(await ok('inspect', '-f', '{{(index .State.Health.Log 0).Output}}', id), /from-image/);
+    await ok('rm', '-f', id);
+  });
+
+  test('probes come every StartInterval during the start period, failures there do not count', async () => {
+    const id = await ok('run', '-d', '--health-cmd', 'exit 1', '--health-interval', '1h', '--health-retries', '1',
+      '--health-start-period', '1h', '--health-start-interval', '100ms', 'busybox', 'sleep', '600');
+    await waitFor('three probes within the start period', async () =>
+      Number(await ok('inspect', '-f', '{{len .State.Health.Log}}', id)) >= 3 || undefined);
+    assert.equal(await ok('inspect', '-f', '{{.State.Health.Status}} {{.State.Health.FailingStreak}}', id), 'starting 0');
+    await ok('rm', '-f', id);
+  });
+
+  test('durations under 1ms and negative retries are refused with 400', async () => {
+    for (const [hc, re] of [
+      [{ Test: ['CMD', 'true'], Interval: 1000 }, /Interval in Healthcheck cannot be less than 1ms/],
+      [{ Test: ['CMD', 'true'], StartInterval: 5 }, /StartInterval in Healthcheck cannot be less than 1ms/],
+      [{ Test: ['CMD', 'true'], Retries: -1 }, /Retries in Healthcheck cannot be negative/],
+    ] as Array<[object, RegExp]>) {
+      const r = await api(b, 'POST', '/containers/create', { body: { Image: 'busybox', Healthcheck: hc } });
+      assert.equal(r.status, 400, r.body);
+      assert.match(r.json().message, re);
+    }
+  });
+});
