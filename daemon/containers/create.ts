@@ -10,6 +10,7 @@ import { initialState, type ContainerRecord } from './model';
 import { MASKED_PATHS, READONLY_PATHS } from './spec';
 import { parseSignal } from '../lib/signals';
 import { parseLink, storedLink } from '../network/links';
+import path from 'node:path';
 import { parseVolumesFrom, planMounts, type MountDefaults } from '../volumes/mounts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -179,6 +180,18 @@ export function prepareCreate(d: Daemon, nameParam: string | undefined, body: Cr
       return { points: d.containers.lookup(ref).rec.mounts ?? [], mode };
     }),
   }, mountDefaults);
+  // An image mount names its image at create (as the container's own image); berth mounts it read-only
+  // in the container's directory at each start.
+  mounts.forEach((m, i) => {
+    if (m.Type !== 'image') return;
+    // Not a 404: the CLI answers a 404 to a create by pulling the container's own image and trying again.
+    try {
+      m.ImageId = d.images.get(m.Image!).id;
+    } catch {
+      throw invalid(`invalid mount config for type "image": No such image: ${m.Image}`);
+    }
+    m.Source = path.join(d.containers.containerDir(id), 'image-mounts', String(i));
+  });
   return {
     mounts,
     id, name, imageId: img.id, imageRef: body.Image, created: rfc3339Nano(nowNs()), config, hostConfig,

@@ -23,7 +23,7 @@ import { execProbe } from './probe';
 import { copyUp } from '../volumes/copyup';
 import { bindMountsInto } from '../volumes/hostbind';
 import { resolveSubpaths } from '../volumes/subpath';
-import type { MountDefaults } from '../volumes/mounts';
+import type { MountDefaults, MountPoint } from '../volumes/mounts';
 
 /** Someone attached to a container's output (docker attach / run without -d). */
 export interface Attacher {
@@ -124,7 +124,7 @@ export class ContainerService {
   }
 
   containersUsingImage(imageId: string): string[] {
-    return this.all().filter((l) => l.rec.imageId === imageId).map((l) => l.rec.id);
+    return this.all().filter((l) => l.rec.imageId === imageId || (l.rec.mounts ?? []).some((m) => m.ImageId === imageId)).map((l) => l.rec.id);
   }
 
   isRunningId(id: string): boolean {
@@ -220,6 +220,10 @@ export class ContainerService {
     const held: string[] = [];
     try {
       for (const m of live.rec.mounts ?? []) {
+        if (m.Type === 'image') {
+          await this.mountImage(m);
+          continue;
+        }
         if (m.Type !== 'volume' || !m.Name) continue;
         await this.d.volumes.acquire(m.Name);
         held.push(m.Name);
@@ -231,12 +235,32 @@ export class ContainerService {
       }
     } catch (e) {
       for (const n of held) await this.d.volumes.release(n).catch(() => {});
+      await this.unmountImages(live.rec);
       throw e;
     }
     return held;
   }
 
+  /** An image mount: the image's layers as a read-only overlay (over an empty bottom layer, since an
+   *  overlay without an upper layer needs two lowers) at the mount point's Source, bound into the
+   *  container by the shim. Kept while the container runs, berthd restarts included. */
+  private async mountImage(m: MountPoint): Promise<void> {
+    if (isMounted(m.Source)) return;
+    const img = this.d.images.get(m.ImageId!);
+    const bottom = `${m.Source}.empty`;
+    await Promise.all([mkdir(m.Source, { recursive: true }), mkdir(bottom, { recursive: true })]);
+    await this.runtime.mountRootfs([...this.d.images.lowerDirs(img), bottom], '', '', m.Source);
+  }
+
+  private async unmountImages(rec: ContainerRecord): Promise<void> {
+    for (const m of rec.mounts ?? []) {
+      if (m.Type !== 'image' || !isMounted(m.Source)) continue;
+      await this.runtime.unmount(m.Source).catch((e) => this.d.log.warn({ err: e, id: rec.id, image: m.Image }, 'image mount: unmount failed'));
+    }
+  }
+
   private async unmountVolumes(rec: ContainerRecord): Promise<void> {
+    await this.unmountImages(rec);
     for (const m of rec.mounts ?? []) {
       if (m.Type !== 'volume' || !m.Name) continue;
       await this.d.volumes.release(m.Name).catch((e) => this.d.log.warn({ err: e, volume: m.Name }, 'volume release failed'));

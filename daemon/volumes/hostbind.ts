@@ -22,7 +22,7 @@ export async function bindMountsInto(root: string, mounts: MountPoint[]): Promis
   };
   try {
     for (const m of mounts) {
-      if (m.Type === 'tmpfs' || !m.Source) continue;
+      if (m.Type === 'tmpfs' || m.Type === 'image' || !m.Source) continue;
       const src = await stat(m.Source).catch(() => undefined);
       if (!src) continue;
       const { host } = await resolveInRoot(root, m.Destination, true);

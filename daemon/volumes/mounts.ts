@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { invalid } from '../errors/errors';
 
-export type MountType = 'bind' | 'volume' | 'tmpfs';
+export type MountType = 'bind' | 'volume' | 'tmpfs' | 'image';
 
 /** One mount point, as inspect's Mounts shows it plus what berth needs to mount it. */
 export interface MountPoint {
@@ -34,8 +34,13 @@ export interface MountPoint {
    *  default), only its top mount ('top': ReadOnlyNonRecursive, and every read-only bind of an older
    *  API), or its submounts too and fail where the kernel cannot ('all': ReadOnlyForceRecursive). */
   ReadOnlyDepth?: 'top' | 'all';
-  /** A directory inside the volume, mounted instead of its root (VolumeOptions.Subpath). */
+  /** A directory inside the volume or image, mounted instead of its root (VolumeOptions.Subpath,
+   *  ImageOptions.Subpath). */
   Subpath?: string;
+  /** An image mount (`--mount type=image,source=busybox`): the reference as given, and the image it
+   *  named at create. Its Source is the directory where berth mounts the image read-only. */
+  Image?: string;
+  ImageId?: string;
 }
 
 /** What a create's API version changes in the mount points (moby keeps older clients' behaviour). */
@@ -122,19 +127,20 @@ export function parseMount(m: any, defaults: MountDefaults = {}): MountPoint {
       if (m.Source) checkVolumeName(m.Source);
       const driver = m.VolumeOptions?.DriverConfig?.Name || 'local';
       if (driver !== 'local') throw invalid(`plugin "${driver}" not found`);
-      const sub = m.VolumeOptions?.Subpath;
-      if (sub !== undefined && sub !== '') {
-        const clean = typeof sub === 'string' ? path.posix.normalize(sub) : '';
-        if (!clean || path.posix.isAbsolute(clean) || clean === '..' || clean.startsWith('../')) {
-          throw invalid(`invalid mount config for type "volume": subpath must be a relative path within the volume`);
-        }
-      }
+      const sub = checkSubpath('volume', m.VolumeOptions?.Subpath);
       return {
         Type: 'volume', Name: m.Source || '', Source: '', Destination: dst, Driver: 'local', Mode: 'z', RW: rw, Propagation: '',
         NoCopy: !!m.VolumeOptions?.NoCopy, Anonymous: !m.Source,
         VolumeLabels: m.VolumeOptions?.Labels ?? undefined, VolumeDriverOpts: m.VolumeOptions?.DriverConfig?.Options ?? undefined,
-        ...(sub ? { Subpath: path.posix.normalize(sub) } : {}),
+        ...(sub ? { Subpath: sub } : {}),
       };
+    }
+    case 'image': {
+      // Always read-only: the image is never changed.
+      if (!m.Source || typeof m.Source !== 'string') throw invalid(`invalid mount config for type "image": field Source must not be empty`);
+      if (m.BindOptions || m.VolumeOptions || m.TmpfsOptions) throw invalid(`invalid mount config for type "image": only ImageOptions may be specified`);
+      const sub = checkSubpath('image', m.ImageOptions?.Subpath);
+      return { Type: 'image', Image: m.Source, Source: '', Destination: dst, Mode: '', RW: false, Propagation: 'rprivate', ...(sub ? { Subpath: sub } : {}) };
     }
     case 'tmpfs': {
       if (m.Source) throw invalid(`invalid mount config for type "tmpfs": field Source must not be specified`);
@@ -146,6 +152,16 @@ export function parseMount(m: any, defaults: MountDefaults = {}): MountPoint {
     default:
       throw invalid(`invalid mount config for type "${type ?? ''}": mount type unknown`);
   }
+}
+
+/** A volume's or image's Subpath: relative, and not climbing out (it is looked up inside at each start). */
+function checkSubpath(type: 'volume' | 'image', sub: unknown): string | undefined {
+  if (sub === undefined || sub === null || sub === '') return undefined;
+  const clean = typeof sub === 'string' ? path.posix.normalize(sub) : '';
+  if (!clean || path.posix.isAbsolute(clean) || clean === '..' || clean.startsWith('../')) {
+    throw invalid(`invalid mount config for type "${type}": subpath must be a relative path within the ${type}`);
+  }
+  return clean;
 }
 
 /** HostConfig.Tmpfs: { "/run": "rw,size=64m" }. */
@@ -179,7 +195,7 @@ export function planMounts(r: MountRequest, defaults: MountDefaults = {}): Mount
   // --volumes-from: the other container's mount points, unless this one mounts something there itself.
   for (const vf of r.volumesFrom) {
     for (const p of vf.points) {
-      if (seen.has(p.Destination) || p.Type === 'tmpfs') continue;
+      if (seen.has(p.Destination) || p.Type === 'tmpfs' || p.Type === 'image') continue;
       seen.add(p.Destination);
       explicit.push({ ...p, RW: vf.mode === 'ro' ? false : vf.mode === 'rw' ? true : p.RW, Anonymous: false, CreateSource: false });
     }
@@ -222,6 +238,7 @@ export function ociMount(m: MountPoint): object {
 
 /** inspect's Mounts entry. */
 export function mountView(m: MountPoint): Record<string, unknown> {
+  if (m.Type === 'image') return { Type: 'image', Source: m.Image, Destination: m.Destination, Mode: '', RW: false, Propagation: m.Propagation };
   if (m.Type === 'volume') {
     return { Type: 'volume', Name: m.Name, Source: m.Source, Destination: m.Destination, Driver: m.Driver ?? 'local', Mode: m.Mode, RW: m.RW, Propagation: m.Propagation };
   }

@@ -1,10 +1,11 @@
-// What API 1.44 and 1.45 brought to mounts and healthchecks, through the docker CLI 28 and the raw API:
+// What API 1.44 to 1.48 brought to mounts and healthchecks, through the docker CLI 28 and the raw API:
 // read-only binds that are read-only all the way down (and the bind-recursive options that change it),
-// volume subpaths, healthcheck start intervals, and a client's healthcheck settings over the image's.
+// volume subpaths, image mounts, healthcheck start intervals, and a client's healthcheck settings over
+// the image's.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startBerthd, type Berthd } from '../helpers/berthd';
@@ -104,6 +105,44 @@ describe('volume subpaths', () => {
     await fails(/subpath nope does not exist in the volume/, 'run', '--rm', '--mount', 'type=volume,src=subvol,dst=/m,volume-subpath=nope', 'busybox', 'true');
     await fails(/subpath must be a relative path within the volume/, 'create', '--mount', 'type=volume,src=subvol,dst=/m,volume-subpath=../x', 'busybox');
     await fails(/subpath must be a relative path within the volume/, 'create', '--mount', 'type=volume,src=subvol,dst=/m,volume-subpath=/etc', 'busybox');
+  });
+});
+
+describe('image mounts', () => {
+  test('an image is mounted read-only, whole or a subpath; it counts as used; it is unmounted at the exit', async () => {
+    // An image of its own (one tag only, so that rmi would remove it rather than untag it).
+    const ctx = mkdtempSync(path.join(os.tmpdir(), 'berth-imgmount-'));
+    try {
+      writeFileSync(path.join(ctx, 'marker'), 'from-the-image\n');
+      writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox\nCOPY marker /marker\n');
+      await ok('build', '-q', '-t', 'mounted:v1', ctx);
+    } finally {
+      rmSync(ctx, { recursive: true, force: true });
+    }
+    assert.equal(await ok('run', '--rm', '--mount', 'type=image,source=mounted:v1,target=/img', 'busybox', 'sh', '-c',
+      'cat /img/marker; touch /img/x 2>/dev/null || echo read-only'), 'from-the-image\nread-only');
+    assert.equal(await ok('run', '--rm', '--mount', 'type=image,source=mounted:v1,target=/img,image-subpath=bin', 'busybox', 'ls', '/img/busybox'), '/img/busybox');
+    const id = await ok('run', '-d', '--mount', 'type=image,source=mounted:v1,target=/img', 'busybox', 'sleep', '600');
+    assert.deepEqual(JSON.parse(await ok('inspect', '-f', '{{json .Mounts}}', id)),
+      [{ Type: 'image', Source: 'mounted:v1', Destination: '/img', Mode: '', RW: false, Propagation: 'rprivate' }]);
+    const mountDir = path.join(b.dataRoot, 'containers', id, 'image-mounts', '0');
+    assert.ok(readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${mountDir} `), 'the image is mounted while the container runs');
+    // The image is in use: removing it needs force, as for a container's own image.
+    await fails(/must force|is using/, 'rmi', 'mounted:v1');
+    await ok('stop', '-t', '0', id);
+    assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${mountDir} `), 'unmounted after the exit');
+    // A restart mounts it again.
+    await ok('start', id);
+    assert.equal(await ok('exec', id, 'ls', '/img/bin/busybox'), '/img/bin/busybox');
+    await ok('rm', '-f', id);
+    assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${mountDir} `));
+    await ok('rmi', 'mounted:v1');
+  });
+
+  test('an unknown image, a missing or climbing subpath are refused', async () => {
+    await fails(/No such image: nosuch/, 'create', '--mount', 'type=image,source=nosuch,target=/img', 'busybox');
+    await fails(/subpath must be a relative path within the image/, 'create', '--mount', 'type=image,source=busybox,target=/img,image-subpath=../x', 'busybox');
+    await fails(/subpath nope does not exist in the image/, 'run', '--rm', '--mount', 'type=image,source=busybox,target=/img,image-subpath=nope', 'busybox', 'true');
   });
 });
 
