@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace berth {
 namespace cgroup {
@@ -17,6 +18,16 @@ struct Layout {
   std::map<std::string, std::string> controllers;
   // v2: the unified mount point. v1: the cgroup2 mount of a hybrid host, or "".
   std::string unified;
+};
+
+// One device cgroup rule, as OCI's linux.resources.devices: allow or deny `access` (a subset of "rwm")
+// to devices of `type` ('a' any, 'c' char, 'b' block) with `major`:`minor` (-1 = any).
+struct DeviceRule {
+  bool allow = false;
+  char type = 'a';
+  int64_t major = -1;
+  int64_t minor = -1;
+  std::string access = "rwm";
 };
 
 // Limits to apply. An absent field is left as it is (that is what makes docker update partial); the
@@ -32,6 +43,9 @@ struct Resources {
   std::optional<std::string> cpuset_cpus;    // "" = leave as is
   std::optional<std::string> cpuset_mems;    // "" = leave as is
   std::optional<int64_t> blkio_weight;       // 10..1000, 0 = leave as is
+  // Device access, applied at create only, in order (later rules win): v1 devices.deny/devices.allow,
+  // v2 a BPF_PROG_TYPE_CGROUP_DEVICE program. Absent = every device (the host's default).
+  std::optional<std::vector<DeviceRule>> devices;
 };
 
 }  // namespace cgroup
