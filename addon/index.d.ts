@@ -44,6 +44,9 @@ export interface CgroupResources {
   cpusetCpus?: string;
   cpusetMems?: string;
   blkioWeight?: number;
+  /** Device access at create, in order, later rules winning: "allow c 1:3 rwm", "deny a *:* rwm" (v1
+   *  devices.allow/deny, v2 a device BPF program). Absent: every device. */
+  devices?: string[];
 }
 
 /** Creates the container's cgroup `relPath` (e.g. "berth/<id>") in every hierarchy of `layout`, writes the

@@ -8,8 +8,10 @@ import { validateBody } from '../api/validate';
 import { NAME_RE, generateName } from './names';
 import { initialState, type ContainerRecord } from './model';
 import { MASKED_PATHS, READONLY_PATHS } from './spec';
+import { checkModes } from './namespaces';
 import { parseSignal } from '../lib/signals';
 import { parseLink, storedLink } from '../network/links';
+import os from 'node:os';
 import path from 'node:path';
 import { parseVolumesFrom, planMounts, type MountDefaults } from '../volumes/mounts';
 
@@ -129,8 +131,11 @@ export function prepareCreate(d: Daemon, nameParam: string | undefined, body: Cr
   }
 
   const healthcheck = mergeHealthcheck(body.Healthcheck, ic.Healthcheck);
+  checkModes(hostConfig, body.Hostname);
+  // Sharing the host's UTS namespace, or its network, the container is named as the host (as Docker does).
+  const hostName = hostConfig.UTSMode === 'host' || hostConfig.NetworkMode === 'host' ? os.hostname() : '';
   const config = {
-    Hostname: body.Hostname || shortId(id),
+    Hostname: body.Hostname || hostName || shortId(id),
     Domainname: body.Domainname ?? '',
     User: body.User || ic.User || '',
     AttachStdin: !!body.AttachStdin,

@@ -23,6 +23,8 @@ import { execProbe } from './probe';
 import { copyUp } from '../volumes/copyup';
 import { bindMountsInto } from '../volumes/hostbind';
 import { resolveSubpaths } from '../volumes/subpath';
+import { containerDevices } from './devices';
+import { planNamespaces, releaseNamespaces } from './namespaces';
 import type { MountDefaults, MountPoint } from '../volumes/mounts';
 
 /** Someone attached to a container's output (docker attach / run without -d). */
@@ -331,6 +333,7 @@ export class ContainerService {
     let cgroupMade = false;
     let netMade = false;
     let volumesHeld = false;
+    let nsHeld = false;
     try {
       const rootfs = await this.mountRootfs(live);
       await this.mountVolumes(live, rootfs);
@@ -352,9 +355,21 @@ export class ContainerService {
       ]);
       const netns = net.netns === undefined ? '' : net.netns || undefined;
       const initPath = rec.hostConfig.Init ? await initBinary(this.d.config.shimPath) : undefined;
-      const spec = buildSpec({ ctr: rec, rootfs, user, env, ...files, cgroupsPath: `/${this.cgroupPath(id)}`, netns, initPath, mounts: await resolveSubpaths(rec.mounts ?? []) });
+      const devices = await containerDevices(rec.hostConfig);
+      nsHeld = true;
+      const ns = await planNamespaces(rec, {
+        lookup: (ref) => {
+          const l = this.lookup(ref);
+          return { rec: l.rec, running: this.isRunning(l) };
+        },
+        containerDir: (cid) => this.containerDir(cid),
+      });
+      const spec = buildSpec({
+        ctr: rec, rootfs, user, env, ...files, cgroupsPath: `/${this.cgroupPath(id)}`, netns, initPath,
+        mounts: await resolveSubpaths(rec.mounts ?? []), devices: devices.nodes, ns,
+      });
       await writeFile(path.join(stateDir, 'config.json'), JSON.stringify(spec));
-      const cgroupDirs = await this.runtime.createCgroup(this.cgroupPath(id), this.resources(rec.hostConfig));
+      const cgroupDirs = await this.runtime.createCgroup(this.cgroupPath(id), { ...this.resources(rec.hostConfig), devices: devices.rules });
       cgroupMade = true;
       const logOpts = { ...this.d.config.logOpts, ...(rec.hostConfig.LogConfig?.Config ?? {}) };
       const subscribed = live.attachers.size > 0;
@@ -375,6 +390,7 @@ export class ContainerService {
       if (cgroupMade) await this.runtime.removeCgroup(this.cgroupPath(id)).catch(() => {});
       if (netMade) await this.d.networks.teardown(rec).catch(() => {});
       if (volumesHeld) await this.unmountVolumes(rec);
+      if (nsHeld) await releaseNamespaces(rec, dir).catch(() => {});
       await this.unmountRootfs(live).catch(() => {});
       const msg = e instanceof Error ? e.message : String(e);
       if (e instanceof StartError || e instanceof BerthError) {
@@ -438,6 +454,7 @@ export class ContainerService {
       this.d.networks.teardown(rec).catch((e) => this.d.log.warn({ err: e, id: rec.id }, 'network teardown failed')),
       (async () => {
         await this.unmountVolumes(rec);
+        await releaseNamespaces(rec, this.containerDir(rec.id)).catch((e) => this.d.log.warn({ err: e, id: rec.id }, 'shm unmount failed'));
         await this.unmountRootfs(live).catch((e) => this.d.log.warn({ err: e, id: rec.id }, 'unmount failed'));
       })(),
     ]).then(() => undefined);

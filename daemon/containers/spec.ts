@@ -3,6 +3,8 @@
 import type { ContainerRecord } from './model';
 import { seccompFor } from './seccomp';
 import { ociMount, type MountPoint } from '../volumes/mounts';
+import type { SpecDevice } from './devices';
+import type { NamespacePlan } from './namespaces';
 
 /** Docker's default capability set for unprivileged containers. */
 export const DEFAULT_CAPS = [
@@ -41,6 +43,10 @@ export interface SpecInput {
   initPath?: string;
   /** Volumes, binds and tmpfs mounts (sources already host paths), in mount order. */
   mounts?: MountPoint[];
+  /** Device nodes made in the container's /dev beyond the defaults (--device, --privileged). */
+  devices?: SpecDevice[];
+  /** Namespaces shared with the host or another container, and where /dev/shm comes from. */
+  ns?: NamespacePlan;
 }
 
 const RLIMIT_NAMES: Record<string, string> = {
@@ -64,7 +70,7 @@ export function buildSpec(i: SpecInput): object {
     { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', privileged ? 'rw' : 'ro'] },
     { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', privileged ? 'rw' : 'ro'] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${shmSize}`] },
+    ...shmMount(i.ns?.shm, shmSize),
   ];
   // The container's own mounts come after the standard ones; where one lands on a standard destination
   // (a bind over /etc/hosts, a tmpfs on /dev/shm), it replaces it.
@@ -115,14 +121,30 @@ export function buildSpec(i: SpecInput): object {
     },
     linux: {
       cgroupsPath: i.cgroupsPath,
-      namespaces: [{ type: 'pid' }, ...netNamespace(i.netns), { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'cgroup' }],
+      namespaces: [
+        ...namespace('pid', i.ns?.pid), ...netNamespace(i.netns), ...namespace('ipc', i.ns?.ipc), ...namespace('uts', i.ns?.uts),
+        { type: 'mount' }, ...namespace('cgroup', i.ns?.cgroup),
+      ],
       maskedPaths: privileged ? [] : (hc.MaskedPaths ?? MASKED_PATHS),
       readonlyPaths: privileged ? [] : (hc.ReadonlyPaths ?? READONLY_PATHS),
       sysctl: hc.Sysctls ?? {},
       ...(seccompProfile ? { seccomp: seccompProfile } : {}),
-      devices: [],
+      devices: i.devices ?? [],
     },
   };
+}
+
+/** A namespace entry: undefined = a new one, '' = the host's (no entry), else the file to join. */
+function namespace(type: string, v: string | undefined): object[] {
+  if (v === undefined) return [{ type }];
+  return v === '' ? [] : [{ type, path: v }];
+}
+
+/** /dev/shm: the container's own tmpfs, a host directory (shareable, a donor's, the host's), or none. */
+function shmMount(shm: string | undefined, size: number): Array<{ destination: string; type: string; source: string; options: string[] }> {
+  if (shm === 'none') return [];
+  if (shm) return [{ destination: '/dev/shm', type: 'bind', source: shm, options: ['rbind', 'rprivate'] }];
+  return [{ destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${size}`] }];
 }
 
 function netNamespace(netns: string | undefined): object[] {

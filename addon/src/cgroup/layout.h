@@ -30,6 +30,12 @@ struct DeviceRule {
   std::string access = "rwm";
 };
 
+// "allow c 1:3 rwm", "deny a *:* rwm": the text form index.d.ts passes (v1's devices.allow syntax after
+// the verb). False when `text` is not one.
+bool ParseDeviceRule(const std::string& text, DeviceRule* out);
+// The v1 devices.allow / devices.deny line of a rule ("c 1:3 rwm", "a *:* rwm").
+std::string DeviceRuleLine(const DeviceRule& rule);
+
 // Limits to apply. An absent field is left as it is (that is what makes docker update partial); the
 // meaning of 0 and -1 per field is index.d.ts's.
 struct Resources {

@@ -149,7 +149,8 @@ Status V1Manager::InitCpuset() const {
 }
 
 Status V1Manager::Apply(const Resources& res) const {
-  Status st = ApplyMemory(res);
+  Status st = ApplyDevices(res);
+  if (st.ok()) st = ApplyMemory(res);
   if (st.ok()) st = ApplyCpu(res);
 
   const Hierarchy* h = nullptr;
@@ -180,6 +181,21 @@ Status V1Manager::Apply(const Resources& res) const {
     }
   }
   return st;
+}
+
+// The device rules go in order into devices.deny / devices.allow of the new cgroup (before any task joins
+// it): the usual list denies everything, then allows Docker's default devices and the container's own.
+Status V1Manager::ApplyDevices(const Resources& res) const {
+  if (!res.devices) return Status::Ok();
+  const Hierarchy* h = nullptr;
+  Status st = Find("devices", true, &h);
+  if (!st.ok() || h == nullptr) return st;
+  const std::string dir = h->Dir(rel_);
+  for (const DeviceRule& rule : *res.devices) {
+    st = h->Write(dir, rule.allow ? "devices.allow" : "devices.deny", DeviceRuleLine(rule));
+    if (!st.ok()) return st;
+  }
+  return Status::Ok();
 }
 
 Status V1Manager::ApplyMemory(const Resources& res) const {

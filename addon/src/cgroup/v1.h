@@ -33,6 +33,7 @@ class V1Manager : public Manager {
   Status InitCpuset() const;
   Status Apply(const Resources& res) const;
   Status ApplyMemory(const Resources& res) const;
+  Status ApplyDevices(const Resources& res) const;
   Status ApplyCpu(const Resources& res) const;
 
   Layout layout_;

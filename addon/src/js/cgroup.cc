@@ -63,6 +63,19 @@ Resources ReadResources(ArgReader& args, Napi::Value v) {
   r.cpuset_cpus = args.OptString(o.Get("cpusetCpus"), "res.cpusetCpus");
   r.cpuset_mems = args.OptString(o.Get("cpusetMems"), "res.cpusetMems");
   r.blkio_weight = args.OptInteger(o.Get("blkioWeight"), "res.blkioWeight");
+  Napi::Value devices = o.Get("devices");
+  if (args.ok() && !devices.IsUndefined() && !devices.IsNull()) {
+    std::vector<cgroup::DeviceRule> rules;
+    for (const std::string& text : args.StringArray(devices, "res.devices")) {
+      cgroup::DeviceRule rule;
+      if (!cgroup::ParseDeviceRule(text, &rule)) {
+        args.Invalid("res.devices", "entries are \"allow|deny TYPE MAJOR:MINOR ACCESS\" (e.g. \"allow c 1:3 rwm\"). Received '" + text + "'");
+        break;
+      }
+      rules.push_back(rule);
+    }
+    r.devices = std::move(rules);
+  }
   return r;
 }
 

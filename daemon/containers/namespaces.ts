@@ -1,0 +1,120 @@
+// The namespaces a container gets besides its network (network/ decides that one): new ones by default,
+// the host's with --pid/--ipc/--uts/--cgroupns host, or another running container's with
+// --pid/--ipc container:NAME. And its /dev/shm, which follows the IPC mode: its own tmpfs (private), one
+// kept on the host so that others can share it (shareable), the donor's (container:NAME), the host's
+// (host) or none at all (none).
+import { mkdir, rm } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { conflict, invalid } from '../errors/errors';
+import type { ContainerRecord } from './model';
+
+/** undefined: a new namespace; '': the host's; a path: join that namespace file. */
+export interface NamespacePlan {
+  pid?: string;
+  ipc?: string;
+  uts?: string;
+  cgroup?: string;
+  /** /dev/shm: undefined = a tmpfs of the container's own (the spec's default), 'none' = no mount,
+   *  else a host directory bound there. */
+  shm?: string;
+}
+
+/** What the plan needs of other containers. */
+export interface Donors {
+  lookup(ref: string): { rec: ContainerRecord; running: boolean };
+  containerDir(id: string): string;
+}
+
+const IPC_MODES = ['', 'private', 'shareable', 'host', 'none'];
+
+/** Checks the modes at create, as Docker does (a container: donor is only looked up at start). */
+export function checkModes(hc: { PidMode?: string; IpcMode?: string; UTSMode?: string; CgroupnsMode?: string }, hostname: string | undefined): void {
+  const pid = hc.PidMode ?? '';
+  if (pid && pid !== 'host' && !/^container:.+/.test(pid)) throw invalid(`invalid PID mode: ${pid}`);
+  const ipc = hc.IpcMode ?? '';
+  if (!IPC_MODES.includes(ipc) && !/^container:.+/.test(ipc)) throw invalid(`invalid IPC mode: ${ipc}`);
+  const uts = hc.UTSMode ?? '';
+  if (uts && uts !== 'host') throw invalid(`invalid UTS mode: ${uts}`);
+  if (uts === 'host' && hostname) throw invalid('Conflicting options: hostname and the UTS mode');
+  const cg = hc.CgroupnsMode ?? '';
+  if (cg && cg !== 'host' && cg !== 'private') throw invalid(`invalid cgroup namespace mode: ${cg}`);
+}
+
+/** The host directory of a shareable container's /dev/shm. */
+export function shmDir(containerDir: string): string {
+  return path.join(containerDir, 'mounts', 'shm');
+}
+
+function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, (err, _o, stderr) => (err ? reject(new Error(`${cmd}: ${stderr.trim() || err.message}`)) : resolve()));
+  });
+}
+
+function isMounted(dir: string): boolean {
+  try {
+    return readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${dir} `);
+  } catch {
+    return false;
+  }
+}
+
+/** Works out the namespaces of `rec` at its start; mounts a shareable container's /dev/shm on the host. */
+export async function planNamespaces(rec: ContainerRecord, donors: Donors): Promise<NamespacePlan> {
+  const hc = rec.hostConfig;
+  const plan: NamespacePlan = {};
+  const donor = (mode: string, what: 'PID' | 'IPC') => {
+    const ref = mode.slice('container:'.length);
+    let d: { rec: ContainerRecord; running: boolean };
+    try {
+      d = donors.lookup(ref);
+    } catch {
+      throw invalid(`cannot join ${what} of a non running container: ${ref}`);
+    }
+    if (d.rec.id === rec.id) throw invalid(`cannot join own ${what} namespace`);
+    if (!d.running || !d.rec.state.pid) throw conflict(`cannot join ${what} of a non running container: ${ref}`);
+    return d;
+  };
+  const pid = hc.PidMode ?? '';
+  if (pid === 'host') plan.pid = '';
+  else if (pid.startsWith('container:')) plan.pid = `/proc/${donor(pid, 'PID').rec.state.pid}/ns/pid`;
+
+  const ipc = hc.IpcMode ?? '';
+  if (ipc === 'host') {
+    plan.ipc = '';
+    plan.shm = '/dev/shm';
+  } else if (ipc === 'none') {
+    plan.shm = 'none';
+  } else if (ipc.startsWith('container:')) {
+    const d = donor(ipc, 'IPC');
+    const dir = shmDir(donors.containerDir(d.rec.id));
+    if (d.rec.hostConfig.IpcMode !== 'shareable' || !isMounted(dir)) {
+      throw invalid('non-shareable IPC (hint: use IpcMode:shareable for the donor container)');
+    }
+    plan.ipc = `/proc/${d.rec.state.pid}/ns/ipc`;
+    plan.shm = dir;
+  } else if (ipc === 'shareable') {
+    const dir = shmDir(donors.containerDir(rec.id));
+    if (!isMounted(dir)) {
+      await mkdir(dir, { recursive: true });
+      const size = hc.ShmSize && hc.ShmSize > 0 ? hc.ShmSize : 67108864;
+      await run('mount', ['-t', 'tmpfs', '-o', `nosuid,nodev,noexec,mode=1777,size=${size}`, 'shm', dir]);
+    }
+    plan.shm = dir;
+  }
+
+  if (hc.UTSMode === 'host') plan.uts = '';
+  if (hc.CgroupnsMode === 'host') plan.cgroup = '';
+  return plan;
+}
+
+/** After the exit: a shareable container's /dev/shm is unmounted from the host (containers that joined
+ *  it keep their own mount of it until they exit). */
+export async function releaseNamespaces(rec: ContainerRecord, containerDir: string): Promise<void> {
+  if (rec.hostConfig.IpcMode !== 'shareable') return;
+  const dir = shmDir(containerDir);
+  if (isMounted(dir)) await run('umount', [dir]).catch(() => run('umount', ['-l', dir]));
+  if (existsSync(dir)) await rm(dir, { recursive: true, force: true }).catch(() => {});
+}
