@@ -183,6 +183,9 @@ Status LoadDeviceProgram(const std::vector<bpf_insn>& insns, UniqueFd* out) {
   }
   log.resize(std::strlen(log.c_str()));
   while (!log.empty() && (log.back() == '\n' || log.back() == ' ')) log.pop_back();
+  // The reason is at the end; a long trace before it would only bury the message.
+  constexpr size_t kKeep = 2000;
+  if (log.size() > kKeep) log = "..." + log.substr(log.size() - kKeep);
   std::string detail = "loading the device filter (" + std::to_string(insns.size()) + " instructions)";
   if (!log.empty()) detail += "; verifier: " + log;
   return Status::Sys(err, "bpf", {}, detail);
