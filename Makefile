@@ -11,7 +11,7 @@ APT_PKGS := build-essential python3 busybox-static nlohmann-json3-dev libseccomp
 
 PREFIX ?= /usr/local
 
-.PHONY: install all build run deps apt-deps addon shim init ts fixtures test test-unit test-e2e clean bench
+.PHONY: install all build run deps apt-deps addon shim init ts fixtures test test-unit test-e2e clean bench devices-bpf-test
 
 all: build
 
@@ -46,6 +46,14 @@ build/berth-init: addon/init/init.c
 	@mkdir -p build
 	gcc -std=c11 -Os -Wall -Wextra -static -o $@ $<
 
+# The cgroup v2 device filter against the real kernel (run by addon/test/devices-bpf.test.js).
+DEVBPF_SRCS := addon/test/devices_bpf_test.cc addon/src/cgroup/devices_bpf.cc addon/src/cgroup/v2.cc \
+  addon/src/cgroup/hierarchy.cc addon/src/util/file.cc
+devices-bpf-test: build/devices-bpf-test
+build/devices-bpf-test: $(DEVBPF_SRCS) $(wildcard addon/src/cgroup/*.h addon/src/util/*.h)
+	@mkdir -p build
+	g++ -std=c++17 -O1 -Wall -Wextra -Iaddon/src -o $@ $(DEVBPF_SRCS)
+
 ts: dist/.built
 dist/.built: $(TS_SRCS) tsconfig.json | $(NPM_STAMP)
 	$(TSC) -p tsconfig.json
@@ -57,7 +65,7 @@ fixtures: build
 run: apt-deps build
 	./bin/berthd
 
-test: apt-deps build fixtures
+test: apt-deps build fixtures devices-bpf-test
 	node addon/shim/test/shim-smoke.js
 	node --test --test-concurrency=1 --test-timeout=300000 dist/test/ addon/test/
 

@@ -11,6 +11,7 @@
         "src/napi/error.cc",
         "src/util/file.cc",
         "src/cgroup/detect.cc",
+        "src/cgroup/devices_bpf.cc",
         "src/cgroup/hierarchy.cc",
         "src/cgroup/manager.cc",
         "src/cgroup/v1.cc",

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <set>
 
+#include "cgroup/devices_bpf.h"
 #include "util/file.h"
 
 namespace berth {
@@ -51,6 +52,8 @@ Status V2Manager::Create(const Resources& res, std::vector<std::string>* dirs) {
   st = h_.MakeDirs(rel_, &made);
   if (st.ok()) st = EnableControllers();
   if (st.ok()) st = Apply(res);
+  // Device access is set once, here, before any process joins. A fake tree is no cgroup2 to attach to.
+  if (st.ok() && res.devices && !h_.fake()) st = AttachDeviceFilter(h_.Dir(rel_), *res.devices);
   if (!st.ok()) {
     // Take back what this call made: the leaf whole, parents only while empty (others may share them).
     for (auto d = made.rbegin(); d != made.rend(); ++d) {
