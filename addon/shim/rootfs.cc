@@ -12,6 +12,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "util.h"
@@ -276,16 +277,78 @@ bool finish_mount(int rootfd, const SpecMount& m, const MountOptions& o) {
   return true;
 }
 
+// Where this process sits in a hierarchy, from /proc/self/cgroup: "" for cgroup2 ("0::/path"), else
+// the hierarchy's superblock options ("memory", "xattr,name=systemd") matched against the controllers
+// of each line. "/" when not found.
+std::string own_cgroup(const std::string& fstype, const std::string& options) {
+  std::string text;
+  if (!read_file("/proc/self/cgroup", text)) return "/";
+  std::vector<std::string> opts = split_on(options, ',');
+  for (const auto& line : split_on(text, '\n')) {
+    size_t a = line.find(':');
+    size_t b = a == std::string::npos ? a : line.find(':', a + 1);
+    if (b == std::string::npos) continue;
+    const std::string ctrls = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
+    if (fstype == "cgroup2") {
+      if (ctrls.empty()) return path;
+      continue;
+    }
+    if (ctrls.empty()) continue;
+    bool all = true;
+    for (const auto& c : split_on(ctrls, ','))
+      all = all && std::find(opts.begin(), opts.end(), c) != opts.end();
+    if (all) return path;
+  }
+  return "/";
+}
+
+// Mounts a cgroup hierarchy at `target` (an O_PATH fd). In the container's own cgroup namespace the new
+// mount's root is the container's cgroup already. In the host's (--cgroupns host) it would be the whole
+// host tree: the hierarchy is mounted on `scratch` first and only the container's own cgroup bound at
+// the target, as Docker shows it.
+bool mount_hierarchy(int target, const std::string& scratch, const std::string& fstype, unsigned long flags, const std::string& data,
+                     bool host_ns, const std::string& where) {
+  const char* opts = data.empty() ? nullptr : data.c_str();
+  if (!host_ns) {
+    if (mount(fstype.c_str(), fd_path(target).c_str(), fstype.c_str(), flags, opts) < 0) return fail(("mount " + fstype + " to").c_str(), where);
+    return true;
+  }
+  // By path: a /proc/self/fd link would lead to the directory under the new mount, not into it.
+  const std::string& at = scratch;
+  if (mount(fstype.c_str(), at.c_str(), fstype.c_str(), flags, opts) < 0) return fail(("mount " + fstype + " to").c_str(), where);
+  std::string rel = own_cgroup(fstype, data);
+  std::string sub = at + (rel == "/" ? "" : rel);
+  bool ok = mount(sub.c_str(), fd_path(target).c_str(), nullptr, MS_BIND, nullptr) == 0;
+  int err = errno;
+  umount2(at.c_str(), MNT_DETACH);
+  if (!ok) return fail("bind the container's cgroup to", where, err);
+  return true;
+}
+
 // A "cgroup" mount: cgroup2 on a unified host; on a v1 (or hybrid) host a tmpfs holding one mount per
-// hierarchy the host has under /sys/fs/cgroup, as Docker shows them. The init is already in its own
-// cgroup namespace, so each mount shows the container's cgroup as its root.
-bool mount_cgroup(int rootfd, const SpecMount& m, const MountOptions& o) {
+// hierarchy the host has under /sys/fs/cgroup, as Docker shows them. Each shows the container's cgroup
+// as its root (see mount_hierarchy).
+bool mount_cgroup(int rootfd, const SpecMount& m, const MountOptions& o, bool host_ns) {
   Fd target = open_in_root(rootfd, m.destination, Create::kDir);
   if (!target.ok()) return false;
   unsigned long flags = o.flags & ~(MS_REC | MS_BIND);
+  // A scratch directory for --cgroupns host, in the shim's state directory (the working directory here),
+  // not in the image.
+  std::string scratch_dir;
+  if (host_ns) {
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd) == nullptr) return fail("getcwd", "");
+    scratch_dir = std::string(cwd) + "/cgroup-scratch";
+    if (mkdir(scratch_dir.c_str(), 0700) < 0 && errno != EEXIST) return fail("mkdir", scratch_dir);
+  }
+  struct ScratchGone {
+    const std::string& dir;
+    bool on;
+    ~ScratchGone() { if (on) rmdir(dir.c_str()); }
+  } gone{scratch_dir, host_ns};
   struct statfs sfs;
   if (statfs("/sys/fs/cgroup", &sfs) == 0 && sfs.f_type == CGROUP2_SUPER_MAGIC) {
-    if (mount("cgroup2", fd_path(target.get()).c_str(), "cgroup2", flags, nullptr) < 0) return fail_mount(m);
+    if (!mount_hierarchy(target.get(), scratch_dir, "cgroup2", flags, "", host_ns, m.destination)) return false;
     return finish_mount(rootfd, m, o);
   }
   if (mount("tmpfs", fd_path(target.get()).c_str(), "tmpfs", flags & ~MS_RDONLY, "mode=755") < 0)
@@ -325,9 +388,7 @@ bool mount_cgroup(int rootfd, const SpecMount& m, const MountOptions& o) {
     if (mkdirat(dir.get(), name.c_str(), 0755) < 0 && errno != EEXIST) return fail("mkdir", m.destination + "/" + name);
     Fd sub(openat(dir.get(), name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!sub.ok()) return fail("open", m.destination + "/" + name);
-    if (mount(fstype.c_str(), fd_path(sub.get()).c_str(), fstype.c_str(), flags,
-              data.empty() ? nullptr : data.c_str()) < 0)
-      return fail(("mount " + fstype + " to").c_str(), m.destination + "/" + name);
+    if (!mount_hierarchy(sub.get(), scratch_dir, fstype, flags, data, host_ns, m.destination + "/" + name)) return false;
   }
   // Hosts link combined hierarchies under their single names (cpu -> cpu,cpuacct); copy those links.
   if (DIR* d = opendir("/sys/fs/cgroup")) {
@@ -348,10 +409,10 @@ bool mount_cgroup(int rootfd, const SpecMount& m, const MountOptions& o) {
   return finish_mount(rootfd, m, o);
 }
 
-bool mount_entry(int rootfd, const SpecMount& m) {
+bool mount_entry(int rootfd, const SpecMount& m, const Spec& s) {
   MountOptions o = parse_mount_options(m.options);
   bool bind = (o.flags & MS_BIND) || m.type == "bind";
-  if (m.type == "cgroup" && !bind) return mount_cgroup(rootfd, m, o);
+  if (m.type == "cgroup" && !bind) return mount_cgroup(rootfd, m, o, s.find_ns("cgroup") == nullptr);
 
   Create create = Create::kDir;
   if (bind) {
@@ -509,7 +570,7 @@ bool setup_rootfs(const Spec& s) {
   if (!root.ok()) return fail("open root", s.root_path);
 
   for (const auto& m : s.mounts)
-    if (!mount_entry(root.get(), m)) return false;
+    if (!mount_entry(root.get(), m, s)) return false;
   if (!create_devices(root.get(), s)) return false;
   // Created as root before the user change, as Docker does, so a non-root user gets its workdir.
   if (!open_in_root(root.get(), s.cwd, Create::kDir).ok()) return false;

@@ -89,10 +89,14 @@ describe('shared namespaces', () => {
     await fails(/invalid IPC mode: bogus/, 'create', '--ipc', 'bogus', 'busybox');
   });
 
-  test('--cgroupns host shows the host cgroup paths', async () => {
-    const id = await ok('run', '-d', '--cgroupns', 'host', 'busybox', 'sleep', '600');
+  test('--cgroupns host shows the host cgroup paths, and still only its own cgroup under /sys/fs/cgroup', async () => {
+    const id = await ok('run', '-d', '--cgroupns', 'host', '--pids-limit', '7', 'busybox', 'sleep', '600');
     assert.ok((await ok('exec', id, 'cat', '/proc/self/cgroup')).includes(id), 'the full path, with the container id');
     assert.equal(await ok('exec', id, 'readlink', '/proc/self/ns/cgroup'), hostNs('cgroup'));
+    if (existsSync('/sys/fs/cgroup/pids/pids.max') || existsSync('/sys/fs/cgroup/pids')) {
+      assert.equal(await ok('exec', id, 'cat', '/sys/fs/cgroup/pids/pids.max'), '7');
+      assert.equal(await ok('exec', id, 'sh', '-c', `ls /sys/fs/cgroup/pids | grep -c ${b.cgroupParent} || true`), '0', 'not the host tree');
+    }
     await ok('rm', '-f', id);
   });
 });
