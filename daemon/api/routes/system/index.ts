@@ -61,6 +61,16 @@ export function systemRoutes(app: FastifyInstance, d: Daemon): void {
   };
   app.post('/swarm/init', noSwarmMode);
   app.post('/swarm/join', noSwarmMode);
+  app.post('/swarm/leave', async (_req, reply) => sendError(reply, 503, 'This node is not part of a swarm'));
+
+  // Managed plugins: none is installed, and none can be (Docker answers an empty list by default).
+  app.get('/plugins', async () => []);
+  app.get('/plugins/privileges', async (_req, reply) => sendError(reply, 501, 'berth does not support managed plugins'));
+  app.all('/plugins/*', async (req, reply) => {
+    const name = (req.params as { '*': string })['*'].replace(/\/(json|enable|disable|push|set|upgrade)$/, '');
+    if (name === 'pull' || name === 'create') return sendError(reply, 501, 'berth does not support managed plugins');
+    sendError(reply, 404, `plugin "${name}" not found`);
+  });
   for (const res of ['swarm', 'nodes', 'services', 'tasks', 'secrets', 'configs']) {
     app.all(`/${res}`, notSwarm);
     app.all(`/${res}/*`, notSwarm);
