@@ -68,11 +68,16 @@ describe('shared namespaces', () => {
     await ok('rm', 'piddonor');
   });
 
-  test('--uts host and --network host take the host name; a hostname with --uts host is refused', async () => {
+  test('--uts host and --network host take the host name, --network container:X the other one\'s; an own hostname is refused there', async () => {
     assert.equal(await ok('run', '--rm', '--uts', 'host', 'busybox', 'hostname'), os.hostname());
     assert.equal(await ok('run', '--rm', '--uts', 'host', 'busybox', 'readlink', '/proc/self/ns/uts'), hostNs('uts'));
     assert.equal(await ok('run', '--rm', '--network', 'host', 'busybox', 'cat', '/etc/hostname'), os.hostname());
     await fails(/Conflicting options: hostname and the UTS mode/, 'create', '--uts', 'host', '-h', 'other', 'busybox');
+    // Sharing another container's network, a container takes its name too.
+    await ok('run', '-d', '--name', 'netdonor', '-h', 'donorname', 'busybox', 'sleep', '600');
+    assert.equal(await ok('run', '--rm', '--network', 'container:netdonor', 'busybox', 'sh', '-c', 'hostname; cat /etc/hostname'), 'donorname\ndonorname');
+    await fails(/conflicting options: hostname and the network mode/, 'create', '--network', 'container:netdonor', '-h', 'x', 'busybox');
+    await ok('rm', '-f', 'netdonor');
   });
 
   test('--ipc shareable lends its namespace and /dev/shm; private ones do not; host and none', async () => {
