@@ -14,6 +14,7 @@ import { cidrString, contains, DEFAULT_POOLS, firstFree, intToIp, ipToInt, macFo
 import { deleteBridge, deleteLink, ensureBridge, newHostIfName, vethSteps } from './drivers/bridge/bridge';
 import { applyTable, renderNetworkAdd, renderTable, type FwNetwork } from './firewall/nft';
 import { hostLinks, runSteps } from './exec';
+import { host } from '../runtime/net';
 import { writeFile } from 'node:fs/promises';
 import { DnsServer } from './dns/server';
 import { PortMapper } from './ports/ports';
@@ -47,6 +48,14 @@ export interface EndpointConfig {
   IPAMConfig?: { IPv4Address?: string } | null;
   Aliases?: string[] | null;
   MacAddress?: string;
+  GwPriority?: number;
+}
+
+/** EndpointSettings.GwPriority: an integer (negative ones let a network give way to the others). */
+function gwPriority(cfg: EndpointConfig | undefined): number {
+  const v = cfg?.GwPriority ?? 0;
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw invalid('GwPriority must be an integer');
+  return v;
 }
 
 const PREDEFINED = ['bridge', 'host', 'none'];
@@ -437,7 +446,7 @@ export class NetworkService {
       const mac = c?.MacAddress || (n === primary ? rec.config.MacAddress ?? '' : '');
       this.store.saveEndpoint({ networkId: n.id, containerId: rec.id, endpointId: '', ip: c?.IPAMConfig?.IPv4Address ?? '',
         mac, staticMac: mac, staticIp: c?.IPAMConfig?.IPv4Address ?? '',
-        aliases: c?.Aliases ?? [], ifname: '', hostIf: '' });
+        aliases: c?.Aliases ?? [], ifname: '', hostIf: '', gwPriority: gwPriority(c) });
     }
     this.reload();
   }
@@ -482,8 +491,9 @@ export class NetworkService {
       const ns = await this.netns.create(shortId(rec.id));
       const undos: Array<() => Promise<void>> = [];
       try {
+        const gw = this.gatewayEndpoint(eps);
         let i = 0;
-        for (const ep of eps) undos.push(await this.attach(rec, ep, ns, i++, i === 1));
+        for (const ep of eps) undos.push(await this.attach(rec, ep, ns, i++, ep === gw));
         const first = this.endpointsOfContainer(rec.id).find((e) => e.ip && e.hostIf);
         let firewall = this.needsPortRules(rec.id);
         if (first && PortMapper.wanted(rec).length) {
@@ -533,6 +543,26 @@ export class NetworkService {
     }
   }
 
+  /** The endpoint whose network gives the default route: the highest GwPriority among networks that are
+   *  not internal, the first one connected on a tie. */
+  private gatewayEndpoint(eps: EndpointRow[]): EndpointRow | undefined {
+    let best: EndpointRow | undefined;
+    for (const e of eps) {
+      const n = this.nets.get(e.networkId);
+      if (!n || n.internal || !n.gateway) continue;
+      if (!best || (e.gwPriority ?? 0) > (best.gwPriority ?? 0)) best = e;
+    }
+    return best;
+  }
+
+  /** A running container's default route, after a connect or disconnect changed its networks. */
+  private async rerouteDefault(containerId: string): Promise<void> {
+    const gw = this.gatewayEndpoint(this.endpointsOfContainer(containerId).filter((e) => e.hostIf));
+    const n = gw && this.nets.get(gw.networkId);
+    if (!gw || !n) return;
+    await host.defaultRoute({ name: gw.ifname, gateway: n.gateway, netns: this.netns.pathOf(shortId(containerId)) });
+  }
+
   /** Whether the container is on a network whose rules name its veths (icc=false). */
   private needsPortRules(containerId: string): boolean {
     return this.endpointsOfContainer(containerId).some((e) => this.nets.get(e.networkId)?.options[ICC_OPT] === 'false');
@@ -580,7 +610,7 @@ export class NetworkService {
       if (ip) this.checkStaticIp(n, ip);
       if ((cfg?.Aliases ?? []).length && n.name === 'bridge') throw invalid('network-scoped alias is supported only for containers in user defined networks');
       const ep: EndpointRow = { networkId: n.id, containerId: live.rec.id, endpointId: '', ip: ip ?? '', mac: cfg?.MacAddress ?? '', staticMac: cfg?.MacAddress ?? '', staticIp: ip ?? '',
-        aliases: cfg?.Aliases ?? [], ifname: '', hostIf: '' };
+        aliases: cfg?.Aliases ?? [], ifname: '', hostIf: '', gwPriority: gwPriority(cfg) };
       this.store.saveEndpoint(ep);
       this.reload();
       if (this.d.containers.isRunningId(live.rec.id)) {
@@ -588,7 +618,12 @@ export class NetworkService {
         let i = 0;
         while (used.has(`eth${i}`)) i++;
         try {
-          await this.attach(live.rec, ep, this.netns.pathOf(shortId(live.rec.id)), i, false);
+          const others = this.endpointsOfContainer(live.rec.id).filter((e) => e.hostIf);
+          const before = this.gatewayEndpoint(others);
+          // The new network takes the default route when its priority is above the current one's, or when
+          // the container had none (only internal networks so far).
+          const takes = this.gatewayEndpoint(before ? [before, ep] : [ep]) === ep && (!before || ep.gwPriority > before.gwPriority);
+          await this.attach(live.rec, ep, this.netns.pathOf(shortId(live.rec.id)), i, takes);
           if (n.options[ICC_OPT] === 'false') await this.applyFirewall();
         } catch (e) {
           this.store.deleteEndpoint(n.id, live.rec.id);
@@ -620,6 +655,7 @@ export class NetworkService {
       this.forContainer(containerId, [n.id], async () => {
         const ep = this.endpointsOf(n.id).find((e) => e.containerId === containerId);
         if (!ep) throw new BerthError('forbidden', `container ${containerId} is not connected to network ${n.name}`);
+        const wasGateway = !!ep.hostIf && this.gatewayEndpoint(this.endpointsOfContainer(containerId).filter((e) => e.hostIf)) === ep;
         this.store.deleteEndpoint(n.id, containerId);
         this.reload();
         if (ep.hostIf && n.options[ICC_OPT] === 'false') {
@@ -629,6 +665,8 @@ export class NetworkService {
         this.d.events.emit('network', 'disconnect', n.id, { container: containerId, name: n.name, type: n.driver });
         resolve();
         if (ep.hostIf) await deleteLink(ep.hostIf);
+        // The default route went with the link: the next network in line gives it.
+        if (wasGateway) await this.rerouteDefault(containerId).catch((err) => this.d.log.warn({ err, id: containerId }, 'default route after a disconnect'));
       }).catch(reject);
     });
   }
@@ -733,7 +771,7 @@ export class NetworkService {
         Aliases: e && n.name !== 'bridge' ? e.aliases : null,
         MacAddress: up ? e!.mac : '',
         DriverOpts: null,
-        GwPriority: 0,
+        GwPriority: e?.gwPriority ?? 0,
         NetworkID: n.id,
         EndpointID: up ? e!.endpointId : '',
         Gateway: up ? n.gateway : '',

@@ -29,6 +29,8 @@ export interface EndpointRow {
   aliases: string[];
   ifname: string;
   hostIf: string;
+  /** EndpointSettings.GwPriority (0 when not given). */
+  gwPriority: number;
 }
 
 type Raw = Record<string, string | number>;
@@ -42,7 +44,7 @@ const toNet = (r: Raw): NetworkRow => ({
 const toEp = (r: Raw): EndpointRow => ({
   networkId: r.network_id as string, containerId: r.container_id as string, endpointId: r.endpoint_id as string,
   ip: r.ip as string, mac: r.mac as string, staticIp: r.static_ip as string, staticMac: r.static_mac as string, aliases: JSON.parse(r.aliases as string),
-  ifname: r.ifname as string, hostIf: r.host_if as string,
+  ifname: r.ifname as string, hostIf: r.host_if as string, gwPriority: Number(r.gw_priority ?? 0),
 });
 
 export class NetworkStore {
@@ -66,8 +68,8 @@ export class NetworkStore {
     return (this.db.prepare('SELECT * FROM endpoints ORDER BY rowid').all() as Raw[]).map(toEp);
   }
   saveEndpoint(e: EndpointRow): void {
-    this.db.prepare(`INSERT OR REPLACE INTO endpoints (network_id, container_id, endpoint_id, ip, mac, static_ip, static_mac, aliases, ifname, host_if)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(e.networkId, e.containerId, e.endpointId, e.ip, e.mac, e.staticIp, e.staticMac, JSON.stringify(e.aliases), e.ifname, e.hostIf);
+    this.db.prepare(`INSERT OR REPLACE INTO endpoints (network_id, container_id, endpoint_id, ip, mac, static_ip, static_mac, aliases, ifname, host_if, gw_priority)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(e.networkId, e.containerId, e.endpointId, e.ip, e.mac, e.staticIp, e.staticMac, JSON.stringify(e.aliases), e.ifname, e.hostIf, e.gwPriority ?? 0);
   }
   deleteEndpoint(networkId: string, containerId: string): void {
     this.db.prepare('DELETE FROM endpoints WHERE network_id = ? AND container_id = ?').run(networkId, containerId);
