@@ -41,11 +41,12 @@ interface CreateBody {
   Options?: Record<string, string>;
   IPAM?: { Driver?: string; Config?: Array<{ Subnet?: string; IPRange?: string; Gateway?: string; AuxiliaryAddresses?: Record<string, string> }>; Options?: Record<string, string> };
   EnableIPv6?: boolean;
+  EnableIPv4?: boolean;
   CheckDuplicate?: boolean;
 }
 
 export interface EndpointConfig {
-  IPAMConfig?: { IPv4Address?: string } | null;
+  IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } | null;
   Aliases?: string[] | null;
   MacAddress?: string;
   GwPriority?: number;
@@ -306,7 +307,12 @@ export class NetworkService {
       if (driver === 'host' || driver === 'null' || driver === 'none') throw new BerthError('forbidden', `only one instance of "${driver}" network is allowed`);
       if (driver !== 'bridge') throw notFound(`plugin "${driver}" not found`);
       if (body.IPAM?.Driver && body.IPAM.Driver !== 'default') throw notFound(`plugin "${body.IPAM.Driver}" not found`);
-      const ipv4 = (body.IPAM?.Config ?? []).filter((c) => !c.Subnet || !c.Subnet.includes(':'));
+      // IPv6 is not done by berth: asking for it is refused rather than silently left out.
+      if (body.EnableIPv6 || (body.IPAM?.Config ?? []).some((c) => c.Subnet?.includes(':'))) {
+        throw invalid('berth does not support IPv6 networks (EnableIPv6, IPv6 subnets)');
+      }
+      if (body.EnableIPv4 === false) throw invalid('berth does not support networks without IPv4 (EnableIPv4=false)');
+      const ipv4 = body.IPAM?.Config ?? [];
       if (ipv4.length > 1) throw invalid('berth supports one IPv4 subnet per network');
       const used = this.all().filter((n) => n.subnet).map((n) => parseCidr(n.subnet));
       const c = ipv4[0] ?? {};
@@ -410,16 +416,14 @@ export class NetworkService {
   validateCreate(rec: ContainerRecord, epConfigs: Record<string, EndpointConfig> | undefined): void {
     if (!rec.hostConfig.NetworkMode || rec.hostConfig.NetworkMode === 'default') rec.hostConfig.NetworkMode = 'bridge';
     const mode: string = rec.hostConfig.NetworkMode;
-    if (mode.startsWith('container:')) {
-      this.d.containers.lookup(mode.slice(10));
-      if (rec.config.Hostname && rec.config.Hostname !== shortId(rec.id) && false) throw invalid('conflicting options: hostname and the network mode');
-    }
+    if (mode.startsWith('container:')) this.d.containers.lookup(mode.slice(10));
     const net = this.modeNetwork(mode);
     PortMapper.wanted(rec);
     for (const [name, cfg] of Object.entries(epConfigs ?? {})) {
       const n = this.lookup(name);
       const ip = cfg?.IPAMConfig?.IPv4Address;
       if (ip) this.checkStaticIp(n, ip);
+      if (cfg?.IPAMConfig?.IPv6Address) throw invalid(`berth does not support IPv6 addresses (network ${n.name})`);
       if ((cfg?.Aliases ?? []).length && n.name === 'bridge') throw invalid('network-scoped alias is supported only for containers in user defined networks');
     }
     void net;
@@ -608,6 +612,7 @@ export class NetworkService {
       }
       const ip = cfg?.IPAMConfig?.IPv4Address;
       if (ip) this.checkStaticIp(n, ip);
+      if (cfg?.IPAMConfig?.IPv6Address) throw invalid(`berth does not support IPv6 addresses (network ${n.name})`);
       if ((cfg?.Aliases ?? []).length && n.name === 'bridge') throw invalid('network-scoped alias is supported only for containers in user defined networks');
       const ep: EndpointRow = { networkId: n.id, containerId: live.rec.id, endpointId: '', ip: ip ?? '', mac: cfg?.MacAddress ?? '', staticMac: cfg?.MacAddress ?? '', staticIp: ip ?? '',
         aliases: cfg?.Aliases ?? [], ifname: '', hostIf: '', gwPriority: gwPriority(cfg) };
