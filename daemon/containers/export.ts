@@ -6,21 +6,13 @@
 // (outside the container's directories, it never stands in the way of docker rm).
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rmdir } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { copyTo } from '../images/save';
 import type { Daemon } from '../daemon';
 import { packDir } from '../storage/layers/pack';
 import { containerLayers } from './changes';
-
-function isMounted(target: string): boolean {
-  try {
-    return readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${target} `);
-  } catch {
-    return false;
-  }
-}
+import { isMounted } from '../lib/mounts';
 
 /** Checks the container exists (so that a 404 can still be sent) and returns what export needs. */
 export function prepareExport(d: Daemon, ref: string): { id: string; upper: string; lowers: string[]; layerDir: string } {

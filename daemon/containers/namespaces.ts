@@ -4,11 +4,11 @@
 // kept on the host so that others can share it (shareable), the donor's (container:NAME), the host's
 // (host) or none at all (none).
 import { mkdir, rm } from 'node:fs/promises';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { execFile } from 'node:child_process';
 import { conflict, invalid } from '../errors/errors';
 import type { ContainerRecord } from './model';
+import { isMounted, runTool } from '../lib/mounts';
 
 /** undefined: a new namespace; '': the host's; a path: join that namespace file. */
 export interface NamespacePlan {
@@ -45,20 +45,6 @@ export function checkModes(hc: { PidMode?: string; IpcMode?: string; UTSMode?: s
 /** The host directory of a shareable container's /dev/shm. */
 export function shmDir(containerDir: string): string {
   return path.join(containerDir, 'mounts', 'shm');
-}
-
-function run(cmd: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, (err, _o, stderr) => (err ? reject(new Error(`${cmd}: ${stderr.trim() || err.message}`)) : resolve()));
-  });
-}
-
-function isMounted(dir: string): boolean {
-  try {
-    return readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${dir} `);
-  } catch {
-    return false;
-  }
 }
 
 /** Works out the namespaces of `rec` at its start; mounts a shareable container's /dev/shm on the host. */
@@ -100,7 +86,7 @@ export async function planNamespaces(rec: ContainerRecord, donors: Donors): Prom
     if (!isMounted(dir)) {
       await mkdir(dir, { recursive: true });
       const size = hc.ShmSize && hc.ShmSize > 0 ? hc.ShmSize : 67108864;
-      await run('mount', ['-t', 'tmpfs', '-o', `nosuid,nodev,noexec,mode=1777,size=${size}`, 'shm', dir]);
+      await runTool('mount', ['-t', 'tmpfs', '-o', `nosuid,nodev,noexec,mode=1777,size=${size}`, 'shm', dir]);
     }
     plan.shm = dir;
   }
@@ -115,6 +101,6 @@ export async function planNamespaces(rec: ContainerRecord, donors: Donors): Prom
 export async function releaseNamespaces(rec: ContainerRecord, containerDir: string): Promise<void> {
   if (rec.hostConfig.IpcMode !== 'shareable') return;
   const dir = shmDir(containerDir);
-  if (isMounted(dir)) await run('umount', [dir]).catch(() => run('umount', ['-l', dir]));
+  if (isMounted(dir)) await runTool('umount', [dir]).catch(() => runTool('umount', ['-l', dir]));
   if (existsSync(dir)) await rm(dir, { recursive: true, force: true }).catch(() => {});
 }

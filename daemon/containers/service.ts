@@ -2,7 +2,7 @@
 // and the live connections to every running container's shim. Verbs live in files of their own
 // (create.ts, views.ts, logs.ts); this file holds lookup, the state machine and the process lifecycle.
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Daemon } from '../daemon';
 import { conflict, invalid, notFound, notModified, BerthError } from '../errors/errors';
@@ -26,6 +26,7 @@ import { resolveSubpaths } from '../volumes/subpath';
 import { containerDevices } from './devices';
 import { planNamespaces, releaseNamespaces } from './namespaces';
 import type { MountDefaults, MountPoint } from '../volumes/mounts';
+import { isMounted } from '../lib/mounts';
 
 /** Someone attached to a container's output (docker attach / run without -d). */
 export interface Attacher {
@@ -818,15 +819,6 @@ async function initBinary(shimPath: string): Promise<string> {
     throw invalid(`--init: the init binary ${p} is missing (build it with \`make init\`)`);
   }
   return p;
-}
-
-function isMounted(target: string): boolean {
-  try {
-    const info = readFileSync('/proc/self/mountinfo', 'utf8');
-    return info.includes(` ${target} `);
-  } catch {
-    return false;
-  }
 }
 
 /** The init layer: empty mount points for the files and dirs the runtime mounts over, so that they do not

@@ -2,23 +2,17 @@
 // for the copy, and its volumes and binds are bind-mounted into it for the time of the copy, so that a
 // path under a volume reaches the volume (as it would inside the running container), read-only ones
 // included. The mount points are resolved inside the root; what was mounted is unmounted in reverse.
-import { execFile } from 'node:child_process';
 import { mkdir, open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { resolveInRoot } from '../containers/archive';
 import type { MountPoint } from './mounts';
-
-function run(cmd: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, (err, _o, stderr) => (err ? reject(new Error(`${cmd} ${args.join(' ')}: ${stderr.trim() || err.message}`)) : resolve()));
-  });
-}
+import { runTool } from '../lib/mounts';
 
 /** Bind-mounts the container's volumes and binds into `root`; resolves with the function that undoes it. */
 export async function bindMountsInto(root: string, mounts: MountPoint[]): Promise<() => Promise<void>> {
   const made: string[] = [];
   const undo = async () => {
-    for (const p of made.reverse()) await run('umount', [p]).catch(() => run('umount', ['-l', p]).catch(() => undefined));
+    for (const p of made.reverse()) await runTool('umount', [p]).catch(() => runTool('umount', ['-l', p]).catch(() => undefined));
   };
   try {
     for (const m of mounts) {
@@ -32,9 +26,9 @@ export async function bindMountsInto(root: string, mounts: MountPoint[]): Promis
         await mkdir(path.dirname(host), { recursive: true });
         await (await open(host, 'a')).close();
       }
-      await run('mount', ['--bind', m.Source, host]);
+      await runTool('mount', ['--bind', m.Source, host]);
       made.push(host);
-      if (!m.RW) await run('mount', ['-o', 'remount,bind,ro', host]);
+      if (!m.RW) await runTool('mount', ['-o', 'remount,bind,ro', host]);
     }
   } catch (e) {
     await undo();

@@ -2,15 +2,14 @@
 // (`-o type=tmpfs -o device=tmpfs -o o=size=10m`), a file system mounted there while containers use it.
 // The service owns the `volumes` table and those directories; which containers use a volume is read from
 // the containers' mount points.
-import { execFile } from 'node:child_process';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Daemon } from '../daemon';
 import { conflict, invalid, notFound } from '../errors/errors';
 import { nowNs, rfc3339Nano } from '../lib/time';
 import { checkVolumeName } from './mounts';
+import { isMounted, runTool } from '../lib/mounts';
 
 export interface VolumeRow {
   name: string;
@@ -26,20 +25,6 @@ interface DbRow { name: string; driver: string; created: string; labels: string;
 const fromRow = (r: DbRow): VolumeRow => ({
   name: r.name, driver: r.driver, created: r.created, labels: JSON.parse(r.labels), options: JSON.parse(r.options), anonymous: !!r.anonymous,
 });
-
-function run(cmd: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, (err, _out, stderr) => (err ? reject(new Error(`${cmd} ${args.join(' ')}: ${stderr.trim() || err.message}`)) : resolve()));
-  });
-}
-
-function isMountPoint(p: string): boolean {
-  try {
-    return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === p);
-  } catch {
-    return false;
-  }
-}
 
 /** Bytes used under a directory (not following links, each inode once). */
 async function du(dir: string): Promise<number> {
@@ -152,10 +137,10 @@ export class VolumeService {
     const v = this.get(name);
     if (!v.options.type && !v.options.device) return;
     const data = this.dataPath(name);
-    if (!isMountPoint(data)) {
+    if (!isMounted(data)) {
       await mkdir(data, { recursive: true });
       const args = ['-t', v.options.type, ...(v.options.o ? ['-o', v.options.o] : []), v.options.device, data];
-      await run('mount', args);
+      await runTool('mount', args);
     }
     this.held.set(name, (this.held.get(name) ?? 0) + 1);
   }
@@ -173,7 +158,7 @@ export class VolumeService {
 
   private async unmountData(name: string): Promise<void> {
     const data = this.dataPath(name);
-    if (isMountPoint(data)) await run('umount', [data]).catch(() => run('umount', ['-l', data]));
+    if (isMounted(data)) await runTool('umount', [data]).catch(() => runTool('umount', ['-l', data]));
   }
 
   /** After a start: directories without a row (a crash during create) go; mounted volumes are counted again. */
@@ -188,7 +173,7 @@ export class VolumeService {
     for (const v of this.all()) {
       if (!v.options.type && !v.options.device) continue;
       const n = runningUsers(v.name);
-      if (n > 0 && isMountPoint(this.dataPath(v.name))) this.held.set(v.name, n);
+      if (n > 0 && isMounted(this.dataPath(v.name))) this.held.set(v.name, n);
       else await this.unmountData(v.name).catch(() => {});
     }
   }

@@ -1,0 +1,19 @@
+// Two host facts several services need: whether a path is a mount point now, and running a mount tool.
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+/** Whether `p` is the mount point of some mount in this namespace (/proc/self/mountinfo's fifth field). */
+export function isMounted(p: string): boolean {
+  try {
+    return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === p);
+  } catch {
+    return false;
+  }
+}
+
+/** Runs a host tool (mount, umount); rejects with its stderr. */
+export function runTool(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, (err, _out, stderr) => (err ? reject(new Error(`${cmd} ${args.join(' ')}: ${stderr.trim() || err.message}`)) : resolve()));
+  });
+}
