@@ -39,6 +39,9 @@ export interface Config {
   defaultUlimits: Array<{ Name: string; Soft: number; Hard: number }>;
   /** daemon.json default-shm-size in bytes (64 MiB). */
   defaultShmSize: number;
+  /** daemon.json default-ipc-mode / default-cgroupns-mode (dockerd's): the modes of containers that set none. */
+  defaultIpcMode: string;
+  defaultCgroupnsMode: string;
   labels: string[];
 }
 
@@ -72,7 +75,8 @@ export function parseFlags(argv: string[]): Record<string, string | string[] | b
         out[key] = v;
         break;
       }
-      case 'tlscacert': case 'tlscert': case 'tlskey': case 'metrics-addr': case 'default-shm-size': {
+      case 'tlscacert': case 'tlscert': case 'tlskey': case 'metrics-addr': case 'default-shm-size':
+      case 'default-ipc-mode': case 'default-cgroupns-mode': {
         const [v, j] = takeValue(argv, i, name); i = j;
         out[name] = v;
         break;
@@ -218,6 +222,8 @@ export function loadConfig(argv: string[], repoRoot: string): Config {
     metricsAddr: pick('metrics-addr', 'metrics-addr', ''),
     defaultUlimits: defaultUlimits(file['default-ulimits']),
     defaultShmSize: parseByteSize(pick('default-shm-size', 'default-shm-size', 67108864 as unknown), 'default-shm-size'),
+    defaultIpcMode: pick('default-ipc-mode', 'default-ipc-mode', 'private'),
+    defaultCgroupnsMode: pick('default-cgroupns-mode', 'default-cgroupns-mode', 'private'),
     labels: (flags.labels as string[]) ?? stringList(file, 'labels'),
   };
   // --tlsverify implies --tls (dockerd: "Use TLS and verify the remote").
@@ -227,6 +233,8 @@ export function loadConfig(argv: string[], repoRoot: string): Config {
   cfg.tlsCaCert = path.resolve(pick('tlscacert', 'tlscacert', path.join(certDir, 'ca.pem')));
   cfg.tlsCert = path.resolve(pick('tlscert', 'tlscert', path.join(certDir, 'cert.pem')));
   cfg.tlsKey = path.resolve(pick('tlskey', 'tlskey', path.join(certDir, 'key.pem')));
+  if (cfg.defaultIpcMode !== 'private' && cfg.defaultIpcMode !== 'shareable') throw new ConfigError(`invalid default-ipc-mode ${JSON.stringify(cfg.defaultIpcMode)}: use private or shareable`);
+  if (cfg.defaultCgroupnsMode !== 'private' && cfg.defaultCgroupnsMode !== 'host') throw new ConfigError(`invalid default-cgroupns-mode ${JSON.stringify(cfg.defaultCgroupnsMode)}: use private or host`);
   if (cfg.metricsAddr && !/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(cfg.metricsAddr)) throw new ConfigError(`invalid metrics-addr ${JSON.stringify(cfg.metricsAddr)}: use host:port`);
   if (cfg.logOpts === null || typeof cfg.logOpts !== 'object' || Array.isArray(cfg.logOpts) || !Object.values(cfg.logOpts).every((x) => typeof x === 'string')) {
     throw new ConfigError('log-opts must be an object of strings');

@@ -54,6 +54,16 @@ test('metrics-addr, default-ulimits, default-shm-size, labels, group', () => {
   assert.equal(withFile({}, []).defaultShmSize, 64 * 1024 * 1024);
 });
 
+test('default-ipc-mode and default-cgroupns-mode, from daemon.json or flags, checked', () => {
+  assert.equal(withFile({}, []).defaultIpcMode, 'private');
+  assert.equal(withFile({}, []).defaultCgroupnsMode, 'private');
+  assert.equal(withFile({ 'default-ipc-mode': 'shareable', 'default-cgroupns-mode': 'host' }, []).defaultIpcMode, 'shareable');
+  assert.equal(withFile({ 'default-ipc-mode': 'shareable', 'default-cgroupns-mode': 'host' }, []).defaultCgroupnsMode, 'host');
+  assert.equal(withFile({}, ['--default-cgroupns-mode', 'host']).defaultCgroupnsMode, 'host');
+  assert.throws(() => withFile({ 'default-ipc-mode': 'host' }, []), /invalid default-ipc-mode/);
+  assert.throws(() => withFile({}, ['--default-cgroupns-mode=none']), /invalid default-cgroupns-mode/);
+});
+
 test('byte sizes as Docker writes them', () => {
   assert.equal(parseByteSize(1024, 'x'), 1024);
   assert.equal(parseByteSize('64m', 'x'), 64 * 1024 * 1024);
