@@ -91,6 +91,8 @@ export function prepareCreate(d: Daemon, nameParam: string | undefined, body: Cr
     UsernsMode: hcIn.UsernsMode ?? '',
     ShmSize: hcIn.ShmSize || d.config.defaultShmSize || 67108864,
     Runtime: 'runc',
+    // Annotations for the runtime (API 1.43); kept and shown, and given to the OCI spec.
+    ...(hcIn.Annotations && Object.keys(hcIn.Annotations).length ? { Annotations: hcIn.Annotations } : {}),
     Isolation: hcIn.Isolation ?? '',
     CpuShares: hcIn.CpuShares ?? 0,
     Memory: hcIn.Memory ?? 0,

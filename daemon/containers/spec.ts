@@ -116,6 +116,7 @@ export function buildSpec(i: SpecInput): object {
     domainname: ctr.config.Domainname ?? '',
     mounts,
     annotations: {
+      ...(hc.Annotations ?? {}),
       'org.berth.stdin': ctr.config.OpenStdin ? 'true' : 'false',
       'org.berth.container-id': ctr.id,
     },

@@ -144,7 +144,7 @@ export function listView(_svc: ContainerService, live: Live) {
     Labels: r.config.Labels ?? {},
     State: r.state.status,
     Status: humanStatus(r) + (r.state.status === 'running' ? healthSuffix(_svc.health.view(live)) : ''),
-    HostConfig: { NetworkMode: r.hostConfig.NetworkMode },
+    HostConfig: { NetworkMode: r.hostConfig.NetworkMode, ...(r.hostConfig.Annotations ? { Annotations: r.hostConfig.Annotations } : {}) },
     NetworkSettings: { Networks: netSettings(_svc, r).Networks },
     Mounts: (r.mounts ?? []).map(mountView),
   };

@@ -1,7 +1,8 @@
-// What API 1.44 to 1.48 brought to mounts and healthchecks, through the docker CLI 28 and the raw API:
+// What API 1.43 to 1.48 brought to mounts, healthchecks and annotations, through the docker CLI 28 and the
+// raw API:
 // read-only binds that are read-only all the way down (and the bind-recursive options that change it),
 // volume subpaths, image mounts, healthcheck start intervals, and a client's healthcheck settings over
-// the image's.
+// the image's; annotations kept, given to the runtime and listed from API 1.46.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -185,5 +186,18 @@ describe('healthchecks', () => {
       assert.equal(r.status, 400, r.body);
       assert.match(r.json().message, re);
     }
+  });
+});
+
+describe('annotations', () => {
+  test('--annotation is kept in HostConfig, given to the runtime, and listed from API 1.46', async () => {
+    const id = await ok('run', '-d', '--annotation', 'org.example.role=cache', 'busybox', 'sleep', '600');
+    assert.deepEqual(JSON.parse(await ok('inspect', '-f', '{{json .HostConfig.Annotations}}', id)), { 'org.example.role': 'cache' });
+    const spec = JSON.parse(readFileSync(path.join(b.execRoot, 'containers', id, 'config.json'), 'utf8'));
+    assert.equal(spec.annotations['org.example.role'], 'cache');
+    const list = (v: string) => api(b, 'GET', `/${v}/containers/json?filters=${encodeURIComponent(JSON.stringify({ id: [id] }))}`).then((r) => r.json()[0].HostConfig);
+    assert.deepEqual(await list('v1.46'), { NetworkMode: 'bridge', Annotations: { 'org.example.role': 'cache' } });
+    assert.deepEqual(await list('v1.45'), { NetworkMode: 'bridge' });
+    await ok('rm', '-f', id);
   });
 });

@@ -111,8 +111,15 @@ export function containerRoutes(app: FastifyInstance, d: Daemon): void {
       .filter((l) => matchesFilters(d, l, f))
       .sort((a, b) => (a.rec.created < b.rec.created ? 1 : -1));
     if (limit > 0) rows = rows.slice(0, limit);
-    if (qbool(req.query, 'size')) return Promise.all(rows.map(async (l) => ({ ...listView(svc, l), ...(await containerSizes(d, l)) })));
-    return rows.map((l) => listView(svc, l));
+    // Annotations are in the list from API 1.46.
+    const oldList = compareVersions(req.apiVersion || API_VERSION, '1.46') < 0;
+    const view = (l: Live) => {
+      const v = listView(svc, l);
+      if (oldList) v.HostConfig = { NetworkMode: v.HostConfig.NetworkMode };
+      return v;
+    };
+    if (qbool(req.query, 'size')) return Promise.all(rows.map(async (l) => ({ ...view(l), ...(await containerSizes(d, l)) })));
+    return rows.map(view);
   });
 
   app.get('/containers/:id/json', async (req: Req) => {
