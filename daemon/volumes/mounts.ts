@@ -147,6 +147,13 @@ export function parseMount(m: any, defaults: MountDefaults = {}): MountPoint {
       const opts: string[] = [];
       if (m.TmpfsOptions?.SizeBytes) opts.push(`size=${m.TmpfsOptions.SizeBytes}`);
       if (m.TmpfsOptions?.Mode) opts.push(`mode=${Number(m.TmpfsOptions.Mode).toString(8)}`);
+      // API 1.46: further options as [name] or [name, value] pairs ([["exec"]]).
+      for (const o of Array.isArray(m.TmpfsOptions?.Options) ? m.TmpfsOptions.Options : []) {
+        if (!Array.isArray(o) || o.length < 1 || o.length > 2 || !o.every((x: unknown) => typeof x === 'string' && x && !/[,\s]/.test(x))) {
+          throw invalid(`invalid mount config for type "tmpfs": invalid option ${JSON.stringify(o)}`);
+        }
+        opts.push(o.length === 2 ? `${o[0]}=${o[1]}` : o[0]);
+      }
       return { Type: 'tmpfs', Source: '', Destination: dst, Mode: '', RW: rw, Propagation: '', TmpfsOptions: opts };
     }
     default:

@@ -109,6 +109,26 @@ describe('volume subpaths', () => {
   });
 });
 
+describe('tmpfs options', () => {
+  test('TmpfsOptions.Options (API 1.46) reach the mount; a malformed one is refused', async () => {
+    const r = await api(b, 'POST', '/v1.46/containers/create', {
+      body: { Image: 'busybox', Cmd: ['grep', ' /t ', '/proc/mounts'], HostConfig: { Mounts: [{ Type: 'tmpfs', Target: '/t', TmpfsOptions: { Options: [['exec'], ['nr_inodes', '100']] } }] } },
+    });
+    assert.equal(r.status, 201, r.body);
+    const id = r.json().Id;
+    await ok('start', id);
+    await ok('wait', id);
+    const line = await ok('logs', id);
+    assert.match(line, /nr_inodes=100/);
+    assert.doesNotMatch(line, /noexec/);
+    await ok('rm', id);
+    const bad = await api(b, 'POST', '/v1.46/containers/create', {
+      body: { Image: 'busybox', HostConfig: { Mounts: [{ Type: 'tmpfs', Target: '/t', TmpfsOptions: { Options: [['a,b']] } }] } },
+    });
+    assert.equal(bad.status, 400, bad.body);
+  });
+});
+
 describe('image mounts', () => {
   test('an image is mounted read-only, whole or a subpath; it counts as used; it is unmounted at the exit', async () => {
     // An image of its own (one tag only, so that rmi would remove it rather than untag it).
