@@ -4,20 +4,14 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough, type Readable } from 'node:stream';
 import Docker from 'dockerode';
-import { startBerthd, type Berthd } from '../helpers/berthd';
-import { dockerode, loadFixtures, waitFor } from '../helpers/clients';
+import { berthdForFile } from '../helpers/file';
+import { dockerode, waitFor } from '../helpers/clients';
 
-let b: Berthd;
+const b = berthdForFile({ fixtures: ['busybox'] });
 let docker: Docker;
 
-before(async () => {
-  b = await startBerthd();
-  await loadFixtures(b, ['busybox']);
+before(() => {
   docker = dockerode(b);
-});
-
-after(async () => {
-  if (b) await b.destroy();
 });
 
 /** Splits a multiplexed stream with docker-modem and collects stdout and stderr until it ends. */
