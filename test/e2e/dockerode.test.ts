@@ -1,18 +1,14 @@
 // dockerode (npm) against a real berthd: the container lifecycle through the API as a Node program
 // drives it, multiplexed streams demuxed by docker-modem, and error objects with Docker's status codes.
-import { describe, test, before, after } from 'node:test';
+import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough, type Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { berthdForFile } from '../helpers/file';
 import { dockerode, waitFor } from '../helpers/clients';
 
-const b = berthdForFile({ fixtures: ['busybox'] });
 let docker: Docker;
-
-before(() => {
-  docker = dockerode(b);
-});
+const b = berthdForFile({ fixtures: ['busybox'], setup: (d) => { docker = dockerode(d); } });
 
 /** Splits a multiplexed stream with docker-modem and collects stdout and stderr until it ends. */
 function demux(stream: Readable): Promise<{ stdout: string; stderr: string }> {

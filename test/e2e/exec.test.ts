@@ -1,7 +1,7 @@
 // docker exec against a real berthd (issue 4): the docker CLI 28 and dockerode, raw API for the exec
 // inspect shape and events. The exec process must be inside the container in every respect: all of its
 // namespaces, its cgroups, its environment, users and capabilities.
-import { describe, test, before } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -10,16 +10,18 @@ import type { RunResult } from '../helpers/berthd';
 import { berthdForFile } from '../helpers/file';
 import { api, dockerode, dockerOk, waitFor, sleep, nsOf, alive, show } from '../helpers/clients';
 
-const b = berthdForFile({ fixtures: ['busybox'] });
 let initPid = 0;
 let cid = '';
 
-before(async () => {
-  const r = await b.docker(['run', '-d', '--name', 'ex', '-e', 'CV=from-container', '-w', '/etc', 'busybox', 'sleep', '3600']);
-  assert.equal(r.code, 0, show(r));
-  cid = r.stdout.trim();
-  initPid = (await api(b, 'GET', `/containers/${cid}/json`)).json().State.Pid;
-  assert.ok(initPid > 0);
+const b = berthdForFile({
+  fixtures: ['busybox'],
+  setup: async (d) => {
+    const r = await d.docker(['run', '-d', '--name', 'ex', '-e', 'CV=from-container', '-w', '/etc', 'busybox', 'sleep', '3600']);
+    assert.equal(r.code, 0, show(r));
+    cid = r.stdout.trim();
+    initPid = (await api(d, 'GET', `/containers/${cid}/json`)).json().State.Pid;
+    assert.ok(initPid > 0);
+  },
 });
 
 async function exec(...args: string[]): Promise<RunResult> {

@@ -8,12 +8,11 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { startBerthd, runCmd, DOCKER, REPO, type RunResult, type StartOptions } from '../helpers/berthd';
 import { berthdForFile } from '../helpers/file';
-import { api, waitFor, show } from '../helpers/clients';
+import { api, waitFor, show, httpGet } from '../helpers/clients';
 import { freePort } from '../helpers/registry';
 
 let certs = '';
@@ -40,17 +39,6 @@ function tlsDocker(args: string[], opts: { input?: string; tlsFlags?: string[]; 
   return runCmd(DOCKER, [...flags, '-H', `tcp://127.0.0.1:${opts.p ?? port}`, ...args], {
     input: opts.input, timeoutMs: 60000,
     env: { DOCKER_HOST: '', DOCKER_TLS_VERIFY: '', DOCKER_CERT_PATH: certs, DOCKER_CONFIG: path.join(certs, 'docker-config') },
-  });
-}
-
-function httpGet(url: string): Promise<{ status: number; body: string; type: string }> {
-  return new Promise((resolve, reject) => {
-    http.get(url, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => { body += c; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, type: String(res.headers['content-type'] ?? '') }));
-    }).on('error', reject);
   });
 }
 
@@ -228,7 +216,7 @@ describe('Prometheus metrics', () => {
     assert.equal(d.code, 0, show(d));
     const ps = await b.docker(['ps']);
     assert.equal(ps.code, 0, show(ps));
-    const m = await httpGet(`http://127.0.0.1:${metricsPort}/metrics`);
+    const m = await httpGet(`http://127.0.0.1:${metricsPort}/metrics`, 30000);
     assert.equal(m.status, 200);
     assert.match(m.type, /^text\/plain; version=0\.0\.4/);
     const t = m.body;
@@ -254,11 +242,11 @@ describe('Prometheus metrics', () => {
     const stop = await b.docker(['rm', '-f', 'metered']);
     assert.equal(stop.code, 0, show(stop));
     const after = await waitFor('running count back to 0', async () => {
-      const x = (await httpGet(`http://127.0.0.1:${metricsPort}/metrics`)).body;
+      const x = (await httpGet(`http://127.0.0.1:${metricsPort}/metrics`, 30000)).body;
       return sample(x, 'engine_daemon_container_states_containers{state="running"}') === 0 ? x : undefined;
     });
     assert.ok(after);
-    assert.equal((await httpGet(`http://127.0.0.1:${metricsPort}/other`)).status, 404);
+    assert.equal((await httpGet(`http://127.0.0.1:${metricsPort}/other`, 30000)).status, 404);
   });
 });
 

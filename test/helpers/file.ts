@@ -1,6 +1,8 @@
 // One berthd for a test file (or a describe block): started in before() with the fixtures loaded, and
 // destroyed in after(), also when before() failed half-way. Call it at the top level of the file (or of the
-// describe block); hooks registered after the call run after these (node:test keeps registration order).
+// describe block). after() hooks run in the order they were registered; so do before() hooks in a describe
+// block, but Node 20 starts a file's top-level before() hooks at once without waiting for earlier ones:
+// what must follow the start at the top level goes into `setup`.
 import { before, after } from 'node:test';
 import { startBerthd, type Berthd, type StartOptions } from './berthd';
 import { loadFixtures } from './clients';
@@ -11,6 +13,8 @@ export interface FileBerthdOptions {
   start?: StartOptions | (() => StartOptions | Promise<StartOptions>);
   /** Fixture images (build/fixtures/<name>.tar) to load; none unless given. */
   fixtures?: string[];
+  /** Runs in the same before(), once the fixtures are loaded (containers the whole file uses, …). */
+  setup?: (b: Berthd) => void | Promise<void>;
   /** Runs in after() before the daemon and its root are removed (e.g. to stop a server whose socket is
    *  in the root); the daemon is destroyed even when it throws. */
   teardown?: () => void | Promise<void>;
@@ -23,6 +27,7 @@ export function berthdForFile(o: FileBerthdOptions = {}): Berthd {
   before(async () => {
     inst = await startBerthd(typeof o.start === 'function' ? await o.start() : o.start);
     await loadFixtures(inst, o.fixtures ?? []);
+    await o.setup?.(inst);
   });
   after(async () => {
     try {
