@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { type RunResult } from '../helpers/berthd';
+import type { RunResult } from '../helpers/berthd';
 import { berthdForFile } from '../helpers/file';
 import { show, dockerCli } from '../helpers/clients';
 import { packTar } from '../fixtures/tar';
