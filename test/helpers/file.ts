@@ -8,8 +8,9 @@ import { startBerthd, type Berthd, type StartOptions } from './berthd';
 import { loadFixtures } from './clients';
 
 export interface FileBerthdOptions {
-  /** Options for startBerthd; a function is called in before(), for options that hooks registered
-   *  earlier compute (ports, certificates, a registry's address). */
+  /** Options for startBerthd; a function is called in before(), for options known only then: it may make
+   *  them itself (ports, certificates) or, in a describe block, read what an earlier before() made (a
+   *  registry's address). */
   start?: StartOptions | (() => StartOptions | Promise<StartOptions>);
   /** Fixture images (build/fixtures/<name>.tar) to load; none unless given. */
   fixtures?: string[];
