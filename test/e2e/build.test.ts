@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startBerthd, type Berthd, type RunResult } from '../helpers/berthd';
-import { loadFixtures, show } from '../helpers/clients';
+import type { RunResult } from '../helpers/berthd';
+import { berthdForFile } from '../helpers/file';
+import { show, dockerCli } from '../helpers/clients';
 import { packTar } from '../fixtures/tar';
 import { startRegistry } from '../helpers/registry';
 
@@ -15,7 +16,8 @@ const LONG = { timeoutMs: 180000 };
 
 
 describe('docker build through the docker CLI', () => {
-  let b: Berthd;
+  const b = berthdForFile({ fixtures: ['busybox'] });
+  const { ok } = dockerCli(() => b, LONG);
   let scratch: string;
 
   /** A context directory with these files. */
@@ -33,23 +35,14 @@ describe('docker build through the docker CLI', () => {
     return b.docker(args, { ...LONG, input });
   }
 
-  async function ok(...args: string[]): Promise<string> {
-    const r = await docker(args);
-    assert.equal(r.code, 0, `docker ${args.join(' ')}\n${show(r)}`);
-    return r.stdout;
-  }
-
   async function containerCount(): Promise<number> {
     return (await ok('ps', '-a', '-q')).split('\n').filter(Boolean).length;
   }
 
-  before(async () => {
-    b = await startBerthd();
+  before(() => {
     scratch = mkdtempSync(path.join(os.tmpdir(), 'berth-build-'));
-    await loadFixtures(b, ['busybox']);
   });
-  after(async () => {
-    if (b) await b.destroy();
+  after(() => {
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   });
 

@@ -7,17 +7,16 @@ import { existsSync, mkdtempSync, readdirSync, writeFileSync, rmSync } from 'nod
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { startBerthd, runCmd, type Berthd } from '../helpers/berthd';
-import { loadFixtures, waitFor } from '../helpers/clients';
+import { runCmd } from '../helpers/berthd';
+import { berthdForFile } from '../helpers/file';
+import { waitFor } from '../helpers/clients';
 
 const COMPOSE = '/usr/bin/docker-compose';
-let b: Berthd;
+const b = berthdForFile({ fixtures: ['busybox'] });
 let dir: string;
 
-before(async () => {
+before(() => {
   if (!existsSync(COMPOSE)) return;
-  b = await startBerthd();
-  await loadFixtures(b, ['busybox']);
   dir = mkdtempSync(path.join(os.tmpdir(), 'berth-compose-'));
   writeFileSync(path.join(dir, 'docker-compose.yml'), [
     'version: "3"',
@@ -33,8 +32,7 @@ before(async () => {
   ].join('\n'));
 });
 
-after(async () => {
-  if (b) await b.destroy();
+after(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 

@@ -7,19 +7,11 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startBerthd, type Berthd, type RunResult } from '../helpers/berthd';
-import { api, loadFixtures, spawnDocker, waitFor, sleep, nsOf, alive, show } from '../helpers/clients';
+import type { RunResult } from '../helpers/berthd';
+import { berthdForFile } from '../helpers/file';
+import { api, dockerCli, spawnDocker, waitFor, sleep, nsOf, alive, show } from '../helpers/clients';
 
-let b: Berthd;
-
-before(async () => {
-  b = await startBerthd();
-  await loadFixtures(b, ['busybox', 'layered']);
-});
-
-after(async () => {
-  if (b) await b.destroy();
-});
+const b = berthdForFile({ fixtures: ['busybox', 'layered'] });
 
 // ---- helpers ---------------------------------------------------------------------------------------
 
@@ -27,14 +19,10 @@ const docker = (...args: string[]) => b.docker(args);
 const dockerIn = (input: string | Buffer, ...args: string[]) => b.docker(args, { input });
 
 
-/** Asserts exit 0 and returns stdout. */
-async function ok(...args: string[]): Promise<string> {
-  const r = await b.docker(args);
-  assert.equal(r.code, 0, `docker ${args.join(' ')}\n${show(r)}`);
-  return r.stdout;
-}
+const { ok } = dockerCli(() => b);
 
-/** Asserts a non-zero exit with `code` and stderr matching `re`. */
+/** Asserts a non-zero exit with exactly `code` and stderr matching `re`, and that the CLI did not print a
+ *  raw JSON body (dockerCli's `fails` checks neither). */
 async function fails(code: number, re: RegExp, ...args: string[]): Promise<RunResult> {
   const r = await b.docker(args);
   assert.equal(r.code, code, `docker ${args.join(' ')} should exit ${code}\n${show(r)}`);

@@ -6,24 +6,21 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, readFileSync, mkdirSync, rmSync, existsSync, readdirSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startBerthd, type Berthd } from '../helpers/berthd';
-import { api, loadFixtures, show, dockerCli } from '../helpers/clients';
+import { berthdForFile } from '../helpers/file';
+import { api, dockerCli } from '../helpers/clients';
 
-let b: Berthd;
+const b = berthdForFile({ fixtures: ['busybox'] });
 let work: string;
 const SENTINEL = 'berth-cp-sentinel-' + process.pid;
 let sentinelDir: string;
 
-before(async () => {
-  b = await startBerthd();
-  await loadFixtures(b, ['busybox']);
+before(() => {
   work = mkdtempSync(path.join(os.tmpdir(), 'berth-cp-'));
   sentinelDir = mkdtempSync(path.join(os.tmpdir(), 'berth-sentinel-'));
   writeFileSync(path.join(sentinelDir, SENTINEL), 'host secret\n');
 });
 
-after(async () => {
-  if (b) await b.destroy();
+after(() => {
   if (work) rmSync(work, { recursive: true, force: true });
   if (sentinelDir) rmSync(sentinelDir, { recursive: true, force: true });
 });

@@ -1,24 +1,14 @@
 // dockerode (npm) against a real berthd: the container lifecycle through the API as a Node program
 // drives it, multiplexed streams demuxed by docker-modem, and error objects with Docker's status codes.
-import { describe, test, before, after } from 'node:test';
+import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough, type Readable } from 'node:stream';
 import Docker from 'dockerode';
-import { startBerthd, type Berthd } from '../helpers/berthd';
-import { dockerode, loadFixtures, waitFor } from '../helpers/clients';
+import { berthdForFile } from '../helpers/file';
+import { dockerode, waitFor } from '../helpers/clients';
 
-let b: Berthd;
 let docker: Docker;
-
-before(async () => {
-  b = await startBerthd();
-  await loadFixtures(b, ['busybox']);
-  docker = dockerode(b);
-});
-
-after(async () => {
-  if (b) await b.destroy();
-});
+const b = berthdForFile({ fixtures: ['busybox'], setup: (d) => { docker = dockerode(d); } });
 
 /** Splits a multiplexed stream with docker-modem and collects stdout and stderr until it ends. */
 function demux(stream: Readable): Promise<{ stdout: string; stderr: string }> {

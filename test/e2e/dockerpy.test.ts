@@ -1,22 +1,14 @@
 // docker-py against a real berthd: runs test/compat/dockerpy with the machine's python3 (docker 7.1.0,
 // under pytest) and with Debian's /usr/bin/python3 (python3-docker 5.0.3, the file's own runner).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startBerthd, runCmd, REPO, type Berthd } from '../helpers/berthd';
-import { loadFixtures, show } from '../helpers/clients';
+import { runCmd, REPO } from '../helpers/berthd';
+import { berthdForFile } from '../helpers/file';
+import { show } from '../helpers/clients';
 
 const SUITE = path.join(REPO, 'test', 'compat', 'dockerpy');
-let b: Berthd;
-
-before(async () => {
-  b = await startBerthd();
-  await loadFixtures(b, ['busybox']);
-});
-
-after(async () => {
-  if (b) await b.destroy();
-});
+const b = berthdForFile({ fixtures: ['busybox'] });
 
 
 const env = () => ({ DOCKER_HOST: b.host, PYTHONDONTWRITEBYTECODE: '1' });

@@ -1,21 +1,12 @@
 // What outlives a berthd restart (kill -9 and SIGTERM): exec records (inspect of finished and running
 // execs, the end of a detached exec that was running while berthd was down) and State.Health; and
 // `docker rm` of a container waiting to restart is refused as Docker refuses it.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startBerthd, type Berthd } from '../helpers/berthd';
-import { api, loadFixtures, waitFor, dockerCli } from '../helpers/clients';
+import { berthdForFile } from '../helpers/file';
+import { api, waitFor, dockerCli } from '../helpers/clients';
 
-let b: Berthd;
-
-before(async () => {
-  b = await startBerthd();
-  await loadFixtures(b, ['busybox']);
-});
-
-after(async () => {
-  if (b) await b.destroy();
-});
+const b = berthdForFile({ fixtures: ['busybox'] });
 
 const { ok } = dockerCli(() => b, { trim: true });
 

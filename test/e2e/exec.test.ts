@@ -1,42 +1,35 @@
 // docker exec against a real berthd (issue 4): the docker CLI 28 and dockerode, raw API for the exec
 // inspect shape and events. The exec process must be inside the container in every respect: all of its
 // namespaces, its cgroups, its environment, users and capabilities.
-import { describe, test, before, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { startBerthd, type Berthd, type RunResult } from '../helpers/berthd';
-import { api, dockerode, loadFixtures, waitFor, sleep, nsOf, alive, show } from '../helpers/clients';
+import type { RunResult } from '../helpers/berthd';
+import { berthdForFile } from '../helpers/file';
+import { api, dockerode, dockerOk, waitFor, sleep, nsOf, alive, show } from '../helpers/clients';
 
-let b: Berthd;
 let initPid = 0;
 let cid = '';
 
-before(async () => {
-  b = await startBerthd();
-  await loadFixtures(b, ['busybox']);
-  const r = await b.docker(['run', '-d', '--name', 'ex', '-e', 'CV=from-container', '-w', '/etc', 'busybox', 'sleep', '3600']);
-  assert.equal(r.code, 0, show(r));
-  cid = r.stdout.trim();
-  initPid = (await api(b, 'GET', `/containers/${cid}/json`)).json().State.Pid;
-  assert.ok(initPid > 0);
+const b = berthdForFile({
+  fixtures: ['busybox'],
+  setup: async (d) => {
+    const r = await d.docker(['run', '-d', '--name', 'ex', '-e', 'CV=from-container', '-w', '/etc', 'busybox', 'sleep', '3600']);
+    assert.equal(r.code, 0, show(r));
+    cid = r.stdout.trim();
+    initPid = (await api(d, 'GET', `/containers/${cid}/json`)).json().State.Pid;
+    assert.ok(initPid > 0);
+  },
 });
-
-after(async () => {
-  if (b) await b.destroy();
-});
-
 
 async function exec(...args: string[]): Promise<RunResult> {
   return b.docker(['exec', ...args]);
 }
 
-async function ok(...args: string[]): Promise<string> {
-  const r = await exec(...args);
-  assert.equal(r.code, 0, `docker exec ${args.join(' ')}\n${show(r)}`);
-  return r.stdout;
-}
+/** `docker exec …`, which must succeed; its stdout. */
+const ok = (...args: string[]) => dockerOk(b, ['exec', ...args]);
 
 /** Creates and starts a detached exec through the API; returns its id. */
 async function detachedExec(cmd: string[]): Promise<string> {

@@ -3,21 +3,19 @@
 // mode 0660 and a configurable group, Prometheus metrics on metrics-addr, and daemon.json defaults for
 // containers (default-ulimits, default-shm-size, log-opts) and in /info. Certificates are made here with
 // openssl; every listener is on loopback.
-import { describe, test, before, after } from 'node:test';
+import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import https from 'node:https';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { startBerthd, runCmd, DOCKER, REPO, type Berthd, type RunResult } from '../helpers/berthd';
-import { api, loadFixtures, waitFor, show } from '../helpers/clients';
+import { startBerthd, runCmd, DOCKER, REPO, type RunResult, type StartOptions } from '../helpers/berthd';
+import { berthdForFile } from '../helpers/file';
+import { api, waitFor, show, httpGet } from '../helpers/clients';
 import { freePort } from '../helpers/registry';
 
 let certs = '';
-let b: Berthd | undefined;
 let port = 0;
 let metricsPort = 0;
 const ADM_GID = Number(execFileSync('getent', ['group', 'adm'], { encoding: 'utf8' }).split(':')[2]);
@@ -44,17 +42,6 @@ function tlsDocker(args: string[], opts: { input?: string; tlsFlags?: string[]; 
   });
 }
 
-function httpGet(url: string): Promise<{ status: number; body: string; type: string }> {
-  return new Promise((resolve, reject) => {
-    http.get(url, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => { body += c; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, type: String(res.headers['content-type'] ?? '') }));
-    }).on('error', reject);
-  });
-}
-
 /** A sample's value from Prometheus text: `name{labels} value`, labels matched exactly as written. */
 function sample(text: string, nameAndLabels: string): number | undefined {
   for (const line of text.split('\n')) {
@@ -63,12 +50,14 @@ function sample(text: string, nameAndLabels: string): number | undefined {
   return undefined;
 }
 
-before(async () => {
+/** Certificates and ports first; the daemon listens on TCP with TLS, on its socket with group adm, and
+ *  serves metrics. */
+async function startOptions(): Promise<StartOptions> {
   certs = mkdtempSync(path.join(os.tmpdir(), 'berth-tls-'));
   makeCerts(certs);
   port = await freePort();
   metricsPort = await freePort();
-  b = await startBerthd({
+  return {
     extraArgs: ['-H', `tcp://127.0.0.1:${port}`, '--tlsverify', '--tlscacert', path.join(certs, 'ca.pem'),
       '--tlscert', path.join(certs, 'server-cert.pem'), '--tlskey', path.join(certs, 'server-key.pem'), '-G', 'adm',
       '--metrics-addr', `127.0.0.1:${metricsPort}`],
@@ -80,12 +69,12 @@ before(async () => {
       'registry-mirrors': ['https://mirror.invalid:5000'],
       'insecure-registries': ['insecure.invalid:5000', '10.99.0.0/16'],
     },
-  });
-  await loadFixtures(b, ['busybox']);
-});
+  };
+}
 
-after(async () => {
-  if (b) await b.destroy();
+const b = berthdForFile({ start: startOptions, fixtures: ['busybox'] });
+
+after(() => {
   if (certs) rmSync(certs, { recursive: true, force: true });
 });
 
@@ -140,10 +129,10 @@ describe('TCP with TLS', () => {
   });
 
   test('the unix socket keeps working alongside, mode 0660 with the -G group', async () => {
-    const r = await b!.docker(['run', '--rm', 'busybox', 'echo', 'unix']);
+    const r = await b.docker(['run', '--rm', 'busybox', 'echo', 'unix']);
     assert.equal(r.code, 0, show(r));
     assert.equal(r.stdout, 'unix\n');
-    const st = statSync(b!.sock);
+    const st = statSync(b.sock);
     assert.equal(st.mode & 0o777, 0o660);
     assert.equal(st.gid, ADM_GID);
     assert.equal(st.uid, 0);
@@ -223,11 +212,11 @@ describe('refusals and other TLS modes', () => {
 
 describe('Prometheus metrics', () => {
   test('GET /metrics on metrics-addr: container states, engine info, images, requests, events, process figures', async () => {
-    const d = await b!.docker(['run', '-d', '--name', 'metered', 'busybox', 'sleep', '600']);
+    const d = await b.docker(['run', '-d', '--name', 'metered', 'busybox', 'sleep', '600']);
     assert.equal(d.code, 0, show(d));
-    const ps = await b!.docker(['ps']);
+    const ps = await b.docker(['ps']);
     assert.equal(ps.code, 0, show(ps));
-    const m = await httpGet(`http://127.0.0.1:${metricsPort}/metrics`);
+    const m = await httpGet(`http://127.0.0.1:${metricsPort}/metrics`, 30000);
     assert.equal(m.status, 200);
     assert.match(m.type, /^text\/plain; version=0\.0\.4/);
     const t = m.body;
@@ -250,56 +239,56 @@ describe('Prometheus metrics', () => {
     // Every line is a comment or `name{labels} number`.
     for (const line of t.trim().split('\n')) assert.match(line, /^(# (HELP|TYPE) .+|[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})? -?[0-9.e+-]+|[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})? (NaN|[+-]Inf))$/, line);
 
-    const stop = await b!.docker(['rm', '-f', 'metered']);
+    const stop = await b.docker(['rm', '-f', 'metered']);
     assert.equal(stop.code, 0, show(stop));
     const after = await waitFor('running count back to 0', async () => {
-      const x = (await httpGet(`http://127.0.0.1:${metricsPort}/metrics`)).body;
+      const x = (await httpGet(`http://127.0.0.1:${metricsPort}/metrics`, 30000)).body;
       return sample(x, 'engine_daemon_container_states_containers{state="running"}') === 0 ? x : undefined;
     });
     assert.ok(after);
-    assert.equal((await httpGet(`http://127.0.0.1:${metricsPort}/other`)).status, 404);
+    assert.equal((await httpGet(`http://127.0.0.1:${metricsPort}/other`, 30000)).status, 404);
   });
 });
 
 describe('daemon.json defaults for containers and /info', () => {
   test('default-ulimits apply to containers that set none of their own', async () => {
-    const r = await b!.docker(['run', '--rm', 'busybox', 'sh', '-c', 'ulimit -Sn; ulimit -Hn']);
+    const r = await b.docker(['run', '--rm', 'busybox', 'sh', '-c', 'ulimit -Sn; ulimit -Hn']);
     assert.equal(r.code, 0, show(r));
     assert.equal(r.stdout, '1024\n2048\n');
-    const own = await b!.docker(['run', '--rm', '--ulimit', 'nofile=512:768', 'busybox', 'sh', '-c', 'ulimit -Sn; ulimit -Hn']);
+    const own = await b.docker(['run', '--rm', '--ulimit', 'nofile=512:768', 'busybox', 'sh', '-c', 'ulimit -Sn; ulimit -Hn']);
     assert.equal(own.code, 0, show(own));
     assert.equal(own.stdout, '512\n768\n');
   });
 
   test('default-shm-size and log-opts are the defaults of new containers', async () => {
-    const r = await b!.docker(['create', '--name', 'defaults', 'busybox', 'true']);
+    const r = await b.docker(['create', '--name', 'defaults', 'busybox', 'true']);
     assert.equal(r.code, 0, show(r));
-    const hc = (await api(b!, 'GET', '/containers/defaults/json')).json().HostConfig;
+    const hc = (await api(b, 'GET', '/containers/defaults/json')).json().HostConfig;
     assert.equal(hc.ShmSize, 128 * 1024 * 1024);
     assert.deepEqual(hc.LogConfig, { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } });
-    const own = await b!.docker(['create', '--name', 'owndefaults', '--shm-size', '8m', '--log-opt', 'max-size=1m', 'busybox', 'true']);
+    const own = await b.docker(['create', '--name', 'owndefaults', '--shm-size', '8m', '--log-opt', 'max-size=1m', 'busybox', 'true']);
     assert.equal(own.code, 0, show(own));
-    const hc2 = (await api(b!, 'GET', '/containers/owndefaults/json')).json().HostConfig;
+    const hc2 = (await api(b, 'GET', '/containers/owndefaults/json')).json().HostConfig;
     assert.equal(hc2.ShmSize, 8 * 1024 * 1024);
     assert.deepEqual(hc2.LogConfig.Config, { 'max-size': '1m', 'max-file': '3' });
-    const df = await b!.docker(['run', '--rm', 'busybox', 'df', '-k', '/dev/shm']);
+    const df = await b.docker(['run', '--rm', 'busybox', 'df', '-k', '/dev/shm']);
     assert.equal(df.code, 0, show(df));
     assert.match(df.stdout, /\s131072\s/);
-    await b!.docker(['rm', 'defaults', 'owndefaults']);
+    await b.docker(['rm', 'defaults', 'owndefaults']);
   });
 
   test('/info reflects daemon.json and flags', async () => {
-    const info = (await api(b!, 'GET', '/info')).json();
-    assert.equal(info.DockerRootDir, b!.dataRoot);
+    const info = (await api(b, 'GET', '/info')).json();
+    assert.equal(info.DockerRootDir, b.dataRoot);
     assert.deepEqual(info.Labels, ['role=test', 'zone=loopback']);
     assert.deepEqual(info.RegistryConfig.Mirrors, ['https://mirror.invalid:5000/']);
     assert.equal(info.RegistryConfig.IndexConfigs['insecure.invalid:5000'].Secure, false);
     assert.ok(info.RegistryConfig.InsecureRegistryCIDRs.includes('10.99.0.0/16'));
     assert.equal(info.LoggingDriver, 'json-file');
-    assert.deepEqual(info.DefaultAddressPools, [{ Base: b!.net.pool, Size: 28 }]);
+    assert.deepEqual(info.DefaultAddressPools, [{ Base: b.net.pool, Size: 28 }]);
     assert.ok(info.NFd > 0);
-    const cli = await b!.docker(['info', '--format', '{{json .Labels}} {{.DockerRootDir}}']);
+    const cli = await b.docker(['info', '--format', '{{json .Labels}} {{.DockerRootDir}}']);
     assert.equal(cli.code, 0, show(cli));
-    assert.equal(cli.stdout.trim(), `["role=test","zone=loopback"] ${b!.dataRoot}`);
+    assert.equal(cli.stdout.trim(), `["role=test","zone=loopback"] ${b.dataRoot}`);
   });
 });

@@ -8,14 +8,14 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { startBerthd, FIXTURES, type Berthd, type RunResult } from '../helpers/berthd';
-import { api, dockerOk, dockerFails } from '../helpers/clients';
+import { FIXTURES, type Berthd } from '../helpers/berthd';
+import { berthdForFile } from '../helpers/file';
+import { api, dockerOk, dockerFails, show } from '../helpers/clients';
 import { packTar } from '../fixtures/tar';
 import { readTar, drain } from '../../daemon/storage/layers/apply';
 
 const fixture = (n: string) => path.join(FIXTURES, n);
 const IDS: { busybox: string; layered: string } = JSON.parse(readFileSync(fixture('ids.json'), 'utf8'));
-const show = (r: RunResult) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
 const CLI = { timeoutMs: 120000, matchStdout: true };
 const ok = (b: Berthd, ...args: string[]) => dockerOk(b, args, CLI);
@@ -60,16 +60,12 @@ const layerDirs = (b: Berthd) => readdirSync(path.join(b.dataRoot, 'overlay2')).
 const leftovers = (b: Berthd) => readdirSync(path.join(b.dataRoot, 'overlay2')).filter((n) => n.startsWith('tmp-'));
 
 describe('image operations through the docker CLI', () => {
-  let b: Berthd;
+  const b = berthdForFile({ fixtures: ['busybox', 'layered'] });
   let scratch: string;
-  before(async () => {
-    b = await startBerthd();
+  before(() => {
     scratch = mkdtempSync(path.join(os.tmpdir(), 'berth-image-ops-'));
-    await ok(b, 'load', '-i', fixture('busybox.tar'));
-    await ok(b, 'load', '-i', fixture('layered.tar'));
   });
-  after(async () => {
-    if (b) await b.destroy();
+  after(() => {
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   });
 

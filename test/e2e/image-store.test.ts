@@ -12,26 +12,18 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { startBerthd, FIXTURES, type Berthd, type RunResult } from '../helpers/berthd';
+import { startBerthd, type Berthd } from '../helpers/berthd';
+import { berthdForFile } from '../helpers/file';
+import { dockerOk, dockerFails } from '../helpers/clients';
 import { packTar } from '../fixtures/tar';
 import { readTar } from '../../daemon/storage/layers/apply';
 import { startRegistry, type Registry } from '../helpers/registry';
 
-const show = (r: RunResult) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
-async function ok(b: Berthd, ...args: string[]): Promise<string> {
-  const r = await b.docker(args, { timeoutMs: 180000 });
-  assert.equal(r.code, 0, `docker ${args.join(' ')}\n${show(r)}`);
-  return r.stdout;
-}
-
-async function fails(b: Berthd, re: RegExp, ...args: string[]): Promise<RunResult> {
-  const r = await b.docker(args, { timeoutMs: 180000 });
-  assert.notEqual(r.code, 0, `docker ${args.join(' ')} should fail\n${show(r)}`);
-  assert.match(r.stderr + r.stdout, re, `docker ${args.join(' ')}\n${show(r)}`);
-  return r;
-}
+const CLI = { timeoutMs: 180000, matchStdout: true };
+const ok = (b: Berthd, ...args: string[]) => dockerOk(b, args, CLI);
+const fails = (b: Berthd, re: RegExp, ...args: string[]) => dockerFails(b, re, args, CLI);
 
 
 
@@ -99,7 +91,7 @@ describe('image layers are stored once and handed out byte for byte', () => {
   let dir: string;
   let reg: Registry;
   let proxy: CountingProxy;
-  let b: Berthd;
+  const b = berthdForFile({ fixtures: ['busybox', 'layered'] });
   let b2: Berthd | undefined;
   let A: string; // the registry, through the counting proxy
   let trickyId = '';
@@ -112,13 +104,9 @@ describe('image layers are stored once and handed out byte for byte', () => {
     proxy = new CountingProxy(reg.port);
     await proxy.start();
     A = `127.0.0.1:${proxy.port}`;
-    b = await startBerthd();
-    await ok(b, 'load', '-i', path.join(FIXTURES, 'busybox.tar'));
-    await ok(b, 'load', '-i', path.join(FIXTURES, 'layered.tar'));
   });
 
   after(async () => {
-    await b?.destroy();
     await b2?.destroy();
     proxy?.close();
     reg?.stop();

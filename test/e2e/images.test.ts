@@ -12,6 +12,7 @@ import { gzipSync } from 'node:zlib';
 import os from 'node:os';
 import path from 'node:path';
 import { startBerthd, FIXTURES, DOCKER, type Berthd } from '../helpers/berthd';
+import { berthdForFile } from '../helpers/file';
 import { packTar } from '../fixtures/tar';
 import { show, dockerOk, dockerFails } from '../helpers/clients';
 
@@ -43,14 +44,12 @@ function leftovers(b: Berthd): string[] {
 const short = (id: string) => id.slice(7, 19);
 
 describe('images through the docker CLI', () => {
-  let b: Berthd;
+  const b = berthdForFile();
   let scratch: string;
-  before(async () => {
-    b = await startBerthd();
+  before(() => {
     scratch = mkdtempSync(path.join(os.tmpdir(), 'berth-images-e2e-'));
   });
-  after(async () => {
-    if (b) await b.destroy();
+  after(() => {
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   });
 

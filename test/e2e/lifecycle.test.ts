@@ -1,22 +1,13 @@
 // The docker CLI 28.2.2 against a real berthd: pause/unpause, restart policies (also across a berthd
 // restart), docker update applied to the cgroup, top, wait conditions, kill signals, prune, --rm -d.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { startBerthd, type Berthd } from '../helpers/berthd';
-import { api, loadFixtures, waitFor, sleep, dockerCli } from '../helpers/clients';
+import { berthdForFile } from '../helpers/file';
+import { api, waitFor, sleep, dockerCli } from '../helpers/clients';
 
-let b: Berthd;
-
-before(async () => {
-  b = await startBerthd();
-  await loadFixtures(b, ['busybox']);
-});
-
-after(async () => {
-  if (b) await b.destroy();
-});
+const b = berthdForFile({ fixtures: ['busybox'] });
 
 const cli = dockerCli(() => b);
 const { fails } = cli;

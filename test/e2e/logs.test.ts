@@ -1,23 +1,15 @@
 // docker logs read back through the CLI: large logs streamed (all lines, in order, without the daemon
 // holding the log in memory), --tail from the end across rotated files, -f across several rotations,
 // and output with quotes, backslashes, control characters and non-ASCII text given back byte for byte.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { startBerthd, type Berthd } from '../helpers/berthd';
-import { loadFixtures, spawnDocker, show, sleep, waitFor } from '../helpers/clients';
+import { berthdForFile } from '../helpers/file';
+import { spawnDocker, show, sleep, waitFor } from '../helpers/clients';
 
-let b: Berthd;
+const b = berthdForFile({ fixtures: ['busybox'] });
 
-before(async () => {
-  b = await startBerthd();
-  await loadFixtures(b, ['busybox']);
-});
-
-after(async () => {
-  if (b) await b.destroy();
-});
-
+// Not dockerOk: a failing read of the 64 MiB log must not put all of it in the assertion message.
 async function ok(...args: string[]): Promise<string> {
   const r = await b.docker(args, { timeoutMs: 180000 });
   assert.equal(r.code, 0, `docker ${args.join(' ')}\n${show(r).slice(0, 4000)}`);

@@ -3,39 +3,17 @@
 // ports reached from other containers through the host's address (the gateway of this daemon's own test
 // bridge), and published ports that keep working while berthd is down and after it comes back.
 // Traffic goes only to loopback and to addresses on the bridges this file's daemon made.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import net from 'node:net';
-import { startBerthd, type Berthd } from '../helpers/berthd';
-import { loadFixtures, waitFor, show, dockerCli } from '../helpers/clients';
+import { berthdForFile } from '../helpers/file';
+import { waitFor, show, dockerCli, httpGet } from '../helpers/clients';
 
-let b: Berthd;
-
-before(async () => {
-  b = await startBerthd();
-  await loadFixtures(b, ['busybox']);
-});
-
-after(async () => {
-  if (b) await b.destroy();
-});
+const b = berthdForFile({ fixtures: ['busybox'] });
 
 const { ok, fails } = dockerCli(() => b);
 
 const inspect = async (name: string) => JSON.parse(await ok('inspect', name))[0];
-
-function httpGet(url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { timeout: 3000 }, (res) => {
-      let body = '';
-      res.on('data', (d) => { body += d; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-  });
-}
 
 /** `n` consecutive ports nobody listens on now (best effort: asked from the kernel, then let go). */
 async function freePorts(n: number): Promise<number> {

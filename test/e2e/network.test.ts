@@ -2,27 +2,17 @@
 // none and container: modes, user networks with IPAM, embedded DNS, isolation, published ports, and
 // cleanup of links, namespaces and nftables rules. Traffic goes only to loopback and to the addresses of
 // containers on networks this file's daemon made (its bridge and subnets come from the harness).
-import { describe, test, before, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { startBerthd, type Berthd } from '../helpers/berthd';
-import { api, loadFixtures, waitFor, sleep, show, dockerCli } from '../helpers/clients';
+import { berthdForFile } from '../helpers/file';
+import { api, waitFor, sleep, dockerCli, httpGet } from '../helpers/clients';
 import { freePort } from '../helpers/registry';
 
-let b: Berthd;
-
-before(async () => {
-  b = await startBerthd();
-  await loadFixtures(b, ['busybox']);
-});
-
-after(async () => {
-  if (b) await b.destroy();
-});
+const b = berthdForFile({ fixtures: ['busybox'] });
 
 const { ok, fails } = dockerCli(() => b);
 
@@ -66,18 +56,6 @@ function tcpConnect(host: string, port: number, timeoutMs = 3000): Promise<strin
     s.on('data', (d) => { data += d.toString(); });
     s.on('end', () => { clearTimeout(t); resolve(data); });
     s.on('error', (e) => { clearTimeout(t); reject(e); });
-  });
-}
-
-function httpGet(url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { timeout: 3000 }, (res) => {
-      let body = '';
-      res.on('data', (d) => { body += d; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
   });
 }
 

@@ -1,20 +1,11 @@
 // docker ps: -s (SizeRw and the virtual size), inspect -s, and the network, volume, publish and expose
 // filters, through the docker CLI against a real berthd.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startBerthd, type Berthd } from '../helpers/berthd';
-import { loadFixtures, dockerCli } from '../helpers/clients';
+import { berthdForFile } from '../helpers/file';
+import { dockerCli } from '../helpers/clients';
 
-let b: Berthd;
-
-before(async () => {
-  b = await startBerthd();
-  await loadFixtures(b, ['busybox']);
-});
-
-after(async () => {
-  if (b) await b.destroy();
-});
+const b = berthdForFile({ fixtures: ['busybox'] });
 
 const { ok, fails } = dockerCli(() => b);
 const names = async (...filter: string[]) => (await ok('ps', '-a', '--format', '{{.Names}}', ...filter)).trim().split('\n').filter(Boolean).sort();

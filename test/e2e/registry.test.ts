@@ -12,13 +12,14 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { startBerthd, FIXTURES, runCmd, type Berthd, type RunResult } from '../helpers/berthd';
+import { FIXTURES, runCmd, type Berthd } from '../helpers/berthd';
+import { berthdForFile } from '../helpers/file';
+import { dockerCli, show } from '../helpers/clients';
 import { packTar } from '../fixtures/tar';
 import { startRegistry, type Registry } from '../helpers/registry';
 
 const IDS: { busybox: string; layered: string } = JSON.parse(readFileSync(path.join(FIXTURES, 'ids.json'), 'utf8'));
 const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-const show = (r: RunResult) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
 
 
@@ -162,24 +163,13 @@ describe('registries: pull, push, login', () => {
   let basic: Registry;
   let tokenProxy: Proxy;
   let stallProxy: Proxy;
-  let b: Berthd;
   let A: string; // 127.0.0.1:port of the plain registry
   let B: string; // … of the htpasswd one
   let T: string; // … of the token proxy
   let S: string; // … of the stalling proxy
 
   const docker = async (...args: string[]) => b.docker(args, { timeoutMs: 90000 });
-  const ok = async (...args: string[]) => {
-    const r = await docker(...args);
-    assert.equal(r.code, 0, `docker ${args.join(' ')}\n${show(r)}`);
-    return r.stdout;
-  };
-  const fails = async (re: RegExp, ...args: string[]) => {
-    const r = await docker(...args);
-    assert.notEqual(r.code, 0, `docker ${args.join(' ')} should fail\n${show(r)}`);
-    assert.match(r.stderr + r.stdout, re, show(r));
-    return r;
-  };
+  const { ok, fails } = dockerCli(() => b, { timeoutMs: 90000, matchStdout: true });
   const inspect = async (ref: string) => JSON.parse(await ok('image', 'inspect', ref))[0];
   const listed = async () => (await ok('images', '--format', '{{.ID}} {{.Repository}}:{{.Tag}}')).split('\n').filter(Boolean).sort();
 
@@ -198,13 +188,14 @@ describe('registries: pull, push, login', () => {
     B = `127.0.0.1:${basic.port}`;
     T = `127.0.0.1:${tokenProxy.port}`;
     S = `127.0.0.1:${stallProxy.port}`;
-    b = await startBerthd({ daemonJson: { 'registry-mirrors': [`http://${A}`], 'max-concurrent-downloads': 2 } });
-    await ok('load', '-i', path.join(FIXTURES, 'busybox.tar'));
-    await ok('load', '-i', path.join(FIXTURES, 'layered.tar'));
+  });
+  // Started after the registries above: its mirror is A.
+  const b = berthdForFile({
+    start: () => ({ daemonJson: { 'registry-mirrors': [`http://${A}`], 'max-concurrent-downloads': 2 } }),
+    fixtures: ['busybox', 'layered'],
   });
 
   after(async () => {
-    await b?.destroy();
     tokenProxy?.close();
     stallProxy?.close();
     for (const r of [plain, basic]) r?.stop();

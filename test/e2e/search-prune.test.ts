@@ -6,17 +6,15 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
-import { startBerthd, type Berthd } from '../helpers/berthd';
-import { loadFixtures, dockerCli } from '../helpers/clients';
+import { berthdForFile } from '../helpers/file';
+import { dockerCli } from '../helpers/clients';
 
-let b: Berthd;
+const b = berthdForFile({ fixtures: ['busybox'] });
 let index: http.Server;
 let indexPort = 0;
 const queries: string[] = [];
 
 before(async () => {
-  b = await startBerthd();
-  await loadFixtures(b, ['busybox']);
   index = http.createServer((req, res) => {
     queries.push(req.url ?? '');
     const u = new URL(req.url ?? '/', 'http://x');
@@ -35,9 +33,8 @@ before(async () => {
   indexPort = (index.address() as net.AddressInfo).port;
 });
 
-after(async () => {
+after(() => {
   index?.close();
-  if (b) await b.destroy();
 });
 
 const { ok, fails } = dockerCli(() => b);

@@ -1,21 +1,12 @@
 // docker stats against a real berthd: one-shot and streaming objects with the fields the CLI computes its
 // percentages from, read from the container's cgroup (v1 or v2).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { startBerthd, type Berthd } from '../helpers/berthd';
-import { api, loadFixtures, dockerCli } from '../helpers/clients';
+import { berthdForFile } from '../helpers/file';
+import { api, dockerCli } from '../helpers/clients';
 
-let b: Berthd;
-
-before(async () => {
-  b = await startBerthd();
-  await loadFixtures(b, ['busybox']);
-});
-
-after(async () => {
-  if (b) await b.destroy();
-});
+const b = berthdForFile({ fixtures: ['busybox'] });
 
 const { ok } = dockerCli(() => b, { trim: true });
 

@@ -2,36 +2,34 @@
 // server of this test's own, stopped in after()), keys are typed and the screen is read back. Covers
 // `docker run -it`, window sizes, detaching with ctrl-p ctrl-q and --detach-keys, `docker attach` to TTY
 // and non-TTY containers, `exec -it`, `-i` without `-t`, and attach over a websocket.
-import { describe, test, before, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { startBerthd, DOCKER, type Berthd } from '../helpers/berthd';
-import { api, loadFixtures, spawnDocker, waitFor, sleep, show } from '../helpers/clients';
+import { DOCKER } from '../helpers/berthd';
+import { berthdForFile } from '../helpers/file';
+import { api, spawnDocker, waitFor, sleep, show } from '../helpers/clients';
 
-let b: Berthd;
 let tmuxSock = '';
 let sessions = 0;
 
-before(async () => {
-  b = await startBerthd();
-  await loadFixtures(b, ['busybox']);
-  tmuxSock = path.join(b.root, 'tmux.sock');
-  // A session that lives as long as the file: tmux's server exits with its last session, and a command
-  // that reaches it while it shuts down fails ("server exited unexpectedly") — between two tests'
-  // terminals that happened now and then on a loaded machine.
-  execFileSync('tmux', ['-S', tmuxSock, 'new-session', '-d', '-s', 'keep', 'sleep 3600']);
+// A tmux server of the file's own, its socket in the daemon's root: stopped before destroy() removes that.
+const b = berthdForFile({
+  fixtures: ['busybox'],
+  setup: (d) => {
+    tmuxSock = path.join(d.root, 'tmux.sock');
+    // A session that lives as long as the file: tmux's server exits with its last session, and a command
+    // that reaches it while it shuts down fails ("server exited unexpectedly") — between two tests'
+    // terminals that happened now and then on a loaded machine.
+    execFileSync('tmux', ['-S', tmuxSock, 'new-session', '-d', '-s', 'keep', 'sleep 3600']);
+  },
+  teardown: () => {
+    if (tmuxSock) {
+      try { execFileSync('tmux', ['-S', tmuxSock, 'kill-server'], { stdio: 'ignore' }); } catch { /* not running */ }
+    }
+  },
 });
-
-after(async () => {
-  // Our own tmux server only (its socket is in the test's root).
-  if (tmuxSock) {
-    try { execFileSync('tmux', ['-S', tmuxSock, 'kill-server'], { stdio: 'ignore' }); } catch { /* not running */ }
-  }
-  if (b) await b.destroy();
-});
-
 
 /** A terminal of cols x rows running one docker command; the pane stays after the command ends and
  *  shows `EXIT=<code>`. */

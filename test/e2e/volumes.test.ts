@@ -7,20 +7,17 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startBerthd, type Berthd } from '../helpers/berthd';
-import { api, loadFixtures, dockerCli } from '../helpers/clients';
+import { berthdForFile } from '../helpers/file';
+import { api, dockerCli } from '../helpers/clients';
 
-let b: Berthd;
+const b = berthdForFile({ fixtures: ['busybox'] });
 let host: string;
 
-before(async () => {
-  b = await startBerthd();
-  await loadFixtures(b, ['busybox']);
+before(() => {
   host = mkdtempSync(path.join(os.tmpdir(), 'berth-vol-'));
 });
 
-after(async () => {
-  if (b) await b.destroy();
+after(() => {
   if (host) rmSync(host, { recursive: true, force: true });
 });
 

@@ -174,7 +174,14 @@ export function removeTestNet(net: TestNet, extraBridges: string[]): void {
   sh('nft', ['delete', 'table', 'bridge', net.table]);
 }
 
-export async function startBerthd(opts: { daemonJson?: object; extraArgs?: string[]; dataRoot?: string } = {}): Promise<Berthd> {
+export interface StartOptions {
+  /** Merged over the instance's network settings in its daemon.json. */
+  daemonJson?: object;
+  extraArgs?: string[];
+  dataRoot?: string;
+}
+
+export async function startBerthd(opts: StartOptions = {}): Promise<Berthd> {
   const root = mkdtempSync(path.join(os.tmpdir(), 'berth-test-'));
   const net = takeNetSlot();
   const sock = path.join(root, 'berth.sock');

@@ -79,6 +79,22 @@ export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeout
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** A GET over TCP (a published port, a metrics endpoint): status, body (UTF-8) and Content-Type. Rejects when
+ *  the socket is idle for `timeoutMs`. */
+export function httpGet(url: string, timeoutMs = 3000): Promise<{ status: number; body: string; type: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => { body += c; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, type: String(res.headers['content-type'] ?? '') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${url}: timeout`)));
+    req.on('error', reject);
+  });
+}
+
 /** `docker load -i build/fixtures/<name>.tar` for each name; throws with the CLI's output on failure. */
 export async function loadFixtures(b: Berthd, names: string[] = ['busybox', 'layered']): Promise<void> {
   for (const n of names) {
