@@ -1,26 +1,18 @@
 // Devices and shared namespaces through the docker CLI 28: the device cgroup (Docker's default allow-list,
 // --device, --device-cgroup-rule, --privileged) and --pid/--ipc/--uts/--cgroupns host or container:NAME.
 // /dev/fuse is the probe device: any process may open it, and it is not in the default list.
-import { describe, test, before, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startBerthd, type Berthd } from '../helpers/berthd';
-import { dockerCli, loadFixtures } from '../helpers/clients';
+import { berthdForFile } from '../helpers/file';
+import { dockerCli } from '../helpers/clients';
 
-let b: Berthd;
+const b = berthdForFile({ fixtures: ['busybox'] });
 const { ok, fails } = dockerCli(() => b, { trim: true });
 const openFuse = (p = '/dev/fuse') => `(exec 3<>${p}) 2>/dev/null && echo opened || echo refused`;
 
-before(async () => {
-  b = await startBerthd();
-  await loadFixtures(b, ['busybox']);
-});
-
-after(async () => {
-  if (b) await b.destroy();
-});
 
 describe('devices', () => {
   test('the default device cgroup: the usual nodes work, any other node can be made but not opened', { skip: !existsSync('/dev/fuse') && 'no /dev/fuse on this host' }, async () => {

@@ -25,8 +25,6 @@ const CLI = { timeoutMs: 180000, matchStdout: true };
 const ok = (b: Berthd, ...args: string[]) => dockerOk(b, args, CLI);
 const fails = (b: Berthd, re: RegExp, ...args: string[]) => dockerFails(b, re, args, CLI);
 
-
-
 /** Passes every request to the registry, remembering method, path and Content-Range of each. */
 class CountingProxy {
   server!: http.Server;

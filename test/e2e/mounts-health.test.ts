@@ -9,18 +9,16 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startBerthd, type Berthd } from '../helpers/berthd';
-import { api, dockerCli, loadFixtures, waitFor } from '../helpers/clients';
+import { berthdForFile } from '../helpers/file';
+import { api, dockerCli, waitFor } from '../helpers/clients';
 
-let b: Berthd;
+const b = berthdForFile({ fixtures: ['busybox'] });
 const { ok, fails } = dockerCli(() => b, { trim: true });
 // A host directory with a tmpfs mounted inside it: the submount a recursive bind carries along.
 let host = '';
 let sub = '';
 
-before(async () => {
-  b = await startBerthd();
-  await loadFixtures(b, ['busybox']);
+before(() => {
   host = mkdtempSync(path.join(os.tmpdir(), 'berth-rro-'));
   sub = path.join(host, 'sub');
   mkdirSync(sub);
@@ -35,7 +33,6 @@ after(async () => {
     } catch { /* not mounted */ }
   }
   if (host) rmSync(host, { recursive: true, force: true });
-  if (b) await b.destroy();
 });
 
 /** Whether the container could create a file in the submount (and in the bind's top directory). */

@@ -16,9 +16,6 @@ const b = berthdForFile({ fixtures: ['busybox'] });
 
 const { ok, fails } = dockerCli(() => b);
 
-
-
-
 const inspect = async (name: string) => JSON.parse(await ok('inspect', name))[0];
 
 /** Host links that are ports of the given bridges. */
@@ -58,7 +55,6 @@ function tcpConnect(host: string, port: number, timeoutMs = 3000): Promise<strin
     s.on('error', (e) => { clearTimeout(t); reject(e); });
   });
 }
-
 
 describe('the default bridge network', () => {
   test('a container gets a veth on the bridge, an address, a route, Docker\'s MAC, and NetworkSettings', async () => {
@@ -212,6 +208,35 @@ describe('user-defined networks', () => {
     assert.match(pruned, /unused/);
     assert.match(pruned, /nc1/);
     await ok('rm', '-f', 'cc');
+  });
+});
+
+describe('the default route among several networks (GwPriority)', () => {
+  test('the highest gw-priority gives it, at start, on connect and after the gateway network goes', async () => {
+    for (const n of ['gp1', 'gp2', 'gp3']) await ok('network', 'create', n);
+    const gateway = async (n: string) => (await inspect(n)).IPAM.Config[0].Gateway as string;
+    const route = async () => (await ok('exec', 'gpc', 'ip', 'route')).split('\n').find((l) => l.startsWith('default')) ?? '';
+    await ok('run', '-d', '--name', 'gpc', '--network', 'name=gp1', '--network', 'name=gp2,gw-priority=10', 'busybox', 'sleep', '600');
+    const nets = (await inspect('gpc')).NetworkSettings.Networks;
+    assert.equal(nets.gp1.GwPriority, 0);
+    assert.equal(nets.gp2.GwPriority, 10);
+    assert.match(await route(), new RegExp(`^default via ${(await gateway('gp2')).replace(/\./g, '\\.')} `));
+    // A network of a higher priority takes it over; one of a lower does not.
+    await ok('network', 'connect', '--gw-priority', '20', 'gp3', 'gpc');
+    assert.match(await route(), new RegExp(`^default via ${(await gateway('gp3')).replace(/\./g, '\\.')} `));
+    await ok('network', 'disconnect', 'gp3', 'gpc');
+    await waitFor('the next network in line', async () => (await route()).startsWith(`default via ${await gateway('gp2')} `) || undefined);
+    await ok('network', 'disconnect', 'gp2', 'gpc');
+    await waitFor('the last network', async () => (await route()).startsWith(`default via ${await gateway('gp1')} `) || undefined);
+    await ok('rm', '-f', 'gpc');
+    await ok('network', 'rm', 'gp1', 'gp2', 'gp3');
+  });
+
+  test('IPv6 is refused rather than left out', async () => {
+    await fails(/does not support IPv6 networks/, 'network', 'create', '--ipv6', 'v6net');
+    await fails(/without IPv4/, 'network', 'create', '--ipv4=false', 'v4less');
+    await fails(/does not support IPv6 addresses/, 'run', '--rm', '--ip6', 'fd00::5', 'busybox', 'true');
+    assert.doesNotMatch(await ok('network', 'ls', '--format', '{{.Name}}'), /v6net|v4less/);
   });
 });
 

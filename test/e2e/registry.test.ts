@@ -21,9 +21,6 @@ import { startRegistry, type Registry } from '../helpers/registry';
 const IDS: { busybox: string; layered: string } = JSON.parse(readFileSync(path.join(FIXTURES, 'ids.json'), 'utf8'));
 const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
-
-
-
 /** A proxy in front of a registry: with `token`, a bearer-token registry (plus its token endpoint at /token);
  *  `stall` holds GETs of one blob until released; every blob GET is counted. */
 class Proxy {

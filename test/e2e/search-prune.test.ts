@@ -81,4 +81,11 @@ test('swarm commands are refused with a clear message', async () => {
   await fails(/single-node engine: swarm mode is not supported/, 'swarm', 'init');
   await fails(/This node is not a swarm manager/, 'node', 'ls');
   await fails(/This node is not a swarm manager/, 'service', 'ls');
+  await fails(/This node is not part of a swarm/, 'swarm', 'leave');
+});
+
+test('no managed plugins: plugin ls is empty, a named plugin is not found', async () => {
+  assert.equal((await ok('plugin', 'ls', '-q')).trim(), '');
+  await fails(/plugin "nosuch" not found/, 'plugin', 'inspect', 'nosuch');
+  await fails(/plugin "nosuch" not found/, 'plugin', 'rm', 'nosuch');
 });
