@@ -458,10 +458,13 @@ export class ExecService {
     const started = live.rec.state.startedAt;
     const cached = execBases.get(live);
     if (cached && cached.started === started) return cached;
-    let spec: { process?: { rlimits?: unknown[]; noNewPrivileges?: boolean }; linux?: { seccomp?: unknown } } = {};
+    let spec: { process?: { rlimits?: unknown[]; noNewPrivileges?: boolean }; linux?: { seccomp?: unknown } };
     try {
       spec = JSON.parse(readFileSync(path.join(this.d.containers.stateDir(live.rec.id), 'config.json'), 'utf8'));
-    } catch { /* none: the defaults */ }
+    } catch (err) {
+      // Never an exec without the container's filter: a start that cannot read it fails.
+      throw new BerthError('system', `cannot read the container's process settings: ${(err as Error).message}`);
+    }
     const base: ExecBase = {
       started, rlimits: spec.process?.rlimits ?? [], noNewPrivileges: !!spec.process?.noNewPrivileges, seccomp: spec.linux?.seccomp,
     };
