@@ -9,7 +9,9 @@
 // the same port and the same storage directory, so both daemons pull the same blobs from 127.0.0.1.
 //   node dist/bench/pull-load.js [unix:///run/docker-peer.sock]
 //   BENCH_RUNS (3), BENCH_LAYER_MIB (100), BENCH_FILES_PER_LAYER (4)
-// Also printed: the CPU seconds each daemon used per pull, when its pid is known. For looking into a pull:
+// Also printed: the CPU seconds each daemon used per pull, and its peak memory during each pull and load
+// (VmHWM after a reset through clear_refs, and VmRSS/RssAnon sampled every 20 ms), when its pid is known;
+// the image is pushed from a berthd of its own, so the measured one starts fresh. For looking into a pull:
 //   BENCH_LOAD=0 (pulls only), BENCH_THREADS=1 (berthd's CPU by thread), BENCH_PERF=file (perf record -g of
 //   berthd over the runs), BENCH_AB="VAR=value ..." (the other daemon is a second berthd with those
 //   variables in its environment).
@@ -162,6 +164,56 @@ function threadCpu(pid: number | undefined): Map<string, number> {
 
 const mibs = (bytes: number, ms: number) => (bytes / MiB) / (ms / 1000);
 
+/** A field of /proc/<pid>/status in kB (VmRSS, RssAnon, VmHWM, …), or NaN. */
+function statusKb(pid: number, field: string): number {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+interface MemPeak { base: number; hwm: number; rss: number; anon: number }
+
+/**
+ * The peak memory of process `pid` while `fn` runs (MiB): VmHWM after resetting it (writing 5 to
+ * /proc/<pid>/clear_refs) and the largest VmRSS and RssAnon seen by sampling every 20 ms; `base` is VmRSS
+ * just before. Undefined figures (no pid, another user's process) are NaN.
+ */
+async function peakDuring<T>(pid: number | undefined, fn: () => Promise<T>): Promise<{ value: T; mem: MemPeak }> {
+  const mem: MemPeak = { base: NaN, hwm: NaN, rss: NaN, anon: NaN };
+  if (!pid) return { value: await fn(), mem };
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+  } catch { /* not allowed: VmHWM is then the peak since the start */ }
+  mem.base = statusKb(pid, 'VmRSS') / 1024;
+  let rss = 0;
+  let anon = 0;
+  const sample = () => {
+    rss = Math.max(rss, statusKb(pid, 'VmRSS') || 0);
+    anon = Math.max(anon, statusKb(pid, 'RssAnon') || 0);
+  };
+  const timer = setInterval(sample, 20);
+  try {
+    const value = await fn();
+    sample();
+    mem.hwm = statusKb(pid, 'VmHWM') / 1024;
+    mem.rss = rss / 1024;
+    mem.anon = anon / 1024;
+    return { value, mem };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+const memSummary = (ms: MemPeak[]) => {
+  const f = (k: keyof MemPeak) => median(ms.map((m) => m[k])).toFixed(0);
+  const max = (k: keyof MemPeak) => Math.max(...ms.map((m) => m[k])).toFixed(0);
+  const each = ms.map((m) => `${m.base.toFixed(0)}→${m.hwm.toFixed(0)}`).join(' ');
+  return `peak RSS (VmHWM) median ${f('hwm')} MiB, max ${max('hwm')}; sampled max RssAnon ${f('anon')} MiB; per run RSS before→peak: ${each}`;
+};
+
 async function main(): Promise<void> {
   const runs = intEnv('BENCH_RUNS', 3);
   // BENCH_LOAD=0: pulls only (to profile a pull alone).
@@ -204,15 +256,23 @@ async function main(): Promise<void> {
     const total = made.layerBytes;
     console.log(`${(total / MiB).toFixed(0)} MiB in ${made.diffIds.length} layers; archive ${(statSync(made.archive).size / MiB).toFixed(0)} MiB`);
 
-    await docker(b.host, ['load', '-q', '-i', made.archive]);
-    await docker(b.host, ['tag', local, remote]);
-    const tPush = await timeDocker(b.host, ['push', remote]);
-    console.log(`push from berthd to the loopback registry: ${(tPush / 1000).toFixed(2)} s, ${mibs(total, tPush).toFixed(0)} MiB/s (gzip of random data)`);
+    // The image is pushed from a berthd of its own, so that the measured one starts the runs with the
+    // memory of a fresh daemon (a process keeps much of what it once used: malloc's arenas, V8's heap).
+    const pusher = await benchBerthd();
+    try {
+      await docker(pusher.host, ['load', '-q', '-i', made.archive]);
+      await docker(pusher.host, ['tag', local, remote]);
+      const tPush = await timeDocker(pusher.host, ['push', remote]);
+      console.log(`push from berthd to the loopback registry: ${(tPush / 1000).toFixed(2)} s, ${mibs(total, tPush).toFixed(0)} MiB/s (gzip of random data)`);
+    } finally {
+      await pusher.destroy();
+    }
+    console.log(`berthd's memory before the runs: VmRSS ${(statusKb(b.proc.pid!, 'VmRSS') / 1024).toFixed(0)} MiB, RssAnon ${(statusKb(b.proc.pid!, 'RssAnon') / 1024).toFixed(0)} MiB`);
 
     // The daemon's CPU time per pull is shown when its pid is known (berthd's; the other's from
     // BENCH_DOCKER_NETNS_PID, which is dockerd's own pid when given as the README says).
-    const targets = [{ name: 'berthd', host: b.host, pid: b.proc.pid, pull: [] as number[], cpu: [] as number[], load: [] as number[] }];
-    if (other) targets.push({ name: 'other', host: other, pid: ab ? ab.proc.pid : netnsPid ? Number(netnsPid) : undefined, pull: [], cpu: [], load: [] });
+    const targets = [{ name: 'berthd', host: b.host, pid: b.proc.pid, pull: [] as number[], cpu: [] as number[], load: [] as number[], pullMem: [] as MemPeak[], loadMem: [] as MemPeak[] }];
+    if (other) targets.push({ name: 'other', host: other, pid: ab ? ab.proc.pid : netnsPid ? Number(netnsPid) : undefined, pull: [], cpu: [], load: [], pullMem: [], loadMem: [] });
     for (const t of targets) await clean(t.host, [local, remote]);
     // BENCH_PERF=file: `perf record` of berthd over the runs (perf report -i file).
     const perf = process.env.BENCH_PERF ? spawn('perf', ['record', '-F', '1999', '-g', '-p', String(b.proc.pid), '-o', process.env.BENCH_PERF], { stdio: 'ignore' }) : undefined;
@@ -222,11 +282,15 @@ async function main(): Promise<void> {
       const order = i % 2 === 0 ? targets : [...targets].reverse();
       for (const t of order) {
         const c0 = cpuSeconds(t.pid);
-        t.pull.push(await timeDocker(t.host, ['pull', '-q', remote]));
+        const p = await peakDuring(t.pid, () => timeDocker(t.host, ['pull', '-q', remote]));
+        t.pull.push(p.value);
+        t.pullMem.push(p.mem);
         t.cpu.push(cpuSeconds(t.pid) - c0);
         await clean(t.host, [remote]);
         if (!doLoad) continue;
-        t.load.push(await timeDocker(t.host, ['load', '-q', '-i', made.archive]));
+        const l = await peakDuring(t.pid, () => timeDocker(t.host, ['load', '-q', '-i', made.archive]));
+        t.load.push(l.value);
+        t.loadMem.push(l.mem);
         await clean(t.host, [local]);
       }
     }
@@ -244,7 +308,9 @@ async function main(): Promise<void> {
     for (const t of targets) {
       const cpu = Number.isNaN(median(t.cpu)) ? '' : `, daemon CPU ${median(t.cpu).toFixed(2)} s`;
       console.log(`  ${t.name.padEnd(7)} pull ${summary(t.pull)}  → ${mibs(total, median(t.pull)).toFixed(0)} MiB/s${cpu}`);
+      if (t.pid) console.log(`  ${' '.repeat(7)}      ${memSummary(t.pullMem)}`);
       if (doLoad) console.log(`  ${t.name.padEnd(7)} load ${summary(t.load)}  → ${mibs(total, median(t.load)).toFixed(0)} MiB/s`);
+      if (doLoad && t.pid) console.log(`  ${' '.repeat(7)}      ${memSummary(t.loadMem)}`);
     }
     if (targets.length > 1) {
       const [me, them] = targets;

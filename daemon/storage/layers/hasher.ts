@@ -31,6 +31,9 @@ parentPort.on('message', (m) => {
     parentPort.postMessage({ free: m.slot });
   } else if (m.data) {
     get(m.id).update(m.data);
+    // The copy's memory goes back to be reused (a buffer transferred here would otherwise wait for this
+    // thread's garbage collector, which hardly ever runs: it allocates next to nothing).
+    parentPort.postMessage({ back: m.data }, [m.data.buffer]);
   } else if (m.end) {
     const h = hashes.get(m.id) ?? createHash('sha256');
     hashes.delete(m.id);
@@ -46,7 +49,12 @@ interface HashWorker {
   shared: SharedArrayBuffer;
   /** Slots not lent to the worker. */
   free: number[];
+  /** Copies (SLOT bytes each) back from the worker, for the next time every slot is busy. */
+  spare: Buffer[];
 }
+
+/** Copies kept for reuse at most. */
+const MAX_SPARE = 16;
 
 let worker: HashWorker | undefined;
 let nextId = 1;
@@ -71,10 +79,14 @@ function getWorker(): HashWorker {
   if (worker) return worker;
   const shared = new SharedArrayBuffer(SLOT * SLOTS);
   const w = new Worker(WORKER_SRC, { eval: true, workerData: { shared, slot: SLOT } });
-  const hw: HashWorker = { w, shared, free: Array.from({ length: SLOTS }, (_, i) => SLOTS - 1 - i) };
-  w.on('message', (m: { id: number; hex: string } | { free: number }) => {
+  const hw: HashWorker = { w, shared, free: Array.from({ length: SLOTS }, (_, i) => SLOTS - 1 - i), spare: [] };
+  w.on('message', (m: { id: number; hex: string } | { free: number } | { back: Uint8Array }) => {
     if ('free' in m) {
       hw.free.push(m.free);
+      return;
+    }
+    if ('back' in m) {
+      if (hw.spare.length < MAX_SPARE && m.back.buffer.byteLength === SLOT) hw.spare.push(Buffer.from(m.back.buffer));
       return;
     }
     const r = waiting.get(m.id);
@@ -117,10 +129,12 @@ export class OffThreadHash {
         this.hw.w.postMessage({ id: this.id, slot, len: part.length });
         continue;
       }
-      // No slot free: a private copy whose memory is handed over (transferred), not serialised.
-      const copy = Buffer.allocUnsafeSlow(part.length);
-      part.copy(copy);
-      this.hw.w.postMessage({ id: this.id, data: copy }, [copy.buffer as ArrayBuffer]);
+      // No slot free: a private copy whose memory is handed over (transferred), not serialised, and
+      // comes back once hashed.
+      const mem = this.hw.spare.pop() ?? Buffer.allocUnsafeSlow(SLOT);
+      part.copy(mem);
+      const copy = mem.subarray(0, part.length);
+      this.hw.w.postMessage({ id: this.id, data: copy }, [mem.buffer as ArrayBuffer]);
     }
   }
 
