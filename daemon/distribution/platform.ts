@@ -1,6 +1,6 @@
 // Choosing one image from a manifest list / OCI index: os and architecture must match, the variant too when
 // one is asked for (arm64 images say v8, which is also what an arm64 host wants when none is given).
-import { invalid } from '../errors/errors';
+import { invalid, notFound, type BerthError } from '../errors/errors';
 import { goArch } from '../lib/host';
 
 export interface Platform {
@@ -56,4 +56,33 @@ export function choosePlatform(entries: IndexEntry[], want: Platform): IndexEntr
   // Without a variant asked for, an entry without one (or the newest variant) is the better fit.
   fits.sort((a, b) => (a.platform?.variant ?? '').localeCompare(b.platform?.variant ?? '') * (want.variant ? 1 : -1));
   return want.variant ? fits[0] : fits.find((e) => !e.platform?.variant) ?? fits[0];
+}
+
+/** The platform an API 1.48+ client names in a query (`platform={"os":"linux","architecture":"arm64"}`,
+ *  repeated for `platforms`), or the plain `linux/arm64` form. */
+export function queryPlatform(v: string): Platform {
+  const t = v.trim();
+  if (t.startsWith('{')) {
+    let o: { os?: unknown; architecture?: unknown; variant?: unknown };
+    try {
+      o = JSON.parse(t);
+    } catch {
+      throw invalid(`invalid platform: ${v}`);
+    }
+    if (typeof o.os !== 'string' || typeof o.architecture !== 'string') throw invalid(`invalid platform: ${v}`);
+    return parsePlatform([o.os, o.architecture, typeof o.variant === 'string' ? o.variant : ''].filter(Boolean).join('/'));
+  }
+  return parsePlatform(t);
+}
+
+/** Whether an image whose config says `os`/`architecture`/`variant` is of platform `want`. */
+export function imageFits(cfg: { os?: string; architecture?: string; variant?: string }, want: Platform): boolean {
+  const have = parsePlatform([cfg.os || 'linux', cfg.architecture || hostPlatform().architecture, cfg.variant ?? ''].filter(Boolean).join('/'));
+  return have.os === want.os && have.architecture === want.architecture && (!want.variant || (have.variant ?? '') === want.variant);
+}
+
+/** Docker's error when a local image is not of the platform asked for. */
+export function platformMismatch(ref: string, want: Platform, cfg: { os?: string; architecture?: string; variant?: string }): BerthError {
+  const actual = [cfg.os || 'linux', cfg.architecture || '', cfg.variant || ''].filter(Boolean).join('/');
+  return notFound(`image with reference ${ref} was found but does not match the specified platform: wanted ${platformString(want)}, actual: ${actual}`);
 }

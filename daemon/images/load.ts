@@ -5,7 +5,8 @@
 // committed; layers of an image that failed are collected again at the end.
 /* eslint-disable @typescript-eslint/no-explicit-any */
 import { createHash } from 'node:crypto';
-import { invalid } from '../errors/errors';
+import { invalid, notFound } from '../errors/errors';
+import { imageFits, platformString, type Platform } from '../distribution/platform';
 import { chainIds, DIGEST_RE, type LayerRecord } from '../storage/layers/store';
 import { decompressed } from '../storage/layers/decompress';
 import { parseNormalizedNamed, familiarString, type NamedRef } from './reference';
@@ -14,11 +15,19 @@ import { planArchive, type ImageToLoad } from './archive';
 import type { ImageInternals, StreamMessage } from './model';
 import { humanSize } from '../lib/units';
 
-export async function loadArchive(x: ImageInternals, body: AsyncIterable<Buffer>, quiet: boolean, out: (m: StreamMessage) => void): Promise<void> {
+export async function loadArchive(x: ImageInternals, body: AsyncIterable<Buffer>, quiet: boolean, out: (m: StreamMessage) => void, platform?: Platform): Promise<void> {
   let spool: Spool | undefined;
   try {
     spool = await Spool.create(x.tmpRoot, decompressed(body), x.layers);
-    const plan = await planArchive(spool);
+    let plan = await planArchive(spool);
+    // --platform: only the archive's images of that platform are loaded; none is an error, before any
+    // image is made.
+    if (platform) {
+      const fits: ImageToLoad[] = [];
+      for (const p of plan) if (imageFits((await spool.readJson<{ os?: string; architecture?: string; variant?: string }>(p.config)).value ?? {}, platform)) fits.push(p);
+      if (fits.length === 0) throw notFound(`no image in the archive matches the specified platform ${platformString(platform)}`);
+      plan = fits;
+    }
     // Every name is checked before any work, so that a bad tag loads nothing.
     const tagsOf = plan.map((p) => p.repoTags.map(parseLoadTag));
     for (let i = 0; i < plan.length; i++) await loadOne(x, spool, plan[i], tagsOf[i], quiet, out);

@@ -13,6 +13,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { DB } from '../state/db';
 import { invalid, notFound } from '../errors/errors';
+import type { Platform } from '../distribution/platform';
 import { nowNs, rfc3339Nano } from '../lib/time';
 import { layerFs, type LayerFs } from '../runtime/layerfs';
 import { LayerStore, type LayerRecord } from '../storage/layers/store';
@@ -254,8 +255,8 @@ export class ImageService {
 
   /** docker load (see load.ts): `out` receives the JSON stream messages; an error stops the load and leaves
    *  no part of the image that failed. */
-  load(body: AsyncIterable<Buffer>, quiet: boolean, out: (m: StreamMessage) => void): Promise<void> {
-    return loadArchive(this.x, body, quiet, out);
+  load(body: AsyncIterable<Buffer>, quiet: boolean, out: (m: StreamMessage) => void, platform?: Platform): Promise<void> {
+    return loadArchive(this.x, body, quiet, out, platform);
   }
 
   /** docker rmi (see remove.ts for Docker's rules). */

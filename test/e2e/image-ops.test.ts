@@ -320,3 +320,33 @@ describe('image operations through the docker CLI', () => {
     await ok(b, 'rmi', 'kept:1');
   });
 });
+
+describe('--platform on local images (API 1.48/1.50)', () => {
+  const b = berthdForFile({ fixtures: ['busybox'] });
+  const other = process.arch === 'arm64' ? 'linux/amd64' : 'linux/arm64';
+  const mine = process.arch === 'arm64' ? 'linux/arm64' : 'linux/amd64';
+  const mismatch = /was found but does not match the specified platform/;
+
+  test('save, history, inspect, run and rmi of another platform fail and change nothing; the image\'s own works', async () => {
+    const scratch = mkdtempSync(path.join(os.tmpdir(), 'berth-platform-'));
+    try {
+      const file = path.join(scratch, 'bb.tar');
+      await fails(b, mismatch, 'save', '--platform', other, '-o', file, 'busybox');
+      await ok(b, 'save', '--platform', mine, '-o', file, 'busybox');
+      await fails(b, mismatch, 'history', '--platform', other, 'busybox');
+      assert.equal((await ok(b, 'image', 'inspect', '--platform', mine, '-f', '{{.Os}}', 'busybox')).trim(), 'linux');
+      await fails(b, mismatch, 'run', '--rm', '--pull', 'never', '--platform', other, 'busybox', 'true');
+      assert.equal((await ok(b, 'run', '--rm', '--platform', mine, 'busybox', 'echo', 'ran')).trim(), 'ran');
+      // rmi of a platform the image is not of removes nothing.
+      await fails(b, mismatch, 'rmi', '--platform', other, 'busybox');
+      assert.equal((await ok(b, 'images', '-q', 'busybox')).trim().length, 12);
+      // load --platform keeps only the archive's images of that platform: none here is an error.
+      await ok(b, 'rmi', 'busybox');
+      await fails(b, /no image in the archive matches the specified platform/, 'load', '--platform', other, '-i', file);
+      assert.equal((await ok(b, 'images', '-q')).trim(), '');
+      assert.match(await ok(b, 'load', '--platform', mine, '-i', file), /Loaded image: busybox:latest/);
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  });
+});

@@ -13,6 +13,7 @@ import type { Live } from '../../../containers/service';
 import { containerLifecycleRoutes } from './lifecycle';
 import { containerSizes } from '../system/df';
 import { API_VERSION, compareVersions } from '../../version';
+import { checkPlatforms } from '../images/ops';
 
 type Req = FastifyRequest<{ Params: { id: string }; Querystring: Query }>;
 
@@ -94,6 +95,10 @@ export function containerRoutes(app: FastifyInstance, d: Daemon): void {
 
   app.post('/containers/create', async (req: FastifyRequest<{ Querystring: Query }>, reply) => {
     const name = qstr(req.query, 'name');
+    // --platform: the local image must be of it (a 404 makes the CLI pull that platform).
+    const platform = qstr(req.query, 'platform');
+    const image = (req.body as { Image?: unknown } | undefined)?.Image;
+    if (platform && typeof image === 'string' && image) checkPlatforms(d, [image], [platform]);
     const out = await svc.create(name, olderApiCreate(req.body as Record<string, unknown>, req.apiVersion), { readOnlyTopOnly: compareVersions(req.apiVersion || API_VERSION, '1.44') < 0 });
     reply.code(201).send(out);
   });

@@ -4,13 +4,14 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Daemon } from '../../../daemon';
-import { qbool, qstr, parseFilters, type Query } from '../../../lib/query';
+import { qbool, qlist, qstr, parseFilters, type Query } from '../../../lib/query';
+import { queryPlatform } from '../../../distribution/platform';
 import { BerthError, invalid, toHttp } from '../../../errors/errors';
 import { parseNormalizedNamed, withTag, tagNameOnly, fullName } from '../../../images/reference';
 import { distributionOf } from '../../../distribution';
 import { decodeRegistryAuth } from '../../../distribution/auth';
 import { commonHeaders } from '../../plugins/dialect';
-import { handleImport, sendSave } from './ops';
+import { checkPlatforms, handleImport, sendSave } from './ops';
 
 type Req = FastifyRequest<{ Querystring: Query; Params: { '*': string } }>;
 
@@ -121,7 +122,8 @@ export function imageRoutes(app: FastifyInstance, d: Daemon): void {
     const quiet = qbool(req.query, 'quiet');
     const out = startJsonStream(reply);
     try {
-      await svc.load(requestBody(req.raw), quiet, out.write);
+      const platform = qstr(req.query, 'platform');
+      await svc.load(requestBody(req.raw), quiet, out.write, platform ? queryPlatform(platform) : undefined);
     } catch (e) {
       out.fail(e);
     } finally {
@@ -157,6 +159,8 @@ export function imageRoutes(app: FastifyInstance, d: Daemon): void {
   app.get('/images/*', async (req: Req, reply) => {
     const p = splitVerb(req.params['*'], ['json', 'history', 'get']);
     if (!p) throw pageNotFound();
+    // API 1.48's platform: berth's images are of one platform each; another one is not there.
+    checkPlatforms(d, [p.name], qlist(req.query, 'platform'));
     if (p.verb === 'get') return sendSave(d, [p.name], reply);
     if (p.verb === 'json') return svc.inspect(p.name, req.apiVersion);
     return svc.history(p.name);
@@ -187,6 +191,9 @@ export function imageRoutes(app: FastifyInstance, d: Daemon): void {
   app.delete('/images/*', async (req: Req) => {
     const name = req.params['*'];
     if (!name) throw pageNotFound();
+    // API 1.50's platforms: removing a platform the image is not of removes nothing.
+    checkPlatforms(d, [name], qlist(req.query, 'platforms'));
     return svc.remove(name, qbool(req.query, 'force'), !qbool(req.query, 'noprune'));
   });
 }
+

@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Daemon } from '../../../daemon';
 import { qbool, qlist, qstr, type Query } from '../../../lib/query';
 import { invalid } from '../../../errors/errors';
+import { imageFits, platformMismatch, queryPlatform } from '../../../distribution/platform';
 import { commonHeaders } from '../../plugins/dialect';
 import { requestBody } from './index';
 import { fetchUrl } from '../../../images/import';
@@ -63,6 +64,7 @@ export function imageOpsRoutes(app: FastifyInstance, d: Daemon): void {
   app.get('/images/get', async (req: Req, reply) => {
     // names=a&names=b; older clients joined them with commas in one value.
     const names = qlist(req.query, 'names').flatMap((n) => n.split(',')).map((n) => n.trim()).filter(Boolean);
+    checkPlatforms(d, names, qlist(req.query, 'platform'));
     await sendSave(d, names, reply);
   });
 
@@ -96,4 +98,14 @@ export function imageOpsRoutes(app: FastifyInstance, d: Daemon): void {
     });
     reply.code(201).send({ Id: id });
   });
+}
+
+/** The images named must be of every platform a query asks for (berth keeps one platform per image). */
+export function checkPlatforms(d: Daemon, refs: string[], platforms: string[]): void {
+  if (platforms.length === 0) return;
+  const wanted = platforms.map(queryPlatform);
+  for (const ref of refs) {
+    const cfg = d.images.find(ref).config ?? {};
+    for (const w of wanted) if (!imageFits(cfg, w)) throw platformMismatch(ref, w, cfg);
+  }
 }
