@@ -248,11 +248,16 @@ export interface PutOptions { noOverwriteDirNonDir: boolean; copyUIDGID: boolean
 export async function putArchive(svc: ContainerService, ref: string, p: string, body: Readable, o: PutOptions): Promise<void> {
   const live = svc.lookup(ref);
   if (!p) throw invalid('Path cannot be empty');
-  if (live.rec.hostConfig.ReadonlyRootfs && svc.isRunningId(live.rec.id)) {
-    throw new BerthError('forbidden', 'container rootfs is marked read-only');
-  }
   await svc.withRootfs(live, async (root) => {
     const dest = await resolveInRoot(root, p, true);
+    // Where the files would land decides, as in Docker: the deepest mount holding the destination (a
+    // volume, bind, tmpfs or image), else the container's root.
+    const under = (live.rec.mounts ?? [])
+      .filter((m) => dest.inner === m.Destination || dest.inner.startsWith(`${m.Destination}/`))
+      .sort((a, b) => b.Destination.length - a.Destination.length)[0];
+    if (under ? !under.RW : live.rec.hostConfig.ReadonlyRootfs && svc.isRunningId(live.rec.id)) {
+      throw new BerthError('forbidden', under ? 'mounted volume is marked read-only' : 'container rootfs is marked read-only');
+    }
     let st: Stats;
     try {
       st = await stat(dest.host);

@@ -193,12 +193,26 @@ test('docker cp of a stopped container reaches its volumes; a read-only bind ref
   assert.equal(readFileSync(back, 'utf8'), 'host file\n');
   const r = await b.docker(['cp', src, 'cps:/ro/new.txt']);
   assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /mounted volume is marked read-only/);
   assert.ok(!existsSync(path.join(ro, 'new.txt')));
   // Nothing stays mounted on the host after the copies.
   const merged = JSON.parse(await ok('inspect', 'cps'))[0].GraphDriver.Data.MergedDir;
   assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(merged));
   await ok('rm', '-v', 'cps');
   await ok('volume', 'rm', 'cps-vol');
+});
+
+test('docker cp into a --read-only container: its root refuses, its volumes take the files', async () => {
+  const src = path.join(host, 'rofs-in.txt');
+  writeFileSync(src, 'into the volume\n');
+  await ok('run', '-d', '--name', 'rofs', '--read-only', '-v', 'rofs-vol:/data', 'busybox', 'sleep', '600');
+  const r = await b.docker(['cp', src, 'rofs:/etc/x.txt']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /container rootfs is marked read-only/);
+  await ok('cp', src, 'rofs:/data/in.txt');
+  assert.equal((await ok('exec', 'rofs', 'cat', '/data/in.txt')).trim(), 'into the volume');
+  await ok('rm', '-f', '-v', 'rofs');
+  await ok('volume', 'rm', 'rofs-vol');
 });
 
 test('bad specifications are refused and create nothing', async () => {
