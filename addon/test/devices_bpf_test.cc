@@ -4,9 +4,9 @@
 // daemon takes. Needs root and a cgroup2 mount (/sys/fs/cgroup/unified on a hybrid host, /sys/fs/cgroup
 // on a unified one; BPF device programs act on hybrid hosts too). Built by `make devices-bpf-test`.
 //
-// Prints one line per check and PASS or FAIL at the end; exits 0 on PASS, 1 on FAIL, 77 when there is no
-// cgroup2 mount to test on. A kernel that refuses to load or attach the program is a FAIL that prints
-// the kernel's error and the verifier's log.
+// Prints one line per check and PASS or FAIL at the end; exits 0 on PASS, 1 on FAIL. A host without a
+// cgroup2 mount, and a kernel that refuses to load or attach the program, are FAILs that say so (the
+// latter with the kernel's error and the verifier's log).
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
@@ -230,8 +230,8 @@ int main() {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   const std::string root = FindCgroup2();
   if (root.empty()) {
-    std::printf("SKIP: no cgroup2 mount at /sys/fs/cgroup/unified or /sys/fs/cgroup\n");
-    return 77;
+    std::printf("FAIL: no cgroup2 mount at /sys/fs/cgroup/unified or /sys/fs/cgroup to test on\n");
+    return 1;
   }
   char tmpl[] = "/tmp/berth-devtest-XXXXXX";
   if (::mkdtemp(tmpl) == nullptr) {
