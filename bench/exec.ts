@@ -7,7 +7,7 @@
 // that answers the CLI's five requests (ping, container inspect, exec create, start, exec inspect) at once
 // with berthd's own answers and runs nothing. No daemon can be faster than that on this machine.
 //   node dist/bench/exec.js [unix:///var/run/docker.sock]      (BENCH_RUNS=30, BENCH_WARMUP=3)
-import { benchBerthd, otherHost, timeDocker, loadFixturesInto, median, summary, intEnv } from './lib';
+import { benchBerthd, otherHost, timeDocker, timedApi, loadFixturesInto, median, summary, intEnv } from './lib';
 import { runCmd, DOCKER } from '../test/helpers/berthd';
 import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -42,35 +42,15 @@ async function standIn(containerJson: string): Promise<{ host: string; close(): 
   return { host: `unix://${sock}`, close: () => { server.close(); rmSync(dir, { recursive: true, force: true }); } };
 }
 
-/** One API request over the daemon's unix socket: its wall time in ms and the body. */
-function api(host: string, method: string, p: string, body?: object): Promise<{ ms: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const t0 = process.hrtime.bigint();
-    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const req = http.request({ socketPath: host.replace(/^unix:\/\//, ''), method, path: p,
-      headers: data ? { 'Content-Type': 'application/json', 'Content-Length': data.length } : {} }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('latin1');
-        if ((res.statusCode ?? 500) >= 300) reject(new Error(`${method} ${p}: ${res.statusCode} ${text}`));
-        else resolve({ ms: Number(process.hrtime.bigint() - t0) / 1e6, body: text });
-      });
-    });
-    req.on('error', reject);
-    req.end(data);
-  });
-}
-
 type Own = Record<'create' | 'start' | 'inspect' | 'total', number[]>;
 
 async function execApi(host: string, name: string, own: Own): Promise<void> {
   await new Promise((r) => setTimeout(r, 30));
-  const c = await api(host, 'POST', `/v1.41/containers/${name}/exec`, { AttachStdout: true, AttachStderr: true, Cmd: ['true'] });
-  const id = (JSON.parse(c.body) as { Id: string }).Id;
-  const s = await api(host, 'POST', `/v1.41/exec/${id}/start`, { Detach: false, Tty: false });
-  const q = await api(host, 'GET', `/v1.41/exec/${id}/json`);
-  if ((JSON.parse(q.body) as { ExitCode: number }).ExitCode !== 0) throw new Error(`exec in ${host} exited ${q.body}`);
+  const c = await timedApi(host, 'POST', `/v1.41/containers/${name}/exec`, { AttachStdout: true, AttachStderr: true, Cmd: ['true'] });
+  const id = (JSON.parse(c.text) as { Id: string }).Id;
+  const s = await timedApi(host, 'POST', `/v1.41/exec/${id}/start`, { Detach: false, Tty: false });
+  const q = await timedApi(host, 'GET', `/v1.41/exec/${id}/json`);
+  if ((JSON.parse(q.text) as { ExitCode: number }).ExitCode !== 0) throw new Error(`exec in ${host} exited ${q.text}`);
   own.create.push(c.ms);
   own.start.push(s.ms);
   own.inspect.push(q.ms);
@@ -97,7 +77,7 @@ async function main(): Promise<void> {
       await timeDocker(t.host, ['run', '-d', '--name', name, 'busybox', 'sleep', '100000']);
       for (let i = 0; i < warmup; i++) await timeDocker(t.host, ['exec', name, 'true']);
     }
-    floor = await standIn((await api(b.host, 'GET', `/v1.50/containers/${name}/json`)).body);
+    floor = await standIn((await timedApi(b.host, 'GET', `/v1.50/containers/${name}/json`)).text);
     const floorTimes: number[] = [];
     for (let i = 0; i < warmup; i++) await timeDocker(floor.host, ['exec', name, 'true']);
     for (let i = 0; i < runs; i++) {

@@ -1,6 +1,7 @@
 // Shared by the bench scripts: a berthd of their own (the test harness's, so everything it made is removed
 // at the end, also on Ctrl-C), timing of whole commands, and order statistics.
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import path from 'node:path';
 import { startBerthd, runCmd, DOCKER, FIXTURES, type Berthd } from '../test/helpers/berthd';
 
@@ -74,4 +75,26 @@ export function summary(xs: number[], unit = 'ms'): string {
 export function intEnv(name: string, dflt: number): number {
   const v = Number(process.env[name]);
   return Number.isInteger(v) && v > 0 ? v : dflt;
+}
+
+/** One API request straight to a daemon's unix socket (no CLI): its wall time in ms and the body's text;
+ *  rejects on a status of 300 or more. */
+export function timedApi(host: string, method: string, p: string, body?: object): Promise<{ ms: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const req = http.request({ socketPath: host.replace(/^unix:\/\//, ''), method, path: p,
+      headers: data ? { 'Content-Type': 'application/json', 'Content-Length': data.length } : {} }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+        const text = Buffer.concat(chunks).toString();
+        if ((res.statusCode ?? 500) >= 300) reject(new Error(`${method} ${p}: ${res.statusCode} ${text}`));
+        else resolve({ ms, text });
+      });
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
 }

@@ -13,11 +13,10 @@
 //       timed from request to end of response, median of BENCH_NET_RUNS.
 //   node dist/bench/network.js [unix:///var/run/docker.sock]
 import { execFileSync } from 'node:child_process';
-import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { benchBerthd, otherHost, timeDocker, loadFixturesInto, median, summary, intEnv, DOCKER } from './lib';
+import { benchBerthd, otherHost, timeDocker, timedApi, loadFixturesInto, median, summary, intEnv, DOCKER } from './lib';
 import { runCmd, REPO } from '../test/helpers/berthd';
 
 const PREFIX = 'berth-bench-net';
@@ -35,38 +34,17 @@ async function cleanup(host: string): Promise<void> {
   for (const n of nets) await docker(host, ['network', 'rm', n]).catch(() => '');
 }
 
-/** (a) One round: create, connect, disconnect, rm. */
-/** One API request over the daemon's unix socket: its wall time in ms and the parsed body. */
-function api(host: string, method: string, p: string, body?: object): Promise<{ ms: number; body: unknown }> {
-  return new Promise((resolve, reject) => {
-    const t0 = process.hrtime.bigint();
-    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const req = http.request({ socketPath: host.replace(/^unix:\/\//, ''), method, path: p,
-      headers: data ? { 'Content-Type': 'application/json', 'Content-Length': data.length } : {} }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-        const text = Buffer.concat(chunks).toString();
-        if ((res.statusCode ?? 500) >= 300) reject(new Error(`${method} ${p}: ${res.statusCode} ${text}`));
-        else resolve({ ms, body: text ? JSON.parse(text) : undefined });
-      });
-    });
-    req.on('error', reject);
-    req.end(data);
-  });
-}
-
 /** (d) The four requests of (a) without the CLI: ms per request. */
 async function lifecycleApi(host: string, target: string, i: number): Promise<Record<'create' | 'connect' | 'disconnect' | 'rm', number>> {
-  const c = await api(host, 'POST', '/v1.41/networks/create', { Name: `${PREFIX}-api${i}`, Driver: 'bridge', Labels: { [PREFIX]: '' } });
-  const id = (c.body as { Id: string }).Id;
-  const a = await api(host, 'POST', `/v1.41/networks/${id}/connect`, { Container: target, EndpointConfig: {} });
-  const d = await api(host, 'POST', `/v1.41/networks/${id}/disconnect`, { Container: target, Force: false });
-  const r = await api(host, 'DELETE', `/v1.41/networks/${id}`);
+  const c = await timedApi(host, 'POST', '/v1.41/networks/create', { Name: `${PREFIX}-api${i}`, Driver: 'bridge', Labels: { [PREFIX]: '' } });
+  const id = (JSON.parse(c.text) as { Id: string }).Id;
+  const a = await timedApi(host, 'POST', `/v1.41/networks/${id}/connect`, { Container: target, EndpointConfig: {} });
+  const d = await timedApi(host, 'POST', `/v1.41/networks/${id}/disconnect`, { Container: target, Force: false });
+  const r = await timedApi(host, 'DELETE', `/v1.41/networks/${id}`);
   return { create: c.ms, connect: a.ms, disconnect: d.ms, rm: r.ms };
 }
 
+/** (a) One round: create, connect, disconnect, rm. */
 async function lifecycle(host: string, target: string, i: number): Promise<number> {
   const name = `${PREFIX}-lc${i}`;
   let ms = await timeDocker(host, ['network', 'create', '--label', PREFIX, name]);

@@ -17,7 +17,7 @@ import { berthdForFile } from '../helpers/file';
 import { dockerOk, dockerFails } from '../helpers/clients';
 import { packTar } from '../fixtures/tar';
 import { readTar } from '../../daemon/storage/layers/apply';
-import { startRegistry, type Registry } from '../helpers/registry';
+import { forwardToRegistry, startRegistry, type Registry } from '../helpers/registry';
 
 const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -34,15 +34,7 @@ class CountingProxy {
   async start(): Promise<void> {
     this.server = http.createServer((req, res) => {
       this.seen.push({ method: req.method ?? '', path: (req.url ?? '').split('?')[0], range: req.headers['content-range'] as string | undefined, length: req.headers['content-length'] });
-      const headers = { ...req.headers, host: `127.0.0.1:${this.upstream}` };
-      const up = http.request({ host: '127.0.0.1', port: this.upstream, method: req.method, path: req.url, headers }, (ur) => {
-        const h = { ...ur.headers };
-        if (h.location) h.location = h.location.replace(`127.0.0.1:${this.upstream}`, `127.0.0.1:${this.port}`);
-        res.writeHead(ur.statusCode ?? 502, h);
-        ur.pipe(res);
-      });
-      up.on('error', () => res.destroy());
-      req.pipe(up);
+      forwardToRegistry(req, res, this.upstream, this.port);
     });
     await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', () => r()));
     this.port = (this.server.address() as net.AddressInfo).port;

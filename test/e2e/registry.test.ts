@@ -16,7 +16,7 @@ import { FIXTURES, runCmd, type Berthd } from '../helpers/berthd';
 import { berthdForFile } from '../helpers/file';
 import { dockerCli, show } from '../helpers/clients';
 import { packTar } from '../fixtures/tar';
-import { startRegistry, type Registry } from '../helpers/registry';
+import { forwardToRegistry, startRegistry, type Registry } from '../helpers/registry';
 
 const IDS: { busybox: string; layered: string } = JSON.parse(readFileSync(path.join(FIXTURES, 'ids.json'), 'utf8'));
 const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -76,16 +76,7 @@ class Proxy {
         await new Promise<void>((r) => (this.release = r));
       }
     }
-    const headers = { ...req.headers, host: `127.0.0.1:${this.upstream}` };
-    delete headers.authorization;
-    const up = http.request({ host: '127.0.0.1', port: this.upstream, method: req.method, path: url, headers }, (ur) => {
-      const h = { ...ur.headers };
-      if (h.location) h.location = h.location.replace(`127.0.0.1:${this.upstream}`, `127.0.0.1:${this.port}`);
-      res.writeHead(ur.statusCode ?? 502, h);
-      ur.pipe(res);
-    });
-    up.on('error', () => res.destroy());
-    req.pipe(up);
+    forwardToRegistry(req, res, this.upstream, this.port, true);
   }
   close(): void {
     this.release?.();

@@ -3,6 +3,7 @@
 // test needs: a free loopback port and waiting for an HTTP server to answer.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 
@@ -69,4 +70,20 @@ export async function startRegistry(dir: string, name = 'registry', htpasswd?: s
     throw e;
   }
   return { port, root, config, proc, base, stop };
+}
+
+/** Passes a request on to the registry listening on 127.0.0.1:`upstream` and its answer back, with the
+ *  Location of redirects (uploads) pointed at the proxy on `port`; `dropAuth`: the registry is not told
+ *  the client's credentials (the proxy checked them itself). */
+export function forwardToRegistry(req: http.IncomingMessage, res: http.ServerResponse, upstream: number, port: number, dropAuth = false): void {
+  const headers = { ...req.headers, host: `127.0.0.1:${upstream}` };
+  if (dropAuth) delete headers.authorization;
+  const up = http.request({ host: '127.0.0.1', port: upstream, method: req.method, path: req.url, headers }, (ur) => {
+    const h = { ...ur.headers };
+    if (h.location) h.location = h.location.replace(`127.0.0.1:${upstream}`, `127.0.0.1:${port}`);
+    res.writeHead(ur.statusCode ?? 502, h);
+    ur.pipe(res);
+  });
+  up.on('error', () => res.destroy());
+  req.pipe(up);
 }
