@@ -17,6 +17,7 @@ import path from 'node:path';
 import { invalid } from '../errors/errors';
 import { readTar, drain, type EntryStream } from '../storage/layers/apply';
 import type { LayerStore, PreparedLayer, LayerRecord } from '../storage/layers/store';
+import { readAhead, replay } from '../lib/readahead';
 
 interface Member {
   /** The spooled bytes; absent for a member unpacked as a layer. */
@@ -120,35 +121,17 @@ export class Spool {
    *  reads the member to its end. */
   private async tryUnpack(layers: LayerStore, stream: EntryStream, dir: string, index: number): Promise<Member> {
     const it = stream[Symbol.asyncIterator]();
-    const head: Buffer[] = [];
-    let headLen = 0;
-    let ended = false;
-    while (headLen < 512) {
-      const r = await it.next();
-      if (r.done) {
-        ended = true;
-        break;
-      }
-      head.push(r.value);
-      headLen += r.value.length;
-    }
+    const ahead = await readAhead(it, 512);
     let size = 0;
-    // The member's bytes: what was read ahead, then the rest. Not a for-await over `it`, so that giving up
-    // early (a bad layer) leaves the rest to be drained here.
+    // The member's bytes: what was read ahead, then the rest; giving up early (a bad layer) leaves the
+    // rest to be drained here.
     const all = async function* (): AsyncGenerator<Buffer> {
-      for (const c of head) {
+      for await (const c of replay(ahead, it)) {
         size += c.length;
         yield c;
       }
-      if (ended) return;
-      for (;;) {
-        const r = await it.next();
-        if (r.done) return;
-        size += r.value.length;
-        yield r.value;
-      }
     };
-    if (isTarHeader(Buffer.concat(head))) {
+    if (isTarHeader(Buffer.concat(ahead.chunks))) {
       try {
         const prepared = await layers.prepare(all());
         this.prepared.add(prepared);

@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import { invalid } from '../../errors/errors';
+import { readAhead, replay } from '../../lib/readahead';
 
 /** Bytes of the chunks handed to the tar parser and to zlib: each costs tens of microseconds per chunk
  *  whatever its size (zlib: a trip through the thread pool), and sockets and pipes deliver 16–64 KiB at a
@@ -109,30 +110,9 @@ export async function* chunksOf(r: Readable): AsyncGenerator<Buffer> {
 /** The uncompressed bytes of `src`, whatever compression it starts with. */
 export async function* decompressed(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   const it = src[Symbol.asyncIterator]();
-  const headChunks: Buffer[] = [];
-  let headLen = 0;
-  let ended = false;
-  while (headLen < 6) {
-    const n = await it.next();
-    if (n.done) {
-      ended = true;
-      break;
-    }
-    const c = Buffer.isBuffer(n.value) ? n.value : Buffer.from(n.value);
-    headChunks.push(c);
-    headLen += c.length;
-  }
-  const head = Buffer.concat(headChunks);
-  const kind = detectCompression(head);
-  async function* whole(): AsyncGenerator<Buffer> {
-    if (head.length) yield head;
-    if (ended) return;
-    for (;;) {
-      const n = await it.next();
-      if (n.done) return;
-      yield Buffer.isBuffer(n.value) ? n.value : Buffer.from(n.value);
-    }
-  }
+  const ahead = await readAhead(it, 6);
+  const kind = detectCompression(Buffer.concat(ahead.chunks));
+  const whole = () => replay(ahead, it);
   try {
     if (kind === 'none') {
       yield* whole();
