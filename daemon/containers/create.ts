@@ -137,17 +137,18 @@ export function prepareCreate(d: Daemon, nameParam: string | undefined, body: Cr
   // Sharing the host's UTS namespace, or its network, the container is named as the host; sharing another
   // container's network, as that container (as Docker does).
   let hostName = hostConfig.UTSMode === 'host' || hostConfig.NetworkMode === 'host' ? os.hostname() : '';
+  let domainName = body.Domainname ?? '';
   if (String(hostConfig.NetworkMode).startsWith('container:')) {
     if (body.Hostname) throw invalid('conflicting options: hostname and the network mode');
     try {
       const donor = d.containers.lookup(String(hostConfig.NetworkMode).slice('container:'.length)).rec;
       hostName = donor.config.Hostname;
-      if (!body.Domainname && donor.config.Domainname) body.Domainname = donor.config.Domainname;
+      domainName ||= donor.config.Domainname ?? '';
     } catch { /* the start reports a missing donor */ }
   }
   const config = {
     Hostname: body.Hostname || hostName || shortId(id),
-    Domainname: body.Domainname ?? '',
+    Domainname: domainName,
     User: body.User || ic.User || '',
     AttachStdin: !!body.AttachStdin,
     AttachStdout: !!body.AttachStdout,
