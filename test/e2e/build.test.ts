@@ -169,6 +169,23 @@ describe('docker build through the docker CLI', () => {
     assert.equal((await ok('run', '--rm', 'stdin:1', 'cat', '/stdin.txt')).trim(), 'from-stdin');
   });
 
+  test('a Dockerfile outside the context (-f /elsewhere/Dockerfile) and on stdin with a context (-f -)', async () => {
+    const dir = context('outside-ctx', { 'data.txt': 'from the context\n' });
+    const elsewhere = context('outside-df', {
+      'Dockerfile': 'FROM busybox\nCOPY data.txt /data.txt\nRUN cat /data.txt\n',
+    });
+    const r = await docker(['build', '-t', 'outside:1', '-f', path.join(elsewhere, 'Dockerfile'), dir]);
+    assert.equal(r.code, 0, show(r));
+    assert.match(r.stdout, /from the context/);
+    assert.equal((await ok('run', '--rm', 'outside:1', 'cat', '/data.txt')), 'from the context\n');
+    // The CLI's own `.dockerfile.<random>` member is the Dockerfile, never a file of the image.
+    assert.doesNotMatch(await ok('run', '--rm', 'outside:1', 'ls', '-a', '/'), /\.dockerfile/);
+
+    const s = await docker(['build', '-t', 'outside:2', '-f', '-', dir], 'FROM busybox\nCOPY data.txt /stdin-data.txt\n');
+    assert.equal(s.code, 0, show(s));
+    assert.equal((await ok('run', '--rm', 'outside:2', 'cat', '/stdin-data.txt')), 'from the context\n');
+  });
+
   test('FROM pulls a missing image from its registry; a built image pushes and pulls back', async (t) => {
     const reg = await startRegistry(scratch);
     t.after(reg.stop);
