@@ -1,7 +1,7 @@
 // POST /containers/create: the body checked, the image's defaults merged in as Docker merges them, and a
 // ContainerRecord ready to be stored. No side effects here; the service writes rows and directories.
 import type { Daemon } from '../daemon';
-import { invalid } from '../errors/errors';
+import { asBadReference, invalid } from '../errors/errors';
 import { newId, shortId } from '../lib/ids';
 import { nowNs, rfc3339Nano } from '../lib/time';
 import { validateBody } from '../api/validate';
@@ -194,7 +194,7 @@ export function prepareCreate(d: Daemon, nameParam: string | undefined, body: Cr
     volumes: Object.keys(config.Volumes ?? {}),
     volumesFrom: ((hostConfig.VolumesFrom ?? []) as string[]).map((spec) => {
       const { ref, mode } = parseVolumesFrom(spec);
-      return { points: d.containers.lookup(ref).rec.mounts ?? [], mode };
+      return { points: asBadReference(() => d.containers.lookup(ref)).rec.mounts ?? [], mode };
     }),
   }, mountDefaults);
   // An image mount names its image at create (as the container's own image); berth mounts it read-only

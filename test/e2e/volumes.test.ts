@@ -225,3 +225,16 @@ test('bad specifications are refused and create nothing', async () => {
   assert.deepEqual(await volumeNames(), before);
   assert.equal((await ok('ps', '-aq')).trim(), '');
 });
+
+test('a missing container named by --volumes-from or --network container: is a 400, so the CLI does not go pulling the image', async () => {
+  const before = (await ok('ps', '-aq')).split('\n').filter(Boolean).length;
+  for (const args of [['--volumes-from', 'no-such-donor'], ['--network', 'container:no-such-donor']]) {
+    const r = await b.docker(['run', '--rm', ...args, 'busybox', 'true']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /No such container: no-such-donor/);
+    assert.doesNotMatch(r.stderr, /Unable to find image|pull/i, 'a 404 would have sent the CLI to the registry');
+    const raw = await api(b, 'POST', '/v1.50/containers/create', { body: { Image: 'busybox', HostConfig: args[0] === '--volumes-from' ? { VolumesFrom: ['no-such-donor'] } : { NetworkMode: 'container:no-such-donor' } } });
+    assert.equal(raw.status, 400, raw.body);
+  }
+  assert.equal((await ok('ps', '-aq')).split('\n').filter(Boolean).length, before, 'nothing was created');
+});
