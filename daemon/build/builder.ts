@@ -17,6 +17,7 @@
 // "Successfully tagged <name>" per tag. A failing step ends the stream with an errorDetail (a RUN's exit
 // code as `code`); nothing is tagged then, and the step's container is removed.
 /* eslint-disable @typescript-eslint/no-explicit-any */
+import { nowNs, rfc3339Nano } from '../lib/time';
 import { promises as fsp } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -529,7 +530,7 @@ export class Builder {
     const parent = stage.image;
     const img = await this.d.images.writeBuildStep(parent, res.tar, (diffId) => {
       const base = parent?.config ?? {};
-      const now = new Date().toISOString();
+      const now = rfc3339Nano(nowNs());
       const history = [...(Array.isArray(base.history) ? base.history : [])];
       history.push({ created: now, created_by: createdBy, ...(diffId ? {} : { empty_layer: true }) });
       const cfg: any = {
