@@ -53,13 +53,14 @@ export class Daemon {
   async restore(): Promise<void> {
     await this.images.cleanup();
     await this.networks.init();
-    await this.containers.restore();
+    await this.containers.restore(this.config.liveRestore);
     await this.networks.sweep();
     await this.volumes.sweep((name) => this.containers.all()
       .filter((l) => this.containers.isRunningId(l.rec.id) && (l.rec.mounts ?? []).some((m) => m.Type === 'volume' && m.Name === name)).length);
   }
 
   async shutdown(): Promise<void> {
+    if (!this.config.liveRestore) await this.containers.stopAllForShutdown(this.config.shutdownTimeout);
     await this.containers.detachAll();
     this.db.close();
   }

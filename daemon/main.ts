@@ -142,7 +142,7 @@ export async function main(argv: string[]): Promise<void> {
   const stop = async (sig: string) => {
     if (stopping) return;
     stopping = true;
-    log.info({ sig }, 'shutting down; containers keep running');
+    log.info({ sig, liveRestore: cfg.liveRestore }, cfg.liveRestore ? 'shutting down; containers keep running' : 'shutting down; live-restore is off: stopping the running containers');
     for (const s of servers) s.close();
     await daemon.shutdown();
     try { unlinkSync(cfg.pidfile); } catch { /* gone */ }

@@ -43,6 +43,11 @@ export interface Config {
   defaultIpcMode: string;
   defaultCgroupnsMode: string;
   labels: string[];
+  /** live-restore (default true): containers outlive berthd. false: they are stopped when berthd shuts down
+   *  cleanly and not adopted after a crash, as dockerd without live-restore. */
+  liveRestore: boolean;
+  /** shutdown-timeout: seconds a container gets to stop when berthd shuts down without live-restore. */
+  shutdownTimeout: number;
 }
 
 const DEFAULT_CONFIG_FILE = '/etc/berth/daemon.json';
@@ -76,7 +81,7 @@ export function parseFlags(argv: string[]): Record<string, string | string[] | b
         break;
       }
       case 'tlscacert': case 'tlscert': case 'tlskey': case 'metrics-addr': case 'default-shm-size':
-      case 'default-ipc-mode': case 'default-cgroupns-mode': {
+      case 'default-ipc-mode': case 'default-cgroupns-mode': case 'shutdown-timeout': {
         const [v, j] = takeValue(argv, i, name); i = j;
         out[name] = v;
         break;
@@ -87,7 +92,7 @@ export function parseFlags(argv: string[]): Record<string, string | string[] | b
         break;
       }
       // Booleans as Go's flag package takes them: `--tls`, `--tls=true`, `--tls=false` (never a separate word).
-      case 'tls': case 'tlsverify': {
+      case 'tls': case 'tlsverify': case 'live-restore': {
         const eq = a.indexOf('=');
         out[name] = eq > 0 ? parseBool(a.slice(eq + 1), name) : true;
         break;
@@ -178,6 +183,14 @@ function mirrorUrl(m: string): string {
   return `${u.protocol}//${u.host}`;
 }
 
+/** shutdown-timeout as dockerd takes it: whole seconds, 15 by default, -1 for no limit. */
+function shutdownTimeout(v: unknown): number {
+  if (v === undefined || v === null) return 15;
+  const n = typeof v === 'string' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < -1) throw new ConfigError(`invalid shutdown-timeout: ${JSON.stringify(v)} (whole seconds, or -1)`);
+  return n;
+}
+
 export function loadConfig(argv: string[], repoRoot: string): Config {
   const flags = parseFlags(argv);
   const configFile = (flags['config-file'] as string) ?? DEFAULT_CONFIG_FILE;
@@ -225,6 +238,8 @@ export function loadConfig(argv: string[], repoRoot: string): Config {
     defaultIpcMode: pick('default-ipc-mode', 'default-ipc-mode', 'private'),
     defaultCgroupnsMode: pick('default-cgroupns-mode', 'default-cgroupns-mode', 'private'),
     labels: (flags.labels as string[]) ?? stringList(file, 'labels'),
+    liveRestore: optBool(flags, file, 'live-restore') ?? true,
+    shutdownTimeout: shutdownTimeout(flags['shutdown-timeout'] ?? file['shutdown-timeout']),
   };
   // --tlsverify implies --tls (dockerd: "Use TLS and verify the remote").
   const tls = optBool(flags, file, 'tls');

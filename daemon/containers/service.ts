@@ -53,6 +53,8 @@ export interface Live {
   /** stdin that arrived from an attach before the container's process existed. */
   pendingStdin: Buffer[];
   pendingStdinClose: boolean;
+  /** Stopped by berthd's own shutdown (live-restore off): no restart policy applies until the next start. */
+  shuttingDown?: boolean;
 }
 
 function newLive(rec: ContainerRecord): Live {
@@ -682,7 +684,9 @@ export class ContainerService {
 
   // ---- restore after a berthd start -----------------------------------------------------------------
 
-  async restore(): Promise<void> {
+  /** `liveRestore` false (daemon.json "live-restore": false): a container found running is not adopted but
+   *  killed, as dockerd without live-restore does after a crash; its restart policy then applies. */
+  async restore(liveRestore = true): Promise<void> {
     for (const rec of this.store.all()) {
       const live = newLive(rec);
       this.byId.set(rec.id, live);
@@ -700,8 +704,16 @@ export class ContainerService {
         conn = await this.runtime.connect(this.stateDir(live.rec.id));
       }
       if (conn) {
-        this.d.log.info({ id: live.rec.id }, 're-attached to running container');
         this.wire(live, conn);
+        if (liveRestore) {
+          this.d.log.info({ id: live.rec.id }, 're-attached to running container');
+          return;
+        }
+        this.d.log.info({ id: live.rec.id }, 'live-restore is off: killing the container found running');
+        await thaw(this, live).catch(() => {});
+        live.conn?.signal(9);
+        this.emit(live, 'kill', { signal: '9' });
+        await this.waitExit(live, 10_000);
         return;
       }
       const info = this.runtime.exitStatus(this.stateDir(live.rec.id)) ?? { exitCode: 255, finishedAt: rfc3339Nano(nowNs()) };
@@ -797,6 +809,19 @@ export class ContainerService {
       s.add(`${l.rec.layerId}-init`);
     }
     return s;
+  }
+
+  /** berthd is stopping with live-restore off: every running container is stopped with its stop signal and
+   *  timeout (at most `shutdownTimeout` seconds, -1 for no limit), all at once. They are not marked as stopped
+   *  by the user, so that restart policies always/unless-stopped start them again at the next start. */
+  async stopAllForShutdown(shutdownTimeout: number): Promise<void> {
+    await Promise.all(this.all().filter((l) => this.isRunning(l)).map(async (live) => {
+      this.restarts.cancel(live);
+      live.shuttingDown = true;
+      const own = live.rec.config.StopTimeout ?? 10;
+      const t = shutdownTimeout < 0 ? own : own < 0 ? shutdownTimeout : Math.min(own, shutdownTimeout);
+      await this.stopLive(live, t).catch((e) => this.logWarn(e, live.rec.id, 'stop at shutdown failed'));
+    }));
   }
 
   /** berthd is stopping: drop the shim connections; the containers keep running. */

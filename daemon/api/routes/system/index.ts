@@ -155,7 +155,7 @@ export function systemRoutes(app: FastifyInstance, d: Daemon): void {
       Runtimes: { runc: { path: 'berth-shim' } },
       DefaultRuntime: 'runc',
       Swarm: { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
-      LiveRestoreEnabled: true,
+      LiveRestoreEnabled: d.config.liveRestore,
       Isolation: '',
       InitBinary: 'berth-init',
       ContainerdCommit: { ID: '' },
