@@ -122,7 +122,15 @@ export async function main(argv: string[]): Promise<void> {
   mkdirSync(cfg.dataRoot, { recursive: true, mode: 0o711 });
   mkdirSync(cfg.execRoot, { recursive: true, mode: 0o700 });
   writeFileSync(cfg.pidfile, `${process.pid}\n`);
-  const db = openDb(path.join(cfg.dataRoot, 'berth.db'));
+  let db: ReturnType<typeof openDb>;
+  try {
+    db = openDb(path.join(cfg.dataRoot, 'berth.db'));
+  } catch (e) {
+    log.fatal({ err: e }, 'cannot open the state database');
+    process.stderr.write(`berthd: ${(e as Error).message}\n`);
+    try { unlinkSync(cfg.pidfile); } catch { /* gone */ }
+    process.exit(1);
+  }
   const daemon = new Daemon(cfg, db, log);
   await daemon.restore();
   const { app, servers, makeServer } = buildApp(daemon, log);

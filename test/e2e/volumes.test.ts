@@ -238,3 +238,25 @@ test('a missing container named by --volumes-from or --network container: is a 4
   }
   assert.equal((await ok('ps', '-aq')).split('\n').filter(Boolean).length, before, 'nothing was created');
 });
+
+test('volume rm never deletes through a mount it could not take down; the volume stays until it can', async () => {
+  await ok('volume', 'create', 'held-vol');
+  const data = (await ok('volume', 'inspect', '--format', '{{.Mountpoint}}', 'held-vol')).trim();
+  const inner = path.join(data, 'device');
+  const { execFileSync } = await import('node:child_process');
+  execFileSync('mkdir', ['-p', inner]);
+  // Something the host mounted inside the volume (a device, a bind): its files are not the volume's to delete.
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'berth-test-held', inner]);
+  try {
+    writeFileSync(path.join(inner, 'precious'), 'keep me\n');
+    const r = await b.docker(['volume', 'rm', 'held-vol']);
+    assert.notEqual(r.code, 0, 'the removal fails');
+    assert.match(r.stderr, /still mounted/);
+    assert.equal(readFileSync(path.join(inner, 'precious'), 'utf8'), 'keep me\n', 'nothing was deleted through the mount');
+    assert.match(await ok('volume', 'ls', '-q'), /held-vol/, 'the volume is still listed');
+  } finally {
+    execFileSync('umount', [inner]);
+  }
+  await ok('volume', 'rm', 'held-vol');
+  assert.equal(existsSync(data), false);
+});
