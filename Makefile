@@ -11,7 +11,7 @@ APT_PKGS := build-essential python3 busybox-static nlohmann-json3-dev libseccomp
 
 PREFIX ?= /usr/local
 
-.PHONY: install all build run deps apt-deps addon shim init ts fixtures test test-unit test-e2e clean bench devices-bpf-test
+.PHONY: install all build run deps apt-deps apt-deps-test addon shim init ts fixtures test test-unit test-e2e clean bench devices-bpf-test enosys-exec
 
 all: build
 
@@ -54,6 +54,13 @@ build/devices-bpf-test: $(DEVBPF_SRCS) $(wildcard addon/src/cgroup/*.h addon/src
 	@mkdir -p build
 	g++ -std=c++17 -O1 -Wall -Wextra -Iaddon/src -o $@ $(DEVBPF_SRCS)
 
+# A launcher that answers ENOSYS to the system calls it is given (test/e2e/kernel-fallbacks.test.ts starts
+# berthd through it, as on a kernel older than this one).
+enosys-exec: build/enosys-exec
+build/enosys-exec: test/tools/enosys-exec.c
+	@mkdir -p build
+	gcc -std=c11 -O1 -Wall -Wextra -o $@ $< -lseccomp
+
 ts: dist/.built
 dist/.built: $(TS_SRCS) tsconfig.json | $(NPM_STAMP)
 	$(TSC) -p tsconfig.json
@@ -65,7 +72,7 @@ fixtures: build
 run: apt-deps build
 	./bin/berthd
 
-test: apt-deps build fixtures devices-bpf-test
+test: apt-deps-test build fixtures devices-bpf-test enosys-exec
 	node addon/shim/test/shim-smoke.js
 	node --test --test-concurrency=1 --test-timeout=300000 dist/test/ addon/test/
 
