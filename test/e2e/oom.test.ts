@@ -6,6 +6,8 @@
 // while it was down.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { berthdForFile } from '../helpers/file';
 import { spawnDocker, waitFor, dockerCli } from '../helpers/clients';
 
@@ -49,8 +51,22 @@ test('docker run -m 32m of a process that allocates 100 MiB: exit 137, OOMKilled
   }
 });
 
+/** A file of the container's memory cgroup (v1 or v2), or undefined when the kernel has no such file. */
+function memoryFile(id: string, file: string): string | undefined {
+  for (const dir of [path.join('/sys/fs/cgroup/memory', b.cgroupParent, id), path.join('/sys/fs/cgroup', b.cgroupParent, id)]) {
+    if (existsSync(path.join(dir, file))) return readFileSync(path.join(dir, file), 'utf8').trim();
+  }
+  return undefined;
+}
+
 test('a container killed otherwise, or under its limit, is not OOM-killed', async () => {
-  await ok('run', '-d', '--name', 'oom-c', '-m', '32m', 'busybox', 'sleep', '1000');
+  const id = (await ok('run', '-d', '--name', 'oom-c', '-m', '32m', 'busybox', 'sleep', '1000')).trim();
+  // As Docker: -m alone allows as much swap again (so a host with swap OOM-kills at 64 MiB, not never).
+  const memsw = memoryFile(id, 'memory.memsw.limit_in_bytes');
+  const swap = memoryFile(id, 'memory.swap.max');
+  assert.ok(memsw !== undefined || swap !== undefined, 'this host accounts swap (memsw or memory.swap.max)');
+  if (memsw !== undefined) assert.equal(memsw, String(64 << 20));
+  if (swap !== undefined) assert.equal(swap, String(32 << 20));
   await ok('kill', 'oom-c');
   const s = await waitFor('oom-c exited', async () => { const x = await state('oom-c'); return x.Status === 'exited' ? x : undefined; });
   assert.equal(s.ExitCode, 137);
