@@ -127,6 +127,10 @@ describe('on an older kernel with only the lowerdir+ refusal at create (the new 
     assert.match(log, /kernel lacks overlayfs lowerdir\+ through fsconfig \(Linux 6\.8\): overlay mounts go through mount\(2\)/);
     assert.ok(!log.includes('kernel lacks fsopen'), 'the new mount API itself is there');
     assert.equal(await dockerOk(b, ['run', '--rm', 'busybox', 'cat', '/etc/passwd']).then((s) => s.split('\n')[0]), 'root:x:0:0:root:/root:/bin/sh');
+    await dockerOk(b, ['run', '-d', '--name', 'kfb-plus', 'busybox', 'sleep', '1000']);
+    assert.match(overlayOptions(b), /[, ]lowerdir=[^,]*:/);
+    assert.doesNotMatch(overlayOptions(b), /lowerdir\+=/);
+    await dockerOk(b, ['rm', '-f', 'kfb-plus']);
   });
 });
 
