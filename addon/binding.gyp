@@ -23,7 +23,9 @@
         "src/net/netns.cc",
         "src/js/cgroup.cc",
         "src/js/fs.cc",
-        "src/js/net.cc"
+        "src/js/net.cc",
+        "src/js/kernel.cc",
+        "src/kernel/features.cc"
       ],
       "include_dirs": [
         "src",

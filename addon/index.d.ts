@@ -12,8 +12,10 @@ export interface OverlayMount {
   target: string;
 }
 
-/** mount -t overlay overlay -o lowerdir=…,upperdir=…,workdir=… target. Long option strings (many layers)
- *  are handled by mounting from a common parent with relative paths. */
+/** An overlay mount: the new mount API with one `lowerdir+` per layer where the kernel takes it (6.8), else
+ *  mount(2) with lowerdir=…,upperdir=…,workdir=… (long option strings, many layers: each lower dir as a
+ *  short /proc/self/fd/N; E2BIG when even those exceed a page). A kernel before 6.5 that refuses
+ *  `lowerdir+` only when the superblock is made is detected there and sent to mount(2). */
 export function mountOverlay(spec: OverlayMount): Promise<void>;
 
 /** umount2(target, MNT_DETACH when detach). Not mounted (EINVAL) or missing (ENOENT) is not an error. */
@@ -153,3 +155,21 @@ export function addrAdd(spec: { name: string; address: string; netns?: string; r
 
 /** The default route via `gateway` on link `name`, replacing any default route there was. */
 export function routeReplaceDefault(spec: { name: string; gateway: string; netns?: string }): Promise<void>;
+
+// ---- kernel features ----------------------------------------------------------------------------------
+
+export interface KernelFeature {
+  /** The interface, e.g. 'close_range(CLOSE_RANGE_CLOEXEC)', 'openat2', 'overlayfs lowerdir+ through fsconfig'. */
+  name: string;
+  /** The mainline release that brought it ('5.11'). */
+  since: string;
+  available: boolean;
+  /** Why not: the errno text or the kernel's own message. '' when available. */
+  detail: string;
+}
+
+/** Probes, in this process (so under any seccomp filter it runs in), each newer kernel interface berth uses,
+ *  with arguments that change nothing. `scratch` (absolute) is created for an overlay probe of two empty
+ *  dirs (made, never mounted) and removed again; the answer about `lowerdir+` is also what mountOverlay
+ *  goes by from then on. */
+export function kernelFeatures(scratch: string): Promise<KernelFeature[]>;

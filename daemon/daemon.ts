@@ -51,6 +51,9 @@ export class Daemon {
 
   /** Brings the state in line with the host after a start: sweeps half-done work, re-attaches shims. */
   async restore(): Promise<void> {
+    // Before anything is mounted: the probe also settles how overlays are mounted on this kernel.
+    const kernel = await this.containers.runtime.probeKernel(path.join(this.config.dataRoot, `.kernel-probe-${process.pid}`));
+    kernel.log(this.log);
     await this.images.cleanup();
     await this.networks.init();
     await this.containers.restore(this.config.liveRestore);

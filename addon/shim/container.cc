@@ -26,8 +26,66 @@
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
 
 namespace {
+
+// ---- keeping the shim's descriptors out of the container ----
+//
+// close_range(CLOSE_RANGE_CLOEXEC) (Linux 5.11) marks every fd from 3 up in one call. Without it (5.10,
+// or a seccomp filter that answers ENOSYS), each fd listed in /proc/self/fd is marked with fcntl; the
+// child opens that directory at its start, while the host's /proc is still what it sees, so the walk
+// works whatever the container's root holds.
+bool have_close_range_cloexec() {
+  // Nothing is at the highest fd number, so this marks nothing; a kernel without the flag says EINVAL.
+  static const bool have = syscall(SYS_close_range, ~0U, ~0U, CLOSE_RANGE_CLOEXEC) == 0;
+  return have;
+}
+
+// The child's own /proc/self/fd, or -1 when close_range will do (or the directory cannot be opened:
+// cloexec_from_3 then says so).
+int open_fd_dir() {
+  if (have_close_range_cloexec()) return -1;
+  return open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+struct LinuxDirent64 {
+  uint64_t d_ino;
+  int64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[];
+};
+
+bool cloexec_from_3(int fd_dir) {
+  if (have_close_range_cloexec()) {
+    if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return true;
+    return fail("close_range(CLOSE_RANGE_CLOEXEC) on the shim's descriptors", "");
+  }
+  if (fd_dir < 0)
+    return fail_msg("cannot keep the shim's descriptors out of the container: close_range(CLOSE_RANGE_CLOEXEC) "
+                    "needs Linux 5.11 and /proc/self/fd could not be opened");
+  if (lseek(fd_dir, 0, SEEK_SET) < 0) return fail("rewind", "/proc/self/fd");
+  alignas(8) char buf[4096];
+  for (;;) {
+    long n = syscall(SYS_getdents64, fd_dir, buf, sizeof buf);
+    if (n < 0) return fail("read", "/proc/self/fd");
+    if (n == 0) return true;
+    for (long off = 0; off < n;) {
+      auto* d = reinterpret_cast<LinuxDirent64*>(buf + off);
+      off += d->d_reclen;
+      char* end = nullptr;
+      long fd = strtol(d->d_name, &end, 10);
+      if (end == d->d_name || *end != '\0' || fd < 3 || fd == fd_dir) continue;
+      int flags = fcntl(static_cast<int>(fd), F_GETFD);
+      if (flags < 0 || (flags & FD_CLOEXEC)) continue;  // closed meanwhile (the listing's own fd), or done
+      if (fcntl(static_cast<int>(fd), F_SETFD, flags | FD_CLOEXEC) < 0)
+        return fail("mark close-on-exec", "/proc/self/fd/" + std::to_string(fd));
+    }
+  }
+}
 
 struct NsKind {
   const char* type;
@@ -42,6 +100,7 @@ const NsKind kNamespaces[] = {
 // three that become its stdio.
 struct ChildPlan {
   int sync_r = -1;  // the parent writes one byte once the pid is in its cgroups (when wait_for_go)
+  int fd_dir = -1;  // the child's /proc/self/fd when close_range cannot mark its fds (see cloexec_from_3)
   bool wait_for_go = false;  // the parent has cgroups to place the child in (cgroup v2)
   std::string seccomp_prog;  // the compiled filter (compile_seccomp); empty = none
   int err_w = -1;   // the child writes why it failed; EOF without data means exec succeeded
@@ -326,7 +385,7 @@ bool become_process(const Spec& s, const ChildPlan& plan) {
   envp.push_back(nullptr);
   // Nothing of the shim's may leak into the container; the error pipe closes on exec and so tells the
   // shim that exec succeeded.
-  syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+  if (!cloexec_from_3(plan.fd_dir)) return false;
   prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
   execve(path.c_str(), argv.data(), envp.data());
   return fail_msg("exec " + path + ": " + errno_text(errno));
@@ -336,8 +395,10 @@ bool join_own_cgroups(const ChildPlan& plan);
 
 // Everything the container's init does between clone and execve. Returns false (with last_error set)
 // on failure; does not return on success.
-bool child_init(const Spec& s, const ChildPlan& plan) {
-  await_parent(plan);
+bool child_init(const Spec& s, const ChildPlan& given) {
+  await_parent(given);
+  ChildPlan plan = given;
+  plan.fd_dir = open_fd_dir();
   umask(022);
   if (!join_own_cgroups(plan)) return false;
 
@@ -593,8 +654,10 @@ bool same_ns(const std::string& kind, int fd) {
 // shim entered it for its children); it enters the others, sets up its stdio, limits, credentials and
 // seccomp filter as the container's init did, and execs. Nothing of the root is built: it is the
 // container's.
-bool exec_child_init(const Spec& s, const ChildPlan& plan) {
-  await_parent(plan);
+bool exec_child_init(const Spec& s, const ChildPlan& given) {
+  await_parent(given);
+  ChildPlan plan = given;
+  plan.fd_dir = open_fd_dir();
   umask(022);
 
   if (!join_own_cgroups(plan)) return false;

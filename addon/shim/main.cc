@@ -253,6 +253,9 @@ int main(int argc, char** argv) {
   JsonLog log;
   if (!log.open(args.log, args.log_max_size, args.log_max_file)) return start_failed();
   Container container;
+  // Counted before the container runs, so that a kill in its first moment is not missed.
+  std::string oom_file = oom_counter_file(args.cgroups);
+  long oom_before = oom_file.empty() ? -1 : oom_kill_count(oom_file);
   {
     // The spec lives only for the start; the supervising loop does not need it.
     Spec spec;
@@ -268,5 +271,6 @@ int main(int argc, char** argv) {
     fd3->send(kFrameStarted, started.data(), started.size());
   }
   Supervisor sup(args, std::move(container), std::move(log), std::move(listener), std::move(sigfd), std::move(fd3));
+  if (!oom_file.empty()) sup.watch_oom(oom_file, oom_before);
   return sup.run();
 }

@@ -314,7 +314,9 @@ export class ContainerService {
     const quota = hc.NanoCpus ? Math.round((hc.NanoCpus * period) / 1e9) : hc.CpuQuota || 0;
     return {
       memory: hc.Memory || 0,
-      memorySwap: hc.MemorySwap || 0,
+      // Docker's default for a memory limit without a swap limit: as much swap again (memory+swap twice
+      // the limit), so that a container over its limit is OOM-killed rather than swapping without bound.
+      memorySwap: hc.MemorySwap || (hc.Memory > 0 ? hc.Memory * 2 : 0),
       memoryReservation: hc.MemoryReservation || 0,
       pidsLimit: hc.PidsLimit || 0,
       cpuShares: hc.CpuShares || 0,

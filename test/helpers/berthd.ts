@@ -179,6 +179,11 @@ export interface StartOptions {
   daemonJson?: object;
   extraArgs?: string[];
   dataRoot?: string;
+  /** A command berthd is started through (its argv before node's), e.g. build/enosys-exec with its
+   *  options: berthd and every shim it starts then run as that command leaves them. */
+  launcher?: string[];
+  /** More environment for berthd (and so its shims). */
+  env?: Record<string, string>;
 }
 
 export async function startBerthd(opts: StartOptions = {}): Promise<Berthd> {
@@ -223,13 +228,15 @@ export async function startBerthd(opts: StartOptions = {}): Promise<Berthd> {
   const launch = async () => {
     const logOffset = existsSync(logFile) ? statSync(logFile).size : 0;
     const fd = require('node:fs').openSync(logFile, 'a');
-    b.proc = spawn(process.execPath, [path.join(REPO, 'bin', 'berthd'), '-H', `unix://${sock}`, '--data-root', dataRoot,
+    const argv = [process.execPath, path.join(REPO, 'bin', 'berthd'), '-H', `unix://${sock}`, '--data-root', dataRoot,
       '--exec-root', execRoot, '--pidfile', path.join(root, 'berthd.pid'), '--config-file', configFile,
-      '--cgroup-parent', cgroupParent, '--log-level', process.env.BERTH_TEST_LOG_LEVEL ?? 'info', ...(opts.extraArgs ?? [])], {
+      '--cgroup-parent', cgroupParent, '--log-level', process.env.BERTH_TEST_LOG_LEVEL ?? 'info', ...(opts.extraArgs ?? [])];
+    const [cmd, ...rest] = [...(opts.launcher ?? []), ...argv];
+    b.proc = spawn(cmd, rest, {
       stdio: ['ignore', fd, fd],
       // Tests never reach beyond loopback: a registry elsewhere (docker.io for an unknown image) is asked
       // through a proxy on a closed loopback port, so the pull fails at once without any outside traffic.
-      env: { ...process.env, HTTPS_PROXY: 'http://127.0.0.1:9', HTTP_PROXY: 'http://127.0.0.1:9', NO_PROXY: 'localhost,127.0.0.1,::1' },
+      env: { ...process.env, HTTPS_PROXY: 'http://127.0.0.1:9', HTTP_PROXY: 'http://127.0.0.1:9', NO_PROXY: 'localhost,127.0.0.1,::1', ...opts.env },
     });
     require('node:fs').closeSync(fd);
     await waitForSocket(sock, b.proc, logFile, logOffset);
