@@ -49,6 +49,9 @@ export interface CgroupResources {
   /** Device access at create, in order, later rules winning: "allow c 1:3 rwm", "deny a *:* rwm" (v1
    *  devices.allow/deny, v2 a device BPF program). Absent: every device. */
   devices?: string[];
+  /** Cgroup files written as given after the fields above (v1: in `controller`'s hierarchy; v2: the
+   *  container's directory), e.g. { controller: 'blkio', file: 'blkio.throttle.read_bps_device', value: '8:0 1048576' }. */
+  files?: Array<{ controller: string; file: string; value: string }>;
 }
 
 /** Creates the container's cgroup `relPath` (e.g. "berth/<id>") in every hierarchy of `layout`, writes the
