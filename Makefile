@@ -7,7 +7,7 @@ SHIM_SRCS := $(wildcard addon/shim/*.cc) $(wildcard addon/common/*.cc)
 SHIM_HDRS := $(wildcard addon/shim/*.h) $(wildcard addon/common/*.h)
 ADDON_SRCS := $(wildcard addon/src/*.cc addon/src/*/*.cc addon/common/*.cc addon/src/*.h addon/src/*/*.h addon/common/*.h)
 TS_SRCS := $(shell find daemon test bench -name '*.ts' 2>/dev/null)
-APT_PKGS := build-essential python3 busybox-static nlohmann-json3-dev libseccomp-dev libcap-dev iproute2 util-linux tmux python3-docker docker-registry apache2-utils nftables docker-compose
+APT_PKGS := build-essential python3 busybox-static nlohmann-json3-dev libseccomp-dev zlib1g-dev libcap-dev iproute2 util-linux tmux python3-docker docker-registry apache2-utils nftables docker-compose
 
 PREFIX ?= /usr/local
 
@@ -38,7 +38,7 @@ addon/build/Release/berth.node: addon/binding.gyp $(ADDON_SRCS) | $(NPM_STAMP)
 shim: build/berth-shim
 build/berth-shim: $(SHIM_SRCS) $(SHIM_HDRS)
 	@mkdir -p build
-	g++ -std=c++17 -Os -Wall -Wextra -static -Iaddon/common -o $@ $(SHIM_SRCS) -lseccomp
+	g++ -std=c++17 -Os -Wall -Wextra -static -pthread -Iaddon/common -o $@ $(SHIM_SRCS) -lseccomp -lz
 
 # berth-init: the small pid 1 of `docker run --init` (reaps zombies, forwards signals).
 init: build/berth-init
