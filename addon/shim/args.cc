@@ -56,6 +56,10 @@ bool parse_args(int argc, char** argv, Args& out) {
       out.log_compress = true;
       continue;
     }
+    if (arg == "--log-nonblock") {
+      out.log_nonblock = true;
+      continue;
+    }
     if (arg == "--stdin" && out.exec_mode) {
       out.stdin_pipe = true;
       continue;

@@ -21,6 +21,7 @@ struct Args {
   unsigned syslog_facility = 3;      // daemon
   std::string syslog_tag;
   std::string syslog_format;         // "", rfc3164, rfc5424, rfc5424micro
+  bool log_nonblock = false;         // log-opt mode=non-blocking: drop what a slow receiver cannot take now
 
   // `berth-shim exec …` (PROTOCOL.md, "Exec mode"): run one more process in a running container.
   bool exec_mode = false;

@@ -258,6 +258,7 @@ int main(int argc, char** argv) {
     // Dialled before the container starts: a syslog that cannot be reached fails the start, as Docker's.
     auto sl = std::make_unique<Syslog>();
     if (!sl->open(args.syslog_address, args.syslog_facility, args.syslog_tag, args.syslog_format)) return start_failed();
+    sl->set_nonblocking(args.log_nonblock);
     log.set_syslog(std::move(sl));
   }
   Container container;

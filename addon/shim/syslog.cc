@@ -179,7 +179,7 @@ void Syslog::send(bool is_stderr, const char* data, size_t n) {
       }
     }
     ssize_t w;
-    do w = ::send(fd_.get(), msg.data(), msg.size(), MSG_NOSIGNAL);
+    do w = ::send(fd_.get(), msg.data(), msg.size(), MSG_NOSIGNAL | (nonblock_ ? MSG_DONTWAIT : 0));
     while (w < 0 && errno == EINTR);
     if (w == static_cast<ssize_t>(msg.size())) return;
     if (w > 0 && (proto_ == "unix" || proto_ == "tcp")) {

@@ -89,6 +89,7 @@ export const syslog: LogDriver = {
     }
     a.push('--syslog-facility', String(facility(o['syslog-facility'])), '--syslog-tag', logTag(ctx, o, '{{.ID}}'));
     if (o['syslog-format']) a.push('--syslog-format', o['syslog-format']);
+    if (o.mode === 'non-blocking') a.push('--log-nonblock');
     if (cacheEnabled(o)) a.push('--log', cachePath(ctx), ...rotationArgs(localRotation(o, 'cache-')));
     return a;
   },
