@@ -59,6 +59,12 @@ bool JsonLog::open(const std::string& path, uint64_t max_size, unsigned max_file
   if (!fd_.ok()) return fail("open log", path);
   struct stat st;
   size_ = fstat(fd_.get(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+  if (compress_) {
+    // A shim that died while compressing (host crash, kill -9) left FILE.1 behind, maybe beside a torn
+    // FILE.1.gz: finish the job, or the next rotation would overwrite FILE.1.
+    std::string first = path_ + ".1";
+    if (access(first.c_str(), F_OK) == 0) compressor_ = std::thread([first] { gzip_file(first); });
+  }
   return true;
 }
 
