@@ -172,7 +172,12 @@ async function udpReceiver(): Promise<Receiver> {
   };
 }
 
+/** A stream receiver (newline-framed messages): on a unix socket path, or on a loopback TCP port. */
 async function unixReceiver(p: string): Promise<Receiver> {
+  return streamReceiver(p);
+}
+
+async function streamReceiver(p?: string): Promise<Receiver> {
   let buf = '';
   const conns = new Set<net.Socket>();
   const srv = net.createServer((c) => {
@@ -181,9 +186,9 @@ async function unixReceiver(p: string): Promise<Receiver> {
     c.on('close', () => conns.delete(c));
     c.on('error', () => {});
   });
-  await new Promise<void>((r) => srv.listen(p, () => r()));
+  await new Promise<void>((r) => (p ? srv.listen(p, () => r()) : srv.listen(0, '127.0.0.1', () => r())));
   return {
-    address: `unix://${p}`,
+    address: p ? `unix://${p}` : `tcp://127.0.0.1:${(srv.address() as net.AddressInfo).port}`,
     messages: () => buf.split(/(?<=\n)/).filter((m) => m.endsWith('\n')),
     close: () => new Promise<void>((r) => {
       for (const c of conns) c.destroy();
@@ -238,6 +243,20 @@ test('syslog over a unix socket: rfc5424 with the short ID as tag; cache-disable
     await fails(/configured logging driver does not support reading/, 'logs', 'slu');
     assert.ok(!readdirSync(dirOf(id)).some((f) => /log/.test(f)), 'no cache file when it is disabled');
     await ok('rm', 'slu');
+  } finally {
+    await rx.close();
+  }
+});
+
+test('syslog over TCP: rfc5424micro, stderr with severity err, name tag', async () => {
+  const rx = await streamReceiver();
+  try {
+    await runToEnd('--name', 'slt', '--log-driver', 'syslog', '--log-opt', `syslog-address=${rx.address}`, '--log-opt', 'syslog-format=rfc5424micro',
+      '--log-opt', 'syslog-facility=user', '--log-opt', 'tag={{.Name}}', 'busybox', 'sh', '-c', 'echo to-err >&2');
+    await waitFor('a syslog message over TCP', () => rx.messages().length >= 1 || null);
+    // user (1), err (3): <11>.
+    assert.match(rx.messages()[0], new RegExp(`^<11>1 \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(\\.\\d{1,6})?(Z|[+-]\\d\\d:\\d\\d) \\S+ slt \\d+ slt - to-err\\n$`));
+    await ok('rm', 'slt');
   } finally {
     await rx.close();
   }
