@@ -10,7 +10,7 @@ import { checkCommon, type LogContext, type LogOpts } from './options';
 import { syslog } from './syslog';
 
 export type { LogContext, LogOpts } from './options';
-export { streamLogs, formatEntry, type LogOptions, type LogEntry } from './reader';
+export { streamLogs, type LogOptions } from './reader';
 
 const DRIVERS = new Map<string, LogDriver>([jsonFile, local, none, syslog].map((d) => [d.name, d]));
 
