@@ -6,7 +6,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -243,6 +243,13 @@ test('syslog over a unix socket: rfc5424 with the short ID as tag; cache-disable
     await fails(/configured logging driver does not support reading/, 'logs', 'slu');
     assert.ok(!readdirSync(dirOf(id)).some((f) => /log/.test(f)), 'no cache file when it is disabled');
     await ok('rm', 'slu');
+    // A path that exists at create but where nobody listens at start: the start fails, as Docker's.
+    const dead = path.join(work, 'dead.sock');
+    writeFileSync(dead, '');
+    await ok('create', '--name', 'sld', '--log-driver', 'syslog', '--log-opt', `syslog-address=unix://${dead}`, 'busybox', 'echo', 'never');
+    await fails(/failed to initialize logging driver: dial unix .*dead\.sock: connect: connection refused/, 'start', 'sld');
+    assert.equal(await ok('inspect', '-f', '{{.State.Running}}', 'sld'), 'false');
+    await ok('rm', 'sld');
   } finally {
     await rx.close();
   }
