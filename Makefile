@@ -11,7 +11,7 @@ TS_SRCS := $(shell find daemon test bench -name '*.ts' 2>/dev/null)
 # and what only the tests need on top. Both are installed without recommends: docker-compose recommends
 # docker.io, and berth's set-up must never bring Docker Engine, containerd or runc onto the machine
 # (test/unit/apt-packages.test.ts checks that with apt-get's simulation).
-APT_RUN_PKGS := build-essential python3 nlohmann-json3-dev libseccomp-dev nftables
+APT_RUN_PKGS := build-essential python3 nlohmann-json3-dev libseccomp-dev zlib1g-dev nftables
 APT_TEST_PKGS := busybox-static iproute2 util-linux tmux python3-docker docker-registry apache2-utils docker-compose
 
 PREFIX ?= /usr/local
@@ -57,7 +57,7 @@ addon/build/Release/berth.node: addon/binding.gyp $(ADDON_SRCS) | $(NPM_STAMP)
 shim: build/berth-shim
 build/berth-shim: $(SHIM_SRCS) $(SHIM_HDRS)
 	@mkdir -p build
-	g++ -std=c++17 -Os -Wall -Wextra -static -Iaddon/common -o $@ $(SHIM_SRCS) -lseccomp
+	g++ -std=c++17 -Os -Wall -Wextra -static -pthread -Iaddon/common -o $@ $(SHIM_SRCS) -lseccomp -lz
 
 # berth-init: the small pid 1 of `docker run --init` (reaps zombies, forwards signals).
 init: build/berth-init

@@ -2,6 +2,7 @@
 // Flags win over the file, as in dockerd; a key given in both places is not an error here.
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
+import { validateLogConfig } from '../logs';
 
 export interface Config {
   hosts: string[];          // unix:///run/berth.sock …
@@ -253,6 +254,11 @@ export function loadConfig(argv: string[], repoRoot: string): Config {
   if (cfg.metricsAddr && !/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(cfg.metricsAddr)) throw new ConfigError(`invalid metrics-addr ${JSON.stringify(cfg.metricsAddr)}: use host:port`);
   if (cfg.logOpts === null || typeof cfg.logOpts !== 'object' || Array.isArray(cfg.logOpts) || !Object.values(cfg.logOpts).every((x) => typeof x === 'string')) {
     throw new ConfigError('log-opts must be an object of strings');
+  }
+  try {
+    validateLogConfig({ Type: cfg.logDriver, Config: cfg.logOpts });
+  } catch (e) {
+    throw new ConfigError(`failed to set log opts: ${(e as Error).message}`);
   }
   for (const h of hosts) {
     if (!h.startsWith('tcp://')) continue;

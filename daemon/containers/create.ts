@@ -2,6 +2,7 @@
 // ContainerRecord ready to be stored. No side effects here; the service writes rows and directories.
 import type { Daemon } from '../daemon';
 import { asBadReference, invalid } from '../errors/errors';
+import { mergeLogConfig } from '../logs';
 import { newId, shortId } from '../lib/ids';
 import { nowNs, rfc3339Nano } from '../lib/time';
 import { validateBody } from '../api/validate';
@@ -58,11 +59,8 @@ export function prepareCreate(d: Daemon, nameParam: string | undefined, body: Cr
     ...hcIn,
     Binds: hcIn.Binds ?? null,
     ContainerIDFile: hcIn.ContainerIDFile ?? '',
-    // daemon.json log-opts are the defaults of the daemon's log driver; the container's own options win.
-    LogConfig: {
-      Type: hcIn.LogConfig?.Type || d.config.logDriver,
-      Config: { ...((hcIn.LogConfig?.Type || d.config.logDriver) === d.config.logDriver ? d.config.logOpts : {}), ...(hcIn.LogConfig?.Config ?? {}) },
-    },
+    // daemon.json log-opts are the defaults of the daemon's log driver; checked here, before anything is made.
+    LogConfig: mergeLogConfig(hcIn.LogConfig, d.config.logDriver, d.config.logOpts),
     NetworkMode: hcIn.NetworkMode || 'default',
     PortBindings: hcIn.PortBindings ?? {},
     RestartPolicy: { Name: rp.Name || 'no', MaximumRetryCount: rp.MaximumRetryCount ?? 0 },

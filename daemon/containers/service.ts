@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Daemon } from '../daemon';
 import { conflict, invalid, notFound, notModified, BerthError } from '../errors/errors';
+import { logReadPath, shimLogArgs, type LogContext } from '../logs';
 import { isFullId } from '../lib/ids';
 import { nowNs, rfc3339Nano } from '../lib/time';
 import { parseSignal } from '../lib/signals';
@@ -87,8 +88,27 @@ export class ContainerService {
   stateDir(id: string): string {
     return path.join(this.d.config.execRoot, 'containers', id);
   }
+  /** The container as its log driver sees it. */
+  logContext(rec: ContainerRecord): LogContext {
+    return {
+      id: rec.id, name: rec.name, imageId: rec.imageId, imageRef: rec.imageRef, labels: rec.config.Labels ?? {},
+      env: rec.config.Env ?? [], dir: this.containerDir(rec.id),
+    };
+  }
+  /** The log file `docker logs` reads; 501 when the container's log driver keeps none (none, syslog
+   *  with cache-disabled). */
+  logReadPath(rec: ContainerRecord): string {
+    return logReadPath(rec.hostConfig.LogConfig ?? {}, this.logContext(rec));
+  }
+  /** The log file to read, for those that read it without asking first (attach's logs=1): with a driver
+   *  that keeps none, a name no file is ever written under, which reads as an empty log. */
   logPath(id: string): string {
-    return path.join(this.containerDir(id), `${id}-json.log`);
+    const rec = this.lookup(id).rec;
+    try {
+      return this.logReadPath(rec);
+    } catch {
+      return path.join(this.containerDir(id), `${id}-json.log`);
+    }
   }
   layerDir(rec: ContainerRecord): string {
     return path.join(this.d.config.dataRoot, 'overlay2', rec.layerId);
@@ -376,12 +396,11 @@ export class ContainerService {
       await writeFile(path.join(stateDir, 'config.json'), JSON.stringify(spec));
       const cgroupDirs = await this.runtime.createCgroup(this.cgroupPath(id), { ...this.resources(rec.hostConfig), devices: devices.rules });
       cgroupMade = true;
-      const logOpts = { ...this.d.config.logOpts, ...(rec.hostConfig.LogConfig?.Config ?? {}) };
+      // The LogConfig create stored (daemon.json's log-opts already merged in for the daemon's driver).
+      const logArgs = await shimLogArgs(rec.hostConfig.LogConfig ?? {}, this.logContext(rec));
       const subscribed = live.attachers.size > 0;
       const { conn, pid, shimPid } = await this.runtime.spawn({
-        shimPath: this.d.config.shimPath, id, bundle: stateDir, stateDir, logPath: this.logPath(id),
-        cgroupDirs, attach: subscribed,
-        logMaxSize: parseSize(logOpts['max-size']), logMaxFile: logOpts['max-file'] ? Number(logOpts['max-file']) : undefined,
+        shimPath: this.d.config.shimPath, id, bundle: stateDir, stateDir, logArgs, cgroupDirs, attach: subscribed,
       });
       rec.state = {
         ...rec.state, status: 'running', pid, shimPid, exitCode: 0, error: '', startedAt: rfc3339Nano(nowNs()),
@@ -870,11 +889,4 @@ function containerEnv(rec: ContainerRecord, home: string): string[] {
   return env;
 }
 
-function parseSize(s: string | undefined): number | undefined {
-  if (!s) return undefined;
-  const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)b?$/i.exec(s.trim());
-  if (!m) throw invalid(`invalid max-size: ${s}`);
-  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g'];
-  return Math.floor(Number(m[1]) * mult);
-}
 
