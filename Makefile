@@ -15,7 +15,7 @@ PREFIX ?= /usr/local
 
 all: build
 
-build: $(NPM_STAMP) addon shim init ts
+build: $(NPM_STAMP) addon shim init ts probes
 
 apt-deps:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -45,6 +45,18 @@ init: build/berth-init
 build/berth-init: addon/init/init.c
 	@mkdir -p build
 	gcc -std=c11 -Os -Wall -Wextra -static -o $@ $<
+
+# Probes run inside containers by the tests: static, for the host's ABI and for i386 (gcc -m32, from
+# gcc-multilib), so that a test sees what a seccomp filter answers to 64- and 32-bit processes.
+APT_PKGS += gcc-multilib
+.PHONY: probes
+probes: build/seccomp-probe build/seccomp-probe32
+build/seccomp-probe: test/probes/seccomp-probe.c
+	@mkdir -p build
+	gcc -std=c11 -Os -Wall -Wextra -static -o $@ $<
+build/seccomp-probe32: test/probes/seccomp-probe.c
+	@mkdir -p build
+	gcc -m32 -std=c11 -Os -Wall -Wextra -static -o $@ $<
 
 # The cgroup v2 device filter against the real kernel (run by addon/test/devices-bpf.test.js).
 DEVBPF_SRCS := addon/test/devices_bpf_test.cc addon/src/cgroup/devices_bpf.cc addon/src/cgroup/v2.cc \

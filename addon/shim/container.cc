@@ -369,7 +369,7 @@ bool become_process(const Spec& s, const ChildPlan& plan) {
   // The filter goes on while the init is still fully privileged (no no_new_privs needed) and after
   // everything that needs mount/setns/unshare; what follows (setgroups, setuid, capset, chdir, execve)
   // is allowed by every profile berth writes.
-  if (!load_seccomp_program(plan.seccomp_prog)) return false;
+  if (!load_seccomp_program(plan.seccomp_prog, s.seccomp.flags)) return false;
   if (!cap_apply_bounding(s)) return false;
   // chdir first as root, so a cwd the user cannot search still works (as runc does); retry as the
   // user only when root was refused (root squashing on network filesystems).
@@ -631,7 +631,7 @@ bool start_container(const Spec& s, const std::vector<std::string>& cgroups, Con
   std::vector<Fd> task_fds;
   const std::vector<std::string> by_parent = plan_cgroups(cgroups, plan, task_fds);
 
-  if (!compile_seccomp(s.seccomp, plan.seccomp_prog)) return false;
+  if (!cached_seccomp(s.seccomp, s.seccomp_cache, plan.seccomp_prog)) return false;
 
   Fd sync_r, sync_w, err_r, err_w;
   if (!make_pipe(sync_r, sync_w) || !make_pipe(err_r, err_w)) return false;
