@@ -121,12 +121,17 @@ test('Docker\'s default profile: an allow list answering EPERM, ENOSYS for sysca
   const mtime = statSync(path.join(dir, files[0])).mtimeMs;
   await probe([], ['getpid']);
   assert.equal(statSync(path.join(dir, files[0])).mtimeMs, mtime, 'the second start read the cached filter');
+  // Execs get the container's filter.
+  await ok('run', '-d', '--name', 'sc-exec', '-v', `${PROBE}:/probe:ro`, 'busybox', 'sleep', '300');
+  assert.equal(await ok('exec', 'sc-exec', '/probe', 'io_uring_setup', 'mseal', 'getpid'), 'io_uring_setup=EPERM\nmseal=ENOSYS\ngetpid=ok\nabi=64\n');
+  await ok('rm', '-f', 'sc-exec');
 });
 
 test('a 32-bit (i386) static binary runs under the default profile, confined like a 64-bit one', async () => {
-  const got = await probe([], ['getpid', 'io_uring_setup', 'keyctl', 'personality-norandom', 'unshare-uts'], PROBE32);
+  const got = await probe([], ['getpid', 'io_uring_setup', 'keyctl', 'personality-norandom', 'unshare-uts', 'fchmodat2', 'mseal'], PROBE32);
   assert.deepEqual(got, {
-    'getpid': 'ok', 'io_uring_setup': 'EPERM', 'keyctl': 'EPERM', 'personality-norandom': 'EPERM', 'unshare-uts': 'EPERM', 'abi': '32',
+    'getpid': 'ok', 'io_uring_setup': 'EPERM', 'keyctl': 'EPERM', 'personality-norandom': 'EPERM', 'unshare-uts': 'EPERM',
+    'fchmodat2': 'ENOENT', 'mseal': 'ENOSYS', 'abi': '32',
   });
 });
 
