@@ -722,7 +722,7 @@ bool start_exec(const Spec& s, pid_t target, const std::vector<std::string>& cgr
   std::vector<Fd> task_fds;
   const std::vector<std::string> by_parent = plan_cgroups(cgroups, plan, task_fds);
 
-  if (!cached_seccomp(s.seccomp, s.seccomp_cache, plan.seccomp_prog)) return false;
+  if (!cached_seccomp(s.seccomp, s.seccomp_cache, plan.seccomp_prog, s.seccomp_shared_cache)) return false;
 
   Fd sync_r, sync_w, err_r, err_w;
   if (!make_pipe(sync_r, sync_w) || !make_pipe(err_r, err_w)) return false;

@@ -351,7 +351,7 @@ void write_cache(const std::string& cache, uint64_t key, const std::string& prog
 
 }  // namespace
 
-bool cached_seccomp(const SpecSeccomp& s, const std::string& cache, std::string& prog) {
+bool cached_seccomp(const SpecSeccomp& s, const std::string& cache, std::string& prog, const std::string& shared) {
   if (!s.present) {
     prog.clear();
     return true;
@@ -359,9 +359,12 @@ bool cached_seccomp(const SpecSeccomp& s, const std::string& cache, std::string&
   if (cache.empty()) return compile_seccomp(s, prog);
   uint64_t key = cache_key(s);
   if (read_cache(cache, key, prog)) return true;
-  if (!compile_seccomp(s, prog)) return false;
+  // An exec's own cache missed: the profile's, written when the container started, saves the compile.
+  bool from_shared = !shared.empty() && read_cache(shared, key, prog);
+  if (!from_shared && !compile_seccomp(s, prog)) return false;
   // A failed write only means the next start or exec compiles again.
   write_cache(cache, key, prog);
+  if (!shared.empty() && !from_shared) write_cache(shared, key, prog);
   return true;
 }
 

@@ -44,8 +44,8 @@ bool seccomp_flag(const std::string& name, unsigned& out);
 // the profile, and libcs fall back from ENOSYS, not from EPERM.
 bool compile_seccomp(const SpecSeccomp& s, std::string& prog);
 // compile_seccomp through a cache file: one per profile for containers' inits, one per container for
-// its execs. What is read back must be for this very profile and this shim binary, else it is compiled
-// again. An empty `cache` compiles.
-bool cached_seccomp(const SpecSeccomp& s, const std::string& cache, std::string& prog);
+// its execs (which fall back on the profile's, `shared`, before they compile). What is read back must be
+// for this very profile and this shim binary, else it is compiled again. An empty `cache` compiles.
+bool cached_seccomp(const SpecSeccomp& s, const std::string& cache, std::string& prog, const std::string& shared = "");
 // Loads a compiled program for the calling process with the profile's flags (no no_new_privs).
 bool load_seccomp_program(const std::string& prog, unsigned flags);

@@ -281,6 +281,7 @@ bool load_exec_spec(const std::string& file, Spec& s) {
     if (const json* l = member(doc, "linux")) {
       read_linux(*l, s);
       s.seccomp_cache = get_string(*l, "seccompCache");
+      s.seccomp_shared_cache = get_string(*l, "seccompSharedCache");
     }
   } catch (const SpecError& e) {
     return fail_msg("process.json: " + e.message);

@@ -80,6 +80,7 @@ struct Spec {
   std::vector<SpecDevice> devices;
   SpecSeccomp seccomp;  // linux.seccomp; absent = unconfined
   std::string seccomp_cache;  // linux.seccompCache: the file holding the compiled filter (per profile, or per container for execs)
+  std::string seccomp_shared_cache;  // exec mode: linux.seccompSharedCache, the profile's (the container start's)
 
   // annotations
   bool stdin_pipe = false;  // org.berth.stdin == "true"
