@@ -136,8 +136,12 @@ test('a 32-bit (i386) static binary runs under the default profile, confined lik
 });
 
 test('--cap-add SYS_ADMIN lets the rules conditioned on it through; seccomp=unconfined and --privileged run without a filter', async () => {
-  const admin = await probe(['--cap-add', 'SYS_ADMIN'], ['unshare-uts', 'io_uring_setup', 'keyctl']);
-  assert.deepEqual(admin, { 'unshare-uts': 'ok', 'io_uring_setup': 'EPERM', 'keyctl': 'EPERM', 'abi': '64' });
+  const calls3 = ['unshare-uts', 'kcmp', 'io_uring_setup', 'keyctl'];
+  assert.deepEqual(await probe([], calls3), { 'unshare-uts': 'EPERM', 'kcmp': 'EPERM', 'io_uring_setup': 'EPERM', 'keyctl': 'EPERM', 'abi': '64' });
+  assert.deepEqual(await probe(['--cap-add', 'SYS_ADMIN'], calls3), { 'unshare-uts': 'ok', 'kcmp': 'EPERM', 'io_uring_setup': 'EPERM', 'keyctl': 'EPERM', 'abi': '64' });
+  assert.deepEqual(await probe(['--cap-add', 'SYS_PTRACE'], calls3), { 'unshare-uts': 'EPERM', 'kcmp': 'ok', 'io_uring_setup': 'EPERM', 'keyctl': 'EPERM', 'abi': '64' });
+  // Every capability (not --privileged): every conditioned rule at once still compiles and loads.
+  assert.deepEqual(await probe(['--cap-add', 'ALL'], calls3), { 'unshare-uts': 'ok', 'kcmp': 'ok', 'io_uring_setup': 'EPERM', 'keyctl': 'EPERM', 'abi': '64' });
   const open = { 'io_uring_setup': 'ok', 'keyctl': 'ok', 'personality-norandom': 'ok', 'mseal': 'ok', 'socket-vsock': 'ok', 'abi': '64' };
   const calls = ['io_uring_setup', 'keyctl', 'personality-norandom', 'mseal', 'socket-vsock'];
   for (const opts of [['--security-opt', 'seccomp=unconfined'], ['--privileged']]) {
