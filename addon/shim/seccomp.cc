@@ -64,17 +64,21 @@ bool seccomp_flag(const std::string& name, unsigned& out) {
 
 namespace {
 
-// What a rule looks like, for an error message: "SCMP_ACT_ALLOW if arg0 MASKED_EQ 0x…".
+// What a rule looks like, for an error message: "SCMP_ACT_ERRNO if arg0 EQ 1 and arg1 & 0x8 == 0".
 std::string describe(const SpecSeccompRule& r) {
   std::string d = r.action_name;
-  static const char* const kOps[] = {"?", "NE", "LT", "LE", "EQ", "GE", "GT", "MASKED_EQ"};
+  static const char* const kOps[] = {"?", "NE", "LT", "LE", "EQ", "GE", "GT"};
   for (size_t i = 0; i < r.args.size(); i++) {
     const auto& a = r.args[i];
-    char buf[96];
-    snprintf(buf, sizeof buf, "%s arg%u %s %llu", i == 0 ? " if" : " and", a.index,
-             a.op >= 0 && a.op < 8 ? kOps[a.op] : "?", static_cast<unsigned long long>(a.value));
+    char buf[128];
+    const char* join = i == 0 ? " if" : " and";
+    if (a.op == SCMP_CMP_MASKED_EQ)
+      snprintf(buf, sizeof buf, "%s arg%u & %#llx == %llu", join, a.index, static_cast<unsigned long long>(a.value),
+               static_cast<unsigned long long>(a.value_two));
+    else
+      snprintf(buf, sizeof buf, "%s arg%u %s %llu", join, a.index, a.op > 0 && a.op < 7 ? kOps[a.op] : "?",
+               static_cast<unsigned long long>(a.value));
     d += buf;
-    if (a.op == SCMP_CMP_MASKED_EQ) d += " (mask " + std::to_string(a.value) + ", value " + std::to_string(a.value_two) + ")";
   }
   return d;
 }
