@@ -10,6 +10,7 @@ import { NAME_RE, generateName } from './names';
 import { initialState, type ContainerRecord } from './model';
 import { MASKED_PATHS, READONLY_PATHS } from './spec';
 import { checkModes } from './namespaces';
+import { checkSysctls } from './sysctls';
 import { parseSignal } from '../lib/signals';
 import { parseLink, storedLink } from '../network/links';
 import os from 'node:os';
@@ -132,6 +133,7 @@ export function prepareCreate(d: Daemon, nameParam: string | undefined, body: Cr
 
   const healthcheck = mergeHealthcheck(body.Healthcheck, ic.Healthcheck);
   checkModes(hostConfig, body.Hostname);
+  checkSysctls(hostConfig, (ref) => { try { return d.containers.lookup(ref).rec.hostConfig.NetworkMode; } catch { return undefined; } });
   // Sharing the host's UTS namespace, or its network, the container is named as the host; sharing another
   // container's network, as that container (as Docker does).
   let hostName = hostConfig.UTSMode === 'host' || hostConfig.NetworkMode === 'host' ? os.hostname() : '';

@@ -392,6 +392,7 @@ export class ContainerService {
       const spec = buildSpec({
         ctr: rec, rootfs, user, env, ...files, cgroupsPath: `/${this.cgroupPath(id)}`, netns, initPath,
         mounts: await resolveSubpaths(rec.mounts ?? []), devices: devices.nodes, ns,
+        seccompCacheDir: path.join(this.d.config.execRoot, 'seccomp'),
       });
       await writeFile(path.join(stateDir, 'config.json'), JSON.stringify(spec));
       const cgroupDirs = await this.runtime.createCgroup(this.cgroupPath(id), { ...this.resources(rec.hostConfig), devices: devices.rules });
