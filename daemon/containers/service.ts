@@ -16,6 +16,7 @@ import { ContainerStore } from './store';
 import type { ContainerRecord } from './model';
 import { buildSpec } from './spec';
 import { resolveUserSync } from './user';
+import { checkResources, hostHasFile, resourceFiles, type HasFile } from './resources';
 import { prepareCreate, type CreateBody } from './create';
 import { thaw } from './pause';
 import { RestartPolicies } from './restart';
@@ -67,6 +68,11 @@ function newLive(rec: ContainerRecord): Live {
 
 export class ContainerService {
   readonly runtime: Runtime;
+  /** Which cgroup files this host offers containers (read when a setting asks, not per start). */
+  private get hasCgroupFile(): HasFile {
+    return (this.hasFileCache ??= hostHasFile(this.runtime.cgroups));
+  }
+  private hasFileCache: HasFile | undefined;
   readonly restarts: RestartPolicies;
   readonly health: HealthMonitors;
   private readonly store: ContainerStore;
@@ -180,6 +186,7 @@ export class ContainerService {
 
   async create(nameParam: string | undefined, body: CreateBody, mountDefaults: MountDefaults = {}): Promise<{ Id: string; Warnings: string[] }> {
     const rec = prepareCreate(this.d, nameParam, body, (n) => this.isNameTaken(n), mountDefaults);
+    const warnings = checkResources(rec.hostConfig, this.runtime.cgroups.version, this.hasCgroupFile);
     this.d.networks.validateCreate(rec, body?.NetworkingConfig?.EndpointsConfig);
     const existing = this.byName.get(rec.name);
     if (existing) {
@@ -210,7 +217,7 @@ export class ContainerService {
     const live = newLive(rec);
     this.byId.set(rec.id, live);
     this.emit(live, 'create');
-    return { Id: rec.id, Warnings: [] };
+    return { Id: rec.id, Warnings: warnings };
   }
 
   /** Makes the volumes the container names (anonymous ones get a new name) and checks its binds' host
@@ -345,6 +352,7 @@ export class ContainerService {
       cpusetCpus: hc.CpusetCpus || '',
       cpusetMems: hc.CpusetMems || '',
       blkioWeight: hc.BlkioWeight || 0,
+      files: resourceFiles(hc, this.runtime.cgroups.version, this.hasCgroupFile),
     };
   }
 

@@ -65,9 +65,9 @@ Resources ReadResources(ArgReader& args, Napi::Value v) {
   r.blkio_weight = args.OptInteger(o.Get("blkioWeight"), "res.blkioWeight");
   Napi::Value files = o.Get("files");
   if (args.ok() && !files.IsUndefined() && !files.IsNull()) {
-    Napi::Object list = args.Object(files, "res.files");
-    const uint32_t n = args.ok() && list.IsArray() ? list.As<Napi::Array>().Length() : 0;
-    for (uint32_t i = 0; args.ok() && i < n; i++) {
+    if (!files.IsArray()) args.Invalid("res.files", "must be an array of { controller, file, value }");
+    Napi::Array list = files.IsArray() ? files.As<Napi::Array>() : Napi::Array::New(files.Env());
+    for (uint32_t i = 0; args.ok() && i < list.Length(); i++) {
       Napi::Object f = args.Object(list.Get(i), "res.files[]");
       if (!args.ok()) break;
       Resources::FileWrite w{args.String(f.Get("controller"), "res.files[].controller"),
