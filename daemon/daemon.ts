@@ -61,6 +61,7 @@ export class Daemon {
 
   async shutdown(): Promise<void> {
     await this.containers.detachAll();
+    await this.networks.shutdown().catch((err) => this.log.warn({ err }, 'network clean-up at shutdown'));
     this.db.close();
   }
 }

@@ -179,19 +179,25 @@ export interface StartOptions {
   daemonJson?: object;
   extraArgs?: string[];
   dataRoot?: string;
+  /** Runs berthd in this network namespace (a file such as /run/netns/NAME) with berth's own network
+   *  defaults (berth0, subnets from the default pools) instead of the instance's private test bridge:
+   *  safe only in a namespace of the test's own (test/helpers/dockerhost.ts). */
+  netns?: string;
 }
 
 export async function startBerthd(opts: StartOptions = {}): Promise<Berthd> {
   const root = mkdtempSync(path.join(os.tmpdir(), 'berth-test-'));
-  const net = takeNetSlot();
+  // A daemon in a namespace of its own takes no slot: its devices and tables go with the namespace, and
+  // nothing of the host's network may be touched on its behalf (its default bridge is berth0 there).
+  const net = opts.netns ? netOfSlot(0) : takeNetSlot();
+  const hostNet = opts.netns ? undefined : net;
   const sock = path.join(root, 'berth.sock');
   const dataRoot = opts.dataRoot ?? path.join(root, 'data');
   const execRoot = path.join(root, 'exec');
   const cgroupParent = `berth-test-${randomBytes(4).toString('hex')}`;
   const configFile = path.join(root, 'daemon.json');
-  writeFileSync(configFile, JSON.stringify({
-    bridge: net.bridge, bip: `${net.gateway}/24`, 'default-address-pools': [{ base: net.pool, size: 28 }], ...(opts.daemonJson ?? {}),
-  }));
+  const testNet = opts.netns ? {} : { bridge: net.bridge, bip: `${net.gateway}/24`, 'default-address-pools': [{ base: net.pool, size: 28 }] };
+  writeFileSync(configFile, JSON.stringify({ ...testNet, ...(opts.daemonJson ?? {}) }));
   const logFile = path.join(root, 'berthd.log');
   mkdirSync(dataRoot, { recursive: true });
 
@@ -216,14 +222,16 @@ export async function startBerthd(opts: StartOptions = {}): Promise<Berthd> {
     },
     async destroy() {
       await b.kill9().catch(() => {});
-      await cleanupRoot(root, execRoot, cgroupParent, net);
+      await cleanupRoot(root, execRoot, cgroupParent, hostNet);
     },
   };
 
   const launch = async () => {
     const logOffset = existsSync(logFile) ? statSync(logFile).size : 0;
     const fd = require('node:fs').openSync(logFile, 'a');
-    b.proc = spawn(process.execPath, [path.join(REPO, 'bin', 'berthd'), '-H', `unix://${sock}`, '--data-root', dataRoot,
+    // nsenter changes the network namespace only (`ip netns exec` would also remount /sys, hiding cgroups).
+    const prefix = opts.netns ? ['nsenter', `--net=${opts.netns}`, '--', process.execPath] : [process.execPath];
+    b.proc = spawn(prefix[0], [...prefix.slice(1), path.join(REPO, 'bin', 'berthd'), '-H', `unix://${sock}`, '--data-root', dataRoot,
       '--exec-root', execRoot, '--pidfile', path.join(root, 'berthd.pid'), '--config-file', configFile,
       '--cgroup-parent', cgroupParent, '--log-level', process.env.BERTH_TEST_LOG_LEVEL ?? 'info', ...(opts.extraArgs ?? [])], {
       stdio: ['ignore', fd, fd],
@@ -237,7 +245,7 @@ export async function startBerthd(opts: StartOptions = {}): Promise<Berthd> {
   try {
     await launch();
   } catch (e) {
-    await cleanupRoot(root, execRoot, cgroupParent, net);
+    await cleanupRoot(root, execRoot, cgroupParent, hostNet);
     throw e;
   }
   return b;

@@ -155,7 +155,7 @@ export function systemRoutes(app: FastifyInstance, d: Daemon): void {
       InitCommit: { ID: '' },
       SecurityOptions: ['name=seccomp,profile=builtin', 'name=cgroupns'],
       CDISpecDirs: [],
-      Warnings: null,
+      Warnings: d.networks.warnings().length ? d.networks.warnings() : null,
     };
   });
 }
