@@ -23,7 +23,8 @@
         "src/net/netns.cc",
         "src/js/cgroup.cc",
         "src/js/fs.cc",
-        "src/js/net.cc"
+        "src/js/net.cc",
+        "src/js/lock.cc"
       ],
       "include_dirs": [
         "src",

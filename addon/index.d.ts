@@ -153,3 +153,7 @@ export function addrAdd(spec: { name: string; address: string; netns?: string; r
 
 /** The default route via `gateway` on link `name`, replacing any default route there was. */
 export function routeReplaceDefault(spec: { name: string; gateway: string; netns?: string }): Promise<void>;
+
+/** An exclusive flock(2) on the open file `fd`, without waiting: true when this process now holds it,
+ *  false when another open file description holds it (EWOULDBLOCK). Other errors throw (code, errno). */
+export function flockTry(fd: number): boolean;

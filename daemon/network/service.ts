@@ -223,11 +223,14 @@ export class NetworkService {
     const key = JSON.stringify(bridges);
     if (this.hostFw?.key === key) return;
     this.hostFw = undefined;
-    const found = await iptablesBackends();
+    const found = await iptablesBackends(chains);
     for (const be of found) {
-      if (bridges.length) await syncChains(be, chains, bridges);
-      else await removeChains(be, chains);
-      this.d.log.debug({ backend: be.name, bridges: bridges.length }, 'iptables chains synced');
+      if (bridges.length && be.drops) {
+        await syncChains(be, chains, bridges);
+        this.d.log.debug({ backend: be.name, bridges: bridges.length }, 'iptables chains synced');
+      } else if (be.ours) {
+        await removeChains(be, chains);
+      }
     }
     this.hostFw = { backends: found, key };
   }
@@ -240,7 +243,7 @@ export class NetworkService {
     if (this.d.containers.all().some((l) => this.d.containers.isRunningId(l.rec.id))) return;
     await this.fwQueue;
     const chains = chainNames(this.d.config.bridge);
-    for (const be of await iptablesBackends().catch(() => [] as Backend[])) await removeChains(be, chains).catch(() => {});
+    for (const be of await iptablesBackends(chains).catch(() => [] as Backend[])) if (be.ours) await removeChains(be, chains).catch(() => {});
     await deleteTable(this.table);
   }
 

@@ -14,6 +14,8 @@ void RegisterFs(Napi::Env env, Napi::Object exports);
 // netnsPrepareDir, netnsCreate, netnsDelete, sysctlWrite, linkAddBridge, linkAddVeth, linkSet, linkDelete,
 // linkList, addrAdd, routeReplaceDefault
 void RegisterNet(Napi::Env env, Napi::Object exports);
+// flockTry
+void RegisterLock(Napi::Env env, Napi::Object exports);
 
 }  // namespace js
 }  // namespace berth

@@ -9,7 +9,9 @@
 // A second chain, jumped to from INPUT, accepts the embedded DNS server's queries from the bridges (a
 // host with INPUT policy DROP would drop them). Both are rewritten whole whenever the bridges change, and
 // removed when none is left. iptables-nft and iptables-legacy are separate tables in the kernel, each
-// with its own hooks: each one that has a filter table gets the chains.
+// with its own hooks: each one whose filter table can drop (a policy other than ACCEPT on FORWARD or
+// INPUT, or any rule there) gets the chains. A table that accepts everything gets nothing: there is
+// nothing to overrule, and the host's firewall stays as its owner left it.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { run } from '../exec';
@@ -17,6 +19,10 @@ import { run } from '../exec';
 export interface Backend {
   name: 'nft' | 'legacy';
   tool: string; // iptables-nft, iptables-legacy (or iptables when it is the one)
+  /** The filter table may drop forwarded or input traffic (berth's chains are needed). */
+  drops: boolean;
+  /** The chains of this berthd exist there. */
+  ours: boolean;
 }
 
 function which(names: string[]): string | undefined {
@@ -25,14 +31,15 @@ function which(names: string[]): string | undefined {
   return undefined;
 }
 
-/** The iptables backends whose filter table exists in this network namespace. Looking does not create
- *  one: nft lists the chain, and the legacy tables in use are named in /proc/net/ip_tables_names. */
-export async function backends(): Promise<Backend[]> {
-  const out: Backend[] = [];
+/** The iptables backends whose filter table exists in this network namespace, and what it holds. Looking
+ *  does not create one: nft lists the chain, and the legacy tables in use are named in
+ *  /proc/net/ip_tables_names; only then is the table read (`-S`). */
+export async function backends(chains: { forward: string; input: string }): Promise<Backend[]> {
+  const found: Array<Pick<Backend, 'name' | 'tool'>> = [];
   const nftHas = await run('nft', ['list', 'chain', 'ip', 'filter', 'FORWARD']).then(() => true, () => false);
   if (nftHas) {
     const tool = which(['iptables-nft']) ?? which(['iptables']);
-    if (tool) out.push({ name: 'nft', tool });
+    if (tool) found.push({ name: 'nft', tool });
   }
   let legacy = false;
   try {
@@ -40,7 +47,16 @@ export async function backends(): Promise<Backend[]> {
   } catch { /* no legacy iptables in this kernel */ }
   if (legacy) {
     const tool = which(['iptables-legacy']);
-    if (tool) out.push({ name: 'legacy', tool });
+    if (tool) found.push({ name: 'legacy', tool });
+  }
+  const out: Backend[] = [];
+  for (const f of found) {
+    const lines = (await run(f.tool, ['-w', '10', '-t', 'filter', '-S'])).split('\n');
+    const mine = new Set([chains.forward, chains.input]);
+    const drops = lines.some((l) => /^-P (FORWARD|INPUT) (?!ACCEPT)/.test(l)
+      || (/^-A (FORWARD|INPUT) /.test(l) && !/ -j BERTH-(FWD|IN)-\S+$/.test(l)));
+    const ours = lines.some((l) => l.startsWith('-N ') && mine.has(l.slice(3).trim()));
+    out.push({ ...f, drops, ours });
   }
   return out;
 }
