@@ -99,8 +99,9 @@ export function netnsDelete(path: string): Promise<void>;
 /** Writes `value` to /proc/sys/<key> (key like 'net/ipv4/ip_forward'), inside `netns` when given. */
 export function sysctlWrite(key: string, value: string, netns?: string): Promise<void>;
 
-/** A bridge device (down, no address). Rejects with EEXIST when a link of that name exists. */
-export function linkAddBridge(name: string, options?: { mtu?: number }): Promise<void>;
+/** A bridge device (down, no address), in `netns` (berthd's namespace when absent). Rejects with EEXIST
+ *  when a link of that name exists. */
+export function linkAddBridge(name: string, options?: { mtu?: number; netns?: string }): Promise<void>;
 
 export interface VethSpec {
   /** The end made in `netns` (berthd's namespace when absent). */

@@ -172,6 +172,31 @@ export function removeTestNet(net: TestNet, extraBridges: string[]): void {
   for (const br of bridges) sh('ip', ['link', 'del', 'dev', br]);
   sh('nft', ['delete', 'table', 'ip', net.table]);
   sh('nft', ['delete', 'table', 'bridge', net.table]);
+  removeTestChains(net.bridge);
+}
+
+/** The chains a daemon killed with -9 left in the host's iptables filter table (berth adds them only
+ *  where that table can drop traffic, e.g. on a host that has run Docker): looked for without creating a
+ *  table (nft lists; the legacy tables in use are in /proc/net/ip_tables_names). */
+function removeTestChains(bridge: string): void {
+  const chains = [`BERTH-FWD-${bridge}`, `BERTH-IN-${bridge}`];
+  const tools: string[] = [];
+  if (sh('nft', ['list', 'chain', 'ip', 'filter', 'FORWARD'])) tools.push('iptables-nft');
+  let legacy = '';
+  try { legacy = readFileSync('/proc/net/ip_tables_names', 'utf8'); } catch { /* none */ }
+  if (legacy.split('\n').includes('filter')) tools.push('iptables-legacy');
+  for (const tool of tools) {
+    const rules = sh(tool, ['-w', '10', '-S']);
+    for (const c of chains) {
+      if (!rules.includes(`-N ${c}\n`)) continue;
+      for (const builtin of ['FORWARD', 'INPUT']) {
+        const jumps = rules.split('\n').filter((l) => l === `-A ${builtin} -j ${c}`).length;
+        for (let i = 0; i < jumps; i++) sh(tool, ['-w', '10', '-D', builtin, '-j', c]);
+      }
+      sh(tool, ['-w', '10', '-F', c]);
+      sh(tool, ['-w', '10', '-X', c]);
+    }
+  }
 }
 
 export interface StartOptions {
