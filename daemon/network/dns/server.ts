@@ -136,7 +136,11 @@ export class DnsServer {
 
   private onMessage(sock: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo, resolve: Resolve): void {
     void this.reply(msg, rinfo.address, resolve, false).then((r) => {
-      if (r) sock.send(r, rinfo.port, rinfo.address);
+      // A relayed answer can come after the network went and its socket was closed (send would throw).
+      if (!r) return;
+      try {
+        sock.send(r, rinfo.port, rinfo.address);
+      } catch { /* closed meanwhile */ }
     });
   }
 }
