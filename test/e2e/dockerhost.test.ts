@@ -86,6 +86,19 @@ test('default bridge: ping between containers, --link, -p 127.0.0.1 and a port r
   // … and the other host does not, neither on the host's address nor with the container's own address.
   assert.notEqual((await peerGet(OUTSIDE.host, 8080)).code, 0, 'a port on 127.0.0.1 is the host\'s only');
   assert.notEqual((await peerGet(webIp, 80)).code, 0, 'an unpublished port is not reachable from another host');
+  // A crafted packet: the other host sends to 127.0.0.1:8080 through the host (its own loopback routed out
+  // of its eth0), and the host has route_localnet on its outside link, so the kernel does not drop it as a
+  // martian (CVE-2020-8558). berth neither DNATs it nor lets it reach the host's loopback.
+  await dh.exec('sysctl', ['-qw', 'net.ipv4.conf.out0.route_localnet=1']);
+  for (const args of [['rule', 'add', 'pref', '100', 'lookup', 'local'], ['rule', 'del', 'pref', '0', 'lookup', 'local'],
+    ['rule', 'add', 'pref', '10', 'to', '127.0.0.1', 'lookup', '50'], ['route', 'add', '127.0.0.1/32', 'via', OUTSIDE.host, 'dev', 'eth0', 'table', '50', 'onlink']]) {
+    const r = await dh.peerExec('ip', args);
+    assert.equal(r.code, 0, show(r));
+  }
+  await dh.peerExec('sysctl', ['-qw', 'net.ipv4.conf.eth0.route_localnet=1']);
+  const crafted = await peerGet('127.0.0.1', 8080);
+  assert.doesNotMatch(crafted.stdout, /web-on-bridge/, 'a port published on 127.0.0.1 is not reachable by a crafted packet');
+  assert.notEqual(crafted.code, 0, show(crafted));
   // A range: each container takes the first free port of it; both reachable from the other host.
   await ok('run', '-d', '--name', 'r1', '-p', '9200-9201:80', ...['busybox', ...WEB('range-one')]);
   await ok('run', '-d', '--name', 'r2', '-p', '9200-9201:80', ...['busybox', ...WEB('range-two')]);

@@ -35,11 +35,10 @@ export function renderTable(table: string, nets: FwNetwork[], ports: FwPort[]): 
   const sealed: string[] = []; // internal networks: before everything else in forward
   const exposed: string[] = []; // what reaches a bridge from elsewhere: last in forward
   const input: string[] = [];
-  const raw: string[] = [];
+  const raw: string[] = [LOCALNET_DROP];
   for (const n of nets) {
     exposed.push(...exposure(n));
     input.push(...dnsInput(n));
-    raw.push(localnetDrop(n));
     if (n.internal) {
       sealed.push(`iifname ${q(n.bridge)} oifname != ${q(n.bridge)} drop`);
       sealed.push(`oifname ${q(n.bridge)} iifname != ${q(n.bridge)} drop`);
@@ -111,7 +110,6 @@ export function renderNetworkAdd(table: string, n: FwNetwork, others: FwNetwork[
   // the others' rules before them never accept.
   for (const r of exposure(n)) lines.push(`add rule ip ${table} forward ${r}`);
   for (const r of dnsInput(n)) lines.push(`add rule ip ${table} input ${r}`);
-  lines.push(`add rule ip ${table} rawprerouting ${localnetDrop(n)}`);
   return lines.join('\n') + '\n';
 }
 
@@ -135,12 +133,13 @@ function dnsInput(n: FwNetwork): string[] {
   return [`iifname != ${b} ip daddr ${n.dns} udp dport 53 drop`, `iifname != ${b} ip daddr ${n.dns} tcp dport 53 drop`];
 }
 
-/** The bridges have route_localnet (so that the host's own 127.0.0.1 reaches published ports): a packet
- *  that comes in on a bridge addressed to 127.0.0.0/8 would otherwise reach the host's loopback services
- *  (CVE-2020-8558). Dropped before conntrack and NAT see it. */
-function localnetDrop(n: FwNetwork): string {
-  return `iifname "${n.bridge}" ip daddr 127.0.0.0/8 drop`;
-}
+/** berth's bridges have route_localnet (so that the host's own 127.0.0.1 reaches published ports), and a
+ *  host may have it on other interfaces: a packet that comes in on any of them addressed to 127.0.0.0/8
+ *  would reach the host's loopback services (CVE-2020-8558). Dropped before conntrack and NAT see it,
+ *  as the fix of that CVE does; without route_localnet the kernel drops such packets anyway, so the rule
+ *  changes nothing else. Answers to the host's own connections to published ports are not affected: at
+ *  this point they are still addressed to the bridge's gateway (the masquerade is undone later). */
+const LOCALNET_DROP = 'iifname != "lo" ip daddr 127.0.0.0/8 drop';
 
 export async function applyTable(text: string): Promise<void> {
   await run('nft', ['-f', '-'], text);
