@@ -152,6 +152,15 @@ export class NetworkService {
       this.d.log.warn({ err: e }, 'cannot enable ip_forward');
     }
     for (const n of this.nets.values()) if (n.driver === 'bridge') await this.upBridge(n);
+    // User networks whose asked-for subnet the host routes elsewhere: warned again at every start.
+    const asked = this.all().filter((n) => n.driver === 'bridge' && n.name !== 'bridge' && n.ipamUser && n.subnet);
+    if (asked.length) {
+      const host = await hostNets(this.ourBridges()).catch(() => [] as HostNet[]);
+      for (const n of asked) {
+        const hits = host.filter((h) => overlaps(h.cidr, parseCidr(n.subnet)));
+        if (hits.length) this.overlapWarning(n.id, `subnet of network ${n.name}`, parseCidr(n.subnet), hits);
+      }
+    }
     if (this.firewallOn) {
       await this.applyFirewall();
     } else {
@@ -433,13 +442,12 @@ export class NetworkService {
       const used = this.all().filter((n) => n.subnet).map((n) => parseCidr(n.subnet));
       const c = ipv4[0] ?? {};
       let sub: Cidr;
-      let warning = '';
+      let overlapHits: HostNet[] = [];
       if (c.Subnet) {
         sub = parseCidr(c.Subnet);
         if (used.some((u) => overlaps(u, sub))) throw new BerthError('forbidden', `invalid pool request: Pool overlaps with other one on this address space`);
         // Asked for: used as given, with a warning when the host routes part of it elsewhere.
-        const hits = await this.hostOverlaps(sub);
-        if (hits.length) warning = `subnet ${cidrString(sub)} of network ${name} overlaps ${hits.map((h) => `${h.text}${h.dev ? ` (dev ${h.dev})` : ''}`).join(', ')} on this host`;
+        overlapHits = await this.hostOverlaps(sub);
       } else {
         if (c.IPRange || c.Gateway) throw invalid('no matching subnet for range / gateway: give --subnet');
         const pools = this.d.config.defaultAddressPools.length ? this.d.config.defaultAddressPools : DEFAULT_POOLS;
@@ -488,10 +496,7 @@ export class NetworkService {
         await this.applyFirewall().catch(() => {});
         throw e;
       }
-      if (warning) {
-        this.overlapWarnings.set(id, warning);
-        this.d.log.warn({ network: name }, warning);
-      }
+      const warning = overlapHits.length ? this.overlapWarning(id, `subnet of network ${name}`, sub, overlapHits) : '';
       this.d.events.emit('network', 'create', id, { name, type: driver });
       return { Id: id, Warning: warning };
     });

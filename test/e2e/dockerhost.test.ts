@@ -186,3 +186,47 @@ test('a clean stop takes berth\'s chains out of the host\'s firewall when no con
   await b.restart();
   assert.equal((await forwardRules(dh))[1], '-A FORWARD -j BERTH-FWD-berth0');
 });
+
+/** Another Docker host and a berthd in it, for one test (removed after it). */
+async function otherHost(t: { after(fn: () => Promise<void>): void }, iptables: 'nft' | 'legacy', daemonJson?: object): Promise<{ dh: DockerHost; b: Berthd }> {
+  const dh2 = await makeDockerHost({ iptables });
+  let b2: Berthd | undefined;
+  t.after(async () => {
+    await b2?.destroy();
+    await dh2.destroy();
+  });
+  dh2.peerSpawn('busybox', ['httpd', '-f', '-p', `${OUTSIDE.peer}:80`, '-h', path.join(dir, 'www')]);
+  b2 = await startBerthd({ netns: dh2.file, daemonJson });
+  await loadFixtures(b2, ['busybox']);
+  return { dh: dh2, b: b2 };
+}
+
+test('a host whose iptables is the legacy one: the chains go there; a user network and outbound work', async (t) => {
+  const { dh: dh2, b: b2 } = await otherHost(t, 'legacy');
+  const run = async (...args: string[]) => {
+    const r = await b2.docker(args, { timeoutMs: 60000 });
+    assert.equal(r.code, 0, show(r));
+    return r.stdout;
+  };
+  const fwd = (await dh2.iptablesCmd(['-S', 'FORWARD'])).stdout.split('\n').filter((l) => l.startsWith('-A '));
+  assert.deepEqual(fwd.slice(0, 2), ['-A FORWARD -j DOCKER-USER', '-A FORWARD -j BERTH-FWD-berth0']);
+  assert.doesNotMatch((await dh2.exec('nft', ['list', 'tables'])).stdout, /table ip filter/, 'nothing made in the nft-backed one');
+  await run('network', 'create', 'lnet');
+  await run('run', '-d', '--name', 'lsrv', '--network', 'lnet', ...['busybox', ...WEB('legacy-srv')]);
+  assert.match(await run('run', '--rm', '--network', 'lnet', 'busybox', 'sh', '-c', `for i in 1 2 3 4 5; do ${GET('lsrv')} && exit 0; sleep 0.3; done; exit 1`), /legacy-srv/);
+  assert.match(await run('run', '--rm', '--network', 'lnet', 'busybox', 'sh', '-c', GET(OUTSIDE.peer)), /from-the-other-host/);
+  await run('rm', '-f', 'lsrv');
+});
+
+test('daemon.json "iptables": false: berth leaves the firewall alone; a port on 127.0.0.1 is relayed by berthd', async (t) => {
+  const { dh: dh2, b: b2 } = await otherHost(t, 'nft', { iptables: false });
+  const r = await b2.docker(['run', '-d', '--name', 'relayed', '-p', '127.0.0.1:8080:80', ...['busybox', ...WEB('relayed-web')]]);
+  assert.equal(r.code, 0, show(r));
+  assert.doesNotMatch((await dh2.exec('nft', ['list', 'tables'])).stdout, /berth/, 'no nftables table of berth');
+  assert.doesNotMatch((await dh2.iptablesCmd(['-S'])).stdout, /BERTH/, 'no iptables chain of berth');
+  await waitFor('127.0.0.1:8080 relayed', async () => {
+    const got = await dh2.exec('sh', ['-c', `timeout 5 ${GET('127.0.0.1', 8080, 'busybox nc')}`], 15000);
+    return /relayed-web/.test(got.stdout) || undefined;
+  }, 15000, 200);
+  await b2.docker(['rm', '-f', 'relayed']);
+});
