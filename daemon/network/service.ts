@@ -21,7 +21,7 @@ import { writeFile } from 'node:fs/promises';
 import { DnsServer } from './dns/server';
 import { hostResolvConf } from './dns/upstream';
 import { PortMapper } from './ports/ports';
-import { hostsLine, linkEnv, linksOf, type LinkPeer } from './links';
+import { hostsLine, linkEnv, linksOf, parseLink, type LinkPeer } from './links';
 import { Locks, type LockRequest } from './locks';
 
 export const BRIDGE_NAME_OPT = 'com.docker.network.bridge.name';
@@ -53,6 +53,24 @@ export interface EndpointConfig {
   Aliases?: string[] | null;
   MacAddress?: string;
   GwPriority?: number;
+  DriverOpts?: Record<string, string> | null;
+  Links?: string[] | null;
+}
+
+/** EndpointSettings.MacAddress, DriverOpts and Links, checked (Docker's words) and in the form stored. */
+function endpointExtras(cfg: EndpointConfig | undefined, n: { name: string }): { driverOpts: Record<string, string>; links: string[] } {
+  const mac = cfg?.MacAddress;
+  if (mac && !/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(mac)) throw invalid(`invalid MAC address: ${mac}`);
+  const opts = cfg?.DriverOpts ?? {};
+  if (typeof opts !== 'object' || Array.isArray(opts) || !Object.values(opts).every((v) => typeof v === 'string')) throw invalid('DriverOpts must be an object of strings');
+  const links = cfg?.Links ?? [];
+  if (!Array.isArray(links)) throw invalid('Links must be an array of strings');
+  if (links.length && n.name === 'bridge') throw invalid('links in EndpointSettings are supported only for containers in user defined networks (use HostConfig.Links)');
+  const out = links.map((l) => {
+    const p = parseLink(String(l));
+    return `${p.target}:${p.alias}`;
+  });
+  return { driverOpts: { ...opts }, links: out };
 }
 
 /** EndpointSettings.GwPriority: an integer (negative ones let a network give way to the others). */
@@ -285,8 +303,8 @@ export class NetworkService {
     const order = [networkId, ...mine.map((e) => e.networkId).filter((id) => id !== networkId)];
     // A legacy link on a user network: its alias is a name for the linking container only.
     const ips: string[] = [];
-    let links: ReturnType<typeof linksOf> = [];
-    try { links = linksOf(this.d.containers.lookup(asker.containerId).rec); } catch { /* gone */ }
+    let links: ReturnType<typeof linksOf> = (asker.links ?? []).map(parseLink);
+    try { links = [...links, ...linksOf(this.d.containers.lookup(asker.containerId).rec)]; } catch { /* gone */ }
     for (const l of links.filter((x) => x.alias.toLowerCase() === name)) {
       let target: string | undefined;
       try { target = this.d.containers.lookup(l.target).rec.id; } catch { continue; }
@@ -560,6 +578,7 @@ export class NetworkService {
       if (ip) this.checkStaticIp(n, ip);
       if (cfg?.IPAMConfig?.IPv6Address) throw invalid(`berth does not support IPv6 addresses (network ${n.name})`);
       if ((cfg?.Aliases ?? []).length && n.name === 'bridge') throw invalid('network-scoped alias is supported only for containers in user defined networks');
+      endpointExtras(cfg, n);
     }
     void net;
   }
@@ -583,9 +602,12 @@ export class NetworkService {
     for (const n of list) {
       const c = cfgFor(n);
       const mac = c?.MacAddress || (n === primary ? rec.config.MacAddress ?? '' : '');
+      // Legacy links on a user network are the endpoint's (Docker shows them in EndpointSettings.Links).
+      const extras = endpointExtras(c, n);
+      if (n === primary && n.name !== 'bridge' && !extras.links.length) extras.links = linksOf(rec).map((l) => `${l.target}:${l.alias}`);
       this.store.saveEndpoint({ networkId: n.id, containerId: rec.id, endpointId: '', ip: c?.IPAMConfig?.IPv4Address ?? '',
         mac, staticMac: mac, staticIp: c?.IPAMConfig?.IPv4Address ?? '',
-        aliases: c?.Aliases ?? [], ifname: '', hostIf: '', gwPriority: gwPriority(c) });
+        aliases: c?.Aliases ?? [], ifname: '', hostIf: '', gwPriority: gwPriority(c), ...extras });
     }
     this.reload();
   }
@@ -750,7 +772,7 @@ export class NetworkService {
       if (cfg?.IPAMConfig?.IPv6Address) throw invalid(`berth does not support IPv6 addresses (network ${n.name})`);
       if ((cfg?.Aliases ?? []).length && n.name === 'bridge') throw invalid('network-scoped alias is supported only for containers in user defined networks');
       const ep: EndpointRow = { networkId: n.id, containerId: live.rec.id, endpointId: '', ip: ip ?? '', mac: cfg?.MacAddress ?? '', staticMac: cfg?.MacAddress ?? '', staticIp: ip ?? '',
-        aliases: cfg?.Aliases ?? [], ifname: '', hostIf: '', gwPriority: gwPriority(cfg) };
+        aliases: cfg?.Aliases ?? [], ifname: '', hostIf: '', gwPriority: gwPriority(cfg), ...endpointExtras(cfg, n) };
       this.store.saveEndpoint(ep);
       this.reload();
       if (this.d.containers.isRunningId(live.rec.id)) {
@@ -925,10 +947,10 @@ export class NetworkService {
       const prefix = n.subnet ? parseCidr(n.subnet).prefix : 0;
       return {
         IPAMConfig: e?.staticIp ? { IPv4Address: e.staticIp } : null,
-        Links: null,
+        Links: e?.links?.length ? e.links : null,
         Aliases: e && n.name !== 'bridge' ? e.aliases : null,
-        MacAddress: up ? e!.mac : '',
-        DriverOpts: null,
+        MacAddress: up ? e!.mac : e?.staticMac ?? '',
+        DriverOpts: e?.driverOpts && Object.keys(e.driverOpts).length ? e.driverOpts : null,
         GwPriority: e?.gwPriority ?? 0,
         NetworkID: n.id,
         EndpointID: up ? e!.endpointId : '',
