@@ -837,6 +837,33 @@ export class NetworkService {
     });
   }
 
+  /** DELETE /containers/{parent}/{alias}?link=1: the legacy link `alias` of container `parent` goes (from
+   *  its HostConfig.Links and its endpoints' Links); a running parent's /etc/hosts is written again. `name`
+   *  is the link's full name as given ("webapp/redis"). */
+  async removeLink(name: string): Promise<void> {
+    const full = name.startsWith('/') ? name : `/${name}`;
+    const cut = full.lastIndexOf('/');
+    const parentName = full.slice(1, cut);
+    const alias = full.slice(cut + 1);
+    if (!parentName) throw conflict('Conflict, cannot remove the default link name of the container');
+    let parent: ReturnType<typeof this.d.containers.lookup>;
+    try {
+      parent = this.d.containers.lookup(parentName);
+    } catch {
+      throw notFound(`No such container: ${name.replace(/^\//, '')}`);
+    }
+    const links = (parent.rec.hostConfig.Links ?? []) as string[];
+    const keep = links.filter((l) => parseLink(l).alias !== alias);
+    const eps = this.endpointsOfContainer(parent.rec.id).filter((e) => (e.links ?? []).some((l) => parseLink(l).alias === alias));
+    if (keep.length === links.length && !eps.length) throw notFound(`No such container: ${name.replace(/^\//, '')}`);
+    await this.forContainer(parent.rec.id, [], async () => {
+      if (keep.length !== links.length) this.d.containers.saveHostConfig(parent, { ...parent.rec.hostConfig, Links: keep.length ? keep : null });
+      for (const e of eps) this.store.saveEndpoint({ ...e, links: (e.links ?? []).filter((l) => parseLink(l).alias !== alias) });
+      this.reload();
+      if (this.d.containers.isRunningId(parent.rec.id)) await this.rewriteHosts(parent.rec);
+    });
+  }
+
   /** Resolves when no network change of the container is under way (a disconnect's veth deletion). */
   settled(containerId: string): Promise<void> {
     return this.locks.with([{ key: `ctr:${containerId}`, exclusive: false }], async () => {});

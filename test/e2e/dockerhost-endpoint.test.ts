@@ -60,3 +60,21 @@ test('bad endpoint settings: 400 with Docker\'s message, nothing connected', asy
   await ok('rm', '-f', 'ep-c');
   await ok('network', 'rm', 'ep-net4');
 });
+
+test('docker rm --link parent/alias removes the legacy link only: hosts entry gone, both containers intact', async () => {
+  await ok('run', '-d', '--name', 'lr-db', 'busybox', 'sleep', '300');
+  await ok('run', '-d', '--name', 'lr-web', '--link', 'lr-db:db', 'busybox', 'sleep', '300');
+  assert.match(await ok('exec', 'lr-web', 'cat', '/etc/hosts'), /\tdb /);
+  await ok('rm', '--link', '/lr-web/db');
+  assert.equal((await inspect('lr-web')).HostConfig.Links, null);
+  assert.doesNotMatch(await ok('exec', 'lr-web', 'cat', '/etc/hosts'), /\tdb /);
+  assert.equal((await inspect('lr-db')).State.Running, true);
+  // No such link: 404 in Docker's words; a name without a parent: a conflict.
+  const none = await api(b, 'DELETE', '/containers/lr-web/nope?link=1');
+  assert.equal(none.status, 404, none.body);
+  assert.match(none.json().message, /No such container: lr-web\/nope/);
+  const top = await api(b, 'DELETE', '/containers/lr-web?link=1');
+  assert.equal(top.status, 409, top.body);
+  assert.match(top.json().message, /cannot remove the default link name of the container/);
+  await ok('rm', '-f', 'lr-web', 'lr-db');
+});
