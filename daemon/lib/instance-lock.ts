@@ -47,8 +47,11 @@ export function lockInstance(specs: LockSpec[], holder: string): void {
         throw new InstanceLockError(`${s.what} is in use by another berthd (${who || 'holder unknown'}); lock file ${s.file}`);
       }
       held.push(fd);
-      ftruncateSync(fd, 0);
-      writeSync(fd, `${holder}\n`, 0);
+      // Who holds it is for the next daemon's message only: a full disk does not stop this one.
+      try {
+        ftruncateSync(fd, 0);
+        writeSync(fd, `${holder}\n`, 0);
+      } catch { /* ENOSPC, EDQUOT */ }
     }
   } catch (e) {
     for (const fd of held) closeSync(fd);
