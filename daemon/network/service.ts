@@ -104,7 +104,7 @@ export class NetworkService {
   /** daemon.json "iptables": false: berth leaves the host's firewall alone (no nftables table, no
    *  iptables chains), as dockerd's key does; published ports are then relayed by the port holders. */
   private readonly firewallOn: boolean;
-  /** The iptables backends holding berth's chains after the last sync, and the bridges they list. */
+  /** The iptables backends found at the last sync of berth's chains, and the bridges they were given. */
   private hostFw: { backends: Backend[]; key: string } | undefined;
   /** Warnings for `docker info`: the default bridge's and user networks' subnets that overlap the host's. */
   private readonly overlapWarnings = new Map<string, string>();
@@ -143,7 +143,6 @@ export class NetworkService {
     const cfg = this.d.config;
     let bridge = this.byName('bridge');
     const { sub, gw } = await this.defaultSubnet(bridge);
-    const bip = `${gw}/${sub.prefix}`;
     if (bridge && (bridge.bridge !== cfg.bridge || bridge.subnet !== cidrString(sub) || bridge.gateway !== gw)) {
       // The configuration changed: the default network follows it (its endpoints are reassigned at start).
       this.store.deleteNetwork(bridge.id);
