@@ -24,6 +24,8 @@
         "src/js/cgroup.cc",
         "src/js/fs.cc",
         "src/js/net.cc",
+        "src/js/kernel.cc",
+        "src/kernel/features.cc",
         "src/js/lock.cc"
       ],
       "include_dirs": [

@@ -12,8 +12,10 @@ export interface OverlayMount {
   target: string;
 }
 
-/** mount -t overlay overlay -o lowerdir=…,upperdir=…,workdir=… target. Long option strings (many layers)
- *  are handled by mounting from a common parent with relative paths. */
+/** An overlay mount: the new mount API with one `lowerdir+` per layer where the kernel takes it (6.8), else
+ *  mount(2) with lowerdir=…,upperdir=…,workdir=… (long option strings, many layers: each lower dir as a
+ *  short /proc/self/fd/N; E2BIG when even those exceed a page). A kernel before 6.5 that refuses
+ *  `lowerdir+` only when the superblock is made is detected there and sent to mount(2). */
 export function mountOverlay(spec: OverlayMount): Promise<void>;
 
 /** umount2(target, MNT_DETACH when detach). Not mounted (EINVAL) or missing (ENOENT) is not an error. */
@@ -47,6 +49,9 @@ export interface CgroupResources {
   /** Device access at create, in order, later rules winning: "allow c 1:3 rwm", "deny a *:* rwm" (v1
    *  devices.allow/deny, v2 a device BPF program). Absent: every device. */
   devices?: string[];
+  /** Cgroup files written as given after the fields above (v1: in `controller`'s hierarchy; v2: the
+   *  container's directory), e.g. { controller: 'blkio', file: 'blkio.throttle.read_bps_device', value: '8:0 1048576' }. */
+  files?: Array<{ controller: string; file: string; value: string }>;
 }
 
 /** Creates the container's cgroup `relPath` (e.g. "berth/<id>") in every hierarchy of `layout`, writes the
@@ -154,6 +159,24 @@ export function addrAdd(spec: { name: string; address: string; netns?: string; r
 
 /** The default route via `gateway` on link `name`, replacing any default route there was. */
 export function routeReplaceDefault(spec: { name: string; gateway: string; netns?: string }): Promise<void>;
+
+// ---- kernel features ----------------------------------------------------------------------------------
+
+export interface KernelFeature {
+  /** The interface, e.g. 'close_range(CLOSE_RANGE_CLOEXEC)', 'openat2', 'overlayfs lowerdir+ through fsconfig'. */
+  name: string;
+  /** The mainline release that brought it ('5.11'). */
+  since: string;
+  available: boolean;
+  /** Why not: the errno text or the kernel's own message. '' when available. */
+  detail: string;
+}
+
+/** Probes, in this process (so under any seccomp filter it runs in), each newer kernel interface berth uses,
+ *  with arguments that change nothing. `scratch` (absolute) is created for an overlay probe of two empty
+ *  dirs (made, never mounted) and removed again; the answer about `lowerdir+` is also what mountOverlay
+ *  goes by from then on. */
+export function kernelFeatures(scratch: string): Promise<KernelFeature[]>;
 
 /** An exclusive flock(2) on the open file `fd`, without waiting: true when this process now holds it,
  *  false when another open file description holds it (EWOULDBLOCK). Other errors throw (code, errno). */

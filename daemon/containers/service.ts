@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Daemon } from '../daemon';
 import { conflict, invalid, notFound, notModified, BerthError } from '../errors/errors';
+import { logReadPath, shimLogArgs, type LogContext } from '../logs';
 import { isFullId } from '../lib/ids';
 import { nowNs, rfc3339Nano } from '../lib/time';
 import { parseSignal } from '../lib/signals';
@@ -15,6 +16,7 @@ import { ContainerStore } from './store';
 import type { ContainerRecord } from './model';
 import { buildSpec } from './spec';
 import { resolveUserSync } from './user';
+import { checkResources, hostHasFile, resourceFiles, type HasFile } from './resources';
 import { prepareCreate, type CreateBody } from './create';
 import { thaw } from './pause';
 import { RestartPolicies } from './restart';
@@ -53,6 +55,8 @@ export interface Live {
   /** stdin that arrived from an attach before the container's process existed. */
   pendingStdin: Buffer[];
   pendingStdinClose: boolean;
+  /** Stopped by berthd's own shutdown (live-restore off): no restart policy applies until the next start. */
+  shuttingDown?: boolean;
 }
 
 function newLive(rec: ContainerRecord): Live {
@@ -64,6 +68,11 @@ function newLive(rec: ContainerRecord): Live {
 
 export class ContainerService {
   readonly runtime: Runtime;
+  /** Which cgroup files this host offers containers (read when a setting asks, not per start). */
+  private get hasCgroupFile(): HasFile {
+    return (this.hasFileCache ??= hostHasFile(this.runtime.cgroups));
+  }
+  private hasFileCache: HasFile | undefined;
   readonly restarts: RestartPolicies;
   readonly health: HealthMonitors;
   private readonly store: ContainerStore;
@@ -85,8 +94,27 @@ export class ContainerService {
   stateDir(id: string): string {
     return path.join(this.d.config.execRoot, 'containers', id);
   }
+  /** The container as its log driver sees it. */
+  logContext(rec: ContainerRecord): LogContext {
+    return {
+      id: rec.id, name: rec.name, imageId: rec.imageId, imageRef: rec.imageRef, labels: rec.config.Labels ?? {},
+      env: rec.config.Env ?? [], dir: this.containerDir(rec.id),
+    };
+  }
+  /** The log file `docker logs` reads; 501 when the container's log driver keeps none (none, syslog
+   *  with cache-disabled). */
+  logReadPath(rec: ContainerRecord): string {
+    return logReadPath(rec.hostConfig.LogConfig ?? {}, this.logContext(rec));
+  }
+  /** The log file to read, for those that read it without asking first (attach's logs=1): with a driver
+   *  that keeps none, a name no file is ever written under, which reads as an empty log. */
   logPath(id: string): string {
-    return path.join(this.containerDir(id), `${id}-json.log`);
+    const rec = this.lookup(id).rec;
+    try {
+      return this.logReadPath(rec);
+    } catch {
+      return path.join(this.containerDir(id), `${id}-json.log`);
+    }
   }
   layerDir(rec: ContainerRecord): string {
     return path.join(this.d.config.dataRoot, 'overlay2', rec.layerId);
@@ -158,6 +186,7 @@ export class ContainerService {
 
   async create(nameParam: string | undefined, body: CreateBody, mountDefaults: MountDefaults = {}): Promise<{ Id: string; Warnings: string[] }> {
     const rec = prepareCreate(this.d, nameParam, body, (n) => this.isNameTaken(n), mountDefaults);
+    const warnings = checkResources(rec.hostConfig, this.runtime.cgroups.version, this.hasCgroupFile);
     this.d.networks.validateCreate(rec, body?.NetworkingConfig?.EndpointsConfig);
     const existing = this.byName.get(rec.name);
     if (existing) {
@@ -188,7 +217,7 @@ export class ContainerService {
     const live = newLive(rec);
     this.byId.set(rec.id, live);
     this.emit(live, 'create');
-    return { Id: rec.id, Warnings: [] };
+    return { Id: rec.id, Warnings: warnings };
   }
 
   /** Makes the volumes the container names (anonymous ones get a new name) and checks its binds' host
@@ -312,7 +341,9 @@ export class ContainerService {
     const quota = hc.NanoCpus ? Math.round((hc.NanoCpus * period) / 1e9) : hc.CpuQuota || 0;
     return {
       memory: hc.Memory || 0,
-      memorySwap: hc.MemorySwap || 0,
+      // Docker's default for a memory limit without a swap limit: as much swap again (memory+swap twice
+      // the limit), so that a container over its limit is OOM-killed rather than swapping without bound.
+      memorySwap: hc.MemorySwap || (hc.Memory > 0 ? hc.Memory * 2 : 0),
       memoryReservation: hc.MemoryReservation || 0,
       pidsLimit: hc.PidsLimit || 0,
       cpuShares: hc.CpuShares || 0,
@@ -321,6 +352,7 @@ export class ContainerService {
       cpusetCpus: hc.CpusetCpus || '',
       cpusetMems: hc.CpusetMems || '',
       blkioWeight: hc.BlkioWeight || 0,
+      files: resourceFiles(hc, this.runtime.cgroups.version, this.hasCgroupFile),
     };
   }
 
@@ -368,16 +400,16 @@ export class ContainerService {
       const spec = buildSpec({
         ctr: rec, rootfs, user, env, ...files, cgroupsPath: `/${this.cgroupPath(id)}`, netns, initPath,
         mounts: await resolveSubpaths(rec.mounts ?? []), devices: devices.nodes, ns,
+        seccompCacheDir: path.join(this.d.config.execRoot, 'seccomp'),
       });
       await writeFile(path.join(stateDir, 'config.json'), JSON.stringify(spec));
       const cgroupDirs = await this.runtime.createCgroup(this.cgroupPath(id), { ...this.resources(rec.hostConfig), devices: devices.rules });
       cgroupMade = true;
-      const logOpts = { ...this.d.config.logOpts, ...(rec.hostConfig.LogConfig?.Config ?? {}) };
+      // The LogConfig create stored (daemon.json's log-opts already merged in for the daemon's driver).
+      const logArgs = await shimLogArgs(rec.hostConfig.LogConfig ?? {}, this.logContext(rec));
       const subscribed = live.attachers.size > 0;
       const { conn, pid, shimPid } = await this.runtime.spawn({
-        shimPath: this.d.config.shimPath, id, bundle: stateDir, stateDir, logPath: this.logPath(id),
-        cgroupDirs, attach: subscribed,
-        logMaxSize: parseSize(logOpts['max-size']), logMaxFile: logOpts['max-file'] ? Number(logOpts['max-file']) : undefined,
+        shimPath: this.d.config.shimPath, id, bundle: stateDir, stateDir, logArgs, cgroupDirs, attach: subscribed,
       });
       rec.state = {
         ...rec.state, status: 'running', pid, shimPid, exitCode: 0, error: '', startedAt: rfc3339Nano(nowNs()),
@@ -682,7 +714,9 @@ export class ContainerService {
 
   // ---- restore after a berthd start -----------------------------------------------------------------
 
-  async restore(): Promise<void> {
+  /** `liveRestore` false (daemon.json "live-restore": false): a container found running is not adopted but
+   *  killed, as dockerd without live-restore does after a crash; its restart policy then applies. */
+  async restore(liveRestore = true): Promise<void> {
     for (const rec of this.store.all()) {
       const live = newLive(rec);
       this.byId.set(rec.id, live);
@@ -700,8 +734,16 @@ export class ContainerService {
         conn = await this.runtime.connect(this.stateDir(live.rec.id));
       }
       if (conn) {
-        this.d.log.info({ id: live.rec.id }, 're-attached to running container');
         this.wire(live, conn);
+        if (liveRestore) {
+          this.d.log.info({ id: live.rec.id }, 're-attached to running container');
+          return;
+        }
+        this.d.log.info({ id: live.rec.id }, 'live-restore is off: killing the container found running');
+        await thaw(this, live).catch(() => {});
+        live.conn?.signal(9);
+        this.emit(live, 'kill', { signal: '9' });
+        await this.waitExit(live, 10_000);
         return;
       }
       const info = this.runtime.exitStatus(this.stateDir(live.rec.id)) ?? { exitCode: 255, finishedAt: rfc3339Nano(nowNs()) };
@@ -799,6 +841,19 @@ export class ContainerService {
     return s;
   }
 
+  /** berthd is stopping with live-restore off: every running container is stopped with its stop signal and
+   *  timeout (at most `shutdownTimeout` seconds, -1 for no limit), all at once. They are not marked as stopped
+   *  by the user, so that restart policies always/unless-stopped start them again at the next start. */
+  async stopAllForShutdown(shutdownTimeout: number): Promise<void> {
+    await Promise.all(this.all().filter((l) => this.isRunning(l)).map(async (live) => {
+      this.restarts.cancel(live);
+      live.shuttingDown = true;
+      const own = live.rec.config.StopTimeout ?? 10;
+      const t = shutdownTimeout < 0 ? own : own < 0 ? shutdownTimeout : Math.min(own, shutdownTimeout);
+      await this.stopLive(live, t).catch((e) => this.logWarn(e, live.rec.id, 'stop at shutdown failed'));
+    }));
+  }
+
   /** berthd is stopping: drop the shim connections; the containers keep running. */
   async detachAll(): Promise<void> {
     for (const l of this.byId.values()) {
@@ -843,11 +898,4 @@ function containerEnv(rec: ContainerRecord, home: string): string[] {
   return env;
 }
 
-function parseSize(s: string | undefined): number | undefined {
-  if (!s) return undefined;
-  const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)b?$/i.exec(s.trim());
-  if (!m) throw invalid(`invalid max-size: ${s}`);
-  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g'];
-  return Math.floor(Number(m[1]) * mult);
-}
 

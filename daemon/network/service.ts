@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Daemon } from '../daemon';
 import type { ContainerRecord } from '../containers/model';
-import { BerthError, conflict, invalid, notFound } from '../errors/errors';
+import { BerthError, asBadReference, conflict, invalid, notFound } from '../errors/errors';
 import { newId, shortId } from '../lib/ids';
 import { nowNs, rfc3339Nano } from '../lib/time';
 import { NetworkStore, type EndpointRow, type NetworkRow } from './store';
@@ -568,7 +568,7 @@ export class NetworkService {
   validateCreate(rec: ContainerRecord, epConfigs: Record<string, EndpointConfig> | undefined): void {
     if (!rec.hostConfig.NetworkMode || rec.hostConfig.NetworkMode === 'default') rec.hostConfig.NetworkMode = 'bridge';
     const mode: string = rec.hostConfig.NetworkMode;
-    if (mode.startsWith('container:')) this.d.containers.lookup(mode.slice(10));
+    if (mode.startsWith('container:')) asBadReference(() => this.d.containers.lookup(mode.slice(10)));
     const net = this.modeNetwork(mode);
     PortMapper.wanted(rec);
     for (const [name, cfg] of Object.entries(epConfigs ?? {})) {

@@ -3,6 +3,8 @@
 import { native } from './native';
 import { readCgroupStats, readCgroupPids, type CgroupStats } from './cgstats';
 import type { CgroupLayout, CgroupResources } from '../../addon/index';
+import { KernelFeatures } from './kernel';
+import { systemError } from '../errors/errors';
 import { spawnShim, spawnExec, refillWaitingShim, cgroupDirsOf, connectShim, readExitFile, shimAlive, type ShimSpawnOptions, type ExecSpawnOptions, type ShimConnection, type ExitInfo } from './supervisor';
 
 export type { CgroupLayout, CgroupResources, ShimConnection, ExitInfo, ShimSpawnOptions, ExecSpawnOptions };
@@ -11,6 +13,8 @@ export type { CgroupStats };
 
 export class Runtime {
   readonly cgroups: CgroupLayout;
+  /** Set by probeKernel() when berthd starts; until then every feature is taken to be there. */
+  kernel: KernelFeatures | undefined;
 
   constructor() {
     this.cgroups = native.cgroupDetect();
@@ -28,7 +32,17 @@ export class Runtime {
     return native.unmount(target, true);
   }
 
+  /** Probes the kernel's newer interfaces once (scratch: an absolute path the probe may create and removes). */
+  async probeKernel(scratch: string): Promise<KernelFeatures> {
+    this.kernel = await KernelFeatures.probe(scratch, this.cgroups.version === 2);
+    return this.kernel;
+  }
+
   createCgroup(relPath: string, res: CgroupResources): Promise<string[]> {
+    // The v2 device filter has no way around bpf(2): the start fails with the sentence berthd logged at
+    // its own start, not with ENOSYS from the middle of it.
+    const refusal = res.devices && this.kernel?.refusal('bpf');
+    if (refusal) return Promise.reject(systemError(refusal));
     return native.cgroupCreate(this.cgroups, relPath, res);
   }
 

@@ -19,11 +19,10 @@ export interface ShimSpawnOptions {
   id: string;
   bundle: string;
   stateDir: string;
-  logPath: string;
+  /** The log driver's arguments (PROTOCOL.md, "Logging"), made by daemon/logs. */
+  logArgs: string[];
   cgroupDirs: string[];
   attach: boolean;
-  logMaxSize?: number;
-  logMaxFile?: number;
 }
 
 /**
@@ -135,11 +134,9 @@ export class StartError extends Error {}
  * with berthd.
  */
 export function spawnShim(o: ShimSpawnOptions): Promise<{ conn: ShimConnection; pid: number; shimPid: number }> {
-  const args = ['--id', o.id, '--bundle', o.bundle, '--state', o.stateDir, '--log', o.logPath];
+  const args = ['--id', o.id, '--bundle', o.bundle, '--state', o.stateDir, ...o.logArgs];
   for (const d of o.cgroupDirs) args.push('--cgroup', d);
   if (o.attach) args.push('--attach');
-  if (o.logMaxSize) args.push('--log-max-size', String(o.logMaxSize));
-  if (o.logMaxFile) args.push('--log-max-file', String(o.logMaxFile));
   return launchShim(o.shimPath, args, 'the container supervisor exited before the container started');
 }
 

@@ -208,6 +208,11 @@ export interface StartOptions {
    *  defaults (berth0, subnets from the default pools) instead of the instance's private test bridge:
    *  safe only in a namespace of the test's own (test/helpers/dockerhost.ts). */
   netns?: string;
+  /** A command berthd is started through (its argv before node's), e.g. build/enosys-exec with its
+   *  options: berthd and every shim it starts then run as that command leaves them. */
+  launcher?: string[];
+  /** More environment for berthd (and so its shims). */
+  env?: Record<string, string>;
 }
 
 export async function startBerthd(opts: StartOptions = {}): Promise<Berthd> {
@@ -254,15 +259,17 @@ export async function startBerthd(opts: StartOptions = {}): Promise<Berthd> {
   const launch = async () => {
     const logOffset = existsSync(logFile) ? statSync(logFile).size : 0;
     const fd = require('node:fs').openSync(logFile, 'a');
-    // nsenter changes the network namespace only (`ip netns exec` would also remount /sys, hiding cgroups).
-    const prefix = opts.netns ? ['nsenter', `--net=${opts.netns}`, '--', process.execPath] : [process.execPath];
-    b.proc = spawn(prefix[0], [...prefix.slice(1), path.join(REPO, 'bin', 'berthd'), '-H', `unix://${sock}`, '--data-root', dataRoot,
+    const argv = [process.execPath, path.join(REPO, 'bin', 'berthd'), '-H', `unix://${sock}`, '--data-root', dataRoot,
       '--exec-root', execRoot, '--pidfile', path.join(root, 'berthd.pid'), '--config-file', configFile,
-      '--cgroup-parent', cgroupParent, '--log-level', process.env.BERTH_TEST_LOG_LEVEL ?? 'info', ...(opts.extraArgs ?? [])], {
+      '--cgroup-parent', cgroupParent, '--log-level', process.env.BERTH_TEST_LOG_LEVEL ?? 'info', ...(opts.extraArgs ?? [])];
+    // nsenter changes the network namespace only (`ip netns exec` would also remount /sys, hiding cgroups).
+    const inNetns = opts.netns ? ['nsenter', `--net=${opts.netns}`, '--'] : [];
+    const [cmd, ...rest] = [...inNetns, ...(opts.launcher ?? []), ...argv];
+    b.proc = spawn(cmd, rest, {
       stdio: ['ignore', fd, fd],
       // Tests never reach beyond loopback: a registry elsewhere (docker.io for an unknown image) is asked
       // through a proxy on a closed loopback port, so the pull fails at once without any outside traffic.
-      env: { ...process.env, HTTPS_PROXY: 'http://127.0.0.1:9', HTTP_PROXY: 'http://127.0.0.1:9', NO_PROXY: 'localhost,127.0.0.1,::1' },
+      env: { ...process.env, HTTPS_PROXY: 'http://127.0.0.1:9', HTTP_PROXY: 'http://127.0.0.1:9', NO_PROXY: 'localhost,127.0.0.1,::1', ...opts.env },
     });
     require('node:fs').closeSync(fd);
     await waitForSocket(sock, b.proc, logFile, logOffset);

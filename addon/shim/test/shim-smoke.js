@@ -608,6 +608,48 @@ function cases(base, rootfs) {
       assert.strictEqual(readLog(r.log).pop().log, 'line 39\n');
     },
 
+    async 'log rotation with --log-compress: FILE.N.gz, complete when the shim has exited'() {
+      const r = await runToExit(base, makeConfig(rootfs, ['sh', '-c', 'i=0; while [ $i -lt 40 ]; do echo line $i; i=$((i+1)); done']),
+        { extraArgs: ['--log-max-size', '400', '--log-max-file', '3', '--log-compress'] });
+      assert.strictEqual(r.exited.exitCode, 0);
+      assert.ok(!fs.existsSync(r.log + '.1') && !fs.existsSync(r.log + '.3'));
+      const zlib = require('zlib');
+      const older = [r.log + '.2.gz', r.log + '.1.gz'].map((f) => zlib.gunzipSync(fs.readFileSync(f)).toString());
+      const all = [...older.flatMap((t) => t.split('\n').filter(Boolean).map((l) => JSON.parse(l))), ...readLog(r.log)].map((e) => e.log);
+      const nums = all.map((l) => Number(/^line (\d+)\n$/.exec(l)[1]));
+      nums.forEach((n, i) => i && assert.strictEqual(n, nums[i - 1] + 1));
+      assert.strictEqual(nums[nums.length - 1], 39);
+    },
+
+    async 'log drivers: none writes nothing; syslog sends each line over UDP'() {
+      const none = await runToExit(base, makeConfig(rootfs, ['echo', 'hi']), { extraArgs: ['--log-driver', 'none'] });
+      assert.strictEqual(none.stdout, 'hi\n');
+      assert.ok(!fs.existsSync(none.log));
+      const dgram = require('dgram');
+      const sock = dgram.createSocket('udp4');
+      const got = [];
+      sock.on('message', (m) => got.push(m.toString()));
+      await new Promise((res) => sock.bind(0, '127.0.0.1', res));
+      try {
+        const r = await runToExit(base, makeConfig(rootfs, ['sh', '-c', 'echo out; echo err >&2']), { extraArgs: ['--log-driver', 'syslog',
+          '--syslog-address', `udp://127.0.0.1:${sock.address().port}`, '--syslog-facility', '16', '--syslog-tag', 'tg', '--syslog-format', 'rfc3164'] });
+        assert.strictEqual(r.exited.exitCode, 0);
+        for (let i = 0; i < 100 && got.length < 2; i++) await sleep(20);
+        const host = os.hostname();
+        assert.ok(got.some((m) => new RegExp(`^<134>\\w{3} [ \\d]\\d \\d\\d:\\d\\d:\\d\\d ${host} tg\\[\\d+\\]: out\\n$`).test(m)), JSON.stringify(got));
+        assert.ok(got.some((m) => /^<131>.* tg\[\d+\]: err\n$/.test(m)), JSON.stringify(got));
+        // --log is the syslog driver's cache: the same lines, readable by docker logs.
+        assert.deepStrictEqual(readLog(r.log).map((e) => e.log).sort(), ['err\n', 'out\n']);
+      } finally {
+        sock.close();
+      }
+      // A syslog socket that is not there fails the start, before the container runs.
+      const bad = startShim(base, makeConfig(rootfs, ['true']), { extraArgs: ['--log-driver', 'syslog', '--syslog-address', `unix://${base}/no.sock`] });
+      const f = await bad.reader.wait(T.START_FAILED);
+      assert.match(JSON.parse(f.payload).message, /failed to initialize logging driver: dial unix .*no\.sock: connect: no such file or directory/);
+      assert.strictEqual(await bad.exit, 1);
+    },
+
     async 'mount targets resolve inside the root, symlinks included'() {
       // A symlink in the image that climbs out of the root must stay inside it.
       const link = path.join(rootfs, 'escape');

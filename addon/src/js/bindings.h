@@ -11,6 +11,8 @@ namespace js {
 void RegisterCgroup(Napi::Env env, Napi::Object exports);
 // mountOverlay, unmount, mkWhiteout, mknod, setXattr
 void RegisterFs(Napi::Env env, Napi::Object exports);
+// kernelFeatures
+void RegisterKernel(Napi::Env env, Napi::Object exports);
 // netnsPrepareDir, netnsCreate, netnsDelete, sysctlWrite, linkAddBridge, linkAddVeth, linkSet, linkDelete,
 // linkList, addrAdd, routeReplaceDefault
 void RegisterNet(Napi::Env env, Napi::Object exports);

@@ -4,7 +4,7 @@ import type { Daemon } from '../../../daemon';
 import { qbool, qint, qstr, parseFilters, checkFilterKeys, type Query } from '../../../lib/query';
 import { invalid, notFound } from '../../../errors/errors';
 import { inspectView, listView } from '../../../containers/views';
-import { streamLogs } from '../../../containers/logs';
+import { streamLogs } from '../../../logs';
 import { attachSocket } from '../../../containers/attach';
 import { commonHeaders } from '../../plugins/dialect';
 import { streamContentType } from '../../hijack';
@@ -219,6 +219,7 @@ export function containerRoutes(app: FastifyInstance, d: Daemon): void {
       sinceNs: parseTimeArg(qstr(q, 'since')), untilNs: parseTimeArg(qstr(q, 'until')), details: qbool(q, 'details'),
     };
     const tty = !!live.rec.config.Tty;
+    const logFile = svc.logReadPath(live.rec); // 501 before any byte is sent when the driver keeps no log
     reply.hijack();
     const res = reply.raw;
     const headers: Record<string, string> = { ...commonHeaders() };
@@ -230,7 +231,7 @@ export function containerRoutes(app: FastifyInstance, d: Daemon): void {
     });
     const running = () => !live.removed && (live.rec.state.status === 'running' || live.rec.state.status === 'paused' || live.rec.state.status === 'restarting');
     try {
-      await streamLogs(svc.logPath(live.rec.id), opts, tty, (b) => {
+      await streamLogs(logFile, opts, tty, (b) => {
         if (closed) return;
         if (!res.write(b)) return new Promise<void>((r) => res.once('drain', () => r()));
       }, running, () => closed, (cb) => live.exitWaiters.push(cb));
