@@ -10,7 +10,7 @@
 // there (as it is on a host where Docker runs) and is loaded with modprobe when it is not, which is the
 // one change this fixture may make outside its namespaces (built in here, so there is nothing to load).
 // Its per-namespace switch bridge-nf-call-iptables is set inside the host namespace.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { runCmd, type RunResult } from './berthd';
@@ -75,6 +75,8 @@ export async function makeDockerHost(opts: { iptables?: 'nft' | 'legacy' } = {})
           await gone;
         }
       }
+      // berthd's bridge locks of that namespace (daemon/lib/instance-lock.ts), named by its inode.
+      try { rmSync(`/run/lock/berth/netns-${statSync(file).ino}`, { recursive: true, force: true }); } catch { /* never made */ }
       // Deleting the namespaces takes their devices, addresses, routes and firewall tables with them.
       await runCmd('ip', ['netns', 'del', name]);
       await runCmd('ip', ['netns', 'del', peerName]);
