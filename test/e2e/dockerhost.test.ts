@@ -86,6 +86,13 @@ test('default bridge: ping between containers, --link, -p 127.0.0.1 and a port r
   // … and the other host does not, neither on the host's address nor with the container's own address.
   assert.notEqual((await peerGet(OUTSIDE.host, 8080)).code, 0, 'a port on 127.0.0.1 is the host\'s only');
   assert.notEqual((await peerGet(webIp, 80)).code, 0, 'an unpublished port is not reachable from another host');
+  // Not only because of this host's FORWARD policy: with it ACCEPT, berth's own rules still keep it out.
+  await dh.iptablesCmd(['-P', 'FORWARD', 'ACCEPT']);
+  try {
+    assert.notEqual((await peerGet(webIp, 80)).code, 0, 'berth drops what is not published, whatever the host\'s policy');
+  } finally {
+    await dh.iptablesCmd(['-P', 'FORWARD', 'DROP']);
+  }
   // A crafted packet: the other host sends to 127.0.0.1:8080 through the host (its own loopback routed out
   // of its eth0), and the host has route_localnet on its outside link, so the kernel does not drop it as a
   // martian (CVE-2020-8558). berth neither DNATs it nor lets it reach the host's loopback.
