@@ -25,7 +25,8 @@
         "src/js/fs.cc",
         "src/js/net.cc",
         "src/js/kernel.cc",
-        "src/kernel/features.cc"
+        "src/kernel/features.cc",
+        "src/js/lock.cc"
       ],
       "include_dirs": [
         "src",

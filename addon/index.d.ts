@@ -104,8 +104,9 @@ export function netnsDelete(path: string): Promise<void>;
 /** Writes `value` to /proc/sys/<key> (key like 'net/ipv4/ip_forward'), inside `netns` when given. */
 export function sysctlWrite(key: string, value: string, netns?: string): Promise<void>;
 
-/** A bridge device (down, no address). Rejects with EEXIST when a link of that name exists. */
-export function linkAddBridge(name: string, options?: { mtu?: number }): Promise<void>;
+/** A bridge device (down, no address), in `netns` (berthd's namespace when absent). Rejects with EEXIST
+ *  when a link of that name exists. */
+export function linkAddBridge(name: string, options?: { mtu?: number; netns?: string }): Promise<void>;
 
 export interface VethSpec {
   /** The end made in `netns` (berthd's namespace when absent). */
@@ -176,3 +177,7 @@ export interface KernelFeature {
  *  dirs (made, never mounted) and removed again; the answer about `lowerdir+` is also what mountOverlay
  *  goes by from then on. */
 export function kernelFeatures(scratch: string): Promise<KernelFeature[]>;
+
+/** An exclusive flock(2) on the open file `fd`, without waiting: true when this process now holds it,
+ *  false when another open file description holds it (EWOULDBLOCK). Other errors throw (code, errno). */
+export function flockTry(fd: number): boolean;

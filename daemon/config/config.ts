@@ -22,6 +22,8 @@ export interface Config {
   bip: string;
   defaultAddressPools: Array<{ base: string; size: number }>;
   icc: boolean;
+  /** daemon.json `iptables` (default true): false leaves the host's firewall to the user, as dockerd's key. */
+  iptables: boolean;
   insecureRegistries: string[];   // daemon.json insecure-registries: host[:port] or CIDR
   registryMirrors: string[];      // daemon.json registry-mirrors: URLs tried first for docker.io
   maxConcurrentDownloads: number; // daemon.json max-concurrent-downloads (3)
@@ -224,6 +226,7 @@ export function loadConfig(argv: string[], repoRoot: string): Config {
     bip: pick('bip', 'bip', ''),
     defaultAddressPools: (file['default-address-pools'] as Config['defaultAddressPools']) ?? [],
     icc: file.icc === undefined ? true : !!file.icc,
+    iptables: file.iptables === undefined ? true : file.iptables !== false,
     insecureRegistries: stringList(file, 'insecure-registries'),
     registryMirrors: stringList(file, 'registry-mirrors').map(mirrorUrl),
     maxConcurrentDownloads: positiveInt(file, 'max-concurrent-downloads', 3),

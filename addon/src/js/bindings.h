@@ -16,6 +16,8 @@ void RegisterKernel(Napi::Env env, Napi::Object exports);
 // netnsPrepareDir, netnsCreate, netnsDelete, sysctlWrite, linkAddBridge, linkAddVeth, linkSet, linkDelete,
 // linkList, addrAdd, routeReplaceDefault
 void RegisterNet(Napi::Env env, Napi::Object exports);
+// flockTry
+void RegisterLock(Napi::Env env, Napi::Object exports);
 
 }  // namespace js
 }  // namespace berth

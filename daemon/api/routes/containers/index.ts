@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Daemon } from '../../../daemon';
 import { qbool, qint, qstr, parseFilters, checkFilterKeys, type Query } from '../../../lib/query';
-import { invalid } from '../../../errors/errors';
+import { invalid, notFound } from '../../../errors/errors';
 import { inspectView, listView } from '../../../containers/views';
 import { streamLogs } from '../../../logs';
 import { attachSocket } from '../../../containers/attach';
@@ -167,7 +167,20 @@ export function containerRoutes(app: FastifyInstance, d: Daemon): void {
   });
 
   app.delete('/containers/:id', async (req: Req, reply) => {
+    if (qbool(req.query, 'link')) {
+      await d.networks.removeLink(req.params.id);
+      return reply.code(204).send();
+    }
     await svc.remove(req.params.id, { force: qbool(req.query, 'force'), volumes: qbool(req.query, 'v') });
+    reply.code(204).send();
+  });
+
+  // `docker rm --link parent/alias`: the legacy link's name has a slash (Docker's route takes any name).
+  app.delete('/containers/:id/:link', async (req: Req, reply) => {
+    const p = req.params as { id: string; link: string };
+    const name = `${p.id}/${p.link}`;
+    if (!qbool(req.query, 'link')) throw notFound(`No such container: ${name}`);
+    await d.networks.removeLink(name);
     reply.code(204).send();
   });
 

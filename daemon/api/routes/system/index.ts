@@ -164,7 +164,7 @@ export function systemRoutes(app: FastifyInstance, d: Daemon): void {
       InitCommit: { ID: '' },
       SecurityOptions: ['name=seccomp,profile=builtin', 'name=cgroupns'],
       CDISpecDirs: [],
-      Warnings: warnings.length ? warnings : null,
+      Warnings: warnings.length || d.networks.warnings().length ? [...warnings, ...d.networks.warnings()] : null,
     };
   });
 }
