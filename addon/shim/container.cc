@@ -791,6 +791,8 @@ bool start_exec(const Spec& s, pid_t target, const std::string& target_start, co
   std::vector<Fd> ns_fds;
   for (const auto& k : kExecNamespaces) {
     Fd fd(open((proc + k.type).c_str(), O_RDONLY | O_CLOEXEC));
+    // An exited process (a zombie not yet reaped keeps its pid) has no namespaces left.
+    if (!fd.ok() && errno == ENOENT) return fail_msg("container process " + std::to_string(target) + " is not running");
     if (!fd.ok()) return fail("open namespace", proc + k.type);
     if (same_ns(k.type, fd.get())) continue;
     plan.joins.push_back({fd.get(), k.flag, proc + k.type});

@@ -25,6 +25,7 @@ import { execProbe } from './probe';
 import { copyUp } from '../volumes/copyup';
 import { bindMountsInto } from '../volumes/hostbind';
 import { stageSubpaths, sweepStaging } from '../volumes/subpath';
+import { inRootResolver } from '../runtime/inroot';
 import { identify, stillSame, holdNamespace, ProcessGone, type ProcessRef, type HeldNamespace } from '../runtime/process';
 import { containerDevices } from './devices';
 import { planNamespaces, releaseNamespaces } from './namespaces';
@@ -779,6 +780,7 @@ export class ContainerService {
   /** `liveRestore` false (daemon.json "live-restore": false): a container found running is not adopted but
    *  killed, as dockerd without live-restore does after a crash; its restart policy then applies. */
   async restore(liveRestore = true): Promise<void> {
+    this.d.log.info({ resolver: inRootResolver() }, 'files in containers are reached beneath their roots');
     for (const rec of this.store.all()) {
       const live = newLive(rec);
       this.byId.set(rec.id, live);

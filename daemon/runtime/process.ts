@@ -11,7 +11,7 @@ export interface ProcessRef {
 }
 
 /** ppid and start time of `pid`, or null when there is no such process. */
-export function procStat(pid: number): { ppid: number; startTime: string } | null {
+export function procStat(pid: number): { state: string; ppid: number; startTime: string } | null {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/stat`, 'latin1');
@@ -22,20 +22,22 @@ export function procStat(pid: number): { ppid: number; startTime: string } | nul
   const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
   // f[0] is field 3 (state); ppid is field 4, the start time field 22.
   if (f.length < 20) return null;
-  return { ppid: Number(f[1]), startTime: f[19] };
+  return { state: f[0], ppid: Number(f[1]), startTime: f[19] };
 }
 
 /** The process `pid` as a ProcessRef, when it exists (and is a child of `parent`, when given). */
 export function identify(pid: number, parent?: number): ProcessRef | null {
   if (!(pid > 0)) return null;
   const st = procStat(pid);
-  if (!st || (parent && st.ppid !== parent)) return null;
+  if (!st || st.state === 'Z' || (parent && st.ppid !== parent)) return null;
   return { pid, startTime: st.startTime };
 }
 
-/** Whether `ref` still names a live process (its pid not reused). */
+/** Whether `ref` still names a live process: its pid not reused, and not exited (a zombie keeps its pid
+ *  and start time until it is reaped, but has no namespaces or root any more). */
 export function stillSame(ref: ProcessRef): boolean {
-  return procStat(ref.pid)?.startTime === ref.startTime;
+  const st = procStat(ref.pid);
+  return !!st && st.startTime === ref.startTime && st.state !== 'Z' && st.state !== 'X';
 }
 
 /** A namespace of a process, held open: `path` (/proc/<berthd>/fd/N) leads to that namespace for as long

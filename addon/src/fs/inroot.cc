@@ -627,29 +627,38 @@ Status UnmountFd(int fd) {
   return Status::Ok();
 }
 
-std::string ProcessStartTime(int pid) {
+namespace {
+
+// Field `n` (1-based, as proc(5) numbers them, n >= 3) of /proc/PID/stat, or "" when there is no such
+// process. Counted from the last ')': the command name may hold spaces and parentheses.
+std::string StatField(int pid, size_t n) {
   std::string text;
   if (pid <= 0 || !ReadFile("/proc/" + std::to_string(pid) + "/stat", &text).ok()) return "";
-  // "pid (comm) state ppid …": comm may hold spaces and parentheses, so count from the last ')'.
   size_t close_paren = text.rfind(')');
   if (close_paren == std::string::npos) return "";
   std::vector<std::string> fields = SplitAny(text.substr(close_paren + 1), " \n");
-  // fields[0] is field 3 (state); the start time is field 22.
-  return fields.size() > 19 ? fields[19] : "";
+  return fields.size() > n - 3 ? fields[n - 3] : "";
 }
 
+}  // namespace
+
+std::string ProcessStartTime(int pid) { return StatField(pid, 22); }
+
 Status OpenRoot(const std::string& path, int pid, const std::string& start_time, UniqueFd* out) {
+  // A process that has exited but not yet been reaped (a zombie) keeps its pid and start time, but no
+  // longer has a root.
+  auto gone = [&]() { return ProcessStartTime(pid) != start_time || StatField(pid, 3) == "Z"; };
   int fd = open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
-    if (pid > 0 && ProcessStartTime(pid) != start_time) return Status::Invalid(ESRCH, "the container's process is gone", path);
+    if (pid > 0 && gone()) return Status::Invalid(ESRCH, "the container's process " + std::to_string(pid) + " has exited", path);
     return Status::Sys(e, "open", path);
   }
   UniqueFd f(fd);
   // Checked after the open: a process that still has its start time now was alive all along, so the
   // pid was not reused under us and the fd is its root.
   if (pid > 0 && ProcessStartTime(pid) != start_time) {
-    return Status::Invalid(ESRCH, "the container's process is gone (its pid " + std::to_string(pid) + " is another process now)", path);
+    return Status::Invalid(ESRCH, "the container's process " + std::to_string(pid) + " has exited (its pid is another process's now)", path);
   }
   *out = std::move(f);
   return Status::Ok();
