@@ -217,9 +217,13 @@ Status RemoveAt(int parent, const std::string& name, const std::string& where) {
   return Status::Ok();
 }
 
+// Whether a failed chown may be let go: a file system that keeps no owners (vfat) or cannot map the
+// ids (EINVAL), or refuses root (EPERM on NFS with root squashing), as docker cp lets it go.
+bool OwnerNotKept(int err) { return err == EPERM || err == EINVAL || err == EOPNOTSUPP; }
+
 // chown and chmod of a file made here, through an fd of it (chown first: it clears set-id bits).
-Status OwnAndMode(int fd, uint32_t uid, uint32_t gid, uint32_t mode, const std::string& where) {
-  if (fchown(fd, uid, gid) < 0) return Status::Sys(errno, "fchown", where);
+Status OwnAndMode(int fd, uint32_t uid, uint32_t gid, uint32_t mode, const std::string& where, bool lenient = false) {
+  if (fchown(fd, uid, gid) < 0 && !(lenient && OwnerNotKept(errno))) return Status::Sys(errno, "fchown", where);
   if (fchmod(fd, mode & 07777) < 0) return Status::Sys(errno, "fchmod", where);
   return Status::Ok();
 }
@@ -408,21 +412,23 @@ Status PlaceInRoot(int root, const PlaceSpec& spec, UniqueFd* file_out) {
       if (!exists && mkdirat(pfd, name.c_str(), 0700) < 0 && errno != EEXIST) return Status::Sys(errno, "mkdirat", where);
       UniqueFd d(openat(pfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (!d.valid()) return Status::Sys(errno, "openat", where);
-      s = OwnAndMode(d.get(), spec.uid, spec.gid, spec.mode, where);
+      s = OwnAndMode(d.get(), spec.uid, spec.gid, spec.mode, where, true);
       if (s.ok() && spec.has_mtime && futimens(d.get(), times) < 0) return Status::Sys(errno, "futimens", where);
       return s;
     }
     case 'f': {
       UniqueFd f(openat(pfd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
       if (!f.valid()) return Status::Sys(errno, "openat", where);
-      s = OwnAndMode(f.get(), spec.uid, spec.gid, spec.mode, where);
+      s = OwnAndMode(f.get(), spec.uid, spec.gid, spec.mode, where, true);
       if (!s.ok()) return s;
       *file_out = std::move(f);
       return Status::Ok();
     }
     case 'l': {
       if (symlinkat(spec.linkname.c_str(), pfd, name.c_str()) < 0) return Status::Sys(errno, "symlinkat", where);
-      if (fchownat(pfd, name.c_str(), spec.uid, spec.gid, AT_SYMLINK_NOFOLLOW) < 0) return Status::Sys(errno, "fchownat", where);
+      if (fchownat(pfd, name.c_str(), spec.uid, spec.gid, AT_SYMLINK_NOFOLLOW) < 0 && !OwnerNotKept(errno)) {
+        return Status::Sys(errno, "fchownat", where);
+      }
       if (spec.has_mtime && utimensat(pfd, name.c_str(), times, AT_SYMLINK_NOFOLLOW) < 0) {
         return Status::Sys(errno, "utimensat", where);
       }

@@ -87,7 +87,8 @@ struct PlaceSpec {
   // Refuse to replace a directory with a non-directory (EISDIR) or the reverse (ENOTDIR).
   bool no_overwrite_dir_nondir = false;
 };
-// For a file, *file_out is its fd, open for writing (made with O_EXCL, owner and mode already set).
+// For a file, *file_out is its fd, open for writing (made with O_EXCL, owner and mode already set). An
+// owner the file system cannot keep (EPERM, EINVAL, EOPNOTSUPP from chown) is let go, as docker cp does.
 Status PlaceInRoot(int root, const PlaceSpec& spec, UniqueFd* file_out);
 
 // Sets the access and modification times of `path` itself (not following a final symlink).
