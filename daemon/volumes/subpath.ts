@@ -41,21 +41,29 @@ export async function stageSubpaths(mounts: MountPoint[], stagingDir: string, pr
   if (!mounts.some((m) => (m.Type === 'volume' || m.Type === 'image') && m.Subpath && m.Source)) return { mounts, release };
   await mkdir(stagingDir, { recursive: true, mode: 0o700 });
   try {
-    const out = await withRoot(stagingDir, async (staging) => Promise.all(mounts.map(async (m, i) => {
-      if ((m.Type !== 'volume' && m.Type !== 'image') || !m.Subpath || !m.Source) return m;
-      const name = `${prefix}-${i}`;
-      await clearStagingPoint(stagingDir, name);
-      const mount = await withRoot(m.Source, async (src) => {
-        const r = await src.resolve(m.Subpath!, true).catch(() => ({ stat: null }));
-        if (!r.stat) throw missing(m);
-        return staging.bindFrom(src, m.Subpath!, name, { file: r.stat.type !== 'dir' }).catch((e) => {
-          if (errnoOf(e) === 'ENOENT') throw missing(m);
-          throw e;
+    // One at a time: should one fail, every mount made before it is known to `release`.
+    const out = await withRoot(stagingDir, async (staging) => {
+      const list: MountPoint[] = [];
+      for (const [i, m] of mounts.entries()) {
+        if ((m.Type !== 'volume' && m.Type !== 'image') || !m.Subpath || !m.Source) {
+          list.push(m);
+          continue;
+        }
+        const name = `${prefix}-${i}`;
+        await clearStagingPoint(stagingDir, name);
+        const mount = await withRoot(m.Source, async (src) => {
+          const r = await src.resolve(m.Subpath!, true).catch(() => ({ stat: null }));
+          if (!r.stat) throw missing(m);
+          return staging.bindFrom(src, m.Subpath!, name, { file: r.stat.type !== 'dir' }).catch((e) => {
+            if (errnoOf(e) === 'ENOENT') throw missing(m);
+            throw e;
+          });
         });
-      });
-      made.push({ mount, name });
-      return { ...m, Source: path.join(stagingDir, name) };
-    })));
+        made.push({ mount, name });
+        list.push({ ...m, Source: path.join(stagingDir, name) });
+      }
+      return list;
+    });
     return { mounts: out, release };
   } catch (e) {
     await release();
