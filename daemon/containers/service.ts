@@ -42,7 +42,7 @@ export interface Attacher {
 }
 
 /** The running container's process, or undefined when it is not running (or no longer that process). */
-function live_proc(svc: ContainerService, live: Live): ProcessRef | undefined {
+function runningProcess(svc: ContainerService, live: Live): ProcessRef | undefined {
   try {
     return svc.processOf(live);
   } catch {
@@ -486,7 +486,7 @@ export class ContainerService {
     if (!list) throw new Error(`namespace of ${donor.rec.id} asked for outside a start`);
     const what = kind === 'net' ? 'network' : kind.toUpperCase();
     const gone = () => conflict(`cannot join ${what} of a non running container: ${donor.rec.id}`);
-    const p = live_proc(this, donor);
+    const p = runningProcess(this, donor);
     if (!p) throw gone();
     try {
       const h = holdNamespace(p, kind);

@@ -9,24 +9,20 @@ import { close as closeCb, read as readCb } from 'node:fs';
 import { promisify } from 'node:util';
 import { native } from './native';
 import type { InRootStat, PlaceSpec } from '../../addon/index';
+import type { ProcessRef } from './process';
 
 export type { InRootStat, PlaceSpec };
 
 const closeFd = promisify(closeCb);
 const readFd = promisify(readCb);
 
-/** The pid (and its start time, processStartTime) whose /proc/PID/root is opened: checked after the open. */
-export interface ProcessRef {
-  pid: number;
-  startTime: string;
-}
-
 export class Root {
   private closed = false;
 
   private constructor(readonly fd: number, readonly label: string) {}
 
-  /** `path`: a directory berthd controls, or /proc/PID/root of `owner`. */
+  /** `path`: a directory berthd controls, or /proc/PID/root of `owner`, checked to still be that process
+   *  once the root is open (ESRCH otherwise). */
   static async open(path: string, owner?: ProcessRef): Promise<Root> {
     return new Root(await native.rootOpen(path, owner), path);
   }
