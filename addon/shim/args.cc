@@ -68,7 +68,7 @@ bool parse_args(int argc, char** argv, Args& out) {
                  arg == "--cgroup" || arg == "--log-max-size" || arg == "--log-max-file" ||
                  arg == "--log-driver" || arg == "--log-attrs" || arg == "--syslog-address" ||
                  arg == "--syslog-facility" || arg == "--syslog-tag" || arg == "--syslog-format" ||
-                 (out.exec_mode && (arg == "--pid" || arg == "--process"));
+                 (out.exec_mode && (arg == "--pid" || arg == "--pid-start" || arg == "--process"));
     if (!known) return fail_msg("unknown argument " + arg);
     if (!has_value) {
       if (i + 1 >= argc) return fail_msg(arg + " needs a value");
@@ -98,6 +98,8 @@ bool parse_args(int argc, char** argv, Args& out) {
       out.cgroups.push_back(absolute(value));
     } else if (arg == "--process") {
       out.process = absolute(value);
+    } else if (arg == "--pid-start") {
+      out.target_start = value;
     } else if (arg == "--pid") {
       uint64_t n;
       if (!parse_uint(value, n) || n < 1 || n > 0x7fffffff) return fail_msg("bad pid for --pid: " + value);

@@ -26,6 +26,7 @@ struct Args {
   // `berth-shim exec …` (PROTOCOL.md, "Exec mode"): run one more process in a running container.
   bool exec_mode = false;
   int target_pid = 0;       // --pid: host pid of the container's init, whose namespaces are joined
+  std::string target_start; // --pid-start: its start time (field 22 of /proc/PID/stat), checked once joined
   std::string process;      // --process: JSON file with the exec's OCI `process` (and `linux.seccomp`)
   bool stdin_pipe = false;  // --stdin: the process gets a stdin pipe (else /dev/null)
 };

@@ -728,6 +728,25 @@ const NsKind kExecNamespaces[] = {
     {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}, {"net", CLONE_NEWNET}, {"cgroup", CLONE_NEWCGROUP}, {"mnt", CLONE_NEWNS},
 };
 
+// Field 22 of /proc/<pid>/stat (start time in clock ticks after boot), "" when there is no such process.
+// Counted from the last ')': the command name may hold spaces and parentheses.
+std::string process_start_time(pid_t pid) {
+  std::string text;
+  if (!read_file("/proc/" + std::to_string(pid) + "/stat", text)) return "";
+  size_t p = text.rfind(')');
+  if (p == std::string::npos) return "";
+  int field = 2;
+  size_t i = p + 1;
+  while (i < text.size() && field < 22) {
+    while (i < text.size() && text[i] == ' ') i++;
+    size_t j = text.find(' ', i);
+    if (j == std::string::npos) j = text.size();
+    if (++field == 22) return text.substr(i, j - i);
+    i = j;
+  }
+  return "";
+}
+
 // Whether /proc/self/ns/<kind> and /proc/<pid>/ns/<kind> are the same namespace (then it is not joined:
 // a container that shares the host's network, say, needs nothing, and setns to one's own user or mount
 // namespace is refused in some cases).
@@ -757,7 +776,7 @@ bool exec_child_init(const Spec& s, const ChildPlan& given) {
 
 }  // namespace
 
-bool start_exec(const Spec& s, pid_t target, const std::vector<std::string>& cgroups, bool stdin_pipe,
+bool start_exec(const Spec& s, pid_t target, const std::string& target_start, const std::vector<std::string>& cgroups, bool stdin_pipe,
                 Container& out) {
   ChildPlan plan;
   plan.tty = s.terminal;
@@ -772,11 +791,18 @@ bool start_exec(const Spec& s, pid_t target, const std::vector<std::string>& cgr
   std::vector<Fd> ns_fds;
   for (const auto& k : kExecNamespaces) {
     Fd fd(open((proc + k.type).c_str(), O_RDONLY | O_CLOEXEC));
+    // An exited process (a zombie not yet reaped keeps its pid) has no namespaces left.
+    if (!fd.ok() && errno == ENOENT) return fail_msg("container process " + std::to_string(target) + " is not running");
     if (!fd.ok()) return fail("open namespace", proc + k.type);
     if (same_ns(k.type, fd.get())) continue;
     plan.joins.push_back({fd.get(), k.flag, proc + k.type});
     ns_fds.push_back(std::move(fd));
   }
+  // berthd names the process by pid and start time: checked now that every namespace is open, a process
+  // that still has that start time was alive all along, so they are its own and not those of a process
+  // that got the pid after it.
+  if (!target_start.empty() && process_start_time(target) != target_start)
+    return fail_msg("container process " + std::to_string(target) + " is not running");
 
   ChildStdio io;
   if (!open_child_stdio(s.terminal, stdin_pipe, plan, io, out)) return false;

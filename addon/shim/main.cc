@@ -229,7 +229,7 @@ int main(int argc, char** argv) {
     {
       Spec spec;
       if (!load_exec_spec(args.process, spec) ||
-          !start_exec(spec, static_cast<pid_t>(args.target_pid), args.cgroups, args.stdin_pipe, proc))
+          !start_exec(spec, static_cast<pid_t>(args.target_pid), args.target_start, args.cgroups, args.stdin_pipe, proc))
         return start_failed();
     }
     if (fd3) {

@@ -29,7 +29,7 @@ import { shortId } from '../lib/ids';
 import type { ImageRecord } from '../images/model';
 import { parseNormalizedNamed, tagNameOnly, familiarString, type NamedRef } from '../images/reference';
 import { packUpper } from '../containers/commit';
-import { resolveInRoot } from '../containers/archive';
+import { withRoot, readFileChunks } from '../runtime/inroot';
 import { resolveUser } from '../containers/user';
 import { packDir } from '../storage/layers/pack';
 import { distributionOf } from '../distribution';
@@ -202,12 +202,13 @@ export class Builder {
   private async readDockerfile(): Promise<string> {
     // Resolved inside the context: a symlink in it must not make the builder read (and echo in a parse
     // error) a file of the host.
-    const tryRead = async (name: string) => {
-      const r = await resolveInRoot(this.contextDir, name, true);
-      if (r.host === this.contextDir) return undefined;
-      const st = await fsp.lstat(r.host).catch(() => undefined);
-      return st?.isFile() ? fsp.readFile(r.host, 'utf8') : undefined;
-    };
+    const tryRead = (name: string) => withRoot(this.contextDir, async (root) => {
+      const r = await root.resolve(name, true).catch(() => undefined);
+      if (!r || r.inner === '/' || r.stat?.type !== 'file') return undefined;
+      const chunks: Buffer[] = [];
+      for await (const c of readFileChunks(root, r.inner)) chunks.push(c);
+      return Buffer.concat(chunks).toString('utf8');
+    });
     const name = this.o.dockerfile || 'Dockerfile';
     const text = (await tryRead(name)) ?? (name === 'Dockerfile' ? await tryRead('dockerfile') : undefined);
     if (text === undefined) throw invalid(`Cannot locate specified Dockerfile: ${name}`);

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { request, discard } from '../distribution/http';
 import { invalid, systemError } from '../errors/errors';
 import type { Source } from './copy';
+import { withRoot } from '../runtime/inroot';
 
 export const isUrl = (s: string) => /^https?:\/\//i.test(s);
 
@@ -46,5 +47,9 @@ export async function download(url: string, dir: string, hops = 0): Promise<Sour
   await fsp.chmod(host, 0o600);
   const modified = Date.parse(String(res.headers['last-modified'] ?? ''));
   if (Number.isFinite(modified)) await fsp.utimes(host, modified / 1000, modified / 1000);
-  return { inner: name, host, st: await fsp.lstat(host) };
+  // A source like any other: its directory is the root it is read from (runtime/inroot.ts).
+  const at = `/${path.basename(host)}`;
+  const st = (await withRoot(dir, (r) => r.resolve(at, false))).stat;
+  if (!st) throw systemError(`failed to GET ${url}: the downloaded file is gone`);
+  return { root: dir, at, name, st };
 }

@@ -24,7 +24,9 @@ import { HealthMonitors } from './health';
 import { execProbe } from './probe';
 import { copyUp } from '../volumes/copyup';
 import { bindMountsInto } from '../volumes/hostbind';
-import { resolveSubpaths } from '../volumes/subpath';
+import { stageSubpaths, sweepStaging } from '../volumes/subpath';
+import { inRootResolver } from '../runtime/inroot';
+import { identify, stillSame, holdNamespace, ProcessGone, type ProcessRef, type HeldNamespace } from '../runtime/process';
 import { containerDevices } from './devices';
 import { planNamespaces, releaseNamespaces } from './namespaces';
 import type { MountDefaults, MountPoint } from '../volumes/mounts';
@@ -37,6 +39,15 @@ export interface Attacher {
   write(stream: number, data: Buffer): void;
   /** The container exited: flush and close. */
   end(): void;
+}
+
+/** The running container's process, or undefined when it is not running (or no longer that process). */
+function runningProcess(svc: ContainerService, live: Live): ProcessRef | undefined {
+  try {
+    return svc.processOf(live);
+  } catch {
+    return undefined;
+  }
 }
 
 /** In-memory companion of a container row: its shim connection and who waits for what. */
@@ -57,6 +68,11 @@ export interface Live {
   pendingStdinClose: boolean;
   /** Stopped by berthd's own shutdown (live-restore off): no restart policy applies until the next start. */
   shuttingDown?: boolean;
+  /** The container's init process while it runs: its pid with its start time, so that a pid reused after
+   *  it is gone is never taken for it (runtime/process.ts). */
+  proc?: ProcessRef;
+  /** During a start: what it holds of other containers until its shim runs (holdNamespace). */
+  startHolds?: HeldNamespace[];
 }
 
 function newLive(rec: ContainerRecord): Live {
@@ -367,6 +383,11 @@ export class ContainerService {
     let netMade = false;
     let volumesHeld = false;
     let nsHeld = false;
+    // Namespaces of other containers and subpath staging mounts: needed until the shim has the container
+    // running (it then has its own references), released whatever happens.
+    const held: HeldNamespace[] = [];
+    let staged: { release(): Promise<void> } | undefined;
+    live.startHolds = held;
     try {
       const rootfs = await this.mountRootfs(live);
       await this.mountVolumes(live, rootfs);
@@ -396,10 +417,13 @@ export class ContainerService {
           return { rec: l.rec, running: this.isRunning(l) };
         },
         containerDir: (cid) => this.containerDir(cid),
+        namespace: (donor, kind) => this.holdNamespace(this.lookup(donor.id), kind, held),
       });
+      const stagedMounts = await stageSubpaths(rec.mounts ?? [], this.subpathStagingDir(), id);
+      staged = stagedMounts;
       const spec = buildSpec({
         ctr: rec, rootfs, user, env, ...files, cgroupsPath: `/${this.cgroupPath(id)}`, netns, initPath,
-        mounts: await resolveSubpaths(rec.mounts ?? []), devices: devices.nodes, ns,
+        mounts: stagedMounts.mounts, devices: devices.nodes, ns,
         seccompCacheDir: path.join(this.d.config.execRoot, 'seccomp'),
       });
       await writeFile(path.join(stateDir, 'config.json'), JSON.stringify(spec));
@@ -411,6 +435,7 @@ export class ContainerService {
       const { conn, pid, shimPid } = await this.runtime.spawn({
         shimPath: this.d.config.shimPath, id, bundle: stateDir, stateDir, logArgs, cgroupDirs, attach: subscribed,
       });
+      live.proc = identify(pid, shimPid) ?? undefined;
       rec.state = {
         ...rec.state, status: 'running', pid, shimPid, exitCode: 0, error: '', startedAt: rfc3339Nano(nowNs()),
         finishedAt: rec.state.hasBeenStarted ? rec.state.finishedAt : '0001-01-01T00:00:00Z', oomKilled: false, hasBeenStarted: true,
@@ -432,6 +457,43 @@ export class ContainerService {
         this.save(live);
         throw invalid(e instanceof StartError ? `failed to create task for container: ${msg}` : msg);
       }
+      throw e;
+    } finally {
+      live.startHolds = undefined;
+      for (const h of held) h.release();
+      await staged?.release();
+    }
+  }
+
+  /** Where subpath mounts are staged during starts (volumes/subpath.ts): outside every directory that is
+   *  ever removed recursively. */
+  private subpathStagingDir(): string {
+    return path.join(this.d.config.execRoot, 'subpaths');
+  }
+
+  /** The running container's init process, checked to still be that process; 409 otherwise. */
+  processOf(live: Live): ProcessRef {
+    const p = live.proc;
+    if (!p || !this.isRunning(live) || !stillSame(p)) throw conflict(`Container ${live.rec.id} is not running`);
+    return p;
+  }
+
+  /** Holds a namespace of the running container `donor` open for the start of `holder` (a container whose
+   *  start is under way, or that start's own list), and gives the path its shim opens it by: the donor's
+   *  pid reused meanwhile is never joined instead. The network's container: mode asks for 'net'. */
+  holdNamespace(donor: Live, kind: 'pid' | 'ipc' | 'net', holder: Live | HeldNamespace[]): string {
+    const list = Array.isArray(holder) ? holder : holder.startHolds;
+    if (!list) throw new Error(`namespace of ${donor.rec.id} asked for outside a start`);
+    const what = kind === 'net' ? 'network' : kind.toUpperCase();
+    const gone = () => conflict(`cannot join ${what} of a non running container: ${donor.rec.id}`);
+    const p = runningProcess(this, donor);
+    if (!p) throw gone();
+    try {
+      const h = holdNamespace(p, kind);
+      list.push(h);
+      return h.path;
+    } catch (e) {
+      if (e instanceof ProcessGone) throw gone();
       throw e;
     }
   }
@@ -467,6 +529,7 @@ export class ContainerService {
   private async onExit(live: Live, conn: ShimConnection, info: ExitInfo): Promise<void> {
     if (live.conn !== conn) return;
     live.conn = undefined;
+    live.proc = undefined;
     conn.close();
     this.health.stop(live);
     const rec = live.rec;
@@ -717,6 +780,7 @@ export class ContainerService {
   /** `liveRestore` false (daemon.json "live-restore": false): a container found running is not adopted but
    *  killed, as dockerd without live-restore does after a crash; its restart policy then applies. */
   async restore(liveRestore = true): Promise<void> {
+    this.d.log.info({ resolver: inRootResolver() }, 'files in containers are reached beneath their roots');
     for (const rec of this.store.all()) {
       const live = newLive(rec);
       this.byId.set(rec.id, live);
@@ -734,6 +798,7 @@ export class ContainerService {
         conn = await this.runtime.connect(this.stateDir(live.rec.id));
       }
       if (conn) {
+        live.proc = identify(st.pid, st.shimPid) ?? undefined;
         this.wire(live, conn);
         if (liveRestore) {
           this.d.log.info({ id: live.rec.id }, 're-attached to running container');
@@ -753,6 +818,7 @@ export class ContainerService {
       await this.onExit(live, fake, info);
     }));
     await this.sweepOrphans();
+    await sweepStaging(this.subpathStagingDir());
     // Restart policies apply again: containers that were stopped when berthd went down (or that exited
     // meanwhile and were not restarted above) and whose policy wants them running.
     for (const live of this.all()) {
@@ -786,10 +852,14 @@ export class ContainerService {
    *  call and unmounted after it, under the container's lock so that a start cannot race. `mounts` (docker
    *  cp): with the container's volumes and binds where it sees them; without (the builder's COPY), the
    *  container's own layer only, as Docker's classic builder writes it. */
-  async withRootfs<T>(live: Live, fn: (root: string) => Promise<T>, o: { mounts?: boolean } = {}): Promise<T> {
+  async withRootfs<T>(live: Live, fn: (root: string, owner?: ProcessRef) => Promise<T>, o: { mounts?: boolean } = {}): Promise<T> {
     const merged = path.join(this.layerDir(live.rec), 'merged');
-    // A running container with volumes or binds: its root as its own processes see it, mounts included.
-    if (o.mounts && this.isRunning(live) && live.rec.mounts?.length && live.rec.state.pid > 0) return fn(`/proc/${live.rec.state.pid}/root`);
+    // A running container with volumes or binds: its root as its own processes see it, mounts included;
+    // whoever opens it checks that the pid is still the container's process (`owner`).
+    if (o.mounts && this.isRunning(live) && live.rec.mounts?.length && live.rec.state.pid > 0) {
+      const owner = this.processOf(live);
+      return fn(`/proc/${owner.pid}/root`, owner);
+    }
     if (this.isRunning(live) && isMounted(merged)) return fn(merged);
     return this.serial(live, async () => {
       if (live.removed) throw notFound(`No such container: ${live.rec.id}`);
@@ -798,7 +868,7 @@ export class ContainerService {
       let unbind: (() => Promise<void>) | undefined;
       try {
         // Its volumes and binds too, where the container would see them.
-        if (o.mounts && live.rec.mounts?.length && !this.isRunning(live)) unbind = await bindMountsInto(root, await resolveSubpaths(live.rec.mounts));
+        if (o.mounts && live.rec.mounts?.length && !this.isRunning(live)) unbind = await bindMountsInto(root, live.rec.mounts);
         return await fn(root);
       } finally {
         await unbind?.();

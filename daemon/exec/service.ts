@@ -12,6 +12,7 @@ import type { Daemon } from '../daemon';
 import { conflict, invalid, notFound, BerthError } from '../errors/errors';
 import { newId } from '../lib/ids';
 import { StartError } from '../runtime/supervisor';
+import { stillSame } from '../runtime/process';
 import type { ExitInfo, ShimConnection } from '../runtime/runtime';
 import type { Live } from '../containers/service';
 import { resolveUserSync } from '../containers/user';
@@ -359,9 +360,14 @@ export class ExecService {
       const processFile = path.join(dir, 'process.json');
       writeFileSync(processFile, JSON.stringify(proc));
       this.checkRunning(live);
+      // The container's process by pid and start time: its cgroups are read through /proc/PID and checked
+      // to still be its own after, and the shim checks again once it holds the namespaces it joins.
+      const target = this.d.containers.processOf(live);
+      const cgroupDirs = this.d.containers.runtime.cgroupDirsOf(target.pid);
+      if (!stillSame(target)) throw conflict(`Container ${rec.id} is not running`);
       const { conn, pid } = await this.d.containers.runtime.spawnExec({
-        shimPath: this.d.config.shimPath, id: e.id, targetPid: rec.state.pid, processFile, stateDir: dir,
-        cgroupDirs: this.d.containers.runtime.cgroupDirsOf(rec.state.pid), stdin: e.config.AttachStdin && !!sink,
+        shimPath: this.d.config.shimPath, id: e.id, targetPid: target.pid, targetStart: target.startTime, processFile, stateDir: dir,
+        cgroupDirs, stdin: e.config.AttachStdin && !!sink,
       });
       e.pid = pid;
       this.persist(e);

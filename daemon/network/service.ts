@@ -642,7 +642,9 @@ export class NetworkService {
         if (!this.d.containers.isRunningId(other.rec.id)) throw conflict(`cannot join network of a non running container: ${other.rec.id}`);
         await this.settled(other.rec.id);
         const file = this.netns.pathOf(shortId(other.rec.id));
-        const joined = (await this.netns.list()).includes(shortId(other.rec.id)) ? file : `/proc/${other.rec.state.pid}/ns/net`;
+        // Without a namespace file of its own, its process's namespace, held open for this start
+        // (a pid read earlier may belong to another process by now).
+        const joined = (await this.netns.list()).includes(shortId(other.rec.id)) ? file : this.d.containers.holdNamespace(other, 'net', this.d.containers.lookup(rec.id));
         const dir = this.d.containers.containerDir(other.rec.id);
         const read = (f: string) => { try { return readFileSync(path.join(dir, f), 'utf8'); } catch { return ''; } };
         return { netns: joined, hosts: read('hosts') || this.hosts(rec, []), resolvConf: read('resolv.conf') || this.resolvConf(rec) };

@@ -146,6 +146,9 @@ export interface ExecSpawnOptions {
   id: string;
   /** Host pid of the container's init: the exec joins its namespaces. */
   targetPid: number;
+  /** Its start time (runtime/process.ts): the shim checks, once it holds the namespaces, that the pid is
+   *  still that process. */
+  targetStart?: string;
   /** JSON file with {"process": <OCI process>, "linux": {"seccomp": …}}. */
   processFile: string;
   stateDir: string;
@@ -160,6 +163,7 @@ export interface ExecSpawnOptions {
  */
 export function spawnExec(o: ExecSpawnOptions): Promise<{ conn: ShimConnection; pid: number; shimPid: number }> {
   const args = ['exec', '--id', o.id, '--pid', String(o.targetPid), '--process', o.processFile, '--state', o.stateDir];
+  if (o.targetStart) args.push('--pid-start', o.targetStart);
   // The shim and its child start in berthd's own cgroups: those need no move (on a host with cgroup v1
   // controllers, the container sits at the root of the unified hierarchy, as berthd does).
   let own: string[] = [];
