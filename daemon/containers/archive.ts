@@ -177,20 +177,27 @@ export async function getArchive(svc: ContainerService, ref: string, p: string, 
   await svc.withRootfs(live, async (root) => {
     const l = await locate(svc, live, root, p, ref);
     const out = onStat(statHeader(p, l));
+    if (out.destroyed) throw new Error('the client closed the connection');
     const pack = tar.pack();
-    // pack is a streamx stream: piped by hand, since node's pipeline() does not see it end.
+    // pack is a streamx stream: piped by hand, since node's pipeline() does not see it end. The client
+    // going away (out closed before it finished) destroys the pack, which fails the walk below; the mount
+    // is let go only once the walk has closed its files.
     const done = new Promise<void>((resolve, reject) => {
       out.once('finish', resolve);
-      out.once('close', resolve);
+      out.once('close', () => {
+        if (!out.writableFinished) pack.destroy(new Error('the client closed the connection'));
+        resolve();
+      });
       out.once('error', reject);
       pack.once('error', reject);
     });
+    done.catch(() => undefined);
     pack.pipe(out);
     try {
       await addTree(pack, l.host, baseName(p) === '/' ? '.' : baseName(p), l.st);
       pack.finalize();
     } catch (e) {
-      pack.destroy(e as Error);
+      if (!pack.destroyed) pack.destroy(e as Error);
     }
     await done;
   }, { mounts: true });
@@ -223,7 +230,17 @@ async function addTree(pack: tar.Pack, host: string, name: string, st: Stats): P
         }
         const w = pack.entry({ ...base, type: 'file', size }, (err) => (err ? reject(err) : resolve()));
         const r = createReadStream('', { fd: fh.fd, autoClose: false, start: 0, end: size - 1 });
-        r.on('error', reject);
+        // A client gone destroys the pack and with it this entry: its error is ours to hear (pipe() would
+        // throw it again with nobody listening), and the read stops.
+        w.on('error', (err: Error) => {
+          r.destroy();
+          reject(err);
+        });
+        w.on('close', () => r.destroy());
+        r.on('error', (err) => {
+          w.destroy(err);
+          reject(err);
+        });
         r.pipe(w);
       });
     } finally {
