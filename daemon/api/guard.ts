@@ -43,7 +43,7 @@ export function isStreamError(e: unknown): boolean {
 }
 
 interface Tracked {
-  /** bytesWritten when the queue was last seen to move, and since when it has not. */
+  /** Bytes the kernel had taken when the queue was last seen to move, and since when it has not. */
   written: number;
   stalledSince: number;
   /** bytesRead likewise, for a request whose body is still coming. */
@@ -77,7 +77,7 @@ export class ConnectionGuard {
         this.conns.delete(sock);
       });
       if (open > this.limits.maxConnections) this.over.add(sock);
-      this.conns.set(sock, { written: sock.bytesWritten, stalledSince: 0, read: sock.bytesRead, readSince: 0 });
+      this.conns.set(sock, { written: 0, stalledSince: 0, read: sock.bytesRead, readSince: 0 });
       this.timer ??= setInterval(() => this.sweep(), 1000).unref();
     });
   }
@@ -113,7 +113,9 @@ export class ConnectionGuard {
         sock.destroy();
         continue;
       }
-      if (queued > 0 && sock.bytesWritten === t.written) {
+      // bytesWritten counts what is queued too: what the kernel took is that less the queue.
+      const taken = sock.bytesWritten - queued;
+      if (queued > 0 && taken === t.written) {
         if (t.stalledSince === 0) t.stalledSince = now;
         else if (now - t.stalledSince >= this.limits.writeStallMs) {
           this.log.warn({ url: t.req?.url, queued }, 'a client took nothing of its response for too long; closing the connection');
@@ -121,7 +123,7 @@ export class ConnectionGuard {
           continue;
         }
       } else {
-        t.written = sock.bytesWritten;
+        t.written = taken;
         t.stalledSince = 0;
       }
       // A body that stopped coming: nothing read and nothing waiting for berthd to take.

@@ -231,12 +231,13 @@ async function addTree(pack: tar.Pack, host: string, name: string, st: Stats): P
         const w = pack.entry({ ...base, type: 'file', size }, (err) => (err ? reject(err) : resolve()));
         const r = createReadStream('', { fd: fh.fd, autoClose: false, start: 0, end: size - 1 });
         // A client gone destroys the pack and with it this entry: its error is ours to hear (pipe() would
-        // throw it again with nobody listening), and the read stops.
+        // throw it again with nobody listening), and the read stops (the fd is the FileHandle's, closed
+        // below: destroying the read stream would close it under the handle).
         w.on('error', (err: Error) => {
-          r.destroy();
+          r.unpipe(w);
+          r.pause();
           reject(err);
         });
-        w.on('close', () => r.destroy());
         r.on('error', (err) => {
           w.destroy(err);
           reject(err);
