@@ -98,6 +98,12 @@ export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance
     reply.raw.once('close', () => { httpMetrics.inFlight--; });
     done();
   });
+  // A body refused for its size is not read to its end (fastify does so only when the length was given
+  // up front; a chunked one would be read and thrown away, megabytes of garbage): the connection closes.
+  app.addHook('onSend', (_req, reply, payload, done) => {
+    if (reply.statusCode === 413) reply.header('Connection', 'close');
+    done(null, payload);
+  });
   app.addHook('onResponse', (req, reply, done) => {
     httpMetrics.observe(req.method, req.routeOptions?.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
     done();
