@@ -51,12 +51,10 @@ export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance
       if (!guard.admit(req, undefined)) return;
       requestScope.run({ method: req.method ?? '', url: req.url ?? '', socket: socket as import('node:net').Socket }, () => handleUpgrade(daemon, req, socket, head));
     });
-    // A client that breaks off mid-request or sends garbage: answered by node (400) or just closed; never
-    // an error of the server.
+    // A client that breaks off mid-request, sends garbage or is too slow with its headers: answered 400,
+    // 431 or 408 in Docker's JSON when it can still be, and closed; never an error of the server.
     s.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'HPE_HEADER_OVERFLOW' || err.code === 'HPE_INVALID_METHOD') {
-        logger.debug({ code: err.code }, 'client error');
-      }
+      logger.debug({ code: err.code }, 'client error');
       const pending = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
       if (err.code !== 'ECONNRESET' && socket.writable && !pending?.headersSent) {
         const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';

@@ -2,7 +2,8 @@
 // sending the request, after the response headers, in the middle of the body, in the middle of its own
 // upload) or never reads; then berthd must still answer /_ping, its open fds and the mounts under its roots
 // must come back to what they were, and the same request must then succeed. Also: slow headers
-// (slowloris), a body that stops coming, a JSON body far over the bound, and the connection bound.
+// (slowloris), a body that stops coming, a JSON body far over the bound, and the connection bound; and at
+// the end, that none of it reached the process-level handlers (main.ts): each stream handled its own end.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -408,6 +409,12 @@ test('a JSON body over api-max-json-body is refused 413 with a Docker error, not
   assert.equal((await api(b, 'GET', '/containers/json?all=1')).json().length, before, 'nothing was created');
   const grew = (rssKiB() - rss0) / 1024;
   assert.ok(grew < 64, `RSS grew by ${grew.toFixed(1)} MiB`);
+  // Within the size bound but nested a million deep: refused before it is built.
+  const deep = await api(b, 'POST', '/networks/create', { body: '['.repeat(1 << 20), headers: { 'Content-Type': 'application/json' } });
+  assert.equal(deep.status, 400, deep.body);
+  assert.match(deep.json().message, /invalid JSON/);
+  const grewDeep = (rssKiB() - rss0) / 1024;
+  assert.ok(grewDeep < 64, `RSS grew by ${grewDeep.toFixed(1)} MiB`);
   // A normal create still works.
   const ok = await api(b, 'POST', '/containers/create?name=dc-small', { body: { Image: 'busybox', Labels: { small: 'y'.repeat(100_000) } } });
   assert.equal(ok.status, 201, ok.body);
@@ -432,4 +439,11 @@ test('connections over api-max-connections are answered 503; those under it are 
     for (const s of socks) s.destroy();
   }
   await waitFor('ping once they are gone', async () => (await api(b, 'GET', '/_ping')).status === 200, 5000, 100);
+});
+
+test('nothing above was caught by the last line of defence: every stream handled its own end', () => {
+  const log = readFileSync(path.join(b.root, 'berthd.log'), 'utf8');
+  const escaped = log.split('\n').filter((l) => /error escaped a request|error outside any request|uncaught error/.test(l));
+  assert.deepEqual(escaped.map((l) => l.slice(0, 600)), []);
+  assert.equal(b.proc.exitCode, null);
 });
