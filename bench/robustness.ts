@@ -5,14 +5,14 @@
 // 64 MiB of idle throughout, and back near idle afterwards. Also checks that berthd is still up.
 //   node dist/bench/robustness.js                (BENCH_ROUNDS=20, BENCH_PARALLEL=8, BENCH_BAD=40)
 import net from 'node:net';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { benchBerthd, intEnv } from './lib';
 import { api, sleep } from '../test/helpers/clients';
 
 const rssKiB = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
 const fdCount = (pid: number): number => {
   try {
-    return require('node:fs').readdirSync(`/proc/${pid}/fd`).length;
+    return readdirSync(`/proc/${pid}/fd`).length;
   } catch {
     return -1;
   }
