@@ -20,29 +20,59 @@ import { volumeRoutes } from './api/routes/volumes';
 import { imageSearchRoutes } from './api/routes/images/search';
 import { buildRoutes } from './api/routes/build';
 import { httpMetrics } from './metrics';
+import { ConnectionGuard, requestScope } from './api/guard';
 
 /** A listener of the one fastify app: plain HTTP, or HTTPS when given TLS options (tcp:// hosts). */
 export type MakeServer = (tls?: https.ServerOptions) => http.Server;
 
-export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance; servers: http.Server[]; makeServer: MakeServer } {
+export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance; servers: http.Server[]; makeServer: MakeServer; guard: ConnectionGuard } {
   let handler: http.RequestListener | undefined;
   const servers: http.Server[] = [];
+  const limits = daemon.config.api;
+  const guard = new ConnectionGuard(limits, logger);
+  // Every request runs in a scope naming it, for the last line of defence (main.ts).
+  const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (!guard.admit(req, res)) return;
+    requestScope.run({ method: req.method ?? '', url: req.url ?? '', socket: req.socket }, () => handler!(req, res));
+  };
   const makeServer: MakeServer = (tls) => {
     // The same request handler and the same 'upgrade' routing on every listener, so hijacked attach and
     // exec work alike on the unix socket and over TLS. allowHalfOpen: the client half-closes (its stdin
     // ended, a TLS close_notify) and still reads the rest of the output.
+    // Headers must be complete within headerTimeoutMs (checked every second, node's default is every 30 s);
+    // no deadline on a whole request: image uploads and build contexts take as long as they take, and a body
+    // that stops coming is the guard's (api-body-timeout).
+    const timeouts = { headersTimeout: limits.headerTimeoutMs, requestTimeout: 0, connectionsCheckingInterval: 1000, keepAliveTimeout: 60_000 };
     const s: http.Server = tls
-      ? https.createServer({ ...tls, allowHalfOpen: true } as https.ServerOptions, (req, res) => handler!(req, res))
-      : http.createServer((req, res) => handler!(req, res));
+      ? https.createServer({ ...tls, ...timeouts, allowHalfOpen: true } as https.ServerOptions, handle)
+      : http.createServer(timeouts, handle);
     s.keepAliveTimeout = 60_000;
-    s.on('upgrade', (req, socket, head) => handleUpgrade(daemon, req, socket, head));
+    s.on('upgrade', (req: http.IncomingMessage, socket, head) => {
+      if (!guard.admit(req, undefined)) return;
+      requestScope.run({ method: req.method ?? '', url: req.url ?? '', socket: socket as import('node:net').Socket }, () => handleUpgrade(daemon, req, socket, head));
+    });
+    // A client that breaks off mid-request, sends garbage or is too slow with its headers: answered 400,
+    // 431 or 408 in Docker's JSON when it can still be, and closed; never an error of the server.
+    s.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      logger.debug({ code: err.code }, 'client error');
+      const pending = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+      if (err.code !== 'ECONNRESET' && socket.writable && !pending?.headersSent) {
+        const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+        const body = JSON.stringify({ message: status.slice(4).toLowerCase() }) + '\n';
+        socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      }
+      socket.destroy();
+    });
+    guard.watch(s);
     servers.push(s);
     return s;
   };
   const app = Fastify({
     logger: logger as unknown as boolean,
     disableRequestLogging: true,
-    bodyLimit: 64 * 1024 * 1024,
+    // JSON bodies (create, update, network create …) are parsed whole: bounded. Archives and build
+    // contexts are not parsed here but streamed by their routes, and take any size.
+    bodyLimit: limits.maxJsonBody,
     maxParamLength: 2048,
     ignoreTrailingSlash: true,
     serverFactory: (h) => {
@@ -59,10 +89,18 @@ export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance
   });
   registerDialect(app);
   // Request figures for /metrics: by route pattern (not the raw URL, which names objects).
-  app.addHook('onRequest', (_req, reply, done) => {
+  app.addHook('onRequest', (req, reply, done) => {
+    const scope = requestScope.getStore();
+    if (scope) scope.route = `${req.method} ${req.routeOptions?.url ?? 'unmatched'}`;
     httpMetrics.inFlight++;
     reply.raw.once('close', () => { httpMetrics.inFlight--; });
     done();
+  });
+  // A body refused for its size is not read to its end (fastify does so only when the length was given
+  // up front; a chunked one would be read and thrown away, megabytes of garbage): the connection closes.
+  app.addHook('onSend', (_req, reply, payload, done) => {
+    if (reply.statusCode === 413) reply.header('Connection', 'close');
+    done(null, payload);
   });
   app.addHook('onResponse', (req, reply, done) => {
     httpMetrics.observe(req.method, req.routeOptions?.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
@@ -80,5 +118,5 @@ export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance
   volumeRoutes(app, daemon);
   imageSearchRoutes(app, daemon);
   buildRoutes(app, daemon);
-  return { app, servers, makeServer };
+  return { app, servers, makeServer, guard };
 }

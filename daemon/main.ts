@@ -10,6 +10,26 @@ import { Daemon } from './daemon';
 import { buildApp, type MakeServer } from './app';
 import { serveMetrics } from './metrics';
 import { lockOrExit } from './lib/instance-lock';
+import { requestScope, isStreamError } from './api/guard';
+
+/** The last line of defence: an error no handler caught. One that escaped a request is logged with that
+ *  request's route and ends that request only; a stream's error (a peer gone) never stops berthd. Anything
+ *  else outside any request leaves the process in an unknown state: logged, and berthd exits (containers
+ *  keep running; systemd starts it again). */
+function lastLine(log: pino.Logger, kind: 'uncaughtException' | 'unhandledRejection', err: unknown): void {
+  const scope = requestScope.getStore();
+  if (scope) {
+    log.error({ err, route: scope.route ?? `${scope.method} ${scope.url}`, kind }, 'error escaped a request; that request is ended');
+    scope.socket.destroy();
+    return;
+  }
+  if (kind === 'unhandledRejection' || isStreamError(err)) {
+    log.error({ err, kind }, 'error outside any request; berthd carries on');
+    return;
+  }
+  log.fatal({ err, kind }, 'uncaught error outside any request; berthd exits');
+  process.exit(70);
+}
 
 function repoRoot(): string {
   // dist/daemon/main.js → repo root
@@ -120,6 +140,8 @@ export async function main(argv: string[]): Promise<void> {
     process.exit(2);
   }
   const log = pino({ level: cfg.logLevel, base: { pid: process.pid } });
+  process.on('uncaughtException', (err) => lastLine(log, 'uncaughtException', err));
+  process.on('unhandledRejection', (err) => lastLine(log, 'unhandledRejection', err));
   mkdirSync(cfg.dataRoot, { recursive: true, mode: 0o711 });
   mkdirSync(cfg.execRoot, { recursive: true, mode: 0o700 });
   lockOrExit(cfg); // before anything of the roots, sockets or bridge is touched (lib/instance-lock.ts)
@@ -135,7 +157,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   const daemon = new Daemon(cfg, db, log);
   await daemon.restore();
-  const { app, servers, makeServer } = buildApp(daemon, log);
+  const { app, servers, makeServer, guard } = buildApp(daemon, log);
   await app.ready();
   try {
     await listen(cfg, { first: servers[0], makeServer }, log);
@@ -154,6 +176,7 @@ export async function main(argv: string[]): Promise<void> {
     stopping = true;
     log.info({ sig, liveRestore: cfg.liveRestore }, cfg.liveRestore ? 'shutting down; containers keep running' : 'shutting down; live-restore is off: stopping the running containers');
     for (const s of servers) s.close();
+    guard.close();
     await daemon.shutdown();
     try { unlinkSync(cfg.pidfile); } catch { /* gone */ }
     for (const h of cfg.hosts) if (h.startsWith('unix://')) rmSync(h.slice(7), { force: true });

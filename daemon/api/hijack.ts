@@ -19,6 +19,9 @@ import { EventEmitter } from 'node:events';
  *  than on the first http.Server, where it would take every upgrade, the hijacked ones too. */
 export const websocketUpgrades = new EventEmitter();
 
+/** Sockets already answered 101: an error after that cannot become an HTTP reply. */
+const upgraded = new WeakSet<Socket>();
+
 /** Reads a request body of Content-Length bytes that follows the headers of an upgrade request: part or
  *  all of it may be in `head`, the rest comes on the socket. What follows the body is stdin and is put
  *  back on the socket. */
@@ -35,6 +38,7 @@ function readUpgradeBody(req: IncomingMessage, sock: Socket, head: Buffer): Prom
       if (buf.length < len) return false;
       sock.off('data', onData);
       sock.off('end', onEnd);
+      sock.off('close', onEnd);
       sock.pause();
       if (buf.length > len) sock.unshift(buf.subarray(len));
       resolve(buf.subarray(0, len));
@@ -44,10 +48,17 @@ function readUpgradeBody(req: IncomingMessage, sock: Socket, head: Buffer): Prom
       buf = Buffer.concat([buf, d]);
       check();
     };
-    const onEnd = () => reject(Object.assign(new Error('unexpected end of request body'), { statusCode: 400 }));
+    const onEnd = () => {
+      sock.off('data', onData);
+      sock.off('end', onEnd);
+      sock.off('close', onEnd);
+      reject(Object.assign(new Error('unexpected end of request body'), { statusCode: 400 }));
+    };
     if (check()) return;
     sock.on('data', onData);
     sock.on('end', onEnd);
+    // A client gone without a FIN (reset, killed) ends the wait too.
+    sock.on('close', onEnd);
   });
 }
 
@@ -71,6 +82,7 @@ async function hijackExecStart(daemon: Daemon, id: string, version: string, req:
   if (e.config.AttachStdin && e.config.Tty) parseDetachKeys(e.config.DetachKeys);
   const tty = !!body.Tty;
   sock.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: ${streamContentType(version, tty)}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n${headerLines(commonHeaders())}\r\n`);
+  upgraded.add(sock);
   await execOnSocket(svc, e, sock, tty);
 }
 
@@ -106,7 +118,15 @@ export function handleUpgrade(daemon: Daemon, req: IncomingMessage, socket: Dupl
     for (const [k, val] of u.searchParams) query[k] = val;
     const ex = /^\/exec\/([^/]+)\/start\/?$/.exec(u.pathname);
     if (ex && req.method === 'POST') {
-      hijackExecStart(daemon, decodeURIComponent(ex[1]), v.version, req, sock, head).catch((e) => writeHttpError(sock, e));
+      hijackExecStart(daemon, decodeURIComponent(ex[1]), v.version, req, sock, head).catch((e) => {
+        if (sock.destroyed) return;
+        if (upgraded.has(sock)) {
+          daemon.log.warn({ err: e }, 'exec stream failed');
+          sock.destroy();
+        } else {
+          writeHttpError(sock, e);
+        }
+      });
       return;
     }
     const m = /^\/containers\/([^/]+)\/attach$/.exec(u.pathname);
@@ -117,9 +137,13 @@ export function handleUpgrade(daemon: Daemon, req: IncomingMessage, socket: Dupl
     sock.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: ${streamContentType(v.version, tty)}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n${headerLines(commonHeaders())}\r\n`);
     if (head.length) sock.unshift(head);
     daemon.containers.emitAttach(live);
-    void attachSocket(daemon.containers, live, sock, {
+    attachSocket(daemon.containers, live, sock, {
       stdin: qbool(query, 'stdin'), stdout: qbool(query, 'stdout'), stderr: qbool(query, 'stderr'),
       stream: qbool(query, 'stream'), logs: qbool(query, 'logs'), detachKeys: query.detachKeys as string | undefined,
+    }).catch((e) => {
+      // The 101 is out: a failure (the log unreadable, the container gone) can only end the stream.
+      daemon.log.warn({ err: e, id: live.rec.id }, 'attach stream failed');
+      sock.destroy();
     });
   } catch (e) {
     writeHttpError(sock, e);

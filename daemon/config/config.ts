@@ -51,6 +51,16 @@ export interface Config {
   liveRestore: boolean;
   /** shutdown-timeout: seconds a container gets to stop when berthd shuts down without live-restore. */
   shutdownTimeout: number;
+  /** The API's own bounds (daemon.json api-header-timeout, api-body-timeout, api-write-timeout in seconds,
+   *  api-max-json-body a size, api-max-connections a count; flags of the same names). */
+  api: {
+    headerTimeoutMs: number;
+    bodyTimeoutMs: number;
+    writeStallMs: number;
+    maxJsonBody: number;
+    maxConnections: number;
+    maxBufferedBytes: number;
+  };
 }
 
 const DEFAULT_CONFIG_FILE = '/etc/berth/daemon.json';
@@ -84,7 +94,8 @@ export function parseFlags(argv: string[]): Record<string, string | string[] | b
         break;
       }
       case 'tlscacert': case 'tlscert': case 'tlskey': case 'metrics-addr': case 'default-shm-size':
-      case 'default-ipc-mode': case 'default-cgroupns-mode': case 'shutdown-timeout': {
+      case 'default-ipc-mode': case 'default-cgroupns-mode': case 'shutdown-timeout':
+      case 'api-header-timeout': case 'api-body-timeout': case 'api-write-timeout': case 'api-max-json-body': case 'api-max-connections': {
         const [v, j] = takeValue(argv, i, name); i = j;
         out[name] = v;
         break;
@@ -174,6 +185,15 @@ function positiveInt(file: Record<string, unknown>, key: string, dflt: number): 
   return v;
 }
 
+/** Seconds (a number, fractions allowed) as milliseconds. */
+function seconds(flags: Record<string, unknown>, file: Record<string, unknown>, key: string, dflt: number): number {
+  const raw = flags[key] ?? file[key];
+  if (raw === undefined || raw === null) return dflt * 1000;
+  const v = typeof raw === 'string' && /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new ConfigError(`invalid ${key}: ${JSON.stringify(raw)} (seconds, more than 0)`);
+  return Math.round(v * 1000);
+}
+
 /** A registry mirror as Docker accepts it: an http(s) URL; kept as scheme://host[:port]. */
 function mirrorUrl(m: string): string {
   let u: URL;
@@ -244,7 +264,16 @@ export function loadConfig(argv: string[], repoRoot: string): Config {
     labels: (flags.labels as string[]) ?? stringList(file, 'labels'),
     liveRestore: optBool(flags, file, 'live-restore') ?? true,
     shutdownTimeout: shutdownTimeout(flags['shutdown-timeout'] ?? file['shutdown-timeout']),
+    api: {
+      headerTimeoutMs: seconds(flags, file, 'api-header-timeout', 10),
+      bodyTimeoutMs: seconds(flags, file, 'api-body-timeout', 60),
+      writeStallMs: seconds(flags, file, 'api-write-timeout', 300),
+      maxJsonBody: parseByteSize(pick('api-max-json-body', 'api-max-json-body', 4 * 1024 * 1024 as unknown), 'api-max-json-body'),
+      maxConnections: Number(pick('api-max-connections', 'api-max-connections', 1024 as unknown)),
+      maxBufferedBytes: 64 * 1024 * 1024,
+    },
   };
+  if (!Number.isInteger(cfg.api.maxConnections) || cfg.api.maxConnections < 1) throw new ConfigError(`invalid api-max-connections: ${JSON.stringify(pick('api-max-connections', 'api-max-connections', ''))} (a positive integer)`);
   // --tlsverify implies --tls (dockerd: "Use TLS and verify the remote").
   const tls = optBool(flags, file, 'tls');
   cfg.tls = cfg.tlsVerify ? true : tls;

@@ -114,20 +114,27 @@ export async function getArchive(svc: ContainerService, ref: string, p: string, 
   await inContainer(svc, live, async (root, own) => {
     const l = await locate(root, own, p, ref);
     const out = onStat(statHeader(p, l));
+    if (out.destroyed) throw new Error('the client closed the connection');
     const pack = tar.pack();
-    // pack is a streamx stream: piped by hand, since node's pipeline() does not see it end.
+    // pack is a streamx stream: piped by hand, since node's pipeline() does not see it end. The client
+    // going away (out closed before it finished) destroys the pack, which fails the walk below; the mount
+    // is let go only once the walk has closed its files.
     const done = new Promise<void>((resolve, reject) => {
       out.once('finish', resolve);
-      out.once('close', resolve);
+      out.once('close', () => {
+        if (!out.writableFinished) pack.destroy(new Error('the client closed the connection'));
+        resolve();
+      });
       out.once('error', reject);
       pack.once('error', reject);
     });
+    done.catch(() => undefined);
     pack.pipe(out);
     try {
       await addTree(pack, l.root, l.at, baseName(p) === '/' ? '.' : baseName(p), l.st);
       pack.finalize();
     } catch (e) {
-      pack.destroy(e as Error);
+      if (!pack.destroyed) pack.destroy(e as Error);
     }
     await done;
   });
@@ -174,11 +181,48 @@ async function addTree(pack: tar.Pack, root: Root, at: string, name: string, st:
             pack.entry({ ...base, type: 'file', size }, Buffer.alloc(0), (err) => (err ? reject(err) : resolve()));
             return;
           }
-          const w = pack.entry({ ...base, type: 'file', size }, (err) => (err ? reject(err) : resolve()));
+          // A client gone destroys the pack and with it this entry: its error is heard here (unheard, it would
+          // take berthd down), the reading stops, and the promise settles only once the reading has stopped,
+          // so that the fd is never closed under a read still running.
+          let failure: Error | undefined;
+          let entryDone = false;
+          let readDone = false;
+          const settle = () => {
+            if (!readDone || (!entryDone && !failure)) return;
+            if (failure) reject(failure);
+            else resolve();
+          };
+          const w = pack.entry({ ...base, type: 'file', size }, (err) => {
+            if (err) failure ??= err;
+            entryDone = true;
+            settle();
+          });
+          w.on('error', (err: Error) => {
+            failure ??= err;
+          });
+          const writable = () => new Promise<void>((r) => {
+            const done = () => {
+              w.off('drain', done);
+              w.off('close', done);
+              r();
+            };
+            w.on('drain', done);
+            w.on('close', done);
+          });
           void (async () => {
-            for await (const c of readChunks(f.fd, size)) if (!w.write(c)) await new Promise<void>((r) => w.once('drain', () => r()));
-            w.end(() => undefined);
-          })().catch(reject);
+            for await (const c of readChunks(f.fd, size)) {
+              if (failure || w.destroyed) break;
+              if (!w.write(c)) await writable();
+            }
+            if (!failure && w.destroyed) failure = new Error('the archive\'s reader went away');
+            if (!failure) w.end(() => undefined);
+          })().catch((err: Error) => {
+            failure ??= err;
+            w.destroy(err);
+          }).finally(() => {
+            readDone = true;
+            settle();
+          });
         });
       } finally {
         await closeFile(f.fd);

@@ -99,7 +99,20 @@ function addEntry(pack: tar.Pack, header: TarHeader, body?: Buffer | AsyncIterab
     entry.on('error', () => undefined);
     (async () => {
       for await (const c of body) {
-        if (!entry.write(c)) await new Promise<void>((r) => entry.once('drain', r));
+        // The pack destroyed (the client gone) destroys the entry: no 'drain' will come, so its 'close'
+        // ends the wait, and leaving the loop closes the body (a layer file, a temporary copy).
+        if (entry.destroyed) throw new Error('the archive was closed');
+        if (!entry.write(c)) {
+          await new Promise<void>((r) => {
+            const done = () => {
+              entry.off('drain', done);
+              entry.off('close', done);
+              r();
+            };
+            entry.on('drain', done);
+            entry.on('close', done);
+          });
+        }
       }
       endEntry(entry);
     })().catch((e) => {

@@ -73,3 +73,23 @@ test('byte sizes as Docker writes them', () => {
   assert.throws(() => parseByteSize('lots', 'x'), /invalid x/);
   assert.throws(() => parseByteSize(0, 'x'), /invalid x/);
 });
+
+test('the API bounds: api-* keys in daemon.json and as flags, defaults, bad values refused', () => {
+  const d = withFile({}, []);
+  assert.deepEqual({ ...d.api, maxBufferedBytes: 0 }, { headerTimeoutMs: 10000, bodyTimeoutMs: 60000, writeStallMs: 300000, maxJsonBody: 4 << 20, maxConnections: 1024, maxBufferedBytes: 0 });
+  const f = withFile({ 'api-header-timeout': 2.5, 'api-body-timeout': 30, 'api-write-timeout': 5, 'api-max-json-body': '8m', 'api-max-connections': 64 }, []);
+  assert.equal(f.api.headerTimeoutMs, 2500);
+  assert.equal(f.api.bodyTimeoutMs, 30000);
+  assert.equal(f.api.writeStallMs, 5000);
+  assert.equal(f.api.maxJsonBody, 8 << 20);
+  assert.equal(f.api.maxConnections, 64);
+  // Flags win over the file.
+  const g = withFile({ 'api-max-connections': 64 }, ['--api-max-connections', '10', '--api-header-timeout=3', '--api-max-json-body', '1m']);
+  assert.equal(g.api.maxConnections, 10);
+  assert.equal(g.api.headerTimeoutMs, 3000);
+  assert.equal(g.api.maxJsonBody, 1 << 20);
+  assert.throws(() => withFile({ 'api-header-timeout': 0 }, []), /invalid api-header-timeout/);
+  assert.throws(() => withFile({ 'api-body-timeout': 'soon' }, []), /invalid api-body-timeout/);
+  assert.throws(() => withFile({ 'api-max-connections': 1.5 }, []), /invalid api-max-connections/);
+  assert.throws(() => withFile({ 'api-max-json-body': 'lots' }, []), /invalid api-max-json-body/);
+});

@@ -28,6 +28,26 @@ export function sendError(reply: FastifyReply, status: number, message: string):
   reply.code(status).header('Content-Type', 'application/json').send(Buffer.from(JSON.stringify({ message }) + '\n'));
 }
 
+/** Whether arrays and objects in `text` nest deeper than `max` (strings skipped). */
+function jsonTooDeep(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92) i++; // backslash: skip the escaped character
+      else if (c === 34) inString = false;
+    } else if (c === 34) {
+      inString = true;
+    } else if (c === 91 || c === 123) {
+      if (++depth > max) return true;
+    } else if (c === 93 || c === 125) {
+      depth--;
+    }
+  }
+  return false;
+}
+
 export function registerDialect(app: FastifyInstance): void {
   app.decorateRequest('apiVersion', '');
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
@@ -45,6 +65,9 @@ export function registerDialect(app: FastifyInstance): void {
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
     const text = (body as string).trim();
     if (text === '') return done(null, undefined);
+    // A body within the size bound can still be a million nested arrays, which JSON.parse builds (about
+    // 100 bytes each) before it finds the end missing: refused unread, as Go's decoder refuses > 10000.
+    if (jsonTooDeep(text, 10000)) return done(invalid('invalid JSON: exceeded max depth'), undefined);
     try {
       done(null, JSON.parse(text));
     } catch (e) {

@@ -67,6 +67,13 @@ function writeEntry(pack: tar.Pack, header: TarHeader, file?: string): Promise<v
     }
     const entry = pack.entry(header, (err) => (err ? reject(err) : resolve()));
     const rs = createReadStream(file, { highWaterMark: 1 << 20 });
+    // The pack destroyed (its reader gone) destroys this entry: its error is heard here, and the file is
+    // closed rather than left paused waiting for a 'drain' that will not come.
+    entry.on('error', (e: Error) => {
+      rs.destroy();
+      reject(e);
+    });
+    entry.on('close', () => rs.destroy());
     let sent = 0;
     rs.on('data', (c: string | Buffer) => {
       const b = c as Buffer;

@@ -227,7 +227,9 @@ export async function readSplitMeta(layerDir: string): Promise<SplitMeta> {
 export async function* assembleTar(layerDir: string): AsyncGenerator<Buffer> {
   const meta = await readSplitMeta(layerDir);
   const diff = path.join(layerDir, 'diff');
-  const src = createReadStream(path.join(layerDir, SPLIT_FILE)).pipe(createGunzip());
+  // Both ends are closed at the end: destroying the gunzip alone leaves the file piped into it open.
+  const file = createReadStream(path.join(layerDir, SPLIT_FILE));
+  const src = file.pipe(createGunzip());
   let buf: Buffer = Buffer.alloc(0);
   const it = (src as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   const need = async (n: number): Promise<boolean> => {
@@ -280,6 +282,7 @@ export async function* assembleTar(layerDir: string): AsyncGenerator<Buffer> {
     }
   } finally {
     src.destroy();
+    file.destroy();
   }
 }
 

@@ -8,6 +8,7 @@ import { streamLogs } from '../../../logs';
 import { attachSocket } from '../../../containers/attach';
 import { commonHeaders } from '../../plugins/dialect';
 import { streamContentType } from '../../hijack';
+import { writeOrWait } from '../../../lib/streams';
 import { parseRfc3339Ns } from '../../../lib/time';
 import type { Live } from '../../../containers/service';
 import { containerLifecycleRoutes } from './lifecycle';
@@ -231,12 +232,13 @@ export function containerRoutes(app: FastifyInstance, d: Daemon): void {
     });
     const running = () => !live.removed && (live.rec.state.status === 'running' || live.rec.state.status === 'paused' || live.rec.state.status === 'restarting');
     try {
-      await streamLogs(logFile, opts, tty, (b) => {
-        if (closed) return;
-        if (!res.write(b)) return new Promise<void>((r) => res.once('drain', () => r()));
-      }, running, () => closed, (cb) => live.exitWaiters.push(cb));
+      await streamLogs(logFile, opts, tty, (b) => (closed ? undefined : writeOrWait(res, b)), running, () => closed, (cb) => live.exitWaiters.push(cb));
+    } catch (e) {
+      // The headers are out: a failure can only cut the stream short.
+      reply.log.warn({ err: e }, 'logs stream failed');
+      res.destroy();
     } finally {
-      res.end();
+      if (!res.destroyed) res.end();
     }
   });
 
@@ -247,6 +249,7 @@ export function containerRoutes(app: FastifyInstance, d: Daemon): void {
     reply.hijack();
     const sock = req.raw.socket;
     sock.write(`HTTP/1.1 200 OK\r\nContent-Type: ${streamContentType(req.apiVersion, tty)}\r\n${Object.entries(commonHeaders()).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
+    sock.on('error', () => undefined);
     svc.emitAttach(live);
     await attachSocket(svc, live, sock, {
       stdin: qbool(req.query, 'stdin'), stdout: qbool(req.query, 'stdout'), stderr: qbool(req.query, 'stderr'),

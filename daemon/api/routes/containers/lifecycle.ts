@@ -11,6 +11,7 @@ import { topContainer } from '../../../containers/top';
 import { streamStats } from '../../../containers/stats';
 import { pruneContainers } from '../../../containers/prune';
 import { statPath, getArchive, putArchive } from '../../../containers/archive';
+import { writeOrWait } from '../../../lib/streams';
 
 type Req = FastifyRequest<{ Params: { id: string }; Querystring: Query }>;
 
@@ -46,14 +47,11 @@ export function containerLifecycleRoutes(app: FastifyInstance, d: Daemon): void 
       closed = true;
     });
     try {
-      await streamStats(svc, live, { stream, oneShot }, (doc) => {
-        if (closed) return;
-        if (!res.write(doc)) return new Promise<void>((r) => res.once('drain', () => r()));
-      }, () => closed);
+      await streamStats(svc, live, { stream, oneShot }, (doc) => (closed ? undefined : writeOrWait(res, doc)), () => closed);
     } catch (e) {
       reply.log.warn({ err: e }, 'stats failed');
     } finally {
-      res.end();
+      if (!res.destroyed) res.end();
     }
   });
 

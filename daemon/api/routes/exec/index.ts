@@ -37,6 +37,7 @@ export function execRoutes(app: FastifyInstance, d: Daemon): void {
     const tty = !!body.Tty;
     reply.hijack();
     const sock = req.raw.socket;
+    sock.on('error', () => undefined);
     sock.write(`HTTP/1.1 200 OK\r\nContent-Type: ${streamContentType(req.apiVersion, tty)}\r\n${Object.entries(commonHeaders()).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
     await execOnSocket(svc, e, sock, tty);
   });
@@ -67,10 +68,13 @@ export function execRoutes(app: FastifyInstance, d: Daemon): void {
         return;
       }
       d.containers.emitAttach(live);
-      void attachWebsocket(d.containers, live, sock, {
+      attachWebsocket(d.containers, live, sock, {
         stdin: qbool(req.query, 'stdin'), stdout: qbool(req.query, 'stdout'), stderr: qbool(req.query, 'stderr'),
         stream: qbool(req.query, 'stream'), logs: qbool(req.query, 'logs'), detachKeys: req.query.detachKeys as string | undefined,
-      }, compareVersions(req.apiVersion || '1.52', '1.28') >= 0);
+      }, compareVersions(req.apiVersion || '1.52', '1.28') >= 0).catch((e) => {
+        req.log.warn({ err: e }, 'websocket attach failed');
+        sock.close(1011);
+      });
     });
   });
 }
