@@ -4,6 +4,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { API_VERSION } from '../version';
 import { toHttp, invalid } from '../../errors/errors';
 
+/** The routes Docker answers HEAD on. */
+const HEAD_ROUTES = new Set(['/_ping', '/containers/:id/archive']);
+
 export const SERVER_HEADER = 'Berth/0.1.0 (linux)';
 
 export function commonHeaders(): Record<string, string> {
@@ -36,6 +39,12 @@ export function registerDialect(app: FastifyInstance): void {
     reply.headers(commonHeaders());
     if (raw.berthVersionError) {
       sendError(reply, 400, raw.berthVersionError);
+      return reply;
+    }
+    // fastify answers HEAD on every GET route; Docker has HEAD only where it declares one.
+    if (req.method === 'HEAD' && !HEAD_ROUTES.has(req.routeOptions.url ?? '')) {
+      sendError(reply, 404, 'page not found');
+      return reply;
     }
   });
 
