@@ -1,4 +1,5 @@
 // /networks: the route table. Handlers parse, call the network service, and write.
+import { validateBody } from '../../validate';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Daemon } from '../../../daemon';
 import { qstr, qbool, parseFilters, checkFilterKeys, labelMatch, type Query, type Filters } from '../../../lib/query';
@@ -83,6 +84,7 @@ export function networkRoutes(app: FastifyInstance, d: Daemon): void {
 
   app.post('/networks/:id/connect', async (req: Req, reply) => {
     const body = (req.body ?? {}) as { Container?: string; EndpointConfig?: Parameters<typeof svc.connect>[2] };
+    validateBody('NetworkConnect', body);
     if (!body.Container) throw invalid('container is required');
     await svc.connect(req.params.id, body.Container, body.EndpointConfig);
     reply.code(200).send();
@@ -90,6 +92,7 @@ export function networkRoutes(app: FastifyInstance, d: Daemon): void {
 
   app.post('/networks/:id/disconnect', async (req: Req, reply) => {
     const body = (req.body ?? {}) as { Container?: string; Force?: boolean };
+    validateBody('NetworkConnect', body);
     if (!body.Container) throw invalid('container is required');
     await svc.disconnect(req.params.id, body.Container, !!body.Force);
     reply.code(200).send();
