@@ -13,6 +13,7 @@ import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { invalid, notFound, BerthError } from '../errors/errors';
+import { tarMessage } from '../storage/layers/apply';
 import type { ContainerService, Live } from './service';
 
 const MAX_LINKS = 40;
@@ -275,6 +276,7 @@ async function extract(root: string, destInner: string, body: Readable, o: PutOp
   const work = (async () => {
     for await (const e of ex) {
       const h = e.header;
+      e.on('error', () => { /* a truncated archive: the extractor reports it */ });
       try {
         await extractOne(root, destInner, h, e, o, dirTimes);
       } finally {
@@ -284,7 +286,10 @@ async function extract(root: string, destInner: string, body: Readable, o: PutOp
   })();
   body.pipe(ex);
   body.on('error', (err) => ex.destroy(err));
-  await work;
+  // A body that is not a whole tar is the client's error (400), in the words load and import use.
+  await work.catch((e) => {
+    throw e instanceof BerthError || !/Unexpected end of data|Invalid tar header/.test((e as Error).message) ? e : invalid(tarMessage(e as Error));
+  });
   // Directory times last: writing into a directory changes its mtime.
   for (const [d, t] of dirTimes.reverse()) await lutimes(d, t, t).catch(() => {});
 }

@@ -7,10 +7,11 @@
 // send is limited to what is harmless to this machine: no bind mounts of host paths, no devices, no host
 // UTS/network namespaces, no sysctls, no cgroup parents, no explicit subnets or bridge names, no volume
 // driver options, and URLs (import, build, login) only to a closed port on loopback.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
+import path from 'node:path';
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, appendFileSync } from 'node:fs';
 import { berthdForFile } from '../helpers/file';
 import { api, type HttpResult } from '../helpers/clients';
 import { packTar } from '../fixtures/tar';
@@ -234,12 +235,28 @@ function query(g: Gen, tpl: string): string {
   if (tpl === '/containers/:id/stats') parts.push('stream=0');
   if (tpl === '/containers/:id/wait') parts.push('condition=not-running');
   if (tpl === '/containers/:id/attach') parts.push('stream=0');
+  // The archive routes answer 400 at once without a path: most requests carry one, to reach the body.
+  if (tpl.endsWith('/archive') && !parts.some((p) => p.startsWith('path=')) && g.chance(0.8)) parts.push(`path=${encodeURIComponent(g.pick(QUERY.path))}`);
   if (tpl === '/images/create' && !parts.some((p) => p.startsWith('fromSrc=') || p.startsWith('fromImage='))) parts.push(g.chance(0.5) ? 'fromSrc=-' : `fromImage=${PREFIX}-nope`);
   // The client never sends these to a non-loopback place: the values above are the only ones allowed.
   return parts.length ? `?${parts.join('&')}` : '';
 }
 
 test(`fuzz the API (seed ${SEED}, ${COUNT} requests; BERTH_FUZZ_SEED=${SEED} replays it)`, { timeout: 150_000 }, async (t) => {
+  try {
+    await run(t);
+  } catch (e) {
+    // berthd's own words about what went wrong, before its root is removed.
+    const log = readFileSync(path.join(b.root, 'berthd.log'), 'utf8').split('\n').slice(-60).join('\n');
+    t.diagnostic(`seed ${SEED}; the last requests:\n${recent.join('\n')}\nthe end of berthd's log:\n${log}`);
+    throw e;
+  }
+});
+
+/** The last requests sent, shown when the run fails. */
+const recent: string[] = [];
+
+async function run(t: TestContext): Promise<void> {
   t.diagnostic(`fuzz seed ${SEED}`);
   console.log(`# fuzz seed ${SEED} (BERTH_FUZZ_SEED=${SEED} BERTH_FUZZ_COUNT=${COUNT} replays this run)`);
   const g = new Gen(rng(SEED));
@@ -271,6 +288,9 @@ test(`fuzz the API (seed ${SEED}, ${COUNT} requests; BERTH_FUZZ_SEED=${SEED} rep
     if (g.chance(0.3)) p = `/v${g.pick(['1.24', '1.41', '1.47', '1.52', '1.99', '0.1', 'x'])}${p}`;
     const url = p + query(g, tpl);
     const { body, type } = bodyFor(g, method, tpl, names, tars);
+    recent.push(`${method} ${url} ${Buffer.isBuffer(body) ? `<${body.length} bytes ${type}>` : JSON.stringify(body)?.slice(0, 300) ?? ''}`);
+    if (recent.length > 8) recent.shift();
+    if (process.env.BERTH_FUZZ_LOG) appendFileSync(process.env.BERTH_FUZZ_LOG, `${recent[recent.length - 1]}\n`);
     let r: HttpResult;
     try {
       r = await api(b, method, url, { body: body === undefined ? undefined : (Buffer.isBuffer(body) ? body : typeof body === 'string' ? body : JSON.stringify(body) ?? 'null'),
@@ -340,7 +360,7 @@ test(`fuzz the API (seed ${SEED}, ${COUNT} requests; BERTH_FUZZ_SEED=${SEED} rep
   assert.deepEqual(end.networks, baseline.networks);
   assert.ok(end.volumes.every((v) => baseline.volumes.includes(v)), `volumes left: ${end.volumes}`);
   assert.ok(end.images.every((i) => baseline.images.includes(i)), `images left: ${end.images}`);
-});
+}
 
 function rss(pid: number): number {
   const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

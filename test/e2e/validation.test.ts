@@ -281,6 +281,7 @@ test('docker load: a body that is not a tar, and archives with escaping or missi
     await loadRefused(await saveArchive([{ tag: 'v-hl:1', layers: [await mk('i', [{ name: 'etc/pw', type: 'link', linkname: '../../../etc/passwd' }])] }]), /hardlink target of "..\/..\/..\/etc\/passwd" points outside the layer/);
     await loadRefused(await saveArchive([{ tag: 'v-hl:2', layers: [await mk('j', [{ name: 'etc/pw', type: 'link', linkname: '/etc/passwd' }])] }]), /has an absolute path/);
     await loadRefused(await saveArchive([{ tag: 'v-hl:3', layers: [await mk('k', [{ name: 'x/../../y', content: 'y' }])] }]), /points outside the layer/);
+    await loadRefused(await saveArchive([{ tag: 'v-hl:4', layers: [await mk('l', [{ name: 'etc', type: 'link', linkname: 'etc/l' }])] }]), /which is inside the directory it replaces/);
   }
 });
 
@@ -350,4 +351,17 @@ test('docker import: not a tar, escaping hard links and names are 400 and leave 
   await imp(await packTar([{ name: 'd', type: 'symlink', linkname: '/etc' }, { name: 'b', type: 'link', linkname: 'd/passwd' }]), /goes through the symlink "d"/);
   await imp(await packTar([{ name: '../escape', content: 'x' }]), /points outside the layer/);
   await imp(await packTar([{ name: 'big', content: Buffer.alloc(300 * 1024) }, { name: 'z', type: 'link', linkname: '../../z' }]), /points outside the layer/);
+  // A link replacing the directory its target is in (was a 500 ENOENT with the data root's path in it).
+  await imp(await packTar([{ name: 'd/', type: 'directory' }, { name: 'd/f', content: 'f' }, { name: 'd', type: 'link', linkname: 'd/f' }]),
+    'archive entry "d" is a hardlink to "d/f", which is inside the directory it replaces');
+  // A name the file system cannot hold.
+  await imp(await packTar([{ name: `${'n'.repeat(300)}`, content: 'x' }]), `archive entry "${'n'.repeat(300)}" cannot be unpacked (ENAMETOOLONG)`);
+  // The same archive with the body called JSON is still read as the archive (it was parsed as JSON and hung).
+  const before = await snapshot();
+  const r = await api(b, 'POST', '/images/create?fromSrc=-&repo=v-imp&tag=json', { body: await packTar([{ name: 'a', content: 'a' }]), headers: { 'Content-Type': 'application/json' }, timeoutMs: 10000 });
+  assert.equal(r.status, 200, r.body);
+  const load = await api(b, 'POST', '/images/load', { body: Buffer.from('{"not":"a tar"}'), headers: { 'Content-Type': 'application/json' }, timeoutMs: 10000 });
+  expectError(load, 400, /archive|tar/);
+  await ok('rmi', 'v-imp:json');
+  assert.deepEqual(await snapshot(), before);
 });
