@@ -286,9 +286,13 @@ async function extract(root: string, destInner: string, body: Readable, o: PutOp
   })();
   body.pipe(ex);
   body.on('error', (err) => ex.destroy(err));
-  // A body that is not a whole tar is the client's error (400), in the words load and import use.
+  // A body that is not a whole tar is the client's error (400), in the words load and import use; the
+  // member being written then fails too ("Stream was destroyed"), so the extractor's own error is told.
+  let broken: Error | undefined;
+  ex.on('error', (e: Error) => { broken ??= e; });
   await work.catch((e) => {
-    throw e instanceof BerthError || !/Unexpected end of data|Invalid tar header/.test((e as Error).message) ? e : invalid(tarMessage(e as Error));
+    const tarError = [e as Error, broken].find((x) => x && /Unexpected end of data|Invalid tar header/.test(x.message));
+    throw e instanceof BerthError || !tarError ? e : invalid(tarMessage(tarError));
   });
   // Directory times last: writing into a directory changes its mtime.
   for (const [d, t] of dirTimes.reverse()) await lutimes(d, t, t).catch(() => {});

@@ -19,7 +19,7 @@ import fs, { constants as fsc } from 'node:fs';
 import path from 'node:path';
 import * as tar from 'tar-stream';
 import type { LayerFs } from '../../runtime/layerfs';
-import { invalid } from '../../errors/errors';
+import { invalid, BerthError } from '../../errors/errors';
 import { coalesced } from './decompress';
 import { OffThreadHash } from './hasher';
 
@@ -430,6 +430,9 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: (h: Header
   const hash = o.hash === false || off ? undefined : createHash('sha256');
   const ex = tar.extract();
   let failure: unknown;
+  // The archive's own fault (cut short, not a tar), which also fails the member being read: it is what
+  // the caller is told, whichever of the two errors came first.
+  let tarFailure: unknown;
   // The handler of the member being read: on an error elsewhere (a truncated archive) it is let finish
   // before the error is thrown, so that what it was making is cleaned up by the time the caller cleans up.
   let current: Promise<void> | undefined;
@@ -456,7 +459,8 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: (h: Header
       );
     });
     ex.on('error', (e: Error) => {
-      failure ??= invalid(tarMessage(e));
+      tarFailure = invalid(tarMessage(e));
+      failure ??= tarFailure;
       reject(failure);
     });
     ex.on('finish', () => resolve());
@@ -500,7 +504,7 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: (h: Header
       await Promise.race([current.catch(() => undefined), new Promise<void>((r) => { timer = setTimeout(r, 10_000); })]);
       clearTimeout(timer);
     }
-    throw failure;
+    throw failure instanceof BerthError ? failure : (tarFailure ?? failure);
   }
   if (off) return off.digest();
   return hash?.digest('hex') ?? '';
