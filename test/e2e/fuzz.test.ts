@@ -242,6 +242,29 @@ function query(g: Gen, tpl: string): string {
   return parts.length ? `?${parts.join('&')}` : '';
 }
 
+test('what earlier runs found stays fixed: rm -f of a paused container, a number as a network\'s Container, a cut tar for docker cp', async () => {
+  const mk = await api(b, 'POST', '/containers/create?name=fz-paused', { body: { Image: 'busybox', Cmd: ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1; done'] } });
+  assert.equal(mk.status, 201, mk.body);
+  assert.equal((await api(b, 'POST', '/containers/fz-paused/start')).status, 204);
+  // A cut archive: the extractor fails inside a member that its handler has not begun to read.
+  const whole = await packTar([{ name: 'a', content: 'a'.repeat(3000) }, { name: 'b', content: 'b' }]);
+  for (const cut of [100, 700, 1500, whole.length - 600]) {
+    const r = await api(b, 'PUT', '/containers/fz-paused/archive?path=/tmp', { body: whole.subarray(0, cut), headers: { 'Content-Type': 'application/x-tar' } });
+    assert.equal(r.status, 400, r.body);
+    assert.equal(message(r), 'unexpected EOF: the archive is truncated');
+  }
+  for (const body of [{ Container: 357 }, { Container: ['x'] }, { Container: 'fz-paused', EndpointConfig: { Aliases: 'a' } }]) {
+    const r = await api(b, 'POST', '/networks/bridge/connect', { body });
+    assert.equal(r.status, 400, `${JSON.stringify(body)}: ${r.body}`);
+  }
+  assert.equal((await api(b, 'POST', '/containers/fz-paused/pause')).status, 204);
+  const t0 = Date.now();
+  const rm = await api(b, 'DELETE', '/containers/fz-paused?force=1', { timeoutMs: 10000 });
+  assert.equal(rm.status, 204, rm.body);
+  assert.ok(Date.now() - t0 < 5000, 'a paused container is removed at once');
+  assert.equal((await api(b, 'GET', '/containers/fz-paused/json')).status, 404);
+});
+
 test(`fuzz the API (seed ${SEED}, ${COUNT} requests; BERTH_FUZZ_SEED=${SEED} replays it)`, { timeout: 150_000 }, async (t) => {
   try {
     await run(t);
@@ -388,26 +411,3 @@ async function listAll(): Promise<{ containers: string[]; images: string[]; netw
     volumes: ((await j('/volumes')).Volumes ?? []).map((v: any) => v.Name).sort(),
   };
 }
-
-test('what earlier runs found stays fixed: rm -f of a paused container, a number as a network\'s Container, a cut tar for docker cp', async () => {
-  const mk = await api(b, 'POST', '/containers/create?name=fz-paused', { body: { Image: 'busybox', Cmd: ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1; done'] } });
-  assert.equal(mk.status, 201, mk.body);
-  assert.equal((await api(b, 'POST', '/containers/fz-paused/start')).status, 204);
-  // A cut archive: the extractor fails inside a member that its handler has not begun to read.
-  const whole = await packTar([{ name: 'a', content: 'a'.repeat(3000) }, { name: 'b', content: 'b' }]);
-  for (const cut of [100, 700, 1500, whole.length - 600]) {
-    const r = await api(b, 'PUT', '/containers/fz-paused/archive?path=/tmp', { body: whole.subarray(0, cut), headers: { 'Content-Type': 'application/x-tar' } });
-    assert.equal(r.status, 400, r.body);
-    assert.equal(message(r), 'unexpected EOF: the archive is truncated');
-  }
-  for (const body of [{ Container: 357 }, { Container: ['x'] }, { Container: 'fz-paused', EndpointConfig: { Aliases: 'a' } }]) {
-    const r = await api(b, 'POST', '/networks/bridge/connect', { body });
-    assert.equal(r.status, 400, `${JSON.stringify(body)}: ${r.body}`);
-  }
-  assert.equal((await api(b, 'POST', '/containers/fz-paused/pause')).status, 204);
-  const t0 = Date.now();
-  const rm = await api(b, 'DELETE', '/containers/fz-paused?force=1', { timeoutMs: 10000 });
-  assert.equal(rm.status, 204, rm.body);
-  assert.ok(Date.now() - t0 < 5000, 'a paused container is removed at once');
-  assert.equal((await api(b, 'GET', '/containers/fz-paused/json')).status, 404);
-});

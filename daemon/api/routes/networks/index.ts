@@ -1,9 +1,9 @@
 // /networks: the route table. Handlers parse, call the network service, and write.
-import { validateBody } from '../../validate';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Daemon } from '../../../daemon';
 import { qstr, qbool, parseFilters, checkFilterKeys, labelMatch, type Query, type Filters } from '../../../lib/query';
 import { invalid } from '../../../errors/errors';
+import { validateBody } from '../../validate';
 import type { NetworkRow } from '../../../network/store';
 
 type Req = FastifyRequest<{ Params: { id: string }; Querystring: Query }>;
