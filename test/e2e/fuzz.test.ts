@@ -21,8 +21,8 @@ const b = berthdForFile({ fixtures: ['busybox'] });
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
 const SEED = process.env.BERTH_FUZZ_SEED ? Number(process.env.BERTH_FUZZ_SEED) : randomInt(2 ** 31);
-const COUNT = Number(process.env.BERTH_FUZZ_COUNT ?? 2500);
-const DEADLINE_MS = 80_000;
+const COUNT = Number(process.env.BERTH_FUZZ_COUNT ?? 4000);
+const DEADLINE_MS = 90_000;
 const PREFIX = 'fz';
 const CLOSED = 'http://127.0.0.1:9/x';
 
@@ -209,7 +209,8 @@ function bodyFor(g: Gen, method: string, tpl: string, names: Names, tars: Buffer
     const t = g.chance(0.3) ? buf.subarray(0, g.int(buf.length)) : g.chance(0.3) ? Buffer.from(buf.map((x, i) => (i === g.int(buf.length) ? x ^ 0xff : x))) : buf;
     return { body: t, type: 'application/x-tar' };
   }
-  if (tpl === '/containers/create') return { body: createBody(g, names) };
+  // Some plain, valid creates, so that later requests have containers to start, stop, exec in and remove.
+  if (tpl === '/containers/create') return { body: g.chance(0.3) ? { Image: 'busybox', Cmd: g.pick([['sleep', '3'], ['true'], ['sh', '-c', 'echo hi; exit 3']]), Tty: g.chance(0.3), OpenStdin: g.chance(0.3) } : createBody(g, names) };
   if (tpl === '/containers/:id/update') return { body: { Memory: g.pick([0, 1024, 64 * 1024 * 1024]), NanoCpus: g.pick([0, 5e8, 1e15]), CpuQuota: g.pick([0, 500, 50000]), RestartPolicy: g.mutate({ Name: g.pick(['no', 'always', 'bogus']) }), PidsLimit: g.mutate(10) } };
   if (tpl === '/containers/:id/exec') return { body: { Cmd: g.mutate(g.pick([['true'], ['sh', '-c', 'exit 2'], [], 'x'])), AttachStdout: g.chance(0.5), Tty: g.chance(0.3), User: g.mutate(g.pick(['', 'nobody', 'nosuch'])), Env: g.mutate(['A=1']), WorkingDir: g.mutate(g.pick(['', '/tmp', 'rel'])) } };
   if (tpl === '/exec/:id/start') return { body: { Detach: g.chance(0.7), Tty: g.chance(0.3) } };
@@ -242,7 +243,7 @@ function query(g: Gen, tpl: string): string {
   return parts.length ? `?${parts.join('&')}` : '';
 }
 
-test('what earlier runs found stays fixed: rm -f of a paused container, a number as a network\'s Container, a cut tar for docker cp', async () => {
+test('what earlier runs found stays fixed: rm -f of a paused container, a number as a network\'s Container, a cut tar for docker cp, a huge resize', async () => {
   const mk = await api(b, 'POST', '/containers/create?name=fz-paused', { body: { Image: 'busybox', Cmd: ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1; done'] } });
   assert.equal(mk.status, 201, mk.body);
   assert.equal((await api(b, 'POST', '/containers/fz-paused/start')).status, 204);
@@ -256,6 +257,11 @@ test('what earlier runs found stays fixed: rm -f of a paused container, a number
   for (const body of [{ Container: 357 }, { Container: ['x'] }, { Container: 'fz-paused', EndpointConfig: { Aliases: 'a' } }]) {
     const r = await api(b, 'POST', '/networks/bridge/connect', { body });
     assert.equal(r.status, 400, `${JSON.stringify(body)}: ${r.body}`);
+  }
+  for (const q of ['h=99999999999&w=10', 'h=10&w=65536', 'h=-1&w=1']) {
+    const r = await api(b, 'POST', `/containers/fz-paused/resize?${q}`);
+    assert.equal(r.status, 400, `${q}: ${r.body}`);
+    assert.match(message(r), /^invalid resize (height|width) "-?\d+": value out of range$/);
   }
   assert.equal((await api(b, 'POST', '/containers/fz-paused/pause')).status, 204);
   const t0 = Date.now();
