@@ -243,7 +243,7 @@ function query(g: Gen, tpl: string): string {
   return parts.length ? `?${parts.join('&')}` : '';
 }
 
-test('what earlier runs found stays fixed: rm -f of a paused container, a number as a network\'s Container, a cut tar for docker cp, a huge resize', async () => {
+test('what earlier runs found stays fixed: rm -f of a paused container, a number as a network\'s Container, a cut tar for docker cp, a huge resize, network labels that are no map', async () => {
   const mk = await api(b, 'POST', '/containers/create?name=fz-paused', { body: { Image: 'busybox', Cmd: ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1; done'] } });
   assert.equal(mk.status, 201, mk.body);
   assert.equal((await api(b, 'POST', '/containers/fz-paused/start')).status, 204);
@@ -263,6 +263,12 @@ test('what earlier runs found stays fixed: rm -f of a paused container, a number
     assert.equal(r.status, 400, `${q}: ${r.body}`);
     assert.match(message(r), /^invalid resize (height|width) "-?\d+": value out of range$/);
   }
+  // Labels that are no map were stored, and a label filter on the list then failed (500).
+  for (const body of [{ Name: 'fz-n1', Labels: true }, { Name: 'fz-n2', Options: { a: 1 } }, { Name: 'fz-n3', IPAM: { Config: 'x' } }, { Name: 7 }]) {
+    const r = await api(b, 'POST', '/networks/create', { body });
+    assert.equal(r.status, 400, `${JSON.stringify(body)}: ${r.body}`);
+  }
+  assert.equal((await api(b, 'GET', `/networks?filters=${encodeURIComponent('{"label":["a"]}')}`)).status, 200);
   assert.equal((await api(b, 'POST', '/containers/fz-paused/pause')).status, 204);
   const t0 = Date.now();
   const rm = await api(b, 'DELETE', '/containers/fz-paused?force=1', { timeoutMs: 10000 });

@@ -54,6 +54,7 @@ export function networkRoutes(app: FastifyInstance, d: Daemon): void {
 
   app.post('/networks/create', async (req: FastifyRequest<{ Querystring: Query }>, reply) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
+    validateBody('NetworkCreate', body);
     if (typeof body.Name !== 'string') throw invalid('network name is required');
     const out = await svc.create(body as Parameters<typeof svc.create>[0]);
     reply.code(201).send(out);
