@@ -12,6 +12,7 @@ import type { Readable, Writable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { invalid, notFound, conflict, BerthError } from '../errors/errors';
 import { withRoot, closeFile, errnoOf, readChunks, type Root, type InRootStat } from '../runtime/inroot';
+import { tarMessage } from '../storage/layers/apply';
 import type { ContainerService, Live } from './service';
 
 const writeFd = promisify(writeCb);
@@ -276,6 +277,7 @@ async function extract(root: Root, destInner: string, body: Readable, o: PutOpti
   const work = (async () => {
     for await (const e of ex) {
       const h = e.header;
+      e.on('error', () => { /* a truncated archive: the extractor reports it */ });
       try {
         await extractOne(root, destInner, h, e, o, dirTimes);
       } finally {
@@ -285,7 +287,14 @@ async function extract(root: Root, destInner: string, body: Readable, o: PutOpti
   })();
   body.pipe(ex);
   body.on('error', (err) => ex.destroy(err));
-  await work;
+  // A body that is not a whole tar is the client's error (400), in the words load and import use; the
+  // member being written then fails too ("Stream was destroyed"), so the extractor's own error is told.
+  let broken: Error | undefined;
+  ex.on('error', (e: Error) => { broken ??= e; });
+  await work.catch((e) => {
+    const tarError = [e as Error, broken].find((x) => x && /Unexpected end of data|Invalid tar header/.test(x.message));
+    throw e instanceof BerthError || !tarError ? e : invalid(tarMessage(tarError));
+  });
   // Directory times last: writing into a directory changes its mtime.
   for (const [d, t] of dirTimes.reverse()) await root.setTimes(d, t).catch(() => {});
 }

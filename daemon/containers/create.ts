@@ -6,6 +6,7 @@ import { mergeLogConfig } from '../logs';
 import { newId, shortId } from '../lib/ids';
 import { nowNs, rfc3339Nano } from '../lib/time';
 import { validateBody } from '../api/validate';
+import { checkCreate } from './validate';
 import { NAME_RE, generateName } from './names';
 import { initialState, type ContainerRecord } from './model';
 import { MASKED_PATHS, READONLY_PATHS } from './spec';
@@ -25,6 +26,7 @@ const asList = (v: unknown): string[] | null => (v === undefined || v === null ?
 export function prepareCreate(d: Daemon, nameParam: string | undefined, body: CreateBody | undefined, taken: (n: string) => boolean, mountDefaults: MountDefaults = {}): ContainerRecord {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalid('invalid JSON: expected a JSON object with the container configuration');
   validateBody('ContainerCreate', body);
+  checkCreate(body);
   if (nameParam !== undefined && nameParam !== '' && !NAME_RE.test(nameParam)) {
     throw invalid(`Invalid container name (${nameParam}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
   }
@@ -55,7 +57,6 @@ export function prepareCreate(d: Daemon, nameParam: string | undefined, body: Cr
   const hcIn = body.HostConfig ?? {};
   const rp = hcIn.RestartPolicy ?? {};
   if (hcIn.AutoRemove && rp.Name && rp.Name !== 'no') throw invalid('can\'t create \'AutoRemove\' container with restart policy');
-  if (rp.MaximumRetryCount && rp.Name !== 'on-failure') throw invalid(`invalid restart policy: maximum retry count can only be used with 'on-failure'`);
   const hostConfig = {
     ...hcIn,
     Binds: hcIn.Binds ?? null,
@@ -126,10 +127,6 @@ export function prepareCreate(d: Daemon, nameParam: string | undefined, body: Cr
     MaskedPaths: hcIn.MaskedPaths ?? (hcIn.Privileged ? null : MASKED_PATHS),
     ReadonlyPaths: hcIn.ReadonlyPaths ?? (hcIn.Privileged ? null : READONLY_PATHS),
   };
-  if (hostConfig.Memory && hostConfig.Memory < 6 * 1024 * 1024) throw invalid('Minimum memory limit allowed is 6MB');
-  if (hostConfig.MemorySwap > 0 && hostConfig.Memory && hostConfig.MemorySwap < hostConfig.Memory) {
-    throw invalid('Minimum memoryswap limit should be larger than memory limit, see usage');
-  }
 
   const healthcheck = mergeHealthcheck(body.Healthcheck, ic.Healthcheck);
   checkModes(hostConfig, body.Hostname);

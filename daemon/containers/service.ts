@@ -694,6 +694,8 @@ export class ContainerService {
       if (this.isRunning(live)) {
         live.conn!.signal(9);
         this.emit(live, 'kill', { signal: '9' });
+        // A frozen process dies of SIGKILL only once thawed (rm -f of a paused container waited for ever).
+        await thaw(this, live).catch(() => {});
         await this.waitExit(live, 30_000);
       }
       await live.settling;

@@ -3,6 +3,7 @@
 // cgroup, and the new HostConfig is stored in one statement. The restart policy can be changed too.
 import { invalid, conflict } from '../errors/errors';
 import { validateBody } from '../api/validate';
+import { checkResources, checkRestartPolicy } from './validate';
 import type { CgroupResources } from '../runtime/runtime';
 import type { ContainerService } from './service';
 
@@ -13,13 +14,13 @@ export interface UpdateBody {
   [k: string]: unknown;
 }
 
-const MIN_MEMORY = 6 * 1024 * 1024;
-const POLICIES = ['', 'no', 'always', 'on-failure', 'unless-stopped'];
-
 export async function updateContainer(svc: ContainerService, ref: string, body: UpdateBody): Promise<{ Warnings: string[] | null }> {
   const live = svc.lookup(ref);
   if (!body || typeof body !== 'object') throw invalid('invalid update body');
   validateBody('ContainerUpdate', body);
+  // The body on its own first, as Docker checks it: a bad value is a 400 whatever the container has.
+  checkResources(body, true);
+  checkRestartPolicy(body.RestartPolicy);
   return svc.serial(live, async () => {
     const old = live.rec.hostConfig;
     const hc = { ...old };
@@ -41,37 +42,28 @@ export async function updateContainer(svc: ContainerService, ref: string, body: 
       const v = body[k];
       if (typeof v === 'string' && v !== '') hc[k] = v;
     }
-    // --cpus and --cpu-quota/--cpu-period are two ways of saying one thing: setting one clears the other.
-    if (num('NanoCpus')) {
-      if (num('CpuQuota') || num('CpuPeriod')) throw invalid('Conflicting options: Nano CPUs and CPU Period cannot both be set');
-      hc.CpuQuota = 0;
-      hc.CpuPeriod = 0;
-    } else if (num('CpuQuota') || num('CpuPeriod')) {
-      hc.NanoCpus = 0;
+    // --cpus and --cpu-quota/--cpu-period are two ways of saying one thing: one cannot be changed while
+    // the container has the other (Docker's 409).
+    const cannot = (why: string) => conflict(`Cannot update container ${live.rec.id}: ${why}`);
+    if (num('NanoCpus') && old.CpuPeriod > 0) throw cannot('Conflicting options: Nano CPUs cannot be updated as CPU Period has already been set');
+    if (num('NanoCpus') && old.CpuQuota > 0) throw cannot('Conflicting options: Nano CPUs cannot be updated as CPU Quota has already been set');
+    if ((num('CpuPeriod') ?? 0) > 0 && old.NanoCpus > 0) throw cannot('Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set');
+    if ((num('CpuQuota') ?? 0) > 0 && old.NanoCpus > 0) throw cannot('Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set');
+    if (num('Memory') && !swap && old.MemorySwap > 0 && hc.Memory > old.MemorySwap) {
+      throw cannot('Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time');
     }
-    if (hc.NanoCpus && (hc.NanoCpus < 0.01e9 || hc.NanoCpus > 1e9 * 1024)) throw invalid(`Range of CPUs is from 0.01 to 1024.00, as there are only ${1024} CPUs available`);
-    if (hc.Memory && hc.Memory < MIN_MEMORY) throw invalid('Minimum memory limit allowed is 6MB');
+    // The limits as they will be, checked together (a new reservation against the old limit, …).
     if (hc.Memory && hc.MemorySwap > 0 && hc.MemorySwap < hc.Memory) {
       throw invalid('Minimum memoryswap limit should be larger than memory limit, see usage');
-    }
-    if (num('Memory') && !swap && old.MemorySwap > 0 && hc.Memory > old.MemorySwap) {
-      throw invalid('Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time');
     }
     if (hc.MemoryReservation && hc.Memory && hc.MemoryReservation > hc.Memory) {
       throw invalid('Minimum memory limit can not be less than memory reservation limit, see usage');
     }
-    if (hc.BlkioWeight && (hc.BlkioWeight < 10 || hc.BlkioWeight > 1000)) throw invalid('Range of blkio weight is from 10 to 1000');
-    if (hc.CpuPeriod && (hc.CpuPeriod < 1000 || hc.CpuPeriod > 1_000_000)) throw invalid('CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)');
-    if (hc.CpuQuota && hc.CpuQuota > 0 && hc.CpuQuota < 1000) throw invalid('CPU cfs quota can not be less than 1ms (i.e. 1000)');
 
     const rp = body.RestartPolicy;
-    if (rp && typeof rp === 'object' && rp.Name !== undefined && rp.Name !== '') {
-      if (!POLICIES.includes(rp.Name)) throw invalid(`invalid restart policy '${rp.Name}'`);
-      const max = rp.MaximumRetryCount ?? 0;
-      if (rp.Name !== 'on-failure' && max !== 0) throw invalid(`invalid restart policy: maximum retry count can only be used with 'on-failure'`);
-      if (max < 0) throw invalid('invalid restart policy: maximum retry count cannot be negative');
-      if (hc.AutoRemove && rp.Name !== 'no') throw invalid('Restart policy cannot be updated because AutoRemove is enabled for the container');
-      hc.RestartPolicy = { Name: rp.Name, MaximumRetryCount: max };
+    if (rp && typeof rp === 'object' && rp.Name) {
+      if (hc.AutoRemove && rp.Name !== 'no') throw cannot('Restart policy cannot be updated because AutoRemove is enabled for the container');
+      hc.RestartPolicy = { Name: rp.Name, MaximumRetryCount: rp.MaximumRetryCount ?? 0 };
     }
 
     const st = live.rec.state.status;

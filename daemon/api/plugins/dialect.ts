@@ -4,6 +4,12 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { API_VERSION } from '../version';
 import { toHttp, invalid } from '../../errors/errors';
 
+/** The routes Docker answers HEAD on. */
+const HEAD_ROUTES = new Set(['/_ping', '/containers/:id/archive']);
+
+/** The routes whose handlers read the request body themselves. */
+const STREAM_BODY_ROUTES = new Set(['POST /images/load', 'POST /images/create', 'POST /build', 'PUT /containers/:id/archive']);
+
 export const SERVER_HEADER = 'Berth/0.1.0 (linux)';
 
 export function commonHeaders(): Record<string, string> {
@@ -56,6 +62,15 @@ export function registerDialect(app: FastifyInstance): void {
     reply.headers(commonHeaders());
     if (raw.berthVersionError) {
       sendError(reply, 400, raw.berthVersionError);
+      return reply;
+    }
+    // These routes read their body as a stream (a tar, for most): whatever type the client names, fastify
+    // must not parse it as JSON first, or the handler waits for a body that was already read.
+    if (STREAM_BODY_ROUTES.has(`${req.method} ${req.routeOptions.url}`)) req.headers['content-type'] = 'application/octet-stream';
+    // fastify answers HEAD on every GET route; Docker has HEAD only where it declares one.
+    if (req.method === 'HEAD' && !HEAD_ROUTES.has(req.routeOptions.url ?? '')) {
+      sendError(reply, 404, 'page not found');
+      return reply;
     }
   });
 

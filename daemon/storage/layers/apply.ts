@@ -19,7 +19,7 @@ import fs, { constants as fsc } from 'node:fs';
 import path from 'node:path';
 import * as tar from 'tar-stream';
 import type { LayerFs } from '../../runtime/layerfs';
-import { invalid } from '../../errors/errors';
+import { invalid, BerthError } from '../../errors/errors';
 import { coalesced } from './decompress';
 import { OffThreadHash } from './hasher';
 
@@ -142,6 +142,9 @@ function entryTimes(h: Header): { atime: number; mtime: number } {
   return { atime, mtime };
 }
 
+/** errno codes that a well-formed layer never causes. */
+const ARCHIVE_FAULTS = new Set(['ENAMETOOLONG', 'ENOENT', 'ENOTDIR', 'EISDIR', 'ELOOP', 'EEXIST', 'EMLINK']);
+
 // Metadata system calls (lstat, mkdir, symlink, link, chown, chmod, utimes, open, close) are made
 // synchronously: they cost microseconds and never wait for data I/O, while a round trip through libuv's
 // thread pool costs more than the call itself and doubled the time to unpack a layer of 57,000 files. File
@@ -213,7 +216,20 @@ class Unpacker {
     return false;
   }
 
+  /** Unpacks one entry. A system call that fails because of what the archive asks for (a name too long,
+   *  a path that cannot exist) is the archive's fault: a 400 naming the entry, never a 500 with a path of
+   *  the data root. Running out of space or permissions stays the daemon's error. */
   async entry(h: Header, stream: EntryStream): Promise<void> {
+    try {
+      await this.unpackEntry(h, stream);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException)?.code;
+      if (code && ARCHIVE_FAULTS.has(code)) throw invalid(`archive entry ${JSON.stringify(h.name)} cannot be unpacked (${code})`, e);
+      throw e;
+    }
+  }
+
+  private async unpackEntry(h: Header, stream: EntryStream): Promise<void> {
     this.index++;
     const name = h.name;
     const rel = cleanEntryName(name);
@@ -286,6 +302,8 @@ class Unpacker {
         if (tst === null) throw invalid(`archive entry ${JSON.stringify(name)} is a hardlink to ${JSON.stringify(h.linkname)}, which is not in the layer`);
         if (tst.isDirectory()) throw invalid(`archive entry ${JSON.stringify(name)} is a hardlink to a directory`);
         if (target === rel) return; // a link to itself: nothing to do
+        // A link whose target lies under the directory it replaces would point at what was just removed.
+        if (target.startsWith(`${rel}/`)) throw invalid(`archive entry ${JSON.stringify(name)} is a hardlink to ${JSON.stringify(h.linkname)}, which is inside the directory it replaces`);
         this.replace(rel, false);
         // link(2) does not follow a symlink at the target: linking a symlink copies the link itself.
         fs.linkSync(this.abs(target), abs);
@@ -412,6 +430,9 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: (h: Header
   const hash = o.hash === false || off ? undefined : createHash('sha256');
   const ex = tar.extract();
   let failure: unknown;
+  // The archive's own fault (cut short, not a tar), which also fails the member being read: it is what
+  // the caller is told, whichever of the two errors came first.
+  let tarFailure: unknown;
   // The handler of the member being read: on an error elsewhere (a truncated archive) it is let finish
   // before the error is thrown, so that what it was making is cleaned up by the time the caller cleans up.
   let current: Promise<void> | undefined;
@@ -419,6 +440,10 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: (h: Header
 
   const finished = new Promise<void>((resolve, reject) => {
     ex.on('entry', (header, stream, next) => {
+      // An archive that ends inside this member fails the member's stream, maybe before its handler has
+      // begun to read it (it may be opening a file first): unheard, that error would end the process. The
+      // extractor reports the same failure below, once.
+      stream.on('error', () => { /* reported through the extractor */ });
       current = onEntry(header as Header, stream as unknown as EntryStream);
       current.then(
         () => next(),
@@ -434,7 +459,8 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: (h: Header
       );
     });
     ex.on('error', (e: Error) => {
-      failure ??= invalid(tarMessage(e));
+      tarFailure = invalid(tarMessage(e));
+      failure ??= tarFailure;
       reject(failure);
     });
     ex.on('finish', () => resolve());
@@ -478,7 +504,7 @@ export async function readTar(source: AsyncIterable<Buffer>, onEntry: (h: Header
       await Promise.race([current.catch(() => undefined), new Promise<void>((r) => { timer = setTimeout(r, 10_000); })]);
       clearTimeout(timer);
     }
-    throw failure;
+    throw failure instanceof BerthError ? failure : (tarFailure ?? failure);
   }
   if (off) return off.digest();
   return hash?.digest('hex') ?? '';

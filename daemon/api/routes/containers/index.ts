@@ -162,7 +162,10 @@ export function containerRoutes(app: FastifyInstance, d: Daemon): void {
   app.post('/containers/:id/resize', async (req: Req, reply) => {
     const h = qint(req.query, 'h') ?? 0;
     const w = qint(req.query, 'w') ?? 0;
-    if (h < 0 || w < 0) throw invalid('invalid resize dimensions');
+    // The kernel keeps a terminal's size in 16 bits (a larger one was a 500 from the shim's encoder).
+    for (const [k, v] of [['height', h], ['width', w]] as const) {
+      if (v < 0 || v > 65535) throw invalid(`invalid resize ${k} ${JSON.stringify(String(v))}: value out of range`);
+    }
     svc.resize(req.params.id, h, w);
     reply.code(200).send();
   });

@@ -120,14 +120,19 @@ export function imageRoutes(app: FastifyInstance, d: Daemon): void {
 
   app.post('/images/load', async (req: Req, reply) => {
     const quiet = qbool(req.query, 'quiet');
-    const out = startJsonStream(reply);
+    // The 200 goes out with the first message: an archive refused before any image is loaded (not a
+    // tar, a bad manifest, a missing layer, a wrong diff id) is a plain 4xx that a script can see.
+    let out: ReturnType<typeof startJsonStream> | undefined;
+    const stream = () => (out ??= startJsonStream(reply));
     try {
       const platform = qstr(req.query, 'platform');
-      await svc.load(requestBody(req.raw), quiet, out.write, platform ? queryPlatform(platform) : undefined);
+      await svc.load(requestBody(req.raw), quiet, (m) => stream().write(m), platform ? queryPlatform(platform) : undefined);
+      stream();
     } catch (e) {
+      if (!out) throw e;
       out.fail(e);
     } finally {
-      out.end();
+      out?.end();
     }
   });
 
