@@ -1,6 +1,5 @@
 // The HostConfig resources that are not plain numbers for the cgroup manager: OOM-kill disable, swappiness,
-// per-device block I/O weights and limits, real-time CPU budgets, Windows-only QoS fields and device
-// requests. Each is applied where this host's cgroups can hold it, or answered as Docker answers on such a
+// per-device block I/O weights and limits, real-time CPU budgets and device requests. Each is applied where this host's cgroups can hold it, or answered as Docker answers on such a
 // host: discarded with Docker's warning (what Docker does for a knob the kernel lacks), or refused with its
 // error. Never stored and silently ignored.
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -49,21 +48,16 @@ export function hostHasFile(layout: CgroupLayout): HasFile {
   };
 }
 
-/** Checks the fields at create (and update), in Docker's words; unsupported knobs are discarded from `hc`
- *  with Docker's warning. Returns the warnings. */
+/** What this host's cgroups can hold, checked at create after validate.ts has checked the values' ranges:
+ *  unsupported knobs are discarded from `hc` with Docker's warning (returned), impossible ones refused. */
 export function checkResources(hc: HostConfig, version: 1 | 2, has: HasFile): string[] {
   const warnings: string[] = [];
-  if ((hc.IOMaximumBandwidth ?? 0) !== 0 || (hc.IOMaximumIOps ?? 0) !== 0) {
-    throw invalid('Invalid QoS settings: linux does not support Maximum IO Bandwidth or Maximum IO IOps');
-  }
   for (const req of (hc.DeviceRequests ?? []) as Array<{ Driver?: string; Capabilities?: string[][] }>) {
     // No device driver (nvidia, CDI) is registered with berth: Docker answers the same without one.
     const caps = (req.Capabilities ?? []).map((c) => `[${c.join(' ')}]`).join(' ');
     throw invalid(`could not select device driver "${req.Driver ?? ''}" with capabilities: [${caps}]`);
   }
   if (hc.MemorySwappiness !== undefined && hc.MemorySwappiness !== null && hc.MemorySwappiness !== -1) {
-    const s = hc.MemorySwappiness;
-    if (!Number.isInteger(s) || s < 0 || s > 100) throw invalid(`Invalid value: ${s}, valid memory swappiness range is 0-100`);
     if (version === 2 || !has('memory', 'memory.swappiness')) {
       warnings.push('Your kernel does not support memory swappiness capabilities or the cgroup is not mounted. Memory swappiness discarded.');
       hc.MemorySwappiness = null;
