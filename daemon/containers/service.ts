@@ -26,7 +26,8 @@ import { resolveSubpaths } from '../volumes/subpath';
 import { containerDevices } from './devices';
 import { planNamespaces, releaseNamespaces } from './namespaces';
 import type { MountDefaults, MountPoint } from '../volumes/mounts';
-import { isMounted } from '../lib/mounts';
+import { isMounted, mountsUnder } from '../lib/mounts';
+import { crashPoint } from '../lib/crash';
 
 /** Someone attached to a container's output (docker attach / run without -d). */
 export interface Attacher {
@@ -71,6 +72,8 @@ export class ContainerService {
   private readonly store: ContainerStore;
   private readonly byId = new Map<string, Live>();
   private readonly byName = new Map<string, string>(); // "/name" → id
+  /** Running containers whose shim is alive but did not answer at restore (id → since when). */
+  private readonly unreachable = new Map<string, number>();
 
   constructor(private readonly d: Daemon) {
     this.store = new ContainerStore(d.db);
@@ -178,9 +181,11 @@ export class ContainerService {
         mkdir(path.join(layer, 'merged'), { recursive: true }),
         makeInitLayer(`${layer}-init`),
       ]);
+      crashPoint('create.after-dirs');
       made = await this.prepareMounts(rec);
       this.store.insert(rec);
       this.d.networks.recordCreate(rec, body?.NetworkingConfig?.EndpointsConfig);
+      crashPoint('create.after-row');
     } catch (e) {
       this.byName.delete(rec.name);
       await this.removeFiles(rec).catch(() => {});
@@ -333,6 +338,9 @@ export class ContainerService {
     const id = rec.id;
     const stateDir = this.stateDir(id);
     const dir = this.containerDir(id);
+    // The state dir of a live shim is its container's: removing it would orphan a running process (a start
+    // that berthd did not live to record is adopted at restore; this is the last guard).
+    if (this.runtime.shimAlive(stateDir, id)) throw conflict(`container ${id} still has a running supervisor (berth-shim); it cannot be started again until that exits`);
     await rm(stateDir, { recursive: true, force: true });
     await mkdir(stateDir, { recursive: true, mode: 0o700 });
     let cgroupMade = false;
@@ -343,6 +351,7 @@ export class ContainerService {
       const rootfs = await this.mountRootfs(live);
       await this.mountVolumes(live, rootfs);
       volumesHeld = true;
+      crashPoint('start.after-rootfs');
       const user = resolveUserSync(rootfs, rec.config.User ?? '', rec.hostConfig.GroupAdd ?? []);
       const env = [...containerEnv(rec, user.home), ...this.d.networks.linkEnvironment(rec)];
       const files = {
@@ -353,6 +362,7 @@ export class ContainerService {
       // The network first (namespace, endpoints, and what /etc/hosts and resolv.conf say); the shim joins it.
       const net = await this.d.networks.setup(rec);
       netMade = true;
+      crashPoint('start.after-network');
       await Promise.all([
         writeFile(files.hostnamePath, `${rec.config.Hostname}\n`),
         writeFile(files.hostsPath, net.hosts),
@@ -383,11 +393,13 @@ export class ContainerService {
         cgroupDirs, attach: subscribed,
         logMaxSize: parseSize(logOpts['max-size']), logMaxFile: logOpts['max-file'] ? Number(logOpts['max-file']) : undefined,
       });
+      crashPoint('start.after-shim');
       rec.state = {
         ...rec.state, status: 'running', pid, shimPid, exitCode: 0, error: '', startedAt: rfc3339Nano(nowNs()),
         finishedAt: rec.state.hasBeenStarted ? rec.state.finishedAt : '0001-01-01T00:00:00Z', oomKilled: false, hasBeenStarted: true,
       };
       this.save(live);
+      crashPoint('start.after-save');
       this.wire(live, conn, subscribed);
       this.emit(live, 'start');
     } catch (e) {
@@ -450,6 +462,7 @@ export class ContainerService {
       // the next state change; after a restart the shim's exit file tells it again.
       this.d.log.error({ err: e, id: rec.id }, 'could not record the container exit');
     }
+    crashPoint('exit.after-save');
     for (const a of live.attachers) a.end();
     live.attachers.clear();
     // The three are independent (the processes are gone): the cgroup, the network (the kernel takes tens
@@ -511,6 +524,7 @@ export class ContainerService {
   async kill(ref: string, signal?: string): Promise<void> {
     const live = this.lookup(ref);
     const sig = parseSignal(signal, 'SIGKILL');
+    this.assertReachable(live);
     if (!this.isRunning(live)) throw conflict(`Cannot kill container: ${ref}: Container ${live.rec.id} is not running`);
     // As Docker: SIGKILL, or the container's stop signal (any signal when none is set), means "stay down":
     // no restart policy applies, and a paused container is thawed so that it can act on the signal.
@@ -535,6 +549,7 @@ export class ContainerService {
         this.emit(live, 'stop');
         return;
       }
+      this.assertReachable(live);
       if (!this.isRunning(live)) throw notModified();
       this.setManuallyStopped(live, true);
       await this.stopLive(live, timeoutSec, signal);
@@ -561,6 +576,7 @@ export class ContainerService {
     const live = this.lookup(ref);
     await this.serial(live, async () => {
       this.restarts.cancel(live);
+      this.assertReachable(live);
       if (this.isRunning(live)) {
         this.setManuallyStopped(live, true);
         await this.stopLive(live, timeoutSec, signal);
@@ -594,6 +610,7 @@ export class ContainerService {
     const live = this.lookup(ref);
     await this.serial(live, async () => {
       if (live.removed) return;
+      this.assertReachable(live);
       // A container waiting out its restart back-off counts as running, as in Docker (checked before the
       // pending restart is dropped).
       if (!o.force && (this.isRunning(live) || live.rec.state.status === 'restarting')) {
@@ -696,34 +713,37 @@ export class ContainerService {
     }
     await Promise.all(this.all().map(async (live) => {
       const st = live.rec.state;
-      if (st.status !== 'running' && st.status !== 'paused' && st.status !== 'restarting') return;
-      live.mounted = isMounted(path.join(this.layerDir(live.rec), 'merged'));
-      let conn = await this.runtime.connect(this.stateDir(live.rec.id));
-      // A shim that is alive but not yet accepting (busy, or just started) gets a few more tries: declaring
-      // its container dead would remove the cgroup and kill a running container.
-      for (let i = 0; !conn && i < 20 && this.runtime.shimAlive(this.stateDir(live.rec.id), live.rec.id); i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        conn = await this.runtime.connect(this.stateDir(live.rec.id));
+      const sd = this.stateDir(live.rec.id);
+      if (st.status !== 'running' && st.status !== 'paused' && st.status !== 'restarting') {
+        if (!this.runtime.shimAlive(sd, live.rec.id)) return;
+        // berthd died between the shim's STARTED and saving the start: the container runs whatever the row
+        // says. Adopted as running, so that nothing of it (netns, veth, state dir) is swept or reused.
+        const pids = this.runtime.shimPids(sd);
+        live.rec.state = {
+          ...st, status: 'running', pid: pids?.pid ?? 0, shimPid: pids?.shimPid ?? 0, exitCode: 0, error: '',
+          startedAt: rfc3339Nano(nowNs()), finishedAt: st.hasBeenStarted ? st.finishedAt : '0001-01-01T00:00:00Z', oomKilled: false, hasBeenStarted: true,
+        };
+        this.save(live);
+        this.d.log.warn({ id: live.rec.id, pid: live.rec.state.pid }, 'adopted a container whose start berthd did not live to record');
       }
-      if (conn) {
-        this.wire(live, conn);
-        if (liveRestore) {
-          this.d.log.info({ id: live.rec.id }, 're-attached to running container');
-          return;
-        }
-        this.d.log.info({ id: live.rec.id }, 'live-restore is off: killing the container found running');
-        await thaw(this, live).catch(() => {});
-        live.conn?.signal(9);
-        this.emit(live, 'kill', { signal: '9' });
-        await this.waitExit(live, 10_000);
+      live.mounted = isMounted(path.join(this.layerDir(live.rec), 'merged'));
+      let conn = await this.runtime.connect(sd);
+      for (let i = 0; !conn && i < 20 && this.runtime.shimAlive(sd, live.rec.id); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        conn = await this.runtime.connect(sd);
+      }
+      if (conn) return this.adopt(live, conn, liveRestore);
+      if (this.runtime.shimAlive(sd, live.rec.id)) {
+        // Alive but not answering (a loaded host, a stopped shim): never declared dead, since removing its
+        // cgroup would kill a running container. It stays running, is reported, and is tried again.
+        this.unreachable.set(live.rec.id, Date.now());
+        this.d.log.warn({ id: live.rec.id, shimPid: live.rec.state.shimPid }, 'the container supervisor does not answer; keeping the container and retrying');
+        this.retryConnect(live, liveRestore);
         return;
       }
-      const info = this.runtime.exitStatus(this.stateDir(live.rec.id)) ?? { exitCode: 255, finishedAt: rfc3339Nano(nowNs()) };
-      this.d.log.info({ id: live.rec.id, exitCode: info.exitCode }, 'container exited while berthd was down');
-      const fake = { close() {} } as unknown as ShimConnection;
-      live.conn = fake;
-      await this.onExit(live, fake, info);
+      await this.exitedWhileDown(live);
     }));
+    await this.sweepStoppedMounts();
     await this.sweepOrphans();
     // Restart policies apply again: containers that were stopped when berthd went down (or that exited
     // meanwhile and were not restarted above) and whose policy wants them running.
@@ -731,6 +751,84 @@ export class ContainerService {
       if (!this.restarts.wantsStartAfterDaemonStart(live)) continue;
       this.d.log.info({ id: live.rec.id }, 'starting container by its restart policy');
       this.start(live.rec.id).catch((e) => this.logWarn(e, live.rec.id, 'restart by policy failed'));
+    }
+  }
+
+  /** A reached shim after a berthd start: wired, or (live-restore off) its container killed. */
+  private async adopt(live: Live, conn: ShimConnection, liveRestore: boolean): Promise<void> {
+    this.unreachable.delete(live.rec.id);
+    this.wire(live, conn);
+    if (liveRestore) {
+      this.d.log.info({ id: live.rec.id }, 're-attached to running container');
+      return;
+    }
+    this.d.log.info({ id: live.rec.id }, 'live-restore is off: killing the container found running');
+    await thaw(this, live).catch(() => {});
+    live.conn?.signal(9);
+    this.emit(live, 'kill', { signal: '9' });
+    await this.waitExit(live, 10_000);
+  }
+
+  /** The shim is gone: its exit file tells how the container ended. */
+  private async exitedWhileDown(live: Live): Promise<void> {
+    this.unreachable.delete(live.rec.id);
+    const info = this.runtime.exitStatus(this.stateDir(live.rec.id)) ?? { exitCode: 255, finishedAt: rfc3339Nano(nowNs()) };
+    this.d.log.info({ id: live.rec.id, exitCode: info.exitCode }, 'container exited while berthd was down');
+    const fake = { close() {} } as unknown as ShimConnection;
+    live.conn = fake;
+    await this.onExit(live, fake, info);
+  }
+
+  /** Tries an unanswering shim again with a bounded back-off (0.2 s doubling to 5 s) until it answers or its
+   *  process is gone. */
+  private retryConnect(live: Live, liveRestore: boolean, delay = 200): void {
+    const t = setTimeout(() => {
+      void (async () => {
+        if (live.removed || !this.unreachable.has(live.rec.id)) return;
+        const sd = this.stateDir(live.rec.id);
+        const conn = await this.runtime.connect(sd);
+        if (conn) {
+          this.d.log.info({ id: live.rec.id }, 'the container supervisor answers again');
+          return this.adopt(live, conn, liveRestore);
+        }
+        if (!this.runtime.shimAlive(sd, live.rec.id)) return this.exitedWhileDown(live);
+        this.retryConnect(live, liveRestore, Math.min(delay * 2, 5000));
+      })().catch((e) => this.logWarn(e, live.rec.id, 'reconnecting to the container supervisor failed'));
+    }, delay);
+    t.unref();
+  }
+
+  /** For docker info: containers whose supervisor does not answer (kept running, retried). */
+  warnings(): string[] {
+    return [...this.unreachable.keys()].map((id) => {
+      const l = this.byId.get(id);
+      return `WARNING: container ${l ? l.rec.name.slice(1) : id} (${id.slice(0, 12)}): its supervisor berth-shim (pid ${l?.rec.state.shimPid ?? '?'}) does not answer; the container is kept running and berthd keeps trying to reach it`;
+    });
+  }
+
+  /** Refuses what needs the shim of a container that runs without an answering shim. */
+  private assertReachable(live: Live): void {
+    if (this.unreachable.has(live.rec.id)) {
+      throw conflict(`container ${live.rec.id} is running but its supervisor (berth-shim pid ${live.rec.state.shimPid}) does not answer yet; try again later`);
+    }
+  }
+
+  /** Mounts left by containers that are not running (one that exited while berthd was down, or a crash
+   *  between recording an exit and unmounting): the overlay root, image mounts, shm and binds under its
+   *  directories. A later start would stack a second overlay on the same upper and work directories. */
+  private async sweepStoppedMounts(): Promise<void> {
+    for (const live of this.all()) {
+      if (this.isRunningId(live.rec.id)) continue;
+      const dirs = [this.layerDir(live.rec), this.containerDir(live.rec.id), ...(live.rec.mounts ?? []).filter((m) => m.Type === 'image' && m.Source).map((m) => m.Source)];
+      // Deepest first, so that a mount is never taken down from under another.
+      const points = [...new Set(dirs.flatMap((d) => mountsUnder(d)))].sort((a, b) => b.length - a.length);
+      for (const p of points) {
+        const target = p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+        await this.runtime.unmount(target)
+          .then(() => this.d.log.info({ id: live.rec.id, mount: target }, 'unmounted what a stopped container left mounted'))
+          .catch((e) => this.logWarn(e, live.rec.id, `could not unmount ${target}`));
+      }
+      live.mounted = false;
     }
   }
 
