@@ -532,6 +532,7 @@ export class ContainerService {
     const final = sig === 9 || !stopSig || sig === stopSig;
     if (final) this.setManuallyStopped(live, true);
     live.conn!.signal(sig);
+    crashPoint('kill.after-signal');
     this.emit(live, 'kill', { signal: String(sig) });
     if (final) await thaw(this, live).catch(() => {});
     if (sig === 9) await this.waitExit(live, 10_000);
@@ -561,6 +562,7 @@ export class ContainerService {
     const t = timeoutSec ?? live.rec.config.StopTimeout ?? 10;
     if (live.conn) {
       live.conn.signal(sig);
+      crashPoint('stop.after-signal');
       this.emit(live, 'kill', { signal: String(sig) });
       await thaw(this, live).catch(() => {});
       if (!(await this.waitExit(live, t < 0 ? -1 : t * 1000))) {
@@ -623,13 +625,22 @@ export class ContainerService {
         await this.waitExit(live, 30_000);
       }
       await live.settling;
+      // Unmounted while the row still names the container (a crash here leaves a stopped container that
+      // can be removed again), then the row, then the files (a crash here leaves directories no row names,
+      // which the next start sweeps).
+      await this.unmountRootfs(live).catch(() => {});
+      crashPoint('rm.after-unmount');
       live.removed = true;
-      this.store.remove(live.rec.id);
+      // The container's row and its endpoint rows go together: a crash between them would leave endpoints
+      // (and their addresses) that no container owns.
+      this.d.db.transaction(() => {
+        this.store.remove(live.rec.id);
+        this.d.networks.forget(live.rec.id);
+      })();
       this.byId.delete(live.rec.id);
       if (this.byName.get(live.rec.name) === live.rec.id) this.byName.delete(live.rec.name);
-      await this.unmountRootfs(live).catch(() => {});
+      crashPoint('rm.after-row');
       await this.removeFiles(live.rec);
-      this.d.networks.forget(live.rec.id);
       this.d.images.releaseImage(live.rec.imageId);
       // Anonymous volumes go with the container on `rm -v` and `--rm`; named ones stay.
       if (o.volumes || live.rec.hostConfig.AutoRemove) {
@@ -744,6 +755,7 @@ export class ContainerService {
       await this.exitedWhileDown(live);
     }));
     await this.sweepStoppedMounts();
+    await this.sweepCgroups();
     await this.sweepOrphans();
     // Restart policies apply again: containers that were stopped when berthd went down (or that exited
     // meanwhile and were not restarted above) and whose policy wants them running.
@@ -813,6 +825,26 @@ export class ContainerService {
     }
   }
 
+  /** Cgroups under the parent that no running container owns: a crash between recording an exit (or a
+   *  removal) and removing the cgroup leaves one behind. */
+  private async sweepCgroups(): Promise<void> {
+    const { readdir } = await import('node:fs/promises');
+    const cg = this.runtime.cgroups;
+    const roots = [...new Set([...Object.values(cg.controllers), cg.unified].filter(Boolean))];
+    const names = new Set<string>();
+    for (const r of roots) {
+      for (const e of await readdir(path.join(r, this.d.config.cgroupParent), { withFileTypes: true }).catch(() => [])) {
+        if (e.isDirectory() && /^[0-9a-f]{64}$/.test(e.name)) names.add(e.name);
+      }
+    }
+    for (const id of names) {
+      if (this.isRunningId(id)) continue;
+      await this.runtime.removeCgroup(this.cgroupPath(id))
+        .then(() => this.d.log.info({ id }, 'removed the cgroup of a container that is not running'))
+        .catch((e) => this.logWarn(e, id, 'could not remove a leftover cgroup'));
+    }
+  }
+
   /** Mounts left by containers that are not running (one that exited while berthd was down, or a crash
    *  between recording an exit and unmounting): the overlay root, image mounts, shm and binds under its
    *  directories. A later start would stack a second overlay on the same upper and work directories. */
@@ -836,6 +868,7 @@ export class ContainerService {
   async policyStart(live: Live): Promise<void> {
     await this.serial(live, async () => {
       if (live.removed || live.rec.state.status !== 'restarting' || live.conn) return;
+      crashPoint('policy-restart.before-start');
       try {
         await this.doStart(live);
       } catch (e) {
@@ -887,13 +920,34 @@ export class ContainerService {
     this.d.log.warn({ err, id }, msg);
   }
 
-  /** Container directories whose row never made it into the database (a crash during create). */
+  /** Container directories no row names (a crash during create, or in rm between the row and the files):
+   *  the container's dirs, its read-write and init layers under overlay2 (told apart from image layers by
+   *  the layers table), each unmounted first and left alone if that fails. */
   private async sweepOrphans(): Promise<void> {
     const { readdir } = await import('node:fs/promises');
     const known = new Set(this.byId.keys());
+    const gone = async (p: string) => {
+      for (const m of mountsUnder(p).sort((a, b) => b.length - a.length)) {
+        await this.runtime.unmount(m.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))).catch(() => {});
+      }
+      if (mountsUnder(p).length) return this.d.log.warn({ dir: p }, 'an orphaned container directory is still mounted; left in place');
+      await rm(p, { recursive: true, force: true });
+      this.d.log.info({ dir: p }, 'removed an orphaned container directory');
+    };
     const dir = path.join(this.d.config.dataRoot, 'containers');
     for (const name of await readdir(dir).catch(() => [] as string[])) {
-      if (!known.has(name)) await rm(path.join(dir, name), { recursive: true, force: true });
+      if (!known.has(name)) await gone(path.join(dir, name));
+    }
+    // Endpoint rows of containers that are gone (a crash in an rm made before rows went together).
+    const ownerless = new Set(this.d.networks.all().flatMap((n) => this.d.networks.endpointsOf(n.id)).map((e) => e.containerId).filter((id) => !known.has(id)));
+    for (const id of ownerless) {
+      this.d.networks.forget(id);
+      this.d.log.info({ id }, 'removed the endpoints of a container that is gone');
+    }
+    const layers = new Set([...this.d.images.layers.all().map((l) => l.cacheId), ...this.containerLayerIds()]);
+    const overlay = path.join(this.d.config.dataRoot, 'overlay2');
+    for (const name of await readdir(overlay).catch(() => [] as string[])) {
+      if (/^[0-9a-f]{64}(-init)?$/.test(name) && !layers.has(name)) await gone(path.join(overlay, name));
     }
     const execDir = path.join(this.d.config.execRoot, 'containers');
     for (const name of await readdir(execDir).catch(() => [] as string[])) {

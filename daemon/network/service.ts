@@ -20,6 +20,7 @@ import { DnsServer } from './dns/server';
 import { PortMapper } from './ports/ports';
 import { hostsLine, linkEnv, linksOf, type LinkPeer } from './links';
 import { Locks, type LockRequest } from './locks';
+import { crashPoint } from '../lib/crash';
 
 export const BRIDGE_NAME_OPT = 'com.docker.network.bridge.name';
 export const ICC_OPT = 'com.docker.network.bridge.enable_icc';
@@ -350,11 +351,13 @@ export class NetworkService {
       // The row first: a crash after it leaves a bridge the next start owns and can remove.
       this.store.insertNetwork(row);
       this.reload();
+      crashPoint('network-create.after-row');
       try {
         // The bridge and the network's rules are independent (rules name the bridge by name).
         const [up, fw] = await Promise.allSettled([this.upBridge(row), this.addNetworkFirewall(row)]);
         if (up.status === 'rejected') throw up.reason;
         if (fw.status === 'rejected') throw fw.reason;
+        crashPoint('network-create.after-bridge');
       } catch (e) {
         this.bridgesUp.delete(id);
         await deleteBridge(bridge).catch(() => {});
@@ -393,6 +396,7 @@ export class NetworkService {
         await this.applyFirewall().catch(() => {});
         throw br.reason;
       }
+      crashPoint('network-rm.after-bridge');
       this.store.deleteNetwork(n.id);
       this.reload();
       if (fw.status === 'rejected') throw fw.reason;
@@ -618,6 +622,7 @@ export class NetworkService {
         aliases: cfg?.Aliases ?? [], ifname: '', hostIf: '', gwPriority: gwPriority(cfg) };
       this.store.saveEndpoint(ep);
       this.reload();
+      crashPoint('network-connect.after-row');
       if (this.d.containers.isRunningId(live.rec.id)) {
         const used = new Set(this.endpointsOfContainer(live.rec.id).map((e) => e.ifname));
         let i = 0;
@@ -629,6 +634,7 @@ export class NetworkService {
           // the container had none (only internal networks so far).
           const takes = this.gatewayEndpoint(before ? [before, ep] : [ep]) === ep && (!before || ep.gwPriority > before.gwPriority);
           await this.attach(live.rec, ep, this.netns.pathOf(shortId(live.rec.id)), i, takes);
+          crashPoint('network-connect.after-veth');
           if (n.options[ICC_OPT] === 'false') await this.applyFirewall();
         } catch (e) {
           this.store.deleteEndpoint(n.id, live.rec.id);
@@ -663,6 +669,7 @@ export class NetworkService {
         const wasGateway = !!ep.hostIf && this.gatewayEndpoint(this.endpointsOfContainer(containerId).filter((e) => e.hostIf)) === ep;
         this.store.deleteEndpoint(n.id, containerId);
         this.reload();
+        crashPoint('network-disconnect.after-row');
         if (ep.hostIf && n.options[ICC_OPT] === 'false') {
           // The rules name the veth: they change first, then the veth goes.
           await this.applyFirewall().catch(() => {});
