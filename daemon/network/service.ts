@@ -204,8 +204,34 @@ export class NetworkService {
       }
     }
     this.reload();
+    await this.finishConnects(live);
     await this.ports.restore((id) => this.d.containers.isRunningId(id));
     await this.applyFirewall();
+  }
+
+  /** A `network connect` to a running container that a crash cut short (the endpoint recorded, its veth
+   *  never made or half made): the container gets its interface now, as the connect would have given it. */
+  private async finishConnects(running: Set<string>): Promise<void> {
+    const links = new Set((await hostLinks().catch(() => [])).map((l) => l.name));
+    for (const live of this.d.containers.all()) {
+      if (!running.has(shortId(live.rec.id))) continue;
+      const eps = this.endpointsOfContainer(live.rec.id);
+      const whole = eps.filter((e) => e.hostIf && links.has(e.hostIf));
+      for (const ep of eps) {
+        if (whole.includes(ep) || this.nets.get(ep.networkId)?.driver !== 'bridge') continue;
+        const used = new Set(whole.map((e) => e.ifname));
+        let i = 0;
+        while (used.has(`eth${i}`)) i++;
+        try {
+          await this.attach(live.rec, { ...ep, hostIf: '', ifname: '' }, this.netns.pathOf(shortId(live.rec.id)), i, whole.length === 0);
+          whole.push(ep);
+          await this.rewriteHosts(live.rec);
+          this.d.log.info({ id: live.rec.id, network: ep.networkId }, 'finished a network connect a crash interrupted');
+        } catch (e) {
+          this.d.log.warn({ err: e, id: live.rec.id, network: ep.networkId }, 'could not finish an interrupted network connect');
+        }
+      }
+    }
   }
 
   /** The Ports column of GET /containers/json. */
@@ -537,6 +563,7 @@ export class NetworkService {
     const row: EndpointRow = { ...ep, endpointId: ep.endpointId || newId(), ip, mac, ifname, hostIf };
     this.store.saveEndpoint(row);
     this.reload();
+    crashPoint('network-attach.before-veth');
     try {
       await this.upBridge(n);
       const undo = await runSteps(vethSteps({ bridge: n.bridge, netns: ns, ifname, address: `${ip}/${parseCidr(n.subnet).prefix}`, mac,
