@@ -26,7 +26,7 @@ import { resolveSubpaths } from '../volumes/subpath';
 import { containerDevices } from './devices';
 import { planNamespaces, releaseNamespaces } from './namespaces';
 import type { MountDefaults, MountPoint } from '../volumes/mounts';
-import { isMounted, mountsUnder } from '../lib/mounts';
+import { isMounted, mountsUnder, escapeMountPath } from '../lib/mounts';
 import { crashPoint } from '../lib/crash';
 
 /** Someone attached to a container's output (docker attach / run without -d). */
@@ -722,6 +722,9 @@ export class ContainerService {
       this.byId.set(rec.id, live);
       this.byName.set(rec.name, rec.id);
     }
+    // One read of the mount table for all containers (isMounted per container reads it whole each time,
+    // quadratic with hundreds of running containers).
+    const mountedNow = new Set(mountsUnder(path.join(this.d.config.dataRoot, 'overlay2')));
     await Promise.all(this.all().map(async (live) => {
       const st = live.rec.state;
       const sd = this.stateDir(live.rec.id);
@@ -737,7 +740,7 @@ export class ContainerService {
         this.save(live);
         this.d.log.warn({ id: live.rec.id, pid: live.rec.state.pid }, 'adopted a container whose start berthd did not live to record');
       }
-      live.mounted = isMounted(path.join(this.layerDir(live.rec), 'merged'));
+      live.mounted = mountedNow.has(escapeMountPath(path.join(this.layerDir(live.rec), 'merged')));
       let conn = await this.runtime.connect(sd);
       for (let i = 0; !conn && i < 20 && this.runtime.shimAlive(sd, live.rec.id); i++) {
         await new Promise((r) => setTimeout(r, 100));
