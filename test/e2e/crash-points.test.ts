@@ -318,7 +318,7 @@ const cases: Case[] = [
     check: async () => { assert.equal(await exists('volume', 'v2'), false); return 'removed whole; its dir swept'; },
     retry: ['volume', 'create', 'v2'], cleanup: async () => { await b.docker(['volume', 'rm', 'v2']); },
   },
-  ...['layer.before-row', 'pull.after-layer', 'pull.before-image-row'].map((point): Case => ({
+  ...['layer.before-row', 'layer.after-commit', 'pull.after-layer', 'pull.before-image-row'].map((point): Case => ({
     point, setup: async () => { await b.docker(['rmi', `127.0.0.1:${reg!.port}/crash/img:1`]); }, op: () => ['pull', `127.0.0.1:${reg!.port}/crash/img:1`],
     check: async () => { assert.equal(await exists('image', `127.0.0.1:${reg!.port}/crash/img:1`), false); return 'no image; finished layers kept (rows) or swept (tmp dirs)'; },
     after: async () => { await ok('run', '--rm', `127.0.0.1:${reg!.port}/crash/img:1`, 'cat', '/crash.txt'); },
