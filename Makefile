@@ -11,8 +11,8 @@ TS_SRCS := $(shell find daemon test bench -name '*.ts' 2>/dev/null)
 # and what only the tests need on top. Both are installed without recommends: docker-compose recommends
 # docker.io, and berth's set-up must never bring Docker Engine, containerd or runc onto the machine
 # (test/unit/apt-packages.test.ts checks that with apt-get's simulation).
-APT_RUN_PKGS := build-essential python3 nlohmann-json3-dev libseccomp-dev nftables
-APT_TEST_PKGS := busybox-static iproute2 util-linux tmux python3-docker docker-registry apache2-utils docker-compose
+APT_RUN_PKGS := build-essential python3 nlohmann-json3-dev libseccomp-dev zlib1g-dev nftables
+APT_TEST_PKGS := busybox-static gcc-multilib iproute2 util-linux tmux python3-docker docker-registry apache2-utils docker-compose
 
 PREFIX ?= /usr/local
 
@@ -57,13 +57,24 @@ addon/build/Release/berth.node: addon/binding.gyp $(ADDON_SRCS) | $(NPM_STAMP)
 shim: build/berth-shim
 build/berth-shim: $(SHIM_SRCS) $(SHIM_HDRS)
 	@mkdir -p build
-	g++ -std=c++17 -Os -Wall -Wextra -static -Iaddon/common -o $@ $(SHIM_SRCS) -lseccomp
+	g++ -std=c++17 -Os -Wall -Wextra -static -pthread -Iaddon/common -o $@ $(SHIM_SRCS) -lseccomp -lz
 
 # berth-init: the small pid 1 of `docker run --init` (reaps zombies, forwards signals).
 init: build/berth-init
 build/berth-init: addon/init/init.c
 	@mkdir -p build
 	gcc -std=c11 -Os -Wall -Wextra -static -o $@ $<
+
+# Probes run inside containers by the tests: static, for the host's ABI and for i386 (gcc -m32, from
+# gcc-multilib), so that a test sees what a seccomp filter answers to 64- and 32-bit processes.
+.PHONY: probes
+probes: build/seccomp-probe build/seccomp-probe32
+build/seccomp-probe: test/probes/seccomp-probe.c
+	@mkdir -p build
+	gcc -std=c11 -Os -Wall -Wextra -static -o $@ $<
+build/seccomp-probe32: test/probes/seccomp-probe.c
+	@mkdir -p build
+	gcc -m32 -std=c11 -Os -Wall -Wextra -static -o $@ $<
 
 # The cgroup v2 device filter against the real kernel (run by addon/test/devices-bpf.test.js).
 DEVBPF_SRCS := addon/test/devices_bpf_test.cc addon/src/cgroup/devices_bpf.cc addon/src/cgroup/v2.cc \
@@ -91,7 +102,7 @@ fixtures: build
 run: apt-deps build
 	./bin/berthd
 
-test: apt-deps-test build fixtures devices-bpf-test enosys-exec
+test: apt-deps-test build fixtures devices-bpf-test enosys-exec probes
 	node addon/shim/test/shim-smoke.js
 	node --test --test-concurrency=1 --test-timeout=300000 dist/test/ addon/test/
 

@@ -65,6 +65,7 @@ export class Daemon {
   async shutdown(): Promise<void> {
     if (!this.config.liveRestore) await this.containers.stopAllForShutdown(this.config.shutdownTimeout);
     await this.containers.detachAll();
+    await this.networks.shutdown().catch((err) => this.log.warn({ err }, 'network clean-up at shutdown'));
     this.db.close();
   }
 }

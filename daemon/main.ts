@@ -9,6 +9,7 @@ import { openDb } from './state/db';
 import { Daemon } from './daemon';
 import { buildApp, type MakeServer } from './app';
 import { serveMetrics } from './metrics';
+import { lockOrExit } from './lib/instance-lock';
 
 function repoRoot(): string {
   // dist/daemon/main.js → repo root
@@ -121,6 +122,7 @@ export async function main(argv: string[]): Promise<void> {
   const log = pino({ level: cfg.logLevel, base: { pid: process.pid } });
   mkdirSync(cfg.dataRoot, { recursive: true, mode: 0o711 });
   mkdirSync(cfg.execRoot, { recursive: true, mode: 0o700 });
+  lockOrExit(cfg); // before anything of the roots, sockets or bridge is touched (lib/instance-lock.ts)
   writeFileSync(cfg.pidfile, `${process.pid}\n`);
   let db: ReturnType<typeof openDb>;
   try {

@@ -2,6 +2,7 @@
 // Flags win over the file, as in dockerd; a key given in both places is not an error here.
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
+import { validateLogConfig } from '../logs';
 
 export interface Config {
   hosts: string[];          // unix:///run/berth.sock …
@@ -21,6 +22,8 @@ export interface Config {
   bip: string;
   defaultAddressPools: Array<{ base: string; size: number }>;
   icc: boolean;
+  /** daemon.json `iptables` (default true): false leaves the host's firewall to the user, as dockerd's key. */
+  iptables: boolean;
   insecureRegistries: string[];   // daemon.json insecure-registries: host[:port] or CIDR
   registryMirrors: string[];      // daemon.json registry-mirrors: URLs tried first for docker.io
   maxConcurrentDownloads: number; // daemon.json max-concurrent-downloads (3)
@@ -223,6 +226,7 @@ export function loadConfig(argv: string[], repoRoot: string): Config {
     bip: pick('bip', 'bip', ''),
     defaultAddressPools: (file['default-address-pools'] as Config['defaultAddressPools']) ?? [],
     icc: file.icc === undefined ? true : !!file.icc,
+    iptables: file.iptables === undefined ? true : file.iptables !== false,
     insecureRegistries: stringList(file, 'insecure-registries'),
     registryMirrors: stringList(file, 'registry-mirrors').map(mirrorUrl),
     maxConcurrentDownloads: positiveInt(file, 'max-concurrent-downloads', 3),
@@ -253,6 +257,11 @@ export function loadConfig(argv: string[], repoRoot: string): Config {
   if (cfg.metricsAddr && !/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(cfg.metricsAddr)) throw new ConfigError(`invalid metrics-addr ${JSON.stringify(cfg.metricsAddr)}: use host:port`);
   if (cfg.logOpts === null || typeof cfg.logOpts !== 'object' || Array.isArray(cfg.logOpts) || !Object.values(cfg.logOpts).every((x) => typeof x === 'string')) {
     throw new ConfigError('log-opts must be an object of strings');
+  }
+  try {
+    validateLogConfig({ Type: cfg.logDriver, Config: cfg.logOpts });
+  } catch (e) {
+    throw new ConfigError(`failed to set log opts: ${(e as Error).message}`);
   }
   for (const h of hosts) {
     if (!h.startsWith('tcp://')) continue;

@@ -172,6 +172,31 @@ export function removeTestNet(net: TestNet, extraBridges: string[]): void {
   for (const br of bridges) sh('ip', ['link', 'del', 'dev', br]);
   sh('nft', ['delete', 'table', 'ip', net.table]);
   sh('nft', ['delete', 'table', 'bridge', net.table]);
+  removeTestChains(net.bridge);
+}
+
+/** The chains a daemon killed with -9 left in the host's iptables filter table (berth adds them only
+ *  where that table can drop traffic, e.g. on a host that has run Docker): looked for without creating a
+ *  table (nft lists; the legacy tables in use are in /proc/net/ip_tables_names). */
+function removeTestChains(bridge: string): void {
+  const chains = [`BERTH-FWD-${bridge}`, `BERTH-IN-${bridge}`];
+  const tools: string[] = [];
+  if (sh('nft', ['list', 'chain', 'ip', 'filter', 'FORWARD'])) tools.push('iptables-nft');
+  let legacy = '';
+  try { legacy = readFileSync('/proc/net/ip_tables_names', 'utf8'); } catch { /* none */ }
+  if (legacy.split('\n').includes('filter')) tools.push('iptables-legacy');
+  for (const tool of tools) {
+    const rules = sh(tool, ['-w', '10', '-S']);
+    for (const c of chains) {
+      if (!rules.includes(`-N ${c}\n`)) continue;
+      for (const builtin of ['FORWARD', 'INPUT']) {
+        const jumps = rules.split('\n').filter((l) => l === `-A ${builtin} -j ${c}`).length;
+        for (let i = 0; i < jumps; i++) sh(tool, ['-w', '10', '-D', builtin, '-j', c]);
+      }
+      sh(tool, ['-w', '10', '-F', c]);
+      sh(tool, ['-w', '10', '-X', c]);
+    }
+  }
 }
 
 export interface StartOptions {
@@ -179,6 +204,10 @@ export interface StartOptions {
   daemonJson?: object;
   extraArgs?: string[];
   dataRoot?: string;
+  /** Runs berthd in this network namespace (a file such as /run/netns/NAME) with berth's own network
+   *  defaults (berth0, subnets from the default pools) instead of the instance's private test bridge:
+   *  safe only in a namespace of the test's own (test/helpers/dockerhost.ts). */
+  netns?: string;
   /** A command berthd is started through (its argv before node's), e.g. build/enosys-exec with its
    *  options: berthd and every shim it starts then run as that command leaves them. */
   launcher?: string[];
@@ -188,15 +217,17 @@ export interface StartOptions {
 
 export async function startBerthd(opts: StartOptions = {}): Promise<Berthd> {
   const root = mkdtempSync(path.join(os.tmpdir(), 'berth-test-'));
-  const net = takeNetSlot();
+  // A daemon in a namespace of its own takes no slot: its devices and tables go with the namespace, and
+  // nothing of the host's network may be touched on its behalf (its default bridge is berth0 there).
+  const net = opts.netns ? netOfSlot(0) : takeNetSlot();
+  const hostNet = opts.netns ? undefined : net;
   const sock = path.join(root, 'berth.sock');
   const dataRoot = opts.dataRoot ?? path.join(root, 'data');
   const execRoot = path.join(root, 'exec');
   const cgroupParent = `berth-test-${randomBytes(4).toString('hex')}`;
   const configFile = path.join(root, 'daemon.json');
-  writeFileSync(configFile, JSON.stringify({
-    bridge: net.bridge, bip: `${net.gateway}/24`, 'default-address-pools': [{ base: net.pool, size: 28 }], ...(opts.daemonJson ?? {}),
-  }));
+  const testNet = opts.netns ? {} : { bridge: net.bridge, bip: `${net.gateway}/24`, 'default-address-pools': [{ base: net.pool, size: 28 }] };
+  writeFileSync(configFile, JSON.stringify({ ...testNet, ...(opts.daemonJson ?? {}) }));
   const logFile = path.join(root, 'berthd.log');
   mkdirSync(dataRoot, { recursive: true });
 
@@ -221,7 +252,7 @@ export async function startBerthd(opts: StartOptions = {}): Promise<Berthd> {
     },
     async destroy() {
       await b.kill9().catch(() => {});
-      await cleanupRoot(root, execRoot, cgroupParent, net);
+      await cleanupRoot(root, execRoot, cgroupParent, hostNet);
     },
   };
 
@@ -231,7 +262,9 @@ export async function startBerthd(opts: StartOptions = {}): Promise<Berthd> {
     const argv = [process.execPath, path.join(REPO, 'bin', 'berthd'), '-H', `unix://${sock}`, '--data-root', dataRoot,
       '--exec-root', execRoot, '--pidfile', path.join(root, 'berthd.pid'), '--config-file', configFile,
       '--cgroup-parent', cgroupParent, '--log-level', process.env.BERTH_TEST_LOG_LEVEL ?? 'info', ...(opts.extraArgs ?? [])];
-    const [cmd, ...rest] = [...(opts.launcher ?? []), ...argv];
+    // nsenter changes the network namespace only (`ip netns exec` would also remount /sys, hiding cgroups).
+    const inNetns = opts.netns ? ['nsenter', `--net=${opts.netns}`, '--'] : [];
+    const [cmd, ...rest] = [...inNetns, ...(opts.launcher ?? []), ...argv];
     b.proc = spawn(cmd, rest, {
       stdio: ['ignore', fd, fd],
       // Tests never reach beyond loopback: a registry elsewhere (docker.io for an unknown image) is asked
@@ -244,7 +277,7 @@ export async function startBerthd(opts: StartOptions = {}): Promise<Berthd> {
   try {
     await launch();
   } catch (e) {
-    await cleanupRoot(root, execRoot, cgroupParent, net);
+    await cleanupRoot(root, execRoot, cgroupParent, hostNet);
     throw e;
   }
   return b;

@@ -52,6 +52,15 @@ struct Resources {
   // Device access, applied at create only, in order (later rules win): v1 devices.deny/devices.allow,
   // v2 a BPF_PROG_TYPE_CGROUP_DEVICE program. Absent = every device (the host's default).
   std::optional<std::vector<DeviceRule>> devices;
+  // Files written as given, after everything above: settings whose values berthd works out per host and
+  // cgroup version (per-device block I/O weights and limits, swappiness, OOM-kill disable, real-time
+  // budgets). v1: in the hierarchy of `controller`; v2: the container's unified directory.
+  struct FileWrite {
+    std::string controller;
+    std::string file;   // a plain file name of the cgroup directory ("blkio.throttle.read_bps_device")
+    std::string value;
+  };
+  std::vector<FileWrite> files;
 };
 
 }  // namespace cgroup

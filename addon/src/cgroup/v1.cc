@@ -180,6 +180,11 @@ Status V1Manager::Apply(const Resources& res) const {
       if (file) st = h->Write(dir, file, Num(*res.blkio_weight));
     }
   }
+  for (const Resources::FileWrite& f : res.files) {
+    if (!st.ok()) break;
+    st = Find(f.controller.c_str(), true, &h);
+    if (st.ok()) st = h->Write(h->Dir(rel_), f.file, f.value);
+  }
   return st;
 }
 

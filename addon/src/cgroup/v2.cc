@@ -166,6 +166,10 @@ Status V2Manager::Apply(const Resources& res) const {
       st = h_.Write(dir, "io.weight", Num(IoWeight(*res.blkio_weight)));
     }
   }
+  for (const Resources::FileWrite& f : res.files) {
+    if (!st.ok()) break;
+    st = h_.Write(dir, f.file, f.value);
+  }
   return st;
 }
 

@@ -16,6 +16,10 @@ void RegisterKernel(Napi::Env env, Napi::Object exports);
 // netnsPrepareDir, netnsCreate, netnsDelete, sysctlWrite, linkAddBridge, linkAddVeth, linkSet, linkDelete,
 // linkList, addrAdd, routeReplaceDefault
 void RegisterNet(Napi::Env env, Napi::Object exports);
+// flockTry
+void RegisterLock(Napi::Env env, Napi::Object exports);
+// rootOpen, inRoot* (files inside a container's root or a volume, fs/inroot.h), bindMountInRoot, unmountFd
+void RegisterInRoot(Napi::Env env, Napi::Object exports);
 
 }  // namespace js
 }  // namespace berth

@@ -7,6 +7,7 @@ import { API_VERSION, MIN_API_VERSION } from '../../version';
 import { goArch } from '../../../lib/host';
 import { backingFs, supportsDType, ipv4Forwarding, bridgeNf, cgroupFacts, hostWarnings } from '../../../lib/hostfacts';
 import { sendError } from '../../plugins/dialect';
+import { LOG_DRIVERS } from '../../../logs';
 
 export const BERTH_VERSION = '0.1.0';
 
@@ -113,7 +114,7 @@ export function systemRoutes(app: FastifyInstance, d: Daemon): void {
       Images: d.images.count(),
       Driver: 'overlay2',
       DriverStatus: [['Backing Filesystem', fs.name], ['Supports d_type', String(supportsDType(d.config.dataRoot, fs))], ['Using metacopy', 'false'], ['Native Overlay Diff', 'true'], ['userxattr', 'false']],
-      Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'none'], Authorization: null, Log: ['json-file'] },
+      Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'none'], Authorization: null, Log: LOG_DRIVERS.filter((n) => n !== 'none') },
       MemoryLimit: facts.memoryLimit,
       SwapLimit: facts.swapLimit,
       KernelMemoryTCP: facts.kernelMemoryTCP,
@@ -164,7 +165,7 @@ export function systemRoutes(app: FastifyInstance, d: Daemon): void {
       InitCommit: { ID: '' },
       SecurityOptions: ['name=seccomp,profile=builtin', 'name=cgroupns'],
       CDISpecDirs: [],
-      Warnings: warnings.length ? warnings : null,
+      Warnings: warnings.length || d.networks.warnings().length ? [...warnings, ...d.networks.warnings()] : null,
     };
   });
 }
