@@ -30,7 +30,8 @@ import { identify, stillSame, holdNamespace, ProcessGone, type ProcessRef, type 
 import { containerDevices } from './devices';
 import { planNamespaces, releaseNamespaces } from './namespaces';
 import type { MountDefaults, MountPoint } from '../volumes/mounts';
-import { isMounted } from '../lib/mounts';
+import { isMounted, mountsUnder, escapeMountPath } from '../lib/mounts';
+import { crashPoint } from '../lib/crash';
 
 /** Someone attached to a container's output (docker attach / run without -d). */
 export interface Attacher {
@@ -94,6 +95,8 @@ export class ContainerService {
   private readonly store: ContainerStore;
   private readonly byId = new Map<string, Live>();
   private readonly byName = new Map<string, string>(); // "/name" → id
+  /** Running containers whose shim is alive but did not answer at restore (id → since when). */
+  private readonly unreachable = new Map<string, number>();
 
   constructor(private readonly d: Daemon) {
     this.store = new ContainerStore(d.db);
@@ -221,9 +224,11 @@ export class ContainerService {
         mkdir(path.join(layer, 'merged'), { recursive: true }),
         makeInitLayer(`${layer}-init`),
       ]);
+      crashPoint('create.after-dirs');
       made = await this.prepareMounts(rec);
       this.store.insert(rec);
       this.d.networks.recordCreate(rec, body?.NetworkingConfig?.EndpointsConfig);
+      crashPoint('create.after-row');
     } catch (e) {
       this.byName.delete(rec.name);
       await this.removeFiles(rec).catch(() => {});
@@ -377,6 +382,9 @@ export class ContainerService {
     const id = rec.id;
     const stateDir = this.stateDir(id);
     const dir = this.containerDir(id);
+    // The state dir of a live shim is its container's: removing it would orphan a running process (a start
+    // that berthd did not live to record is adopted at restore; this is the last guard).
+    if (this.runtime.shimAlive(stateDir, id)) throw conflict(`container ${id} still has a running supervisor (berth-shim); it cannot be started again until that exits`);
     await rm(stateDir, { recursive: true, force: true });
     await mkdir(stateDir, { recursive: true, mode: 0o700 });
     let cgroupMade = false;
@@ -392,6 +400,7 @@ export class ContainerService {
       const rootfs = await this.mountRootfs(live);
       await this.mountVolumes(live, rootfs);
       volumesHeld = true;
+      crashPoint('start.after-rootfs');
       const user = resolveUserSync(rootfs, rec.config.User ?? '', rec.hostConfig.GroupAdd ?? []);
       const env = [...containerEnv(rec, user.home), ...this.d.networks.linkEnvironment(rec)];
       const files = {
@@ -402,6 +411,7 @@ export class ContainerService {
       // The network first (namespace, endpoints, and what /etc/hosts and resolv.conf say); the shim joins it.
       const net = await this.d.networks.setup(rec);
       netMade = true;
+      crashPoint('start.after-network');
       await Promise.all([
         writeFile(files.hostnamePath, `${rec.config.Hostname}\n`),
         writeFile(files.hostsPath, net.hosts),
@@ -436,11 +446,13 @@ export class ContainerService {
         shimPath: this.d.config.shimPath, id, bundle: stateDir, stateDir, logArgs, cgroupDirs, attach: subscribed,
       });
       live.proc = identify(pid, shimPid) ?? undefined;
+      crashPoint('start.after-shim');
       rec.state = {
         ...rec.state, status: 'running', pid, shimPid, exitCode: 0, error: '', startedAt: rfc3339Nano(nowNs()),
         finishedAt: rec.state.hasBeenStarted ? rec.state.finishedAt : '0001-01-01T00:00:00Z', oomKilled: false, hasBeenStarted: true,
       };
       this.save(live);
+      crashPoint('start.after-save');
       this.wire(live, conn, subscribed);
       this.emit(live, 'start');
     } catch (e) {
@@ -541,6 +553,7 @@ export class ContainerService {
       // the next state change; after a restart the shim's exit file tells it again.
       this.d.log.error({ err: e, id: rec.id }, 'could not record the container exit');
     }
+    crashPoint('exit.after-save');
     for (const a of live.attachers) a.end();
     live.attachers.clear();
     // The three are independent (the processes are gone): the cgroup, the network (the kernel takes tens
@@ -602,6 +615,7 @@ export class ContainerService {
   async kill(ref: string, signal?: string): Promise<void> {
     const live = this.lookup(ref);
     const sig = parseSignal(signal, 'SIGKILL');
+    this.assertReachable(live);
     if (!this.isRunning(live)) throw conflict(`Cannot kill container: ${ref}: Container ${live.rec.id} is not running`);
     // As Docker: SIGKILL, or the container's stop signal (any signal when none is set), means "stay down":
     // no restart policy applies, and a paused container is thawed so that it can act on the signal.
@@ -609,6 +623,7 @@ export class ContainerService {
     const final = sig === 9 || !stopSig || sig === stopSig;
     if (final) this.setManuallyStopped(live, true);
     live.conn!.signal(sig);
+    crashPoint('kill.after-signal');
     this.emit(live, 'kill', { signal: String(sig) });
     if (final) await thaw(this, live).catch(() => {});
     if (sig === 9) await this.waitExit(live, 10_000);
@@ -626,6 +641,7 @@ export class ContainerService {
         this.emit(live, 'stop');
         return;
       }
+      this.assertReachable(live);
       if (!this.isRunning(live)) throw notModified();
       this.setManuallyStopped(live, true);
       await this.stopLive(live, timeoutSec, signal);
@@ -637,6 +653,7 @@ export class ContainerService {
     const t = timeoutSec ?? live.rec.config.StopTimeout ?? 10;
     if (live.conn) {
       live.conn.signal(sig);
+      crashPoint('stop.after-signal');
       this.emit(live, 'kill', { signal: String(sig) });
       await thaw(this, live).catch(() => {});
       if (!(await this.waitExit(live, t < 0 ? -1 : t * 1000))) {
@@ -652,6 +669,7 @@ export class ContainerService {
     const live = this.lookup(ref);
     await this.serial(live, async () => {
       this.restarts.cancel(live);
+      this.assertReachable(live);
       if (this.isRunning(live)) {
         this.setManuallyStopped(live, true);
         await this.stopLive(live, timeoutSec, signal);
@@ -685,6 +703,7 @@ export class ContainerService {
     const live = this.lookup(ref);
     await this.serial(live, async () => {
       if (live.removed) return;
+      this.assertReachable(live);
       // A container waiting out its restart back-off counts as running, as in Docker (checked before the
       // pending restart is dropped).
       if (!o.force && (this.isRunning(live) || live.rec.state.status === 'restarting')) {
@@ -699,13 +718,22 @@ export class ContainerService {
         await this.waitExit(live, 30_000);
       }
       await live.settling;
+      // Unmounted while the row still names the container (a crash here leaves a stopped container that
+      // can be removed again), then the row, then the files (a crash here leaves directories no row names,
+      // which the next start sweeps).
+      await this.unmountRootfs(live).catch(() => {});
+      crashPoint('rm.after-unmount');
       live.removed = true;
-      this.store.remove(live.rec.id);
+      // The container's row and its endpoint rows go together: a crash between them would leave endpoints
+      // (and their addresses) that no container owns.
+      this.d.db.transaction(() => {
+        this.store.remove(live.rec.id);
+        this.d.networks.forget(live.rec.id);
+      })();
       this.byId.delete(live.rec.id);
       if (this.byName.get(live.rec.name) === live.rec.id) this.byName.delete(live.rec.name);
-      await this.unmountRootfs(live).catch(() => {});
+      crashPoint('rm.after-row');
       await this.removeFiles(live.rec);
-      this.d.networks.forget(live.rec.id);
       this.d.images.releaseImage(live.rec.imageId);
       // Anonymous volumes go with the container on `rm -v` and `--rm`; named ones stay.
       if (o.volumes || live.rec.hostConfig.AutoRemove) {
@@ -788,37 +816,43 @@ export class ContainerService {
       this.byId.set(rec.id, live);
       this.byName.set(rec.name, rec.id);
     }
+    // One read of the mount table for all containers (isMounted per container reads it whole each time,
+    // quadratic with hundreds of running containers).
+    const mountedNow = new Set(mountsUnder(path.join(this.d.config.dataRoot, 'overlay2')));
     await Promise.all(this.all().map(async (live) => {
       const st = live.rec.state;
-      if (st.status !== 'running' && st.status !== 'paused' && st.status !== 'restarting') return;
-      live.mounted = isMounted(path.join(this.layerDir(live.rec), 'merged'));
-      let conn = await this.runtime.connect(this.stateDir(live.rec.id));
-      // A shim that is alive but not yet accepting (busy, or just started) gets a few more tries: declaring
-      // its container dead would remove the cgroup and kill a running container.
-      for (let i = 0; !conn && i < 20 && this.runtime.shimAlive(this.stateDir(live.rec.id), live.rec.id); i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        conn = await this.runtime.connect(this.stateDir(live.rec.id));
+      const sd = this.stateDir(live.rec.id);
+      if (st.status !== 'running' && st.status !== 'paused' && st.status !== 'restarting') {
+        if (!this.runtime.shimAlive(sd, live.rec.id)) return;
+        // berthd died between the shim's STARTED and saving the start: the container runs whatever the row
+        // says. Adopted as running, so that nothing of it (netns, veth, state dir) is swept or reused.
+        const pids = this.runtime.shimPids(sd);
+        live.rec.state = {
+          ...st, status: 'running', pid: pids?.pid ?? 0, shimPid: pids?.shimPid ?? 0, exitCode: 0, error: '',
+          startedAt: rfc3339Nano(nowNs()), finishedAt: st.hasBeenStarted ? st.finishedAt : '0001-01-01T00:00:00Z', oomKilled: false, hasBeenStarted: true,
+        };
+        this.save(live);
+        this.d.log.warn({ id: live.rec.id, pid: live.rec.state.pid }, 'adopted a container whose start berthd did not live to record');
       }
-      if (conn) {
-        live.proc = identify(st.pid, st.shimPid) ?? undefined;
-        this.wire(live, conn);
-        if (liveRestore) {
-          this.d.log.info({ id: live.rec.id }, 're-attached to running container');
-          return;
-        }
-        this.d.log.info({ id: live.rec.id }, 'live-restore is off: killing the container found running');
-        await thaw(this, live).catch(() => {});
-        live.conn?.signal(9);
-        this.emit(live, 'kill', { signal: '9' });
-        await this.waitExit(live, 10_000);
+      live.mounted = mountedNow.has(escapeMountPath(path.join(this.layerDir(live.rec), 'merged')));
+      let conn = await this.runtime.connect(sd);
+      for (let i = 0; !conn && i < 20 && this.runtime.shimAlive(sd, live.rec.id); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        conn = await this.runtime.connect(sd);
+      }
+      if (conn) return this.adopt(live, conn, liveRestore);
+      if (this.runtime.shimAlive(sd, live.rec.id)) {
+        // Alive but not answering (a loaded host, a stopped shim): never declared dead, since removing its
+        // cgroup would kill a running container. It stays running, is reported, and is tried again.
+        this.unreachable.set(live.rec.id, Date.now());
+        this.d.log.warn({ id: live.rec.id, shimPid: live.rec.state.shimPid }, 'the container supervisor does not answer; keeping the container and retrying');
+        this.retryConnect(live, liveRestore);
         return;
       }
-      const info = this.runtime.exitStatus(this.stateDir(live.rec.id)) ?? { exitCode: 255, finishedAt: rfc3339Nano(nowNs()) };
-      this.d.log.info({ id: live.rec.id, exitCode: info.exitCode }, 'container exited while berthd was down');
-      const fake = { close() {} } as unknown as ShimConnection;
-      live.conn = fake;
-      await this.onExit(live, fake, info);
+      await this.exitedWhileDown(live);
     }));
+    await this.sweepStoppedMounts();
+    await this.sweepCgroups();
     await this.sweepOrphans();
     await sweepStaging(this.subpathStagingDir());
     // Restart policies apply again: containers that were stopped when berthd went down (or that exited
@@ -830,10 +864,110 @@ export class ContainerService {
     }
   }
 
+  /** A reached shim after a berthd start: wired, or (live-restore off) its container killed. */
+  private async adopt(live: Live, conn: ShimConnection, liveRestore: boolean): Promise<void> {
+    this.unreachable.delete(live.rec.id);
+    live.proc = identify(live.rec.state.pid, live.rec.state.shimPid) ?? undefined;
+    this.wire(live, conn);
+    if (liveRestore) {
+      this.d.log.info({ id: live.rec.id }, 're-attached to running container');
+      return;
+    }
+    this.d.log.info({ id: live.rec.id }, 'live-restore is off: killing the container found running');
+    await thaw(this, live).catch(() => {});
+    live.conn?.signal(9);
+    this.emit(live, 'kill', { signal: '9' });
+    await this.waitExit(live, 10_000);
+  }
+
+  /** The shim is gone: its exit file tells how the container ended. */
+  private async exitedWhileDown(live: Live): Promise<void> {
+    this.unreachable.delete(live.rec.id);
+    const info = this.runtime.exitStatus(this.stateDir(live.rec.id)) ?? { exitCode: 255, finishedAt: rfc3339Nano(nowNs()) };
+    this.d.log.info({ id: live.rec.id, exitCode: info.exitCode }, 'container exited while berthd was down');
+    const fake = { close() {} } as unknown as ShimConnection;
+    live.conn = fake;
+    await this.onExit(live, fake, info);
+  }
+
+  /** Tries an unanswering shim again with a bounded back-off (0.2 s doubling to 5 s) until it answers or its
+   *  process is gone. */
+  private retryConnect(live: Live, liveRestore: boolean, delay = 200): void {
+    const t = setTimeout(() => {
+      void (async () => {
+        if (live.removed || !this.unreachable.has(live.rec.id)) return;
+        const sd = this.stateDir(live.rec.id);
+        const conn = await this.runtime.connect(sd);
+        if (conn) {
+          this.d.log.info({ id: live.rec.id }, 'the container supervisor answers again');
+          return this.adopt(live, conn, liveRestore);
+        }
+        if (!this.runtime.shimAlive(sd, live.rec.id)) return this.exitedWhileDown(live);
+        this.retryConnect(live, liveRestore, Math.min(delay * 2, 5000));
+      })().catch((e) => this.logWarn(e, live.rec.id, 'reconnecting to the container supervisor failed'));
+    }, delay);
+    t.unref();
+  }
+
+  /** For docker info: containers whose supervisor does not answer (kept running, retried). */
+  warnings(): string[] {
+    return [...this.unreachable.keys()].map((id) => {
+      const l = this.byId.get(id);
+      return `WARNING: container ${l ? l.rec.name.slice(1) : id} (${id.slice(0, 12)}): its supervisor berth-shim (pid ${l?.rec.state.shimPid ?? '?'}) does not answer; the container is kept running and berthd keeps trying to reach it`;
+    });
+  }
+
+  /** Refuses what needs the shim of a container that runs without an answering shim. */
+  private assertReachable(live: Live): void {
+    if (this.unreachable.has(live.rec.id)) {
+      throw conflict(`container ${live.rec.id} is running but its supervisor (berth-shim pid ${live.rec.state.shimPid}) does not answer yet; try again later`);
+    }
+  }
+
+  /** Cgroups under the parent that no running container owns: a crash between recording an exit (or a
+   *  removal) and removing the cgroup leaves one behind. */
+  private async sweepCgroups(): Promise<void> {
+    const { readdir } = await import('node:fs/promises');
+    const cg = this.runtime.cgroups;
+    const roots = [...new Set([...Object.values(cg.controllers), cg.unified].filter(Boolean))];
+    const names = new Set<string>();
+    for (const r of roots) {
+      for (const e of await readdir(path.join(r, this.d.config.cgroupParent), { withFileTypes: true }).catch(() => [])) {
+        if (e.isDirectory() && /^[0-9a-f]{64}$/.test(e.name)) names.add(e.name);
+      }
+    }
+    for (const id of names) {
+      if (this.isRunningId(id)) continue;
+      await this.runtime.removeCgroup(this.cgroupPath(id))
+        .then(() => this.d.log.info({ id }, 'removed the cgroup of a container that is not running'))
+        .catch((e) => this.logWarn(e, id, 'could not remove a leftover cgroup'));
+    }
+  }
+
+  /** Mounts left by containers that are not running (one that exited while berthd was down, or a crash
+   *  between recording an exit and unmounting): the overlay root, image mounts, shm and binds under its
+   *  directories. A later start would stack a second overlay on the same upper and work directories. */
+  private async sweepStoppedMounts(): Promise<void> {
+    for (const live of this.all()) {
+      if (this.isRunningId(live.rec.id)) continue;
+      const dirs = [this.layerDir(live.rec), this.containerDir(live.rec.id), ...(live.rec.mounts ?? []).filter((m) => m.Type === 'image' && m.Source).map((m) => m.Source)];
+      // Deepest first, so that a mount is never taken down from under another.
+      const points = [...new Set(dirs.flatMap((d) => mountsUnder(d)))].sort((a, b) => b.length - a.length);
+      for (const p of points) {
+        const target = p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+        await this.runtime.unmount(target)
+          .then(() => this.d.log.info({ id: live.rec.id, mount: target }, 'unmounted what a stopped container left mounted'))
+          .catch((e) => this.logWarn(e, live.rec.id, `could not unmount ${target}`));
+      }
+      live.mounted = false;
+    }
+  }
+
   /** A restart policy's restart: starts again unless someone stopped or removed the container meanwhile. */
   async policyStart(live: Live): Promise<void> {
     await this.serial(live, async () => {
       if (live.removed || live.rec.state.status !== 'restarting' || live.conn) return;
+      crashPoint('policy-restart.before-start');
       try {
         await this.doStart(live);
       } catch (e) {
@@ -889,13 +1023,34 @@ export class ContainerService {
     this.d.log.warn({ err, id }, msg);
   }
 
-  /** Container directories whose row never made it into the database (a crash during create). */
+  /** Container directories no row names (a crash during create, or in rm between the row and the files):
+   *  the container's dirs, its read-write and init layers under overlay2 (told apart from image layers by
+   *  the layers table), each unmounted first and left alone if that fails. */
   private async sweepOrphans(): Promise<void> {
     const { readdir } = await import('node:fs/promises');
     const known = new Set(this.byId.keys());
+    const gone = async (p: string) => {
+      for (const m of mountsUnder(p).sort((a, b) => b.length - a.length)) {
+        await this.runtime.unmount(m.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))).catch(() => {});
+      }
+      if (mountsUnder(p).length) return this.d.log.warn({ dir: p }, 'an orphaned container directory is still mounted; left in place');
+      await rm(p, { recursive: true, force: true });
+      this.d.log.info({ dir: p }, 'removed an orphaned container directory');
+    };
     const dir = path.join(this.d.config.dataRoot, 'containers');
     for (const name of await readdir(dir).catch(() => [] as string[])) {
-      if (!known.has(name)) await rm(path.join(dir, name), { recursive: true, force: true });
+      if (!known.has(name)) await gone(path.join(dir, name));
+    }
+    // Endpoint rows of containers that are gone (a crash in an rm made before rows went together).
+    const ownerless = new Set(this.d.networks.all().flatMap((n) => this.d.networks.endpointsOf(n.id)).map((e) => e.containerId).filter((id) => !known.has(id)));
+    for (const id of ownerless) {
+      this.d.networks.forget(id);
+      this.d.log.info({ id }, 'removed the endpoints of a container that is gone');
+    }
+    const layers = new Set([...this.d.images.layers.all().map((l) => l.cacheId), ...this.containerLayerIds()]);
+    const overlay = path.join(this.d.config.dataRoot, 'overlay2');
+    for (const name of await readdir(overlay).catch(() => [] as string[])) {
+      if (/^[0-9a-f]{64}(-init)?$/.test(name) && !layers.has(name)) await gone(path.join(overlay, name));
     }
     const execDir = path.join(this.d.config.execRoot, 'containers');
     for (const name of await readdir(execDir).catch(() => [] as string[])) {

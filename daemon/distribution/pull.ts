@@ -26,6 +26,7 @@ import { status, shortId, Throttle, progressMsg, type Out } from './progress';
 import { readBody, type HttpResponse } from './http';
 import { registryErrorText, RegistryError, type Registries, type Session } from './registry';
 import { limiter } from './limit';
+import { crashPoint } from '../lib/crash';
 
 export interface PullContext {
   images: ImageService;
@@ -147,6 +148,7 @@ async function runPull(c: PullContext, s: Session, named: NamedRef, manifestDige
           const prepared = await job;
           jobs[i] = undefined;
           await images.layers.commit(parent, prepared);
+          crashPoint('pull.after-layer');
           c.sources?.add(l.digest, s.host, s.repo);
           c.sources?.addLayer(diffIds[i] as string, { digest: l.digest, mediaType: l.mediaType, size: l.size });
           out(progressMsg(shortId(l.digest), 'Extracting', l.size, l.size));
@@ -154,6 +156,7 @@ async function runPull(c: PullContext, s: Session, named: NamedRef, manifestDige
         }
         parent = chains[i];
       }
+      crashPoint('pull.before-image-row');
       img = images.addPulledImage(cbytes, id, chains.length ? chains[chains.length - 1] : null);
     } catch (e) {
       failed = true;

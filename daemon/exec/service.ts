@@ -17,6 +17,7 @@ import type { ExitInfo, ShimConnection } from '../runtime/runtime';
 import type { Live } from '../containers/service';
 import { resolveUserSync } from '../containers/user';
 import { containerCaps } from '../containers/spec';
+import { crashPoint } from '../lib/crash';
 
 /** POST /containers/{id}/exec body (Docker's ExecConfig). */
 export interface ExecCreateBody {
@@ -370,6 +371,7 @@ export class ExecService {
         cgroupDirs, stdin: e.config.AttachStdin && !!sink,
       });
       e.pid = pid;
+      crashPoint('exec.after-spawn');
       this.persist(e);
       this.wire(e, conn);
     } catch (err) {

@@ -14,6 +14,7 @@ import { Spool } from './spool';
 import { planArchive, type ImageToLoad } from './archive';
 import type { ImageInternals, StreamMessage } from './model';
 import { humanSize } from '../lib/units';
+import { crashPoint } from '../lib/crash';
 
 export async function loadArchive(x: ImageInternals, body: AsyncIterable<Buffer>, quiet: boolean, out: (m: StreamMessage) => void, platform?: Platform): Promise<void> {
   let spool: Spool | undefined;
@@ -81,6 +82,7 @@ async function loadOne(x: ImageInternals, spool: Spool, item: ImageToLoad, tags:
     const top = chains.length ? chains[chains.length - 1] : null;
     const size = x.layers.stack(top).reduce((n, l) => n + l.size, 0);
     const parentRow = item.parent ? x.store.get(item.parent) : undefined;
+    crashPoint('load.before-image-row');
     const inserted = x.store.insert({
       id, config: bytes.toString('utf8'), topChain: top, size,
       created: typeof cfg.created === 'string' ? cfg.created : '',

@@ -18,6 +18,7 @@ import type { RefRow } from './store';
 import type { DeleteItem, ImageInternals, ImageRecord } from './model';
 import { unixSeconds } from './views';
 import { matchLabels, parseUntil, danglingFilter } from './filters';
+import { crashPoint } from '../lib/crash';
 
 const CONFLICT = {
   dependentChild: 1,
@@ -117,6 +118,7 @@ function deleteImage(x: ImageInternals, img: ImageRecord, records: DeleteItem[],
   for (const r of x.refs(img.id)) untag(x, img, r.ref, records);
   if (x.store.delete(img.id)) x.forget(img.id);
   else x.log.info({ image: img.id }, 'image removed while a container uses it; kept hidden until the container goes');
+  crashPoint('image-rm.after-row');
   records.push({ Deleted: img.id });
   x.emit(img, 'delete', img.id);
   for (const l of x.collectLayers()) records.push({ Deleted: l.chainId });
@@ -161,6 +163,7 @@ export function pruneImages(x: ImageInternals, filters: Map<string, string[]>): 
     for (const d of items) if ('Deleted' in d) reclaimed += sizes.get(d.Deleted) ?? 0;
     deleted.push(...items);
   }
+  crashPoint('image-prune.after-images');
   // Layers no image uses (a pull or load that died before its image was recorded) go too.
   for (const l of x.collectLayers()) {
     deleted.push({ Deleted: l.chainId });

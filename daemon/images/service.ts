@@ -30,6 +30,7 @@ import type { Writable } from 'node:stream';
 import { planSave, writeSave, type SavePlan } from './save';
 import { importImage, writeImage, type ImportOptions } from './import';
 import type { DeleteItem, ImageHooks, ImageInternals, ImageRecord, StreamMessage } from './model';
+import { crashPoint } from '../lib/crash';
 
 export type { DeleteItem, ImageHooks, ImageRecord, StreamMessage };
 
@@ -384,6 +385,7 @@ export class ImageService {
       const release = this.layers.hold([layer.chainId]);
       try {
         const parentRow = this.store.get(base.id);
+        crashPoint('commit.before-image-row');
         return writeImage(this.x, build(layer.diffId), layer.chainId, parentRow && !parentRow.removed ? base.id : '', tag, 'commit');
       } finally {
         release();
@@ -415,8 +417,10 @@ export class ImageService {
       const text = JSON.stringify(config);
       const id = `sha256:${createHash('sha256').update(text).digest('hex')}`;
       const size = this.layers.stack(chain).reduce((n, l) => n + l.size, 0);
+      crashPoint('build-step.before-image-row');
       this.store.insert({ id, config: text, topChain: chain, size, created: config.created ?? '', parent: base?.id ?? '' });
       this.configs.delete(id);
+      crashPoint('build-step.after-image-row');
       return this.find(id);
     } finally {
       release();

@@ -11,9 +11,14 @@ export function isMounted(p: string): boolean {
   }
 }
 
+/** A path as /proc/self/mountinfo writes it (spaces, tabs, newlines and backslashes as octal escapes). */
+export function escapeMountPath(p: string): string {
+  return p.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+}
+
 /** Mount points at or below `dir` (mountinfo escapes spaces and the like as octal; so is `dir` here). */
 export function mountsUnder(dir: string): string[] {
-  const esc = dir.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+  const esc = escapeMountPath(dir);
   try {
     return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4])
       .filter((m) => m !== undefined && (m === esc || m.startsWith(esc + '/')));

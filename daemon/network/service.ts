@@ -23,6 +23,7 @@ import { hostResolvConf } from './dns/upstream';
 import { PortMapper } from './ports/ports';
 import { hostsLine, linkEnv, linksOf, parseLink, type LinkPeer } from './links';
 import { Locks, type LockRequest } from './locks';
+import { crashPoint } from '../lib/crash';
 
 export const BRIDGE_NAME_OPT = 'com.docker.network.bridge.name';
 export const ICC_OPT = 'com.docker.network.bridge.enable_icc';
@@ -341,8 +342,34 @@ export class NetworkService {
       }
     }
     this.reload();
+    await this.finishConnects(live);
     await this.ports.restore((id) => this.d.containers.isRunningId(id));
     await this.applyFirewall();
+  }
+
+  /** A `network connect` to a running container that a crash cut short (the endpoint recorded, its veth
+   *  never made or half made): the container gets its interface now, as the connect would have given it. */
+  private async finishConnects(running: Set<string>): Promise<void> {
+    const links = new Set((await hostLinks().catch(() => [])).map((l) => l.name));
+    for (const live of this.d.containers.all()) {
+      if (!running.has(shortId(live.rec.id))) continue;
+      const eps = this.endpointsOfContainer(live.rec.id);
+      const whole = eps.filter((e) => e.hostIf && links.has(e.hostIf));
+      for (const ep of eps) {
+        if (whole.includes(ep) || this.nets.get(ep.networkId)?.driver !== 'bridge') continue;
+        const used = new Set(whole.map((e) => e.ifname));
+        let i = 0;
+        while (used.has(`eth${i}`)) i++;
+        try {
+          await this.attach(live.rec, { ...ep, hostIf: '', ifname: '' }, this.netns.pathOf(shortId(live.rec.id)), i, whole.length === 0);
+          whole.push(ep);
+          await this.rewriteHosts(live.rec);
+          this.d.log.info({ id: live.rec.id, network: ep.networkId }, 'finished a network connect a crash interrupted');
+        } catch (e) {
+          this.d.log.warn({ err: e, id: live.rec.id, network: ep.networkId }, 'could not finish an interrupted network connect');
+        }
+      }
+    }
   }
 
   /** The Ports column of GET /containers/json. */
@@ -500,11 +527,13 @@ export class NetworkService {
       // The row first: a crash after it leaves a bridge the next start owns and can remove.
       this.store.insertNetwork(row);
       this.reload();
+      crashPoint('network-create.after-row');
       try {
         // The bridge and the network's rules are independent (rules name the bridge by name).
         const [up, fw] = await Promise.allSettled([this.upBridge(row), this.addNetworkFirewall(row)]);
         if (up.status === 'rejected') throw up.reason;
         if (fw.status === 'rejected') throw fw.reason;
+        crashPoint('network-create.after-bridge');
       } catch (e) {
         this.bridgesUp.delete(id);
         await deleteBridge(bridge).catch(() => {});
@@ -544,6 +573,7 @@ export class NetworkService {
         await this.applyFirewall().catch(() => {});
         throw br.reason;
       }
+      crashPoint('network-rm.after-bridge');
       this.store.deleteNetwork(n.id);
       this.overlapWarnings.delete(n.id);
       this.reload();
@@ -691,6 +721,7 @@ export class NetworkService {
     const row: EndpointRow = { ...ep, endpointId: ep.endpointId || newId(), ip, mac, ifname, hostIf };
     this.store.saveEndpoint(row);
     this.reload();
+    crashPoint('network-attach.before-veth');
     try {
       await this.upBridge(n);
       const undo = await runSteps(vethSteps({ bridge: n.bridge, netns: ns, ifname, address: `${ip}/${parseCidr(n.subnet).prefix}`, mac,
@@ -776,6 +807,7 @@ export class NetworkService {
         aliases: cfg?.Aliases ?? [], ifname: '', hostIf: '', gwPriority: gwPriority(cfg), ...endpointExtras(cfg, n) };
       this.store.saveEndpoint(ep);
       this.reload();
+      crashPoint('network-connect.after-row');
       if (this.d.containers.isRunningId(live.rec.id)) {
         const used = new Set(this.endpointsOfContainer(live.rec.id).map((e) => e.ifname));
         let i = 0;
@@ -787,6 +819,7 @@ export class NetworkService {
           // the container had none (only internal networks so far).
           const takes = this.gatewayEndpoint(before ? [before, ep] : [ep]) === ep && (!before || ep.gwPriority > before.gwPriority);
           await this.attach(live.rec, ep, this.netns.pathOf(shortId(live.rec.id)), i, takes);
+          crashPoint('network-connect.after-veth');
           if (n.options[ICC_OPT] === 'false') await this.applyFirewall();
         } catch (e) {
           this.store.deleteEndpoint(n.id, live.rec.id);
@@ -822,6 +855,7 @@ export class NetworkService {
         const wasGateway = !!ep.hostIf && this.gatewayEndpoint(this.endpointsOfContainer(containerId).filter((e) => e.hostIf)) === ep;
         this.store.deleteEndpoint(n.id, containerId);
         this.reload();
+        crashPoint('network-disconnect.after-row');
         if (ep.hostIf && n.options[ICC_OPT] === 'false') {
           // The rules name the veth: they change first, then the veth goes.
           await this.applyFirewall().catch(() => {});

@@ -5,7 +5,7 @@ import { readCgroupStats, readCgroupPids, type CgroupStats } from './cgstats';
 import type { CgroupLayout, CgroupResources } from '../../addon/index';
 import { KernelFeatures } from './kernel';
 import { systemError } from '../errors/errors';
-import { spawnShim, spawnExec, refillWaitingShim, cgroupDirsOf, connectShim, readExitFile, shimAlive, type ShimSpawnOptions, type ExecSpawnOptions, type ShimConnection, type ExitInfo } from './supervisor';
+import { spawnShim, spawnExec, refillWaitingShim, cgroupDirsOf, connectShim, readExitFile, shimAlive, shimPids, type ShimSpawnOptions, type ExecSpawnOptions, type ShimConnection, type ExitInfo } from './supervisor';
 
 export type { CgroupLayout, CgroupResources, ShimConnection, ExitInfo, ShimSpawnOptions, ExecSpawnOptions };
 
@@ -94,6 +94,10 @@ export class Runtime {
 
   shimAlive(stateDir: string, id: string): boolean {
     return shimAlive(stateDir, id);
+  }
+
+  shimPids(stateDir: string) {
+    return shimPids(stateDir);
   }
 
   exitStatus(stateDir: string) {

@@ -345,6 +345,23 @@ export function shimAlive(stateDir: string, id: string): boolean {
   }
 }
 
+/** The shim recorded in `stateDir/shim.pid` and the container process it started (its only child, from
+ *  /proc/<pid>/task/<pid>/children), for a container whose start berthd did not live to record. pid is 0
+ *  while the shim has no child (not started yet, or exited and being reported). */
+export function shimPids(stateDir: string): { shimPid: number; pid: number } | null {
+  try {
+    const shimPid = Number(readFileSync(path.join(stateDir, 'shim.pid'), 'utf8').trim());
+    if (!(shimPid > 0)) return null;
+    let pid = 0;
+    try {
+      pid = Number(readFileSync(`/proc/${shimPid}/task/${shimPid}/children`, 'utf8').trim().split(/\s+/)[0]) || 0;
+    } catch { /* no children file: pid stays unknown */ }
+    return { shimPid, pid };
+  } catch {
+    return null;
+  }
+}
+
 /** The exit status the shim left behind, when it exited while no berthd listened. */
 export function readExitFile(stateDir: string): ExitInfo | null {
   try {

@@ -10,6 +10,7 @@ import { BerthError, conflict, invalid, notFound } from '../errors/errors';
 import { nowNs, rfc3339Nano } from '../lib/time';
 import { checkVolumeName } from './mounts';
 import { isMounted, mountsUnder, runTool } from '../lib/mounts';
+import { crashPoint } from '../lib/crash';
 
 export interface VolumeRow {
   name: string;
@@ -93,6 +94,7 @@ export class VolumeService {
     }
     if ((options.type || options.device) && !(options.type && options.device)) throw invalid('missing required option: "device"');
     await mkdir(this.dataPath(name), { recursive: true, mode: 0o755 });
+    crashPoint('volume-create.after-dir');
     const v: VolumeRow = { name, driver, created: rfc3339Nano(nowNs()).replace(/\.\d+Z$/, 'Z'), labels: o.Labels ?? {}, options, anonymous };
     this.d.db.prepare('INSERT INTO volumes (name, driver, created, labels, options, anonymous) VALUES (?, ?, ?, ?, ?, ?)')
       .run(v.name, v.driver, v.created, JSON.stringify(v.labels), JSON.stringify(v.options), v.anonymous ? 1 : 0);
@@ -118,6 +120,7 @@ export class VolumeService {
     await this.unmountData(name).catch(() => {});
     await this.assertUnmounted(name);
     this.d.db.prepare('DELETE FROM volumes WHERE name = ?').run(name);
+    crashPoint('volume-rm.after-row');
     await rm(path.join(this.root, name), { recursive: true, force: true });
     this.d.events.emit('volume', 'destroy', name, { driver: v.driver });
   }

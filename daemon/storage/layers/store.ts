@@ -12,8 +12,9 @@
 // versions of berth may instead keep `layer.tar` (the whole tar) or `blob` + `blob.json` (the compressed blob
 // a pull downloaded); those are still read.
 //
-// Lifecycle: prepare() unpacks into overlay2/tmp-<cacheId> and checks the diff id; commit() writes the row,
-// then renames the directory into place (create() does both). Layers of one pull unpack in parallel and are
+// Lifecycle: prepare() unpacks into overlay2/tmp-<cacheId> and checks the diff id; commit() syncs the file
+// system (syncfs: the files and their directory entries are on disk), writes the row, then renames the
+// directory into place (create() does both). Layers of one pull unpack in parallel and are
 // committed in order, each once its parent is. gc() deletes rows of layers no image needs and moves their directories to
 // overlay2/del-<cacheId> inside the same transaction, then removes them. cleanup() at start finishes or undoes
 // whatever a kill -9 interrupted: a tmp- directory with a committed row is rolled forward, a del- directory
@@ -30,6 +31,8 @@ import { applyTar } from './apply';
 import { decompressed } from './decompress';
 import { assembleTar, SplitRecorder, teeInto, SPLIT_FILE, SPLIT_META, SPLIT_SIDE } from './tarsplit';
 import { SplitPaths } from './apply';
+import { syncFs } from '../../lib/durable';
+import { crashPoint } from '../../lib/crash';
 
 async function* fileChunks(file: string): AsyncGenerator<Buffer> {
   const rs = createReadStream(file, { highWaterMark: 1024 * 1024 });
@@ -291,6 +294,10 @@ export class LayerStore {
       if (parent && !this.get(parent)) throw new Error(`parent layer ${parent} does not exist`);
       const chain = chainIdOf(parent, p.diffId);
       const rec: LayerRecord = { chainId: chain, diffId: p.diffId, parent, cacheId: p.cacheId, size: p.size, createdAt: new Date().toISOString() };
+      // The files and directory entries of the layer reach the disk before the row that names it: after a
+      // power cut a committed layer is whole, and an uncommitted tmp- directory is removed by cleanup().
+      await syncFs(tmp);
+      crashPoint('layer.before-row');
       const inserted = this.db.prepare('INSERT OR IGNORE INTO layers (chain_id, diff_id, parent, cache_id, size, created_at) VALUES (?, ?, ?, ?, ?, ?)')
         .run(rec.chainId, rec.diffId, rec.parent, rec.cacheId, rec.size, rec.createdAt).changes === 1;
       if (!inserted) {
@@ -300,6 +307,7 @@ export class LayerStore {
       }
       // The row is committed; a crash before this rename is rolled forward by cleanup().
       renameSync(tmp, path.join(this.root, p.cacheId));
+      crashPoint('layer.after-commit');
       this.log.debug({ chain, diffId: p.diffId, cacheId: p.cacheId, size: p.size }, 'layer committed');
       return rec;
     } catch (e) {

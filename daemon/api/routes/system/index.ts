@@ -103,7 +103,8 @@ export function systemRoutes(app: FastifyInstance, d: Daemon): void {
     const fs = backingFs(d.config.dataRoot);
     const forwarding = ipv4Forwarding();
     const nf = bridgeNf();
-    const warnings = hostWarnings(facts, forwarding, nf);
+    // Host facts, then what the services found wrong at run time (a container supervisor that does not answer).
+    const warnings = [...hostWarnings(facts, forwarding, nf), ...d.containers.warnings()];
     return {
       ID: d.engineId,
       Containers: c.total,
