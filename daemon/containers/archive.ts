@@ -14,6 +14,7 @@ import { invalid, notFound, conflict, BerthError } from '../errors/errors';
 import { withRoot, closeFile, errnoOf, readChunks, type Root, type InRootStat } from '../runtime/inroot';
 import { tarMessage } from '../storage/layers/apply';
 import type { ContainerService, Live } from './service';
+import { drainOrClose } from '../lib/streams';
 
 const writeFd = promisify(writeCb);
 const futimes = promisify(futimesCb);
@@ -201,19 +202,10 @@ async function addTree(pack: tar.Pack, root: Root, at: string, name: string, st:
           w.on('error', (err: Error) => {
             failure ??= err;
           });
-          const writable = () => new Promise<void>((r) => {
-            const done = () => {
-              w.off('drain', done);
-              w.off('close', done);
-              r();
-            };
-            w.on('drain', done);
-            w.on('close', done);
-          });
           void (async () => {
             for await (const c of readChunks(f.fd, size)) {
               if (failure || w.destroyed) break;
-              if (!w.write(c)) await writable();
+              if (!w.write(c)) await drainOrClose(w);
             }
             if (!failure && w.destroyed) failure = new Error('the archive\'s reader went away');
             if (!failure) w.end(() => undefined);

@@ -20,6 +20,7 @@ import { notFound } from '../errors/errors';
 import type { LayerRecord } from '../storage/layers/store';
 import { parseAnyReference, parseStored, fullName, fullString, familiarString, familiarName, tagNameOnly, type NamedRef } from './reference';
 import type { ImageInternals, ImageRecord } from './model';
+import { drained, drainOrClose } from '../lib/streams';
 
 const MT_OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const MT_OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
@@ -65,20 +66,9 @@ export function planSave(x: ImageInternals, names: string[]): SavePlan {
 export async function copyTo(src: AsyncIterable<Buffer>, out: Writable): Promise<void> {
   for await (const c of src) {
     if (out.destroyed) throw new Error('the client went away');
-    if (!out.write(c)) {
-      await new Promise<void>((resolve, reject) => {
-        const done = () => {
-          out.off('drain', done);
-          out.off('close', done);
-          out.off('error', reject);
-          resolve();
-        };
-        out.on('drain', done);
-        out.on('close', done);
-        out.once('error', reject);
-      });
-    }
+    if (!out.write(c)) await drained(out);
   }
+  if (out.destroyed) throw new Error('the client went away');
   await new Promise<void>((resolve) => out.end(() => resolve()));
 }
 
@@ -102,17 +92,7 @@ function addEntry(pack: tar.Pack, header: TarHeader, body?: Buffer | AsyncIterab
         // The pack destroyed (the client gone) destroys the entry: no 'drain' will come, so its 'close'
         // ends the wait, and leaving the loop closes the body (a layer file, a temporary copy).
         if (entry.destroyed) throw new Error('the archive was closed');
-        if (!entry.write(c)) {
-          await new Promise<void>((r) => {
-            const done = () => {
-              entry.off('drain', done);
-              entry.off('close', done);
-              r();
-            };
-            entry.on('drain', done);
-            entry.on('close', done);
-          });
-        }
+        if (!entry.write(c)) await drainOrClose(entry);
       }
       endEntry(entry);
     })().catch((e) => {
