@@ -119,8 +119,10 @@ describe('on an older kernel (newer calls answer ENOSYS, overlayfs refuses lower
   });
 });
 
-describe('on an older kernel with only the lowerdir+ refusal at create (the new mount API is there)', () => {
-  const b = berthdForFile({ fixtures: ['busybox'], start: { env: { BERTH_TEST_OVERLAY_LEGACY_PARSER: '1' } } });
+describe('on an older kernel with only the lowerdir+ refusal at create, silent as Debian 12\'s 6.1 gives it', () => {
+  // 'quiet': EINVAL at FSCONFIG_CMD_CREATE with nothing in the context's messages (6.1 says why only in the
+  // kernel log), the case the first fallback missed in a real 6.1 guest.
+  const b = berthdForFile({ fixtures: ['busybox'], start: { env: { BERTH_TEST_OVERLAY_LEGACY_PARSER: 'quiet' } } });
 
   test('the overlay falls back to mount(2) after the refusal at create, and says so at start', async () => {
     const log = berthdLog(b);
