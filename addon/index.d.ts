@@ -44,6 +44,9 @@ export interface CgroupResources {
   cpusetCpus?: string;
   cpusetMems?: string;
   blkioWeight?: number;
+  /** Per-device throttles (--device-read-bps …): "MAJOR:MINOR rbps|wbps|riops|wiops=N", N = 0 lifting
+   *  the limit; v2 io.max, v1 blkio.throttle.*_device. */
+  ioLimits?: string[];
   /** Device access at create, in order, later rules winning: "allow c 1:3 rwm", "deny a *:* rwm" (v1
    *  devices.allow/deny, v2 a device BPF program). Absent: every device. */
   devices?: string[];

@@ -1,6 +1,7 @@
 // The container service: owns the containers and container_state tables, the container directories,
 // and the live connections to every running container's shim. Verbs live in files of their own
 // (create.ts, views.ts, logs.ts); this file holds lookup, the state machine and the process lifecycle.
+import { ioLimitsOf } from '../runtime/iolimits';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -72,7 +73,10 @@ export class ContainerService {
 
   constructor(private readonly d: Daemon) {
     this.store = new ContainerStore(d.db);
-    this.runtime = new Runtime();
+    this.runtime = new Runtime({
+      cgroupDriver: d.config.cgroupDriver, cgroupParent: d.config.cgroupParent,
+      warn: (msg, err) => d.log.warn({ err }, msg),
+    });
     this.restarts = new RestartPolicies(this);
     this.health = new HealthMonitors(this, (live, cmd, ms) => execProbe(d, live, cmd, ms), d.db);
   }
@@ -92,7 +96,7 @@ export class ContainerService {
     return path.join(this.d.config.dataRoot, 'overlay2', rec.layerId);
   }
   cgroupPath(id: string): string {
-    return `${this.d.config.cgroupParent}/${id}`;
+    return this.runtime.cgroupPathFor(id, this.byId.get(id)?.rec.hostConfig.CgroupParent);
   }
 
   // ---- lookup ------------------------------------------------------------------------------------
@@ -370,7 +374,8 @@ export class ContainerService {
         mounts: await resolveSubpaths(rec.mounts ?? []), devices: devices.nodes, ns,
       });
       await writeFile(path.join(stateDir, 'config.json'), JSON.stringify(spec));
-      const cgroupDirs = await this.runtime.createCgroup(this.cgroupPath(id), { ...this.resources(rec.hostConfig), devices: devices.rules });
+      const ioLimits = await ioLimitsOf(rec.hostConfig);
+      const cgroupDirs = await this.runtime.createCgroup(this.cgroupPath(id), { ...this.resources(rec.hostConfig), ioLimits, devices: devices.rules });
       cgroupMade = true;
       const logOpts = { ...this.d.config.logOpts, ...(rec.hostConfig.LogConfig?.Config ?? {}) };
       const subscribed = live.attachers.size > 0;

@@ -64,6 +64,8 @@ prepare_kernel() {
     rm -rf "$dir"
     mv "$dir.tmp" "$dir"
   fi
+  # The init script changed since the initramfs was made: make it again (the modules stay).
+  [ "$HERE/init" -nt "$dir/initrd.img" ] && build_initramfs "$dir" "$(basename "$dir")"
   echo "$dir"
 }
 

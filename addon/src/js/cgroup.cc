@@ -63,6 +63,19 @@ Resources ReadResources(ArgReader& args, Napi::Value v) {
   r.cpuset_cpus = args.OptString(o.Get("cpusetCpus"), "res.cpusetCpus");
   r.cpuset_mems = args.OptString(o.Get("cpusetMems"), "res.cpusetMems");
   r.blkio_weight = args.OptInteger(o.Get("blkioWeight"), "res.blkioWeight");
+  Napi::Value io = o.Get("ioLimits");
+  if (args.ok() && !io.IsUndefined() && !io.IsNull()) {
+    std::vector<std::string> limits = args.StringArray(io, "res.ioLimits");
+    for (const std::string& text : limits) {
+      std::string dev, key;
+      int64_t n = 0;
+      if (!cgroup::ParseIoLimit(text, &dev, &key, &n)) {
+        args.Invalid("res.ioLimits", "entries are \"MAJOR:MINOR rbps|wbps|riops|wiops=N\". Received '" + text + "'");
+        break;
+      }
+    }
+    r.io_limits = std::move(limits);
+  }
   Napi::Value devices = o.Get("devices");
   if (args.ok() && !devices.IsUndefined() && !devices.IsNull()) {
     std::vector<cgroup::DeviceRule> rules;
