@@ -13,7 +13,9 @@ import { dockerCli } from '../helpers/clients';
 
 if (process.env.BERTH_VM_GUEST === '1') {
   const b = berthdForFile({ fixtures: ['busybox'] });
-  const { ok, fails } = dockerCli(() => b);
+  const cli = dockerCli(() => b);
+  const ok = async (...args: string[]) => (await cli.ok(...args)).trim();
+  const fails = cli.fails;
 
   const file = (id: string, name: string) => readFileSync(path.join('/sys/fs/cgroup', b.cgroupParent, id, name), 'utf8').trim();
 
