@@ -226,7 +226,10 @@ export async function startBerthd(opts: StartOptions = {}): Promise<Berthd> {
     const fd = require('node:fs').openSync(logFile, 'a');
     b.proc = spawn(process.execPath, [path.join(REPO, 'bin', 'berthd'), '-H', `unix://${sock}`, '--data-root', dataRoot,
       '--exec-root', execRoot, '--pidfile', path.join(root, 'berthd.pid'), '--config-file', configFile,
-      '--cgroup-parent', cgroupParent, '--log-level', process.env.BERTH_TEST_LOG_LEVEL ?? 'info', ...(opts.extraArgs ?? [])], {
+      // cgroupfs also on a systemd host (where berthd would pick the systemd driver): the tests read the
+      // cgroup files at <cgroup-parent>/<id>. test/vm/systemd.vm.test.ts tests the systemd driver.
+      '--cgroup-parent', cgroupParent, '--exec-opt', 'native.cgroupdriver=cgroupfs',
+      '--log-level', process.env.BERTH_TEST_LOG_LEVEL ?? 'info', ...(opts.extraArgs ?? [])], {
       stdio: ['ignore', fd, fd],
       // Tests never reach beyond loopback: a registry elsewhere (docker.io for an unknown image) is asked
       // through a proxy on a closed loopback port, so the pull fails at once without any outside traffic.
