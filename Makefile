@@ -1,5 +1,5 @@
-# berth: `make run` installs what is missing, builds, and starts berthd on /run/berth.sock;
-# `make test` runs the whole suite; `make build` only builds.
+# berth: `make run` installs what is missing (berthd's own needs only), builds, and starts berthd on
+# /run/berth.sock; `make test` adds the test dependencies and runs the whole suite; `make build` only builds.
 SHELL := /bin/bash
 NODE_GYP := node_modules/.bin/node-gyp
 TSC := node_modules/.bin/tsc
@@ -7,20 +7,39 @@ SHIM_SRCS := $(wildcard addon/shim/*.cc) $(wildcard addon/common/*.cc)
 SHIM_HDRS := $(wildcard addon/shim/*.h) $(wildcard addon/common/*.h)
 ADDON_SRCS := $(wildcard addon/src/*.cc addon/src/*/*.cc addon/common/*.cc addon/src/*.h addon/src/*/*.h addon/common/*.h)
 TS_SRCS := $(shell find daemon test bench -name '*.ts' 2>/dev/null)
-APT_PKGS := build-essential python3 busybox-static nlohmann-json3-dev libseccomp-dev libcap-dev iproute2 util-linux tmux python3-docker docker-registry apache2-utils nftables docker-compose
+# What berthd needs to build and run (compilers, node-gyp's python3, the shim's libraries, the `nft` tool),
+# and what only the tests need on top. Both are installed without recommends: docker-compose recommends
+# docker.io, and berth's set-up must never bring Docker Engine, containerd or runc onto the machine
+# (test/unit/apt-packages.test.ts checks that with apt-get's simulation).
+APT_RUN_PKGS := build-essential python3 nlohmann-json3-dev libseccomp-dev zlib1g-dev nftables
+APT_TEST_PKGS := busybox-static gcc-multilib iproute2 util-linux tmux python3-docker docker-registry apache2-utils docker-compose
 
 PREFIX ?= /usr/local
 
-.PHONY: install all build run deps apt-deps addon shim init ts fixtures test test-unit test-e2e test-vm clean bench devices-bpf-test
+.PHONY: install all build run deps apt-deps apt-deps-test apt-list-run apt-list-test addon shim init ts fixtures test test-unit test-e2e test-vm clean bench devices-bpf-test enosys-exec
 
 all: build
 
 build: $(NPM_STAMP) addon shim init ts
 
-apt-deps:
-	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# Installs whichever of the packages are missing.
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "apt: installing$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
+endef
+
+apt-deps:
+	$(call apt_install,$(APT_RUN_PKGS))
+
+apt-deps-test: apt-deps
+	$(call apt_install,$(APT_TEST_PKGS))
+
+# The lists, for tests and scripts: `make -s apt-list-run`, `make -s apt-list-test`.
+apt-list-run:
+	@echo $(APT_RUN_PKGS)
+apt-list-test:
+	@echo $(APT_TEST_PKGS)
 
 deps: apt-deps $(NPM_STAMP)
 
@@ -38,13 +57,24 @@ addon/build/Release/berth.node: addon/binding.gyp $(ADDON_SRCS) | $(NPM_STAMP)
 shim: build/berth-shim
 build/berth-shim: $(SHIM_SRCS) $(SHIM_HDRS)
 	@mkdir -p build
-	g++ -std=c++17 -Os -Wall -Wextra -static -Iaddon/common -o $@ $(SHIM_SRCS) -lseccomp
+	g++ -std=c++17 -Os -Wall -Wextra -static -pthread -Iaddon/common -o $@ $(SHIM_SRCS) -lseccomp -lz
 
 # berth-init: the small pid 1 of `docker run --init` (reaps zombies, forwards signals).
 init: build/berth-init
 build/berth-init: addon/init/init.c
 	@mkdir -p build
 	gcc -std=c11 -Os -Wall -Wextra -static -o $@ $<
+
+# Probes run inside containers by the tests: static, for the host's ABI and for i386 (gcc -m32, from
+# gcc-multilib), so that a test sees what a seccomp filter answers to 64- and 32-bit processes.
+.PHONY: probes
+probes: build/seccomp-probe build/seccomp-probe32
+build/seccomp-probe: test/probes/seccomp-probe.c
+	@mkdir -p build
+	gcc -std=c11 -Os -Wall -Wextra -static -o $@ $<
+build/seccomp-probe32: test/probes/seccomp-probe.c
+	@mkdir -p build
+	gcc -m32 -std=c11 -Os -Wall -Wextra -static -o $@ $<
 
 # The cgroup v2 device filter against the real kernel (run by addon/test/devices-bpf.test.js).
 DEVBPF_SRCS := addon/test/devices_bpf_test.cc addon/src/cgroup/devices_bpf.cc addon/src/cgroup/v2.cc \
@@ -53,6 +83,13 @@ devices-bpf-test: build/devices-bpf-test
 build/devices-bpf-test: $(DEVBPF_SRCS) $(wildcard addon/src/cgroup/*.h addon/src/util/*.h)
 	@mkdir -p build
 	g++ -std=c++17 -O1 -Wall -Wextra -Iaddon/src -o $@ $(DEVBPF_SRCS)
+
+# A launcher that answers ENOSYS to the system calls it is given (test/e2e/kernel-fallbacks.test.ts starts
+# berthd through it, as on a kernel older than this one).
+enosys-exec: build/enosys-exec
+build/enosys-exec: test/tools/enosys-exec.c
+	@mkdir -p build
+	gcc -std=c11 -O1 -Wall -Wextra -o $@ $< -lseccomp
 
 ts: dist/.built
 dist/.built: $(TS_SRCS) tsconfig.json | $(NPM_STAMP)
@@ -65,7 +102,7 @@ fixtures: build
 run: apt-deps build
 	./bin/berthd
 
-test: apt-deps build fixtures devices-bpf-test
+test: apt-deps-test build fixtures devices-bpf-test enosys-exec probes
 	node addon/shim/test/shim-smoke.js
 	node --test --test-concurrency=1 --test-timeout=300000 dist/test/ addon/test/
 

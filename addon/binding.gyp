@@ -16,6 +16,7 @@
         "src/cgroup/manager.cc",
         "src/cgroup/v1.cc",
         "src/cgroup/v2.cc",
+        "src/fs/inroot.cc",
         "src/fs/nodes.cc",
         "src/fs/overlay.cc",
         "src/net/netlink.cc",
@@ -23,7 +24,11 @@
         "src/net/netns.cc",
         "src/js/cgroup.cc",
         "src/js/fs.cc",
-        "src/js/net.cc"
+        "src/js/inroot.cc",
+        "src/js/net.cc",
+        "src/js/kernel.cc",
+        "src/kernel/features.cc",
+        "src/js/lock.cc"
       ],
       "include_dirs": [
         "src",

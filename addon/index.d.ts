@@ -12,8 +12,10 @@ export interface OverlayMount {
   target: string;
 }
 
-/** mount -t overlay overlay -o lowerdir=…,upperdir=…,workdir=… target. Long option strings (many layers)
- *  are handled by mounting from a common parent with relative paths. */
+/** An overlay mount: the new mount API with one `lowerdir+` per layer where the kernel takes it (6.8), else
+ *  mount(2) with lowerdir=…,upperdir=…,workdir=… (long option strings, many layers: each lower dir as a
+ *  short /proc/self/fd/N; E2BIG when even those exceed a page). A kernel before 6.5 that refuses
+ *  `lowerdir+` only when the superblock is made is detected there and sent to mount(2). */
 export function mountOverlay(spec: OverlayMount): Promise<void>;
 
 /** umount2(target, MNT_DETACH when detach). Not mounted (EINVAL) or missing (ENOENT) is not an error. */
@@ -44,12 +46,12 @@ export interface CgroupResources {
   cpusetCpus?: string;
   cpusetMems?: string;
   blkioWeight?: number;
-  /** Per-device throttles (--device-read-bps …): "MAJOR:MINOR rbps|wbps|riops|wiops=N", N = 0 lifting
-   *  the limit; v2 io.max, v1 blkio.throttle.*_device. */
-  ioLimits?: string[];
   /** Device access at create, in order, later rules winning: "allow c 1:3 rwm", "deny a *:* rwm" (v1
    *  devices.allow/deny, v2 a device BPF program). Absent: every device. */
   devices?: string[];
+  /** Cgroup files written as given after the fields above (v1: in `controller`'s hierarchy; v2: the
+   *  container's directory), e.g. { controller: 'blkio', file: 'blkio.throttle.read_bps_device', value: '8:0 1048576' }. */
+  files?: Array<{ controller: string; file: string; value: string }>;
 }
 
 /** Creates the container's cgroup `relPath` (e.g. "berth/<id>") in every hierarchy of `layout`, writes the
@@ -102,8 +104,9 @@ export function netnsDelete(path: string): Promise<void>;
 /** Writes `value` to /proc/sys/<key> (key like 'net/ipv4/ip_forward'), inside `netns` when given. */
 export function sysctlWrite(key: string, value: string, netns?: string): Promise<void>;
 
-/** A bridge device (down, no address). Rejects with EEXIST when a link of that name exists. */
-export function linkAddBridge(name: string, options?: { mtu?: number }): Promise<void>;
+/** A bridge device (down, no address), in `netns` (berthd's namespace when absent). Rejects with EEXIST
+ *  when a link of that name exists. */
+export function linkAddBridge(name: string, options?: { mtu?: number; netns?: string }): Promise<void>;
 
 export interface VethSpec {
   /** The end made in `netns` (berthd's namespace when absent). */
@@ -156,3 +159,118 @@ export function addrAdd(spec: { name: string; address: string; netns?: string; r
 
 /** The default route via `gateway` on link `name`, replacing any default route there was. */
 export function routeReplaceDefault(spec: { name: string; gateway: string; netns?: string }): Promise<void>;
+
+// ---- kernel features ----------------------------------------------------------------------------------
+
+export interface KernelFeature {
+  /** The interface, e.g. 'close_range(CLOSE_RANGE_CLOEXEC)', 'openat2', 'overlayfs lowerdir+ through fsconfig'. */
+  name: string;
+  /** The mainline release that brought it ('5.11'). */
+  since: string;
+  available: boolean;
+  /** Why not: the errno text or the kernel's own message. '' when available. */
+  detail: string;
+}
+
+/** Probes, in this process (so under any seccomp filter it runs in), each newer kernel interface berth uses,
+ *  with arguments that change nothing. `scratch` (absolute) is created for an overlay probe of two empty
+ *  dirs (made, never mounted) and removed again; the answer about `lowerdir+` is also what mountOverlay
+ *  goes by from then on. */
+export function kernelFeatures(scratch: string): Promise<KernelFeature[]>;
+
+/** An exclusive flock(2) on the open file `fd`, without waiting: true when this process now holds it,
+ *  false when another open file description holds it (EWOULDBLOCK). Other errors throw (code, errno). */
+export function flockTry(fd: number): boolean;
+
+// ---- files inside a container's root or a volume (src/fs/inroot.h) -----------------------------------
+// A root is a directory fd (from rootOpen). Every `path` is resolved beneath it: absolute paths and
+// symlinks start again at the root, `..` never climbs above it, /proc magic links are never followed
+// (openat2 RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, or, before Linux 5.6 or with BERTH_INROOT_WALK=1 in
+// the environment, a walk of O_PATH | O_NOFOLLOW opens that reads each symlink itself). Whatever is then
+// done is done through an fd or by one name relative to the fd of its parent, never by a host path. Fds
+// handed back (roots, files, mounts) are plain process fds: the caller closes them (fs.close).
+
+export interface InRootStat {
+  type: 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'char' | 'block';
+  /** st_mode, type bits included. */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  nlink: number;
+  rdevMajor: number;
+  rdevMinor: number;
+  mtimeSec: number;
+  mtimeNsec: number;
+}
+
+/** An O_PATH directory fd of `path` (a directory berthd controls, or /proc/PID/root). With `owner`, the
+ *  path belongs to that process, and it must still be the process that started at `startTime` (field 22 of
+ *  /proc/PID/stat) once the fd is open: otherwise ESRCH, never a root of whatever has the pid now. */
+export function rootOpen(path: string, owner?: { pid: number; startTime: string }): Promise<number>;
+
+/** 'openat2' or 'walk': how paths beneath a root are resolved here. */
+export function inRootResolver(): 'openat2' | 'walk';
+
+/** Where `path` leads (by the component walk): the clean path inside the root after every symlink
+ *  (components that do not exist kept as given) and its lstat, or null when it does not exist.
+ *  follow: whether a symlink as the last component is followed. */
+export function inRootResolve(root: number, path: string, follow?: boolean): Promise<{ inner: string; stat: InRootStat | null }>;
+
+/** The entries of directory `path` (its last component not followed), lstat'ed, sorted by name. */
+export function inRootList(root: number, path: string): Promise<Array<{ name: string; stat: InRootStat }>>;
+
+/** Regular file `path` (last component not followed) opened for reading. EINVAL for anything else. */
+export function inRootOpenFile(root: number, path: string): Promise<{ fd: number; stat: InRootStat }>;
+
+/** The text of symlink `path`. */
+export function inRootReadlink(root: number, path: string): Promise<string>;
+
+/** Synchronous: up to `limit` bytes of regular file `path` beneath the directory `rootPath` (symlinks
+ *  followed inside it), or null when there is no such file. For small files on latency-bound paths. */
+export function inRootReadFileSync(rootPath: string, path: string, limit: number): string | null;
+
+/** mkdir -p of `path`; directories made get `owner`'s mode and ids. ENOTDIR when something on the way is
+ *  not a directory. */
+export function inRootMkdirAll(root: number, path: string, owner: { mode: number; uid: number; gid: number }): Promise<void>;
+
+export interface PlaceSpec {
+  /** Its last component is never followed; what is there is replaced (a directory over a directory is kept). */
+  path: string;
+  type: 'file' | 'dir' | 'symlink' | 'link';
+  /** Permission bits (set after the owner, so set-id bits stay). */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** symlink: its text. link: the existing file's path in the root (a final symlink not followed). */
+  linkname?: string;
+  /** Seconds. Set here on symlinks and directories; a file's times are the caller's, after its data. */
+  mtime?: number;
+  /** Missing parents are made with these; absent: ENOENT. */
+  parents?: { mode: number; uid: number; gid: number } | null;
+  /** EISDIR instead of replacing a directory with a non-directory, ENOTDIR for the reverse. */
+  noOverwriteDirNonDir?: boolean;
+}
+
+/** Puts one object at spec.path. Resolves with the new file's fd open for writing (type 'file'), else -1. */
+export function inRootPlace(root: number, spec: PlaceSpec): Promise<number>;
+
+/** Access and modification time (seconds) of `path` itself. */
+export function inRootSetTimes(root: number, path: string, mtime: number): Promise<void>;
+
+/** Fills the empty directory `dst` (an fd) with a copy of directory `srcPath` of `srcRoot` (symlinks
+ *  followed inside it): owners, modes, times, symlinks, hard links, device nodes and fifos. Resolves
+ *  false, copying nothing, when `dst` is not empty or the source is missing, not a directory or empty. */
+export function inRootCopyUp(srcRoot: number, srcPath: string, dst: number): Promise<boolean>;
+
+/** An O_PATH fd of `path` (e.g. a volume's subpath, to be mounted by fd). */
+export function inRootOpenPath(root: number, path: string, follow?: boolean): Promise<number>;
+
+/** Bind-mounts (recursively, private) the object `source` (an fd) on `path` beneath `root`, made first
+ *  when missing (a directory, or an empty file with `file`). Resolves with an O_PATH fd of the new
+ *  mount's root, for unmountFd. */
+export function bindMountInRoot(source: number, root: number, path: string, options?: { file?: boolean; readOnly?: boolean }): Promise<number>;
+
+/** umount2(MNT_DETACH) of the mount whose root `fd` is. */
+export function unmountFd(fd: number): Promise<void>;
+

@@ -51,16 +51,21 @@ export class Daemon {
 
   /** Brings the state in line with the host after a start: sweeps half-done work, re-attaches shims. */
   async restore(): Promise<void> {
+    // Before anything is mounted: the probe also settles how overlays are mounted on this kernel.
+    const kernel = await this.containers.runtime.probeKernel(path.join(this.config.dataRoot, `.kernel-probe-${process.pid}`));
+    kernel.log(this.log);
     await this.images.cleanup();
     await this.networks.init();
-    await this.containers.restore();
+    await this.containers.restore(this.config.liveRestore);
     await this.networks.sweep();
     await this.volumes.sweep((name) => this.containers.all()
       .filter((l) => this.containers.isRunningId(l.rec.id) && (l.rec.mounts ?? []).some((m) => m.Type === 'volume' && m.Name === name)).length);
   }
 
   async shutdown(): Promise<void> {
+    if (!this.config.liveRestore) await this.containers.stopAllForShutdown(this.config.shutdownTimeout);
     await this.containers.detachAll();
+    await this.networks.shutdown().catch((err) => this.log.warn({ err }, 'network clean-up at shutdown'));
     this.db.close();
   }
 }

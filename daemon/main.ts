@@ -9,6 +9,7 @@ import { openDb } from './state/db';
 import { Daemon } from './daemon';
 import { buildApp, type MakeServer } from './app';
 import { serveMetrics } from './metrics';
+import { lockOrExit } from './lib/instance-lock';
 
 function repoRoot(): string {
   // dist/daemon/main.js → repo root
@@ -121,8 +122,17 @@ export async function main(argv: string[]): Promise<void> {
   const log = pino({ level: cfg.logLevel, base: { pid: process.pid } });
   mkdirSync(cfg.dataRoot, { recursive: true, mode: 0o711 });
   mkdirSync(cfg.execRoot, { recursive: true, mode: 0o700 });
+  lockOrExit(cfg); // before anything of the roots, sockets or bridge is touched (lib/instance-lock.ts)
   writeFileSync(cfg.pidfile, `${process.pid}\n`);
-  const db = openDb(path.join(cfg.dataRoot, 'berth.db'));
+  let db: ReturnType<typeof openDb>;
+  try {
+    db = openDb(path.join(cfg.dataRoot, 'berth.db'));
+  } catch (e) {
+    log.fatal({ err: e }, 'cannot open the state database');
+    process.stderr.write(`berthd: ${(e as Error).message}\n`);
+    try { unlinkSync(cfg.pidfile); } catch { /* gone */ }
+    process.exit(1);
+  }
   const daemon = new Daemon(cfg, db, log);
   await daemon.restore();
   const { app, servers, makeServer } = buildApp(daemon, log);
@@ -142,7 +152,7 @@ export async function main(argv: string[]): Promise<void> {
   const stop = async (sig: string) => {
     if (stopping) return;
     stopping = true;
-    log.info({ sig }, 'shutting down; containers keep running');
+    log.info({ sig, liveRestore: cfg.liveRestore }, cfg.liveRestore ? 'shutting down; containers keep running' : 'shutting down; live-restore is off: stopping the running containers');
     for (const s of servers) s.close();
     await daemon.shutdown();
     try { unlinkSync(cfg.pidfile); } catch { /* gone */ }

@@ -52,13 +52,23 @@ bool parse_args(int argc, char** argv, Args& out) {
       out.attach = true;
       continue;
     }
+    if (arg == "--log-compress") {
+      out.log_compress = true;
+      continue;
+    }
+    if (arg == "--log-nonblock") {
+      out.log_nonblock = true;
+      continue;
+    }
     if (arg == "--stdin" && out.exec_mode) {
       out.stdin_pipe = true;
       continue;
     }
     bool known = arg == "--id" || arg == "--bundle" || arg == "--state" || arg == "--log" ||
                  arg == "--cgroup" || arg == "--log-max-size" || arg == "--log-max-file" ||
-                 (out.exec_mode && (arg == "--pid" || arg == "--process"));
+                 arg == "--log-driver" || arg == "--log-attrs" || arg == "--syslog-address" ||
+                 arg == "--syslog-facility" || arg == "--syslog-tag" || arg == "--syslog-format" ||
+                 (out.exec_mode && (arg == "--pid" || arg == "--pid-start" || arg == "--process"));
     if (!known) return fail_msg("unknown argument " + arg);
     if (!has_value) {
       if (i + 1 >= argc) return fail_msg(arg + " needs a value");
@@ -72,10 +82,24 @@ bool parse_args(int argc, char** argv, Args& out) {
       out.state = absolute(value);
     } else if (arg == "--log") {
       out.log = absolute(value);
+    } else if (arg == "--log-driver") {
+      if (value != "json-file" && value != "local" && value != "none" && value != "syslog")
+        return fail_msg("unknown log driver " + value);
+      out.log_driver = value;
+    } else if (arg == "--log-attrs") {
+      out.log_attrs = value;
+    } else if (arg == "--syslog-address") {
+      out.syslog_address = value;
+    } else if (arg == "--syslog-tag") {
+      out.syslog_tag = value;
+    } else if (arg == "--syslog-format") {
+      out.syslog_format = value;
     } else if (arg == "--cgroup") {
       out.cgroups.push_back(absolute(value));
     } else if (arg == "--process") {
       out.process = absolute(value);
+    } else if (arg == "--pid-start") {
+      out.target_start = value;
     } else if (arg == "--pid") {
       uint64_t n;
       if (!parse_uint(value, n) || n < 1 || n > 0x7fffffff) return fail_msg("bad pid for --pid: " + value);
@@ -85,6 +109,9 @@ bool parse_args(int argc, char** argv, Args& out) {
       if (!parse_uint(value, n)) return fail_msg("bad number for " + arg + ": " + value);
       if (arg == "--log-max-size") {
         out.log_max_size = n;
+      } else if (arg == "--syslog-facility") {
+        if (n > 23) return fail_msg("--syslog-facility must be 0..23");
+        out.syslog_facility = static_cast<unsigned>(n);
       } else {
         if (n < 1 || n > 1000) return fail_msg("--log-max-file must be 1..1000");
         out.log_max_file = static_cast<unsigned>(n);
@@ -96,7 +123,10 @@ bool parse_args(int argc, char** argv, Args& out) {
       return fail_msg("exec: --pid, --process and --state are required");
     return true;
   }
-  if (out.bundle.empty() || out.state.empty() || out.log.empty())
-    return fail_msg("--bundle, --state and --log are required");
+  if (out.bundle.empty() || out.state.empty()) return fail_msg("--bundle and --state are required");
+  // none writes nothing; syslog keeps a file only as its cache for `docker logs`.
+  bool file_driver = out.log_driver == "json-file" || out.log_driver == "local";
+  if (file_driver && out.log.empty()) return fail_msg("--log is required with the " + out.log_driver + " log driver");
+  if (out.log_driver == "none") out.log.clear();
   return true;
 }

@@ -26,8 +26,66 @@
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
 
 namespace {
+
+// ---- keeping the shim's descriptors out of the container ----
+//
+// close_range(CLOSE_RANGE_CLOEXEC) (Linux 5.11) marks every fd from 3 up in one call. Without it (5.10,
+// or a seccomp filter that answers ENOSYS), each fd listed in /proc/self/fd is marked with fcntl; the
+// child opens that directory at its start, while the host's /proc is still what it sees, so the walk
+// works whatever the container's root holds.
+bool have_close_range_cloexec() {
+  // Nothing is at the highest fd number, so this marks nothing; a kernel without the flag says EINVAL.
+  static const bool have = syscall(SYS_close_range, ~0U, ~0U, CLOSE_RANGE_CLOEXEC) == 0;
+  return have;
+}
+
+// The child's own /proc/self/fd, or -1 when close_range will do (or the directory cannot be opened:
+// cloexec_from_3 then says so).
+int open_fd_dir() {
+  if (have_close_range_cloexec()) return -1;
+  return open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+struct LinuxDirent64 {
+  uint64_t d_ino;
+  int64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[];
+};
+
+bool cloexec_from_3(int fd_dir) {
+  if (have_close_range_cloexec()) {
+    if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return true;
+    return fail("close_range(CLOSE_RANGE_CLOEXEC) on the shim's descriptors", "");
+  }
+  if (fd_dir < 0)
+    return fail_msg("cannot keep the shim's descriptors out of the container: close_range(CLOSE_RANGE_CLOEXEC) "
+                    "needs Linux 5.11 and /proc/self/fd could not be opened");
+  if (lseek(fd_dir, 0, SEEK_SET) < 0) return fail("rewind", "/proc/self/fd");
+  alignas(8) char buf[4096];
+  for (;;) {
+    long n = syscall(SYS_getdents64, fd_dir, buf, sizeof buf);
+    if (n < 0) return fail("read", "/proc/self/fd");
+    if (n == 0) return true;
+    for (long off = 0; off < n;) {
+      auto* d = reinterpret_cast<LinuxDirent64*>(buf + off);
+      off += d->d_reclen;
+      char* end = nullptr;
+      long fd = strtol(d->d_name, &end, 10);
+      if (end == d->d_name || *end != '\0' || fd < 3 || fd == fd_dir) continue;
+      int flags = fcntl(static_cast<int>(fd), F_GETFD);
+      if (flags < 0 || (flags & FD_CLOEXEC)) continue;  // closed meanwhile (the listing's own fd), or done
+      if (fcntl(static_cast<int>(fd), F_SETFD, flags | FD_CLOEXEC) < 0)
+        return fail("mark close-on-exec", "/proc/self/fd/" + std::to_string(fd));
+    }
+  }
+}
 
 struct NsKind {
   const char* type;
@@ -42,6 +100,7 @@ const NsKind kNamespaces[] = {
 // three that become its stdio.
 struct ChildPlan {
   int sync_r = -1;  // the parent writes one byte once the pid is in its cgroups (when wait_for_go)
+  int fd_dir = -1;  // the child's /proc/self/fd when close_range cannot mark its fds (see cloexec_from_3)
   bool wait_for_go = false;  // the parent has cgroups to place the child in (cgroup v2)
   std::string seccomp_prog;  // the compiled filter (compile_seccomp); empty = none
   int err_w = -1;   // the child writes why it failed; EOF without data means exec succeeded
@@ -57,6 +116,11 @@ struct ChildPlan {
   bool new_cgroup = false;
   bool new_uts = false;
   bool new_net = false;
+  // Whether the container has an IPC, network and UTS namespace other than the shim's (the host's):
+  // the sysctls of these only may be written.
+  bool own_ipc = false;
+  bool own_net = false;
+  bool own_uts = false;
   // `tasks` files of cgroup v1 hierarchies (opened by the parent) into which the child moves
   // itself by writing "0", and their directories (for the error message).
   std::vector<int> self_cgroup_fds;
@@ -126,12 +190,71 @@ bool loopback_up() {
   return true;
 }
 
+// runc's canonical sysctl name: separators are '.', a name written with '/' ("net/ipv4/ip_forward") is
+// turned round ('.' inside a name, as in "eth0.100", becomes '/').
+std::string canonical_sysctl(const std::string& key) {
+  size_t first = key.find_first_of("./");
+  if (first == std::string::npos || key[first] == '.') return key;
+  std::string out = key;
+  for (char& c : out) c = c == '.' ? '/' : c == '/' ? '.' : c;
+  return out;
+}
+
+// The file under /proc/sys for a canonical name ('.' and '/' swapped); empty when a part of it is empty,
+// '.' or '..', or holds a NUL: such a name could reach outside /proc/sys.
+std::string sysctl_path(const std::string& canonical) {
+  std::string rel = canonical;
+  for (char& c : rel) c = c == '.' ? '/' : c == '/' ? '.' : c;
+  size_t i = 0;
+  for (;;) {
+    size_t j = rel.find('/', i);
+    std::string part = rel.substr(i, j == std::string::npos ? std::string::npos : j - i);
+    if (part.empty() || part == "." || part == ".." || part.find('\0') != std::string::npos) return "";
+    if (j == std::string::npos) break;
+    i = j + 1;
+  }
+  return rel;
+}
+
+bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+// Refuses, before anything is cloned, every sysctl that is not in a namespace of the container's own
+// (runc's rules and words): a parameter of the host's kernel must never be written, whatever the spec says.
+bool check_sysctls(const Spec& s, const ChildPlan& plan) {
+  static const char* const kIpc[] = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+                                     "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"};
+  for (const auto& kv : s.sysctl) {
+    std::string k = canonical_sysctl(kv.first);
+    if (sysctl_path(k).empty()) return fail_msg("sysctl " + quote(kv.first) + " is not a valid sysctl name");
+    bool ipc = starts_with(k, "fs.mqueue.");
+    for (const char* n : kIpc) ipc = ipc || k == n;
+    if (ipc) {
+      if (!plan.own_ipc) return fail_msg("sysctl " + quote(k) + " is not allowed in the hosts ipc namespace");
+      continue;
+    }
+    if (starts_with(k, "net.")) {
+      if (!plan.own_net) return fail_msg("sysctl " + quote(k) + " not allowed in host network namespace");
+      continue;
+    }
+    if (plan.own_uts && k == "kernel.domainname") continue;
+    if (plan.own_uts && k == "kernel.hostname")
+      return fail_msg("sysctl " + quote(k) + " is not allowed as it conflicts with the OCI \"hostname\" field");
+    return fail_msg("sysctl " + quote(k) + " is not in a separate kernel namespace");
+  }
+  return true;
+}
+
+// Writes the sysctls checked by check_sysctls, from inside the container's namespaces, each only under
+// /proc/sys: opened without following a symlink at the end, never created.
 bool write_sysctls(const Spec& s) {
   for (const auto& kv : s.sysctl) {
-    std::string path = "/proc/sys/" + kv.first;
-    for (size_t i = 10; i < path.size(); i++)
-      if (path[i] == '.') path[i] = '/';
-    if (!write_file(path, kv.second)) return fail(("write sysctl " + kv.first + " via").c_str(), path);
+    std::string rel = sysctl_path(canonical_sysctl(kv.first));
+    if (rel.empty()) return fail_msg("sysctl " + quote(kv.first) + " is not a valid sysctl name");
+    std::string path = "/proc/sys/" + rel;
+    Fd fd(open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.ok()) return fail(("write sysctl " + kv.first + " via").c_str(), path);
+    if (!write_all(fd.get(), kv.second.data(), kv.second.size()))
+      return fail(("write sysctl " + kv.first + " via").c_str(), path);
   }
   return true;
 }
@@ -305,7 +428,7 @@ bool become_process(const Spec& s, const ChildPlan& plan) {
   // The filter goes on while the init is still fully privileged (no no_new_privs needed) and after
   // everything that needs mount/setns/unshare; what follows (setgroups, setuid, capset, chdir, execve)
   // is allowed by every profile berth writes.
-  if (!load_seccomp_program(plan.seccomp_prog)) return false;
+  if (!load_seccomp_program(plan.seccomp_prog, s.seccomp.flags)) return false;
   if (!cap_apply_bounding(s)) return false;
   // chdir first as root, so a cwd the user cannot search still works (as runc does); retry as the
   // user only when root was refused (root squashing on network filesystems).
@@ -326,7 +449,7 @@ bool become_process(const Spec& s, const ChildPlan& plan) {
   envp.push_back(nullptr);
   // Nothing of the shim's may leak into the container; the error pipe closes on exec and so tells the
   // shim that exec succeeded.
-  syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+  if (!cloexec_from_3(plan.fd_dir)) return false;
   prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
   execve(path.c_str(), argv.data(), envp.data());
   return fail_msg("exec " + path + ": " + errno_text(errno));
@@ -336,8 +459,10 @@ bool join_own_cgroups(const ChildPlan& plan);
 
 // Everything the container's init does between clone and execve. Returns false (with last_error set)
 // on failure; does not return on success.
-bool child_init(const Spec& s, const ChildPlan& plan) {
-  await_parent(plan);
+bool child_init(const Spec& s, const ChildPlan& given) {
+  await_parent(given);
+  ChildPlan plan = given;
+  plan.fd_dir = open_fd_dir();
   umask(022);
   if (!join_own_cgroups(plan)) return false;
 
@@ -501,6 +626,25 @@ bool release_child(pid_t pid, const std::vector<std::string>& cgroups, Fd& sync_
   return true;
 }
 
+namespace {
+
+void mark_own(ChildPlan& plan, int kind) {
+  if (kind == CLONE_NEWIPC) plan.own_ipc = true;
+  if (kind == CLONE_NEWNET) plan.own_net = true;
+  if (kind == CLONE_NEWUTS) plan.own_uts = true;
+}
+
+// Whether fd is the shim's own namespace of that kind (the same inode as /proc/self/ns/<kind>).
+bool is_shims_ns(int kind, int fd) {
+  const char* name = kind == CLONE_NEWIPC ? "ipc" : kind == CLONE_NEWNET ? "net" : kind == CLONE_NEWUTS ? "uts" : nullptr;
+  if (name == nullptr) return false;
+  struct stat mine, theirs;
+  if (stat((std::string("/proc/self/ns/") + name).c_str(), &mine) < 0 || fstat(fd, &theirs) < 0) return true;
+  return mine.st_ino == theirs.st_ino && mine.st_dev == theirs.st_dev;
+}
+
+}  // namespace
+
 bool start_container(const Spec& s, const std::vector<std::string>& cgroups, Container& out) {
   ChildPlan plan;
   plan.tty = s.terminal;
@@ -522,10 +666,13 @@ bool start_container(const Spec& s, const std::vector<std::string>& cgroups, Con
         flags |= kind;
       if (kind == CLONE_NEWUTS) plan.new_uts = true;
       if (kind == CLONE_NEWNET) plan.new_net = true;
+      mark_own(plan, kind);
       continue;
     }
     Fd fd(open(ns.path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd.ok()) return fail(("open " + ns.type + " namespace").c_str(), ns.path);
+    // A joined namespace (another container's) is the container's own unless it is the host's.
+    if (!is_shims_ns(kind, fd.get())) mark_own(plan, kind);
     if (kind == CLONE_NEWPID) {
       // setns to a pid namespace only applies to children created afterwards, so the shim enters it
       // itself (for its children only; the shim's own pid does not change) and clones into it.
@@ -537,6 +684,7 @@ bool start_container(const Spec& s, const std::vector<std::string>& cgroups, Con
   }
   // Without its own mount namespace the container's mounts would land on the host.
   if (!has_mount_ns) return fail_msg("config.json: linux.namespaces must include a mount namespace");
+  if (!check_sysctls(s, plan)) return false;
 
   ChildStdio io;
   if (!open_child_stdio(s.terminal, s.stdin_pipe, plan, io, out)) return false;
@@ -544,7 +692,7 @@ bool start_container(const Spec& s, const std::vector<std::string>& cgroups, Con
   std::vector<Fd> task_fds;
   const std::vector<std::string> by_parent = plan_cgroups(cgroups, plan, task_fds);
 
-  if (!compile_seccomp(s.seccomp, plan.seccomp_prog)) return false;
+  if (!cached_seccomp(s.seccomp, s.seccomp_cache, plan.seccomp_prog)) return false;
 
   Fd sync_r, sync_w, err_r, err_w;
   if (!make_pipe(sync_r, sync_w) || !make_pipe(err_r, err_w)) return false;
@@ -580,6 +728,25 @@ const NsKind kExecNamespaces[] = {
     {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}, {"net", CLONE_NEWNET}, {"cgroup", CLONE_NEWCGROUP}, {"mnt", CLONE_NEWNS},
 };
 
+// Field 22 of /proc/<pid>/stat (start time in clock ticks after boot), "" when there is no such process.
+// Counted from the last ')': the command name may hold spaces and parentheses.
+std::string process_start_time(pid_t pid) {
+  std::string text;
+  if (!read_file("/proc/" + std::to_string(pid) + "/stat", text)) return "";
+  size_t p = text.rfind(')');
+  if (p == std::string::npos) return "";
+  int field = 2;
+  size_t i = p + 1;
+  while (i < text.size() && field < 22) {
+    while (i < text.size() && text[i] == ' ') i++;
+    size_t j = text.find(' ', i);
+    if (j == std::string::npos) j = text.size();
+    if (++field == 22) return text.substr(i, j - i);
+    i = j;
+  }
+  return "";
+}
+
 // Whether /proc/self/ns/<kind> and /proc/<pid>/ns/<kind> are the same namespace (then it is not joined:
 // a container that shares the host's network, say, needs nothing, and setns to one's own user or mount
 // namespace is refused in some cases).
@@ -593,8 +760,10 @@ bool same_ns(const std::string& kind, int fd) {
 // shim entered it for its children); it enters the others, sets up its stdio, limits, credentials and
 // seccomp filter as the container's init did, and execs. Nothing of the root is built: it is the
 // container's.
-bool exec_child_init(const Spec& s, const ChildPlan& plan) {
-  await_parent(plan);
+bool exec_child_init(const Spec& s, const ChildPlan& given) {
+  await_parent(given);
+  ChildPlan plan = given;
+  plan.fd_dir = open_fd_dir();
   umask(022);
 
   if (!join_own_cgroups(plan)) return false;
@@ -607,7 +776,7 @@ bool exec_child_init(const Spec& s, const ChildPlan& plan) {
 
 }  // namespace
 
-bool start_exec(const Spec& s, pid_t target, const std::vector<std::string>& cgroups, bool stdin_pipe,
+bool start_exec(const Spec& s, pid_t target, const std::string& target_start, const std::vector<std::string>& cgroups, bool stdin_pipe,
                 Container& out) {
   ChildPlan plan;
   plan.tty = s.terminal;
@@ -622,11 +791,18 @@ bool start_exec(const Spec& s, pid_t target, const std::vector<std::string>& cgr
   std::vector<Fd> ns_fds;
   for (const auto& k : kExecNamespaces) {
     Fd fd(open((proc + k.type).c_str(), O_RDONLY | O_CLOEXEC));
+    // An exited process (a zombie not yet reaped keeps its pid) has no namespaces left.
+    if (!fd.ok() && errno == ENOENT) return fail_msg("container process " + std::to_string(target) + " is not running");
     if (!fd.ok()) return fail("open namespace", proc + k.type);
     if (same_ns(k.type, fd.get())) continue;
     plan.joins.push_back({fd.get(), k.flag, proc + k.type});
     ns_fds.push_back(std::move(fd));
   }
+  // berthd names the process by pid and start time: checked now that every namespace is open, a process
+  // that still has that start time was alive all along, so they are its own and not those of a process
+  // that got the pid after it.
+  if (!target_start.empty() && process_start_time(target) != target_start)
+    return fail_msg("container process " + std::to_string(target) + " is not running");
 
   ChildStdio io;
   if (!open_child_stdio(s.terminal, stdin_pipe, plan, io, out)) return false;
@@ -635,7 +811,7 @@ bool start_exec(const Spec& s, pid_t target, const std::vector<std::string>& cgr
   std::vector<Fd> task_fds;
   const std::vector<std::string> by_parent = plan_cgroups(cgroups, plan, task_fds);
 
-  if (!cached_seccomp(s.seccomp, s.seccomp_cache, plan.seccomp_prog)) return false;
+  if (!cached_seccomp(s.seccomp, s.seccomp_cache, plan.seccomp_prog, s.seccomp_shared_cache)) return false;
 
   Fd sync_r, sync_w, err_r, err_w;
   if (!make_pipe(sync_r, sync_w) || !make_pipe(err_r, err_w)) return false;

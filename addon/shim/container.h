@@ -30,5 +30,5 @@ bool start_container(const Spec& s, const std::vector<std::string>& cgroups, Con
 // given cgroup directories before it runs, and gets the credentials, capabilities, rlimits and seccomp
 // filter of s. stdin_pipe: a stdin pipe (Container::stdin_w) instead of /dev/null. Same contract as
 // start_container otherwise.
-bool start_exec(const Spec& s, pid_t target, const std::vector<std::string>& cgroups, bool stdin_pipe,
+bool start_exec(const Spec& s, pid_t target, const std::string& target_start, const std::vector<std::string>& cgroups, bool stdin_pipe,
                 Container& out);

@@ -2,22 +2,74 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
 
 #include <cstdio>
 
-bool JsonLog::open(const std::string& path, uint64_t max_size, unsigned max_file) {
+namespace {
+
+// FILE.N -> FILE.N.gz, then FILE.N is removed: the same names as Docker's rotation with compress=true.
+// A reader that finds both names takes the plain one, which is complete; the .gz is complete once the
+// plain one is gone.
+void gzip_file(const std::string& src) {
+  std::string dst = src + ".gz";
+  Fd in(::open(src.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!in.ok()) return;
+  int out = ::open(dst.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (out < 0) return;
+  gzFile gz = gzdopen(out, "wb");
+  if (!gz) {
+    ::close(out);
+    unlink(dst.c_str());
+    return;
+  }
+  std::unique_ptr<char[]> buf(new char[64 * 1024]);
+  bool ok = true;
+  for (;;) {
+    ssize_t n = read(in.get(), buf.get(), 64 * 1024);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) ok = false;
+    if (n <= 0) break;
+    if (gzwrite(gz, buf.get(), static_cast<unsigned>(n)) != static_cast<int>(n)) {
+      ok = false;
+      break;
+    }
+  }
+  if (gzclose(gz) != Z_OK) ok = false;
+  // On failure (disk full) the plain file stays: nothing is lost, it is only bigger.
+  unlink(ok ? src.c_str() : dst.c_str());
+}
+
+}  // namespace
+
+JsonLog::~JsonLog() { wait_compression(); }
+
+void JsonLog::wait_compression() {
+  if (compressor_.joinable()) compressor_.join();
+}
+
+bool JsonLog::open(const std::string& path, uint64_t max_size, unsigned max_file, bool compress, const std::string& attrs) {
   path_ = path;
   max_size_ = max_size;
   max_file_ = max_file < 1 ? 1 : max_file;
+  compress_ = compress && max_file_ > 1 && max_size_ > 0;
+  attrs_ = attrs.empty() ? "" : ",\"attrs\":" + attrs;
   fd_.reset(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640));
   if (!fd_.ok()) return fail("open log", path);
   struct stat st;
   size_ = fstat(fd_.get(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+  if (compress_) {
+    // A shim that died while compressing (host crash, kill -9) left FILE.1 behind, maybe beside a torn
+    // FILE.1.gz: finish the job, or the next rotation would overwrite FILE.1.
+    std::string first = path_ + ".1";
+    if (access(first.c_str(), F_OK) == 0) compressor_ = std::thread([first] { gzip_file(first); });
+  }
   return true;
 }
 
 void JsonLog::feed(Stream stream, const char* data, size_t n) {
-  if (!fd_.ok()) return;  // not opened: an exec's output is not logged
+  if (!enabled()) return;  // an exec's output, and the none driver, are not logged
   std::string& p = pending_[stream];
   p.append(data, n);
   size_t off = 0;
@@ -44,17 +96,20 @@ void JsonLog::feed(Stream stream, const char* data, size_t n) {
 
 void JsonLog::flush(Stream stream) {
   std::string& p = pending_[stream];
-  if (!p.empty()) add_entry(stream, p.data(), p.size());
+  if (!p.empty() && enabled()) add_entry(stream, p.data(), p.size());
   std::string().swap(p);
   write_batch(batch_.size());
 }
 
 void JsonLog::add_entry(Stream stream, const char* data, size_t n) {
+  if (syslog_) syslog_->send(stream == kStderr, data, n);
   if (!fd_.ok()) return;
   size_t start = batch_.size();
   batch_ += "{\"log\":";
   json_quote_append(batch_, data, n);
-  batch_ += stream == kStdout ? ",\"stream\":\"stdout\",\"time\":\"" : ",\"stream\":\"stderr\",\"time\":\"";
+  batch_ += stream == kStdout ? ",\"stream\":\"stdout\"" : ",\"stream\":\"stderr\"";
+  batch_ += attrs_;  // Docker's field order: log, stream, attrs, time
+  batch_ += ",\"time\":\"";
   batch_ += rfc3339_nano_now();
   batch_ += "\"}\n";
   size_t len = batch_.size() - start;
@@ -81,13 +136,22 @@ void JsonLog::rotate() {
     if (ftruncate(fd_.get(), 0) == 0) size_ = 0;
     return;
   }
+  // The previous FILE.1 must be FILE.1.gz before it moves on.
+  wait_compression();
+  const std::string ext = compress_ ? ".gz" : "";
   // FILE.(N-2) -> FILE.(N-1), ..., FILE.1 -> FILE.2, then FILE -> FILE.1 and a fresh FILE.
   for (unsigned i = max_file_ - 1; i >= 2; i--) {
-    std::string from = path_ + "." + std::to_string(i - 1);
-    std::string to = path_ + "." + std::to_string(i);
+    std::string from = path_ + "." + std::to_string(i - 1) + ext;
+    std::string to = path_ + "." + std::to_string(i) + ext;
     ::rename(from.c_str(), to.c_str());  // a missing older file is normal
   }
-  ::rename(path_.c_str(), (path_ + ".1").c_str());
+  std::string first = path_ + ".1";
+  ::rename(path_.c_str(), first.c_str());
   fd_.reset(::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
   size_ = 0;
+  if (compress_) {
+    // In a thread of its own: gzip of a 20 MB file takes most of a second, during which the container's
+    // output would otherwise wait.
+    compressor_ = std::thread([first] { gzip_file(first); });
+  }
 }

@@ -229,7 +229,7 @@ int main(int argc, char** argv) {
     {
       Spec spec;
       if (!load_exec_spec(args.process, spec) ||
-          !start_exec(spec, static_cast<pid_t>(args.target_pid), args.cgroups, args.stdin_pipe, proc))
+          !start_exec(spec, static_cast<pid_t>(args.target_pid), args.target_start, args.cgroups, args.stdin_pipe, proc))
         return start_failed();
     }
     if (fd3) {
@@ -251,8 +251,20 @@ int main(int argc, char** argv) {
   if (!listener.ok()) return start_failed();
   listening = true;
   JsonLog log;
-  if (!log.open(args.log, args.log_max_size, args.log_max_file)) return start_failed();
+  if (!args.log.empty() &&
+      !log.open(args.log, args.log_max_size, args.log_max_file, args.log_compress, args.log_attrs))
+    return start_failed();
+  if (args.log_driver == "syslog") {
+    // Dialled before the container starts: a syslog that cannot be reached fails the start, as Docker's.
+    auto sl = std::make_unique<Syslog>();
+    if (!sl->open(args.syslog_address, args.syslog_facility, args.syslog_tag, args.syslog_format)) return start_failed();
+    sl->set_nonblocking(args.log_nonblock);
+    log.set_syslog(std::move(sl));
+  }
   Container container;
+  // Counted before the container runs, so that a kill in its first moment is not missed.
+  std::string oom_file = oom_counter_file(args.cgroups);
+  long oom_before = oom_file.empty() ? -1 : oom_kill_count(oom_file);
   {
     // The spec lives only for the start; the supervising loop does not need it.
     Spec spec;
@@ -268,5 +280,6 @@ int main(int argc, char** argv) {
     fd3->send(kFrameStarted, started.data(), started.size());
   }
   Supervisor sup(args, std::move(container), std::move(log), std::move(listener), std::move(sigfd), std::move(fd3));
+  if (!oom_file.empty()) sup.watch_oom(oom_file, oom_before);
   return sup.run();
 }

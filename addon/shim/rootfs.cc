@@ -259,6 +259,65 @@ bool fail_mount(const SpecMount& m, int err = errno) {
   return fail(("mount " + src + " to").c_str(), m.destination, err);
 }
 
+// mountinfo writes space, tab, newline and backslash in paths as \ooo.
+std::string unescape_mountinfo(const std::string& in) {
+  std::string out;
+  for (size_t i = 0; i < in.size(); i++) {
+    if (in[i] == '\\' && i + 3 < in.size()) {
+      int v = 0;
+      bool octal = true;
+      for (size_t k = 1; k <= 3; k++) {
+        char c = in[i + k];
+        if (c < '0' || c > '7') octal = false;
+        v = v * 8 + (c - '0');
+      }
+      if (octal) {
+        out += static_cast<char>(v);
+        i += 3;
+        continue;
+      }
+    }
+    out += in[i];
+  }
+  return out;
+}
+
+// mount_setattr(AT_RECURSIVE) without the call (before Linux 5.12): every mount at or below the one that
+// fd refers to, as mountinfo lists them, is bind-remounted with its own flags and the change. Unlike the
+// one call this is not atomic, which does not matter here: nothing else runs in the container's mount
+// namespace yet.
+bool remount_tree(int fd, const std::string& where, uint64_t attr_set, uint64_t attr_clr) {
+  char buf[4096];
+  ssize_t n = readlink(fd_path(fd).c_str(), buf, sizeof buf - 1);
+  if (n <= 0) return fail("readlink", where);
+  const std::string top(buf, static_cast<size_t>(n));
+  std::string mountinfo;
+  if (!read_file("/proc/self/mountinfo", mountinfo)) return fail("read", "/proc/self/mountinfo");
+  const struct {
+    uint64_t attr;
+    unsigned long flag;
+  } kMap[] = {{MOUNT_ATTR_RDONLY, MS_RDONLY}, {MOUNT_ATTR_NOSUID, MS_NOSUID}, {MOUNT_ATTR_NODEV, MS_NODEV},
+              {MOUNT_ATTR_NOEXEC, MS_NOEXEC}};
+  unsigned long set = 0, clr = 0;
+  for (const auto& e : kMap) {
+    if (attr_set & e.attr) set |= e.flag;
+    if (attr_clr & e.attr) clr |= e.flag;
+  }
+  for (const auto& line : split_on(mountinfo, '\n')) {
+    std::vector<std::string> f = split_on(line, ' ');
+    if (f.size() < 5) continue;
+    const std::string point = unescape_mountinfo(f[4]);
+    if (point != top && (top == "/" ? false : point.rfind(top + "/", 0) != 0)) continue;
+    struct statvfs sv;
+    if (statvfs(point.c_str(), &sv) < 0) continue;  // under a mount that hides it: not reachable anyway
+    unsigned long flags = current_mount_flags(point) | ((sv.f_flag & ST_RDONLY) ? MS_RDONLY : 0);
+    flags = (flags | set) & ~clr;
+    if (mount(nullptr, point.c_str(), nullptr, MS_BIND | MS_REMOUNT | flags, nullptr) < 0)
+      return fail(("remount (mount_setattr needs Linux 5.12) " + where + " at").c_str(), point);
+  }
+  return true;
+}
+
 // Applies propagation and recursive attributes to the mount now on m.destination.
 bool finish_mount(int rootfd, const SpecMount& m, const MountOptions& o) {
   if (!o.propagation && !o.attr_set && !o.attr_clr) return true;
@@ -271,8 +330,10 @@ bool finish_mount(int rootfd, const SpecMount& m, const MountOptions& o) {
     memset(&attr, 0, sizeof attr);
     attr.attr_set = o.attr_set;
     attr.attr_clr = o.attr_clr;
-    if (mount_setattr(mnt.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
-      return fail("mount_setattr", m.destination);
+    if (syscall(SYS_mount_setattr, mnt.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0) {
+      if (errno != ENOSYS) return fail("mount_setattr", m.destination);
+      return remount_tree(mnt.get(), m.destination, o.attr_set, o.attr_clr);
+    }
   }
   return true;
 }

@@ -143,6 +143,16 @@ void read_seccomp(const json& j, SpecSeccomp& out) {
   if (const json* v = member(j, "defaultErrnoRet")) default_errno = static_cast<int>(as_u64(*v, "defaultErrnoRet"));
   if (!seccomp_action(get_string(j, "defaultAction", "SCMP_ACT_ALLOW"), default_errno, out.default_action))
     throw SpecError{"unknown seccomp defaultAction " + get_string(j, "defaultAction")};
+  for (const auto& a : get_strings(j, "architectures")) {
+    uint32_t token;
+    if (!seccomp_arch(a, token)) throw SpecError{"seccomp architecture " + a + " is not supported by this libseccomp"};
+    out.arches.push_back(token);
+  }
+  for (const auto& f : get_strings(j, "flags")) {
+    unsigned bit;
+    if (!seccomp_flag(f, bit)) throw SpecError{"seccomp flag " + f + " is not supported"};
+    out.flags |= bit;
+  }
   if (const json* rules = member(j, "syscalls")) {
     if (!rules->is_array()) throw SpecError{"seccomp syscalls must be an array"};
     for (const auto& r : *rules) {
@@ -150,8 +160,9 @@ void read_seccomp(const json& j, SpecSeccomp& out) {
       rule.names = get_strings(r, "names");
       int err = EPERM;
       if (const json* v = member(r, "errnoRet")) err = static_cast<int>(as_u64(*v, "errnoRet"));
-      if (!seccomp_action(get_string(r, "action"), err, rule.action))
-        throw SpecError{"unknown seccomp action " + get_string(r, "action")};
+      rule.action_name = get_string(r, "action");
+      if (!seccomp_action(rule.action_name, err, rule.action))
+        throw SpecError{"unknown seccomp action " + rule.action_name};
       if (const json* args = member(r, "args")) {
         if (!args->is_array()) throw SpecError{"seccomp args must be an array"};
         for (const auto& a : *args) {
@@ -180,6 +191,8 @@ void read_linux(const json& l, Spec& s) {
     }
   }
   if (const json* sc = member(l, "seccomp")) read_seccomp(*sc, s.seccomp);
+  // berth's own: where the compiled filter of this profile is kept.
+  s.seccomp_cache = get_string(l, "seccompCache");
   s.masked_paths = get_strings(l, "maskedPaths");
   s.readonly_paths = get_strings(l, "readonlyPaths");
   if (const json* sc = member(l, "sysctl")) {
@@ -268,6 +281,7 @@ bool load_exec_spec(const std::string& file, Spec& s) {
     if (const json* l = member(doc, "linux")) {
       read_linux(*l, s);
       s.seccomp_cache = get_string(*l, "seccompCache");
+      s.seccomp_shared_cache = get_string(*l, "seccompSharedCache");
     }
   } catch (const SpecError& e) {
     return fail_msg("process.json: " + e.message);

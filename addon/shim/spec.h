@@ -79,7 +79,8 @@ struct Spec {
   std::vector<std::pair<std::string, std::string>> sysctl;
   std::vector<SpecDevice> devices;
   SpecSeccomp seccomp;  // linux.seccomp; absent = unconfined
-  std::string seccomp_cache;  // exec mode: linux.seccompCache, the file holding the compiled filter
+  std::string seccomp_cache;  // linux.seccompCache: the file holding the compiled filter (per profile, or per container for execs)
+  std::string seccomp_shared_cache;  // exec mode: linux.seccompSharedCache, the profile's (the container start's)
 
   // annotations
   bool stdin_pipe = false;  // org.berth.stdin == "true"

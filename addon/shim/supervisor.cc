@@ -29,6 +29,30 @@ constexpr int64_t kFinalFlushMs = 5000;
 
 }  // namespace
 
+long oom_kill_count(const std::string& file) {
+  std::string text;
+  if (!read_file(file, text)) return -1;
+  // A line "oom_kill N" in both files.
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t eol = text.find('\n', at);
+    if (eol == std::string::npos) eol = text.size();
+    if (text.compare(at, 9, "oom_kill ") == 0) return strtol(text.c_str() + at + 9, nullptr, 10);
+    at = eol + 1;
+  }
+  return -1;
+}
+
+std::string oom_counter_file(const std::vector<std::string>& cgroups) {
+  for (const auto& dir : cgroups) {
+    for (const char* name : {"memory.events", "memory.oom_control"}) {
+      std::string f = dir + "/" + name;
+      if (oom_kill_count(f) >= 0) return f;
+    }
+  }
+  return "";
+}
+
 Supervisor::Supervisor(const Args& args, Container c, JsonLog log, Fd listener, Fd sigfd,
                        std::unique_ptr<Conn> fd3)
     : args_(args), c_(std::move(c)), log_(std::move(log)), listener_(std::move(listener)), sigfd_(std::move(sigfd)) {
@@ -106,6 +130,8 @@ void Supervisor::on_signal() {
     }
     finished_at_ = rfc3339_nano_now();
     exit_ms_ = last_output_ms_ = now_ms();
+    // Read now, before berthd (told by EXITED) removes the cgroup.
+    if (!oom_file_.empty() && oom_before_ >= 0) oom_killed_ = oom_kill_count(oom_file_) > oom_before_;
   }
 }
 
@@ -327,7 +353,8 @@ int Supervisor::finish() {
   c_.stdin_w.reset();
 
   std::string exited = "{\"exitCode\":" + std::to_string(exit_code_) + ",\"signal\":" +
-                       std::to_string(exit_signal_) + ",\"finishedAt\":\"" + finished_at_ + "\"}";
+                       std::to_string(exit_signal_) + ",\"finishedAt\":\"" + finished_at_ + "\"" +
+                       (oom_killed_ ? ",\"oomKilled\":true}" : "}");
   // A failure here (disk full) cannot be helped; berthd still learns the exit from EXITED.
   write_file_atomic(args_.state + "/exit.json", exited, !args_.exec_mode);
   // Clients that connected just now get EXITED too; after that nobody can connect any more.
@@ -362,6 +389,11 @@ int Supervisor::finish() {
   for (auto& c : conns_) shutdown(c->fd(), SHUT_RDWR);
   conns_.clear();
   return 0;
+}
+
+void Supervisor::watch_oom(std::string file, long before) {
+  oom_file_ = std::move(file);
+  oom_before_ = before;
 }
 
 void Supervisor::when_idle(void (*fn)(), int64_t after_ms) {

@@ -21,6 +21,12 @@ struct Output {
   JsonLog::Stream log_stream = JsonLog::kStdout;
 };
 
+// The kernel's count of OOM kills in a memory cgroup's memory.events (v2) or memory.oom_control (v1,
+// Linux 4.13), or -1 when the file has none.
+long oom_kill_count(const std::string& file);
+// The first of the container's cgroup directories with such a counter, or "" (no memory controller).
+std::string oom_counter_file(const std::vector<std::string>& cgroups);
+
 class Supervisor {
  public:
   // Takes over the started container's fds, the open log, the listening shim.sock and the SIGCHLD
@@ -32,6 +38,11 @@ class Supervisor {
   // clean-up waits until the exec has shown it is not a short one, so that `docker exec C true` does
   // not wait for it).
   void when_idle(void (*fn)(), int64_t after_ms);
+  // Watches the container's memory cgroup for OOM kills: the kernel's oom_kill counter in `file` (v2
+  // memory.events, v1 memory.oom_control) read again when the container has exited and compared with
+  // `before`, read before it started. A higher count is reported as "oomKilled":true in EXITED and
+  // exit.json.
+  void watch_oom(std::string file, long before);
 
  private:
   void poll_once();
@@ -70,6 +81,9 @@ class Supervisor {
   std::string finished_at_;
   int64_t exit_ms_ = 0;
   int64_t last_output_ms_ = 0;
+  std::string oom_file_;
+  long oom_before_ = -1;
+  bool oom_killed_ = false;
   void (*idle_fn_)() = nullptr;
   int64_t idle_at_ms_ = 0;
 };

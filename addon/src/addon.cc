@@ -12,6 +12,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   berth::js::RegisterFs(env, exports);
   berth::js::RegisterCgroup(env, exports);
   berth::js::RegisterNet(env, exports);
+  berth::js::RegisterKernel(env, exports);
+  berth::js::RegisterLock(env, exports);
+  berth::js::RegisterInRoot(env, exports);
   return exports;
 }
 

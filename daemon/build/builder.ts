@@ -17,6 +17,7 @@
 // "Successfully tagged <name>" per tag. A failing step ends the stream with an errorDetail (a RUN's exit
 // code as `code`); nothing is tagged then, and the step's container is removed.
 /* eslint-disable @typescript-eslint/no-explicit-any */
+import { nowNs, rfc3339Nano } from '../lib/time';
 import { promises as fsp } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -28,11 +29,12 @@ import { shortId } from '../lib/ids';
 import type { ImageRecord } from '../images/model';
 import { parseNormalizedNamed, tagNameOnly, familiarString, type NamedRef } from '../images/reference';
 import { packUpper } from '../containers/commit';
-import { resolveInRoot } from '../containers/archive';
+import { withRoot, readFileChunks } from '../runtime/inroot';
 import { resolveUser } from '../containers/user';
 import { packDir } from '../storage/layers/pack';
 import { distributionOf } from '../distribution';
 import type { AuthConfig } from '../distribution/auth';
+import { download, isUrl } from './remote';
 import { flagsOf, parseDockerfile, parseInstruction, type Instruction } from './dockerfile';
 import { processWord, processWords, type Lookup } from './shell';
 import { applyMetadata, commandOf, shellOf, splitRaw, type MetaContext } from './metadata';
@@ -200,12 +202,13 @@ export class Builder {
   private async readDockerfile(): Promise<string> {
     // Resolved inside the context: a symlink in it must not make the builder read (and echo in a parse
     // error) a file of the host.
-    const tryRead = async (name: string) => {
-      const r = await resolveInRoot(this.contextDir, name, true);
-      if (r.host === this.contextDir) return undefined;
-      const st = await fsp.lstat(r.host).catch(() => undefined);
-      return st?.isFile() ? fsp.readFile(r.host, 'utf8') : undefined;
-    };
+    const tryRead = (name: string) => withRoot(this.contextDir, async (root) => {
+      const r = await root.resolve(name, true).catch(() => undefined);
+      if (!r || r.inner === '/' || r.stat?.type !== 'file') return undefined;
+      const chunks: Buffer[] = [];
+      for await (const c of readFileChunks(root, r.inner)) chunks.push(c);
+      return Buffer.concat(chunks).toString('utf8');
+    });
     const name = this.o.dockerfile || 'Dockerfile';
     const text = (await tryRead(name)) ?? (name === 'Dockerfile' ? await tryRead('dockerfile') : undefined);
     if (text === undefined) throw invalid(`Cannot locate specified Dockerfile: ${name}`);
@@ -381,11 +384,10 @@ export class Builder {
     if (words.length < 2) throw invalid(`${what} requires at least two arguments, but only one was provided. Destination could not be determined.`);
     const dest = words[words.length - 1];
     const srcs = words.slice(0, -1);
-    const url = srcs.find((s) => /^https?:\/\//i.test(s));
-    if (url) {
-      if (what === 'COPY') throw invalid('COPY failed: source can\'t be a URL for COPY');
-      throw invalid(`ADD failed: cannot download ${url}: berth's builder has no access to outside networks; download the file into the build context and ADD or COPY it from there`);
-    }
+    const urls = srcs.filter(isUrl);
+    if (urls.length && what === 'COPY') throw invalid('COPY failed: source can\'t be a URL for COPY');
+    if (urls.length && flags.get('from')) throw invalid('ADD failed: --from cannot be used with a URL source');
+    const locals = srcs.filter((s) => !isUrl(s));
     const chownSpec = flags.get('chown') ? processWord(flags.get('chown')!, env, this.escape) : '';
     const chmodText = flags.get('chmod');
     let chmod: number | undefined;
@@ -393,15 +395,23 @@ export class Builder {
       if (!/^[0-7]{3,4}$/.test(chmodText)) throw invalid(`invalid chmod parameter ${chmodText}`);
       chmod = parseInt(chmodText, 8);
     }
+    // Remote files are fetched before the cache is consulted: the key follows their content.
+    const downloads = await Promise.all(urls.map((u) => download(u, path.join(this.tmpDir, 'add-url'))));
     return this.withSourceRoot(stage, flags.get('from'), async (srcRoot) => {
-      const sources = await findSources(srcRoot, srcs, what);
+      const localSources = locals.length ? await findSources(srcRoot, locals, what) : [];
+      const sources = [...localSources, ...downloads];
       const hash = await hashSources(sources);
       const comment = `${what} ${chownSpec ? `--chown=${chownSpec} ` : ''}${hash} in ${dest} `;
       const containerConfig = { ...stage.config, Cmd: [...shellOf(stage.config), `#(nop) ${comment}`] };
       if (this.useCache(stage, containerConfig)) return;
       const res = await this.withRoot(stage, containerConfig.Cmd, false, async (root) => {
         const owner = chownSpec ? await parseChown(root, chownSpec) : undefined;
-        await copySources(root, sources, { dest, workdir: stage.config.WorkingDir || '/', owner, chmod, unpack: what === 'ADD', what });
+        // Several sources (a remote one included) go into a directory; local archives of ADD are unpacked,
+        // downloads never are.
+        if (sources.length > 1 && !dest.endsWith('/')) throw invalid(`When using ${what} with more than one source file, the destination must be a directory and end with a /`);
+        const into = dest;
+        if (localSources.length) await copySources(root, localSources, { dest: into, workdir: stage.config.WorkingDir || '/', owner, chmod, unpack: what === 'ADD', what });
+        if (downloads.length) await copySources(root, downloads, { dest: into, workdir: stage.config.WorkingDir || '/', owner, chmod, unpack: false, what });
       });
       await this.commit(stage, containerConfig, res, containerConfig.Cmd.join(' '));
     });
@@ -529,7 +539,7 @@ export class Builder {
     const parent = stage.image;
     const img = await this.d.images.writeBuildStep(parent, res.tar, (diffId) => {
       const base = parent?.config ?? {};
-      const now = new Date().toISOString();
+      const now = rfc3339Nano(nowNs());
       const history = [...(Array.isArray(base.history) ? base.history : [])];
       history.push({ created: now, created_by: createdBy, ...(diffId ? {} : { empty_layer: true }) });
       const cfg: any = {

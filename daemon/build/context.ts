@@ -16,6 +16,20 @@ export interface BuildDir {
   dispose(): Promise<void>;
 }
 
+/** The docker CLI adds a Dockerfile from outside the context (`-f /elsewhere/Dockerfile`, `-f -`) by
+ *  appending a `.dockerfile.<random>` member to the context's tar and stops right after that member's data:
+ *  no padding to the 512-byte block and no end-of-archive blocks. Docker's reader takes that as the end; here
+ *  the missing padding and the two zero blocks are supplied, so such a stream reads as the archive it is. A
+ *  body cut off inside a header or a member's data still fails as truncated. */
+export async function* withTarEnd(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let n = 0;
+  for await (const chunk of src) {
+    n += chunk.length;
+    yield chunk;
+  }
+  yield Buffer.alloc((512 - (n % 512)) % 512 + 1024);
+}
+
 /** Unpacks the context into a new directory under `<dataRoot>/image/tmp`; on error nothing remains. */
 export async function receiveContext(dataRoot: string, body: AsyncIterable<Buffer>): Promise<BuildDir> {
   const root = path.join(dataRoot, 'image', 'tmp');
@@ -28,7 +42,7 @@ export async function receiveContext(dataRoot: string, body: AsyncIterable<Buffe
   try {
     await fsp.mkdir(context, { mode: 0o755 });
     await fsp.mkdir(tmp, { mode: 0o700 });
-    await applyTar(decompressed(body), context, { fs: layerFs });
+    await applyTar(withTarEnd(decompressed(body)), context, { fs: layerFs });
   } catch (e) {
     await dispose();
     throw e;

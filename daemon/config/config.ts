@@ -2,6 +2,7 @@
 // Flags win over the file, as in dockerd; a key given in both places is not an error here.
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
+import { validateLogConfig } from '../logs';
 
 export interface Config {
   hosts: string[];          // unix:///run/berth.sock …
@@ -23,6 +24,8 @@ export interface Config {
   bip: string;
   defaultAddressPools: Array<{ base: string; size: number }>;
   icc: boolean;
+  /** daemon.json `iptables` (default true): false leaves the host's firewall to the user, as dockerd's key. */
+  iptables: boolean;
   insecureRegistries: string[];   // daemon.json insecure-registries: host[:port] or CIDR
   registryMirrors: string[];      // daemon.json registry-mirrors: URLs tried first for docker.io
   maxConcurrentDownloads: number; // daemon.json max-concurrent-downloads (3)
@@ -45,6 +48,11 @@ export interface Config {
   defaultIpcMode: string;
   defaultCgroupnsMode: string;
   labels: string[];
+  /** live-restore (default true): containers outlive berthd. false: they are stopped when berthd shuts down
+   *  cleanly and not adopted after a crash, as dockerd without live-restore. */
+  liveRestore: boolean;
+  /** shutdown-timeout: seconds a container gets to stop when berthd shuts down without live-restore. */
+  shutdownTimeout: number;
 }
 
 const DEFAULT_CONFIG_FILE = '/etc/berth/daemon.json';
@@ -78,7 +86,7 @@ export function parseFlags(argv: string[]): Record<string, string | string[] | b
         break;
       }
       case 'tlscacert': case 'tlscert': case 'tlskey': case 'metrics-addr': case 'default-shm-size':
-      case 'default-ipc-mode': case 'default-cgroupns-mode': {
+      case 'default-ipc-mode': case 'default-cgroupns-mode': case 'shutdown-timeout': {
         const [v, j] = takeValue(argv, i, name); i = j;
         out[name] = v;
         break;
@@ -94,7 +102,7 @@ export function parseFlags(argv: string[]): Record<string, string | string[] | b
         break;
       }
       // Booleans as Go's flag package takes them: `--tls`, `--tls=true`, `--tls=false` (never a separate word).
-      case 'tls': case 'tlsverify': {
+      case 'tls': case 'tlsverify': case 'live-restore': {
         const eq = a.indexOf('=');
         out[name] = eq > 0 ? parseBool(a.slice(eq + 1), name) : true;
         break;
@@ -198,6 +206,14 @@ function mirrorUrl(m: string): string {
   return `${u.protocol}//${u.host}`;
 }
 
+/** shutdown-timeout as dockerd takes it: whole seconds, 15 by default, -1 for no limit. */
+function shutdownTimeout(v: unknown): number {
+  if (v === undefined || v === null) return 15;
+  const n = typeof v === 'string' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < -1) throw new ConfigError(`invalid shutdown-timeout: ${JSON.stringify(v)} (whole seconds, or -1)`);
+  return n;
+}
+
 export function loadConfig(argv: string[], repoRoot: string): Config {
   const flags = parseFlags(argv);
   const configFile = (flags['config-file'] as string) ?? DEFAULT_CONFIG_FILE;
@@ -231,6 +247,7 @@ export function loadConfig(argv: string[], repoRoot: string): Config {
     bip: pick('bip', 'bip', ''),
     defaultAddressPools: (file['default-address-pools'] as Config['defaultAddressPools']) ?? [],
     icc: file.icc === undefined ? true : !!file.icc,
+    iptables: file.iptables === undefined ? true : file.iptables !== false,
     insecureRegistries: stringList(file, 'insecure-registries'),
     registryMirrors: stringList(file, 'registry-mirrors').map(mirrorUrl),
     maxConcurrentDownloads: positiveInt(file, 'max-concurrent-downloads', 3),
@@ -246,6 +263,8 @@ export function loadConfig(argv: string[], repoRoot: string): Config {
     defaultIpcMode: pick('default-ipc-mode', 'default-ipc-mode', 'private'),
     defaultCgroupnsMode: pick('default-cgroupns-mode', 'default-cgroupns-mode', 'private'),
     labels: (flags.labels as string[]) ?? stringList(file, 'labels'),
+    liveRestore: optBool(flags, file, 'live-restore') ?? true,
+    shutdownTimeout: shutdownTimeout(flags['shutdown-timeout'] ?? file['shutdown-timeout']),
   };
   // --tlsverify implies --tls (dockerd: "Use TLS and verify the remote").
   const tls = optBool(flags, file, 'tls');
@@ -259,6 +278,11 @@ export function loadConfig(argv: string[], repoRoot: string): Config {
   if (cfg.metricsAddr && !/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(cfg.metricsAddr)) throw new ConfigError(`invalid metrics-addr ${JSON.stringify(cfg.metricsAddr)}: use host:port`);
   if (cfg.logOpts === null || typeof cfg.logOpts !== 'object' || Array.isArray(cfg.logOpts) || !Object.values(cfg.logOpts).every((x) => typeof x === 'string')) {
     throw new ConfigError('log-opts must be an object of strings');
+  }
+  try {
+    validateLogConfig({ Type: cfg.logDriver, Config: cfg.logOpts });
+  } catch (e) {
+    throw new ConfigError(`failed to set log opts: ${(e as Error).message}`);
   }
   for (const h of hosts) {
     if (!h.startsWith('tcp://')) continue;

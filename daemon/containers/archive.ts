@@ -1,118 +1,37 @@
-// docker cp: HEAD/GET/PUT /containers/{id}/archive. Every path a client names is resolved inside the
-// container's root: components are walked one at a time, symlinks are read and re-rooted (an absolute
-// target starts again at the container's root, `..` never climbs above it), so no path, link or tar entry
-// can reach the host's files. The walk is done again for every tar entry on the way in.
-//
-// Limits: a running container may swap a checked directory for a symlink between the walk and the open
-// (the same window Docker's own resolver has); the last component is opened with O_NOFOLLOW, which closes
-// the window for files written, not for the directories above them.
-import { constants as FS, createReadStream, lstatSync, readlinkSync } from 'node:fs';
-import { lstat, mkdir, open, readlink, readdir, symlink, unlink, rmdir, link, chmod, lchown, lutimes, stat } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+// docker cp: HEAD/GET/PUT /containers/{id}/archive. Every file is reached through the addon's in-root
+// calls (runtime/inroot.ts): paths are resolved beneath an fd of the container's root (symlinks re-rooted,
+// `..` never above it, by the kernel's openat2 RESOLVE_IN_ROOT or an O_PATH walk), and files are read,
+// created, chowned and chmod'ed through fds. A running container that swaps a directory for a symlink
+// while a copy runs can only send it elsewhere inside its own root, never to the host's files.
+// A running container with volumes is reached through /proc/PID/root, opened only while PID is still the
+// container's process.
+import { write as writeCb, futimes as futimesCb } from 'node:fs';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import * as tar from 'tar-stream';
-import { invalid, notFound, BerthError } from '../errors/errors';
+import { invalid, notFound, conflict, BerthError } from '../errors/errors';
+import { withRoot, closeFile, errnoOf, readChunks, type Root, type InRootStat } from '../runtime/inroot';
 import type { ContainerService, Live } from './service';
 
-const MAX_LINKS = 40;
+const writeFd = promisify(writeCb);
+const futimes = promisify(futimesCb);
 
-/** Files the runtime mounts over the rootfs: cp reads and writes the container directory's copy. */
+/** Files the runtime mounts over the rootfs: cp reads the container directory's copy. */
 const MOUNTED_FILES: Record<string, string> = { '/etc/hostname': 'hostname', '/etc/hosts': 'hosts', '/etc/resolv.conf': 'resolv.conf' };
 
-/** What the walk below asks of the filesystem: an lstat (null when the path does not exist) or a readlink. */
-type WalkAsk = { lstat: string } | { readlink: string };
-type Resolved = { inner: string; host: string };
-
-// The walk itself, written once for the async and the sync caller: it yields each filesystem question
-// and is resumed with the answer.
-function* walkInRoot(root: string, p: string, followFinal: boolean): Generator<WalkAsk, Resolved, Stats | string | null> {
-  const stack: string[] = [];
-  const queue = p.split('/').filter((c) => c !== '' && c !== '.');
-  let links = 0;
-  let missing = false;
-  while (queue.length) {
-    const c = queue.shift()!;
-    if (c === '..') {
-      stack.pop();
-      continue;
-    }
-    const isLast = queue.length === 0;
-    if (missing || (isLast && !followFinal)) {
-      stack.push(c);
-      continue;
-    }
-    const candidate = path.join(root, ...stack, c);
-    const st = (yield { lstat: candidate }) as Stats | null;
-    if (!st) {
-      missing = true;
-      stack.push(c);
-      continue;
-    }
-    if (!st.isSymbolicLink()) {
-      stack.push(c);
-      continue;
-    }
-    if (++links > MAX_LINKS) throw invalid(`too many levels of symbolic links: ${p}`);
-    const target = (yield { readlink: candidate }) as string;
-    if (target.startsWith('/')) stack.length = 0;
-    queue.unshift(...target.split('/').filter((x) => x !== '' && x !== '.'));
-  }
-  return { inner: '/' + stack.join('/'), host: stack.length ? path.join(root, ...stack) : root };
-}
-
-function missingPath(e: unknown): null {
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code !== 'ENOENT' && code !== 'ENOTDIR') throw e;
-  return null;
-}
-
-/**
- * Resolves container path `p` under host directory `root`. Returns the container path (absolute, clean)
- * and the host path. `followFinal`: whether a symlink in the last component is followed too.
- * Components that do not exist are kept as given (cleaned lexically), so a target to be created resolves.
- */
-export async function resolveInRoot(root: string, p: string, followFinal: boolean): Promise<Resolved> {
-  const walk = walkInRoot(root, p, followFinal);
-  let step = walk.next();
-  while (!step.done) {
-    const ask = step.value;
-    step = walk.next('lstat' in ask ? await lstat(ask.lstat).catch(missingPath) : await readlink(ask.readlink));
-  }
-  return step.value;
-}
-
-/** resolveInRoot for the few small reads on a request's path (a container's /etc/passwd), where the
- *  thread-pool round trips of the async calls cost more than the calls themselves. */
-export function resolveInRootSync(root: string, p: string, followFinal: boolean): Resolved {
-  const walk = walkInRoot(root, p, followFinal);
-  let step = walk.next();
-  while (!step.done) {
-    const ask = step.value;
-    let answer: Stats | string | null;
-    if ('lstat' in ask) {
-      try {
-        answer = lstatSync(ask.lstat);
-      } catch (e) {
-        answer = missingPath(e);
-      }
-    } else {
-      answer = readlinkSync(ask.readlink);
-    }
-    step = walk.next(answer);
-  }
-  return step.value;
-}
-
 /** Go's os.FileMode bits for a stat (what X-Docker-Container-Path-Stat carries). */
-export function goFileMode(st: Stats): number {
+export function goFileMode(st: InRootStat): number {
   let m = st.mode & 0o777;
-  if (st.isDirectory()) m += 2 ** 31;
-  else if (st.isSymbolicLink()) m += 2 ** 27;
-  else if (st.isFIFO()) m += 2 ** 25;
-  else if (st.isSocket()) m += 2 ** 24;
-  else if (st.isCharacterDevice()) m += 2 ** 26 + 2 ** 21;
-  else if (st.isBlockDevice()) m += 2 ** 26;
+  switch (st.type) {
+    case 'dir': m += 2 ** 31; break;
+    case 'symlink': m += 2 ** 27; break;
+    case 'fifo': m += 2 ** 25; break;
+    case 'socket': m += 2 ** 24; break;
+    case 'char': m += 2 ** 26 + 2 ** 21; break;
+    case 'block': m += 2 ** 26; break;
+    default: break;
+  }
   if (st.mode & 0o4000) m += 2 ** 23;
   if (st.mode & 0o2000) m += 2 ** 22;
   if (st.mode & 0o1000) m += 2 ** 20;
@@ -120,13 +39,13 @@ export function goFileMode(st: Stats): number {
 }
 
 /** Go's time.Time JSON: RFC3339 with the fraction trimmed of trailing zeros. */
-function goTime(st: Stats & { mtimeNs?: bigint }): string {
-  const ns = st.mtimeNs ?? BigInt(Math.round(st.mtimeMs * 1e6));
-  const secs = ns / 1_000_000_000n;
-  const frac = (ns % 1_000_000_000n).toString().padStart(9, '0').replace(/0+$/, '');
-  const base = new Date(Number(secs) * 1000).toISOString().slice(0, 19);
+function goTime(st: InRootStat): string {
+  const frac = String(st.mtimeNsec).padStart(9, '0').replace(/0+$/, '');
+  const base = new Date(st.mtimeSec * 1000).toISOString().slice(0, 19);
   return `${base}${frac ? '.' + frac : ''}Z`;
 }
+
+const mtimeOf = (st: InRootStat) => new Date(st.mtimeSec * 1000 + Math.floor(st.mtimeNsec / 1e6));
 
 /** path.Base as Docker applies it to the requested path, keeping a trailing "/." as ".". */
 function baseName(p: string): string {
@@ -135,28 +54,46 @@ function baseName(p: string): string {
   return clean === '/' ? '/' : path.posix.basename(clean);
 }
 
-interface Located { inner: string; host: string; st: Stats; linkTarget: string }
+/** Runs fn with the container's root open (through /proc/PID/root for a running container with
+ *  volumes) and its own directory (the hosts, hostname and resolv.conf berth mounts over the root). */
+async function inContainer<T>(svc: ContainerService, live: Live, fn: (root: Root, own: Root) => Promise<T>): Promise<T> {
+  try {
+    return await svc.withRootfs(live, (rootPath, owner) => withRoot(rootPath, (root) => withRoot(svc.containerDir(live.rec.id), (own) => fn(root, own)), owner), { mounts: true });
+  } catch (e) {
+    // The process whose /proc/PID/root was to be used is gone (the container stopped meanwhile).
+    if (errnoOf(e) === 'ESRCH') throw conflict(`Container ${live.rec.id} is not running: ${(e as Error).message}`);
+    throw e;
+  }
+}
 
-async function locate(svc: ContainerService, live: Live, root: string, p: string, ref: string): Promise<Located> {
+/** Where a requested path is: the root it is read from (the container's, or its own directory for the
+ *  files berth mounts) and the path there, its path in the container, its lstat and, for a symlink,
+ *  where it leads in the container. */
+interface Located { root: Root; at: string; inner: string; st: InRootStat; linkTarget: string }
+
+async function locate(root: Root, own: Root, p: string, ref: string): Promise<Located> {
   if (!p) throw invalid('Path cannot be empty');
   // A trailing slash or "/." asks for the directory a symlink points to; otherwise the link itself.
   const follow = /\/\.?$/.test(p);
-  const r = await resolveInRoot(root, p, follow);
-  const mounted = MOUNTED_FILES[r.inner];
-  const host = mounted ? path.join(svc.containerDir(live.rec.id), mounted) : r.host;
-  let st: Stats;
+  const missing = () => notFound(`Could not find the file ${p} in container ${ref}`);
+  let r: { inner: string; stat: InRootStat | null };
   try {
-    st = await lstat(host, { bigint: false });
-    (st as Stats & { mtimeNs?: bigint }).mtimeNs = (await lstat(host, { bigint: true })).mtimeNs;
+    r = await root.resolve(p, follow);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw notFound(`Could not find the file ${p} in container ${ref}`);
+    const code = errnoOf(e);
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw missing();
+    if (code === 'ELOOP') throw invalid(`too many levels of symbolic links: ${p}`);
     throw e;
   }
-  if (follow && !st.isDirectory()) throw invalid(`not a directory: ${p}`);
+  const mounted = MOUNTED_FILES[r.inner];
+  const at = mounted ? own : root;
+  const atPath = mounted ? `/${mounted}` : r.inner;
+  const st = mounted ? (await own.resolve(atPath, false)).stat : r.stat;
+  if (!st) throw missing();
+  if (follow && st.type !== 'dir') throw invalid(`not a directory: ${p}`);
   let linkTarget = '';
-  if (st.isSymbolicLink()) linkTarget = (await resolveInRoot(root, r.inner, true)).inner;
-  return { inner: r.inner, host, st, linkTarget };
+  if (st.type === 'symlink') linkTarget = await root.resolve(r.inner, true).then((t) => t.inner, () => '');
+  return { root: at, at: atPath, inner: r.inner, st, linkTarget };
 }
 
 function statHeader(p: string, l: Located): string {
@@ -167,15 +104,15 @@ function statHeader(p: string, l: Located): string {
 /** HEAD: the stat header only. */
 export async function statPath(svc: ContainerService, ref: string, p: string): Promise<string> {
   const live = svc.lookup(ref);
-  return svc.withRootfs(live, async (root) => statHeader(p, await locate(svc, live, root, p, ref)), { mounts: true });
+  return inContainer(svc, live, async (root, own) => statHeader(p, await locate(root, own, p, ref)));
 }
 
 /** GET: a tar of the path (its top entry named as the requested basename) written to `out`. `onStat` is
  *  called with the header before the first byte, so that a missing path can still become a 404. */
 export async function getArchive(svc: ContainerService, ref: string, p: string, onStat: (hdr: string) => Writable): Promise<void> {
   const live = svc.lookup(ref);
-  await svc.withRootfs(live, async (root) => {
-    const l = await locate(svc, live, root, p, ref);
+  await inContainer(svc, live, async (root, own) => {
+    const l = await locate(root, own, p, ref);
     const out = onStat(statHeader(p, l));
     const pack = tar.pack();
     // pack is a streamx stream: piped by hand, since node's pipeline() does not see it end.
@@ -187,55 +124,77 @@ export async function getArchive(svc: ContainerService, ref: string, p: string, 
     });
     pack.pipe(out);
     try {
-      await addTree(pack, l.host, baseName(p) === '/' ? '.' : baseName(p), l.st);
+      await addTree(pack, l.root, l.at, baseName(p) === '/' ? '.' : baseName(p), l.st);
       pack.finalize();
     } catch (e) {
       pack.destroy(e as Error);
     }
     await done;
-  }, { mounts: true });
+  });
 }
 
-async function addTree(pack: tar.Pack, host: string, name: string, st: Stats): Promise<void> {
-  const base = { name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
-  if (st.isDirectory()) {
-    await entry(pack, { ...base, name: name.endsWith('/') ? name : `${name}/`, type: 'directory' });
-    for (const child of (await readdir(host)).sort()) {
-      const cp = path.join(host, child);
-      let cst: Stats;
+/** Gone meanwhile (a running container), or no longer of the type it was listed as. */
+const vanished = (e: unknown) => ['ENOENT', 'ENOTDIR', 'ELOOP', 'EINVAL'].includes(errnoOf(e) ?? '');
+
+async function addTree(pack: tar.Pack, root: Root, at: string, name: string, st: InRootStat): Promise<void> {
+  const base = { name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: mtimeOf(st) };
+  switch (st.type) {
+    case 'dir': {
+      await entry(pack, { ...base, name: name.endsWith('/') ? name : `${name}/`, type: 'directory' });
+      let children: Array<{ name: string; stat: InRootStat }>;
       try {
-        cst = await lstat(cp);
-      } catch {
-        continue; // gone meanwhile (a running container)
+        children = await root.list(at);
+      } catch (e) {
+        if (vanished(e)) return;
+        throw e;
       }
-      await addTree(pack, cp, name === '.' ? child : `${name.replace(/\/$/, '')}/${child}`, cst);
+      for (const c of children) {
+        await addTree(pack, root, path.posix.join(at, c.name), name === '.' ? c.name : `${name.replace(/\/$/, '')}/${c.name}`, c.stat);
+      }
+      return;
     }
-  } else if (st.isSymbolicLink()) {
-    await entry(pack, { ...base, type: 'symlink', linkname: await readlink(host) });
-  } else if (st.isFile()) {
-    const fh = await open(host, FS.O_RDONLY | FS.O_NOFOLLOW);
-    try {
-      const size = (await fh.stat()).size;
-      await new Promise<void>((resolve, reject) => {
-        if (size === 0) {
-          pack.entry({ ...base, type: 'file', size }, Buffer.alloc(0), (err) => (err ? reject(err) : resolve()));
-          return;
-        }
-        const w = pack.entry({ ...base, type: 'file', size }, (err) => (err ? reject(err) : resolve()));
-        const r = createReadStream('', { fd: fh.fd, autoClose: false, start: 0, end: size - 1 });
-        r.on('error', reject);
-        r.pipe(w);
-      });
-    } finally {
-      await fh.close();
+    case 'symlink': {
+      const linkname = await root.readlink(at).catch((e) => (vanished(e) ? null : Promise.reject(e)));
+      if (linkname !== null) await entry(pack, { ...base, type: 'symlink', linkname });
+      return;
     }
-  } else if (st.isFIFO()) {
-    await entry(pack, { ...base, type: 'fifo' });
-  } else if (st.isCharacterDevice() || st.isBlockDevice()) {
-    const major = Math.floor(st.rdev / 256) & 0xfff, minor = (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00);
-    await entry(pack, { ...base, type: st.isCharacterDevice() ? 'character-device' : 'block-device', devmajor: major, devminor: minor });
+    case 'file': {
+      let f: { fd: number; stat: InRootStat };
+      try {
+        f = await root.openFile(at);
+      } catch (e) {
+        if (vanished(e)) return;
+        throw e;
+      }
+      try {
+        const size = f.stat.size;
+        // Exactly `size` bytes: a file that grows meanwhile is cut, one that shrinks fails the entry.
+        await new Promise<void>((resolve, reject) => {
+          if (size === 0) {
+            pack.entry({ ...base, type: 'file', size }, Buffer.alloc(0), (err) => (err ? reject(err) : resolve()));
+            return;
+          }
+          const w = pack.entry({ ...base, type: 'file', size }, (err) => (err ? reject(err) : resolve()));
+          void (async () => {
+            for await (const c of readChunks(f.fd, size)) if (!w.write(c)) await new Promise<void>((r) => w.once('drain', () => r()));
+            w.end(() => undefined);
+          })().catch(reject);
+        });
+      } finally {
+        await closeFile(f.fd);
+      }
+      return;
+    }
+    case 'fifo':
+      await entry(pack, { ...base, type: 'fifo' });
+      return;
+    case 'char':
+    case 'block':
+      await entry(pack, { ...base, type: st.type === 'char' ? 'character-device' : 'block-device', devmajor: st.rdevMajor, devminor: st.rdevMinor });
+      return;
+    default:
+      // Sockets are not archived (as tar does).
   }
-  // Sockets are not archived (as tar does).
 }
 
 function entry(pack: tar.Pack, h: Partial<tar.Header> & { name: string }): Promise<void> {
@@ -248,8 +207,11 @@ export interface PutOptions { noOverwriteDirNonDir: boolean; copyUIDGID: boolean
 export async function putArchive(svc: ContainerService, ref: string, p: string, body: Readable, o: PutOptions): Promise<void> {
   const live = svc.lookup(ref);
   if (!p) throw invalid('Path cannot be empty');
-  await svc.withRootfs(live, async (root) => {
-    const dest = await resolveInRoot(root, p, true);
+  await inContainer(svc, live, async (root) => {
+    const dest = await root.resolve(p, true).catch((e) => {
+      if (['ENOENT', 'ENOTDIR', 'ELOOP'].includes(errnoOf(e) ?? '')) throw notFound(`Could not find the file ${p} in container ${ref}`);
+      throw e;
+    });
     // Where the files would land decides, as in Docker: the deepest mount holding the destination (a
     // volume, bind, tmpfs or image), else the container's root.
     const under = (live.rec.mounts ?? [])
@@ -258,20 +220,15 @@ export async function putArchive(svc: ContainerService, ref: string, p: string, 
     if (under ? !under.RW : live.rec.hostConfig.ReadonlyRootfs && svc.isRunningId(live.rec.id)) {
       throw new BerthError('forbidden', under ? 'mounted volume is marked read-only' : 'container rootfs is marked read-only');
     }
-    let st: Stats;
-    try {
-      st = await stat(dest.host);
-    } catch {
-      throw notFound(`Could not find the file ${p} in container ${ref}`);
-    }
-    if (!st.isDirectory()) throw invalid(`extraction point is not a directory`);
+    if (!dest.stat) throw notFound(`Could not find the file ${p} in container ${ref}`);
+    if (dest.stat.type !== 'dir') throw invalid(`extraction point is not a directory`);
     await extract(root, dest.inner, body, o);
-  }, { mounts: true });
+  });
 }
 
-async function extract(root: string, destInner: string, body: Readable, o: PutOptions): Promise<void> {
+async function extract(root: Root, destInner: string, body: Readable, o: PutOptions): Promise<void> {
   const ex = tar.extract();
-  const dirTimes: Array<[string, Date]> = [];
+  const dirTimes: Array<[string, number]> = [];
   const work = (async () => {
     for await (const e of ex) {
       const h = e.header;
@@ -286,65 +243,56 @@ async function extract(root: string, destInner: string, body: Readable, o: PutOp
   body.on('error', (err) => ex.destroy(err));
   await work;
   // Directory times last: writing into a directory changes its mtime.
-  for (const [d, t] of dirTimes.reverse()) await lutimes(d, t, t).catch(() => {});
+  for (const [d, t] of dirTimes.reverse()) await root.setTimes(d, t).catch(() => {});
 }
 
-async function extractOne(root: string, destInner: string, h: tar.Header, e: AsyncIterable<unknown>, o: PutOptions, dirTimes: Array<[string, Date]>): Promise<void> {
+/** Whether `p` (clean, absolute) is `dir` or below it. */
+const within = (dir: string, p: string) => dir === '/' || p === dir || p.startsWith(`${dir}/`);
+
+async function extractOne(root: Root, destInner: string, h: tar.Header, e: AsyncIterable<unknown>, o: PutOptions, dirTimes: Array<[string, number]>): Promise<void> {
   const rel = h.name.replace(/^\/+/, '');
   if (rel === '' || rel === '.' || rel === './') return;
-  // The entry's parent is resolved in the root (symlinks followed, re-rooted); its own name is not followed.
-  const r = await resolveInRoot(root, path.posix.join(destInner, rel), false);
-  if (r.host === root) return;
-  const parent = path.dirname(r.host);
-  await mkdir(parent, { recursive: true });
-  let existing: Stats | undefined;
+  // A name that climbs out of the extraction directory is refused before anything of it is written (the
+  // directory's own symlinks are then followed inside the root only).
+  const target = path.posix.join(destInner, rel);
+  if (!within(destInner, target)) throw invalid(`${JSON.stringify(h.name)} is outside of ${JSON.stringify(destInner)}`);
+  if (target === destInner) return;
+  let linkname: string | undefined;
+  if (h.type === 'link') {
+    linkname = path.posix.join(destInner, (h.linkname ?? '').replace(/^\/+/, ''));
+    if (!within(destInner, linkname) || linkname === destInner) throw invalid(`invalid hardlink ${JSON.stringify(target)} -> ${JSON.stringify(h.linkname ?? '')}`);
+  } else if (h.type === 'symlink') {
+    linkname = h.linkname ?? '';
+  }
+  const type = h.type === 'directory' ? 'dir' : h.type === 'file' || h.type === 'contiguous-file' ? 'file' : h.type === 'symlink' ? 'symlink' : h.type === 'link' ? 'link' : undefined;
+  if (!type) return; // devices and fifos are not created by cp (an unprivileged copy could not either)
+  const mtime = (h.mtime ?? new Date()).getTime() / 1000;
+  let fd: number;
   try {
-    existing = await lstat(r.host);
-  } catch {
-    existing = undefined;
+    fd = await root.place({
+      path: target, type, mode: (h.mode ?? 0o644) & 0o7777,
+      uid: o.copyUIDGID ? h.uid ?? 0 : 0, gid: o.copyUIDGID ? h.gid ?? 0 : 0,
+      linkname, ...(type === 'symlink' ? { mtime } : {}),
+      parents: { mode: 0o755, uid: 0, gid: 0 }, noOverwriteDirNonDir: o.noOverwriteDirNonDir,
+    });
+  } catch (err) {
+    const code = errnoOf(err);
+    if (code === 'EISDIR' && o.noOverwriteDirNonDir) throw invalid(`cannot overwrite directory "${target}" with non-directory "${rel}"`);
+    if (code === 'ENOTDIR' && o.noOverwriteDirNonDir && type === 'dir') throw invalid(`cannot overwrite non-directory "${target}" with directory "${rel}"`);
+    if (type === 'link' && (code === 'ENOENT' || code === 'EPERM')) throw invalid(`invalid hardlink ${JSON.stringify(target)} -> ${JSON.stringify(h.linkname ?? '')}: ${(err as Error).message}`);
+    throw err;
   }
-  const isDir = h.type === 'directory';
-  if (existing && o.noOverwriteDirNonDir) {
-    if (existing.isDirectory() && !isDir) throw invalid(`cannot overwrite directory "${r.inner}" with non-directory "${rel}"`);
-    if (!existing.isDirectory() && isDir) throw invalid(`cannot overwrite non-directory "${r.inner}" with directory "${rel}"`);
-  }
-  if (existing && !(existing.isDirectory() && isDir)) {
-    if (existing.isDirectory()) await rmdir(r.host).catch(() => {});
-    else await unlink(r.host);
-  }
-  const mode = (h.mode ?? 0o644) & 0o7777;
-  switch (h.type) {
-    case 'directory':
-      if (!existing || !existing.isDirectory()) await mkdir(r.host, { mode });
-      break;
-    case 'file':
-    case 'contiguous-file': {
-      const fh = await open(r.host, FS.O_WRONLY | FS.O_CREAT | FS.O_EXCL | FS.O_NOFOLLOW, mode);
-      try {
-        // tar-stream entries are streamx streams, which node's pipeline() does not finish on: read them
-        // as async iterables instead.
-        for await (const chunk of e) await fh.write(chunk as Buffer);
-      } finally {
-        await fh.close();
-      }
-      break;
+  if (type === 'dir') dirTimes.push([target, mtime]);
+  if (fd < 0) return;
+  try {
+    // tar-stream entries are streamx streams, which node's pipeline() does not finish on: read them as
+    // async iterables instead.
+    for await (const chunk of e) {
+      const b = chunk as Buffer;
+      for (let off = 0; off < b.length;) off += (await writeFd(fd, b, off, b.length - off)).bytesWritten;
     }
-    case 'symlink':
-      await symlink(h.linkname ?? '', r.host);
-      break;
-    case 'link': {
-      const target = await resolveInRoot(root, path.posix.join(destInner, (h.linkname ?? '').replace(/^\/+/, '')), false);
-      await link(target.host, r.host);
-      break;
-    }
-    default:
-      return; // devices and fifos are not created by cp (an unprivileged copy could not either)
+    await futimes(fd, mtime, mtime);
+  } finally {
+    await closeFile(fd);
   }
-  const uid = o.copyUIDGID ? h.uid ?? 0 : 0;
-  const gid = o.copyUIDGID ? h.gid ?? 0 : 0;
-  await lchown(r.host, uid, gid).catch(() => {});
-  if (h.type !== 'symlink') await chmod(r.host, mode);
-  const mtime = h.mtime ?? new Date();
-  if (h.type === 'directory') dirTimes.push([r.host, mtime]);
-  else await lutimes(r.host, mtime, mtime).catch(() => {});
 }

@@ -3,7 +3,7 @@
 // /containers/{id}/attach, by the plain-HTTP fallback and (through attachWebsocket) by /attach/ws.
 import type { Socket } from 'node:net';
 import type { ContainerService, Live } from './service';
-import { streamLogs } from './logs';
+import { streamLogs } from '../logs';
 import { invalid } from '../errors/errors';
 
 export interface AttachOptions {

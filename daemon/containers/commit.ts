@@ -10,6 +10,7 @@
 // A running container is paused (cgroup freezer) while its layer is read, unless pause=0, so that the
 // layer is consistent; it is unpaused afterwards, also on failure.
 /* eslint-disable @typescript-eslint/no-explicit-any */
+import { nowNs, rfc3339Nano } from '../lib/time';
 import path from 'node:path';
 import type { Daemon } from '../daemon';
 import { conflict } from '../errors/errors';
@@ -63,7 +64,7 @@ export async function commitContainer(d: Daemon, o: CommitOptions): Promise<stri
   }
   try {
     const img = await d.images.commitImage(base, packUpper(d, rec), (diffId) => {
-      const now = new Date().toISOString();
+      const now = rfc3339Nano(nowNs());
       const cfg: any = base.config ?? {};
       const history = Array.isArray(cfg.history) ? [...cfg.history] : [];
       const cmd = Array.isArray(containerConfig.Cmd) ? containerConfig.Cmd : [rec.path, ...rec.args];

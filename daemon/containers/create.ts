@@ -1,7 +1,8 @@
 // POST /containers/create: the body checked, the image's defaults merged in as Docker merges them, and a
 // ContainerRecord ready to be stored. No side effects here; the service writes rows and directories.
 import type { Daemon } from '../daemon';
-import { invalid } from '../errors/errors';
+import { asBadReference, invalid } from '../errors/errors';
+import { mergeLogConfig } from '../logs';
 import { newId, shortId } from '../lib/ids';
 import { nowNs, rfc3339Nano } from '../lib/time';
 import { validateBody } from '../api/validate';
@@ -9,6 +10,7 @@ import { NAME_RE, generateName } from './names';
 import { initialState, type ContainerRecord } from './model';
 import { MASKED_PATHS, READONLY_PATHS } from './spec';
 import { checkModes } from './namespaces';
+import { checkSysctls } from './sysctls';
 import { parseSignal } from '../lib/signals';
 import { parseLink, storedLink } from '../network/links';
 import os from 'node:os';
@@ -58,11 +60,8 @@ export function prepareCreate(d: Daemon, nameParam: string | undefined, body: Cr
     ...hcIn,
     Binds: hcIn.Binds ?? null,
     ContainerIDFile: hcIn.ContainerIDFile ?? '',
-    // daemon.json log-opts are the defaults of the daemon's log driver; the container's own options win.
-    LogConfig: {
-      Type: hcIn.LogConfig?.Type || d.config.logDriver,
-      Config: { ...((hcIn.LogConfig?.Type || d.config.logDriver) === d.config.logDriver ? d.config.logOpts : {}), ...(hcIn.LogConfig?.Config ?? {}) },
-    },
+    // daemon.json log-opts are the defaults of the daemon's log driver; checked here, before anything is made.
+    LogConfig: mergeLogConfig(hcIn.LogConfig, d.config.logDriver, d.config.logOpts),
     NetworkMode: hcIn.NetworkMode || 'default',
     PortBindings: hcIn.PortBindings ?? {},
     RestartPolicy: { Name: rp.Name || 'no', MaximumRetryCount: rp.MaximumRetryCount ?? 0 },
@@ -134,6 +133,7 @@ export function prepareCreate(d: Daemon, nameParam: string | undefined, body: Cr
 
   const healthcheck = mergeHealthcheck(body.Healthcheck, ic.Healthcheck);
   checkModes(hostConfig, body.Hostname);
+  checkSysctls(hostConfig, (ref) => { try { return d.containers.lookup(ref).rec.hostConfig.NetworkMode; } catch { return undefined; } });
   // Sharing the host's UTS namespace, or its network, the container is named as the host; sharing another
   // container's network, as that container (as Docker does).
   let hostName = hostConfig.UTSMode === 'host' || hostConfig.NetworkMode === 'host' ? os.hostname() : '';
@@ -194,7 +194,7 @@ export function prepareCreate(d: Daemon, nameParam: string | undefined, body: Cr
     volumes: Object.keys(config.Volumes ?? {}),
     volumesFrom: ((hostConfig.VolumesFrom ?? []) as string[]).map((spec) => {
       const { ref, mode } = parseVolumesFrom(spec);
-      return { points: d.containers.lookup(ref).rec.mounts ?? [], mode };
+      return { points: asBadReference(() => d.containers.lookup(ref)).rec.mounts ?? [], mode };
     }),
   }, mountDefaults);
   // An image mount names its image at create (as the container's own image); berth mounts it read-only

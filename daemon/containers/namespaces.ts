@@ -25,6 +25,9 @@ export interface NamespacePlan {
 export interface Donors {
   lookup(ref: string): { rec: ContainerRecord; running: boolean };
   containerDir(id: string): string;
+  /** A path the shim can open the running donor's namespace by, held for this start (never
+   *  /proc/PID/ns of a pid read earlier, which another process may have by then). */
+  namespace(donor: ContainerRecord, kind: 'pid' | 'ipc'): string;
 }
 
 const IPC_MODES = ['', 'private', 'shareable', 'host', 'none'];
@@ -65,7 +68,7 @@ export async function planNamespaces(rec: ContainerRecord, donors: Donors): Prom
   };
   const pid = hc.PidMode ?? '';
   if (pid === 'host') plan.pid = '';
-  else if (pid.startsWith('container:')) plan.pid = `/proc/${donor(pid, 'PID').rec.state.pid}/ns/pid`;
+  else if (pid.startsWith('container:')) plan.pid = donors.namespace(donor(pid, 'PID').rec, 'pid');
 
   const ipc = hc.IpcMode ?? '';
   if (ipc === 'host') {
@@ -79,7 +82,7 @@ export async function planNamespaces(rec: ContainerRecord, donors: Donors): Prom
     if (d.rec.hostConfig.IpcMode !== 'shareable' || !isMounted(dir)) {
       throw invalid('non-shareable IPC (hint: use IpcMode:shareable for the donor container)');
     }
-    plan.ipc = `/proc/${d.rec.state.pid}/ns/ipc`;
+    plan.ipc = donors.namespace(d.rec, 'ipc');
     plan.shm = dir;
   } else if (ipc === 'shareable') {
     const dir = shmDir(donors.containerDir(rec.id));

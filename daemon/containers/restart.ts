@@ -50,7 +50,7 @@ export class RestartPolicies {
   /** Called by the service after an exit has been recorded (die emitted, waiters woken). */
   onExit(live: Live): boolean {
     const rec = live.rec;
-    if (live.removed || rec.hostConfig.AutoRemove) return false;
+    if (live.removed || rec.hostConfig.AutoRemove || live.shuttingDown) return false;
     const s = this.state(live);
     const ranMs = ranFor(rec.state.startedAt, rec.state.finishedAt);
     if (ranMs >= RESET_AFTER_MS) s.delay = 0;

@@ -1,91 +1,172 @@
-// The container's seccomp profile (OCI linux.seccomp). berth's default keeps Docker's effect: the
-// syscalls Docker's default profile refuses are refused with EPERM, except where the container holds the
-// capability that Docker's profile lets them through with. It is written as a deny list (default allow),
-// which stays correct for syscalls newer than the list; clone3 answers ENOSYS so that libcs fall back to
-// clone, whose namespace flags can then be checked.
+// The container's seccomp profile (OCI linux.seccomp). Profiles are written in Docker's format (the default
+// one in seccomp-default.ts, custom ones sent by `--security-opt seccomp=<json>`), whose rules may hold only
+// for some capabilities, architectures or kernels (`includes`/`excludes`); resolveProfile turns one into
+// the OCI form for a given container as dockerd does, and berth-shim compiles that (cached per profile).
+import * as crypto from 'node:crypto';
+import * as os from 'node:os';
 import { invalid } from '../errors/errors';
+import { DEFAULT_PROFILE } from './seccomp-default';
 
-interface Rule {
-  names: string[];
+interface Arg { index: number; value: number; valueTwo?: number; op: string }
+
+interface Filter { caps?: string[] | null; arches?: string[] | null; minKernel?: string | null }
+
+/** A rule in Docker's format. */
+export interface DockerRule {
+  name?: string;
+  names?: string[] | null;
   action: string;
-  errnoRet?: number;
-  args?: Array<{ index: number; value: number; valueTwo?: number; op: string }>;
+  errnoRet?: number | null;
+  args?: Arg[] | null;
+  comment?: string;
+  includes?: Filter | null;
+  excludes?: Filter | null;
 }
 
+/** A profile in Docker's format (moby's seccomp.Seccomp). */
+export interface DockerSeccomp {
+  defaultAction: string;
+  defaultErrnoRet?: number | null;
+  architectures?: string[] | null;
+  archMap?: Array<{ architecture: string; subArchitectures: string[] | null }> | null;
+  flags?: string[] | null;
+  listenerPath?: string;
+  listenerMetadata?: string;
+  syscalls?: DockerRule[] | null;
+}
+
+interface Rule { names: string[]; action: string; errnoRet?: number; args?: Arg[] }
+
+/** OCI linux.seccomp, as berth-shim reads it. */
 export interface SeccompProfile {
   defaultAction: string;
   defaultErrnoRet?: number;
+  architectures?: string[];
+  flags?: string[];
   syscalls: Rule[];
 }
 
-const EPERM = 1;
-const ENOSYS = 38;
+/** Node's process.arch → the names Docker's profiles use for architectures (libseccomp's). */
+const NATIVE_ARCH: Record<string, string> = {
+  x64: 'amd64', ia32: 'x86', arm: 'arm', arm64: 'arm64', s390x: 's390x', s390: 's390', ppc64: 'ppc64le',
+  riscv64: 'riscv64', loong64: 'loong64', mips: 'mips', mipsel: 'mipsle',
+};
+/** …and to the SCMP_ARCH_* name of the archMap entry that applies. */
+const SCMP_ARCH: Record<string, string> = {
+  amd64: 'SCMP_ARCH_X86_64', x86: 'SCMP_ARCH_X86', arm: 'SCMP_ARCH_ARM', arm64: 'SCMP_ARCH_AARCH64',
+  s390x: 'SCMP_ARCH_S390X', s390: 'SCMP_ARCH_S390', ppc64le: 'SCMP_ARCH_PPC64LE', riscv64: 'SCMP_ARCH_RISCV64',
+  loong64: 'SCMP_ARCH_LOONGARCH64', mipsle: 'SCMP_ARCH_MIPSEL',
+};
 
-/** Syscalls refused unless the container has the capability named with them. */
-const GATED: Array<[string | null, string[]]> = [
-  [null, ['add_key', 'keyctl', 'request_key', 'create_module', 'get_kernel_syms', 'query_module', 'nfsservctl',
-    'sysfs', '_sysctl', 'uselib', 'ustat', 'vm86', 'vm86old', 'afs_syscall', 'putpmsg', 'getpmsg', 'security',
-    'tuxcall', 'vserver']],
-  ['CAP_SYS_ADMIN', ['bpf', 'fanotify_init', 'lookup_dcookie', 'mount', 'mount_setattr', 'move_mount', 'open_tree',
-    'fsopen', 'fsconfig', 'fsmount', 'fspick', 'umount', 'umount2', 'pivot_root', 'setns', 'unshare', 'quotactl',
-    'quotactl_fd', 'swapon', 'swapoff', 'name_to_handle_at', 'perf_event_open', 'setdomainname', 'sethostname',
-    'vhangup', 'syslog', 'iopl', 'ioperm']],
-  ['CAP_SYS_MODULE', ['init_module', 'finit_module', 'delete_module']],
-  ['CAP_SYS_BOOT', ['reboot', 'kexec_load', 'kexec_file_load']],
-  ['CAP_SYS_TIME', ['settimeofday', 'stime', 'clock_settime', 'clock_settime64', 'adjtimex', 'clock_adjtime', 'clock_adjtime64']],
-  ['CAP_SYS_PACCT', ['acct']],
-  ['CAP_SYS_NICE', ['get_mempolicy', 'mbind', 'set_mempolicy', 'set_mempolicy_home_node', 'move_pages']],
-  ['CAP_DAC_READ_SEARCH', ['open_by_handle_at']],
-  ['CAP_SYS_PTRACE', ['kcmp', 'pidfd_getfd', 'process_madvise', 'userfaultfd']],
-];
+export interface Host { arch: string; kernel: [number, number, number] }
 
-/** clone's namespace flags: refused without CAP_SYS_ADMIN. */
-const CLONE_NS_FLAGS = [0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000];
-
-export function defaultProfile(caps: string[]): SeccompProfile {
-  const has = (c: string) => caps.includes(c);
-  const denied: string[] = [];
-  for (const [cap, names] of GATED) if (cap === null || !has(cap)) denied.push(...names);
-  const syscalls: Rule[] = [{ names: denied, action: 'SCMP_ACT_ERRNO', errnoRet: EPERM }];
-  if (!has('CAP_SYS_ADMIN')) {
-    syscalls.push({ names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: ENOSYS });
-    for (const flag of CLONE_NS_FLAGS) {
-      syscalls.push({ names: ['clone'], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM, args: [{ index: 0, value: flag, valueTwo: flag, op: 'SCMP_CMP_MASKED_EQ' }] });
-    }
-  }
-  return { defaultAction: 'SCMP_ACT_ALLOW', syscalls };
+function parseKernel(v: string, what: string): [number, number, number] {
+  const m = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(v);
+  if (!m) throw invalid(`${what}: invalid kernel version: ${JSON.stringify(v)}`);
+  return [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
 }
 
-/** Docker's own profile format (what `--security-opt seccomp=file.json` sends inline) → OCI. */
-function fromDockerProfile(p: Record<string, unknown>): SeccompProfile {
-  const out: SeccompProfile = { defaultAction: String(p.defaultAction ?? 'SCMP_ACT_ALLOW'), syscalls: [] };
+let hostInfo: Host | undefined;
+export function thisHost(): Host {
+  hostInfo ??= { arch: NATIVE_ARCH[process.arch] ?? process.arch, kernel: parseKernel(os.release(), 'host kernel') };
+  return hostInfo;
+}
+
+function kernelAtLeast(host: Host, min: string): boolean {
+  const want = parseKernel(min, 'Decoding seccomp profile failed');
+  for (let i = 0; i < 3; i++) if (host.kernel[i] !== want[i]) return host.kernel[i] > want[i];
+  return true;
+}
+
+/**
+ * A Docker-format profile for a container whose bounding set is `caps`, on `host`: the archMap entry of
+ * the host's architecture gives the architectures; a rule is kept when it has every capability, the
+ * architecture and the kernel its `includes` ask for, and none of what its `excludes` name (dockerd's rules).
+ */
+export function resolveProfile(p: DockerSeccomp, caps: string[], host: Host = thisHost()): SeccompProfile | undefined {
+  const rules = p.syscalls ?? [];
+  // No default action and no rules: no filter at all (as dockerd reads such a profile).
+  if (!p.defaultAction && rules.length === 0) return undefined;
+  if (p.architectures?.length && p.archMap?.length) {
+    throw invalid("both 'architectures' and 'archMap' are specified in the seccomp profile, use either 'architectures' or 'archMap'");
+  }
+  const out: SeccompProfile = { defaultAction: p.defaultAction, syscalls: [] };
   if (typeof p.defaultErrnoRet === 'number') out.defaultErrnoRet = p.defaultErrnoRet;
-  for (const s of (p.syscalls as Array<Record<string, unknown>>) ?? []) {
-    const names = (s.names as string[]) ?? (s.name ? [s.name as string] : []);
-    out.syscalls.push({
-      names, action: String(s.action),
-      ...(typeof s.errnoRet === 'number' ? { errnoRet: s.errnoRet } : {}),
-      ...(Array.isArray(s.args) && s.args.length ? { args: s.args as Rule['args'] } : {}),
-    });
+  const arches = [...(p.architectures ?? [])];
+  const own = p.archMap?.find((a) => a.architecture === SCMP_ARCH[host.arch]);
+  if (own) arches.push(own.architecture, ...(own.subArchitectures ?? []));
+  if (arches.length) out.architectures = arches;
+  if (p.flags?.length) out.flags = [...p.flags];
+  const has = (c: string) => caps.includes(c);
+  for (const r of rules) {
+    if (r.name && r.names?.length) {
+      throw invalid("both 'name' and 'names' are specified in the seccomp profile, use either 'name' or 'names'");
+    }
+    const ex = r.excludes;
+    if (ex) {
+      if (ex.arches?.includes(host.arch)) continue;
+      if (ex.caps?.some(has)) continue;
+      if (ex.minKernel && kernelAtLeast(host, ex.minKernel)) continue;
+    }
+    const inc = r.includes;
+    if (inc) {
+      if (inc.arches?.length && !inc.arches.includes(host.arch)) continue;
+      if (inc.caps?.length && !inc.caps.every(has)) continue;
+      if (inc.minKernel && !kernelAtLeast(host, inc.minKernel)) continue;
+    }
+    const rule: Rule = { names: r.name ? [r.name] : [...(r.names ?? [])], action: r.action };
+    if (typeof r.errnoRet === 'number') rule.errnoRet = r.errnoRet;
+    if (r.args?.length) rule.args = r.args.map((a) => ({ index: a.index, value: a.value, ...(a.valueTwo ? { valueTwo: a.valueTwo } : {}), op: a.op }));
+    out.syscalls.push(rule);
   }
   return out;
 }
 
-/** The profile for a container, or undefined for none (--privileged, seccomp=unconfined). */
+/** Docker's default profile for a bounding set, resolved once per set. */
+const defaults = new Map<string, SeccompProfile>();
+export function defaultProfile(caps: string[]): SeccompProfile {
+  const key = [...caps].sort().join(',');
+  let p = defaults.get(key);
+  if (!p) {
+    p = resolveProfile(DEFAULT_PROFILE, caps)!;
+    if (defaults.size > 64) defaults.clear();
+    defaults.set(key, p);
+  }
+  return p;
+}
+
+function parseDockerProfile(text: string): DockerSeccomp {
+  let p: unknown;
+  try {
+    p = JSON.parse(text);
+  } catch (e) {
+    throw invalid(`Decoding seccomp profile failed: ${(e as Error).message}`);
+  }
+  if (!p || typeof p !== 'object' || Array.isArray(p)) throw invalid('Decoding seccomp profile failed: the profile must be a JSON object');
+  const prof = p as DockerSeccomp;
+  if (prof.syscalls != null && !Array.isArray(prof.syscalls)) throw invalid('Decoding seccomp profile failed: syscalls must be an array');
+  for (const r of prof.syscalls ?? []) {
+    if (!r || typeof r !== 'object' || typeof r.action !== 'string') throw invalid('Decoding seccomp profile failed: every rule needs an action');
+  }
+  return prof;
+}
+
+/**
+ * The profile for a container, or undefined for none. As dockerd: seccomp=unconfined and --privileged run
+ * without a filter (a custom profile included), seccomp=builtin or no option take the default profile.
+ */
 export function seccompFor(securityOpt: string[] | null, privileged: boolean, caps: string[]): SeccompProfile | undefined {
   let custom: string | undefined;
   for (const o of securityOpt ?? []) {
     const m = /^seccomp[=:](.*)$/s.exec(o);
     if (m) custom = m[1];
   }
-  if (custom === 'unconfined') return undefined;
-  if (custom !== undefined && custom !== 'builtin') {
-    try {
-      return fromDockerProfile(JSON.parse(custom));
-    } catch (e) {
-      throw invalid(`Decoding seccomp profile failed: ${(e as Error).message}`);
-    }
-  }
-  if (privileged) return undefined;
+  if (custom === 'unconfined' || privileged) return undefined;
+  if (custom !== undefined && custom !== 'builtin') return resolveProfile(parseDockerProfile(custom), caps);
   return defaultProfile(caps);
+}
+
+/** The file under `dir` that keeps the compiled filter of a profile (the shim checks what it reads). */
+export function seccompCachePath(dir: string, p: SeccompProfile): string {
+  return `${dir}/${crypto.createHash('sha256').update(JSON.stringify(p)).digest('hex').slice(0, 32)}.bpf`;
 }

@@ -1,12 +1,12 @@
 // The container service: owns the containers and container_state tables, the container directories,
 // and the live connections to every running container's shim. Verbs live in files of their own
 // (create.ts, views.ts, logs.ts); this file holds lookup, the state machine and the process lifecycle.
-import { ioLimitsOf } from '../runtime/iolimits';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Daemon } from '../daemon';
 import { conflict, invalid, notFound, notModified, BerthError } from '../errors/errors';
+import { logReadPath, shimLogArgs, type LogContext } from '../logs';
 import { isFullId } from '../lib/ids';
 import { nowNs, rfc3339Nano } from '../lib/time';
 import { parseSignal } from '../lib/signals';
@@ -16,6 +16,7 @@ import { ContainerStore } from './store';
 import type { ContainerRecord } from './model';
 import { buildSpec } from './spec';
 import { resolveUserSync } from './user';
+import { checkResources, hostHasFile, resourceFiles, type HasFile } from './resources';
 import { prepareCreate, type CreateBody } from './create';
 import { thaw } from './pause';
 import { RestartPolicies } from './restart';
@@ -23,7 +24,9 @@ import { HealthMonitors } from './health';
 import { execProbe } from './probe';
 import { copyUp } from '../volumes/copyup';
 import { bindMountsInto } from '../volumes/hostbind';
-import { resolveSubpaths } from '../volumes/subpath';
+import { stageSubpaths, sweepStaging } from '../volumes/subpath';
+import { inRootResolver } from '../runtime/inroot';
+import { identify, stillSame, holdNamespace, ProcessGone, type ProcessRef, type HeldNamespace } from '../runtime/process';
 import { containerDevices } from './devices';
 import { planNamespaces, releaseNamespaces } from './namespaces';
 import type { MountDefaults, MountPoint } from '../volumes/mounts';
@@ -36,6 +39,15 @@ export interface Attacher {
   write(stream: number, data: Buffer): void;
   /** The container exited: flush and close. */
   end(): void;
+}
+
+/** The running container's process, or undefined when it is not running (or no longer that process). */
+function runningProcess(svc: ContainerService, live: Live): ProcessRef | undefined {
+  try {
+    return svc.processOf(live);
+  } catch {
+    return undefined;
+  }
 }
 
 /** In-memory companion of a container row: its shim connection and who waits for what. */
@@ -54,6 +66,13 @@ export interface Live {
   /** stdin that arrived from an attach before the container's process existed. */
   pendingStdin: Buffer[];
   pendingStdinClose: boolean;
+  /** Stopped by berthd's own shutdown (live-restore off): no restart policy applies until the next start. */
+  shuttingDown?: boolean;
+  /** The container's init process while it runs: its pid with its start time, so that a pid reused after
+   *  it is gone is never taken for it (runtime/process.ts). */
+  proc?: ProcessRef;
+  /** During a start: what it holds of other containers until its shim runs (holdNamespace). */
+  startHolds?: HeldNamespace[];
 }
 
 function newLive(rec: ContainerRecord): Live {
@@ -65,6 +84,11 @@ function newLive(rec: ContainerRecord): Live {
 
 export class ContainerService {
   readonly runtime: Runtime;
+  /** Which cgroup files this host offers containers (read when a setting asks, not per start). */
+  private get hasCgroupFile(): HasFile {
+    return (this.hasFileCache ??= hostHasFile(this.runtime.cgroups));
+  }
+  private hasFileCache: HasFile | undefined;
   readonly restarts: RestartPolicies;
   readonly health: HealthMonitors;
   private readonly store: ContainerStore;
@@ -89,8 +113,27 @@ export class ContainerService {
   stateDir(id: string): string {
     return path.join(this.d.config.execRoot, 'containers', id);
   }
+  /** The container as its log driver sees it. */
+  logContext(rec: ContainerRecord): LogContext {
+    return {
+      id: rec.id, name: rec.name, imageId: rec.imageId, imageRef: rec.imageRef, labels: rec.config.Labels ?? {},
+      env: rec.config.Env ?? [], dir: this.containerDir(rec.id),
+    };
+  }
+  /** The log file `docker logs` reads; 501 when the container's log driver keeps none (none, syslog
+   *  with cache-disabled). */
+  logReadPath(rec: ContainerRecord): string {
+    return logReadPath(rec.hostConfig.LogConfig ?? {}, this.logContext(rec));
+  }
+  /** The log file to read, for those that read it without asking first (attach's logs=1): with a driver
+   *  that keeps none, a name no file is ever written under, which reads as an empty log. */
   logPath(id: string): string {
-    return path.join(this.containerDir(id), `${id}-json.log`);
+    const rec = this.lookup(id).rec;
+    try {
+      return this.logReadPath(rec);
+    } catch {
+      return path.join(this.containerDir(id), `${id}-json.log`);
+    }
   }
   layerDir(rec: ContainerRecord): string {
     return path.join(this.d.config.dataRoot, 'overlay2', rec.layerId);
@@ -162,6 +205,7 @@ export class ContainerService {
 
   async create(nameParam: string | undefined, body: CreateBody, mountDefaults: MountDefaults = {}): Promise<{ Id: string; Warnings: string[] }> {
     const rec = prepareCreate(this.d, nameParam, body, (n) => this.isNameTaken(n), mountDefaults);
+    const warnings = checkResources(rec.hostConfig, this.runtime.cgroups.version, this.hasCgroupFile);
     this.d.networks.validateCreate(rec, body?.NetworkingConfig?.EndpointsConfig);
     const existing = this.byName.get(rec.name);
     if (existing) {
@@ -192,7 +236,7 @@ export class ContainerService {
     const live = newLive(rec);
     this.byId.set(rec.id, live);
     this.emit(live, 'create');
-    return { Id: rec.id, Warnings: [] };
+    return { Id: rec.id, Warnings: warnings };
   }
 
   /** Makes the volumes the container names (anonymous ones get a new name) and checks its binds' host
@@ -316,7 +360,9 @@ export class ContainerService {
     const quota = hc.NanoCpus ? Math.round((hc.NanoCpus * period) / 1e9) : hc.CpuQuota || 0;
     return {
       memory: hc.Memory || 0,
-      memorySwap: hc.MemorySwap || 0,
+      // Docker's default for a memory limit without a swap limit: as much swap again (memory+swap twice
+      // the limit), so that a container over its limit is OOM-killed rather than swapping without bound.
+      memorySwap: hc.MemorySwap || (hc.Memory > 0 ? hc.Memory * 2 : 0),
       memoryReservation: hc.MemoryReservation || 0,
       pidsLimit: hc.PidsLimit || 0,
       cpuShares: hc.CpuShares || 0,
@@ -325,6 +371,7 @@ export class ContainerService {
       cpusetCpus: hc.CpusetCpus || '',
       cpusetMems: hc.CpusetMems || '',
       blkioWeight: hc.BlkioWeight || 0,
+      files: resourceFiles(hc, this.runtime.cgroups.version, this.hasCgroupFile),
     };
   }
 
@@ -339,6 +386,11 @@ export class ContainerService {
     let netMade = false;
     let volumesHeld = false;
     let nsHeld = false;
+    // Namespaces of other containers and subpath staging mounts: needed until the shim has the container
+    // running (it then has its own references), released whatever happens.
+    const held: HeldNamespace[] = [];
+    let staged: { release(): Promise<void> } | undefined;
+    live.startHolds = held;
     try {
       const rootfs = await this.mountRootfs(live);
       await this.mountVolumes(live, rootfs);
@@ -368,22 +420,25 @@ export class ContainerService {
           return { rec: l.rec, running: this.isRunning(l) };
         },
         containerDir: (cid) => this.containerDir(cid),
+        namespace: (donor, kind) => this.holdNamespace(this.lookup(donor.id), kind, held),
       });
+      const stagedMounts = await stageSubpaths(rec.mounts ?? [], this.subpathStagingDir(), id);
+      staged = stagedMounts;
       const spec = buildSpec({
         ctr: rec, rootfs, user, env, ...files, cgroupsPath: `/${this.cgroupPath(id)}`, netns, initPath,
-        mounts: await resolveSubpaths(rec.mounts ?? []), devices: devices.nodes, ns,
+        mounts: stagedMounts.mounts, devices: devices.nodes, ns,
+        seccompCacheDir: path.join(this.d.config.execRoot, 'seccomp'),
       });
       await writeFile(path.join(stateDir, 'config.json'), JSON.stringify(spec));
-      const ioLimits = await ioLimitsOf(rec.hostConfig);
-      const cgroupDirs = await this.runtime.createCgroup(this.cgroupPath(id), { ...this.resources(rec.hostConfig), ioLimits, devices: devices.rules });
+      const cgroupDirs = await this.runtime.createCgroup(this.cgroupPath(id), { ...this.resources(rec.hostConfig), devices: devices.rules });
       cgroupMade = true;
-      const logOpts = { ...this.d.config.logOpts, ...(rec.hostConfig.LogConfig?.Config ?? {}) };
+      // The LogConfig create stored (daemon.json's log-opts already merged in for the daemon's driver).
+      const logArgs = await shimLogArgs(rec.hostConfig.LogConfig ?? {}, this.logContext(rec));
       const subscribed = live.attachers.size > 0;
       const { conn, pid, shimPid } = await this.runtime.spawn({
-        shimPath: this.d.config.shimPath, id, bundle: stateDir, stateDir, logPath: this.logPath(id),
-        cgroupDirs, attach: subscribed,
-        logMaxSize: parseSize(logOpts['max-size']), logMaxFile: logOpts['max-file'] ? Number(logOpts['max-file']) : undefined,
+        shimPath: this.d.config.shimPath, id, bundle: stateDir, stateDir, logArgs, cgroupDirs, attach: subscribed,
       });
+      live.proc = identify(pid, shimPid) ?? undefined;
       rec.state = {
         ...rec.state, status: 'running', pid, shimPid, exitCode: 0, error: '', startedAt: rfc3339Nano(nowNs()),
         finishedAt: rec.state.hasBeenStarted ? rec.state.finishedAt : '0001-01-01T00:00:00Z', oomKilled: false, hasBeenStarted: true,
@@ -405,6 +460,43 @@ export class ContainerService {
         this.save(live);
         throw invalid(e instanceof StartError ? `failed to create task for container: ${msg}` : msg);
       }
+      throw e;
+    } finally {
+      live.startHolds = undefined;
+      for (const h of held) h.release();
+      await staged?.release();
+    }
+  }
+
+  /** Where subpath mounts are staged during starts (volumes/subpath.ts): outside every directory that is
+   *  ever removed recursively. */
+  private subpathStagingDir(): string {
+    return path.join(this.d.config.execRoot, 'subpaths');
+  }
+
+  /** The running container's init process, checked to still be that process; 409 otherwise. */
+  processOf(live: Live): ProcessRef {
+    const p = live.proc;
+    if (!p || !this.isRunning(live) || !stillSame(p)) throw conflict(`Container ${live.rec.id} is not running`);
+    return p;
+  }
+
+  /** Holds a namespace of the running container `donor` open for the start of `holder` (a container whose
+   *  start is under way, or that start's own list), and gives the path its shim opens it by: the donor's
+   *  pid reused meanwhile is never joined instead. The network's container: mode asks for 'net'. */
+  holdNamespace(donor: Live, kind: 'pid' | 'ipc' | 'net', holder: Live | HeldNamespace[]): string {
+    const list = Array.isArray(holder) ? holder : holder.startHolds;
+    if (!list) throw new Error(`namespace of ${donor.rec.id} asked for outside a start`);
+    const what = kind === 'net' ? 'network' : kind.toUpperCase();
+    const gone = () => conflict(`cannot join ${what} of a non running container: ${donor.rec.id}`);
+    const p = runningProcess(this, donor);
+    if (!p) throw gone();
+    try {
+      const h = holdNamespace(p, kind);
+      list.push(h);
+      return h.path;
+    } catch (e) {
+      if (e instanceof ProcessGone) throw gone();
       throw e;
     }
   }
@@ -440,6 +532,7 @@ export class ContainerService {
   private async onExit(live: Live, conn: ShimConnection, info: ExitInfo): Promise<void> {
     if (live.conn !== conn) return;
     live.conn = undefined;
+    live.proc = undefined;
     conn.close();
     this.health.stop(live);
     const rec = live.rec;
@@ -687,7 +780,10 @@ export class ContainerService {
 
   // ---- restore after a berthd start -----------------------------------------------------------------
 
-  async restore(): Promise<void> {
+  /** `liveRestore` false (daemon.json "live-restore": false): a container found running is not adopted but
+   *  killed, as dockerd without live-restore does after a crash; its restart policy then applies. */
+  async restore(liveRestore = true): Promise<void> {
+    this.d.log.info({ resolver: inRootResolver() }, 'files in containers are reached beneath their roots');
     for (const rec of this.store.all()) {
       const live = newLive(rec);
       this.byId.set(rec.id, live);
@@ -705,8 +801,17 @@ export class ContainerService {
         conn = await this.runtime.connect(this.stateDir(live.rec.id));
       }
       if (conn) {
-        this.d.log.info({ id: live.rec.id }, 're-attached to running container');
+        live.proc = identify(st.pid, st.shimPid) ?? undefined;
         this.wire(live, conn);
+        if (liveRestore) {
+          this.d.log.info({ id: live.rec.id }, 're-attached to running container');
+          return;
+        }
+        this.d.log.info({ id: live.rec.id }, 'live-restore is off: killing the container found running');
+        await thaw(this, live).catch(() => {});
+        live.conn?.signal(9);
+        this.emit(live, 'kill', { signal: '9' });
+        await this.waitExit(live, 10_000);
         return;
       }
       const info = this.runtime.exitStatus(this.stateDir(live.rec.id)) ?? { exitCode: 255, finishedAt: rfc3339Nano(nowNs()) };
@@ -716,6 +821,7 @@ export class ContainerService {
       await this.onExit(live, fake, info);
     }));
     await this.sweepOrphans();
+    await sweepStaging(this.subpathStagingDir());
     // Restart policies apply again: containers that were stopped when berthd went down (or that exited
     // meanwhile and were not restarted above) and whose policy wants them running.
     for (const live of this.all()) {
@@ -749,10 +855,14 @@ export class ContainerService {
    *  call and unmounted after it, under the container's lock so that a start cannot race. `mounts` (docker
    *  cp): with the container's volumes and binds where it sees them; without (the builder's COPY), the
    *  container's own layer only, as Docker's classic builder writes it. */
-  async withRootfs<T>(live: Live, fn: (root: string) => Promise<T>, o: { mounts?: boolean } = {}): Promise<T> {
+  async withRootfs<T>(live: Live, fn: (root: string, owner?: ProcessRef) => Promise<T>, o: { mounts?: boolean } = {}): Promise<T> {
     const merged = path.join(this.layerDir(live.rec), 'merged');
-    // A running container with volumes or binds: its root as its own processes see it, mounts included.
-    if (o.mounts && this.isRunning(live) && live.rec.mounts?.length && live.rec.state.pid > 0) return fn(`/proc/${live.rec.state.pid}/root`);
+    // A running container with volumes or binds: its root as its own processes see it, mounts included;
+    // whoever opens it checks that the pid is still the container's process (`owner`).
+    if (o.mounts && this.isRunning(live) && live.rec.mounts?.length && live.rec.state.pid > 0) {
+      const owner = this.processOf(live);
+      return fn(`/proc/${owner.pid}/root`, owner);
+    }
     if (this.isRunning(live) && isMounted(merged)) return fn(merged);
     return this.serial(live, async () => {
       if (live.removed) throw notFound(`No such container: ${live.rec.id}`);
@@ -761,7 +871,7 @@ export class ContainerService {
       let unbind: (() => Promise<void>) | undefined;
       try {
         // Its volumes and binds too, where the container would see them.
-        if (o.mounts && live.rec.mounts?.length && !this.isRunning(live)) unbind = await bindMountsInto(root, await resolveSubpaths(live.rec.mounts));
+        if (o.mounts && live.rec.mounts?.length && !this.isRunning(live)) unbind = await bindMountsInto(root, live.rec.mounts);
         return await fn(root);
       } finally {
         await unbind?.();
@@ -802,6 +912,19 @@ export class ContainerService {
       s.add(`${l.rec.layerId}-init`);
     }
     return s;
+  }
+
+  /** berthd is stopping with live-restore off: every running container is stopped with its stop signal and
+   *  timeout (at most `shutdownTimeout` seconds, -1 for no limit), all at once. They are not marked as stopped
+   *  by the user, so that restart policies always/unless-stopped start them again at the next start. */
+  async stopAllForShutdown(shutdownTimeout: number): Promise<void> {
+    await Promise.all(this.all().filter((l) => this.isRunning(l)).map(async (live) => {
+      this.restarts.cancel(live);
+      live.shuttingDown = true;
+      const own = live.rec.config.StopTimeout ?? 10;
+      const t = shutdownTimeout < 0 ? own : own < 0 ? shutdownTimeout : Math.min(own, shutdownTimeout);
+      await this.stopLive(live, t).catch((e) => this.logWarn(e, live.rec.id, 'stop at shutdown failed'));
+    }));
   }
 
   /** berthd is stopping: drop the shim connections; the containers keep running. */
@@ -848,11 +971,4 @@ function containerEnv(rec: ContainerRecord, home: string): string[] {
   return env;
 }
 
-function parseSize(s: string | undefined): number | undefined {
-  if (!s) return undefined;
-  const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)b?$/i.exec(s.trim());
-  if (!m) throw invalid(`invalid max-size: ${s}`);
-  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g'];
-  return Math.floor(Number(m[1]) * mult);
-}
 

@@ -1,7 +1,7 @@
 // Builds the OCI runtime spec (config.json) for a container start: the contract between berthd and
 // berth-shim. Defaults are Docker's: namespaces, mounts, masked and read-only /proc paths, capabilities.
 import type { ContainerRecord } from './model';
-import { seccompFor } from './seccomp';
+import { seccompCachePath, seccompFor } from './seccomp';
 import { ociMount, type MountPoint } from '../volumes/mounts';
 import type { SpecDevice } from './devices';
 import type { NamespacePlan } from './namespaces';
@@ -47,6 +47,8 @@ export interface SpecInput {
   devices?: SpecDevice[];
   /** Namespaces shared with the host or another container, and where /dev/shm comes from. */
   ns?: NamespacePlan;
+  /** Where compiled seccomp filters are kept, one file per profile (so a start compiles none). */
+  seccompCacheDir?: string;
 }
 
 const RLIMIT_NAMES: Record<string, string> = {
@@ -130,6 +132,7 @@ export function buildSpec(i: SpecInput): object {
       readonlyPaths: privileged ? [] : (hc.ReadonlyPaths ?? READONLY_PATHS),
       sysctl: hc.Sysctls ?? {},
       ...(seccompProfile ? { seccomp: seccompProfile } : {}),
+      ...(seccompProfile && i.seccompCacheDir ? { seccompCache: seccompCachePath(i.seccompCacheDir, seccompProfile) } : {}),
       devices: i.devices ?? [],
     },
   };

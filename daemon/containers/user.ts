@@ -1,11 +1,10 @@
 // Resolves Config.User ("", "name", "uid", "uid:gid", "name:group") against the container's own
 // /etc/passwd and /etc/group, as Docker does; numeric ids need no entry.
-// The files are found inside the container's root (a symlinked /etc/passwd cannot point at the host's).
-import { closeSync, constants as FS, openSync, readFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+// The files are read by the addon beneath an fd of the container's root (runtime/inroot.ts): a symlinked
+// /etc/passwd, or one swapped for a symlink meanwhile, cannot lead to the host's.
 import { invalid } from '../errors/errors';
 import type { ResolvedUser } from './spec';
-import { resolveInRoot, resolveInRootSync } from './archive';
+import { readFileInRootSync } from '../runtime/inroot';
 
 interface PasswdEntry { name: string; uid: number; gid: number; home: string }
 interface GroupEntry { name: string; gid: number; members: string[] }
@@ -16,35 +15,25 @@ function lines(text: string): string[][] {
   return text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(':'));
 }
 
-export async function resolveUser(rootfs: string, spec: string, groupAdd: string[] = []): Promise<ResolvedUser> {
-  const [passwd, group] = await Promise.all(FILES.map(async (f) => {
+/** The two files, '' when missing or unreadable. Synchronous: small files on paths where every
+ *  millisecond shows (docker exec), read in one call each. */
+function readFiles(rootfs: string): string[] {
+  return FILES.map((f) => {
     try {
-      const fh = await open((await resolveInRoot(rootfs, f, true)).host, FS.O_RDONLY | FS.O_NOFOLLOW);
-      try {
-        return await fh.readFile('utf8');
-      } finally {
-        await fh.close();
-      }
+      return readFileInRootSync(rootfs, f) ?? '';
     } catch {
       return '';
     }
-  }));
-  return userFrom(passwd, group, spec, groupAdd);
+  });
+}
+
+export async function resolveUser(rootfs: string, spec: string, groupAdd: string[] = []): Promise<ResolvedUser> {
+  return resolveUserSync(rootfs, spec, groupAdd);
 }
 
 /** resolveUser with synchronous reads: for the paths where every millisecond shows (docker exec). */
 export function resolveUserSync(rootfs: string, spec: string, groupAdd: string[] = []): ResolvedUser {
-  const [passwd, group] = FILES.map((f) => {
-    let fd = -1;
-    try {
-      fd = openSync(resolveInRootSync(rootfs, f, true).host, FS.O_RDONLY | FS.O_NOFOLLOW);
-      return readFileSync(fd, 'utf8');
-    } catch {
-      return '';
-    } finally {
-      if (fd >= 0) closeSync(fd);
-    }
-  });
+  const [passwd, group] = readFiles(rootfs);
   return userFrom(passwd, group, spec, groupAdd);
 }
 

@@ -1,6 +1,7 @@
 // The container as clients see it: GET /containers/{id}/json and the rows of GET /containers/json, in the
 // shapes Docker gives (samples/container-inspect.json, samples/containers-list.json).
 import path from 'node:path';
+import { inspectLogPath } from '../logs';
 import type { ContainerService, Live } from './service';
 import type { ContainerRecord } from './model';
 import { humanDuration, parseRfc3339Ns } from '../lib/time';
@@ -80,7 +81,7 @@ export function inspectView(svc: ContainerService, live: Live, apiVersion: strin
     ResolvConfPath: path.join(dir, 'resolv.conf'),
     HostnamePath: path.join(dir, 'hostname'),
     HostsPath: path.join(dir, 'hosts'),
-    LogPath: svc.logPath(r.id),
+    LogPath: inspectLogPath(r.hostConfig.LogConfig ?? {}, svc.logContext(r)),
     Name: r.name,
     RestartCount: r.state.restartCount,
     Driver: 'overlay2',

@@ -53,3 +53,16 @@ export function toHttp(err: unknown): { status: number; message: string } {
   if (e && e.code === 'SQLITE_FULL') return { status: 500, message: 'cannot record the change: no space left on device (the state database is full)' };
   return { status: 500, message: (e && e.message) || String(err) };
 }
+
+/** A container that a request names as a reference (VolumesFrom, NetworkMode container:, links) and that
+ *  does not exist is a bad parameter of that request, not a missing object: Docker answers 400, and a 404 to a
+ *  create would make the CLI pull the image and try again. */
+export function asBadReference<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof BerthError && e.kind === 'notFound') throw new BerthError('invalid', e.message, { cause: e });
+    throw e;
+  }
+}
+

@@ -12,6 +12,7 @@ import type { Daemon } from '../daemon';
 import { conflict, invalid, notFound, BerthError } from '../errors/errors';
 import { newId } from '../lib/ids';
 import { StartError } from '../runtime/supervisor';
+import { stillSame } from '../runtime/process';
 import type { ExitInfo, ShimConnection } from '../runtime/runtime';
 import type { Live } from '../containers/service';
 import { resolveUserSync } from '../containers/user';
@@ -350,14 +351,23 @@ export class ExecService {
         },
         // The filter is compiled by the first exec after the container's start and kept in its state
         // directory (made anew by every start) for the next ones.
-        linux: cspec.seccomp ? { seccomp: cspec.seccomp, seccompCache: path.join(this.d.containers.stateDir(rec.id), 'seccomp.bpf') } : {},
+        linux: cspec.seccomp ? {
+          seccomp: cspec.seccomp, seccompCache: path.join(this.d.containers.stateDir(rec.id), 'seccomp.bpf'),
+          // The profile's own compiled filter (written by the container's start): the first exec reads it.
+          ...(cspec.seccompCache ? { seccompSharedCache: cspec.seccompCache } : {}),
+        } : {},
       };
       const processFile = path.join(dir, 'process.json');
       writeFileSync(processFile, JSON.stringify(proc));
       this.checkRunning(live);
+      // The container's process by pid and start time: its cgroups are read through /proc/PID and checked
+      // to still be its own after, and the shim checks again once it holds the namespaces it joins.
+      const target = this.d.containers.processOf(live);
+      const cgroupDirs = this.d.containers.runtime.cgroupDirsOf(target.pid);
+      if (!stillSame(target)) throw conflict(`Container ${rec.id} is not running`);
       const { conn, pid } = await this.d.containers.runtime.spawnExec({
-        shimPath: this.d.config.shimPath, id: e.id, targetPid: rec.state.pid, processFile, stateDir: dir,
-        cgroupDirs: this.d.containers.runtime.cgroupDirsOf(rec.state.pid), stdin: e.config.AttachStdin && !!sink,
+        shimPath: this.d.config.shimPath, id: e.id, targetPid: target.pid, targetStart: target.startTime, processFile, stateDir: dir,
+        cgroupDirs, stdin: e.config.AttachStdin && !!sink,
       });
       e.pid = pid;
       this.persist(e);
@@ -458,7 +468,7 @@ export class ExecService {
     const started = live.rec.state.startedAt;
     const cached = execBases.get(live);
     if (cached && cached.started === started) return cached;
-    let spec: { process?: { rlimits?: unknown[]; noNewPrivileges?: boolean }; linux?: { seccomp?: unknown } };
+    let spec: { process?: { rlimits?: unknown[]; noNewPrivileges?: boolean }; linux?: { seccomp?: unknown; seccompCache?: string } };
     try {
       spec = JSON.parse(readFileSync(path.join(this.d.containers.stateDir(live.rec.id), 'config.json'), 'utf8'));
     } catch (err) {
@@ -467,6 +477,7 @@ export class ExecService {
     }
     const base: ExecBase = {
       started, rlimits: spec.process?.rlimits ?? [], noNewPrivileges: !!spec.process?.noNewPrivileges, seccomp: spec.linux?.seccomp,
+      seccompCache: spec.linux?.seccompCache,
     };
     execBases.set(live, base);
     return base;
@@ -475,7 +486,7 @@ export class ExecService {
 
 /** What an exec inherits from its container's own process (rlimits, no_new_privs, the seccomp filter,
  *  which applies to exec --privileged too, as runc applies it to every process of the container). */
-interface ExecBase { started: string; rlimits: unknown[]; noNewPrivileges: boolean; seccomp: unknown }
+interface ExecBase { started: string; rlimits: unknown[]; noNewPrivileges: boolean; seccomp: unknown; seccompCache?: string }
 const execBases = new WeakMap<Live, ExecBase>();
 
 function capSets(caps: string[]): object {

@@ -5,6 +5,7 @@
 //
 // Also here: writing a new image row from a config the daemon made (import, commit).
 /* eslint-disable @typescript-eslint/no-explicit-any */
+import { nowNs, rfc3339Nano } from '../lib/time';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
@@ -60,7 +61,7 @@ export async function importImage(x: ImageInternals, body: AsyncIterable<Buffer>
   const layer = await x.layers.create(null, decompressed(nonEmpty(body)));
   const release = x.layers.hold([layer.chainId]);
   try {
-    const created = new Date().toISOString();
+    const created = rfc3339Nano(nowNs());
     const comment = o.message || `Imported from ${o.source}`;
     const config: any = {
       architecture: goArch(),

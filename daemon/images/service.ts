@@ -22,7 +22,7 @@ import {
   parseAnyReference, parseNormalizedNamed, parseStored, tagNameOnly, withTag, fullString, familiarString, familiarName,
   familiarMatch, type NamedRef,
 } from './reference';
-import { inspectView, summaryView, historyView, imageConfigOf, unixSeconds } from './views';
+import { inspectView, summaryView, historyView, imageConfigOf, unixSeconds, unixNanos } from './views';
 import { matchLabels, parseUntil, danglingFilter } from './filters';
 import { loadArchive } from './load';
 import { removeImage, pruneImages } from './remove';
@@ -198,8 +198,9 @@ export class ImageService {
       const img = this.record(row);
       if (danglingOnly && hasChildren.has(img.id)) continue;
       const created = unixSeconds(img.config?.created);
-      if (before && !before.every((b) => created < unixSeconds(b))) continue;
-      if (since && !since.every((s) => created > unixSeconds(s))) continue;
+      const createdNs = unixNanos(img.config?.created);
+      if (before && !before.every((b) => createdNs < unixNanos(b))) continue;
+      if (since && !since.every((s) => createdNs > unixNanos(s))) continue;
       if (until && !until.every((u) => created <= u)) continue;
       if (labels.length && !matchLabels(this.labels(img), labels)) continue;
       const tags: string[] = [];

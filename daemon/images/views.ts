@@ -22,6 +22,18 @@ export function goTime(s: unknown): string {
 }
 
 /** Unix seconds of an RFC3339 time (Go's Time.Unix(), so the zero time is far negative). */
+/** An image's `created` in nanoseconds since the epoch (year 1 when it has none), for ordering images made
+ *  within the same second, as Docker's before/since filters compare whole timestamps. */
+export function unixNanos(s: unknown): bigint {
+  if (typeof s !== 'string' || s === '') return -62135596800n * 1_000_000_000n;
+  try {
+    return parseRfc3339Ns(s);
+  } catch {
+    const ms = Date.parse(s);
+    return Number.isFinite(ms) ? BigInt(ms) * 1_000_000n : -62135596800n * 1_000_000_000n;
+  }
+}
+
 export function unixSeconds(s: unknown): number {
   if (typeof s !== 'string' || s === '') return -62135596800;
   try {

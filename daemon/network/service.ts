@@ -5,20 +5,23 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Daemon } from '../daemon';
 import type { ContainerRecord } from '../containers/model';
-import { BerthError, conflict, invalid, notFound } from '../errors/errors';
+import { BerthError, asBadReference, conflict, invalid, notFound } from '../errors/errors';
 import { newId, shortId } from '../lib/ids';
 import { nowNs, rfc3339Nano } from '../lib/time';
 import { NetworkStore, type EndpointRow, type NetworkRow } from './store';
 import { NetnsDir } from './netns';
 import { cidrString, contains, DEFAULT_POOLS, firstFree, intToIp, ipToInt, macFor, parseCidr, subnetFromPools, overlaps, type Cidr } from './ipam/ipam';
 import { deleteBridge, deleteLink, ensureBridge, newHostIfName, vethSteps } from './drivers/bridge/bridge';
-import { applyTable, renderNetworkAdd, renderTable, type FwNetwork } from './firewall/nft';
+import { applyTable, deleteTable, renderNetworkAdd, renderTable, type FwNetwork } from './firewall/nft';
+import { backends as iptablesBackends, chainNames, removeChains, syncChains, type Backend } from './firewall/iptables';
+import { hostNets, type HostNet } from './ipam/host';
 import { hostLinks, runSteps } from './exec';
 import { host } from '../runtime/net';
 import { writeFile } from 'node:fs/promises';
 import { DnsServer } from './dns/server';
+import { hostResolvConf } from './dns/upstream';
 import { PortMapper } from './ports/ports';
-import { hostsLine, linkEnv, linksOf, type LinkPeer } from './links';
+import { hostsLine, linkEnv, linksOf, parseLink, type LinkPeer } from './links';
 import { Locks, type LockRequest } from './locks';
 
 export const BRIDGE_NAME_OPT = 'com.docker.network.bridge.name';
@@ -50,6 +53,24 @@ export interface EndpointConfig {
   Aliases?: string[] | null;
   MacAddress?: string;
   GwPriority?: number;
+  DriverOpts?: Record<string, string> | null;
+  Links?: string[] | null;
+}
+
+/** EndpointSettings.MacAddress, DriverOpts and Links, checked (Docker's words) and in the form stored. */
+function endpointExtras(cfg: EndpointConfig | undefined, n: { name: string }): { driverOpts: Record<string, string>; links: string[] } {
+  const mac = cfg?.MacAddress;
+  if (mac && !/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(mac)) throw invalid(`invalid MAC address: ${mac}`);
+  const opts = cfg?.DriverOpts ?? {};
+  if (typeof opts !== 'object' || Array.isArray(opts) || !Object.values(opts).every((v) => typeof v === 'string')) throw invalid('DriverOpts must be an object of strings');
+  const links = cfg?.Links ?? [];
+  if (!Array.isArray(links)) throw invalid('Links must be an array of strings');
+  if (links.length && n.name === 'bridge') throw invalid('links in EndpointSettings are supported only for containers in user defined networks (use HostConfig.Links)');
+  const out = links.map((l) => {
+    const p = parseLink(String(l));
+    return `${p.target}:${p.alias}`;
+  });
+  return { driverOpts: { ...opts }, links: out };
 }
 
 /** EndpointSettings.GwPriority: an integer (negative ones let a network give way to the others). */
@@ -80,13 +101,21 @@ export class NetworkService {
   private bridgesUp = new Map<string, Promise<void>>();
   /** Published ports: their DNAT rules and the Ports views. */
   readonly ports: PortMapper;
+  /** daemon.json "iptables": false: berth leaves the host's firewall alone (no nftables table, no
+   *  iptables chains), as dockerd's key does; published ports are then relayed by the port holders. */
+  private readonly firewallOn: boolean;
+  /** The iptables backends found at the last sync of berth's chains, and the bridges they were given. */
+  private hostFw: { backends: Backend[]; key: string } | undefined;
+  /** Warnings for `docker info`: the default bridge's and user networks' subnets that overlap the host's. */
+  private readonly overlapWarnings = new Map<string, string>();
 
   constructor(private readonly d: Daemon) {
     this.store = new NetworkStore(d.db);
     this.netns = new NetnsDir(path.join(d.config.execRoot, 'netns'));
     this.table = `berth_${d.config.bridge.replace(/[^A-Za-z0-9_]/g, '_')}`;
     this.dns = new DnsServer(d.log);
-    this.ports = new PortMapper(d.db);
+    this.firewallOn = d.config.iptables !== false;
+    this.ports = new PortMapper(d.db, !this.firewallOn);
     this.reload();
   }
 
@@ -112,10 +141,8 @@ export class NetworkService {
   /** Makes bridge/host/none exist with the configured default bridge, the bridge device and the firewall. */
   async init(): Promise<void> {
     const cfg = this.d.config;
-    const bip = cfg.bip ? cfg.bip : '172.17.0.1/16';
-    const sub = parseCidr(bip);
-    const gw = bip.split('/')[0];
     let bridge = this.byName('bridge');
+    const { sub, gw } = await this.defaultSubnet(bridge);
     if (bridge && (bridge.bridge !== cfg.bridge || bridge.subnet !== cidrString(sub) || bridge.gateway !== gw)) {
       // The configuration changed: the default network follows it (its endpoints are reassigned at start).
       this.store.deleteNetwork(bridge.id);
@@ -142,7 +169,108 @@ export class NetworkService {
       this.d.log.warn({ err: e }, 'cannot enable ip_forward');
     }
     for (const n of this.nets.values()) if (n.driver === 'bridge') await this.upBridge(n);
-    await this.applyFirewall();
+    // User networks whose asked-for subnet the host routes elsewhere: warned again at every start.
+    const asked = this.all().filter((n) => n.driver === 'bridge' && n.name !== 'bridge' && n.ipamUser && n.subnet);
+    if (asked.length) {
+      const host = await hostNets(this.ourBridges()).catch(() => [] as HostNet[]);
+      for (const n of asked) {
+        const hits = host.filter((h) => overlaps(h.cidr, parseCidr(n.subnet)));
+        if (hits.length) this.overlapWarning(n.id, `subnet of network ${n.name}`, parseCidr(n.subnet), hits);
+      }
+    }
+    if (this.firewallOn) {
+      await this.applyFirewall();
+    } else {
+      this.d.log.info('iptables is false in daemon.json: berth leaves the firewall alone (no NAT; published ports are relayed by berthd)');
+    }
+  }
+
+  /** Devices of berth's own networks: their routes are not the host's. */
+  private ourBridges(): Set<string> {
+    return new Set([this.d.config.bridge, ...[...this.nets.values()].filter((n) => n.driver === 'bridge').map((n) => n.bridge)]);
+  }
+
+  /** The host's routes and addresses that `sub` overlaps. */
+  private async hostOverlaps(sub: Cidr): Promise<HostNet[]> {
+    const nets = await hostNets(this.ourBridges()).catch((err) => {
+      this.d.log.warn({ err }, 'cannot read the host\'s routes and addresses; subnets are chosen without them');
+      return [] as HostNet[];
+    });
+    return nets.filter((h) => overlaps(h.cidr, sub));
+  }
+
+  private overlapWarning(key: string, what: string, sub: Cidr, hits: HostNet[]): string {
+    const w = `${what} ${cidrString(sub)} overlaps ${hits.map((h) => `${h.text}${h.dev ? ` (dev ${h.dev})` : ''}`).join(', ')} on this host: ` +
+      'traffic for those addresses may go to the other device';
+    this.overlapWarnings.set(key, w);
+    this.d.log.warn({ subnet: cidrString(sub), host: hits.map((h) => h.text) }, w);
+    return w;
+  }
+
+  /** The default bridge's subnet and gateway: daemon.json `bip` as given (with a warning when the host
+   *  already routes part of it), else the one it has when the host still does not use it, else the first
+   *  subnet of the pools that overlaps neither the host's routes and addresses nor a user network. */
+  private async defaultSubnet(current: NetworkRow | undefined): Promise<{ sub: Cidr; gw: string }> {
+    const cfg = this.d.config;
+    if (cfg.bip) {
+      const sub = parseCidr(cfg.bip);
+      const hits = await this.hostOverlaps(sub);
+      if (hits.length) this.overlapWarning('bridge', 'bip', sub, hits);
+      return { sub, gw: cfg.bip.split('/')[0] };
+    }
+    const host = await hostNets(this.ourBridges()).catch((err) => {
+      this.d.log.warn({ err }, 'cannot read the host\'s routes and addresses; the default bridge takes the first pool subnet');
+      return [] as HostNet[];
+    });
+    const others = this.all().filter((n) => n.subnet && n.name !== 'bridge').map((n) => parseCidr(n.subnet));
+    if (current && !current.ipamUser && current.bridge === cfg.bridge && current.subnet) {
+      const sub = parseCidr(current.subnet);
+      if (!host.some((h) => overlaps(h.cidr, sub)) && !others.some((o) => overlaps(o, sub))) return { sub, gw: current.gateway };
+    }
+    const pools = cfg.defaultAddressPools.length ? cfg.defaultAddressPools : DEFAULT_POOLS;
+    const sub = subnetFromPools(pools, [...host.map((h) => h.cidr), ...others]);
+    if (!sub) throw new BerthError('system', 'no subnet of the address pools is free for the default bridge: give bip or default-address-pools in daemon.json');
+    return { sub, gw: intToIp(sub.base + 1) };
+  }
+
+  /** The `docker info` Warnings of the network. */
+  warnings(): string[] {
+    return [...this.overlapWarnings.values()].map((w) => `WARNING: ${w}`);
+  }
+
+  /** Berth's chains in the host's iptables filter table (firewall/iptables.ts) list exactly the bridges of
+   *  its networks; removed when there is none. Checked at every network change, so a firewall that came
+   *  after berthd (Docker installed meanwhile) is caught up with at the next one. */
+  private async syncHostFirewall(): Promise<void> {
+    if (!this.firewallOn) return;
+    const chains = chainNames(this.d.config.bridge);
+    const bridges = [...this.nets.values()].filter((n) => n.driver === 'bridge' && !this.fwExclude.has(n.id))
+      .map((n) => ({ bridge: n.bridge, dns: n.name !== 'bridge' ? n.gateway : undefined }));
+    const key = JSON.stringify(bridges);
+    if (this.hostFw?.key === key) return;
+    this.hostFw = undefined;
+    const found = await iptablesBackends(chains);
+    for (const be of found) {
+      if (bridges.length && be.drops) {
+        await syncChains(be, chains, bridges);
+        this.d.log.debug({ backend: be.name, bridges: bridges.length }, 'iptables chains synced');
+      } else if (be.ours) {
+        await removeChains(be, chains);
+      }
+    }
+    this.hostFw = { backends: found, key };
+  }
+
+  /** A clean stop: with no container running, berth's rules leave the host's firewall (a running container
+   *  keeps its traffic while berthd is down, so they stay; the next start rewrites them). */
+  async shutdown(): Promise<void> {
+    this.dns.closeAll();
+    if (!this.firewallOn) return;
+    if (this.d.containers.all().some((l) => this.d.containers.isRunningId(l.rec.id))) return;
+    await this.fwQueue;
+    const chains = chainNames(this.d.config.bridge);
+    for (const be of await iptablesBackends(chains).catch(() => [] as Backend[])) if (be.ours) await removeChains(be, chains).catch(() => {});
+    await deleteTable(this.table);
   }
 
   private upBridge(n: NetworkRow): Promise<void> {
@@ -163,29 +291,39 @@ export class NetworkService {
     }
   }
 
-  /** The addresses a name has on a network: container name, alias, id or short id of a running endpoint. */
-  private resolveName(networkId: string, name: string, from?: string): string[] | undefined {
-    const ips: string[] = [];
+  /** The answer of the embedded DNS server of network `networkId` to a container at `from`: the addresses a
+   *  name has on every network that container is connected to (its own network's first), by container
+   *  name, alias, id or short id of a running endpoint, or a legacy link's alias. null: `from` is no
+   *  running container of the network, so the server does not answer it. */
+  private resolveName(networkId: string, name: string, from: string): string[] | undefined | null {
+    const asker = this.endpointsOf(networkId).find((e) => e.ip === from && e.hostIf);
+    if (!asker) return null;
+    const mine = this.endpointsOfContainer(asker.containerId).filter((e) => e.hostIf);
+    const order = [networkId, ...mine.map((e) => e.networkId).filter((id) => id !== networkId)];
     // A legacy link on a user network: its alias is a name for the linking container only.
-    const asker = from ? this.endpointsOf(networkId).find((e) => e.ip === from && e.hostIf) : undefined;
-    if (asker) {
-      let links: ReturnType<typeof linksOf> = [];
-      try { links = linksOf(this.d.containers.lookup(asker.containerId).rec); } catch { /* gone */ }
-      for (const l of links.filter((x) => x.alias.toLowerCase() === name)) {
-        let target: string | undefined;
-        try { target = this.d.containers.lookup(l.target).rec.id; } catch { continue; }
-        const ep = this.endpointsOf(networkId).find((e) => e.containerId === target && e.ip && e.hostIf);
-        if (ep) ips.push(ep.ip);
+    const ips: string[] = [];
+    let links: ReturnType<typeof linksOf> = (asker.links ?? []).map(parseLink);
+    try { links = [...links, ...linksOf(this.d.containers.lookup(asker.containerId).rec)]; } catch { /* gone */ }
+    for (const l of links.filter((x) => x.alias.toLowerCase() === name)) {
+      let target: string | undefined;
+      try { target = this.d.containers.lookup(l.target).rec.id; } catch { continue; }
+      const ep = order.map((id) => this.endpointsOf(id).find((e) => e.containerId === target && e.ip && e.hostIf)).find(Boolean);
+      if (ep && !ips.includes(ep.ip)) ips.push(ep.ip);
+    }
+    if (ips.length) return ips;
+    for (const id of order) {
+      const n = this.nets.get(id);
+      if (!n || n.name === 'bridge') continue; // the default bridge has no names (as Docker's)
+      for (const e of this.endpointsOf(id)) {
+        if (!e.ip || !e.hostIf) continue;
+        let cname = '';
+        try { cname = this.d.containers.lookup(e.containerId).rec.name.slice(1).toLowerCase(); } catch { continue; }
+        if (name === cname || e.aliases.some((a) => a.toLowerCase() === name) || name === shortId(e.containerId) || name === e.containerId) ips.push(e.ip);
       }
+      // The first network (in the asker's order) that knows the name answers, as Docker's resolver does.
       if (ips.length) return ips;
     }
-    for (const e of this.endpointsOf(networkId)) {
-      if (!e.ip || !e.hostIf) continue;
-      let cname = '';
-      try { cname = this.d.containers.lookup(e.containerId).rec.name.slice(1).toLowerCase(); } catch { continue; }
-      if (name === cname || e.aliases.some((a) => a.toLowerCase() === name) || name === shortId(e.containerId) || name === e.containerId) ips.push(e.ip);
-    }
-    return ips.length ? ips : undefined;
+    return undefined;
   }
 
   /** After containers.restore: remove namespace files and veths that no running container uses. */
@@ -217,6 +355,7 @@ export class NetworkService {
       bridge: n.bridge, subnet: n.subnet, internal: n.internal, icc: n.options[ICC_OPT] !== 'false',
       masquerade: n.options['com.docker.network.bridge.enable_ip_masquerade'] !== 'false',
       ports: this.endpointsOf(n.id).filter((e) => e.hostIf).map((e) => e.hostIf),
+      dns: n.name !== 'bridge' ? n.gateway : undefined,
     };
   }
 
@@ -226,6 +365,7 @@ export class NetworkService {
   }
 
   private fwJob(fn: () => Promise<void>): Promise<void> {
+    if (!this.firewallOn) return Promise.resolve();
     const next = this.fwQueue.then(fn);
     this.fwQueue = next.catch(() => undefined);
     return next;
@@ -237,6 +377,7 @@ export class NetworkService {
     this.fwState = undefined;
     await applyTable(renderTable(this.table, nets.map((n) => this.fwNetwork(n)), rules));
     this.fwState = { nets: new Set(nets.map((n) => n.id)), ports: rules.length > 0 };
+    await this.syncHostFirewall();
   }
 
   /** A new network's rules: only added to the table when it holds exactly the other networks' rules and no
@@ -257,6 +398,7 @@ export class NetworkService {
       }
       st.nets.add(n.id);
       this.fwState = st;
+      await this.syncHostFirewall();
     });
   }
 
@@ -317,13 +459,21 @@ export class NetworkService {
       const used = this.all().filter((n) => n.subnet).map((n) => parseCidr(n.subnet));
       const c = ipv4[0] ?? {};
       let sub: Cidr;
+      let overlapHits: HostNet[] = [];
       if (c.Subnet) {
         sub = parseCidr(c.Subnet);
         if (used.some((u) => overlaps(u, sub))) throw new BerthError('forbidden', `invalid pool request: Pool overlaps with other one on this address space`);
+        // Asked for: used as given, with a warning when the host routes part of it elsewhere.
+        overlapHits = await this.hostOverlaps(sub);
       } else {
         if (c.IPRange || c.Gateway) throw invalid('no matching subnet for range / gateway: give --subnet');
         const pools = this.d.config.defaultAddressPools.length ? this.d.config.defaultAddressPools : DEFAULT_POOLS;
-        const got = subnetFromPools(pools, used);
+        // Chosen: a subnet the host does not use (docker0, VPN routes, other bridges) nor another network.
+        const host = await hostNets(this.ourBridges()).catch((err) => {
+          this.d.log.warn({ err }, 'cannot read the host\'s routes and addresses; subnets are chosen without them');
+          return [] as HostNet[];
+        });
+        const got = subnetFromPools(pools, [...used, ...host.map((h) => h.cidr)]);
         if (!got) throw new BerthError('forbidden', 'could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network');
         sub = got;
       }
@@ -363,8 +513,9 @@ export class NetworkService {
         await this.applyFirewall().catch(() => {});
         throw e;
       }
+      const warning = overlapHits.length ? this.overlapWarning(id, `subnet of network ${name}`, sub, overlapHits) : '';
       this.d.events.emit('network', 'create', id, { name, type: driver });
-      return { Id: id, Warning: '' };
+      return { Id: id, Warning: warning };
     });
   }
 
@@ -394,6 +545,7 @@ export class NetworkService {
         throw br.reason;
       }
       this.store.deleteNetwork(n.id);
+      this.overlapWarnings.delete(n.id);
       this.reload();
       if (fw.status === 'rejected') throw fw.reason;
     } finally {
@@ -416,7 +568,7 @@ export class NetworkService {
   validateCreate(rec: ContainerRecord, epConfigs: Record<string, EndpointConfig> | undefined): void {
     if (!rec.hostConfig.NetworkMode || rec.hostConfig.NetworkMode === 'default') rec.hostConfig.NetworkMode = 'bridge';
     const mode: string = rec.hostConfig.NetworkMode;
-    if (mode.startsWith('container:')) this.d.containers.lookup(mode.slice(10));
+    if (mode.startsWith('container:')) asBadReference(() => this.d.containers.lookup(mode.slice(10)));
     const net = this.modeNetwork(mode);
     PortMapper.wanted(rec);
     for (const [name, cfg] of Object.entries(epConfigs ?? {})) {
@@ -425,6 +577,7 @@ export class NetworkService {
       if (ip) this.checkStaticIp(n, ip);
       if (cfg?.IPAMConfig?.IPv6Address) throw invalid(`berth does not support IPv6 addresses (network ${n.name})`);
       if ((cfg?.Aliases ?? []).length && n.name === 'bridge') throw invalid('network-scoped alias is supported only for containers in user defined networks');
+      endpointExtras(cfg, n);
     }
     void net;
   }
@@ -448,9 +601,12 @@ export class NetworkService {
     for (const n of list) {
       const c = cfgFor(n);
       const mac = c?.MacAddress || (n === primary ? rec.config.MacAddress ?? '' : '');
+      // Legacy links on a user network are the endpoint's (Docker shows them in EndpointSettings.Links).
+      const extras = endpointExtras(c, n);
+      if (n === primary && n.name !== 'bridge' && !extras.links.length) extras.links = linksOf(rec).map((l) => `${l.target}:${l.alias}`);
       this.store.saveEndpoint({ networkId: n.id, containerId: rec.id, endpointId: '', ip: c?.IPAMConfig?.IPv4Address ?? '',
         mac, staticMac: mac, staticIp: c?.IPAMConfig?.IPv4Address ?? '',
-        aliases: c?.Aliases ?? [], ifname: '', hostIf: '', gwPriority: gwPriority(c) });
+        aliases: c?.Aliases ?? [], ifname: '', hostIf: '', gwPriority: gwPriority(c), ...extras });
     }
     this.reload();
   }
@@ -486,7 +642,9 @@ export class NetworkService {
         if (!this.d.containers.isRunningId(other.rec.id)) throw conflict(`cannot join network of a non running container: ${other.rec.id}`);
         await this.settled(other.rec.id);
         const file = this.netns.pathOf(shortId(other.rec.id));
-        const joined = (await this.netns.list()).includes(shortId(other.rec.id)) ? file : `/proc/${other.rec.state.pid}/ns/net`;
+        // Without a namespace file of its own, its process's namespace, held open for this start
+        // (a pid read earlier may belong to another process by now).
+        const joined = (await this.netns.list()).includes(shortId(other.rec.id)) ? file : this.d.containers.holdNamespace(other, 'net', this.d.containers.lookup(rec.id));
         const dir = this.d.containers.containerDir(other.rec.id);
         const read = (f: string) => { try { return readFileSync(path.join(dir, f), 'utf8'); } catch { return ''; } };
         return { netns: joined, hosts: read('hosts') || this.hosts(rec, []), resolvConf: read('resolv.conf') || this.resolvConf(rec) };
@@ -615,7 +773,7 @@ export class NetworkService {
       if (cfg?.IPAMConfig?.IPv6Address) throw invalid(`berth does not support IPv6 addresses (network ${n.name})`);
       if ((cfg?.Aliases ?? []).length && n.name === 'bridge') throw invalid('network-scoped alias is supported only for containers in user defined networks');
       const ep: EndpointRow = { networkId: n.id, containerId: live.rec.id, endpointId: '', ip: ip ?? '', mac: cfg?.MacAddress ?? '', staticMac: cfg?.MacAddress ?? '', staticIp: ip ?? '',
-        aliases: cfg?.Aliases ?? [], ifname: '', hostIf: '', gwPriority: gwPriority(cfg) };
+        aliases: cfg?.Aliases ?? [], ifname: '', hostIf: '', gwPriority: gwPriority(cfg), ...endpointExtras(cfg, n) };
       this.store.saveEndpoint(ep);
       this.reload();
       if (this.d.containers.isRunningId(live.rec.id)) {
@@ -636,6 +794,7 @@ export class NetworkService {
           throw e;
         }
         await this.rewriteHosts(live.rec);
+        await this.rewriteResolvConf(live.rec);
       }
       this.d.events.emit('network', 'connect', n.id, { container: live.rec.id, name: n.name, type: n.driver });
     });
@@ -670,9 +829,39 @@ export class NetworkService {
         this.d.events.emit('network', 'disconnect', n.id, { container: containerId, name: n.name, type: n.driver });
         resolve();
         if (ep.hostIf) await deleteLink(ep.hostIf);
+        if (ep.hostIf) {
+          try { await this.rewriteResolvConf(this.d.containers.lookup(containerId).rec); } catch { /* removed meanwhile */ }
+        }
         // The default route went with the link: the next network in line gives it.
         if (wasGateway) await this.rerouteDefault(containerId).catch((err) => this.d.log.warn({ err, id: containerId }, 'default route after a disconnect'));
       }).catch(reject);
+    });
+  }
+
+  /** DELETE /containers/{parent}/{alias}?link=1: the legacy link `alias` of container `parent` goes (from
+   *  its HostConfig.Links and its endpoints' Links); a running parent's /etc/hosts is written again. `name`
+   *  is the link's full name as given ("webapp/redis"). */
+  async removeLink(name: string): Promise<void> {
+    const full = name.startsWith('/') ? name : `/${name}`;
+    const cut = full.lastIndexOf('/');
+    const parentName = full.slice(1, cut);
+    const alias = full.slice(cut + 1);
+    if (!parentName) throw conflict('Conflict, cannot remove the default link name of the container');
+    let parent: ReturnType<typeof this.d.containers.lookup>;
+    try {
+      parent = this.d.containers.lookup(parentName);
+    } catch {
+      throw notFound(`No such container: ${name.replace(/^\//, '')}`);
+    }
+    const links = (parent.rec.hostConfig.Links ?? []) as string[];
+    const keep = links.filter((l) => parseLink(l).alias !== alias);
+    const eps = this.endpointsOfContainer(parent.rec.id).filter((e) => (e.links ?? []).some((l) => parseLink(l).alias === alias));
+    if (keep.length === links.length && !eps.length) throw notFound(`No such container: ${name.replace(/^\//, '')}`);
+    await this.forContainer(parent.rec.id, [], async () => {
+      if (keep.length !== links.length) this.d.containers.saveHostConfig(parent, { ...parent.rec.hostConfig, Links: keep.length ? keep : null });
+      for (const e of eps) this.store.saveEndpoint({ ...e, links: (e.links ?? []).filter((l) => parseLink(l).alias !== alias) });
+      this.reload();
+      if (this.d.containers.isRunningId(parent.rec.id)) await this.rewriteHosts(parent.rec);
     });
   }
 
@@ -683,6 +872,23 @@ export class NetworkService {
 
   private async rewriteHosts(rec: ContainerRecord): Promise<void> {
     await writeFile(path.join(this.d.containers.containerDir(rec.id), 'hosts'), this.hosts(rec, this.endpointsOfContainer(rec.id))).catch(() => {});
+  }
+
+  /** After a connect or disconnect of a running container: its nameserver is the embedded DNS server of a
+   *  user network it is on (a container that joins its first one starts using it; one that leaves the
+   *  network whose server it used moves to another), or the host's resolvers when it is on none. */
+  private async rewriteResolvConf(rec: ContainerRecord): Promise<void> {
+    const file = path.join(this.d.containers.containerDir(rec.id), 'resolv.conf');
+    const mine = this.endpointsOfContainer(rec.id).filter((e) => e.hostIf);
+    const gateways = mine.map((e) => this.nets.get(e.networkId)).filter((n): n is NetworkRow => !!n && n.name !== 'bridge').map((n) => n.gateway);
+    let current = '';
+    try { current = readFileSync(file, 'utf8'); } catch { return; }
+    const ns = /^nameserver\s+(\S+)/m.exec(current)?.[1];
+    if (ns && gateways.includes(ns)) return;
+    const embedded = gateways[0];
+    // A container on the default bridge only, whose resolv.conf names the host's servers, keeps it.
+    if (!embedded && !this.all().some((n) => n.gateway === ns && n.name !== 'bridge')) return;
+    await writeFile(file, this.resolvConf(rec, embedded)).catch((err) => this.d.log.warn({ err, id: rec.id }, 'resolv.conf after a network change'));
   }
 
   // ---- the container's /etc files ------------------------------------------------------------------
@@ -738,10 +944,7 @@ export class NetworkService {
   /** `embedded`: the address of the embedded DNS server (user networks), which then is the only nameserver. */
   resolvConf(rec: ContainerRecord, embedded?: string): string {
     const hc = rec.hostConfig;
-    let host = '';
-    try {
-      host = readFileSync('/etc/resolv.conf', 'utf8');
-    } catch { /* none */ }
+    const host = hostResolvConf();
     const lines = host.split('\n');
     let ns = lines.filter((l) => /^\s*nameserver\s+/.test(l)).map((l) => l.trim().split(/\s+/)[1]).filter((a) => !/^(127\.|::1$)/.test(a) && !a.includes(':'));
     let search = lines.filter((l) => /^\s*(search|domain)\s+/.test(l)).flatMap((l) => l.trim().split(/\s+/).slice(1));
@@ -772,10 +975,10 @@ export class NetworkService {
       const prefix = n.subnet ? parseCidr(n.subnet).prefix : 0;
       return {
         IPAMConfig: e?.staticIp ? { IPv4Address: e.staticIp } : null,
-        Links: null,
+        Links: e?.links?.length ? e.links : null,
         Aliases: e && n.name !== 'bridge' ? e.aliases : null,
-        MacAddress: up ? e!.mac : '',
-        DriverOpts: null,
+        MacAddress: up ? e!.mac : e?.staticMac ?? '',
+        DriverOpts: e?.driverOpts && Object.keys(e.driverOpts).length ? e.driverOpts : null,
         GwPriority: e?.gwPriority ?? 0,
         NetworkID: n.id,
         EndpointID: up ? e!.endpointId : '',

@@ -31,6 +31,9 @@ export interface EndpointRow {
   hostIf: string;
   /** EndpointSettings.GwPriority (0 when not given). */
   gwPriority: number;
+  /** EndpointSettings.DriverOpts and Links ("target:alias", user networks), as given. */
+  driverOpts?: Record<string, string>;
+  links?: string[];
 }
 
 type Raw = Record<string, string | number>;
@@ -45,6 +48,7 @@ const toEp = (r: Raw): EndpointRow => ({
   networkId: r.network_id as string, containerId: r.container_id as string, endpointId: r.endpoint_id as string,
   ip: r.ip as string, mac: r.mac as string, staticIp: r.static_ip as string, staticMac: r.static_mac as string, aliases: JSON.parse(r.aliases as string),
   ifname: r.ifname as string, hostIf: r.host_if as string, gwPriority: Number(r.gw_priority ?? 0),
+  driverOpts: JSON.parse((r.driver_opts as string) ?? '{}'), links: JSON.parse((r.links as string) ?? '[]'),
 });
 
 export class NetworkStore {
@@ -68,8 +72,9 @@ export class NetworkStore {
     return (this.db.prepare('SELECT * FROM endpoints ORDER BY rowid').all() as Raw[]).map(toEp);
   }
   saveEndpoint(e: EndpointRow): void {
-    this.db.prepare(`INSERT OR REPLACE INTO endpoints (network_id, container_id, endpoint_id, ip, mac, static_ip, static_mac, aliases, ifname, host_if, gw_priority)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(e.networkId, e.containerId, e.endpointId, e.ip, e.mac, e.staticIp, e.staticMac, JSON.stringify(e.aliases), e.ifname, e.hostIf, e.gwPriority ?? 0);
+    this.db.prepare(`INSERT OR REPLACE INTO endpoints (network_id, container_id, endpoint_id, ip, mac, static_ip, static_mac, aliases, ifname, host_if, gw_priority, driver_opts, links)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(e.networkId, e.containerId, e.endpointId, e.ip, e.mac, e.staticIp, e.staticMac, JSON.stringify(e.aliases), e.ifname, e.hostIf,
+      e.gwPriority ?? 0, JSON.stringify(e.driverOpts ?? {}), JSON.stringify(e.links ?? []));
   }
   deleteEndpoint(networkId: string, containerId: string): void {
     this.db.prepare('DELETE FROM endpoints WHERE network_id = ? AND container_id = ?').run(networkId, containerId);

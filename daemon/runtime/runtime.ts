@@ -7,6 +7,8 @@ import { spawnShim, spawnExec, refillWaitingShim, onSpareShim, cgroupDirsOf, con
 import { SystemdCgroups, systemdBooted, validSlice, containerCgroup, SYSTEMD_DEFAULT_SLICE } from './systemd';
 import { invalid } from '../errors/errors';
 import path from 'node:path';
+import { KernelFeatures } from './kernel';
+import { systemError } from '../errors/errors';
 
 export type { CgroupLayout, CgroupResources, ShimConnection, ExitInfo, ShimSpawnOptions, ExecSpawnOptions };
 
@@ -32,6 +34,8 @@ export class Runtime {
   private readonly systemd: SystemdCgroups | undefined;
   private readonly defaultSlice: string;
   private readonly warn: (msg: string, err: unknown) => void;
+  /** Set by probeKernel() when berthd starts; until then every feature is taken to be there. */
+  kernel: KernelFeatures | undefined;
 
   constructor(private readonly opts: RuntimeOptions = { cgroupParent: CGROUPFS_DEFAULT_PARENT }) {
     this.cgroups = native.cgroupDetect();
@@ -80,9 +84,19 @@ export class Runtime {
     return native.unmount(target, true);
   }
 
+  /** Probes the kernel's newer interfaces once (scratch: an absolute path the probe may create and removes). */
+  async probeKernel(scratch: string): Promise<KernelFeatures> {
+    this.kernel = await KernelFeatures.probe(scratch, this.cgroups.version === 2);
+    return this.kernel;
+  }
+
   /** Makes the container's cgroup with its limits (systemd: starts its scope first) and returns the
    *  directories its init must join. */
   async createCgroup(relPath: string, res: CgroupResources): Promise<string[]> {
+    // The v2 device filter has no way around bpf(2): the start fails with the sentence berthd logged at
+    // its own start, not with ENOSYS from the middle of it.
+    const refusal = res.devices && this.kernel?.refusal('bpf');
+    if (refusal) throw systemError(refusal);
     if (!this.systemd) return native.cgroupCreate(this.cgroups, relPath, res);
     const { slice, id } = scopeOf(relPath);
     await this.systemd.startScope(slice, id, res);

@@ -19,11 +19,10 @@ export interface ShimSpawnOptions {
   id: string;
   bundle: string;
   stateDir: string;
-  logPath: string;
+  /** The log driver's arguments (PROTOCOL.md, "Logging"), made by daemon/logs. */
+  logArgs: string[];
   cgroupDirs: string[];
   attach: boolean;
-  logMaxSize?: number;
-  logMaxFile?: number;
 }
 
 /**
@@ -135,11 +134,9 @@ export class StartError extends Error {}
  * with berthd.
  */
 export function spawnShim(o: ShimSpawnOptions): Promise<{ conn: ShimConnection; pid: number; shimPid: number }> {
-  const args = ['--id', o.id, '--bundle', o.bundle, '--state', o.stateDir, '--log', o.logPath];
+  const args = ['--id', o.id, '--bundle', o.bundle, '--state', o.stateDir, ...o.logArgs];
   for (const d of o.cgroupDirs) args.push('--cgroup', d);
   if (o.attach) args.push('--attach');
-  if (o.logMaxSize) args.push('--log-max-size', String(o.logMaxSize));
-  if (o.logMaxFile) args.push('--log-max-file', String(o.logMaxFile));
   return launchShim(o.shimPath, args, 'the container supervisor exited before the container started');
 }
 
@@ -149,6 +146,9 @@ export interface ExecSpawnOptions {
   id: string;
   /** Host pid of the container's init: the exec joins its namespaces. */
   targetPid: number;
+  /** Its start time (runtime/process.ts): the shim checks, once it holds the namespaces, that the pid is
+   *  still that process. */
+  targetStart?: string;
   /** JSON file with {"process": <OCI process>, "linux": {"seccomp": …}}. */
   processFile: string;
   stateDir: string;
@@ -163,6 +163,7 @@ export interface ExecSpawnOptions {
  */
 export function spawnExec(o: ExecSpawnOptions): Promise<{ conn: ShimConnection; pid: number; shimPid: number }> {
   const args = ['exec', '--id', o.id, '--pid', String(o.targetPid), '--process', o.processFile, '--state', o.stateDir];
+  if (o.targetStart) args.push('--pid-start', o.targetStart);
   // The shim and its child start in berthd's own cgroups: those need no move (on a host with cgroup v1
   // controllers, the container sits at the root of the unified hierarchy, as berthd does).
   let own: string[] = [];

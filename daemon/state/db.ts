@@ -21,8 +21,28 @@ function migrationsDir(): string {
   throw new Error('migrations directory not found');
 }
 
+/** The state database cannot be used: berthd must not start on it (an empty state would forget every
+ *  container, image and volume it holds while their files and processes are still there). */
+export class StateDbError extends Error {}
+
+/** Opens the state database, refusing one that SQLite finds damaged (quick_check: the b-trees and their
+ *  pages, linear in the database's size, which is small: rows, not blobs). */
 export function openDb(file: string): DB {
-  const db = new Database(file);
+  let db: DB | undefined;
+  try {
+    db = new Database(file);
+    const check = db.pragma('quick_check', { simple: true });
+    if (check !== 'ok') throw new Error(String(check));
+  } catch (e) {
+    db?.close();
+    throw new StateDbError(`the state database ${file} is damaged or unreadable (${(e as Error).message}). berthd will not `
+      + 'start on it, so that no container, image or volume it records is forgotten. Restore it from a backup, or, to '
+      + `start with an empty state, stop every container's berth-shim and move ${file} (with its -wal and -shm files) aside.`);
+  }
+  return prepare(db);
+}
+
+function prepare(db: DB): DB {
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');

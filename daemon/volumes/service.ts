@@ -6,10 +6,10 @@ import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Daemon } from '../daemon';
-import { conflict, invalid, notFound } from '../errors/errors';
+import { BerthError, conflict, invalid, notFound } from '../errors/errors';
 import { nowNs, rfc3339Nano } from '../lib/time';
 import { checkVolumeName } from './mounts';
-import { isMounted, runTool } from '../lib/mounts';
+import { isMounted, mountsUnder, runTool } from '../lib/mounts';
 
 export interface VolumeRow {
   name: string;
@@ -113,8 +113,11 @@ export class VolumeService {
     }
     const users = this.usedBy(name);
     if (users.length) throw conflict(`remove ${name}: volume is in use - [${users.join(', ')}]`);
-    this.d.db.prepare('DELETE FROM volumes WHERE name = ?').run(name);
+    // The file system first, and only then the row and the directory: a recursive delete through a mount that
+    // could not be taken down would delete the contents of a still-mounted device.
     await this.unmountData(name).catch(() => {});
+    await this.assertUnmounted(name);
+    this.d.db.prepare('DELETE FROM volumes WHERE name = ?').run(name);
     await rm(path.join(this.root, name), { recursive: true, force: true });
     this.d.events.emit('volume', 'destroy', name, { driver: v.driver });
   }
@@ -156,6 +159,12 @@ export class VolumeService {
     await this.unmountData(name);
   }
 
+  /** Throws (and the volume stays) while anything is mounted in the volume's directory. */
+  private async assertUnmounted(name: string): Promise<void> {
+    const left = mountsUnder(path.join(this.root, name));
+    if (left.length) throw new BerthError('system', `remove ${name}: the volume's file system is still mounted at ${left[0]} and could not be unmounted; its data was not touched`);
+  }
+
   private async unmountData(name: string): Promise<void> {
     const data = this.dataPath(name);
     if (isMounted(data)) await runTool('umount', [data]).catch(() => runTool('umount', ['-l', data]));
@@ -167,6 +176,11 @@ export class VolumeService {
     for (const dir of await readdir(this.root).catch(() => [] as string[])) {
       if (!known.has(dir)) {
         await this.unmountData(dir).catch(() => {});
+        const left = mountsUnder(path.join(this.root, dir));
+        if (left.length) {
+          this.d.log.warn({ dir, mounted: left }, 'a volume directory without a volume is still mounted: left in place');
+          continue;
+        }
         await rm(path.join(this.root, dir), { recursive: true, force: true }).catch(() => {});
       }
     }

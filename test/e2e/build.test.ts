@@ -4,6 +4,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import type { RunResult } from '../helpers/berthd';
@@ -167,6 +168,64 @@ describe('docker build through the docker CLI', () => {
     const r = await docker(['build', '-t', 'stdin:1', '-'], 'FROM busybox\nRUN ["sh", "-c", "echo from-stdin > /stdin.txt"]\n');
     assert.equal(r.code, 0, show(r));
     assert.equal((await ok('run', '--rm', 'stdin:1', 'cat', '/stdin.txt')).trim(), 'from-stdin');
+  });
+
+  test('ADD <url> downloads through berthd: redirects, mode 0600, Last-Modified as mtime, cache by content', async () => {
+    let body = 'remote content v1\n';
+    const modified = new Date('2024-03-05T06:07:08Z');
+    const server = http.createServer((req, res) => {
+      if (req.url === '/redir') {
+        res.writeHead(302, { Location: '/files/remote.txt' });
+        return res.end();
+      }
+      if (req.url === '/files/remote.txt') {
+        res.writeHead(200, { 'Content-Type': 'text/plain', 'Last-Modified': modified.toUTCString() });
+        return res.end(body);
+      }
+      res.writeHead(404);
+      res.end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const dir = context('add-url', {
+        'Dockerfile': `FROM busybox\nADD http://127.0.0.1:${port}/files/remote.txt /r/\nADD http://127.0.0.1:${port}/redir /named.txt\n`,
+      });
+      const r = await docker(['build', '-t', 'addurl:1', dir]);
+      assert.equal(r.code, 0, show(r));
+      assert.equal(await ok('run', '--rm', 'addurl:1', 'cat', '/r/remote.txt', '/named.txt'), body + body);
+      assert.equal((await ok('run', '--rm', 'addurl:1', 'stat', '-c', '%a %u %Y', '/r/remote.txt')).trim(), `600 0 ${modified.getTime() / 1000}`);
+      // The same content again: the cache holds; new content: a new layer.
+      const again = await docker(['build', '-t', 'addurl:2', dir]);
+      assert.equal(again.code, 0, show(again));
+      assert.match(again.stdout, /Using cache/);
+      body = 'remote content v2\n';
+      const changed = await docker(['build', '-t', 'addurl:3', dir]);
+      assert.equal(changed.code, 0, show(changed));
+      assert.equal(await ok('run', '--rm', 'addurl:3', 'cat', '/r/remote.txt'), body);
+      const missing = await docker(['build', context('add-url-404', { 'Dockerfile': `FROM busybox\nADD http://127.0.0.1:${port}/nope /x\n` })]);
+      assert.notEqual(missing.code, 0);
+      assert.match(missing.stderr + missing.stdout, /status 404/);
+    } finally {
+      server.close();
+    }
+  });
+
+  test('a Dockerfile outside the context (-f /elsewhere/Dockerfile) and on stdin with a context (-f -)', async () => {
+    const dir = context('outside-ctx', { 'data.txt': 'from the context\n' });
+    const elsewhere = context('outside-df', {
+      'Dockerfile': 'FROM busybox\nCOPY data.txt /data.txt\nRUN cat /data.txt\n',
+    });
+    const r = await docker(['build', '-t', 'outside:1', '-f', path.join(elsewhere, 'Dockerfile'), dir]);
+    assert.equal(r.code, 0, show(r));
+    assert.match(r.stdout, /from the context/);
+    assert.equal((await ok('run', '--rm', 'outside:1', 'cat', '/data.txt')), 'from the context\n');
+    // The CLI's own `.dockerfile.<random>` member is the Dockerfile, never a file of the image.
+    assert.doesNotMatch(await ok('run', '--rm', 'outside:1', 'ls', '-a', '/'), /\.dockerfile/);
+
+    const s = await docker(['build', '-t', 'outside:2', '-f', '-', dir], 'FROM busybox\nCOPY data.txt /stdin-data.txt\n');
+    assert.equal(s.code, 0, show(s));
+    assert.equal((await ok('run', '--rm', 'outside:2', 'cat', '/stdin-data.txt')), 'from the context\n');
   });
 
   test('FROM pulls a missing image from its registry; a built image pushes and pulls back', async (t) => {

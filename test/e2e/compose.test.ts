@@ -45,7 +45,7 @@ function linksOf(bridge: string): string[] {
 }
 
 test('compose up: two services reach each other by name; down leaves nothing', async () => {
-  assert.ok(existsSync(COMPOSE), `${COMPOSE} is installed by make apt-deps`);
+  assert.ok(existsSync(COMPOSE), `${COMPOSE} is installed by make apt-deps-test (make test)`);
   const cwdArgs = ['-f', path.join(dir, 'docker-compose.yml')];
   let r = await compose(...cwdArgs, 'up', '-d');
   assert.equal(r.code, 0, r.stderr);

@@ -23,7 +23,7 @@ test('docker-py 7.1.0 (python3 on PATH, pytest)', async () => {
 
 test('docker-py from Debian (/usr/bin/python3, python3-docker)', async () => {
   const which = await runCmd('/usr/bin/python3', ['-c', 'import docker; print(docker.__version__)']);
-  assert.equal(which.code, 0, `/usr/bin/python3 has no docker module (apt-get install python3-docker; make apt-deps does)\n${show(which)}`);
+  assert.equal(which.code, 0, `/usr/bin/python3 has no docker module (apt-get install python3-docker; make apt-deps-test does)\n${show(which)}`);
   const r = await runCmd('/usr/bin/python3', [path.join(SUITE, 'test_basic.py')], { env: env(), timeoutMs: 240000 });
   assert.equal(r.code, 0, show(r));
   assert.match(r.stdout, /7 passed, 0 failed/, show(r));

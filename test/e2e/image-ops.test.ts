@@ -223,6 +223,22 @@ describe('image operations through the docker CLI', () => {
     await ok(b, 'rmi', 'other:x');
   });
 
+  test('images made within one second keep their order for before/since (Created has nanoseconds)', async () => {
+    await ok(b, 'run', '--name', 'nano-src', 'busybox', 'true');
+    // Two commits back to back: the same wall-clock second in all but the rarest runs.
+    const first = (await ok(b, 'commit', '-c', 'LABEL n=1', 'nano-src', 'nano:1')).trim();
+    const second = (await ok(b, 'commit', '-c', 'LABEL n=2', 'nano-src', 'nano:2')).trim();
+    assert.notEqual(first, second);
+    const created = (await ok(b, 'image', 'inspect', '--format', '{{.Created}}', 'nano:1')).trim();
+    assert.match(created, /\.\d+Z$/, 'Created carries fractional seconds');
+    const beforeSecond = (await ok(b, 'images', '--format', '{{.Repository}}:{{.Tag}}', '--filter', 'before=nano:2')).split('\n');
+    assert.ok(beforeSecond.includes('nano:1'), `nano:1 was made before nano:2: ${beforeSecond}`);
+    const sinceFirst = (await ok(b, 'images', '--format', '{{.Repository}}:{{.Tag}}', '--filter', 'since=nano:1')).split('\n');
+    assert.ok(sinceFirst.includes('nano:2') && !sinceFirst.includes('nano:1'));
+    await ok(b, 'rm', 'nano-src');
+    await ok(b, 'rmi', 'nano:1', 'nano:2');
+  });
+
   test('docker system df and -v', async () => {
     const r = await api(b, 'GET', '/v1.50/system/df');
     assert.equal(r.status, 200);

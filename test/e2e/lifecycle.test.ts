@@ -128,13 +128,16 @@ test('docker update changes the cgroup and inspect; restart policy too', async (
 
 test('top lists the container processes with default and custom ps args; 409 when not running', async () => {
   await ok('run', '-d', '--name', 'lc-top', 'busybox', 'sh', '-c', 'sleep 1000 & sleep 999');
-  const r = await api(b, 'GET', '/containers/lc-top/top');
-  assert.equal(r.status, 200);
-  const top = r.json();
+  // sh runs the last command of -c in its own place (exec), so two processes remain once the background
+  // child has exec'd its sleep (a loaded machine may show its fork still as `sh -c …` for a moment).
+  const top = await waitFor('both sleeps in top', async () => {
+    const r = await api(b, 'GET', '/containers/lc-top/top');
+    assert.equal(r.status, 200);
+    const t = r.json();
+    const cmds = t.Processes.map((p: string[]) => p[7]).sort();
+    return cmds.join(',') === 'sleep 1000,sleep 999' ? t : undefined;
+  });
   assert.deepEqual(top.Titles, ['UID', 'PID', 'PPID', 'C', 'STIME', 'TTY', 'TIME', 'CMD']);
-  // sh runs the last command of -c in its own place (exec), so two processes remain.
-  const cmds = top.Processes.map((p: string[]) => p[7]).sort();
-  assert.deepEqual(cmds, ['sleep 1000', 'sleep 999']);
   const out = await ok('top', 'lc-top', '-o', 'pid,comm');
   assert.match(out, /^\s*PID\s+COMMAND/);
   assert.equal(out.split('\n').length, 3, out);

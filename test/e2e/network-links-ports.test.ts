@@ -1,5 +1,6 @@
 // Networking beyond the basics, through the docker CLI against a real berthd (issue 5): legacy --link on
-// the default bridge and on a user network, the embedded DNS server over TCP, host port ranges, published
+// the default bridge and on a user network, the embedded DNS server over TCP (from a container: it answers
+// nobody else), host port ranges, published
 // ports reached from other containers through the host's address (the gateway of this daemon's own test
 // bridge), and published ports that keep working while berthd is down and after it comes back.
 // Traffic goes only to loopback and to addresses on the bridges this file's daemon made.
@@ -8,6 +9,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { berthdForFile } from '../helpers/file';
 import { waitFor, show, dockerCli, httpGet } from '../helpers/clients';
+import { dnsOverTcp, dnsOverTcpIn } from '../helpers/dns';
 
 const b = berthdForFile({ fixtures: ['busybox'] });
 
@@ -33,54 +35,6 @@ async function freePorts(n: number): Promise<number> {
     if (free.every(Boolean)) return first;
   }
   throw new Error('no free port range');
-}
-
-/** A DNS question for an A record, as sent over TCP (two-byte length first). */
-function dnsQuery(name: string, id: number): Buffer {
-  const labels = name.split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, 'latin1')]));
-  const msg = Buffer.concat([
-    Buffer.from([id >> 8, id & 0xff, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]),
-    ...labels, Buffer.from([0, 0, 1, 0, 1]),
-  ]);
-  const len = Buffer.alloc(2);
-  len.writeUInt16BE(msg.length);
-  return Buffer.concat([len, msg]);
-}
-
-/** Sends questions over one TCP connection and reads the answers' A records, in order. */
-function dnsOverTcp(server: string, names: string[]): Promise<Array<{ rcode: number; ips: string[] }>> {
-  return new Promise((resolve, reject) => {
-    const c = net.connect({ host: server, port: 53 });
-    let buf = Buffer.alloc(0);
-    const out: Array<{ rcode: number; ips: string[] }> = [];
-    const t = setTimeout(() => { c.destroy(); reject(new Error('dns over tcp: timeout')); }, 5000);
-    c.on('error', (e) => { clearTimeout(t); reject(e); });
-    c.on('connect', () => c.write(Buffer.concat(names.map((n, i) => dnsQuery(n, 0x100 + i)))));
-    c.on('data', (d) => {
-      buf = Buffer.concat([buf, d]);
-      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-        const m = buf.subarray(2, 2 + buf.readUInt16BE(0));
-        buf = buf.subarray(2 + m.length);
-        const an = m.readUInt16BE(6);
-        // Skip the question (name labels, type, class), then read each answer's 4-byte address.
-        let o = 12;
-        while (m[o] !== 0) o += 1 + m[o];
-        o += 5;
-        const ips: string[] = [];
-        for (let i = 0; i < an; i++) {
-          const rdlen = m.readUInt16BE(o + 10);
-          if (rdlen === 4) ips.push([...m.subarray(o + 12, o + 16)].join('.'));
-          o += 12 + rdlen;
-        }
-        out.push({ rcode: m[3] & 0x0f, ips });
-        if (out.length === names.length) {
-          clearTimeout(t);
-          c.end();
-          resolve(out);
-        }
-      }
-    });
-  });
 }
 
 test('--link on the default bridge: hosts entry, environment, inspect; unknown and stopped targets', async () => {
@@ -126,8 +80,10 @@ test('--link on a user network: the alias resolves for the linking container onl
   const r = await b.docker(['exec', 'lk-other', 'nslookup', 'backend']);
   assert.ok(!r.stdout.includes(srvIp), show(r));
 
-  // The same server over TCP (from the host, to the gateway of the network this test made).
-  const answers = await dnsOverTcp(gw, ['lk-srv', 'LK-CLI']);
+  // The same server over TCP, from a container of the network; the host itself gets no answer (the
+  // server is its containers' only).
+  const answers = await dnsOverTcpIn((await inspect('lk-other')).NetworkSettings.SandboxKey, gw, ['lk-srv', 'LK-CLI']);
+  await assert.rejects(dnsOverTcp(gw, ['lk-srv'], 1500), /timeout|ECONNREFUSED|ECONNRESET/);
   assert.deepEqual(answers[0], { rcode: 0, ips: [srvIp] });
   assert.deepEqual(answers[1].ips, [(await inspect('lk-cli')).NetworkSettings.Networks['lk-net'].IPAddress]);
   await ok('rm', '-f', 'lk-srv', 'lk-cli', 'lk-other');

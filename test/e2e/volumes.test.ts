@@ -225,3 +225,38 @@ test('bad specifications are refused and create nothing', async () => {
   assert.deepEqual(await volumeNames(), before);
   assert.equal((await ok('ps', '-aq')).trim(), '');
 });
+
+test('a missing container named by --volumes-from or --network container: is a 400, so the CLI does not go pulling the image', async () => {
+  const before = (await ok('ps', '-aq')).split('\n').filter(Boolean).length;
+  for (const args of [['--volumes-from', 'no-such-donor'], ['--network', 'container:no-such-donor']]) {
+    const r = await b.docker(['run', '--rm', ...args, 'busybox', 'true']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /No such container: no-such-donor/);
+    assert.doesNotMatch(r.stderr, /Unable to find image|pull/i, 'a 404 would have sent the CLI to the registry');
+    const raw = await api(b, 'POST', '/v1.50/containers/create', { body: { Image: 'busybox', HostConfig: args[0] === '--volumes-from' ? { VolumesFrom: ['no-such-donor'] } : { NetworkMode: 'container:no-such-donor' } } });
+    assert.equal(raw.status, 400, raw.body);
+  }
+  assert.equal((await ok('ps', '-aq')).split('\n').filter(Boolean).length, before, 'nothing was created');
+});
+
+test('volume rm never deletes through a mount it could not take down; the volume stays until it can', async () => {
+  await ok('volume', 'create', 'held-vol');
+  const data = (await ok('volume', 'inspect', '--format', '{{.Mountpoint}}', 'held-vol')).trim();
+  const inner = path.join(data, 'device');
+  const { execFileSync } = await import('node:child_process');
+  execFileSync('mkdir', ['-p', inner]);
+  // Something the host mounted inside the volume (a device, a bind): its files are not the volume's to delete.
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'berth-test-held', inner]);
+  try {
+    writeFileSync(path.join(inner, 'precious'), 'keep me\n');
+    const r = await b.docker(['volume', 'rm', 'held-vol']);
+    assert.notEqual(r.code, 0, 'the removal fails');
+    assert.match(r.stderr, /still mounted/);
+    assert.equal(readFileSync(path.join(inner, 'precious'), 'utf8'), 'keep me\n', 'nothing was deleted through the mount');
+    assert.match(await ok('volume', 'ls', '-q'), /held-vol/, 'the volume is still listed');
+  } finally {
+    execFileSync('umount', [inner]);
+  }
+  await ok('volume', 'rm', 'held-vol');
+  assert.equal(existsSync(data), false);
+});

@@ -173,6 +173,31 @@ export function removeTestNet(net: TestNet, extraBridges: string[]): void {
   for (const br of bridges) sh('ip', ['link', 'del', 'dev', br]);
   sh('nft', ['delete', 'table', 'ip', net.table]);
   sh('nft', ['delete', 'table', 'bridge', net.table]);
+  removeTestChains(net.bridge);
+}
+
+/** The chains a daemon killed with -9 left in the host's iptables filter table (berth adds them only
+ *  where that table can drop traffic, e.g. on a host that has run Docker): looked for without creating a
+ *  table (nft lists; the legacy tables in use are in /proc/net/ip_tables_names). */
+function removeTestChains(bridge: string): void {
+  const chains = [`BERTH-FWD-${bridge}`, `BERTH-IN-${bridge}`];
+  const tools: string[] = [];
+  if (sh('nft', ['list', 'chain', 'ip', 'filter', 'FORWARD'])) tools.push('iptables-nft');
+  let legacy = '';
+  try { legacy = readFileSync('/proc/net/ip_tables_names', 'utf8'); } catch { /* none */ }
+  if (legacy.split('\n').includes('filter')) tools.push('iptables-legacy');
+  for (const tool of tools) {
+    const rules = sh(tool, ['-w', '10', '-S']);
+    for (const c of chains) {
+      if (!rules.includes(`-N ${c}\n`)) continue;
+      for (const builtin of ['FORWARD', 'INPUT']) {
+        const jumps = rules.split('\n').filter((l) => l === `-A ${builtin} -j ${c}`).length;
+        for (let i = 0; i < jumps; i++) sh(tool, ['-w', '10', '-D', builtin, '-j', c]);
+      }
+      sh(tool, ['-w', '10', '-F', c]);
+      sh(tool, ['-w', '10', '-X', c]);
+    }
+  }
 }
 
 export interface StartOptions {
@@ -180,19 +205,30 @@ export interface StartOptions {
   daemonJson?: object;
   extraArgs?: string[];
   dataRoot?: string;
+  /** Runs berthd in this network namespace (a file such as /run/netns/NAME) with berth's own network
+   *  defaults (berth0, subnets from the default pools) instead of the instance's private test bridge:
+   *  safe only in a namespace of the test's own (test/helpers/dockerhost.ts). */
+  netns?: string;
+  /** A command berthd is started through (its argv before node's), e.g. build/enosys-exec with its
+   *  options: berthd and every shim it starts then run as that command leaves them. */
+  launcher?: string[];
+  /** More environment for berthd (and so its shims). */
+  env?: Record<string, string>;
 }
 
 export async function startBerthd(opts: StartOptions = {}): Promise<Berthd> {
   const root = mkdtempSync(path.join(os.tmpdir(), 'berth-test-'));
-  const net = takeNetSlot();
+  // A daemon in a namespace of its own takes no slot: its devices and tables go with the namespace, and
+  // nothing of the host's network may be touched on its behalf (its default bridge is berth0 there).
+  const net = opts.netns ? netOfSlot(0) : takeNetSlot();
+  const hostNet = opts.netns ? undefined : net;
   const sock = path.join(root, 'berth.sock');
   const dataRoot = opts.dataRoot ?? path.join(root, 'data');
   const execRoot = path.join(root, 'exec');
   const cgroupParent = `berth-test-${randomBytes(4).toString('hex')}`;
   const configFile = path.join(root, 'daemon.json');
-  writeFileSync(configFile, JSON.stringify({
-    bridge: net.bridge, bip: `${net.gateway}/24`, 'default-address-pools': [{ base: net.pool, size: 28 }], ...(opts.daemonJson ?? {}),
-  }));
+  const testNet = opts.netns ? {} : { bridge: net.bridge, bip: `${net.gateway}/24`, 'default-address-pools': [{ base: net.pool, size: 28 }] };
+  writeFileSync(configFile, JSON.stringify({ ...testNet, ...(opts.daemonJson ?? {}) }));
   const logFile = path.join(root, 'berthd.log');
   mkdirSync(dataRoot, { recursive: true });
 
@@ -217,23 +253,27 @@ export async function startBerthd(opts: StartOptions = {}): Promise<Berthd> {
     },
     async destroy() {
       await b.kill9().catch(() => {});
-      await cleanupRoot(root, execRoot, cgroupParent, net);
+      await cleanupRoot(root, execRoot, cgroupParent, hostNet);
     },
   };
 
   const launch = async () => {
     const logOffset = existsSync(logFile) ? statSync(logFile).size : 0;
     const fd = require('node:fs').openSync(logFile, 'a');
-    b.proc = spawn(process.execPath, [path.join(REPO, 'bin', 'berthd'), '-H', `unix://${sock}`, '--data-root', dataRoot,
+    const argv = [process.execPath, path.join(REPO, 'bin', 'berthd'), '-H', `unix://${sock}`, '--data-root', dataRoot,
       '--exec-root', execRoot, '--pidfile', path.join(root, 'berthd.pid'), '--config-file', configFile,
       // cgroupfs also on a systemd host (where berthd would pick the systemd driver): the tests read the
       // cgroup files at <cgroup-parent>/<id>. test/vm/systemd.vm.test.ts tests the systemd driver.
       '--cgroup-parent', cgroupParent, '--exec-opt', 'native.cgroupdriver=cgroupfs',
-      '--log-level', process.env.BERTH_TEST_LOG_LEVEL ?? 'info', ...(opts.extraArgs ?? [])], {
+      '--log-level', process.env.BERTH_TEST_LOG_LEVEL ?? 'info', ...(opts.extraArgs ?? [])];
+    // nsenter changes the network namespace only (`ip netns exec` would also remount /sys, hiding cgroups).
+    const inNetns = opts.netns ? ['nsenter', `--net=${opts.netns}`, '--'] : [];
+    const [cmd, ...rest] = [...inNetns, ...(opts.launcher ?? []), ...argv];
+    b.proc = spawn(cmd, rest, {
       stdio: ['ignore', fd, fd],
       // Tests never reach beyond loopback: a registry elsewhere (docker.io for an unknown image) is asked
       // through a proxy on a closed loopback port, so the pull fails at once without any outside traffic.
-      env: { ...process.env, HTTPS_PROXY: 'http://127.0.0.1:9', HTTP_PROXY: 'http://127.0.0.1:9', NO_PROXY: 'localhost,127.0.0.1,::1' },
+      env: { ...process.env, HTTPS_PROXY: 'http://127.0.0.1:9', HTTP_PROXY: 'http://127.0.0.1:9', NO_PROXY: 'localhost,127.0.0.1,::1', ...opts.env },
     });
     require('node:fs').closeSync(fd);
     await waitForSocket(sock, b.proc, logFile, logOffset);
@@ -243,7 +283,7 @@ export async function startBerthd(opts: StartOptions = {}): Promise<Berthd> {
   } catch (e) {
     // A berthd still starting when the wait gave up would keep the test process (and node --test) alive.
     await b.kill9().catch(() => {});
-    await cleanupRoot(root, execRoot, cgroupParent, net);
+    await cleanupRoot(root, execRoot, cgroupParent, hostNet);
     throw e;
   }
   return b;

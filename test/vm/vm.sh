@@ -23,7 +23,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
-CACHE="$REPO/build/vm-cache"
+CACHE="$(readlink -f "$REPO/build/vm-cache")"  # a symlinked cache: the guest mounts by the real path
 GUEST_MEM="${BERTH_VM_MEM:-2048}"
 
 log() { echo "vm: $*" >&2; }

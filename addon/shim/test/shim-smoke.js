@@ -452,8 +452,13 @@ function cases(base, rootfs) {
       assert.strictEqual(st.running, true);
       r.send(T.SUBSCRIBE, Buffer.from([1]));
       await r.wait(T.STDOUT);
-      await sleep(300);
-      const logged = readLog(s.log).length;
+      // The log keeps growing with berthd gone: wait (bounded) for lines written after fd 3 closed, since a
+      // loaded machine may run the 0.1 s ticks late.
+      let logged = readLog(s.log).length;
+      for (let i = 0; i < 100 && logged < 8; i++) {
+        await sleep(100);
+        logged = readLog(s.log).length;
+      }
       r.send(T.SIGNAL, u32(9));
       const ex = JSON.parse((await r.wait(T.EXITED)).payload);
       assert.strictEqual(ex.exitCode, 137);
@@ -606,6 +611,48 @@ function cases(base, rootfs) {
       assert.ok(!fs.existsSync(r.log + '.3'));
       for (const f of [r.log, r.log + '.1', r.log + '.2']) assert.ok(fs.statSync(f).size <= 400, f);
       assert.strictEqual(readLog(r.log).pop().log, 'line 39\n');
+    },
+
+    async 'log rotation with --log-compress: FILE.N.gz, complete when the shim has exited'() {
+      const r = await runToExit(base, makeConfig(rootfs, ['sh', '-c', 'i=0; while [ $i -lt 40 ]; do echo line $i; i=$((i+1)); done']),
+        { extraArgs: ['--log-max-size', '400', '--log-max-file', '3', '--log-compress'] });
+      assert.strictEqual(r.exited.exitCode, 0);
+      assert.ok(!fs.existsSync(r.log + '.1') && !fs.existsSync(r.log + '.3'));
+      const zlib = require('zlib');
+      const older = [r.log + '.2.gz', r.log + '.1.gz'].map((f) => zlib.gunzipSync(fs.readFileSync(f)).toString());
+      const all = [...older.flatMap((t) => t.split('\n').filter(Boolean).map((l) => JSON.parse(l))), ...readLog(r.log)].map((e) => e.log);
+      const nums = all.map((l) => Number(/^line (\d+)\n$/.exec(l)[1]));
+      nums.forEach((n, i) => i && assert.strictEqual(n, nums[i - 1] + 1));
+      assert.strictEqual(nums[nums.length - 1], 39);
+    },
+
+    async 'log drivers: none writes nothing; syslog sends each line over UDP'() {
+      const none = await runToExit(base, makeConfig(rootfs, ['echo', 'hi']), { extraArgs: ['--log-driver', 'none'] });
+      assert.strictEqual(none.stdout, 'hi\n');
+      assert.ok(!fs.existsSync(none.log));
+      const dgram = require('dgram');
+      const sock = dgram.createSocket('udp4');
+      const got = [];
+      sock.on('message', (m) => got.push(m.toString()));
+      await new Promise((res) => sock.bind(0, '127.0.0.1', res));
+      try {
+        const r = await runToExit(base, makeConfig(rootfs, ['sh', '-c', 'echo out; echo err >&2']), { extraArgs: ['--log-driver', 'syslog',
+          '--syslog-address', `udp://127.0.0.1:${sock.address().port}`, '--syslog-facility', '16', '--syslog-tag', 'tg', '--syslog-format', 'rfc3164'] });
+        assert.strictEqual(r.exited.exitCode, 0);
+        for (let i = 0; i < 100 && got.length < 2; i++) await sleep(20);
+        const host = os.hostname();
+        assert.ok(got.some((m) => new RegExp(`^<134>\\w{3} [ \\d]\\d \\d\\d:\\d\\d:\\d\\d ${host} tg\\[\\d+\\]: out\\n$`).test(m)), JSON.stringify(got));
+        assert.ok(got.some((m) => /^<131>.* tg\[\d+\]: err\n$/.test(m)), JSON.stringify(got));
+        // --log is the syslog driver's cache: the same lines, readable by docker logs.
+        assert.deepStrictEqual(readLog(r.log).map((e) => e.log).sort(), ['err\n', 'out\n']);
+      } finally {
+        sock.close();
+      }
+      // A syslog socket that is not there fails the start, before the container runs.
+      const bad = startShim(base, makeConfig(rootfs, ['true']), { extraArgs: ['--log-driver', 'syslog', '--syslog-address', `unix://${base}/no.sock`] });
+      const f = await bad.reader.wait(T.START_FAILED);
+      assert.match(JSON.parse(f.payload).message, /failed to initialize logging driver: dial unix .*no\.sock: connect: no such file or directory/);
+      assert.strictEqual(await bad.exit, 1);
     },
 
     async 'mount targets resolve inside the root, symlinks included'() {

@@ -2,7 +2,6 @@
 #pragma once
 
 #include <cstdint>
-#include <cstdio>
 #include <map>
 #include <optional>
 #include <string>
@@ -50,30 +49,19 @@ struct Resources {
   std::optional<std::string> cpuset_cpus;    // "" = leave as is
   std::optional<std::string> cpuset_mems;    // "" = leave as is
   std::optional<int64_t> blkio_weight;       // 10..1000, 0 = leave as is
-  // Per-device throttles, "MAJOR:MINOR KEY=N" with KEY one of rbps, wbps, riops, wiops (v2 io.max's
-  // words); N = 0 lifts the limit. Checked at entry (ParseIoLimit).
-  std::optional<std::vector<std::string>> io_limits;
   // Device access, applied at create only, in order (later rules win): v1 devices.deny/devices.allow,
   // v2 a BPF_PROG_TYPE_CGROUP_DEVICE program. Absent = every device (the host's default).
   std::optional<std::vector<DeviceRule>> devices;
+  // Files written as given, after everything above: settings whose values berthd works out per host and
+  // cgroup version (per-device block I/O weights and limits, swappiness, OOM-kill disable, real-time
+  // budgets). v1: in the hierarchy of `controller`; v2: the container's unified directory.
+  struct FileWrite {
+    std::string controller;
+    std::string file;   // a plain file name of the cgroup directory ("blkio.throttle.read_bps_device")
+    std::string value;
+  };
+  std::vector<FileWrite> files;
 };
-
-// Splits "8:0 rbps=1048576" into "8:0", "rbps" and 1048576; false when it is not of that form. Inline:
-// both managers use it, and the device-filter test links v2.cc alone.
-inline bool ParseIoLimit(const std::string& text, std::string* dev, std::string* key, int64_t* value) {
-  unsigned major = 0, minor = 0;
-  char k[8] = {0};
-  long long n = -1;
-  int used = 0;
-  if (std::sscanf(text.c_str(), "%u:%u %7[a-z]=%lld%n", &major, &minor, k, &n, &used) != 4) return false;
-  if (static_cast<size_t>(used) != text.size() || n < 0) return false;
-  const std::string kk(k);
-  if (kk != "rbps" && kk != "wbps" && kk != "riops" && kk != "wiops") return false;
-  *dev = std::to_string(major) + ":" + std::to_string(minor);
-  *key = kk;
-  *value = n;
-  return true;
-}
 
 }  // namespace cgroup
 }  // namespace berth

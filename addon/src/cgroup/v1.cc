@@ -167,16 +167,6 @@ Status V1Manager::Apply(const Resources& res) const {
     if (st.ok()) st = h->Write(h->Dir(rel_), file, **value);
   }
 
-  for (size_t i = 0; st.ok() && res.io_limits && i < res.io_limits->size(); i++) {
-    std::string dev, key;
-    int64_t n = 0;
-    if (!ParseIoLimit((*res.io_limits)[i], &dev, &key, &n)) return Status::Invalid(EINVAL, "bad io limit " + (*res.io_limits)[i], "");
-    const char* file = key == "rbps" ? "blkio.throttle.read_bps_device" : key == "wbps" ? "blkio.throttle.write_bps_device"
-                       : key == "riops" ? "blkio.throttle.read_iops_device" : "blkio.throttle.write_iops_device";
-    st = Find("blkio", true, &h);
-    if (st.ok()) st = h->Write(h->Dir(rel_), file, dev + " " + Num(n));  // 0 lifts a v1 throttle
-  }
-
   if (st.ok() && res.blkio_weight && *res.blkio_weight > 0) {
     // blkio.weight belongs to CFQ, gone since Linux 5.0; with BFQ the knob is blkio.bfq.weight (same
     // 10..1000 range). Neither exists when the block devices use another scheduler: then there is
@@ -189,6 +179,11 @@ Status V1Manager::Apply(const Resources& res) const {
                                                             : nullptr;
       if (file) st = h->Write(dir, file, Num(*res.blkio_weight));
     }
+  }
+  for (const Resources::FileWrite& f : res.files) {
+    if (!st.ok()) break;
+    st = Find(f.controller.c_str(), true, &h);
+    if (st.ok()) st = h->Write(h->Dir(rel_), f.file, f.value);
   }
   return st;
 }

@@ -157,14 +157,6 @@ Status V2Manager::Apply(const Resources& res) const {
     st = h_.Write(dir, "cpuset.mems", *res.cpuset_mems);
   }
 
-  for (size_t i = 0; st.ok() && res.io_limits && i < res.io_limits->size(); i++) {
-    // io.max takes one device and key at a time; "max" lifts a limit.
-    std::string dev, key;
-    int64_t n = 0;
-    if (!ParseIoLimit((*res.io_limits)[i], &dev, &key, &n)) return Status::Invalid(EINVAL, "bad io limit " + (*res.io_limits)[i], dir);
-    st = h_.Write(dir, "io.max", dev + " " + key + "=" + (n > 0 ? Num(n) : "max"));
-  }
-
   if (st.ok() && res.blkio_weight && *res.blkio_weight > 0) {
     // BFQ has its own knob on the v1 scale; io.weight (iocost) uses 1..10000. With neither, the block
     // devices have no proportional scheduler and there is nothing to set.
@@ -173,6 +165,10 @@ Status V2Manager::Apply(const Resources& res) const {
     } else if (h_.Has(dir, "io.weight")) {
       st = h_.Write(dir, "io.weight", Num(IoWeight(*res.blkio_weight)));
     }
+  }
+  for (const Resources::FileWrite& f : res.files) {
+    if (!st.ok()) break;
+    st = h_.Write(dir, f.file, f.value);
   }
   return st;
 }

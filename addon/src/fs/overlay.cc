@@ -2,9 +2,11 @@
 
 #include <fcntl.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -74,6 +76,39 @@ std::string DrainMessages(int fs_fd) {
 
 enum class ApiResult { kDone, kUnsupported };
 
+// Whether this kernel's overlayfs takes "lowerdir+" through fsconfig (Linux 6.8): unknown until the
+// probe (ProbeOverlay, at berthd's start) or the first mount finds out; then every mount takes the one
+// path that works without trying the other first.
+enum Verdict : int { kUnknown = 0, kYes = 1, kNo = 2 };
+std::atomic<int> g_lowerdir_plus{kUnknown};
+
+// Tests set BERTH_TEST_OVERLAY_LEGACY_PARSER=1 to get, on any kernel, what a kernel before 6.5 does:
+// its legacy option parser takes every key at FSCONFIG_SET_STRING and refuses an unknown one only at
+// FSCONFIG_CMD_CREATE, with EINVAL and this message.
+bool FakeLegacyParser() {
+  const char* v = std::getenv("BERTH_TEST_OVERLAY_LEGACY_PARSER");
+  return v != nullptr && std::strcmp(v, "1") == 0;
+}
+
+// FSCONFIG_CMD_CREATE; on failure *err and *messages say why.
+bool CreateSuperblock(int fs_fd, const std::string& first_lower, int* err, std::string* messages) {
+  if (FakeLegacyParser()) {
+    *err = EINVAL;
+    *messages = "overlayfs: unrecognized mount option \"lowerdir+=" + first_lower + "\" or missing value";
+    return false;
+  }
+  if (::syscall(SYS_fsconfig, fs_fd, kFsconfigCmdCreate, nullptr, nullptr, 0) == 0) return true;
+  *err = errno;
+  *messages = DrainMessages(fs_fd);
+  return false;
+}
+
+// Before 6.5 the new mount API hands overlayfs the legacy parser, which only at create says that it does
+// not know "lowerdir+" (and says so in the messages of the context).
+bool UnknownLowerdirPlus(int err, const std::string& messages) {
+  return err == EINVAL && messages.find("lowerdir+") != std::string::npos;
+}
+
 // fsopen → fsconfig per parameter → fsmount → move_mount. *result says whether this kernel could take
 // the request at all; when it cannot, the caller falls back to mount(2).
 Status MountNewApi(const OverlaySpec& spec, ApiResult* result) {
@@ -101,7 +136,9 @@ Status MountNewApi(const OverlaySpec& spec, ApiResult* result) {
   for (size_t i = 0; i < spec.lowerdirs.size(); i++) {
     st = set("lowerdir+", spec.lowerdirs[i]);
     if (!st.ok() && i == 0 && st.err() == EINVAL) {
-      *result = ApiResult::kUnsupported;  // before Linux 6.8 "lowerdir+" is an unknown parameter
+      // 6.5 to 6.7: the new parser refuses the unknown parameter here.
+      g_lowerdir_plus = kNo;
+      *result = ApiResult::kUnsupported;
       return Status::Ok();
     }
     if (!st.ok()) return st;
@@ -111,10 +148,17 @@ Status MountNewApi(const OverlaySpec& spec, ApiResult* result) {
     if (st.ok()) st = set("workdir", spec.workdir);
     if (!st.ok()) return st;
   }
-  if (::syscall(SYS_fsconfig, fs_fd.get(), kFsconfigCmdCreate, nullptr, nullptr, 0) != 0) {
-    int err = errno;
-    return Status::Sys(err, "fsconfig create", spec.target, DrainMessages(fs_fd.get()));
+  int err = 0;
+  std::string messages;
+  if (!CreateSuperblock(fs_fd.get(), spec.lowerdirs[0], &err, &messages)) {
+    if (UnknownLowerdirPlus(err, messages)) {
+      g_lowerdir_plus = kNo;
+      *result = ApiResult::kUnsupported;
+      return Status::Ok();
+    }
+    return Status::Sys(err, "fsconfig create", spec.target, messages);
   }
+  g_lowerdir_plus = kYes;
   UniqueFd mnt_fd(static_cast<int>(::syscall(SYS_fsmount, fs_fd.get(), FSMOUNT_CLOEXEC, 0)));
   if (!mnt_fd.valid()) return Status::Sys(errno, "fsmount", spec.target, DrainMessages(fs_fd.get()));
   const char* target = spec.target.c_str();
@@ -197,12 +241,59 @@ Status MountOverlay(const OverlaySpec& spec) {
   if (!st.ok()) return st;
 
   const char* api = std::getenv("BERTH_OVERLAY_MOUNT_API");
-  if (api == nullptr || std::strcmp(api, "legacy") != 0) {
+  bool forced_legacy = api != nullptr && std::strcmp(api, "legacy") == 0;
+  if (!forced_legacy && g_lowerdir_plus != kNo) {
     ApiResult result;
     st = MountNewApi(spec, &result);
     if (result == ApiResult::kDone) return st;
   }
   return MountLegacy(spec);
+}
+
+OverlayProbe ProbeOverlay(const std::string& scratch) {
+  OverlayProbe out;
+  UniqueFd fs_fd(static_cast<int>(::syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC)));
+  if (!fs_fd.valid()) {
+    int err = errno;
+    out.new_api = false;
+    out.detail = std::string("fsopen: ") + std::strerror(err);
+    g_lowerdir_plus = kNo;
+    return out;
+  }
+  out.new_api = true;
+  // Two empty lower dirs: the smallest overlay there is, made and dropped without being mounted.
+  const std::string l1 = scratch + "/l1", l2 = scratch + "/l2";
+  auto cleanup = [&]() {
+    ::rmdir(l1.c_str());
+    ::rmdir(l2.c_str());
+    ::rmdir(scratch.c_str());
+  };
+  for (const std::string& d : {scratch, l1, l2}) {
+    if (::mkdir(d.c_str(), 0700) != 0 && errno != EEXIST) {
+      out.detail = "mkdir " + d + ": " + std::strerror(errno);
+      cleanup();
+      return out;  // the verdict stays unknown; the first mount decides
+    }
+  }
+  bool set_ok = true;
+  for (const std::string& d : {l1, l2}) {
+    if (::syscall(SYS_fsconfig, fs_fd.get(), kFsconfigSetString, "lowerdir+", d.c_str(), 0) != 0) set_ok = false;
+  }
+  int err = 0;
+  std::string messages;
+  if (!set_ok) {
+    out.detail = DrainMessages(fs_fd.get());
+    g_lowerdir_plus = kNo;
+  } else if (!CreateSuperblock(fs_fd.get(), l1, &err, &messages)) {
+    out.detail = messages.empty() ? std::strerror(err) : messages;
+    if (UnknownLowerdirPlus(err, messages)) g_lowerdir_plus = kNo;
+  } else {
+    out.lowerdir_plus = true;
+    g_lowerdir_plus = kYes;
+  }
+  fs_fd.Reset();
+  cleanup();
+  return out;
 }
 
 Status Unmount(const std::string& target, bool detach) {

@@ -21,8 +21,23 @@ struct OverlaySpec {
 // falls back to mount(2), whose option string must fit in one page; when the real paths do not fit, each
 // lower dir is passed as a short /proc/self/fd/N of an O_PATH descriptor instead (thread-safe, unlike a
 // chdir to a common parent), and only if that too is over the page is the answer E2BIG.
-// Setting BERTH_OVERLAY_MOUNT_API=legacy in the environment forces the mount(2) path (tests use it).
+// Before 6.5 the new API takes "lowerdir+" and refuses it only when the superblock is made; that refusal
+// sends this and every later mount to mount(2) as well.
+// Setting BERTH_OVERLAY_MOUNT_API=legacy in the environment forces the mount(2) path (tests use it), and
+// BERTH_TEST_OVERLAY_LEGACY_PARSER=1 makes the new API fail at create as a kernel before 6.5 does.
 Status MountOverlay(const OverlaySpec& spec);
+
+// What the probe at berthd's start found: whether fsopen("overlay") works, and whether an overlay of
+// "lowerdir+" layers can be made (Linux 6.8); detail holds the kernel's words when not.
+struct OverlayProbe {
+  bool new_api = false;
+  bool lowerdir_plus = false;
+  std::string detail;
+};
+
+// Makes and drops (never mounts) an overlay of two empty dirs under scratch (created, then removed), and
+// remembers the answer for MountOverlay.
+OverlayProbe ProbeOverlay(const std::string& scratch);
 
 // umount2(target, MNT_DETACH when detach). Not mounted or missing is not an error.
 Status Unmount(const std::string& target, bool detach);

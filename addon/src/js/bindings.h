@@ -11,9 +11,15 @@ namespace js {
 void RegisterCgroup(Napi::Env env, Napi::Object exports);
 // mountOverlay, unmount, mkWhiteout, mknod, setXattr
 void RegisterFs(Napi::Env env, Napi::Object exports);
+// kernelFeatures
+void RegisterKernel(Napi::Env env, Napi::Object exports);
 // netnsPrepareDir, netnsCreate, netnsDelete, sysctlWrite, linkAddBridge, linkAddVeth, linkSet, linkDelete,
 // linkList, addrAdd, routeReplaceDefault
 void RegisterNet(Napi::Env env, Napi::Object exports);
+// flockTry
+void RegisterLock(Napi::Env env, Napi::Object exports);
+// rootOpen, inRoot* (files inside a container's root or a volume, fs/inroot.h), bindMountInRoot, unmountFd
+void RegisterInRoot(Napi::Env env, Napi::Object exports);
 
 }  // namespace js
 }  // namespace berth

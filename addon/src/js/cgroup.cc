@@ -63,18 +63,21 @@ Resources ReadResources(ArgReader& args, Napi::Value v) {
   r.cpuset_cpus = args.OptString(o.Get("cpusetCpus"), "res.cpusetCpus");
   r.cpuset_mems = args.OptString(o.Get("cpusetMems"), "res.cpusetMems");
   r.blkio_weight = args.OptInteger(o.Get("blkioWeight"), "res.blkioWeight");
-  Napi::Value io = o.Get("ioLimits");
-  if (args.ok() && !io.IsUndefined() && !io.IsNull()) {
-    std::vector<std::string> limits = args.StringArray(io, "res.ioLimits");
-    for (const std::string& text : limits) {
-      std::string dev, key;
-      int64_t n = 0;
-      if (!cgroup::ParseIoLimit(text, &dev, &key, &n)) {
-        args.Invalid("res.ioLimits", "entries are \"MAJOR:MINOR rbps|wbps|riops|wiops=N\". Received '" + text + "'");
-        break;
+  Napi::Value files = o.Get("files");
+  if (args.ok() && !files.IsUndefined() && !files.IsNull()) {
+    if (!files.IsArray()) args.Invalid("res.files", "must be an array of { controller, file, value }");
+    Napi::Array list = files.IsArray() ? files.As<Napi::Array>() : Napi::Array::New(files.Env());
+    for (uint32_t i = 0; args.ok() && i < list.Length(); i++) {
+      Napi::Object f = args.Object(list.Get(i), "res.files[]");
+      if (!args.ok()) break;
+      Resources::FileWrite w{args.String(f.Get("controller"), "res.files[].controller"),
+                             args.String(f.Get("file"), "res.files[].file"),
+                             args.String(f.Get("value"), "res.files[].value")};
+      if (args.ok() && (w.file.empty() || w.file.find('/') != std::string::npos || w.file[0] == '.')) {
+        args.Invalid("res.files[].file", "must be a file name of the cgroup directory. Received '" + w.file + "'");
       }
+      r.files.push_back(std::move(w));
     }
-    r.io_limits = std::move(limits);
   }
   Napi::Value devices = o.Get("devices");
   if (args.ok() && !devices.IsUndefined() && !devices.IsNull()) {

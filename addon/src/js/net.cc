@@ -125,11 +125,13 @@ Napi::Value LinkAddBridge(const Napi::CallbackInfo& info) {
   ArgReader args(env);
   std::string name = IfName(args, info[0], "name");
   std::optional<uint32_t> mtu;
+  std::string netns;
   if (!info[1].IsUndefined()) {
     Napi::Object o = args.Object(info[1], "options");
     if (args.ok()) mtu = OptMtu(args, o.Get("mtu"), "options.mtu");
+    if (args.ok()) netns = OptNetns(args, o.Get("netns"), "options.netns");
   }
-  return StartNet(env, args, "berth:linkAddBridge", {}, [name, mtu](net::Socket& s) {
+  return StartNet(env, args, "berth:linkAddBridge", netns, [name, mtu](net::Socket& s) {
     return net::CreateBridge(s, name, mtu.value_or(0));
   });
 }

@@ -5,10 +5,12 @@
 // question, answers with a pointer to it.
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { readFileSync } from 'node:fs';
+import { upstreams } from './upstream';
 
-/** `from`: the asking address (a legacy link's alias is a name for the linking container only). */
-export type Resolve = (name: string, from: string) => string[] | undefined;
+/** `from`: the asking address (a legacy link's alias is a name for the linking container only; names are
+ *  looked up on every network of the asking container). null: the asker is not a container of the
+ *  network, and gets REFUSED (the server is nobody else's resolver). */
+export type Resolve = (name: string, from: string) => string[] | undefined | null;
 
 interface Question {
   name: string;
@@ -51,16 +53,6 @@ function answer(msg: Buffer, q: Question, ips: string[], rcode: number): Buffer 
     return rr;
   });
   return Buffer.concat([head, ...rrs]);
-}
-
-/** The host's resolvers, except loopback ones (a local caching resolver on 127.0.0.x answers the host only). */
-function upstreams(): string[] {
-  try {
-    return readFileSync('/etc/resolv.conf', 'utf8').split('\n')
-      .map((l) => /^\s*nameserver\s+(\d+\.\d+\.\d+\.\d+)/.exec(l)?.[1]).filter((a): a is string => !!a && !a.startsWith('127.'));
-  } catch {
-    return [];
-  }
 }
 
 export class DnsServer {
@@ -131,6 +123,7 @@ export class DnsServer {
     const q = readQuestion(msg);
     if (!q) return undefined;
     const ips = resolve(q.name.replace(/\.$/, ''), from.replace(/^::ffff:/, ''));
+    if (ips === null) return answer(msg, q, [], 5); // REFUSED
     if (ips) return answer(msg, q, q.type === 1 ? ips : [], 0);
     const ups = upstreams();
     if (ups.length === 0) return answer(msg, q, [], 2); // SERVFAIL
@@ -143,7 +136,11 @@ export class DnsServer {
 
   private onMessage(sock: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo, resolve: Resolve): void {
     void this.reply(msg, rinfo.address, resolve, false).then((r) => {
-      if (r) sock.send(r, rinfo.port, rinfo.address);
+      // A relayed answer can come after the network went and its socket was closed (send would throw).
+      if (!r) return;
+      try {
+        sock.send(r, rinfo.port, rinfo.address);
+      } catch { /* closed meanwhile */ }
     });
   }
 }

@@ -13,6 +13,8 @@ export interface FwNetwork {
   masquerade: boolean;
   /** Host ends of the network's veths (for icc=false). */
   ports: string[];
+  /** The embedded DNS server's address (user networks), answering on the bridge only. */
+  dns?: string;
 }
 
 export interface FwPort {
@@ -31,7 +33,12 @@ export function renderTable(table: string, nets: FwNetwork[], ports: FwPort[]): 
   const out: string[] = [];
   const brFwd: string[] = [];
   const sealed: string[] = []; // internal networks: before everything else in forward
+  const exposed: string[] = []; // what reaches a bridge from elsewhere: last in forward
+  const input: string[] = [];
+  const raw: string[] = [LOCALNET_DROP];
   for (const n of nets) {
+    exposed.push(...exposure(n));
+    input.push(...dnsInput(n));
     if (n.internal) {
       sealed.push(`iifname ${q(n.bridge)} oifname != ${q(n.bridge)} drop`);
       sealed.push(`oifname ${q(n.bridge)} iifname != ${q(n.bridge)} drop`);
@@ -53,7 +60,10 @@ export function renderTable(table: string, nets: FwNetwork[], ports: FwPort[]): 
   for (const p of ports) {
     const daddr = p.hostIp && p.hostIp !== '0.0.0.0' ? `ip daddr ${p.hostIp} ` : 'fib daddr type local ';
     const rule = `${daddr}${p.proto} dport ${p.hostPort} dnat to ${p.ctrIp}:${p.ctrPort}`;
-    pre.push(rule);
+    // A port published on a loopback address is for the host's own processes (output) only: a packet
+    // from elsewhere that says 127.0.0.1 (another host on a link with route_localnet, a container through
+    // its gateway) never reaches prerouting's DNAT (CVE-2020-8558).
+    if (!isLoopback(p.hostIp)) pre.push(rule);
     out.push(rule);
     // Traffic from 127.0.0.1 to a container must leave with an address the container can answer.
     post.push(`ip saddr 127.0.0.0/8 ip daddr ${p.ctrIp} ${p.proto} dport ${p.ctrPort} masquerade`);
@@ -64,6 +74,7 @@ export function renderTable(table: string, nets: FwNetwork[], ports: FwPort[]): 
   // Published ports are reachable from every network that is not internal, across the isolation below.
   if (ports.length) sealed.push('ct status dnat accept');
   fwd.unshift(...sealed);
+  fwd.push(...exposed);
   const chain = (name: string, hook: string, prio: string, rules: string[]) =>
     `  chain ${name} {\n    type ${hook} priority ${prio}; policy accept;\n${rules.map((r) => `    ${r}\n`).join('')}  }\n`;
   return `table ip ${table}\ndelete table ip ${table}\ntable ip ${table} {\n` +
@@ -71,6 +82,8 @@ export function renderTable(table: string, nets: FwNetwork[], ports: FwPort[]): 
     chain('output', 'nat hook output', '-100', out) +
     chain('postrouting', 'nat hook postrouting', 'srcnat', post) +
     chain('forward', 'filter hook forward', 'filter', fwd) +
+    chain('input', 'filter hook input', 'filter', input) +
+    chain('rawprerouting', 'filter hook prerouting', 'raw', raw) +
     '}\n' +
     `table bridge ${table}\ndelete table bridge ${table}\n` +
     (brFwd.length ? `table bridge ${table} {\n${chain('forward', 'filter hook forward', 'filter', brFwd)}}\n` : '');
@@ -93,8 +106,40 @@ export function renderNetworkAdd(table: string, n: FwNetwork, others: FwNetwork[
     lines.push(`add rule ip ${table} forward iifname ${q(n.bridge)} oifname ${q(o.bridge)} drop`);
     lines.push(`add rule ip ${table} forward iifname ${q(o.bridge)} oifname ${q(n.bridge)} drop`);
   }
+  // After the isolation drops, as renderTable has them: these only match packets to the new bridge, which
+  // the others' rules before them never accept.
+  for (const r of exposure(n)) lines.push(`add rule ip ${table} forward ${r}`);
+  for (const r of dnsInput(n)) lines.push(`add rule ip ${table} input ${r}`);
   return lines.join('\n') + '\n';
 }
+
+const isLoopback = (ip: string) => /^127\./.test(ip);
+
+/** What may reach a container from outside its bridge: answers to its own connections and published ports
+ *  (DNAT). The rest (another host routing to a container's address, the host's other interfaces) is
+ *  dropped, so an unpublished port is reachable from its own network only. Traffic between other bridges
+ *  and this one is dropped by the isolation rules before these. */
+function exposure(n: FwNetwork): string[] {
+  if (n.internal) return [];
+  const b = `"${n.bridge}"`;
+  return [`oifname ${b} ct state established,related accept`, `oifname ${b} ct status dnat accept`, `oifname ${b} iifname ${b} accept`, `oifname ${b} drop`];
+}
+
+/** The embedded DNS server answers its own network's containers: queries to it from anywhere else (the host
+ *  routes a packet for the gateway address in from any interface) are dropped. */
+function dnsInput(n: FwNetwork): string[] {
+  if (!n.dns) return [];
+  const b = `"${n.bridge}"`;
+  return [`iifname != ${b} ip daddr ${n.dns} udp dport 53 drop`, `iifname != ${b} ip daddr ${n.dns} tcp dport 53 drop`];
+}
+
+/** berth's bridges have route_localnet (so that the host's own 127.0.0.1 reaches published ports), and a
+ *  host may have it on other interfaces: a packet that comes in on any of them addressed to 127.0.0.0/8
+ *  would reach the host's loopback services (CVE-2020-8558). Dropped before conntrack and NAT see it,
+ *  as the fix of that CVE does; without route_localnet the kernel drops such packets anyway, so the rule
+ *  changes nothing else. Answers to the host's own connections to published ports are not affected: at
+ *  this point they are still addressed to the bridge's gateway (the masquerade is undone later). */
+const LOCALNET_DROP = 'iifname != "lo" ip daddr 127.0.0.0/8 drop';
 
 export async function applyTable(text: string): Promise<void> {
   await run('nft', ['-f', '-'], text);

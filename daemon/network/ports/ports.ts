@@ -24,7 +24,9 @@ interface Wanted {
   hostPortEnd: number;
 }
 
-function reserve(b: FwPort): Promise<Holder> {
+/** `relay`: with berth's firewall off (daemon.json "iptables": false) there is no DNAT, and the holder of a
+ *  TCP port carries its connections to the container itself, as Docker's userland proxy does. */
+function reserve(b: FwPort, relay = false): Promise<Holder> {
   const ip = b.hostIp || '0.0.0.0';
   return new Promise((resolve, reject) => {
     if (b.proto === 'udp') {
@@ -32,7 +34,13 @@ function reserve(b: FwPort): Promise<Holder> {
       s.once('error', reject);
       s.bind(b.hostPort, ip, () => resolve({ close: () => s.close() }));
     } else {
-      const s = net.createServer((c) => c.destroy());
+      const s = net.createServer((c) => {
+        if (!relay) return c.destroy();
+        const up = net.connect({ host: b.ctrIp, port: b.ctrPort });
+        c.on('error', () => up.destroy());
+        up.on('error', () => c.destroy());
+        c.pipe(up).pipe(c);
+      });
       s.once('error', reject);
       s.listen({ port: b.hostPort, host: ip, exclusive: true }, () => resolve({ close: () => s.close() }));
     }
@@ -59,7 +67,7 @@ async function randomPort(proto: 'tcp' | 'udp', ip: string): Promise<number> {
 export class PortMapper {
   private readonly holders = new Map<string, Holder>();
 
-  constructor(private readonly db: DB) {}
+  constructor(private readonly db: DB, private readonly relay = false) {}
 
   private key(b: FwPort): string {
     return `${b.proto}/${b.hostIp}/${b.hostPort}`;
@@ -124,7 +132,7 @@ export class PortMapper {
     const taken = (port: number) => this.all().some((x) => x.proto === w.proto && x.hostPort === port && (!x.hostIp || !w.hostIp || x.hostIp === w.hostIp));
     if (w.hostPort === 0) {
       const b: Binding = { containerId: rec.id, proto: w.proto, hostIp: w.hostIp, hostPort: await randomPort(w.proto, w.hostIp), ctrIp, ctrPort: w.ctrPort };
-      this.holders.set(this.key(b), await reserve(b));
+      this.holders.set(this.key(b), await reserve(b, this.relay));
       return b;
     }
     const range = w.hostPortEnd > w.hostPort;
@@ -136,7 +144,7 @@ export class PortMapper {
       }
       const b: Binding = { containerId: rec.id, proto: w.proto, hostIp: w.hostIp, hostPort: port, ctrIp, ctrPort: w.ctrPort };
       try {
-        this.holders.set(this.key(b), await reserve(b));
+        this.holders.set(this.key(b), await reserve(b, this.relay));
         return b;
       } catch (e) {
         const why = (e as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'address already in use' : (e as Error).message;
@@ -164,7 +172,7 @@ export class PortMapper {
         this.unmap(b.containerId);
         continue;
       }
-      await reserve(b).then((h) => this.holders.set(this.key(b), h)).catch(() => {});
+      await reserve(b, this.relay).then((h) => this.holders.set(this.key(b), h)).catch(() => {});
     }
   }
 

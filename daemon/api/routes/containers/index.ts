@@ -2,9 +2,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Daemon } from '../../../daemon';
 import { qbool, qint, qstr, parseFilters, checkFilterKeys, type Query } from '../../../lib/query';
-import { invalid } from '../../../errors/errors';
+import { invalid, notFound } from '../../../errors/errors';
 import { inspectView, listView } from '../../../containers/views';
-import { streamLogs } from '../../../containers/logs';
+import { streamLogs } from '../../../logs';
 import { attachSocket } from '../../../containers/attach';
 import { commonHeaders } from '../../plugins/dialect';
 import { streamContentType } from '../../hijack';
@@ -167,7 +167,20 @@ export function containerRoutes(app: FastifyInstance, d: Daemon): void {
   });
 
   app.delete('/containers/:id', async (req: Req, reply) => {
+    if (qbool(req.query, 'link')) {
+      await d.networks.removeLink(req.params.id);
+      return reply.code(204).send();
+    }
     await svc.remove(req.params.id, { force: qbool(req.query, 'force'), volumes: qbool(req.query, 'v') });
+    reply.code(204).send();
+  });
+
+  // `docker rm --link parent/alias`: the legacy link's name has a slash (Docker's route takes any name).
+  app.delete('/containers/:id/:link', async (req: Req, reply) => {
+    const p = req.params as { id: string; link: string };
+    const name = `${p.id}/${p.link}`;
+    if (!qbool(req.query, 'link')) throw notFound(`No such container: ${name}`);
+    await d.networks.removeLink(name);
     reply.code(204).send();
   });
 
@@ -206,6 +219,7 @@ export function containerRoutes(app: FastifyInstance, d: Daemon): void {
       sinceNs: parseTimeArg(qstr(q, 'since')), untilNs: parseTimeArg(qstr(q, 'until')), details: qbool(q, 'details'),
     };
     const tty = !!live.rec.config.Tty;
+    const logFile = svc.logReadPath(live.rec); // 501 before any byte is sent when the driver keeps no log
     reply.hijack();
     const res = reply.raw;
     const headers: Record<string, string> = { ...commonHeaders() };
@@ -217,7 +231,7 @@ export function containerRoutes(app: FastifyInstance, d: Daemon): void {
     });
     const running = () => !live.removed && (live.rec.state.status === 'running' || live.rec.state.status === 'paused' || live.rec.state.status === 'restarting');
     try {
-      await streamLogs(svc.logPath(live.rec.id), opts, tty, (b) => {
+      await streamLogs(logFile, opts, tty, (b) => {
         if (closed) return;
         if (!res.write(b)) return new Promise<void>((r) => res.once('drain', () => r()));
       }, running, () => closed, (cb) => live.exitWaiters.push(cb));

@@ -5,7 +5,9 @@ import { readdirSync } from 'node:fs';
 import type { Daemon } from '../../../daemon';
 import { API_VERSION, MIN_API_VERSION } from '../../version';
 import { goArch } from '../../../lib/host';
+import { backingFs, supportsDType, ipv4Forwarding, bridgeNf, cgroupFacts, hostWarnings } from '../../../lib/hostfacts';
 import { sendError } from '../../plugins/dialect';
+import { LOG_DRIVERS } from '../../../logs';
 
 export const BERTH_VERSION = '0.1.0';
 
@@ -97,7 +99,11 @@ export function systemRoutes(app: FastifyInstance, d: Daemon): void {
     const c = d.containers.count();
     const cg = d.containers.runtime.cgroups;
     const v2 = cg.version === 2;
-    const has = (ctl: string) => (v2 ? true : ctl in cg.controllers);
+    const facts = cgroupFacts(cg);
+    const fs = backingFs(d.config.dataRoot);
+    const forwarding = ipv4Forwarding();
+    const nf = bridgeNf();
+    const warnings = hostWarnings(facts, forwarding, nf);
     return {
       ID: d.engineId,
       Containers: c.total,
@@ -106,19 +112,22 @@ export function systemRoutes(app: FastifyInstance, d: Daemon): void {
       ContainersStopped: c.stopped,
       Images: d.images.count(),
       Driver: 'overlay2',
-      DriverStatus: [['Backing Filesystem', 'extfs'], ['Supports d_type', 'true'], ['Using metacopy', 'false'], ['Native Overlay Diff', 'true'], ['userxattr', 'false']],
-      Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'none'], Authorization: null, Log: ['json-file'] },
-      MemoryLimit: has('memory'),
-      SwapLimit: has('memory'),
-      CpuCfsPeriod: has('cpu'),
-      CpuCfsQuota: has('cpu'),
-      CPUShares: has('cpu'),
-      CPUSet: has('cpuset'),
-      PidsLimit: has('pids'),
-      IPv4Forwarding: true,
+      DriverStatus: [['Backing Filesystem', fs.name], ['Supports d_type', String(supportsDType(d.config.dataRoot, fs))], ['Using metacopy', 'false'], ['Native Overlay Diff', 'true'], ['userxattr', 'false']],
+      Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'none'], Authorization: null, Log: LOG_DRIVERS.filter((n) => n !== 'none') },
+      MemoryLimit: facts.memoryLimit,
+      SwapLimit: facts.swapLimit,
+      KernelMemoryTCP: facts.kernelMemoryTCP,
+      CpuCfsPeriod: facts.cpuCfs,
+      CpuCfsQuota: facts.cpuCfs,
+      CPUShares: facts.cpuShares,
+      CPUSet: facts.cpuset,
+      PidsLimit: facts.pids,
+      IPv4Forwarding: forwarding,
+      BridgeNfIptables: nf.iptables ?? false,
+      BridgeNfIp6tables: nf.ip6tables ?? false,
       Debug: d.config.logLevel === 'debug',
       NFd: openFds(),
-      OomKillDisable: !v2,
+      OomKillDisable: facts.oomKillDisable,
       NGoroutines: 0,
       SystemTime: new Date().toISOString(),
       LoggingDriver: d.config.logDriver,
@@ -147,7 +156,7 @@ export function systemRoutes(app: FastifyInstance, d: Daemon): void {
       Runtimes: { runc: { path: 'berth-shim' } },
       DefaultRuntime: 'runc',
       Swarm: { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
-      LiveRestoreEnabled: true,
+      LiveRestoreEnabled: d.config.liveRestore,
       Isolation: '',
       InitBinary: 'berth-init',
       ContainerdCommit: { ID: '' },
@@ -155,7 +164,7 @@ export function systemRoutes(app: FastifyInstance, d: Daemon): void {
       InitCommit: { ID: '' },
       SecurityOptions: ['name=seccomp,profile=builtin', 'name=cgroupns'],
       CDISpecDirs: [],
-      Warnings: null,
+      Warnings: warnings.length || d.networks.warnings().length ? [...warnings, ...d.networks.warnings()] : null,
     };
   });
 }

@@ -1,5 +1,7 @@
-// GET /containers/{id}/logs from the json-file log the shim writes: rotated files oldest first, tail,
-// since/until, timestamps, and follow until the container stops.
+// The shared reader of the log files the shim writes (json-file, local, and the syslog driver's cache):
+// GET /containers/{id}/logs and attach's logs=1. Rotated files oldest first (FILE.N[.gz] … FILE.1[.gz],
+// FILE; gzipped ones are decompressed as they are read), tail, since/until, timestamps, and follow until
+// the container stops, across rotations.
 //
 // Streams: the files are read in chunks, complete lines are turned into output as they come, and the output
 // goes out in buffers of about OUT_CHUNK bytes, waiting for the client whenever its socket is full. --tail N
@@ -8,6 +10,8 @@
 // from the bytes; anything else (another writer's field order, attrs) goes through JSON.parse.
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
 import { watch, openSync, closeSync, fstatSync, statSync, readSync, type FSWatcher } from 'node:fs';
 import { parseRfc3339Ns, rfc3339Fixed9 } from '../lib/time';
 
@@ -35,6 +39,85 @@ const READ_CHUNK = 1 << 20;
 const OUT_CHUNK = 1 << 20;
 const TAIL_CHUNK = 64 * 1024;
 
+const gunzip = promisify(zlib.gunzip);
+
+/** What the reader needs of an open log file: a FileHandle, or a gzipped rotated file seen decompressed. */
+interface Src {
+  read(buf: Buffer, off: number, len: number, pos: number): Promise<{ bytesRead: number }>;
+  stat(): Promise<{ size: number; ino: number; dev: number }>;
+  close(): Promise<void>;
+  /** Drops what is held in memory for this file (a decompressed copy); it is made again if read again. */
+  release?(): void;
+}
+
+/**
+ * A rotated FILE.N.gz. Its size is the gzip trailer's (the length of the data, mod 2^32: rotated files
+ * are far smaller), so listing sizes decompresses nothing; the data is decompressed on the first read
+ * and dropped by release(), so that a reader holds at most the file it is reading.
+ */
+class GzSrc implements Src {
+  private data: Buffer | null = null;
+  private info: { size: number; ino: number; dev: number } | null = null;
+
+  constructor(private readonly fh: FileHandle) {}
+
+  private async load(): Promise<Buffer> {
+    if (!this.data) {
+      try {
+        // Positional reads: readFile() would go on from where an earlier load left the file position.
+        const size = (await this.fh.stat()).size;
+        const raw = Buffer.allocUnsafe(size);
+        let got = 0;
+        while (got < size) {
+          const { bytesRead } = await this.fh.read(raw, got, size - got, got);
+          if (bytesRead === 0) break;
+          got += bytesRead;
+        }
+        this.data = await gunzip(raw.subarray(0, got));
+      } catch {
+        this.data = Buffer.alloc(0); // a damaged file reads as empty rather than failing the whole log
+      }
+    }
+    return this.data;
+  }
+
+  async read(buf: Buffer, off: number, len: number, pos: number): Promise<{ bytesRead: number }> {
+    const d = await this.load();
+    if (pos >= d.length) return { bytesRead: 0 };
+    const n = d.copy(buf, off, pos, Math.min(d.length, pos + len));
+    return { bytesRead: n };
+  }
+
+  async stat(): Promise<{ size: number; ino: number; dev: number }> {
+    if (this.info) return this.info;
+    const st = await this.fh.stat();
+    let size = 0;
+    if (this.data) size = this.data.length;
+    else if (st.size >= 18) {
+      const t = Buffer.alloc(4);
+      await this.fh.read(t, 0, 4, st.size - 4);
+      size = t.readUInt32LE(0);
+    }
+    this.info = { size, ino: st.ino, dev: st.dev };
+    return this.info;
+  }
+
+  async close(): Promise<void> {
+    this.data = null;
+    await this.fh.close();
+  }
+
+  release(): void {
+    this.data = null;
+  }
+}
+
+function srcOf(fh: FileHandle, gz: boolean): Src {
+  return gz ? new GzSrc(fh) : fh;
+}
+
+const isGz = (name: string) => name.endsWith('.gz');
+
 function parseLine(line: string): LogEntry | null {
   if (!line) return null;
   try {
@@ -46,8 +129,10 @@ function parseLine(line: string): LogEntry | null {
   }
 }
 
-/** The log's files, oldest first: FILE.N … FILE.1, FILE. The shim renames them one by one when it rotates;
- *  a listing taken in the middle of that has a gap, and is taken again. */
+/** The log's files, oldest first: FILE.N … FILE.1, FILE, each rotated one plain or gzipped (FILE.N.gz).
+ *  The shim renames them one by one when it rotates; a listing taken in the middle of that has a gap, and
+ *  is taken again. While FILE.1 is being compressed both FILE.1 and FILE.1.gz exist: the plain one is
+ *  complete and is taken (the .gz is complete only once the plain one is gone). */
 async function existingFiles(logPath: string): Promise<string[]> {
   const dir = path.dirname(logPath);
   const base = path.basename(logPath);
@@ -58,16 +143,23 @@ async function existingFiles(logPath: string): Promise<string[]> {
     } catch {
       return [logPath];
     }
-    const nums: number[] = [];
+    const byNum = new Map<number, string>();
     let hasMain = false;
     for (const e of ents) {
-      if (e === base) hasMain = true;
-      else if (e.startsWith(`${base}.`) && /^\d+$/.test(e.slice(base.length + 1))) nums.push(Number(e.slice(base.length + 1)));
+      if (e === base) {
+        hasMain = true;
+        continue;
+      }
+      if (!e.startsWith(`${base}.`)) continue;
+      const m = /^(\d+)(\.gz)?$/.exec(e.slice(base.length + 1));
+      if (!m) continue;
+      const n = Number(m[1]);
+      if (!m[2] || !byNum.has(n)) byNum.set(n, e);
     }
-    nums.sort((a, b) => a - b);
+    const nums = [...byNum.keys()].sort((a, b) => a - b);
     const whole = nums.every((n, k) => n === k + 1) && (hasMain || nums.length === 0);
     if (whole || attempt >= 20) {
-      const files = nums.reverse().map((n) => `${logPath}.${n}`);
+      const files = nums.reverse().map((n) => path.join(dir, byNum.get(n)!));
       files.push(logPath);
       return files;
     }
@@ -278,7 +370,7 @@ class Reader {
   pos: number;
   private carry: Buffer | null = null;
 
-  constructor(public fh: FileHandle, pos: number) {
+  constructor(public fh: Src, pos: number) {
     this.pos = pos;
   }
 
@@ -291,7 +383,10 @@ class Reader {
       const { bytesRead } = await this.fh.read(buf, keep, buf.length - keep, this.pos);
       if (bytesRead === 0) {
         // A rotated file's last entry always ends in a newline; a torn one of a crash is dropped.
-        if (atEnd) this.carry = null;
+        if (atEnd) {
+          this.carry = null;
+          this.fh.release?.();
+        }
         return true;
       }
       this.pos += bytesRead;
@@ -318,7 +413,7 @@ class Reader {
  * Where the last `n` entries begin: [file index, byte offset], reading backwards from `ends` (the size of
  * each file, cut after the last complete line for the newest).
  */
-async function tailStart(fhs: FileHandle[], ends: number[], n: number): Promise<[number, number]> {
+async function tailStart(fhs: Src[], ends: number[], n: number): Promise<[number, number]> {
   let need = n; // newlines still to pass, after the one that ends the last line
   const buf = Buffer.allocUnsafe(TAIL_CHUNK);
   for (let k = fhs.length - 1; k >= 0; k--) {
@@ -343,6 +438,7 @@ async function tailStart(fhs: FileHandle[], ends: number[], n: number): Promise<
       }
       pos -= len;
     }
+    fhs[k].release?.();
     // The whole file holds fewer lines than wanted: its first line counts as one too.
     if (ends[k] > 0) {
       need--;
@@ -368,7 +464,7 @@ export async function streamLogs(logPath: string, o: LogOptions, tty: boolean, w
     return !closed();
   };
 
-  const fhs: FileHandle[] = await openSnapshot(logPath);
+  const fhs: Src[] = await openSnapshot(logPath);
   let cur: Reader | undefined;
   try {
     const sizes: number[] = [];
@@ -418,7 +514,7 @@ export async function streamLogs(logPath: string, o: LogOptions, tty: boolean, w
  * The log's files, oldest first, opened all at once (synchronously, microseconds each) and checked against
  * their names afterwards, so that a rotation meanwhile cannot make one file appear twice or go missing.
  */
-async function openSnapshot(logPath: string): Promise<FileHandle[]> {
+async function openSnapshot(logPath: string): Promise<Src[]> {
   for (let attempt = 0; ; attempt++) {
     const names = await existingFiles(logPath);
     const fds: number[] = [];
@@ -440,8 +536,8 @@ async function openSnapshot(logPath: string): Promise<FileHandle[]> {
         if (!now || now.ino !== st.ino || now.dev !== st.dev) consistent = false;
       });
       if (!consistent && attempt < 20) continue;
-      const out: FileHandle[] = [];
-      for (const fd of fds) out.push(await open(`/proc/self/fd/${fd}`, 'r'));
+      const out: Src[] = [];
+      for (let k = 0; k < fds.length; k++) out.push(srcOf(await open(`/proc/self/fd/${fds[k]}`, 'r'), isGz(opened[k])));
       return out;
     } finally {
       for (const fd of fds) closeSync(fd);
@@ -481,15 +577,24 @@ function lineTime(b: Buffer, end: number): string | null {
 }
 
 /** The time of the first entry of an open file, or null (empty, or not written by the shim). */
-function firstTimeSync(fd: number): string | null {
-  const buf = Buffer.allocUnsafe(128 * 1024);
+function firstTimeSync(fd: number, gz: boolean): string | null {
+  let buf: Buffer = Buffer.allocUnsafe(128 * 1024);
   const n = readSync(fd, buf, 0, buf.length, 0);
-  const nl = buf.subarray(0, n).indexOf(10);
+  buf = buf.subarray(0, n);
+  if (gz) {
+    try {
+      // Only the beginning is needed: decompress what was read, without wanting the rest of the stream.
+      buf = zlib.gunzipSync(buf, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+    } catch {
+      return null;
+    }
+  }
+  const nl = buf.indexOf(10);
   return nl < 0 ? null : lineTime(buf, nl);
 }
 
 /** The time of a file's last entry, or null. */
-async function lastTime(fh: FileHandle): Promise<string | null> {
+async function lastTime(fh: Src): Promise<string | null> {
   const size = (await fh.stat()).size;
   const len = Math.min(size, 256 * 1024);
   const buf = Buffer.allocUnsafe(len);
@@ -504,7 +609,7 @@ async function lastTime(fh: FileHandle): Promise<string | null> {
  * have rotated several times meanwhile and renames files while this looks, so the files are opened all at
  * once (synchronously, a few microseconds each) and the snapshot is taken again if a name changed meanwhile.
  */
-async function successor(logPath: string, ino: number, dev: number, last: string | null): Promise<FileHandle | undefined> {
+async function successor(logPath: string, ino: number, dev: number, last: string | null): Promise<Src | undefined> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const names = await existingFiles(logPath);
     const fds: Array<number | null> = [];
@@ -530,12 +635,13 @@ async function successor(logPath: string, ino: number, dev: number, last: string
       names.forEach((name, k) => {
         const o = inos[k]!;
         if (o.ino === ino && o.dev === dev) return;
-        const t = firstTimeSync(fds[k]!);
+        const t = firstTimeSync(fds[k]!, isGz(name));
         if (t === null) {
           if (name === logPath) main = k;
           return;
         }
-        if (last !== null && t < last) return;
+        // Strictly later: the gzipped copy of the file just read starts no later than its last entry.
+        if (last !== null && t <= last) return;
         if (best < 0 || t < bestT) {
           best = k;
           bestT = t;
@@ -544,7 +650,7 @@ async function successor(logPath: string, ino: number, dev: number, last: string
       const pick = best >= 0 ? best : main;
       if (pick < 0) return undefined;
       // A FileHandle on the very file that was looked at, whatever its name is by now.
-      return await open(`/proc/self/fd/${fds[pick]}`, 'r');
+      return srcOf(await open(`/proc/self/fd/${fds[pick]}`, 'r'), isGz(names[pick]));
     } finally {
       for (const fd of fds) if (fd !== null) closeSync(fd);
     }
