@@ -15,7 +15,6 @@ cd "$(dirname "$0")/../.."
 # the kernel log, so `docker run` still fails there with "EINVAL ... fsconfig create". Once it works, set
 # this to "containers" (or run `BERTH_VM_SUITES_6_1=containers make test-vm`): that suite begins with what
 # boot checks.
-SUITES_6_1="boot containers" make test-vm`).
 SUITES_6_1="${BERTH_VM_SUITES_6_1:-boot}"
 SUITES_6_12="${BERTH_VM_SUITES_6_12:-containers}"  # containers begins with what boot checks
 
