@@ -15,6 +15,8 @@ export interface Config {
   logDriver: string;
   logOpts: Record<string, string>;
   cgroupParent: string;     // relative cgroup path under which containers go
+  /** native.cgroupdriver of exec-opts (cgroupfs | systemd); undefined: systemd on a systemd cgroup v2 host. */
+  cgroupDriver: string | undefined;
   shimPath: string;
   /** The default bridge network: its device (Docker's `bridge` key; berth makes it), its gateway address
    *  and prefix (`bip`), the pools user networks take subnets from, and inter-container traffic on it. */
@@ -105,6 +107,11 @@ export function parseFlags(argv: string[]): Record<string, string | string[] | b
         out.labels = [...((out.labels as string[]) ?? []), v];
         break;
       }
+      case 'exec-opt': {
+        const [v, j] = takeValue(argv, i, name); i = j;
+        out['exec-opts'] = [...((out['exec-opts'] as string[]) ?? []), v];
+        break;
+      }
       // Booleans as Go's flag package takes them: `--tls`, `--tls=true`, `--tls=false` (never a separate word).
       case 'tls': case 'tlsverify': case 'live-restore': {
         const eq = a.indexOf('=');
@@ -156,6 +163,19 @@ function defaultUlimits(v: unknown): Config['defaultUlimits'] {
     out.push({ Name: name, Soft: u.Soft as number, Hard: u.Hard as number });
   }
   return out;
+}
+
+/** dockerd's exec-opts: "native.cgroupdriver=systemd" (the only option on Linux). */
+function cgroupDriver(opts: string[]): string | undefined {
+  let driver: string | undefined;
+  for (const o of opts) {
+    const eq = o.indexOf('=');
+    const key = (eq > 0 ? o.slice(0, eq) : o).trim().toLowerCase();
+    if (key !== 'native.cgroupdriver' || eq < 0) throw new ConfigError(`unknown exec-opt ${JSON.stringify(o)} (native.cgroupdriver=cgroupfs|systemd)`);
+    driver = o.slice(eq + 1).trim();
+    if (driver !== 'cgroupfs' && driver !== 'systemd') throw new ConfigError(`native.cgroupdriver option ${driver} not supported (cgroupfs or systemd)`);
+  }
+  return driver;
 }
 
 function optBool(flags: Record<string, unknown>, file: Record<string, unknown>, key: string): boolean | undefined {
@@ -241,6 +261,7 @@ export function loadConfig(argv: string[], repoRoot: string): Config {
     logDriver: (file['log-driver'] as string) ?? 'json-file',
     logOpts: (file['log-opts'] as Record<string, string>) ?? {},
     cgroupParent: pick('cgroup-parent', 'cgroup-parent', 'berth'),
+    cgroupDriver: cgroupDriver((flags['exec-opts'] as string[] | undefined) ?? stringList(file, 'exec-opts')),
     shimPath: pick('shim-path', 'shim-path', path.join(repoRoot, 'build', 'berth-shim')),
     bridge: pick('bridge', 'bridge', 'berth0'),
     bip: pick('bip', 'bip', ''),

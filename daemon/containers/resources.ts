@@ -2,7 +2,7 @@
 // per-device block I/O weights and limits, real-time CPU budgets and device requests. Each is applied where this host's cgroups can hold it, or answered as Docker answers on such a
 // host: discarded with Docker's warning (what Docker does for a knob the kernel lacks), or refused with its
 // error. Never stored and silently ignored.
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { CgroupLayout } from '../../addon/index';
 import { invalid } from '../errors/errors';
@@ -41,6 +41,9 @@ export function hostHasFile(layout: CgroupLayout): HasFile {
       return mnt !== undefined && existsSync(path.join(mnt, file));
     }
     try {
+      // A v2 root with no child cgroup yet (a host without systemd, before the first container) shows no
+      // controller's files anywhere; io.max is in every non-root cgroup once io is available.
+      if (file === 'io.max' && readFileSync(path.join(layout.unified, 'cgroup.controllers'), 'utf8').split(/\s+/).includes('io')) return true;
       return readdirSync(layout.unified, { withFileTypes: true }).some((e) => e.isDirectory() && existsSync(path.join(layout.unified, e.name, file)));
     } catch {
       return false;

@@ -100,7 +100,10 @@ export class ContainerService {
 
   constructor(private readonly d: Daemon) {
     this.store = new ContainerStore(d.db);
-    this.runtime = new Runtime();
+    this.runtime = new Runtime({
+      cgroupDriver: d.config.cgroupDriver, cgroupParent: d.config.cgroupParent,
+      warn: (msg, err) => d.log.warn({ err }, msg),
+    });
     this.restarts = new RestartPolicies(this);
     this.health = new HealthMonitors(this, (live, cmd, ms) => execProbe(d, live, cmd, ms), d.db);
   }
@@ -139,7 +142,7 @@ export class ContainerService {
     return path.join(this.d.config.dataRoot, 'overlay2', rec.layerId);
   }
   cgroupPath(id: string): string {
-    return `${this.d.config.cgroupParent}/${id}`;
+    return this.runtime.cgroupPathFor(id, this.byId.get(id)?.rec.hostConfig.CgroupParent);
   }
 
   // ---- lookup ------------------------------------------------------------------------------------

@@ -3,21 +3,73 @@
 import { native } from './native';
 import { readCgroupStats, readCgroupPids, type CgroupStats } from './cgstats';
 import type { CgroupLayout, CgroupResources } from '../../addon/index';
+import { spawnShim, spawnExec, refillWaitingShim, onSpareShim, cgroupDirsOf, connectShim, readExitFile, shimAlive, shimPids, type ShimSpawnOptions, type ExecSpawnOptions, type ShimConnection, type ExitInfo } from './supervisor';
+import { SystemdCgroups, systemdBooted, validSlice, containerCgroup, SYSTEMD_DEFAULT_SLICE } from './systemd';
+import { invalid } from '../errors/errors';
+import path from 'node:path';
 import { KernelFeatures } from './kernel';
 import { systemError } from '../errors/errors';
-import { spawnShim, spawnExec, refillWaitingShim, cgroupDirsOf, connectShim, readExitFile, shimAlive, shimPids, type ShimSpawnOptions, type ExecSpawnOptions, type ShimConnection, type ExitInfo } from './supervisor';
 
 export type { CgroupLayout, CgroupResources, ShimConnection, ExitInfo, ShimSpawnOptions, ExecSpawnOptions };
 
 export type { CgroupStats };
 
+export type CgroupDriver = 'cgroupfs' | 'systemd';
+
+export interface RuntimeOptions {
+  /** native.cgroupdriver from --exec-opt / daemon.json exec-opts; undefined = as Docker picks it. */
+  cgroupDriver?: string;
+  /** The daemon's --cgroup-parent (a path for cgroupfs, a slice for systemd). */
+  cgroupParent: string;
+  /** Problems that must not fail the operation that met them (a shim left in berth.service). */
+  warn?: (msg: string, err: unknown) => void;
+}
+
+/** The cgroupfs driver's default parent: under the systemd driver it means "not given". */
+const CGROUPFS_DEFAULT_PARENT = 'berth';
+
 export class Runtime {
   readonly cgroups: CgroupLayout;
+  readonly cgroupDriver: CgroupDriver;
+  private readonly systemd: SystemdCgroups | undefined;
+  private readonly defaultSlice: string;
+  private readonly warn: (msg: string, err: unknown) => void;
   /** Set by probeKernel() when berthd starts; until then every feature is taken to be there. */
   kernel: KernelFeatures | undefined;
 
-  constructor() {
+  constructor(private readonly opts: RuntimeOptions = { cgroupParent: CGROUPFS_DEFAULT_PARENT }) {
     this.cgroups = native.cgroupDetect();
+    this.warn = opts.warn ?? (() => {});
+    // Docker's choice: systemd when it is PID 1 on a cgroup v2 host, cgroupfs elsewhere.
+    const wanted = opts.cgroupDriver ?? (this.cgroups.version === 2 && systemdBooted() ? 'systemd' : 'cgroupfs');
+    if (wanted !== 'cgroupfs' && wanted !== 'systemd') {
+      throw new Error(`native.cgroupdriver option ${wanted} not supported (use cgroupfs or systemd)`);
+    }
+    this.cgroupDriver = wanted;
+    this.defaultSlice = SYSTEMD_DEFAULT_SLICE;
+    if (wanted === 'systemd') {
+      if (this.cgroups.version !== 2) throw new Error('the systemd cgroup driver needs cgroup v2 (this host mounts cgroup v1 controllers); use native.cgroupdriver=cgroupfs');
+      if (!systemdBooted()) throw new Error('the systemd cgroup driver needs systemd as the init system (no /run/systemd/system); use native.cgroupdriver=cgroupfs');
+      if (opts.cgroupParent !== CGROUPFS_DEFAULT_PARENT) {
+        if (!validSlice(opts.cgroupParent)) throw new Error(`cgroup-parent for systemd cgroup should be a valid slice named as "xxx.slice", not ${JSON.stringify(opts.cgroupParent)}`);
+        this.defaultSlice = opts.cgroupParent;
+      }
+      this.systemd = new SystemdCgroups(this.cgroups.unified);
+      // The shim kept waiting for the next exec ends with berthd, but until then it is no part of the
+      // service either.
+      onSpareShim((pid) => void this.adopt('exec-wait', pid));
+    }
+  }
+
+  /** A container's cgroup, relative to the hierarchies' mount points: cgroupfs "<daemon parent>/<id>";
+   *  systemd "<slice path>/berth-<id>.scope", in the slice HostConfig.CgroupParent names, else the
+   *  daemon's (system.slice). */
+  cgroupPathFor(id: string, containerParent?: string): string {
+    if (!this.systemd) return `${this.opts.cgroupParent}/${id}`;
+    if (containerParent && !validSlice(containerParent)) {
+      throw invalid(`cgroup-parent for systemd cgroup should be a valid slice named as "xxx.slice"`);
+    }
+    return containerCgroup(containerParent || this.defaultSlice, id);
   }
 
   get cgroupVersion(): '1' | '2' {
@@ -38,20 +90,35 @@ export class Runtime {
     return this.kernel;
   }
 
-  createCgroup(relPath: string, res: CgroupResources): Promise<string[]> {
+  /** Makes the container's cgroup with its limits (systemd: starts its scope first) and returns the
+   *  directories its init must join. */
+  async createCgroup(relPath: string, res: CgroupResources): Promise<string[]> {
     // The v2 device filter has no way around bpf(2): the start fails with the sentence berthd logged at
     // its own start, not with ENOSYS from the middle of it.
     const refusal = res.devices && this.kernel?.refusal('bpf');
-    if (refusal) return Promise.reject(systemError(refusal));
-    return native.cgroupCreate(this.cgroups, relPath, res);
+    if (refusal) throw systemError(refusal);
+    if (!this.systemd) return native.cgroupCreate(this.cgroups, relPath, res);
+    const { slice, id } = scopeOf(relPath);
+    await this.systemd.startScope(slice, id, res);
+    try {
+      // The scope exists: the addon writes every limit (systemd's properties and the rest) and the
+      // device program into its files, as it does for a cgroupfs cgroup.
+      return await native.cgroupCreate(this.cgroups, relPath, res);
+    } catch (e) {
+      await this.systemd.stop(relPath).catch(() => {});
+      throw e;
+    }
   }
 
-  updateCgroup(relPath: string, res: CgroupResources): Promise<void> {
-    return native.cgroupUpdate(this.cgroups, relPath, res);
+  async updateCgroup(relPath: string, res: CgroupResources): Promise<void> {
+    await native.cgroupUpdate(this.cgroups, relPath, res);
+    await this.systemd?.update(relPath, res);
   }
 
-  removeCgroup(relPath: string): Promise<void> {
-    return native.cgroupRemove(this.cgroups, relPath);
+  async removeCgroup(relPath: string): Promise<void> {
+    await this.systemd?.stop(relPath);
+    // What systemd left (nothing, normally), and the whole of a cgroupfs cgroup.
+    await native.cgroupRemove(this.cgroups, relPath);
   }
 
   /** Pause (true) or unpause (false) every process of the cgroup. */
@@ -69,13 +136,30 @@ export class Runtime {
     return readCgroupStats(this.cgroups, relPath);
   }
 
-  spawn(o: ShimSpawnOptions) {
-    return spawnShim(o);
+  async spawn(o: ShimSpawnOptions) {
+    let r: Awaited<ReturnType<typeof spawnShim>>;
+    try {
+      r = await spawnShim(o);
+    } finally {
+      // The container's init is in its scope now (or will never be): the scope's holder can go.
+      for (const d of o.cgroupDirs) this.systemd?.release(path.relative(this.cgroups.unified, d));
+    }
+    await this.adopt(o.id, r.shimPid);
+    return r;
   }
 
   /** One more process in a running container, under its own `berth-shim exec`. */
-  spawnExec(o: ExecSpawnOptions) {
-    return spawnExec(o);
+  async spawnExec(o: ExecSpawnOptions) {
+    const r = await spawnExec(o);
+    await this.adopt(o.id, r.shimPid);
+    return r;
+  }
+
+  /** systemd: the shim leaves berth.service for a scope of its own. A failure leaves it where it is,
+   *  still working: the container runs; systemd will name it a left-over of the service. */
+  private async adopt(id: string, shimPid: number): Promise<void> {
+    if (!this.systemd || !shimPid) return;
+    await this.systemd.adoptShim(`${id}-${shimPid}`, shimPid).catch((e) => this.warn('could not move the shim out of berthd\'s cgroup', e));
   }
 
   /** An exec ended: the shim ready for the next one is made soon (`ms`). */
@@ -103,4 +187,11 @@ export class Runtime {
   exitStatus(stateDir: string) {
     return readExitFile(stateDir);
   }
+}
+
+/** "<slice path>/berth-<id>.scope" → its slice and container id. */
+function scopeOf(relPath: string): { slice: string; id: string } {
+  const unit = path.basename(relPath);
+  const parent = path.dirname(relPath);
+  return { slice: parent === '.' ? '-.slice' : path.basename(parent), id: unit.replace(/^berth-/, '').replace(/\.scope$/, '') };
 }

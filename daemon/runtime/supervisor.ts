@@ -223,6 +223,12 @@ export function refillWaitingShim(shimPath: string, ms: number): void {
   if (refillTimer) scheduleRefill(shimPath, ms);
 }
 
+/** Told the pid of each waiting shim as it starts (the systemd driver moves it out of berthd's service). */
+let spareShimStarted: ((pid: number) => void) | undefined;
+export function onSpareShim(fn: (pid: number) => void): void {
+  spareShimStarted = fn;
+}
+
 function startWaitingShim(shimPath: string): void {
   if (waiting.has(shimPath)) return;
   let child: ChildProcess;
@@ -243,6 +249,7 @@ function startWaitingShim(shimPath: string): void {
   child.once('exit', gone);
   sock.once('close', gone);
   waiting.set(shimPath, w);
+  if (child.pid) spareShimStarted?.(child.pid);
 }
 
 function launchShim(shimPath: string, args: string[], earlyExit: string): Promise<{ conn: ShimConnection; pid: number; shimPid: number }> {

@@ -47,7 +47,8 @@ function isGone(p: ChildProcess): boolean {
 
 // `logOffset`: where this start's output begins in the (appended) log, so that a restart after kill -9
 // (which leaves the old socket file and the old "berthd ready" line behind) waits for the new daemon.
-function waitForSocket(sock: string, proc: ChildProcess, logFile: string, logOffset = 0, ms = 20000): Promise<void> {
+// BERTH_TEST_START_MS: slower machines (test/vm's emulated guests) give berthd longer to come up.
+function waitForSocket(sock: string, proc: ChildProcess, logFile: string, logOffset = 0, ms = Number(process.env.BERTH_TEST_START_MS) || 20000): Promise<void> {
   const started = Date.now();
   const fresh = () => readFileSync(logFile).subarray(logOffset).toString('utf8');
   return new Promise((resolve, reject) => {
@@ -261,7 +262,10 @@ export async function startBerthd(opts: StartOptions = {}): Promise<Berthd> {
     const fd = require('node:fs').openSync(logFile, 'a');
     const argv = [process.execPath, path.join(REPO, 'bin', 'berthd'), '-H', `unix://${sock}`, '--data-root', dataRoot,
       '--exec-root', execRoot, '--pidfile', path.join(root, 'berthd.pid'), '--config-file', configFile,
-      '--cgroup-parent', cgroupParent, '--log-level', process.env.BERTH_TEST_LOG_LEVEL ?? 'info', ...(opts.extraArgs ?? [])];
+      // cgroupfs also on a systemd host (where berthd would pick the systemd driver): the tests read the
+      // cgroup files at <cgroup-parent>/<id>. test/vm/systemd.vm.test.ts tests the systemd driver.
+      '--cgroup-parent', cgroupParent, '--exec-opt', 'native.cgroupdriver=cgroupfs',
+      '--log-level', process.env.BERTH_TEST_LOG_LEVEL ?? 'info', ...(opts.extraArgs ?? [])];
     // nsenter changes the network namespace only (`ip netns exec` would also remount /sys, hiding cgroups).
     const inNetns = opts.netns ? ['nsenter', `--net=${opts.netns}`, '--'] : [];
     const [cmd, ...rest] = [...inNetns, ...(opts.launcher ?? []), ...argv];
@@ -277,6 +281,8 @@ export async function startBerthd(opts: StartOptions = {}): Promise<Berthd> {
   try {
     await launch();
   } catch (e) {
+    // A berthd still starting when the wait gave up would keep the test process (and node --test) alive.
+    await b.kill9().catch(() => {});
     await cleanupRoot(root, execRoot, cgroupParent, hostNet);
     throw e;
   }

@@ -132,7 +132,7 @@ export function systemRoutes(app: FastifyInstance, d: Daemon): void {
       NGoroutines: 0,
       SystemTime: new Date().toISOString(),
       LoggingDriver: d.config.logDriver,
-      CgroupDriver: 'cgroupfs',
+      CgroupDriver: d.containers.runtime.cgroupDriver,
       CgroupVersion: v2 ? '2' : '1',
       NEventsListener: (d.events as unknown as { emitter?: { listenerCount(e: string): number } }).emitter?.listenerCount('event') ?? 0,
       KernelVersion: d.host.kernel,
