@@ -11,8 +11,8 @@ TS_SRCS := $(shell find daemon test bench -name '*.ts' 2>/dev/null)
 # and what only the tests need on top. Both are installed without recommends: docker-compose recommends
 # docker.io, and berth's set-up must never bring Docker Engine, containerd or runc onto the machine
 # (test/unit/apt-packages.test.ts checks that with apt-get's simulation).
-APT_RUN_PKGS := build-essential python3 nlohmann-json3-dev libseccomp-dev zlib1g-dev nftables
-APT_TEST_PKGS := busybox-static gcc-multilib iproute2 util-linux tmux python3-docker docker-registry apache2-utils docker-compose
+APT_RUN_PKGS := build-essential python3 nlohmann-json3-dev libseccomp-dev zlib1g-dev nftables iproute2
+APT_TEST_PKGS := busybox-static gcc-multilib util-linux tmux python3-docker docker-registry apache2-utils docker-compose
 
 PREFIX ?= /usr/local
 
