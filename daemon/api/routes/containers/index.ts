@@ -234,13 +234,23 @@ export function containerRoutes(app: FastifyInstance, d: Daemon): void {
       closed = true;
     });
     const running = () => !live.removed && (live.rec.state.status === 'running' || live.rec.state.status === 'paused' || live.rec.state.status === 'restarting');
+    // A follower that leaves before the container exits takes its exit watch along: a long-running
+    // container followed by many short `docker logs -f` would otherwise gather one callback per follower.
+    const stopWatch: Array<() => void> = [];
     try {
-      await streamLogs(logFile, opts, tty, (b) => (closed ? undefined : writeOrWait(res, b)), running, () => closed, (cb) => live.exitWaiters.push(cb));
+      await streamLogs(logFile, opts, tty, (b) => (closed ? undefined : writeOrWait(res, b)), running, () => closed, (cb) => {
+        stopWatch.push(cb);
+        live.exitWaiters.push(cb);
+      });
     } catch (e) {
       // The headers are out: a failure can only cut the stream short.
       reply.log.warn({ err: e }, 'logs stream failed');
       res.destroy();
     } finally {
+      for (const cb of stopWatch) {
+        const k = live.exitWaiters.indexOf(cb);
+        if (k >= 0) live.exitWaiters.splice(k, 1);
+      }
       if (!res.destroyed) res.end();
     }
   });
