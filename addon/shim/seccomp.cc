@@ -172,10 +172,10 @@ struct Asm {
 
 const uint32_t kX32Bit = 0x40000000;
 
-// runc's -ENOSYS stub, put in front of libseccomp's program: for each architecture of the filter, a syscall
+// the -ENOSYS prelude (as runc has one), put in front of libseccomp's program: for each architecture of the filter, a syscall
 // numbered above the largest the profile names answers ENOSYS; everything else goes on to the filter.
 // Empty when the default action lets syscalls through anyway, or already answers ENOSYS.
-bool enosys_stub(const SpecSeccomp& s, std::string& out) {
+bool enosys_prelude(const SpecSeccomp& s, std::string& out) {
   out.clear();
   uint32_t def = s.default_action;
   // ALLOW, LOG and TRACE(n) share these high bits; a tracer handles new syscalls itself (as runc says).
@@ -246,7 +246,7 @@ bool enosys_stub(const SpecSeccomp& s, std::string& out) {
   int filter = p.at();
   for (int i : to_enosys) p.code[i].jt = enosys;
   for (int i : to_filter) p.code[i].jt = filter;
-  if (!p.assemble(out)) return fail_msg("seccomp: the ENOSYS stub does not fit its jumps");
+  if (!p.assemble(out)) return fail_msg("seccomp: the ENOSYS prelude does not fit its jumps");
   return true;
 }
 
@@ -268,7 +268,7 @@ bool compile_seccomp(const SpecSeccomp& s, std::string& prog) {
   if (pread(mem.get(), &body[0], body.size(), 0) != static_cast<ssize_t>(body.size()))
     return fail("seccomp: read the exported filter", "");
   if (body.empty() || body.size() % sizeof(struct sock_filter) != 0) return fail_msg("seccomp: empty filter");
-  if (!enosys_stub(s, prog)) return false;
+  if (!enosys_prelude(s, prog)) return false;
   prog += body;
   // The kernel takes at most BPF_MAXINSNS instructions: say so here rather than as EINVAL at load.
   if (prog.size() / sizeof(struct sock_filter) > BPF_MAXINSNS)

@@ -40,7 +40,7 @@ bool seccomp_flag(const std::string& name, unsigned& out);
 // has none. A syscall name libseccomp does not know, or that none of the filter's architectures has, is
 // left out (profiles name syscalls of every architecture and of kernels newer than libseccomp, as runc
 // does); a rule libseccomp refuses fails with last_error saying which. When the default action refuses,
-// syscalls numbered above every one the profile names answer ENOSYS (runc's stub): they are newer than
+// syscalls numbered above every one the profile names answer ENOSYS (a prelude, as runc's): they are newer than
 // the profile, and libcs fall back from ENOSYS, not from EPERM.
 bool compile_seccomp(const SpecSeccomp& s, std::string& prog);
 // compile_seccomp through a cache file: one per profile for containers' inits, one per container for

@@ -184,6 +184,27 @@ Status OpenParent(int root, const std::vector<std::string>& comps, UniqueFd* out
   return OpenInRoot(root, Join(comps, comps.size() - 1), O_PATH | O_DIRECTORY, true, out);
 }
 
+// The names in directory `dirfd` (without . and ..), sorted.
+Status ReadDirNames(int dirfd, const std::string& where, std::vector<std::string>* names) {
+  int dfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return Status::Sys(errno, "openat", where);
+  DIR* d = fdopendir(dfd);
+  if (!d) {
+    int e = errno;
+    close(dfd);
+    return Status::Sys(e, "fdopendir", where);
+  }
+  errno = 0;
+  while (struct dirent* de = readdir(d)) {
+    if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) names->emplace_back(de->d_name);
+  }
+  int e = errno;
+  closedir(d);
+  if (e != 0) return Status::Sys(e, "readdir", where);
+  std::sort(names->begin(), names->end());
+  return Status::Ok();
+}
+
 // Removes `name` in dirfd, a directory with everything in it; gone already is not an error.
 Status RemoveAt(int parent, const std::string& name, const std::string& where) {
   struct stat st;
@@ -191,24 +212,14 @@ Status RemoveAt(int parent, const std::string& name, const std::string& where) {
     return errno == ENOENT ? Status::Ok() : Status::Sys(errno, "fstatat", where);
   }
   if (S_ISDIR(st.st_mode)) {
-    int dfd = openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (dfd < 0) return Status::Sys(errno, "openat", where);
-    DIR* d = fdopendir(dfd);
-    if (!d) {
-      int e = errno;
-      close(dfd);
-      return Status::Sys(e, "fdopendir", where);
-    }
+    UniqueFd dir(openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!dir.valid()) return Status::Sys(errno, "openat", where);
     std::vector<std::string> names;
-    while (struct dirent* de = readdir(d)) {
-      if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) names.emplace_back(de->d_name);
-    }
-    Status s;
+    Status s = ReadDirNames(dir.get(), where, &names);
     for (const auto& n : names) {
-      s = RemoveAt(dirfd(d), n, where + "/" + n);
       if (!s.ok()) break;
+      s = RemoveAt(dir.get(), n, where + "/" + n);
     }
-    closedir(d);
     if (!s.ok()) return s;
   }
   if (unlinkat(parent, name.c_str(), S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0 && errno != ENOENT) {
@@ -234,25 +245,6 @@ Status ChmodPath(int fd, uint32_t mode, const std::string& where) {
   return Status::Ok();
 }
 
-Status ReadDirNames(int dirfd, const std::string& where, std::vector<std::string>* names) {
-  int dfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return Status::Sys(errno, "openat", where);
-  DIR* d = fdopendir(dfd);
-  if (!d) {
-    int e = errno;
-    close(dfd);
-    return Status::Sys(e, "fdopendir", where);
-  }
-  errno = 0;
-  while (struct dirent* de = readdir(d)) {
-    if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) names->emplace_back(de->d_name);
-  }
-  int e = errno;
-  closedir(d);
-  if (e != 0) return Status::Sys(e, "readdir", where);
-  std::sort(names->begin(), names->end());
-  return Status::Ok();
-}
 
 }  // namespace
 
