@@ -98,8 +98,14 @@ export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance
   });
   // A body refused for its size is not read to its end (fastify does so only when the length was given
   // up front; a chunked one would be read and thrown away, megabytes of garbage): the connection closes.
-  app.addHook('onSend', (_req, reply, payload, done) => {
-    if (reply.statusCode === 413) reply.header('Connection', 'close');
+  // The close lingers (as HTTP servers do after refusing a body): the socket takes and drops what the client
+  // is still sending, for at most 2 s or 16 MiB, before it goes. Closed at once with unread data, the kernel
+  // would reset the connection, and a client busy writing its body loses the 413 it has not read yet.
+  app.addHook('onSend', (req, reply, payload, done) => {
+    if (reply.statusCode === 413) {
+      reply.header('Connection', 'close');
+      lingerOnClose(req.raw.socket);
+    }
     done(null, payload);
   });
   app.addHook('onResponse', (req, reply, done) => {
@@ -119,4 +125,24 @@ export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance
   imageSearchRoutes(app, daemon);
   buildRoutes(app, daemon);
   return { app, servers, makeServer, guard };
+}
+
+/** Replaces the immediate close node's HTTP server gives a `Connection: close` response with a lingering
+ *  one: the write side ends, what arrives is read and dropped, and the socket goes when the client ends its
+ *  side, after 16 MiB more, or after 2 s. */
+function lingerOnClose(sock: import('node:net').Socket): void {
+  (sock as unknown as { destroySoon: () => void }).destroySoon = () => {
+    let dropped = 0;
+    const done = () => sock.destroy();
+    const timer = setTimeout(done, 2000);
+    timer.unref();
+    sock.on('data', (c: Buffer) => {
+      dropped += c.length;
+      if (dropped > 16 << 20) done();
+    });
+    sock.once('end', done);
+    sock.once('close', () => clearTimeout(timer));
+    sock.end();
+    sock.resume();
+  };
 }
