@@ -52,7 +52,7 @@ prepare_kernel() {
     [ -n "$pkg" ] || { log "apt knows no kernel package of series $series"; return 1; }
     kver="${pkg#linux-image-}"
     dir="$CACHE/k/$kver"
-    mkdir -p "$CACHE/debs"
+    mkdir -p "$CACHE/debs" "$CACHE/k"
     if ! ls "$CACHE/debs/${pkg}_"*.deb >/dev/null 2>&1; then
       log "downloading $pkg"
       (cd "$CACHE/debs" && apt-get download -q "$pkg" >&2 2>/dev/null)
