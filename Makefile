@@ -12,7 +12,7 @@ TS_SRCS := $(shell find daemon test bench -name '*.ts' 2>/dev/null)
 # docker.io, and berth's set-up must never bring Docker Engine, containerd or runc onto the machine
 # (test/unit/apt-packages.test.ts checks that with apt-get's simulation).
 APT_RUN_PKGS := build-essential python3 nlohmann-json3-dev libseccomp-dev zlib1g-dev nftables iproute2
-APT_TEST_PKGS := busybox-static gcc-multilib util-linux tmux python3-docker docker-registry apache2-utils docker-compose
+APT_TEST_PKGS := busybox-static gcc-multilib util-linux tmux python3-docker docker-registry apache2-utils docker-compose containernetworking-plugins socat
 
 PREFIX ?= /usr/local
 

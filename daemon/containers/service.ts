@@ -939,6 +939,14 @@ export class ContainerService {
         if (e.isDirectory() && /^[0-9a-f]{64}$/.test(e.name)) names.add(e.name);
       }
     }
+    // Containers with a CgroupParent of their own (pods under the kubelet) live elsewhere.
+    const { existsSync } = await import('node:fs');
+    for (const live of this.all()) {
+      if (!live.rec.hostConfig.CgroupParent || this.isRunningId(live.rec.id)) continue;
+      let rel = '';
+      try { rel = this.cgroupPath(live.rec.id); } catch { continue; }
+      if (roots.some((r) => existsSync(path.join(r, rel)))) names.add(live.rec.id);
+    }
     for (const id of names) {
       if (this.isRunningId(id)) continue;
       await this.runtime.removeCgroup(this.cgroupPath(id))

@@ -666,7 +666,10 @@ export class NetworkService {
     return this.forContainer(rec.id, nets, async () => {
       const mode: string = rec.hostConfig.NetworkMode || 'default';
       if (mode === 'host') return { netns: undefined, hosts: hostHosts(), resolvConf: this.resolvConf(rec) };
-      if (mode === 'none') return { netns: '', hosts: this.hosts(rec, []), resolvConf: this.resolvConf(rec) };
+      // `none` still gets a namespace file of its own (only lo, up): CNI plugins (cri-dockerd's pod
+      // sandboxes) configure the namespace through the SandboxKey inspect reports, so that path must exist
+      // and hold the container's namespace for as long as it runs; teardown removes it as for any other.
+      if (mode === 'none') return { netns: await this.netns.create(shortId(rec.id)), hosts: this.hosts(rec, []), resolvConf: this.resolvConf(rec) };
       if (mode.startsWith('container:')) {
         const other = this.d.containers.lookup(mode.slice(10));
         if (!this.d.containers.isRunningId(other.rec.id)) throw conflict(`cannot join network of a non running container: ${other.rec.id}`);

@@ -61,11 +61,16 @@ export class Runtime {
     }
   }
 
-  /** A container's cgroup, relative to the hierarchies' mount points: cgroupfs "<daemon parent>/<id>";
-   *  systemd "<slice path>/berth-<id>.scope", in the slice HostConfig.CgroupParent names, else the
-   *  daemon's (system.slice). */
+  /** A container's cgroup, relative to the hierarchies' mount points: cgroupfs "<parent>/<id>", the
+   *  parent being HostConfig.CgroupParent (taken from the hierarchy's root, as runc takes it; the kubelet
+   *  asks for /kubepods/burstable/pod<uid>) or else the daemon's; systemd "<slice path>/berth-<id>.scope",
+   *  in the slice HostConfig.CgroupParent names, else the daemon's (system.slice). */
   cgroupPathFor(id: string, containerParent?: string): string {
-    if (!this.systemd) return `${this.opts.cgroupParent}/${id}`;
+    if (!this.systemd) {
+      // Normalized from the root, so that `..` cannot climb out of the hierarchy's mount.
+      const parent = containerParent ? path.posix.normalize(`/${containerParent}`).replace(/^\/+|\/+$/g, '') : '';
+      return `${parent || this.opts.cgroupParent}/${id}`;
+    }
     if (containerParent && !validSlice(containerParent)) {
       throw invalid(`cgroup-parent for systemd cgroup should be a valid slice named as "xxx.slice"`);
     }
