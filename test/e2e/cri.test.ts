@@ -138,6 +138,12 @@ test('cri-dockerd: start-up, image pull with X-Registry-Auth, a pod of two conta
   await json('POST', `/images/${pulled.Id}/tag?repo=registry.k8s.io/pause&tag=3.10`, undefined, [201]);
   const listed = await json('GET', `/images/json?filters=${filters({ reference: [PAUSE] })}`);
   assert.deepEqual(listed.map((i: { Id: string }) => i.Id), [pulled.Id]);
+  // ImageFsInfo: every image with its shared size (the pause stand-in shares busybox's layer).
+  const fs = await json('GET', '/images/json?all=1&shared-size=1');
+  const busy = fs.find((i: { RepoTags: string[] }) => i.RepoTags?.includes('busybox:latest'));
+  const pauseRow = fs.find((i: { Id: string }) => i.Id === pulled.Id);
+  assert.ok(busy.SharedSize > 0 && busy.SharedSize === pauseRow.SharedSize && pauseRow.SharedSize <= pauseRow.Size, JSON.stringify(fs));
+  assert.equal((await json('GET', '/images/json')).every((i: { SharedSize: number }) => i.SharedSize === -1), true, 'not asked: -1');
   const hist = await json('GET', `/images/${pulled.Id}/history`);
   assert.ok(Array.isArray(hist) && hist.length >= 1);
 
