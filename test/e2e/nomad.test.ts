@@ -3,29 +3,33 @@
 // sets (init, pids_limit, cpuset, cpu_shares, logging, ulimits, labels, ports, health check), starting it,
 // waiting on it, stats as the driver asks for them, `nomad alloc exec` with a TTY, the log follower, a
 // signal, the stop, and a restart that finds the stopped container under its name (docs/nomad.md lists each
-// call with the fields it sets and reads back).
+// call with the fields it sets and reads back). A second test replays group networking (`network { mode =
+// "bridge" }`): the pause container `nomad_init_<alloc>` with NetworkMode none, whose SandboxKey the Nomad
+// client hands to its CNI bridge plugin, and a task joining it with container:<pause id>.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync, existsSync, readlinkSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { berthdForFile } from '../helpers/file';
-import { api, waitFor, httpGet } from '../helpers/clients';
-import { FIXTURES } from '../helpers/berthd';
+import { api, waitFor, httpGet, show } from '../helpers/clients';
+import { FIXTURES, runCmd } from '../helpers/berthd';
 import { hijack } from '../helpers/hijack';
 import { freePort } from '../helpers/registry';
 
 const b = berthdForFile({ fixtures: [] });
 let work: string;
+let hostNs = '';
 const allocId = randomUUID();
 const NAME = `web-${allocId}`;
 
 before(() => {
   work = mkdtempSync(path.join(os.tmpdir(), 'berth-nomad-'));
 });
-after(() => {
+after(async () => {
+  if (hostNs) await runCmd('ip', ['netns', 'del', hostNs]);
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
@@ -249,3 +253,66 @@ function followLogs(url: string, re: RegExp, meanwhile: () => Promise<void>): Pr
     req.on('error', (e) => { if (!/socket hang up|aborted/.test(e.message)) reject(e); });
   });
 }
+
+test('nomad group network: the nomad_init_ pause container, CNI on its SandboxKey, a task joining it', { timeout: 120000 }, async () => {
+  const alloc = randomUUID();
+  if ((await call('GET', '/images/busybox:latest/json')).status === 404) {
+    const load = await call('POST', '/images/load?quiet=1', readFileSync(path.join(FIXTURES, 'busybox.tar')), { 'Content-Type': 'application/x-tar' });
+    assert.equal(load.status, 200, load.body);
+  }
+  // CreateNetwork: inspect the infra image, look for an existing pause container by name, create, start, inspect.
+  const infra = await json('GET', '/images/busybox:latest/json');
+  const before = await json('GET', '/containers/json?all=1');
+  assert.equal(before.some((c: { Names: string[] }) => c.Names.includes(`/nomad_init_${alloc}`)), false);
+  const pause = await json('POST', `/containers/create?name=nomad_init_${alloc}`, {
+    Image: infra.Id, Hostname: 'grp', Cmd: ['sh', '-c', "trap 'exit 0' TERM; while :; do sleep 1; done"],
+    Labels: { 'com.hashicorp.nomad.alloc_id': alloc },
+    HostConfig: { NetworkMode: 'none', RestartPolicy: { Name: 'unless-stopped' } },
+  }, [201]);
+  await json('POST', `/containers/${pause.Id}/start`, undefined, [204]);
+  const pi = await json('GET', `/containers/${pause.Id}/json`);
+  const key: string = pi.NetworkSettings.SandboxKey;
+  assert.ok(key && existsSync(key), `the isolation spec's Path (SandboxKey) exists: ${key}`);
+  assert.equal(pi.HostConfig.RestartPolicy.Name, 'unless-stopped');
+  // findPauseContainer (recovery): running containers with the alloc label, name prefix /nomad_init_.
+  const found = await json('GET', `/containers/json?filters=${filters({ label: ['com.hashicorp.nomad.alloc_id'] })}`);
+  assert.ok(found.some((c: { Id: string; Names: string[] }) => c.Id === pause.Id && c.Names[0].startsWith('/nomad_init_')));
+
+  // The client's network hook: its CNI bridge plugin against the spec's Path.
+  hostNs = `berth-nomad-${b.net.slot}`;
+  assert.equal((await runCmd('ip', ['netns', 'add', hostNs])).code, 0);
+  const conf = {
+    cniVersion: '1.0.0', name: `nomad-${b.net.slot}`, type: 'bridge', bridge: `nmd-b${b.net.slot}`, isGateway: true, ipMasq: false,
+    ipam: { type: 'host-local', subnet: `10.223.${b.net.slot}.0/24`, routes: [{ dst: '0.0.0.0/0' }], dataDir: path.join(work, 'ipam') },
+  };
+  const cni = (command: string) => runCmd('nsenter', [`--net=/run/netns/${hostNs}`, '/usr/lib/cni/bridge'], {
+    input: JSON.stringify(conf), env: { CNI_COMMAND: command, CNI_CONTAINERID: pause.Id, CNI_NETNS: key, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' },
+  });
+  const add = await cni('ADD');
+  assert.equal(add.code, 0, show(add));
+  const ip: string = JSON.parse(add.stdout).ips[0].address.split('/')[0];
+
+  // The task: NetworkMode container:<pause id> from the isolation spec's label.
+  const task = await json('POST', `/containers/create?name=api-${alloc}`, {
+    Image: infra.Id, Cmd: ['sh', '-c', 'mkdir -p /w && echo group-ok > /w/index.html && exec httpd -f -p 9090 -h /w'],
+    Labels: { 'com.hashicorp.nomad.alloc_id': alloc },
+    HostConfig: { NetworkMode: `container:${pause.Id}`, Init: true, PidsLimit: 32, LogConfig: { Type: 'json-file', Config: {} } },
+  }, [201]);
+  await json('POST', `/containers/${task.Id}/start`, undefined, [204]);
+  const ti = await json('GET', `/containers/${task.Id}/json`);
+  assert.equal(readlinkSync(`/proc/${ti.State.Pid}/ns/net`), readlinkSync(`/proc/${pi.State.Pid}/ns/net`));
+  const got = await waitFor('the task answering on the group network', async () => {
+    const r = await runCmd('nsenter', [`--net=/run/netns/${hostNs}`, 'socat', '-', `TCP4:${ip}:9090,connect-timeout=3`], { input: 'GET / HTTP/1.0\r\n\r\n', timeoutMs: 10000 });
+    return /group-ok/.test(r.stdout) ? r.stdout : undefined;
+  }, 15000, 200);
+  assert.match(got, /^HTTP\/1\.[01] 200/);
+
+  // StopTask, DestroyTask, then the hook's CNI DEL and DestroyNetwork (stop t=1, remove forced).
+  await json('POST', `/containers/${task.Id}/stop?t=5`, undefined, [204]);
+  await json('DELETE', `/containers/${task.Id}?force=1`, undefined, [204]);
+  const del = await cni('DEL');
+  assert.equal(del.code, 0, show(del));
+  await json('POST', `/containers/${pause.Id}/stop?t=1`, undefined, [204]);
+  assert.equal(existsSync(key), false, 'the namespace file goes with the pause container');
+  await json('DELETE', `/containers/${pause.Id}?force=1`, undefined, [204]);
+});
