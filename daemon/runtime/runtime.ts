@@ -4,7 +4,7 @@ import { native } from './native';
 import { readCgroupStats, readCgroupPids, type CgroupStats } from './cgstats';
 import type { CgroupLayout, CgroupResources } from '../../addon/index';
 import { spawnShim, spawnExec, refillWaitingShim, onSpareShim, cgroupDirsOf, connectShim, readExitFile, shimAlive, shimPids, type ShimSpawnOptions, type ExecSpawnOptions, type ShimConnection, type ExitInfo } from './supervisor';
-import { SystemdCgroups, systemdBooted, validSlice, containerCgroup, SYSTEMD_DEFAULT_SLICE } from './systemd';
+import { SystemdCgroups, systemdBooted, validSlice, slicePath, containerCgroup, SYSTEMD_DEFAULT_SLICE } from './systemd';
 import { invalid } from '../errors/errors';
 import path from 'node:path';
 import { KernelFeatures } from './kernel';
@@ -63,12 +63,16 @@ export class Runtime {
 
   /** A container's cgroup, relative to the hierarchies' mount points: cgroupfs "<parent>/<id>", the
    *  parent being HostConfig.CgroupParent (taken from the hierarchy's root, as runc takes it; the kubelet
-   *  asks for /kubepods/burstable/pod<uid>) or else the daemon's; systemd "<slice path>/berth-<id>.scope",
+   *  asks for /kubepods/burstable/pod<uid>; a slice name maps to systemd's path for it) or else the daemon's; systemd "<slice path>/berth-<id>.scope",
    *  in the slice HostConfig.CgroupParent names, else the daemon's (system.slice). */
   cgroupPathFor(id: string, containerParent?: string): string {
     if (!this.systemd) {
-      // Normalized from the root, so that `..` cannot climb out of the hierarchy's mount.
-      const parent = containerParent ? path.posix.normalize(`/${containerParent}`).replace(/^\/+|\/+$/g, '') : '';
+      // A slice name (the kubelet's and cri-dockerd's under --cgroup-driver=systemd) stands for the path
+      // systemd would give it, so that the same pod cgroups come out without systemd; any other parent is
+      // normalized from the root, so that `..` cannot climb out of the hierarchy's mount.
+      const parent = !containerParent ? ''
+        : validSlice(containerParent) ? slicePath(containerParent)
+          : path.posix.normalize(`/${containerParent}`).replace(/^\/+|\/+$/g, '');
       return `${parent || this.opts.cgroupParent}/${id}`;
     }
     if (containerParent && !validSlice(containerParent)) {

@@ -6,7 +6,7 @@
 // the bridge's side in a network namespace of the test's own (the plugins set ip_forward where they run).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync, statSync, readlinkSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, rmdirSync, readdirSync, existsSync, statSync, readlinkSync, symlinkSync } from 'node:fs';
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -406,3 +406,37 @@ function rawGet(url: string): Promise<Buffer> {
     }).on('error', reject);
   });
 }
+
+test('a slice-named CgroupParent (cri-dockerd under --cgroup-driver=systemd) takes systemd\'s path under either driver; `..` stays inside', async () => {
+  const driver = (await json('GET', '/info')).CgroupDriver;
+  const prefix = `berthcri${randomBytes(4).toString('hex')}`;
+  const podUid = randomBytes(8).toString('hex');
+  const slice = `${prefix}-burstable-pod${podUid}.slice`;
+  const made: string[] = [];
+  try {
+    const c = await json('POST', '/containers/create', { Image: 'busybox', Cmd: ['sleep', '1000'], HostConfig: { CgroupParent: slice } }, [201]);
+    made.push(c.Id);
+    await json('POST', `/containers/${c.Id}/start`, undefined, [204]);
+    const pid = (await json('GET', `/containers/${c.Id}/json`)).State.Pid;
+    const leaf = driver === 'systemd' ? `berth-${c.Id}.scope` : c.Id;
+    for (const ctl of ['cpu', 'memory']) {
+      assert.ok(cgroupDir(pid, ctl).endsWith(`/${prefix}.slice/${prefix}-burstable.slice/${slice}/${leaf}`), cgroupDir(pid, ctl));
+    }
+    if (driver === 'cgroupfs') {
+      const e = await json('POST', '/containers/create', { Image: 'busybox', Cmd: ['sleep', '1000'], HostConfig: { CgroupParent: `/${b.cgroupParent}/../../${b.cgroupParent}/esc` } }, [201]);
+      made.push(e.Id);
+      await json('POST', `/containers/${e.Id}/start`, undefined, [204]);
+      const epid = (await json('GET', `/containers/${e.Id}/json`)).State.Pid;
+      assert.ok(cgroupDir(epid, 'cpu').endsWith(`/sys/fs/cgroup/${existsSync('/sys/fs/cgroup/cpu') ? 'cpu/' : ''}${b.cgroupParent}/esc/${e.Id}`), cgroupDir(epid, 'cpu'));
+    }
+  } finally {
+    for (const id of made) await call('DELETE', `/containers/${id}?force=1`);
+    // The slice directories are outside the test daemon's parent: removed here, deepest first.
+    for (const h of ['', ...readdirSync('/sys/fs/cgroup')]) {
+      const top = path.join('/sys/fs/cgroup', h, `${prefix}.slice`);
+      for (const d of [path.join(top, `${prefix}-burstable.slice`, slice), path.join(top, `${prefix}-burstable.slice`), top]) {
+        try { rmdirSync(d); } catch { /* not in this hierarchy, or gone */ }
+      }
+    }
+  }
+});
