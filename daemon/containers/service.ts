@@ -940,7 +940,6 @@ export class ContainerService {
       }
     }
     // Containers with a CgroupParent of their own (pods under the kubelet) live elsewhere.
-    const { existsSync } = await import('node:fs');
     for (const live of this.all()) {
       if (!live.rec.hostConfig.CgroupParent || this.isRunningId(live.rec.id)) continue;
       let rel = '';

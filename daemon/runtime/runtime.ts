@@ -63,8 +63,9 @@ export class Runtime {
 
   /** A container's cgroup, relative to the hierarchies' mount points: cgroupfs "<parent>/<id>", the
    *  parent being HostConfig.CgroupParent (taken from the hierarchy's root, as runc takes it; the kubelet
-   *  asks for /kubepods/burstable/pod<uid>; a slice name maps to systemd's path for it) or else the daemon's; systemd "<slice path>/berth-<id>.scope",
-   *  in the slice HostConfig.CgroupParent names, else the daemon's (system.slice). */
+   *  asks for /kubepods/burstable/pod<uid>; a slice name maps to systemd's path for it) or else the
+   *  daemon's; systemd "<slice path>/berth-<id>.scope", in the slice HostConfig.CgroupParent names, else
+   *  the daemon's (system.slice). */
   cgroupPathFor(id: string, containerParent?: string): string {
     if (!this.systemd) {
       // A slice name (the kubelet's and cri-dockerd's under --cgroup-driver=systemd) stands for the path
