@@ -55,7 +55,9 @@ export function vethSteps(s: VethSpec, hostIf: string): Step[] {
     {
       name: 'container interface',
       do: async () => {
-        await host.sysctl(`net/ipv6/conf/${s.ifname}/disable_ipv6`, s.ipv6 ? '0' : '1', s.netns);
+        // A kernel without IPv6 (ipv6.disable=1) has no such file: nothing to switch off there.
+        if (s.ipv6) await host.sysctl(`net/ipv6/conf/${s.ifname}/disable_ipv6`, '0', s.netns);
+        else await host.sysctl(`net/ipv6/conf/${s.ifname}/disable_ipv6`, '1', s.netns).catch(() => {});
         await host.addAddress({ name: s.ifname, address: s.address, netns: s.netns });
         if (s.address6) await host.addAddress({ name: s.ifname, address: s.address6, netns: s.netns });
         for (const ll of s.linkLocal ?? []) await host.addAddress({ name: s.ifname, address: `${ll}/${ll.includes(':') ? 64 : 16}`, netns: s.netns });
