@@ -29,8 +29,8 @@ const v6 = (ip: string) => ip.includes(':');
 /** The address a holder binds: '' is every IPv4 address (IPv6 ones are '::', a binding of its own). */
 const bindIp = (hostIp: string) => hostIp || '0.0.0.0';
 
-/** `relay`: there is no DNAT for this binding, and the holder of a TCP port carries its connections to the
- *  container itself, as Docker's userland proxy does: with berth's firewall off (daemon.json "iptables":
+/** `relay`: there is no DNAT for this binding, and the holder carries TCP connections and UDP datagrams
+ *  (UdpFlows) to the container itself, as Docker's userland proxy does: with berth's firewall off (daemon.json "iptables":
  *  false), for a port published on [::1] (IPv6 has no route_localnet), and for an IPv6 host address
  *  published to a container that has no IPv6 address. */
 function reserve(b: FwPort, relay = false): Promise<Holder> {
@@ -40,7 +40,13 @@ function reserve(b: FwPort, relay = false): Promise<Holder> {
       // ipv6Only: '::' must not take the IPv4 port too, which the '' binding of the same port holds.
       const s = dgram.createSocket({ type: v6(ip) ? 'udp6' : 'udp4', ipv6Only: v6(ip) });
       s.once('error', reject);
-      s.bind(b.hostPort, ip, () => resolve({ close: () => s.close() }));
+      const flows = relay ? new UdpFlows(s, b) : undefined;
+      if (flows) s.on('message', (msg, from) => flows.forward(msg, from));
+      s.bind(b.hostPort, ip, () => {
+        s.off('error', reject);
+        s.on('error', () => {});
+        resolve({ close: () => { flows?.closeAll(); s.close(); } });
+      });
     } else {
       const s = net.createServer((c) => {
         if (!relay) return c.destroy();
@@ -53,6 +59,59 @@ function reserve(b: FwPort, relay = false): Promise<Holder> {
       s.listen({ port: b.hostPort, host: ip, exclusive: true, ipv6Only: v6(ip) }, () => resolve({ close: () => s.close() }));
     }
   });
+}
+
+/** How long a UDP flow of the relay lives without a datagram either way, and how many there may be at once
+ *  per port: UDP has no connection to end, so a flow (one client address and port, with a socket of its own
+ *  towards the container so that answers find their way back) ends when it goes quiet, as a conntrack entry
+ *  does; a client that makes new flows faster than that finds the port's table full and its datagrams
+ *  dropped, as a full conntrack table drops them. */
+const UDP_FLOW_IDLE_MS = 60_000;
+const UDP_MAX_FLOWS = 1024;
+
+/** The UDP side of the userland relay (daemon.json "iptables": false, IPv6 host addresses): datagrams to
+ *  the held port go on to the container from a socket per client; the container's answers come back from
+ *  the held port to that client. */
+class UdpFlows {
+  private readonly flows = new Map<string, { sock: dgram.Socket; timer: NodeJS.Timeout }>();
+
+  constructor(private readonly front: dgram.Socket, private readonly b: FwPort) {}
+
+  forward(msg: Buffer, from: dgram.RemoteInfo): void {
+    const key = `${from.address}|${from.port}`;
+    let f = this.flows.get(key);
+    if (!f) {
+      if (this.flows.size >= UDP_MAX_FLOWS) return;
+      const sock = dgram.createSocket(v6(this.b.ctrIp) ? 'udp6' : 'udp4');
+      sock.on('error', () => this.end(key));
+      sock.on('message', (reply) => {
+        this.touch(key);
+        try { this.front.send(reply, from.port, from.address); } catch { /* the port was unmapped meanwhile */ }
+      });
+      f = { sock, timer: setTimeout(() => this.end(key), UDP_FLOW_IDLE_MS) };
+      f.timer.unref();
+      this.flows.set(key, f);
+    } else {
+      this.touch(key);
+    }
+    try { f.sock.send(msg, this.b.ctrPort, this.b.ctrIp); } catch { this.end(key); }
+  }
+
+  private touch(key: string): void {
+    this.flows.get(key)?.timer.refresh();
+  }
+
+  private end(key: string): void {
+    const f = this.flows.get(key);
+    if (!f) return;
+    this.flows.delete(key);
+    clearTimeout(f.timer);
+    try { f.sock.close(); } catch { /* closed */ }
+  }
+
+  closeAll(): void {
+    for (const k of [...this.flows.keys()]) this.end(k);
+  }
 }
 
 /** A free port of the ephemeral range, by asking the kernel for one. */
