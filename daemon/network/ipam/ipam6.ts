@@ -84,14 +84,19 @@ export function ulaPool(engineId: string): Cidr6 {
   return { base: base << 80n, prefix: 48 };
 }
 
-/** The first /64 of `pool` that overlaps none of `used`. */
+/** The first subnet of `size` bits in `pool` that overlaps none of `used`. */
 export function subnet6FromPool(pool: Cidr6, size: number, used: Cidr6[]): Cidr6 | undefined {
   const step = 1n << BigInt(128 - size);
   const end = pool.base + size6(pool);
-  // Bounded by the number of subnets in use: each one can push the answer one step further at most.
-  for (let s = pool.base, n = 0; s + step <= end && n <= used.length; s += step, n++) {
+  let s = pool.base;
+  // Each turn moves past one used prefix whole (to the next aligned subnet after it), so the loop ends
+  // after at most used.length + 1 turns.
+  for (let n = 0; n <= used.length && s + step <= end; n++) {
     const c = { base: s, prefix: size };
-    if (!used.some((u) => overlaps6(u, c))) return c;
+    const hit = used.find((u) => overlaps6(u, c));
+    if (!hit) return c;
+    const after = hit.base + size6(hit);
+    s = ((after + step - 1n) / step) * step;
   }
   return undefined;
 }
