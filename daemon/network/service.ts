@@ -296,7 +296,7 @@ export class NetworkService {
     for (const be of found) {
       if (bridges.length && be.drops) {
         await syncChains(be, chains, bridges);
-        this.d.log.debug({ backend: be.name, bridges: bridges.length }, 'iptables chains synced');
+        this.d.log.debug({ backend: be.name, family: be.family, bridges: bridges.length }, 'iptables chains synced');
       } else if (be.ours) {
         await removeChains(be, chains);
       }

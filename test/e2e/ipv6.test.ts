@@ -2,7 +2,9 @@
 // bridge with daemon.json `ipv6` + `fixed-cidr-v6`, inspect's IPv6 fields, LinkLocalIPs, AAAA answers of the
 // embedded DNS, ports published on [::1] and ::, and docker-py's IPv6 network tests. berthd runs in a
 // network namespace this file makes (its bridges, addresses, IPv6 forwarding and nftables tables go with
-// it); every request to a container is made from inside that namespace.
+// it); every request to a container is made from inside that namespace. That namespace has ip6tables as
+// Docker 28 leaves it (filter FORWARD policy DROP, DOCKER-USER first) and bridged traffic goes through it
+// (br_netfilter), so IPv6 between containers works only if berth's own chain lets it through.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -21,6 +23,12 @@ const b = berthdForFile({
     const add = await runCmd('ip', ['netns', 'add', nsName]);
     if (add.code !== 0) throw new Error(`ip netns add: ${add.stderr}`);
     await runCmd('ip', ['-n', nsName, 'link', 'set', 'lo', 'up']);
+    const fw = await runCmd('nsenter', [`--net=${nsFile}`, '--', 'ip6tables-nft-restore', '-w', '10'], { input:
+      '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n:DOCKER-USER - [0:0]\n-A FORWARD -j DOCKER-USER\n-A DOCKER-USER -j RETURN\nCOMMIT\n' });
+    if (fw.code !== 0) throw new Error(`ip6tables-nft-restore: ${fw.stderr}`);
+    // br_netfilter's per-namespace switch (the module is there when the machine has run the dockerhost
+    // tests or Docker; without it bridged frames skip ip6tables anyway).
+    await runCmd('nsenter', [`--net=${nsFile}`, '--', 'sh', '-c', 'f=/proc/sys/net/bridge/bridge-nf-call-ip6tables; [ ! -e $f ] || echo 1 > $f']);
     return { netns: nsFile, daemonJson: { ipv6: true, 'fixed-cidr-v6': 'fd00:b1:0:1::/64' } };
   },
 });
@@ -72,6 +80,9 @@ describe('user networks with IPv6', () => {
     assert.match(addrs, /default via fd00:b1:0:10::1 dev eth0/);
     await ok('exec', 'v6b', 'ping', '-6', '-c', '1', '-W', '3', 'fd00:b1:0:10::a');
     await ok('exec', 'v6b', 'ping', '-6', '-c', '1', '-W', '3', 'fd00:b1:0:10::1');
+    // berth's chain in ip6tables, right after DOCKER-USER, is what let that through the DROP policy.
+    const fwd = (await inNs('ip6tables-nft', ['-w', '10', '-S', 'FORWARD'])).stdout.split('\n').filter((l) => l.startsWith('-A '));
+    assert.deepEqual(fwd.slice(0, 2), ['-A FORWARD -j DOCKER-USER', '-A FORWARD -j BERTH-FWD-berth0']);
     const net = JSON.parse(await ok('network', 'inspect', 'v6net'))[0];
     const ips = Object.values(net.Containers as Record<string, { IPv6Address: string }>).map((c) => c.IPv6Address).sort();
     assert.deepEqual(ips, ['fd00:b1:0:10::2/64', 'fd00:b1:0:10::a/64']);
