@@ -1169,6 +1169,7 @@ export class NetworkService {
       SandboxKey: sandbox ? this.netns.pathOf(shortId(rec.id)) : running && mode.startsWith('container:') ? '' : running && mode === 'host' ? '' : '',
       Ports: this.ports.view(rec, running),
       HairpinMode: false,
+      // Docker never fills these (the API marks them deprecated); the addresses are in Networks.
       LinkLocalIPv6Address: '',
       LinkLocalIPv6PrefixLen: 0,
       SecondaryIPAddresses: null,

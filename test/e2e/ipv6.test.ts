@@ -158,6 +158,15 @@ describe('published ports and IPv6', () => {
     assert.match(await getInNs('http://127.0.0.1:18086/'), want);
     const rules = await inNs('nft', ['list', 'table', 'ip6', 'berth_berth0']);
     assert.match(rules.stdout, /dnat to \[fd00:b1:0:40::2\]:80/, show(rules));
+    // A restart of berthd (the container lives on): the relays on ::1 and :: and the IPv6 rules come back.
+    await b.stop();
+    await b.restart();
+    assert.match(await getInNs('http://[::1]:18087/'), want);
+    assert.match(await getInNs('http://[::1]:18086/'), want);
+    assert.match(await getInNs('http://[fd00:b1:0:40::1]:18086/'), want);
+    const again = (await inspect('web6')).NetworkSettings.Networks.v6pub;
+    assert.equal(again.GlobalIPv6Address, 'fd00:b1:0:40::2');
+    assert.equal((await inspect('web6')).NetworkSettings.LinkLocalIPv6Address, '', 'never set, as in Docker');
     await ok('rm', '-f', 'web6');
     await ok('network', 'rm', 'v6pub');
     // The IPv6 rules went with the last IPv6 user network but the default bridge's (it has IPv6 here).
