@@ -113,6 +113,9 @@ describe('user networks with IPv6', () => {
 
   test('bad IPv6 input: Docker\'s 400 and nothing made', async () => {
     await ok('network', 'create', 'v4only');
+    // An interface on a network without IPv6 has it switched off (no link-local address either), as Docker does.
+    const off = await ok('run', '--rm', '--network', 'v4only', 'busybox', 'sh', '-c', 'cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6; ip -6 addr show dev eth0');
+    assert.equal(off.trim(), '1', off);
     await fails(/IPv6 is not enabled|user configured subnets/, 'run', '-d', '--name', 'bad6', '--network', 'v4only', '--ip6', 'fd00::5', 'busybox', 'true');
     await ok('network', 'create', '--ipv6', '--subnet', 'fd00:b1:0:20::/64', 'v6b');
     await fails(/does not belong to any of this network's subnets/, 'run', '-d', '--name', 'bad6', '--network', 'v6b', '--ip6', 'fd00:b1:0:21::5', 'busybox', 'true');
