@@ -4,13 +4,13 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import type { Daemon } from '../daemon';
+import type { ContainerDeps } from './deps';
 import { conflict, invalid, notFound, notModified, BerthError } from '../errors/errors';
 import { logReadPath, shimLogArgs, type LogContext } from '../logs';
 import { isFullId } from '../lib/ids';
 import { nowNs, rfc3339Nano } from '../lib/time';
 import { parseSignal } from '../lib/signals';
-import { Runtime, type ExitInfo, type ShimConnection, type CgroupResources } from '../runtime/runtime';
+import type { ContainerRuntime, ExitInfo, ShimConnection, CgroupResources } from '../runtime/types';
 import { StartError } from '../runtime/supervisor';
 import { ContainerStore } from './store';
 import type { ContainerRecord } from './model';
@@ -21,7 +21,6 @@ import { prepareCreate, type CreateBody } from './create';
 import { thaw } from './pause';
 import { RestartPolicies } from './restart';
 import { HealthMonitors } from './health';
-import { execProbe } from './probe';
 import { copyUp } from '../volumes/copyup';
 import { bindMountsInto } from '../volumes/hostbind';
 import { stageSubpaths, sweepStaging } from '../volumes/subpath';
@@ -84,7 +83,6 @@ function newLive(rec: ContainerRecord): Live {
 }
 
 export class ContainerService {
-  readonly runtime: Runtime;
   /** Which cgroup files this host offers containers (read when a setting asks, not per start). */
   private get hasCgroupFile(): HasFile {
     return (this.hasFileCache ??= hostHasFile(this.runtime.cgroups));
@@ -98,14 +96,17 @@ export class ContainerService {
   /** Running containers whose shim is alive but did not answer at restore (id → since when). */
   private readonly unreachable = new Map<string, number>();
 
-  constructor(private readonly d: Daemon) {
+  /** `d`: the other services and settings, each as the narrow interface this one uses (deps.ts);
+   *  `runtime`: the shims, cgroups and mounts (runtime/types.ts). */
+  constructor(private readonly d: ContainerDeps, readonly runtime: ContainerRuntime) {
     this.store = new ContainerStore(d.db);
-    this.runtime = new Runtime({
-      cgroupDriver: d.config.cgroupDriver, cgroupParent: d.config.cgroupParent,
-      warn: (msg, err) => d.log.warn({ err }, msg),
-    });
     this.restarts = new RestartPolicies(this);
-    this.health = new HealthMonitors(this, (live, cmd, ms) => execProbe(d, live, cmd, ms), d.db);
+    this.health = new HealthMonitors(this, d.runProbe, d.db);
+  }
+
+  /** The API's schema check of a request body, for the verbs that take one (update.ts). */
+  validateBody(schemaId: string, body: unknown): void {
+    this.d.validateBody(schemaId, body);
   }
 
   // ---- paths -------------------------------------------------------------------------------------
@@ -207,7 +208,7 @@ export class ContainerService {
   // ---- create ------------------------------------------------------------------------------------
 
   async create(nameParam: string | undefined, body: CreateBody, mountDefaults: MountDefaults = {}): Promise<{ Id: string; Warnings: string[] }> {
-    const rec = prepareCreate(this.d, nameParam, body, (n) => this.isNameTaken(n), mountDefaults);
+    const rec = prepareCreate({ config: this.d.config, images: this.d.images, validateBody: this.d.validateBody, containers: this }, nameParam, body, (n) => this.isNameTaken(n), mountDefaults);
     const warnings = checkResources(rec.hostConfig, this.runtime.cgroups.version, this.hasCgroupFile);
     this.d.networks.validateCreate(rec, body?.NetworkingConfig?.EndpointsConfig);
     const existing = this.byName.get(rec.name);

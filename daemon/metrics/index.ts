@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { Logger } from 'pino';
 import type { Daemon } from '../daemon';
-import { BERTH_VERSION } from '../api/routes/system';
+import { BERTH_VERSION } from '../lib/versions';
 
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
