@@ -127,3 +127,24 @@ export interface ContainerRuntime {
   /** What the shim left in its exit file, or null when it wrote none. */
   exitStatus(stateDir: string): ExitInfo | null;
 }
+
+/** A process named for good: its pid with its start time (runtime/process.ts). */
+export interface ProcessRef {
+  pid: number;
+  startTime: string;
+}
+
+/**
+ * What the container service reads of the host itself, beside the runtime: the mount table and the
+ * identity of processes. host-tools.ts reads /proc; the fake answers from the fake runtime's state.
+ */
+export interface HostTools {
+  /** Whether a file system is mounted at `p`. */
+  isMounted(p: string): boolean;
+  /** Mount points at or under `dir`, escaped as /proc/self/mountinfo writes them (lib/mounts.ts). */
+  mountsUnder(dir: string): string[];
+  /** The process `pid` when it exists (and is a child of `parent`, when given). */
+  identify(pid: number, parent?: number): ProcessRef | null;
+  /** Whether `ref` still names that live process (its pid not reused). */
+  stillSame(ref: ProcessRef): boolean;
+}

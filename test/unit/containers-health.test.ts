@@ -1,0 +1,101 @@
+// The healthcheck state machine against the fakes (test/fakes/): starting → healthy on a success,
+// unhealthy after `retries` failures in a row, failures inside the start period not counted, a probe that
+// outlives its timeout counted as a failure, five results kept, the status saved with the container and
+// probing stopped when it exits. Intervals are milliseconds here so that the rules run in well under a
+// second each.
+import { test, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { fakeEngine, type FakeEngine } from '../fakes/containers';
+
+let e: FakeEngine;
+beforeEach(() => {
+  e = fakeEngine();
+});
+afterEach(async () => {
+  await e.close();
+});
+
+const MS = 1e6; // Healthcheck durations are nanoseconds
+
+async function run(name: string, hc: Record<string, unknown>): Promise<string> {
+  const { Id } = await e.svc.create(name, { Image: 'busybox', Cmd: ['sleep', '1000'], Healthcheck: { Test: ['CMD', 'check'], ...hc } });
+  await e.svc.start(Id);
+  return Id;
+}
+
+const health = (id: string) => e.svc.health.view(e.svc.lookup(id))!;
+
+async function until(ok: () => boolean, what: string, ms = 3000): Promise<void> {
+  for (const end = Date.now() + ms; Date.now() < end;) {
+    if (ok()) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.fail(`timed out waiting for: ${what}`);
+}
+
+test('starting, then healthy after a success; a failure streak of `retries` makes it unhealthy, a success heals it', async () => {
+  e.probe.set([0, 1, 1, 0]);
+  const id = await run('hc', { Interval: 20 * MS, Retries: 2 });
+  assert.equal(health(id).Status, 'starting');
+  await until(() => e.probe.runs >= 1 && health(id).Status === 'healthy', 'healthy');
+  await until(() => e.probe.runs >= 2, 'a failure');
+  assert.equal(health(id).Status, 'healthy', 'one failure of two allowed');
+  assert.equal(health(id).FailingStreak, 1);
+  await until(() => health(id).Status === 'unhealthy', 'unhealthy');
+  assert.equal(health(id).FailingStreak, 2);
+  await until(() => health(id).Status === 'healthy', 'healthy again');
+  assert.equal(health(id).FailingStreak, 0);
+  assert.deepEqual(e.events.actions(id).filter((a) => a.startsWith('health_status')),
+    ['health_status: healthy', 'health_status: unhealthy', 'health_status: healthy']);
+});
+
+test('failures within the start period do not count while starting', async () => {
+  e.probe.set([1, 1, 1, 1, 1, 0]);
+  const id = await run('sp', { Interval: 10 * MS, StartInterval: 10 * MS, StartPeriod: 10_000 * MS, Retries: 1 });
+  await until(() => e.probe.runs >= 4, 'four failed probes');
+  assert.equal(health(id).Status, 'starting');
+  assert.equal(health(id).FailingStreak, 0);
+  await until(() => health(id).Status === 'healthy', 'healthy');
+});
+
+test('a probe that outlives its timeout is a failure with Docker\'s message', async () => {
+  e.probe.set(['hang']);
+  const id = await run('slow', { Interval: 10 * MS, Timeout: 30 * MS, Retries: 1 });
+  await until(() => health(id).Status === 'unhealthy', 'unhealthy');
+  const last = health(id).Log.at(-1)!;
+  assert.equal(last.ExitCode, -1);
+  assert.equal(last.Output, 'Health check exceeded timeout (0.03s)');
+});
+
+test('the log keeps the last five results; the status is saved with the container', async () => {
+  e.probe.set([0]);
+  const id = await run('log', { Interval: 5 * MS });
+  await until(() => e.probe.runs >= 7, 'seven probes');
+  const v = health(id);
+  assert.equal(v.Log.length, 5);
+  assert.match(v.Log.at(-1)!.Output, /^probe \d+: exit 0/);
+  const saved = JSON.parse(String(e.row('SELECT health FROM container_state WHERE id = ?', id).health));
+  assert.equal(saved.view.Status, 'healthy');
+});
+
+test('probing stops when the container exits; the last status stays for inspect; a new start begins at starting', async () => {
+  e.probe.set([0]);
+  const id = await run('stop', { Interval: 10 * MS });
+  await until(() => health(id).Status === 'healthy', 'healthy');
+  await e.svc.stop(id, 1);
+  const runs = e.probe.runs;
+  await new Promise((r) => setTimeout(r, 80));
+  assert.equal(e.probe.runs, runs, 'no probe of a stopped container');
+  assert.equal(health(id).Status, 'healthy');
+  e.probe.set([1]);
+  await e.svc.start(id);
+  assert.equal(health(id).Status, 'starting');
+});
+
+test('a container without a healthcheck, or with NONE, has no health', async () => {
+  const { Id } = await e.svc.create('none', { Image: 'busybox', Cmd: ['sleep', '1'], Healthcheck: { Test: ['NONE'] } });
+  await e.svc.start(Id);
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(e.svc.health.view(e.svc.lookup(Id)), undefined);
+  assert.equal(e.probe.runs, 0);
+});
