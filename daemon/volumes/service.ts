@@ -9,6 +9,11 @@ import type { Logger } from 'pino';
 import type { DB } from '../state/db';
 import type { EventSink } from '../containers/deps';
 import type { ContainerService } from '../containers/service';
+import { BerthError, conflict, invalid, notFound } from '../errors/errors';
+import { nowNs, rfc3339Nano } from '../lib/time';
+import { checkVolumeName } from './mounts';
+import { isMounted, mountsUnder, runTool } from '../lib/mounts';
+import { crashPoint } from '../lib/crash';
 
 /** What the volume service needs: its data root, its table, and which containers use a volume. */
 export interface VolumeDeps {
@@ -18,11 +23,6 @@ export interface VolumeDeps {
   readonly events: EventSink;
   readonly containers: Pick<ContainerService, 'all'>;
 }
-import { BerthError, conflict, invalid, notFound } from '../errors/errors';
-import { nowNs, rfc3339Nano } from '../lib/time';
-import { checkVolumeName } from './mounts';
-import { isMounted, mountsUnder, runTool } from '../lib/mounts';
-import { crashPoint } from '../lib/crash';
 
 export interface VolumeRow {
   name: string;
