@@ -16,7 +16,8 @@ import type { NetworkService } from '../network/service';
 import { conflict, invalid, notFound, BerthError } from '../errors/errors';
 import { newId } from '../lib/ids';
 import { StartError } from '../runtime/supervisor';
-import { stillSame } from '../runtime/process';
+import { hostTools } from '../runtime/host-tools';
+import type { HostTools } from '../runtime/types';
 import type { ExitInfo, ShimConnection } from '../runtime/types';
 import type { Live } from '../containers/service';
 import { resolveUserSync } from '../containers/user';
@@ -92,6 +93,8 @@ export interface ExecDeps {
   readonly events: EventSink;
   readonly containers: Pick<ContainerService, 'lookup' | 'processOf' | 'layerDir' | 'stateDir' | 'runtime'>;
   readonly networks: Pick<NetworkService, 'settled'>;
+  /** /proc, to check the container's process is still that process (the real host when not given). */
+  readonly hostTools?: Pick<HostTools, 'stillSame'>;
 }
 
 export function execService(d: ExecDeps): ExecService {
@@ -380,7 +383,7 @@ export class ExecService {
       // to still be its own after, and the shim checks again once it holds the namespaces it joins.
       const target = this.d.containers.processOf(live);
       const cgroupDirs = this.d.containers.runtime.cgroupDirsOf(target.pid);
-      if (!stillSame(target)) throw conflict(`Container ${rec.id} is not running`);
+      if (!(this.d.hostTools ?? hostTools).stillSame(target)) throw conflict(`Container ${rec.id} is not running`);
       const { conn, pid } = await this.d.containers.runtime.spawnExec({
         shimPath: this.d.config.shimPath, id: e.id, targetPid: target.pid, targetStart: target.startTime, processFile, stateDir: dir,
         cgroupDirs, stdin: e.config.AttachStdin && !!sink,

@@ -83,6 +83,7 @@ export class FakeProcess {
     this.exitInfo = { exitCode: code, finishedAt: rfc3339Nano(nowNs()), ...(signal ? { signal } : {}) };
     this.rt.journal.push(`exit ${this.id} ${code}`);
     for (const c of this.conns) c.exited(this.exitInfo);
+    this.rt.exited(this);
   }
 }
 
@@ -337,6 +338,15 @@ export class FakeRuntime implements ContainerRuntime {
   /** Container `id`'s process exits by itself with `code`. */
   exit(id: string, code: number): void {
     this.proc(id).exit(code);
+  }
+
+  /** A container's init is gone: as the kernel does when a pid namespace's init dies, every other
+   *  process of the container (its execs) is killed. */
+  exited(p: FakeProcess): void {
+    if (![...this.procs.values()].includes(p)) return;
+    for (const x of this.execs.values()) {
+      if (x.alive && x.cgroupDirs.length && x.cgroupDirs.every((d) => p.cgroupDirs.includes(d))) x.exit(128 + SIGKILL, SIGKILL);
+    }
   }
 
   cgroupOfDir(dir: string): FakeCgroup | undefined {

@@ -36,6 +36,9 @@ export class FakeNetworks implements ContainerNetworking {
     if (n && n.name !== 'host' && n.name !== 'none') this.endpoints.push({ networkId: n.id, containerId: rec.id });
   }
 
+  /** Resolves once the container's network changes have been made (the fake makes them at once). */
+  async settled(): Promise<void> {}
+
   linkEnvironment(): string[] {
     return [];
   }
