@@ -187,12 +187,16 @@ export class RecordingEvents implements EventSink {
 export class ScriptedProbe {
   runs = 0;
   private script: Array<number | 'hang'> = [0];
+  /** Called at the start of each run: what the container looked like before it (the results of the
+   *  runs before), so that a test sees every intermediate state without racing the timer. */
+  observe: ((live: Live) => void) | undefined;
 
   set(results: Array<number | 'hang'>): void {
     this.script = results;
   }
 
-  readonly run: RunProbe = async (_live: Live, _cmd: string[], timeoutMs: number) => {
+  readonly run: RunProbe = async (live: Live, _cmd: string[], timeoutMs: number) => {
+    this.observe?.(live);
     const r = this.script[Math.min(this.runs, this.script.length - 1)];
     this.runs++;
     if (r === 'hang') {

@@ -33,29 +33,41 @@ async function until(ok: () => boolean, what: string, ms = 3000): Promise<void> 
   assert.fail(`timed out waiting for: ${what}`);
 }
 
+/** The container's health before each probe run (so after the runs before it). */
+function recordHealth(): Array<{ Status: string; FailingStreak: number }> {
+  const seen: Array<{ Status: string; FailingStreak: number }> = [];
+  e.probe.observe = (live) => {
+    const v = e.svc.health.view(live)!;
+    seen.push({ Status: v.Status, FailingStreak: v.FailingStreak });
+  };
+  return seen;
+}
+
 test('starting, then healthy after a success; a failure streak of `retries` makes it unhealthy, a success heals it', async () => {
   e.probe.set([0, 1, 1, 0]);
+  const seen = recordHealth();
   const id = await run('hc', { Interval: 20 * MS, Retries: 2 });
   assert.equal(health(id).Status, 'starting');
-  await until(() => e.probe.runs >= 1 && health(id).Status === 'healthy', 'healthy');
-  await until(() => e.probe.runs >= 2, 'a failure');
-  assert.equal(health(id).Status, 'healthy', 'one failure of two allowed');
-  assert.equal(health(id).FailingStreak, 1);
-  await until(() => health(id).Status === 'unhealthy', 'unhealthy');
-  assert.equal(health(id).FailingStreak, 2);
-  await until(() => health(id).Status === 'healthy', 'healthy again');
-  assert.equal(health(id).FailingStreak, 0);
-  assert.deepEqual(e.events.actions(id).filter((a) => a.startsWith('health_status')),
+  await until(() => seen.length >= 5, 'five probes');
+  assert.deepEqual(seen.slice(0, 5), [
+    { Status: 'starting', FailingStreak: 0 },
+    { Status: 'healthy', FailingStreak: 0 },
+    { Status: 'healthy', FailingStreak: 1 }, // one failure of two allowed
+    { Status: 'unhealthy', FailingStreak: 2 },
+    { Status: 'healthy', FailingStreak: 0 },
+  ]);
+  assert.deepEqual(health(id).Log.slice(0, 4).map((l) => l.ExitCode), [0, 1, 1, 0]);
+  assert.deepEqual(e.events.actions(id).filter((a) => a.startsWith('health_status')).slice(0, 3),
     ['health_status: healthy', 'health_status: unhealthy', 'health_status: healthy']);
 });
 
 test('failures within the start period do not count while starting', async () => {
   e.probe.set([1, 1, 1, 1, 1, 0]);
-  const id = await run('sp', { Interval: 10 * MS, StartInterval: 10 * MS, StartPeriod: 10_000 * MS, Retries: 1 });
-  await until(() => e.probe.runs >= 4, 'four failed probes');
-  assert.equal(health(id).Status, 'starting');
-  assert.equal(health(id).FailingStreak, 0);
-  await until(() => health(id).Status === 'healthy', 'healthy');
+  const seen = recordHealth();
+  await run('sp', { Interval: 10 * MS, StartInterval: 10 * MS, StartPeriod: 10_000 * MS, Retries: 1 });
+  await until(() => seen.length >= 7, 'seven probes');
+  assert.deepEqual(seen.slice(0, 6).map((v) => `${v.Status}/${v.FailingStreak}`), Array(6).fill('starting/0'));
+  assert.equal(seen[6].Status, 'healthy');
 });
 
 test('a probe that outlives its timeout is a failure with Docker\'s message', async () => {
