@@ -8,9 +8,10 @@
 // A container's command (its OCI process.args, as buildSpec wrote them to config.json) is read as a tiny
 // program, so that a test says how the process behaves the way a user would, with a command:
 //   true | false | exit N      exits at once with 0, 1 or N
-//   ignore-term …              runs until killed; SIGTERM is ignored (a pid 1 without a handler)
+//   exits-on-signal …          a program with signal handlers: any signal ends it (exit code 128 + signal)
 //   /missing…                  the start fails as runc's does for a command that does not exist
-//   anything else              runs until a signal ends it (exit code 128 + signal)
+//   anything else (sleep …)    runs until SIGKILL: as the container's pid 1 without handlers, the kernel
+//                              does not deliver it other signals (`docker stop` then waits its timeout)
 // fake.exit(id, code) ends a running container as if its process exited by itself.
 import { EventEmitter } from 'node:events';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -25,7 +26,6 @@ import type {
 } from '../../daemon/runtime/types';
 
 const SIGKILL = 9;
-const SIGTERM = 15;
 
 /** One process the fake runs: a container's init (or an exec's process), with its shim's pid. */
 export class FakeProcess {
@@ -66,9 +66,10 @@ export class FakeProcess {
 
   private deliver(sig: number): void {
     this.signals.push(sig);
-    if (sig !== SIGKILL && sig === SIGTERM && this.args[0] === 'ignore-term') return;
     if (sig === 0) return;
-    this.exit(128 + sig, sig === SIGKILL ? SIGKILL : undefined);
+    // pid 1 of a PID namespace gets only the signals it has a handler for, and SIGKILL from outside.
+    if (sig !== SIGKILL && this.args[0] !== 'exits-on-signal') return;
+    this.exit(128 + sig, sig);
   }
 
   /** The cgroup was thawed: what was sent meanwhile arrives now. */

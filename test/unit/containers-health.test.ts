@@ -94,7 +94,7 @@ test('probing stops when the container exits; the last status stays for inspect;
   e.probe.set([0]);
   const id = await run('stop', { Interval: 10 * MS });
   await until(() => health(id).Status === 'healthy', 'healthy');
-  await e.svc.stop(id, 1);
+  await e.svc.stop(id, 0.05);
   const runs = e.probe.runs;
   await new Promise((r) => setTimeout(r, 80));
   assert.equal(e.probe.runs, runs, 'no probe of a stopped container');

@@ -68,7 +68,7 @@ test('a user start after on-failure gave up counts the retries from zero again',
 });
 
 test('always restarts after exit 0; an explicit stop, or kill with SIGKILL, keeps it down', async () => {
-  const id = await create('al', ['sleep', '1000'], { Name: 'always' });
+  const id = await create('al', ['exits-on-signal'], { Name: 'always' });
   await e.svc.start(id);
   e.rt.exit(id, 0);
   await until(() => spawns(id) === 2 && state(id).status === 'running', 'restarted after exit 0');
@@ -87,11 +87,11 @@ test('always restarts after exit 0; an explicit stop, or kill with SIGKILL, keep
 });
 
 test('kill: with a StopSignal set, another signal is no stop (the policy restarts); without one, any signal is', async () => {
-  const { Id: id } = await e.svc.create('usr', { Image: 'busybox', Cmd: ['sleep', '1000'], StopSignal: 'SIGTERM', HostConfig: { RestartPolicy: { Name: 'always' } } });
+  const { Id: id } = await e.svc.create('usr', { Image: 'busybox', Cmd: ['exits-on-signal'], StopSignal: 'SIGTERM', HostConfig: { RestartPolicy: { Name: 'always' } } });
   await e.svc.start(id);
   await e.svc.kill(id, 'SIGUSR2');
   await until(() => spawns(id) === 2 && state(id).status === 'running', 'restarted');
-  const plain = await create('plain', ['sleep', '1000'], { Name: 'always' });
+  const plain = await create('plain', ['exits-on-signal'], { Name: 'always' });
   await e.svc.start(plain);
   await e.svc.kill(plain, 'SIGUSR2');
   await until(() => state(plain).status === 'exited', 'exited');
@@ -116,10 +116,10 @@ test('docker stop during the back-off cancels the restart; rm of a restarting co
 });
 
 test('after a berthd restart: always comes back even when stopped by hand, unless-stopped only when it was not', async () => {
-  const always = await create('aa', ['sleep', '1000'], { Name: 'always' });
-  const unlessStopped = await create('uu', ['sleep', '1000'], { Name: 'unless-stopped' });
+  const always = await create('aa', ['exits-on-signal'], { Name: 'always' });
+  const unlessStopped = await create('uu', ['exits-on-signal'], { Name: 'unless-stopped' });
   const unlessCrashed = await create('uc', ['sleep', '1000'], { Name: 'unless-stopped' });
-  const never = await create('nn', ['sleep', '1000']);
+  const never = await create('nn', ['exits-on-signal']);
   for (const id of [always, unlessStopped, unlessCrashed, never]) await e.svc.start(id);
   await e.svc.stop(always, 1);
   await e.svc.stop(unlessStopped, 1);

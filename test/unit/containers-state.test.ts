@@ -58,7 +58,7 @@ test('start of a running container is 304 and starts nothing; start of a created
 test('stop of a stopped or never started container is 304; stop of a running one ends it with its stop signal', async () => {
   const { Id: created } = await e.svc.create('c0', { Image: 'busybox', Cmd: ['sleep', '1000'] });
   assert.equal((await refusal(e.svc.stop(created))).status, 304);
-  const id = await run('st', ['sleep', '1000'], { StopSignal: 'SIGUSR1' });
+  const id = await run('st', ['exits-on-signal'], { StopSignal: 'SIGUSR1' });
   await e.svc.stop(id, 10);
   assert.equal(status(id), 'exited');
   assert.deepEqual(e.rt.proc(id).signals, [10], 'SIGUSR1, the container\'s stop signal');
@@ -67,8 +67,8 @@ test('stop of a stopped or never started container is 304; stop of a running one
   assert.deepEqual(e.events.actions(id), ['create', 'start', 'kill', 'die', 'stop']);
 });
 
-test('stop of a container that ignores SIGTERM kills it after the timeout', async () => {
-  const id = await run('stubborn', ['ignore-term']);
+test('stop of a container whose pid 1 has no handler for SIGTERM kills it after the timeout', async () => {
+  const id = await run('stubborn', ['sleep', '1000']);
   const t0 = Date.now();
   await e.svc.stop(id, 0.2);
   assert.ok(Date.now() - t0 >= 190, 'waited the timeout');
@@ -161,7 +161,7 @@ test('pause and unpause follow Docker\'s rules', async () => {
 });
 
 test('stop and rm -f of a paused container thaw it so that the signal is acted on', async () => {
-  const a = await run('pa');
+  const a = await run('pa', ['exits-on-signal']);
   await pauseContainer(e.svc, a);
   await e.svc.stop(a, 5);
   assert.equal(status(a), 'exited');
