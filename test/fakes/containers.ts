@@ -27,6 +27,8 @@ export interface FakeEngine {
   row(sql: string, ...args: unknown[]): Record<string, unknown>;
   /** Every step of every fake, in order. */
   journal: string[];
+  /** berthd goes away (live-restore: the shims live on); its timers end with it. */
+  detach(): Promise<void>;
   /** berthd stops (live-restore: the shims live on) and starts again on the same state. */
   restart(o?: { liveRestore?: boolean }): Promise<ContainerService>;
   close(): Promise<void>;
@@ -55,13 +57,16 @@ export function fakeEngine(): FakeEngine {
     svc: new ContainerService(deps, rt, rt.host),
     rt, net, volumes, images, events, probe, db, config, journal,
     row: (sql, ...args) => db.prepare(sql).get(...args) as Record<string, unknown>,
-    async restart(o = {}) {
+    async detach() {
       // The old berthd's timers (probes, pending restarts) end with it.
       for (const l of e.svc.all()) {
         e.svc.health.stop(l);
         e.svc.restarts.cancel(l);
       }
       await e.svc.detachAll();
+    },
+    async restart(o = {}) {
+      await e.detach();
       e.svc = new ContainerService(deps, rt, rt.host);
       await e.svc.restore(o.liveRestore ?? true);
       return e.svc;

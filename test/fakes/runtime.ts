@@ -8,6 +8,7 @@
 // A container's command (its OCI process.args, as buildSpec wrote them to config.json) is read as a tiny
 // program, so that a test says how the process behaves the way a user would, with a command:
 //   true | false | exit N      exits at once with 0, 1 or N
+//   exit-after MS N            exits with N after MS milliseconds
 //   exits-on-signal …          a program with signal handlers: any signal ends it (exit code 128 + signal)
 //   /missing…                  the start fails as runc's does for a command that does not exist
 //   anything else (sleep …)    runs until SIGKILL: as the container's pid 1 without handlers, the kernel
@@ -40,6 +41,8 @@ export class FakeProcess {
   readonly conns = new Set<FakeShimConnection>();
   /** A shim that is alive but does not answer (connect() gets null): berthd must keep its container. */
   unresponsive = false;
+  /** The exit a program (exit-after) has planned. */
+  timer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly rt: FakeRuntime,
@@ -81,6 +84,7 @@ export class FakeProcess {
   exit(code: number, signal?: number): void {
     if (!this.alive) return;
     this.alive = false;
+    clearTimeout(this.timer);
     this.exitInfo = { exitCode: code, finishedAt: rfc3339Nano(nowNs()), ...(signal ? { signal } : {}) };
     this.rt.journal.push(`exit ${this.id} ${code}`);
     for (const c of this.conns) c.exited(this.exitInfo);
@@ -304,6 +308,7 @@ export class FakeRuntime implements ContainerRuntime {
     const code = cmd === 'true' ? 0 : cmd === 'false' ? 1 : cmd === 'exit' ? Number(args[1] ?? 0) : undefined;
     // Exits after STARTED, as a short command does: the start succeeds, the exit follows.
     if (code !== undefined) setImmediate(() => p.exit(code));
+    if (cmd === 'exit-after') p.timer = setTimeout(() => p.exit(Number(args[2] ?? 0)), Number(args[1]));
     return p;
   }
 
