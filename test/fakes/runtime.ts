@@ -207,14 +207,12 @@ export class FakeRuntime implements ContainerRuntime {
     return this.kernel;
   }
 
-  async mountRootfs(lowerdirs: string[], upperdir: string, workdir: string, target: string): Promise<void> {
+  async mountRootfs(lowerdirs: string[], _upperdir: string, _workdir: string, target: string): Promise<void> {
     if (lowerdirs.length === 0) throw new Error('mount overlay: no lower directories');
     if (this.mounts.has(target)) throw new Error(`mount overlay on ${target}: already mounted`);
     mkdirSync(target, { recursive: true });
     this.mounts.add(target);
     this.journal.push(`mount ${target}`);
-    void upperdir;
-    void workdir;
   }
 
   async unmount(target: string): Promise<void> {

@@ -251,6 +251,23 @@ test('a start the runtime refuses is 400, records 127, and leaves no cgroup, mou
   assert.equal(e.row('SELECT exit_code FROM container_state WHERE id = ?', Id).exit_code, 127);
 });
 
+test('a start that fails half-way (no cgroup) undoes what it made: network, volumes, root mount', async () => {
+  const { Id } = await e.svc.create('half', {
+    Image: 'busybox', Cmd: ['sleep', '1'], HostConfig: { Mounts: [{ Type: 'volume', Source: 'data', Target: '/data' }] },
+  });
+  e.rt.failNextCgroup = new Error('mkdir /sys/fs/cgroup/pids/berth: no space left on device');
+  await assert.rejects(e.svc.start(Id), /no space left on device/);
+  assert.equal(status(Id), 'created');
+  assert.equal(e.rt.mounts.size, 0);
+  assert.equal(e.net.up.size, 0);
+  assert.equal(e.volumes.volumes.get('data')!.held, 0);
+  assert.ok(!e.journal.includes(`spawn ${Id}`));
+  // Nothing of the failed start stands in the way of the next one.
+  await e.svc.start(Id);
+  assert.equal(status(Id), 'running');
+  assert.equal(e.volumes.volumes.get('data')!.held, 1);
+});
+
 test('--rm: a container that exits is removed, and so is one whose start failed', async () => {
   const { Id: a } = await e.svc.create('rm1', { Image: 'busybox', Cmd: ['true'], HostConfig: { AutoRemove: true } });
   const gone = e.svc.wait(a, 'removed', () => false);
