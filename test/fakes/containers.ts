@@ -2,7 +2,7 @@
 // and its real rules, with the runtime, the host, the other services and the probe in memory
 // (runtime.ts, services.ts). restart() is a berthd restart over the same database and the same
 // (fake) shims; close() removes everything it made.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -35,7 +35,9 @@ export interface FakeEngine {
 }
 
 export function fakeEngine(): FakeEngine {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'berth-unit-'));
+  // On tmpfs when there is one: the state database is real SQLite with synchronous=FULL and 4 MiB of
+  // headroom written at open, which costs ~200 ms per engine on a busy disk and nothing in memory.
+  const root = mkdtempSync(path.join(existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'berth-unit-'));
   const journal: string[] = [];
   const config: ContainerConfig = {
     dataRoot: path.join(root, 'data'), execRoot: path.join(root, 'exec'), shimPath: path.join(root, 'bin', 'berth-shim'),
