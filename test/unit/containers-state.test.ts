@@ -115,7 +115,10 @@ test('rm -f of a running container: killed, cgroup, network and rootfs released,
   assert.ok(at(`net-forget ${id}`) < at('event container destroy'));
   assert.deepEqual(e.events.actions(id).slice(-3), ['kill', 'die', 'destroy']);
   assert.equal(e.row('SELECT COUNT(*) AS n FROM containers WHERE id = ?', id).n, 0);
-  assert.equal(existsSync(dir) || existsSync(layer) || existsSync(`${layer}-init`), false, 'files removed');
+  // The files go after the row (at once, or after rm has answered): never before it, and not for long after.
+  const filesLeft = () => existsSync(dir) || existsSync(layer) || existsSync(`${layer}-init`);
+  for (let i = 0; i < 100 && filesLeft(); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(filesLeft(), false, 'files removed');
   assert.equal(e.rt.mounts.size, 0);
   assert.equal(e.rt.cgroupMap.size, 0);
   assert.deepEqual(e.images.released, [live.rec.imageId]);
