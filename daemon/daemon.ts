@@ -64,7 +64,7 @@ export class Daemon {
       validateBody,
       runProbe: (live, cmd, ms) => execProbe(this, live, cmd, ms),
     }, runtime);
-    this.networks = new NetworkService({ ...base, containers: this.containers });
+    this.networks = new NetworkService({ ...base, engineId: this.engineId, containers: this.containers });
     this.volumes = new VolumeService({ ...base, containers: this.containers });
   }
 

@@ -11,7 +11,11 @@ export type NetworkContainers = Pick<ContainerService,
   'lookup' | 'all' | 'isRunningId' | 'holdNamespace' | 'containerDir' | 'saveHostConfig'>;
 
 export interface NetworkDeps {
-  readonly config: Pick<Config, 'execRoot' | 'bridge' | 'bip' | 'icc' | 'iptables' | 'defaultAddressPools'>;
+  /** The daemon's settings, whole: the network reads many of them (bridge, bip, pools, iptables, IPv6 …),
+   *  and they are values, not another room's state. */
+  readonly config: Readonly<Config>;
+  /** The engine's stable identity (the engine-id file): per-engine defaults are derived from it. */
+  readonly engineId: string;
   readonly db: DB;
   readonly log: Logger;
   readonly events: EventSink;

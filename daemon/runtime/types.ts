@@ -96,8 +96,9 @@ export interface ContainerRuntime {
   cgroupPathFor(id: string, containerParent?: string): string;
   probeKernel(scratch: string): Promise<KernelFeatures>;
 
-  /** An overlay of `lowerdirs` (top first) under `upperdir` at `target`; '' upper and work: read-only. */
-  mountRootfs(lowerdirs: string[], upperdir: string, workdir: string, target: string): Promise<void>;
+  /** An overlay of `lowerdirs` (top first) under `upperdir` at `target`; '' upper and work: read-only.
+   *  `idmap` (uid_map/gid_map text): the lowers are seen through idmapped mounts (--userns-remap). */
+  mountRootfs(lowerdirs: string[], upperdir: string, workdir: string, target: string, idmap?: { uidMap: string; gidMap: string }): Promise<void>;
   unmount(target: string): Promise<void>;
 
   /** Makes the cgroup with its limits; resolves with the directories the container's init must join. */

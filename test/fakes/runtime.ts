@@ -189,6 +189,8 @@ export class FakeRuntime implements ContainerRuntime {
   readonly execs = new Map<string, FakeProcess>();
   readonly cgroupMap = new Map<string, FakeCgroup>();
   readonly mounts = new Set<string>();
+  /** The idmap a mount was made with (--userns-remap), by target. */
+  readonly idmaps = new Map<string, { uidMap: string; gidMap: string }>();
   /** Set to make the next createCgroup fail (a host without a controller, a full disk). */
   failNextCgroup: Error | undefined;
   private nextPid = 40_000;
@@ -207,16 +209,18 @@ export class FakeRuntime implements ContainerRuntime {
     return this.kernel;
   }
 
-  async mountRootfs(lowerdirs: string[], _upperdir: string, _workdir: string, target: string): Promise<void> {
+  async mountRootfs(lowerdirs: string[], _upperdir: string, _workdir: string, target: string, idmap?: { uidMap: string; gidMap: string }): Promise<void> {
     if (lowerdirs.length === 0) throw new Error('mount overlay: no lower directories');
     if (this.mounts.has(target)) throw new Error(`mount overlay on ${target}: already mounted`);
     mkdirSync(target, { recursive: true });
     this.mounts.add(target);
+    if (idmap) this.idmaps.set(target, idmap);
     this.journal.push(`mount ${target}`);
   }
 
   async unmount(target: string): Promise<void> {
     if (!this.mounts.delete(target)) throw new Error(`umount ${target}: not mounted`);
+    this.idmaps.delete(target);
     this.journal.push(`unmount ${target}`);
   }
 
