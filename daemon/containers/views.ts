@@ -6,7 +6,7 @@ import type { ContainerService, Live } from './service';
 import type { ContainerRecord } from './model';
 import { humanDuration, parseRfc3339Ns } from '../lib/time';
 import { shortId } from '../lib/ids';
-import { compareVersions } from '../api/version';
+import { compareVersions } from '../lib/versions';
 import { healthSuffix } from './health';
 import { openExecIds } from '../exec/service';
 import { mountView } from '../volumes/mounts';

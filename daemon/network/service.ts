@@ -3,7 +3,7 @@
 // and an endpoint per network, before the shim spawns), exit (teardown) and remove (forget).
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Daemon } from '../daemon';
+import type { NetworkDeps } from './deps';
 import type { ContainerRecord } from '../containers/model';
 import { BerthError, asBadReference, conflict, invalid, notFound } from '../errors/errors';
 import { newId, shortId } from '../lib/ids';
@@ -127,7 +127,7 @@ export class NetworkService {
   /** net.ipv6.conf.all.forwarding, set with the first IPv6 bridge (bridgeV6). */
   private v6Forwarding: Promise<void> | undefined;
 
-  constructor(private readonly d: Daemon) {
+  constructor(private readonly d: NetworkDeps) {
     this.store = new NetworkStore(d.db);
     this.netns = new NetnsDir(path.join(d.config.execRoot, 'netns'));
     this.table = `berth_${d.config.bridge.replace(/[^A-Za-z0-9_]/g, '_')}`;

@@ -2,19 +2,17 @@
 // through berth-shim. Services call this; nothing else in daemon/ touches the addon or the shims.
 import { native } from './native';
 import { readCgroupStats, readCgroupPids, type CgroupStats } from './cgstats';
-import type { CgroupLayout, CgroupResources } from '../../addon/index';
-import { spawnShim, spawnExec, refillWaitingShim, onSpareShim, cgroupDirsOf, connectShim, readExitFile, shimAlive, shimPids, type ShimSpawnOptions, type ExecSpawnOptions, type ShimConnection, type ExitInfo } from './supervisor';
+import { spawnShim, spawnExec, refillWaitingShim, onSpareShim, cgroupDirsOf, connectShim, readExitFile, shimAlive, shimPids } from './supervisor';
+import type { CgroupLayout, CgroupResources, CgroupDriver, ContainerRuntime, ShimConnection, ExitInfo, ShimSpawnOptions, ExecSpawnOptions, Spawned } from './types';
 import { SystemdCgroups, systemdBooted, validSlice, slicePath, containerCgroup, SYSTEMD_DEFAULT_SLICE } from './systemd';
 import { invalid } from '../errors/errors';
 import path from 'node:path';
 import { KernelFeatures } from './kernel';
 import { systemError } from '../errors/errors';
 
-export type { CgroupLayout, CgroupResources, ShimConnection, ExitInfo, ShimSpawnOptions, ExecSpawnOptions };
+export type { CgroupLayout, CgroupResources, CgroupDriver, ContainerRuntime, ShimConnection, ExitInfo, ShimSpawnOptions, ExecSpawnOptions, Spawned };
 
 export type { CgroupStats };
-
-export type CgroupDriver = 'cgroupfs' | 'systemd';
 
 export interface RuntimeOptions {
   /** native.cgroupdriver from --exec-opt / daemon.json exec-opts; undefined = as Docker picks it. */
@@ -28,7 +26,7 @@ export interface RuntimeOptions {
 /** The cgroupfs driver's default parent: under the systemd driver it means "not given". */
 const CGROUPFS_DEFAULT_PARENT = 'berth';
 
-export class Runtime {
+export class Runtime implements ContainerRuntime {
   readonly cgroups: CgroupLayout;
   readonly cgroupDriver: CgroupDriver;
   private readonly systemd: SystemdCgroups | undefined;
@@ -146,8 +144,8 @@ export class Runtime {
     return readCgroupStats(this.cgroups, relPath);
   }
 
-  async spawn(o: ShimSpawnOptions) {
-    let r: Awaited<ReturnType<typeof spawnShim>>;
+  async spawn(o: ShimSpawnOptions): Promise<Spawned> {
+    let r: Spawned;
     try {
       r = await spawnShim(o);
     } finally {
@@ -159,7 +157,7 @@ export class Runtime {
   }
 
   /** One more process in a running container, under its own `berth-shim exec`. */
-  async spawnExec(o: ExecSpawnOptions) {
+  async spawnExec(o: ExecSpawnOptions): Promise<Spawned> {
     const r = await spawnExec(o);
     await this.adopt(o.id, r.shimPid);
     return r;
@@ -182,7 +180,7 @@ export class Runtime {
     return cgroupDirsOf(pid);
   }
 
-  connect(stateDir: string) {
+  connect(stateDir: string): Promise<ShimConnection | null> {
     return connectShim(stateDir);
   }
 
@@ -190,11 +188,11 @@ export class Runtime {
     return shimAlive(stateDir, id);
   }
 
-  shimPids(stateDir: string) {
+  shimPids(stateDir: string): { shimPid: number; pid: number } | null {
     return shimPids(stateDir);
   }
 
-  exitStatus(stateDir: string) {
+  exitStatus(stateDir: string): ExitInfo | null {
     return readExitFile(stateDir);
   }
 }

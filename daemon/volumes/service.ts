@@ -5,12 +5,24 @@
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { Daemon } from '../daemon';
+import type { Logger } from 'pino';
+import type { DB } from '../state/db';
+import type { EventSink } from '../containers/deps';
+import type { ContainerService } from '../containers/service';
 import { BerthError, conflict, invalid, notFound } from '../errors/errors';
 import { nowNs, rfc3339Nano } from '../lib/time';
 import { checkVolumeName } from './mounts';
 import { isMounted, mountsUnder, runTool } from '../lib/mounts';
 import { crashPoint } from '../lib/crash';
+
+/** What the volume service needs: its data root, its table, and which containers use a volume. */
+export interface VolumeDeps {
+  readonly config: { dataRoot: string };
+  readonly db: DB;
+  readonly log: Logger;
+  readonly events: EventSink;
+  readonly containers: Pick<ContainerService, 'all'>;
+}
 
 export interface VolumeRow {
   name: string;
@@ -53,7 +65,7 @@ export class VolumeService {
   /** Volumes with driver options mounted now, and how many running containers use each. */
   private readonly held = new Map<string, number>();
 
-  constructor(private readonly d: Daemon) {
+  constructor(private readonly d: VolumeDeps) {
     this.root = path.join(d.config.dataRoot, 'volumes');
   }
 
