@@ -32,7 +32,8 @@ function registryConfig(insecure: string[], mirrors: string[]): Record<string, u
       if (!cidrs.includes(clean)) cidrs.push(clean);
     } else index[clean] = { Mirrors: [], Name: clean, Official: false, Secure: false };
   }
-  return { IndexConfigs: index, InsecureRegistryCIDRs: cidrs, Mirrors: mirrorUrls.length ? mirrorUrls : null };
+  // Mirrors is [] when there are none, never null (Docker's answer in docs/samples/info.json).
+  return { IndexConfigs: index, InsecureRegistryCIDRs: cidrs, Mirrors: mirrorUrls };
 }
 
 function openFds(): number {

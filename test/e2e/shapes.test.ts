@@ -1,0 +1,144 @@
+// The shapes of berthd's answers against Docker's (api-spec/responses/, derived from Docker's own answers in
+// docs/samples): inspect and list of containers (running with ports, volumes, a bind and a user network;
+// stopped; created), images (loaded, built, committed, pulled from a registry), networks, volumes, exec,
+// /info, /version, /system/df, events and image history. Each answer is checked at the API version the
+// docker CLI negotiates and at berth's own (no /vX.Y prefix), so a field that drifts fails here.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { berthdForFile } from '../helpers/file';
+import { api, dockerCli } from '../helpers/clients';
+import { assertShape, shapeErrors } from '../helpers/shapes';
+import { startRegistry, type Registry } from '../helpers/registry';
+
+let work: string;
+let reg: Registry | undefined;
+let t0: number;
+let execId: string;
+let runningExecId: string;
+
+const b = berthdForFile({
+  fixtures: ['busybox'],
+  start: () => {
+    work = mkdtempSync(path.join(os.tmpdir(), 'berth-shapes-'));
+    return {};
+  },
+  setup: async (d) => {
+    t0 = Math.floor(Date.now() / 1000) - 1;
+    reg = await startRegistry(work);
+    const run = (...args: string[]) => d.docker(args, { timeoutMs: 120000 }).then((r) => {
+      if (r.code !== 0) throw new Error(`docker ${args.join(' ')}: ${r.stdout}${r.stderr}`);
+      return r.stdout.trim();
+    });
+    mkdirSync(path.join(work, 'bind'));
+    mkdirSync(path.join(work, 'ctx'));
+    writeFileSync(path.join(work, 'ctx', 'Dockerfile'), 'FROM busybox\nLABEL shapes=built\nENV GREETING=hi\nRUN echo built > /built\nEXPOSE 8080\nVOLUME /cache\nCMD ["sleep", "600"]\n');
+    await run('network', 'create', '--label', 'shapes=1', 'shp-net');
+    await run('volume', 'create', '--label', 'shapes=1', 'shp-vol');
+    await run('run', '-d', '--name', 'shp-run', '--label', 'shapes=1', '-p', '127.0.0.1::80', '-v', 'shp-vol:/data',
+      '-v', `${path.join(work, 'bind')}:/bind:ro`, '--network', 'shp-net', '--network-alias', 'web', '-e', 'A=1', 'busybox', 'sleep', '600');
+    await run('run', '--name', 'shp-stopped', 'busybox', 'sh', '-c', 'exit 3').catch(() => undefined);
+    await run('create', '--name', 'shp-created', '--tmpfs', '/scratch', 'busybox', 'true');
+    await run('build', '-q', '-t', 'shp-built:1', path.join(work, 'ctx'));
+    await run('commit', '-c', 'LABEL committed=yes', 'shp-run', 'shp-commit:1');
+    await run('tag', 'busybox', `127.0.0.1:${reg.port}/shp/busybox:1`);
+    await run('push', `127.0.0.1:${reg.port}/shp/busybox:1`);
+    await run('rmi', `127.0.0.1:${reg.port}/shp/busybox:1`);
+    await run('pull', `127.0.0.1:${reg.port}/shp/busybox:1`);
+    await run('run', '-d', '--name', 'shp-built', 'shp-built:1');
+    // One exec done, one still running.
+    const mk = async (cmd: string[]) => {
+      const r = await api(d, 'POST', '/containers/shp-run/exec', { body: { Cmd: cmd, AttachStdout: true, AttachStderr: true } });
+      assert.equal(r.status, 201, r.body);
+      const id = r.json().Id as string;
+      const s = await api(d, 'POST', `/exec/${id}/start`, { body: { Detach: true } });
+      assert.equal(s.status, 200, s.body);
+      return id;
+    };
+    execId = await mk(['true']);
+    runningExecId = await mk(['sleep', '300']);
+  },
+  teardown: () => {
+    reg?.stop();
+    if (work) rmSync(work, { recursive: true, force: true });
+  },
+});
+
+const { ok } = dockerCli(() => b);
+
+/** The API versions each answer is checked at: the docker CLI's (28.2: 1.50) and berth's own. */
+const VERSIONS = ['/v1.50', ''];
+
+async function getJson(url: string): Promise<unknown> {
+  const r = await api(b, 'GET', url);
+  assert.equal(r.status, 200, `${url}: ${r.body}`);
+  return r.json();
+}
+
+/** Every answer at every version checked, and all mismatches reported together. */
+async function check(id: string, urls: string[]): Promise<void> {
+  const errs: string[] = [];
+  for (const v of VERSIONS) {
+    for (const u of urls) {
+      const got = await getJson(`${v}${u}`);
+      for (const e of shapeErrors(id, got)) errs.push(`${v || '(default)'} ${u}: ${e}`);
+    }
+  }
+  assert.deepEqual(errs, [], `answers that do not have Docker's shape (${id}):\n  ${errs.join('\n  ')}`);
+}
+
+test('containers: inspect (running with ports, volumes, a bind and a user network; stopped; created; built) and list', async () => {
+  await check('ContainerInspect', ['shp-run', 'shp-stopped', 'shp-created', 'shp-built'].map((n) => `/containers/${n}/json`));
+  await check('ContainerInspect', ['/containers/shp-run/json?size=1']);
+  await check('ContainerList', ['/containers/json', '/containers/json?all=1', '/containers/json?all=1&size=1']);
+  const list = (await getJson('/containers/json?all=1')) as unknown[];
+  assert.equal(list.length, 4, 'the four containers are listed');
+});
+
+test('images: inspect (loaded, built, committed, pulled) and list, and history', async () => {
+  const pulled = `127.0.0.1:${reg!.port}/shp/busybox:1`;
+  await check('ImageInspect', ['busybox', 'shp-built:1', 'shp-commit:1', pulled].map((n) => `/images/${n}/json`));
+  await check('ImageList', ['/images/json', '/images/json?all=1']);
+  await check('ImageHistory', ['busybox', 'shp-built:1', 'shp-commit:1'].map((n) => `/images/${n}/history`));
+  const inspect = (await getJson(`/images/${pulled}/json`)) as { RepoDigests: string[] };
+  assert.equal(inspect.RepoDigests.length, 1, 'a pulled image has its digest');
+});
+
+test('networks: inspect (the user network with a container, the default bridge, host, none) and list', async () => {
+  await check('NetworkInspect', ['shp-net', 'bridge', 'host', 'none'].map((n) => `/networks/${n}`));
+  await check('NetworkList', ['/networks']);
+});
+
+test('volumes: inspect and list', async () => {
+  await check('VolumeInspect', ['/volumes/shp-vol']);
+  await check('VolumeList', ['/volumes']);
+});
+
+test('exec inspect: finished and running', async () => {
+  await check('ExecInspect', [`/exec/${execId}/json`, `/exec/${runningExecId}/json`]);
+});
+
+test('system: info, version, df', async () => {
+  await check('SystemInfo', ['/info']);
+  await check('SystemVersion', ['/version']);
+  await check('SystemDf', ['/system/df']);
+});
+
+test('events: every message of the objects made above', async () => {
+  const until = Math.floor(Date.now() / 1000) + 1;
+  for (const v of VERSIONS) {
+    const r = await api(b, 'GET', `${v}/events?since=${t0}&until=${until}`);
+    assert.equal(r.status, 200, r.body);
+    const msgs = r.body.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { Type: string });
+    const types = new Set(msgs.map((m) => m.Type));
+    for (const t of ['container', 'image', 'network', 'volume']) assert.ok(types.has(t), `${t} events in ${[...types]}`);
+    for (const m of msgs) assertShape('EventMessage', m, `${v || '(default)'} event ${JSON.stringify(m).slice(0, 200)}`);
+  }
+});
+
+test('the CLI reads what it is given: inspect formats and ps', async () => {
+  assert.equal((await ok('inspect', '-f', '{{.State.Status}} {{.HostConfig.NetworkMode}} {{len .Mounts}}', 'shp-run')).trim(), 'running shp-net 2');
+  assert.match(await ok('ps', '-a', '--format', '{{.Names}}'), /shp-stopped/);
+});
