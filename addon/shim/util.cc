@@ -136,8 +136,13 @@ std::string rfc3339_nano_now() {
   append_digits(out, secs / 60 % 60, 2);
   out += ':';
   append_digits(out, secs % 60, 2);
-  out += '.';
-  append_digits(out, ts.tv_nsec, 9);
+  // Go's RFC3339Nano, as Docker writes FinishedAt and json-file times: the fraction without its trailing
+  // zeros, and no '.' when it is zero.
+  if (ts.tv_nsec != 0) {
+    out += '.';
+    append_digits(out, ts.tv_nsec, 9);
+    while (out.back() == '0') out.pop_back();
+  }
   out += 'Z';
   return out;
 }

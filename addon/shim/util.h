@@ -67,7 +67,8 @@ bool write_file(const std::string& path, const std::string& data);
 // matter only as long as the host runs: the exec dies with it).
 bool write_file_atomic(const std::string& path, const std::string& data, bool durable = true);
 
-// Current time as RFC 3339 UTC with exactly nine fractional digits ("2026-11-23T11:58:04.281585685Z").
+// Current time as Go's RFC3339Nano in UTC: up to nine fractional digits, trailing zeros dropped
+// ("2026-11-23T11:58:04.28158568Z").
 std::string rfc3339_nano_now();
 
 // Milliseconds of CLOCK_MONOTONIC, for timeouts.
