@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { berthdForFile } from '../helpers/file';
 import { api, dockerCli } from '../helpers/clients';
-import { assertShape, shapeErrors } from '../helpers/shapes';
+import { assertShape, shapeErrors, CURRENT } from '../helpers/shapes';
 import { startRegistry, type Registry } from '../helpers/registry';
 
 let work: string;
@@ -68,8 +68,9 @@ const b = berthdForFile({
 
 const { ok } = dockerCli(() => b);
 
-/** The API versions each answer is checked at: the docker CLI's (28.2: 1.50) and berth's own. */
-const VERSIONS = ['/v1.50', ''];
+/** The API versions each answer is checked at: Docker 20.10's (the samples'; docker-compose 1.29), the docker
+ *  CLI's (28.2: 1.50) and berth's own. */
+const VERSIONS = ['/v1.41', '/v1.50', ''];
 
 async function getJson(url: string): Promise<unknown> {
   const r = await api(b, 'GET', url);
@@ -83,7 +84,7 @@ async function check(id: string, urls: string[]): Promise<void> {
   for (const v of VERSIONS) {
     for (const u of urls) {
       const got = await getJson(`${v}${u}`);
-      for (const e of shapeErrors(id, got)) errs.push(`${v || '(default)'} ${u}: ${e}`);
+      for (const e of shapeErrors(id, got, v ? v.slice(2) : CURRENT)) errs.push(`${v || '(default)'} ${u}: ${e}`);
     }
   }
   assert.deepEqual(errs, [], `answers that do not have Docker's shape (${id}):\n  ${errs.join('\n  ')}`);
@@ -134,7 +135,7 @@ test('events: every message of the objects made above', async () => {
     const msgs = r.body.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { Type: string });
     const types = new Set(msgs.map((m) => m.Type));
     for (const t of ['container', 'image', 'network', 'volume']) assert.ok(types.has(t), `${t} events in ${[...types]}`);
-    for (const m of msgs) assertShape('EventMessage', m, `${v || '(default)'} event ${JSON.stringify(m).slice(0, 200)}`);
+    for (const m of msgs) assertShape('EventMessage', m, `${v || '(default)'} event ${JSON.stringify(m).slice(0, 200)}`, v ? v.slice(2) : CURRENT);
   }
 });
 
@@ -158,4 +159,23 @@ test('times the shim writes are Go\'s RFC3339Nano: json-file lines and FinishedA
   const withTs = await ok('logs', '-t', 'shp-times');
   assert.match(withTs.split('\n')[0], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z line0$/);
   await ok('rm', 'shp-times');
+});
+
+test('the schemas see drift: a null for an object, a number as a string, a missing field, a field of an older API', async () => {
+  const c = (await getJson('/containers/shp-run/json')) as Record<string, any>;
+  assert.deepEqual(shapeErrors('ContainerInspect', c), []);
+  const drift = structuredClone(c);
+  drift.Config.Labels = null; // Docker sends {} for a container without labels
+  drift.State.Pid = String(drift.State.Pid);
+  delete drift.HostConfig.NetworkMode;
+  drift.Created = 1795436034;
+  const errs = shapeErrors('ContainerInspect', drift).join('\n');
+  for (const want of ['/Config/Labels must be object', '/State/Pid must be integer', "/HostConfig must have required property 'NetworkMode'", '/Created must be string']) {
+    assert.ok(errs.includes(want), `${want} in:\n${errs}`);
+  }
+  // VirtualSize went in API 1.44: required of an answer at 1.41, not of one at 1.50.
+  const img = (await getJson('/v1.41/images/busybox/json')) as Record<string, unknown>;
+  delete img.VirtualSize;
+  assert.match(shapeErrors('ImageInspect', img, '1.41').join('\n'), /required property 'VirtualSize'/);
+  assert.deepEqual(shapeErrors('ImageInspect', img, '1.50'), []);
 });

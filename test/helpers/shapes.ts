@@ -9,14 +9,49 @@ import path from 'node:path';
 import { REPO } from './berthd';
 
 const ajv = new Ajv({ allErrors: true, strict: false });
-const validators = new Map<string, ValidateFunction>();
 const dir = path.join(REPO, 'api-spec', 'responses');
+const schemas = new Map<string, object>();
 for (const f of readdirSync(dir).filter((x) => x.endsWith('.json'))) {
   const schema = JSON.parse(readFileSync(path.join(dir, f), 'utf8'));
-  validators.set(schema.$id, ajv.compile(schema));
+  schemas.set(schema.$id, schema);
+}
+const validators = new Map<string, ValidateFunction>();
+
+function olderOrSame(a: string, b: string): boolean {
+  const [x, y] = [a.split('.').map(Number), b.split('.').map(Number)];
+  return x[0] < y[0] || (x[0] === y[0] && x[1] <= y[1]);
 }
 
-export const RESPONSE_SCHEMAS = [...validators.keys()];
+/** The schema as it is at an API version: a field Docker dropped after version V (x-required-until {V: [...]})
+ *  is required at V and before. */
+function atVersion(node: unknown, version: string): unknown {
+  if (Array.isArray(node)) return node.map((x) => atVersion(x, version));
+  if (!node || typeof node !== 'object') return node;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(node)) if (k !== 'x-required-until') out[k] = atVersion(v, version);
+  const until = (node as Record<string, unknown>)['x-required-until'] as Record<string, string[]> | undefined;
+  for (const [v, fields] of Object.entries(until ?? {})) {
+    if (olderOrSame(version, v)) out.required = [...((out.required as string[]) ?? []), ...fields];
+  }
+  return out;
+}
+
+function validator(id: string, version: string): ValidateFunction {
+  const key = `${id}@${version}`;
+  let v = validators.get(key);
+  if (!v) {
+    const schema = schemas.get(id);
+    if (!schema) throw new Error(`no response schema ${id} in api-spec/responses`);
+    v = ajv.compile({ ...(atVersion(schema, version) as object), $id: key });
+    validators.set(key, v);
+  }
+  return v;
+}
+
+export const RESPONSE_SCHEMAS = [...schemas.keys()];
+
+/** The API version berth serves when a request names none. */
+export const CURRENT = '1.52';
 
 function at(value: unknown, pointer: string): unknown {
   let v = value as Record<string, unknown> | undefined;
@@ -24,10 +59,9 @@ function at(value: unknown, pointer: string): unknown {
   return v;
 }
 
-/** The mismatches of `value` with the schema `id`, one line each; empty when it fits. */
-export function shapeErrors(id: string, value: unknown): string[] {
-  const v = validators.get(id);
-  if (!v) throw new Error(`no response schema ${id} in api-spec/responses`);
+/** The mismatches of `value` with the schema `id` at API `version`, one line each; empty when it fits. */
+export function shapeErrors(id: string, value: unknown, version = CURRENT): string[] {
+  const v = validator(id, version);
   if (v(value)) return [];
   return v.errors!.map((e) => {
     const got = e.keyword === 'required' ? '' : ` (got ${JSON.stringify(at(value, e.instancePath))?.slice(0, 80)})`;
@@ -36,7 +70,7 @@ export function shapeErrors(id: string, value: unknown): string[] {
 }
 
 /** Fails with every mismatch of `value` with the schema `id`. */
-export function assertShape(id: string, value: unknown, what = id): void {
-  const errs = shapeErrors(id, value);
+export function assertShape(id: string, value: unknown, what = id, version = CURRENT): void {
+  const errs = shapeErrors(id, value, version);
   assert.deepEqual(errs, [], `${what} does not have Docker's shape (${id}):\n  ${errs.join('\n  ')}`);
 }
