@@ -8,7 +8,7 @@ import pino from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../daemon/app';
 import type { Daemon } from '../../daemon/daemon';
-import { BODY_SCHEMAS, NO_JSON_BODY, hasSchema, registeredRoutes, registerBodyValidation } from '../../daemon/api/validate';
+import { BODY_SCHEMAS, NO_JSON_BODY, hasSchema, registeredRoutes, registerBodyValidation, validateBody } from '../../daemon/api/validate';
 import Fastify from 'fastify';
 
 /** Any property is another of these, and calling one gives another: route modules may take services
@@ -87,4 +87,27 @@ test('a wrongly typed body is a 400 in Docker\'s words on every route with a sch
     covered.add(c.url.replace(/\?.*/, '').replace(/^\/(containers|networks|exec)\/(x|n)\//, '/$1/:id/'));
   }
   for (const r of Object.keys(BODY_SCHEMAS)) assert.ok(covered.has(r.slice(5)), `a case for ${r}`);
+});
+
+test('bodies stay as lenient as Docker\'s: unknown fields, nulls for absent values and an empty body pass', () => {
+  for (const id of new Set(Object.values(BODY_SCHEMAS))) {
+    // Clients send fields of newer API versions, and Go's decoder ignores what it does not know.
+    assert.doesNotThrow(() => validateBody(id, { NotAFieldOfBerth: [1, { x: null }], AnotherOne: 'x' }), id);
+    assert.doesNotThrow(() => validateBody(id, {}), id);
+    assert.doesNotThrow(() => validateBody(id, null), id);
+  }
+  // What the docker CLI 28 sends for `docker run` (docs/traces/run-pull.txt), nulls and all.
+  assert.doesNotThrow(() => validateBody('ContainerCreate', {
+    Hostname: '', Domainname: '', User: '', AttachStdin: false, AttachStdout: true, AttachStderr: true, Tty: false, OpenStdin: false,
+    StdinOnce: false, Env: null, Cmd: ['echo', 'hi'], Image: 'busybox', Volumes: {}, WorkingDir: '', Entrypoint: null, OnBuild: null,
+    Labels: { doc: '1' }, HostConfig: { Binds: null, ContainerIDFile: '', LogConfig: { Type: '', Config: {} }, NetworkMode: 'default',
+      PortBindings: {}, RestartPolicy: { Name: 'no', MaximumRetryCount: 0 }, AutoRemove: true, VolumeDriver: '', VolumesFrom: null,
+      ConsoleSize: [24, 80], CapAdd: null, CapDrop: null, CgroupnsMode: '', Dns: [], DnsOptions: [], DnsSearch: [], ExtraHosts: null,
+      GroupAdd: null, IpcMode: '', Cgroup: '', Links: null, OomScoreAdj: 0, PidMode: '', Privileged: false, PublishAllPorts: false,
+      ReadonlyRootfs: false, SecurityOpt: null, UTSMode: '', UsernsMode: '', ShmSize: 0, Isolation: '', CpuShares: 0, Memory: 0,
+      NanoCpus: 0, CgroupParent: '', BlkioWeight: 0, BlkioWeightDevice: [], BlkioDeviceReadBps: [], CpuPeriod: 0, CpuQuota: 0,
+      CpusetCpus: '', CpusetMems: '', Devices: [], DeviceCgroupRules: null, DeviceRequests: null, MemoryReservation: 0, MemorySwap: 0,
+      MemorySwappiness: -1, OomKillDisable: false, PidsLimit: 0, Ulimits: [], MaskedPaths: null, ReadonlyPaths: null },
+    NetworkingConfig: { EndpointsConfig: {} },
+  }));
 });

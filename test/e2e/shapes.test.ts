@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import net from 'node:net';
 import { berthdForFile } from '../helpers/file';
 import { api, dockerCli } from '../helpers/clients';
 import { assertShape, shapeErrors, CURRENT } from '../helpers/shapes';
@@ -178,4 +179,23 @@ test('the schemas see drift: a null for an object, a number as a string, a missi
   delete img.VirtualSize;
   assert.match(shapeErrors('ImageInspect', img, '1.41').join('\n'), /required property 'VirtualSize'/);
   assert.deepEqual(shapeErrors('ImageInspect', img, '1.50'), []);
+});
+
+test('exec start through the hijack (Upgrade: tcp, as the CLI sends it) checks its body as the plain route does', async () => {
+  const r = await api(b, 'POST', '/containers/shp-run/exec', { body: { Cmd: ['true'], AttachStdout: true } });
+  assert.equal(r.status, 201, r.body);
+  const body = JSON.stringify({ Detach: false, Tty: 'no' });
+  const answer = await new Promise<string>((resolve, reject) => {
+    const s = net.connect(b.sock);
+    let got = '';
+    s.setTimeout(10000, () => s.destroy(new Error('no answer')));
+    s.on('data', (c) => { got += c.toString('utf8'); });
+    s.on('end', () => resolve(got));
+    s.on('close', () => resolve(got));
+    s.on('error', reject);
+    s.write(`POST /v1.50/exec/${r.json().Id}/start HTTP/1.1\r\nHost: api.moby.localhost\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  });
+  assert.match(answer, /^HTTP\/1\.1 400 /);
+  assert.equal(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).message, 'invalid JSON: json: cannot unmarshal string into Go struct field ExecStartOptions.Tty of type bool');
+  assert.equal(((await getJson(`/exec/${r.json().Id}/json`)) as { Running: boolean; Pid: number }).Pid, 0, 'the exec did not start');
 });
