@@ -20,12 +20,13 @@ def kind(v):
     if isinstance(v,str): return 'string'
     if isinstance(v,list): return 'array'
     return 'object'
-def collect(v,key=None):
-    if key is not None and v is not None: known[key].append(v)
+def collect(v,key=None,parent=None):
+    # by parent and key: the same name means different things in different places (PidsLimit)
+    if key is not None and v is not None: known[(parent,key)].append(v)
     if isinstance(v,dict):
-        for k,x in v.items(): collect(x,k)
+        for k,x in v.items(): collect(x,k,key)
     elif isinstance(v,list):
-        for x in v: collect(x,None)
+        for x in v: collect(x,None,key)
 import glob
 for f in glob.glob(S+'*.json'): collect(json.load(open(f)))
 def ismap(key,parent):
@@ -45,11 +46,23 @@ def merge(a,b):
     if 'items' in a or 'items' in b: out['items']=merge(a.get('items'),b.get('items')) or {}
     if 'additionalProperties' in a or 'additionalProperties' in b: out['additionalProperties']=merge(a.get('additionalProperties'),b.get('additionalProperties')) or {}
     if a.get('pattern')!=b.get('pattern'): out.pop('pattern',None)
+    for f in ('_null','_empty','_content'):
+        if a.get(f) or b.get(f): out[f]=True
+    t=[x for x in t if x!='null']
     if len(t)==1: out['type']=t[0]
     elif t: out['type']=t
     return out
+STRS={'type':'array','items':{'type':'string'}}
+# What a field is where every answer of the samples has null there (Engine API reference).
+NULL_HINTS={**{k:STRS for k in ['ExecIDs','VolumesFrom','CapAdd','CapDrop','ExtraHosts','GroupAdd','Links','SecurityOpt',
+  'DeviceCgroupRules','Entrypoint','OnBuild','Aliases','Warnings','Authorization','DNSNames']},
+  **{k:{'type':'array'} for k in ['DeviceRequests','GenericResources','RemoteManagers','SecondaryIPAddresses','SecondaryIPv6Addresses']},
+  **{k:{'type':'object'} for k in ['IPAMConfig','DriverOpts']},
+  **{k:{'type':'integer'} for k in ['MemorySwappiness','PidsLimit']}}
+# Lists Docker fills even when empty ([]), never null, though the samples only show them with entries.
+NOT_NULL={'ContainerInspect':['Mounts'],'ContainerList':['[]/Names'],'ImageInspect':['RepoTags','RepoDigests','RootFS/Layers'],'SystemInfo':['SecurityOptions']}
 def guess(key,parent,depth=0):
-    vals=known.get(key,[])
+    vals=known.get((parent,key),[])
     s=None
     for v in vals[:20]:
         s=merge(s,schema(v,key,parent,depth+1,nullguess=False))
@@ -58,23 +71,24 @@ def schema(v,key=None,parent=None,depth=0,nullguess=True):
     k=kind(v)
     if k=='null':
         g=guess(key,parent,depth) if (nullguess and key and depth<6) else None
+        # null in Docker's answer: the type of the same field where another answer has a value, or any
         if g:
-            g=dict(g); t=g.get('type'); t=[t] if isinstance(t,str) else list(t or [])
-            if t: g['type']=sorted(set(t)|{'null'})
-            g.pop('required',None)
-            return {'type':g['type'], **({'items':g['items']} if 'items' in g else {}), **({'additionalProperties':g['additionalProperties']} if 'additionalProperties' in g else {})}
-        return {'type':'null'} if False else {}
+            g=dict(g); g.pop('required',None); g.pop('pattern',None); g.pop('_empty',None); g.pop('_content',None)
+            return {**g, '_null': True}
+        if key in NULL_HINTS: return {**NULL_HINTS[key], '_null': True}
+        return {'_null': True}
     if k=='array':
         items=None
         for x in v: items=merge(items,schema(x,None,key,depth+1))
-        # A list with entries in Docker's answer may be null when empty (a Go slice); an empty one is [] there.
-        return {'type':['array','null'] if v else 'array','items':items or {}}
+        # A list with entries in Docker's answer may be null when empty (a Go slice), unless an answer shows
+        # it empty: then it is [] (finalize).
+        return {'type':'array','items':items or {},'_empty':not v,'_content':bool(v)}
     if k=='object':
         if ismap(key,parent):
             ap=None
             for x in v.values(): ap=merge(ap,schema(x,None,key,depth+1))
             # Labels and Options are objects ({} when empty) unless Docker's answer shows a null there
-            return {'type':['object','null'] if v and key not in STRICT_MAPS else 'object','additionalProperties':ap or {}}
+            return {'type':'object','additionalProperties':ap or {},'_empty':not v or key in STRICT_MAPS,'_content':bool(v)}
         return {'type':'object','required':list(v.keys()),'properties':{x:schema(y,x,key,depth+1) for x,y in v.items()}}
     if k=='number': return {'type':'number'}
     if k=='integer': return {'type':'integer'}
@@ -91,8 +105,18 @@ PATTERNS=[(r'[0-9a-f]{64}', '^([0-9a-f]{64})?$', {'Id','ID','ContainerID','Netwo
           (TIME[1:-1], TIME, '*'),
           # BuildTime is a fixed string made when Docker was built (nine digits, +00:00)
           (r'\d{4}-\d\d-\d\dT[\d:.]+(Z|[+-]\d\d:\d\d)', r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$', '*')]
-def fix(s):
-    # integers may be floats never; numbers accept integers
+def finalize(s, top=False):
+    """Turns the flags into types: nullable where Docker sent null, or a list/map it sent with entries and
+    never empty; never at the top of an answer."""
+    if not isinstance(s,dict): return s
+    nullable=(s.pop('_null',False) or (s.get('_content') and not s.get('_empty'))) and not top
+    s.pop('_empty',None); s.pop('_content',None)
+    if nullable and 'type' in s:
+        t=s['type']; t=[t] if isinstance(t,str) else list(t)
+        s['type']=t+['null'] if 'null' not in t else t
+    for k in ('items','additionalProperties'):
+        if isinstance(s.get(k),dict): finalize(s[k])
+    for v in s.get('properties',{}).values(): finalize(v)
     return s
 # Fields of the samples (API 1.41) that Docker dropped in later API versions, or leaves out when empty
 # (omitempty): not required. Their type is still checked when they are there.
@@ -131,6 +155,12 @@ for name,f,each in jobs:
         for x in d: s=merge(s,schema(x))
     else:
         s=schema(d)
+    for p in NOT_NULL.get(name,[]):
+        node=s
+        for k in p.split('/'):
+            node=node['items'] if k=='[]' else node['properties'][k]
+        node.pop('_content',None)
+    finalize(s, top=True)
     for p,fields in NOTREQ.get(name,{}).items():
         node=s
         for k in p.split('/'):
