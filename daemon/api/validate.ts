@@ -1,9 +1,9 @@
 // Request bodies are checked against the project's own schemas in api-spec/ before any work is done.
 // ajv runs without type coercion: a string where Docker wants a number is a 400, as in Docker. The message
 // is the one Docker's Go decoder gives for the same body ("invalid JSON: json: cannot unmarshal string into
-// Go struct field HostConfig.HostConfig.Memory of type int64"), since scripts and SDKs match on it; schemas
-// carry the Go names that message needs (x-go-struct on objects, x-go on values whose Go type is not the
-// obvious one).
+// Go struct field HostConfig.HostConfig.Resources.Memory of type int64"), since scripts and SDKs match on it;
+// schemas carry the Go names that message needs (x-go-struct on objects, x-go-embedded for the fields of
+// embedded structs, x-go on values whose Go type is not the obvious one).
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import type { FastifyInstance } from 'fastify';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -168,9 +168,9 @@ function goType(root: Schema, s: Schema | undefined): string {
 }
 
 /**
- * "json: cannot unmarshal string into Go struct field HostConfig.HostConfig.Memory of type int64": the
- * innermost struct, the path of field names from the top (array indices and map keys are not named), and
- * the Go type of the value. A check that is not a type (a range, a required field) reads as ajv says it.
+ * "json: cannot unmarshal string into Go struct field HostConfig.HostConfig.Resources.Memory of type int64":
+ * the innermost struct, the path of field names from the top (with embedded structs, x-go-embedded; array
+ * indices and map keys are not named), and the Go type of the value. A check that is not a type (a range, a required field) reads as ajv says it.
  */
 function goMessage(root: Schema, body: unknown, e: ErrorObject): string {
   const segs = e.instancePath ? e.instancePath.slice(1).split('/').map((x) => x.replace(/~1/g, '/').replace(/~0/g, '~')) : [];
@@ -184,6 +184,9 @@ function goMessage(root: Schema, body: unknown, e: ErrorObject): string {
     if (inStruct) struct = inStruct.replace(/^.*\./, ''); // Go names the struct without its package
     if (Array.isArray(value)) node = deref(root, node?.items);
     else if (node?.properties && k in node.properties) {
+      // A field of an embedded struct (HostConfig's Resources) is named with it, as Go (1.24 on) names it.
+      const embedded = Object.entries((node['x-go-embedded'] ?? {}) as Record<string, string[]>).find(([, names]) => names.includes(k));
+      if (embedded) fields.push(embedded[0]);
       fields.push(k);
       node = deref(root, node.properties[k]);
     } else node = deref(root, typeof node?.additionalProperties === 'object' ? node.additionalProperties : undefined);
