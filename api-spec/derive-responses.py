@@ -9,7 +9,7 @@ OUT=os.path.join(os.path.dirname(os.path.abspath(__file__)),'responses')+'/'
 # Keys whose objects are maps (names chosen by the user or the data), not structs.
 MAPS={'Labels','Options','Networks','Ports','ExposedPorts','Volumes','Containers','DriverOpts','Attributes','Data',
       'IndexConfigs','Runtimes','Status','Sysctls','Tmpfs','StorageOpt','Annotations','Config@LogConfig','Config@ContainerConfig',
-      'Aux','PortBindings'}
+      'Aux','PortBindings','networks','stats@memory_stats'}
 known=collections.defaultdict(list)
 STRICT_MAPS={'Labels','Options'}
 def kind(v):
@@ -130,6 +130,8 @@ NOTREQ={
  'SystemInfo':{'':['KernelMemory','KernelMemoryTCP','BridgeNfIptables','BridgeNfIp6tables','GenericResources'],'ContainerdCommit':['Expected'],'RuncCommit':['Expected'],'InitCommit':['Expected'],
    'RegistryConfig':['AllowNondistributableArtifactsCIDRs','AllowNondistributableArtifactsHostnames']},
  'EventMessage':{'':['status','id','from']},
+ # cgroup v2 has no max_usage (memory_stats.stats is the kernel's memory.stat, v1 or v2 keys)
+ 'ContainerStats':{'memory_stats':['max_usage']},
 }
 UNTIL={
  'ImageInspect':{'':{'1.43':['VirtualSize'],'1.44':['Container','ContainerConfig']}},
@@ -139,6 +141,7 @@ UNTIL={
 jobs=[('ContainerInspect','container-inspect.json',False),('ContainerList','containers-list.json',False),('ImageInspect','image-inspect.json',False),
 ('ImageList','images-list.json',False),('NetworkInspect','network-inspect.json',False),('NetworkList','networks-list.json',False),
 ('VolumeInspect','volume-inspect.json',False),('VolumeList','volumes-list.json',False),('ExecInspect','exec-inspect.json',False),
+('ContainerTop','container-top.json',False),('ContainerChanges','container-changes.json',False),('ContainerStats','stats-stream0.json',False),
 ('SystemInfo','info.json',False),('SystemVersion','version.json',False),('SystemDf','system-df.json',False),('EventMessage','events.json',True),('ImageHistory','image-history.json',False)]
 for name,f,each in jobs:
     d=json.load(open(S+f))
@@ -147,6 +150,10 @@ for name,f,each in jobs:
         for x in json.load(open(S+'networks-list.json')): s=merge(s,schema(x))
     elif name=='ContainerInspect':
         s=merge(schema(d),schema(json.load(open(S+'container-inspect-size.json'))))
+    elif name=='ContainerStats':
+        # stream=0 and the first two of stream=1 (the first with precpu_stats empty)
+        s=schema(d)
+        for x in json.load(open(S+'stats-stream1-first-two.json')): s=merge(s,schema(x))
     elif name=='ExecInspect':
         d2=json.load(open(S+'exec-inspect-running.json'))
         s=merge(schema(d),schema(d2))

@@ -9,6 +9,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
+import http from 'node:http';
 import { berthdForFile } from '../helpers/file';
 import { api, dockerCli } from '../helpers/clients';
 import { assertShape, shapeErrors, CURRENT } from '../helpers/shapes';
@@ -198,4 +199,31 @@ test('exec start through the hijack (Upgrade: tcp, as the CLI sends it) checks i
   assert.match(answer, /^HTTP\/1\.1 400 /);
   assert.equal(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).message, 'invalid JSON: json: cannot unmarshal string into Go struct field ExecStartOptions.Tty of type bool');
   assert.equal(((await getJson(`/exec/${r.json().Id}/json`)) as { Running: boolean; Pid: number }).Pid, 0, 'the exec did not start');
+});
+
+test('containers: top, changes and stats (one answer of stream=0, the first two of a stream)', async () => {
+  await check('ContainerTop', ['/containers/shp-run/top']);
+  await check('ContainerChanges', ['/containers/shp-run/changes', '/containers/shp-stopped/changes']);
+  await check('ContainerStats', ['/containers/shp-run/stats?stream=0']);
+  const r = await new Promise<string[]>((resolve, reject) => {
+    const got: string[] = [];
+    const req = http.request({ socketPath: b.sock, path: '/containers/shp-run/stats?stream=1' }, (res) => {
+      let buf = '';
+      res.on('data', (c: Buffer) => {
+        buf += c.toString('utf8');
+        for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+          got.push(buf.slice(0, i));
+          buf = buf.slice(i + 1);
+        }
+        if (got.length >= 2) {
+          req.destroy();
+          resolve(got.slice(0, 2));
+        }
+      });
+    });
+    req.setTimeout(15000, () => req.destroy(new Error('no two stats in 15 s')));
+    req.on('error', (e) => { if (got.length < 2) reject(e); });
+    req.end();
+  });
+  for (const line of r) assertShape('ContainerStats', JSON.parse(line), `stats stream ${line.slice(0, 120)}`);
 });
