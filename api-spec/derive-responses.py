@@ -186,6 +186,12 @@ for name,f,each in jobs:
         for c in ('Config','ContainerConfig'): s['properties'][c]['properties']['Image'].pop('pattern',None)
         # an image without labels has null there (traces/inspect.txt: busybox)
         for c in ('Config','ContainerConfig'): s['properties'][c]['properties']['Labels']['type']=['object','null']
+    if name=='ContainerInspect':
+        # State.Health is in none of the samples: its shape from the Engine API reference, with times as above
+        s['properties']['State']['properties']['Health']={'type':'object','required':['Status','FailingStreak','Log'],'properties':{
+            'Status':{'type':'string','enum':['none','starting','healthy','unhealthy']},'FailingStreak':{'type':'integer'},
+            'Log':{'type':['array','null'],'items':{'type':'object','required':['Start','End','ExitCode','Output'],'properties':{
+                'Start':{'type':'string','pattern':TIME},'End':{'type':'string','pattern':TIME},'ExitCode':{'type':'integer'},'Output':{'type':'string'}}}}}}
     if name=='ImageHistory':
         # layers of images made elsewhere have no image of their own here
         s['items']['properties']['Id']['pattern']='^(sha256:[0-9a-f]{64}|<missing>)$'

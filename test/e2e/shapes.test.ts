@@ -11,7 +11,7 @@ import path from 'node:path';
 import net from 'node:net';
 import http from 'node:http';
 import { berthdForFile } from '../helpers/file';
-import { api, dockerCli } from '../helpers/clients';
+import { api, dockerCli, waitFor } from '../helpers/clients';
 import { assertShape, shapeErrors, CURRENT } from '../helpers/shapes';
 import { startRegistry, type Registry } from '../helpers/registry';
 
@@ -50,6 +50,10 @@ const b = berthdForFile({
     await run('rmi', `127.0.0.1:${reg.port}/shp/busybox:1`);
     await run('pull', `127.0.0.1:${reg.port}/shp/busybox:1`);
     await run('run', '-d', '--name', 'shp-built', 'shp-built:1');
+    await run('run', '-d', '--name', 'shp-paused', 'busybox', 'sleep', '600');
+    await run('pause', 'shp-paused');
+    await run('run', '-d', '--name', 'shp-health', '--health-cmd', 'echo ok', '--health-interval', '1s', 'busybox', 'sleep', '600');
+    await waitFor('a health check ran', async () => ((await api(d, 'GET', '/containers/shp-health/json')).json().State.Health?.Log ?? []).length > 0, 30000, 200);
     // One exec done, one still running.
     const mk = async (cmd: string[]) => {
       const r = await api(d, 'POST', '/containers/shp-run/exec', { body: { Cmd: cmd, AttachStdout: true, AttachStderr: true } });
@@ -92,12 +96,14 @@ async function check(id: string, urls: string[]): Promise<void> {
   assert.deepEqual(errs, [], `answers that do not have Docker's shape (${id}):\n  ${errs.join('\n  ')}`);
 }
 
-test('containers: inspect (running with ports, volumes, a bind and a user network; stopped; created; built) and list', async () => {
-  await check('ContainerInspect', ['shp-run', 'shp-stopped', 'shp-created', 'shp-built'].map((n) => `/containers/${n}/json`));
+test('containers: inspect (running with ports, volumes, a bind and a user network; stopped; created; built; paused; with a health check) and list', async () => {
+  await check('ContainerInspect', ['shp-run', 'shp-stopped', 'shp-created', 'shp-built', 'shp-paused', 'shp-health'].map((n) => `/containers/${n}/json`));
   await check('ContainerInspect', ['/containers/shp-run/json?size=1']);
   await check('ContainerList', ['/containers/json', '/containers/json?all=1', '/containers/json?all=1&size=1']);
   const list = (await getJson('/containers/json?all=1')) as unknown[];
-  assert.equal(list.length, 4, 'the four containers are listed');
+  assert.equal(list.length, 6, 'the six containers are listed');
+  const health = (await getJson('/containers/shp-health/json')) as { State: { Health: { Status: string } } };
+  assert.equal(health.State.Health.Status, 'healthy');
 });
 
 test('images: inspect (loaded, built, committed, pulled) and list, and history', async () => {
@@ -127,6 +133,10 @@ test('system: info, version, df', async () => {
   await check('SystemInfo', ['/info']);
   await check('SystemVersion', ['/version']);
   await check('SystemDf', ['/system/df']);
+  // SystemTime is Go's RFC3339Nano: a fraction with no trailing zero (a millisecond clock ends in 0 one time in ten).
+  const times: string[] = [];
+  for (let i = 0; i < 40; i++) times.push(((await getJson('/info')) as { SystemTime: string }).SystemTime);
+  assert.deepEqual(times.filter((t) => !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{0,8}[1-9])?(Z|[+-]\d\d:\d\d)$/.test(t) || !/\.\d{4,}/.test(t)), [], 'SystemTime with nanoseconds');
 });
 
 test('events: every message of the objects made above', async () => {

@@ -8,6 +8,7 @@ import { goArch } from '../../../lib/host';
 import { backingFs, supportsDType, ipv4Forwarding, bridgeNf, cgroupFacts, hostWarnings } from '../../../lib/hostfacts';
 import { sendError } from '../../plugins/dialect';
 import { LOG_DRIVERS } from '../../../logs';
+import { nowNs, rfc3339Nano } from '../../../lib/time';
 
 export const BERTH_VERSION = '0.1.0';
 
@@ -143,7 +144,8 @@ export function systemRoutes(app: FastifyInstance, d: Daemon): void {
       NFd: openFds(),
       OomKillDisable: facts.oomKillDisable,
       NGoroutines: 0,
-      SystemTime: new Date().toISOString(),
+      // Go's RFC3339Nano, as Docker's: nanoseconds, trailing zeros dropped (toISOString has milliseconds)
+      SystemTime: rfc3339Nano(nowNs()),
       LoggingDriver: d.config.logDriver,
       CgroupDriver: d.containers.runtime.cgroupDriver,
       CgroupVersion: v2 ? '2' : '1',
