@@ -178,6 +178,7 @@ function goMessage(root: Schema, body: unknown, e: ErrorObject): string {
   let value: any = body;
   let struct = '';
   const fields: string[] = [];
+  const jsonPath: string[] = [];
   for (let i = 0; i < segs.length; i++) {
     const k = segs[i];
     const inStruct = node?.['x-go-struct'];
@@ -188,13 +189,14 @@ function goMessage(root: Schema, body: unknown, e: ErrorObject): string {
       const embedded = Object.entries((node['x-go-embedded'] ?? {}) as Record<string, string[]>).find(([, names]) => names.includes(k));
       if (embedded) fields.push(embedded[0]);
       fields.push(k);
+      jsonPath.push(k);
       node = deref(root, node.properties[k]);
     } else node = deref(root, typeof node?.additionalProperties === 'object' ? node.additionalProperties : undefined);
     value = value?.[k];
     if (node?.anyOf && !Array.isArray(value)) node = deref(root, node.anyOf[0]);
     else if (node?.anyOf) node = deref(root, node.anyOf[node.anyOf.length - 1]);
   }
-  const where = fields.join('.') || 'body';
+  const where = jsonPath.join('.') || 'body';
   const type = goType(root, node);
   const integer = /^u?int/.test(type);
   if (e.keyword === 'type' || (integer && (e.keyword === 'minimum' || e.keyword === 'maximum') && /^uint/.test(type))) {
