@@ -170,7 +170,8 @@ function goType(root: Schema, s: Schema | undefined): string {
 /**
  * "json: cannot unmarshal string into Go struct field HostConfig.HostConfig.Resources.Memory of type int64":
  * the innermost struct, the path of field names from the top (with embedded structs, x-go-embedded; array
- * indices and map keys are not named), and the Go type of the value. A check that is not a type (a range, a required field) reads as ajv says it.
+ * indices and map keys are not named), and the Go type of the value. A check that is not of a type (a
+ * range, a required field) names the JSON path and reads as ajv says it.
  */
 function goMessage(root: Schema, body: unknown, e: ErrorObject): string {
   const segs = e.instancePath ? e.instancePath.slice(1).split('/').map((x) => x.replace(/~1/g, '/').replace(/~0/g, '~')) : [];
