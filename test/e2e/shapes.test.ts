@@ -237,3 +237,25 @@ test('containers: top, changes and stats (one answer of stream=0, the first two 
   });
   for (const line of r) assertShape('ContainerStats', JSON.parse(line), `stats stream ${line.slice(0, 120)}`);
 });
+
+test('answers of create, wait, exec create, commit and network create', async () => {
+  const made = await api(b, 'POST', '/containers/create?name=shp-made', { body: { Image: 'busybox', Cmd: ['sh', '-c', 'exit 5'] } });
+  assert.equal(made.status, 201, made.body);
+  assertShape('ContainerCreateResponse', made.json());
+  assert.deepEqual(made.json().Warnings, []);
+  assert.equal((await api(b, 'POST', '/containers/shp-made/start')).status, 204);
+  const waited = await api(b, 'POST', '/containers/shp-made/wait');
+  assertShape('ContainerWaitResponse', waited.json());
+  assert.equal(waited.json().StatusCode, 5);
+  const exec = await api(b, 'POST', '/containers/shp-run/exec', { body: { Cmd: ['true'] } });
+  assertShape('IdResponse', exec.json());
+  const commit = await api(b, 'POST', '/commit?container=shp-made&repo=shp-made-image&tag=1', { body: { Labels: { a: 'b' } } });
+  assert.equal(commit.status, 201, commit.body);
+  assertShape('IdResponse', commit.json());
+  const net = await api(b, 'POST', '/networks/create', { body: { Name: 'shp-net2' } });
+  assert.equal(net.status, 201, net.body);
+  assertShape('NetworkCreateResponse', net.json());
+  await ok('rm', 'shp-made');
+  await ok('rmi', 'shp-made-image:1');
+  await ok('network', 'rm', 'shp-net2');
+});
