@@ -136,15 +136,21 @@ std::string rfc3339_nano_now() {
   append_digits(out, secs / 60 % 60, 2);
   out += ':';
   append_digits(out, secs % 60, 2);
-  // Go's RFC3339Nano, as Docker writes FinishedAt and json-file times: the fraction without its trailing
-  // zeros, and no '.' when it is zero.
-  if (ts.tv_nsec != 0) {
-    out += '.';
-    append_digits(out, ts.tv_nsec, 9);
-    while (out.back() == '0') out.pop_back();
-  }
+  out += '.';
+  append_digits(out, ts.tv_nsec, 9);
   out += 'Z';
   return out;
+}
+
+std::string go_rfc3339_nano(std::string t) {
+  // Go's RFC3339Nano drops the fraction's trailing zeros, and the '.' of a zero fraction.
+  auto dot = t.find('.');
+  auto z = t.size() - 1;
+  if (dot == std::string::npos || t[z] != 'Z') return t;
+  auto end = z;
+  while (end > dot + 1 && t[end - 1] == '0') end--;
+  if (end == dot + 1) end = dot;
+  return t.substr(0, end) + "Z";
 }
 
 int64_t now_ms() {

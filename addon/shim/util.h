@@ -67,9 +67,11 @@ bool write_file(const std::string& path, const std::string& data);
 // matter only as long as the host runs: the exec dies with it).
 bool write_file_atomic(const std::string& path, const std::string& data, bool durable = true);
 
-// Current time as Go's RFC3339Nano in UTC: up to nine fractional digits, trailing zeros dropped
-// ("2026-11-23T11:58:04.28158568Z").
+// Current time as RFC 3339 UTC with exactly nine fractional digits ("2026-11-23T11:58:04.281585685Z").
 std::string rfc3339_nano_now();
+// A time of rfc3339_nano_now() as Go prints it (RFC3339Nano: trailing zeros of the fraction dropped), for
+// what berthd shows as Docker does (FinishedAt); log files keep the fixed width their reader relies on.
+std::string go_rfc3339_nano(std::string t);
 
 // Milliseconds of CLOCK_MONOTONIC, for timeouts.
 int64_t now_ms();
