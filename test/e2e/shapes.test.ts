@@ -1,8 +1,10 @@
 // The shapes of berthd's answers against Docker's (api-spec/responses/, derived from Docker's own answers in
-// docs/samples): inspect and list of containers (running with ports, volumes, a bind and a user network;
-// stopped; created), images (loaded, built, committed, pulled from a registry), networks, volumes, exec,
-// /info, /version, /system/df, events and image history. Each answer is checked at the API version the
-// docker CLI negotiates and at berth's own (no /vX.Y prefix), so a field that drifts fails here.
+// docs/samples and docs/traces): inspect and list of containers (running with ports, volumes, a bind and a
+// user network; stopped; created; paused; with a health check), their top, changes and stats, images
+// (loaded, built, committed, pulled from a registry) and their history, networks, volumes, exec, /info,
+// /version, /system/df, events, and the answers of create, wait, exec create, commit and network create.
+// Each answer is checked at Docker 20.10's API version (the samples'), at the one the docker CLI negotiates
+// and at berth's own (no /vX.Y prefix), so a field that drifts fails here.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
