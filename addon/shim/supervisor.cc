@@ -128,7 +128,7 @@ void Supervisor::on_signal() {
     } else {
       exit_code_ = WEXITSTATUS(status);
     }
-    finished_at_ = rfc3339_nano_now();
+    finished_at_ = go_rfc3339_nano(rfc3339_nano_now());
     exit_ms_ = last_output_ms_ = now_ms();
     // Read now, before berthd (told by EXITED) removes the cgroup.
     if (!oom_file_.empty() && oom_before_ >= 0) oom_killed_ = oom_kill_count(oom_file_) > oom_before_;

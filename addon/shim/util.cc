@@ -142,6 +142,17 @@ std::string rfc3339_nano_now() {
   return out;
 }
 
+std::string go_rfc3339_nano(std::string t) {
+  // Go's RFC3339Nano drops the fraction's trailing zeros, and the '.' of a zero fraction.
+  auto dot = t.find('.');
+  auto z = t.size() - 1;
+  if (dot == std::string::npos || t[z] != 'Z') return t;
+  auto end = z;
+  while (end > dot + 1 && t[end - 1] == '0') end--;
+  if (end == dot + 1) end = dot;
+  return t.substr(0, end) + "Z";
+}
+
 int64_t now_ms() {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -69,6 +69,9 @@ bool write_file_atomic(const std::string& path, const std::string& data, bool du
 
 // Current time as RFC 3339 UTC with exactly nine fractional digits ("2026-11-23T11:58:04.281585685Z").
 std::string rfc3339_nano_now();
+// A time of rfc3339_nano_now() as Go prints it (RFC3339Nano: trailing zeros of the fraction dropped), for
+// what berthd shows as Docker does (FinishedAt); log files keep the fixed width their reader relies on.
+std::string go_rfc3339_nano(std::string t);
 
 // Milliseconds of CLOCK_MONOTONIC, for timeouts.
 int64_t now_ms();

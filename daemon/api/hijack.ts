@@ -13,6 +13,7 @@ import { qbool, type Query } from '../lib/query';
 import { attachSocket, parseDetachKeys } from '../containers/attach';
 import { execService } from '../exec/service';
 import { execOnSocket } from '../exec/stream';
+import { validateBody } from './validate';
 import { EventEmitter } from 'node:events';
 
 /** Websocket upgrades, from every server: @fastify/websocket listens here (given as its `server`) rather
@@ -72,6 +73,8 @@ async function hijackExecStart(daemon: Daemon, id: string, version: string, req:
     } catch {
       throw Object.assign(new Error('invalid JSON in request body'), { statusCode: 400 });
     }
+    // Not through fastify, so not through its preHandler: checked here as there.
+    validateBody('ExecStart', body);
   }
   const e = svc.checkStartable(id);
   if (body.Detach) {

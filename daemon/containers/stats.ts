@@ -54,7 +54,10 @@ function memJson(s: CgroupStats): Json {
 
 function blkioJson(s: CgroupStats): Json {
   const conv = (a: CgroupStats['blkio']['serviceBytes']) => a.map((e: CgroupStats['blkio']['serviceBytes'][number]) => ({ major: e.major, minor: e.minor, op: e.op, value: e.value }));
-  return { ...EMPTY_BLKIO(), io_service_bytes_recursive: conv(s.blkio.serviceBytes), io_serviced_recursive: conv(s.blkio.serviced) };
+  // cgroup v1 (where per-cpu figures exist): Docker reads a file per list and sends [] for an empty one
+  // (docs/samples/stats-stream0.json); v2 has io.stat alone, and the six other lists stay null.
+  const rest = s.cpu.percpu ? Object.fromEntries(Object.keys(EMPTY_BLKIO()).map((k) => [k, []])) : EMPTY_BLKIO();
+  return { ...rest, io_service_bytes_recursive: conv(s.blkio.serviceBytes), io_serviced_recursive: conv(s.blkio.serviced) };
 }
 
 /** /proc/<pid>/net/dev of the container's init: its interfaces other than loopback. */

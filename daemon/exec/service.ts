@@ -265,7 +265,8 @@ export class ExecService {
     if (!body || !Array.isArray(body.Cmd) || body.Cmd.length === 0) throw invalid('No exec command specified');
     if (body.Env != null && !Array.isArray(body.Env)) throw invalid('Env must be an array of strings');
     this.checkRunning(live);
-    const cs = Array.isArray(body.ConsoleSize) && body.ConsoleSize.length === 2 ? body.ConsoleSize : null;
+    // Decoded as Go decodes a [2]uint: missing items are 0, further ones are dropped.
+    const cs: [number, number] | null = Array.isArray(body.ConsoleSize) ? [body.ConsoleSize[0] ?? 0, body.ConsoleSize[1] ?? 0] : null;
     const e: ExecRecord = {
       id: newId(),
       live,

@@ -263,15 +263,15 @@ describe('docker exec', () => {
 
 test('exec create and start bodies are checked against api-spec before any work: a wrong type is a 400 naming the field', async () => {
   await dockerOk(b, ['run', '-d', '--name', 'exec-schema', 'busybox', 'sleep', '300']);
-  for (const [body, field] of [[{ Cmd: ['true'], User: 7 }, 'User'], [{ Cmd: ['true'], AttachStdout: 'yes' }, 'AttachStdout'], [{ Cmd: ['true'], WorkingDir: [1] }, 'WorkingDir'], [{ Cmd: [1] }, 'Cmd.0']] as const) {
+  for (const [body, field] of [[{ Cmd: ['true'], User: 7 }, 'number into Go struct field ExecOptions.User of type string'], [{ Cmd: ['true'], AttachStdout: 'yes' }, 'string into Go struct field ExecOptions.AttachStdout of type bool'], [{ Cmd: ['true'], WorkingDir: [1] }, 'array into Go struct field ExecOptions.WorkingDir of type string'], [{ Cmd: [1] }, 'number into Go struct field ExecOptions.Cmd of type string']] as const) {
     const r = await api(b, 'POST', '/v1.50/containers/exec-schema/exec', { body });
     assert.equal(r.status, 400, r.body);
-    assert.match(r.json().message, new RegExp(`invalid JSON: ${field.replace('.', '\\.')}`));
+    assert.equal(r.json().message, `invalid JSON: json: cannot unmarshal ${field}`);
   }
   const made = await api(b, 'POST', '/v1.50/containers/exec-schema/exec', { body: { Cmd: ['true'], User: null, Env: null } });
   assert.equal(made.status, 201, made.body);
   const bad = await api(b, 'POST', `/v1.50/exec/${made.json().Id}/start`, { body: { Detach: 'true' } });
   assert.equal(bad.status, 400);
-  assert.match(bad.json().message, /invalid JSON: Detach/);
+  assert.equal(bad.json().message, 'invalid JSON: json: cannot unmarshal string into Go struct field ExecStartOptions.Detach of type bool');
   await dockerOk(b, ['rm', '-f', 'exec-schema']);
 });

@@ -170,9 +170,9 @@ test('create: mount types and their fields', async () => {
 });
 
 test('create: a body of the wrong shape is a 400 and makes nothing', async () => {
-  await refused(hc({ Memory: 'lots' }), /^invalid JSON: HostConfig\.Memory must be integer/);
-  await refused(hc({ CapAdd: 'NET_ADMIN' }), /^invalid JSON: HostConfig\.CapAdd must be array/);
-  await refused(hc({ PortBindings: { '80/tcp': 'x' } }), 'invalid PortBindings for 80/tcp: expected a list of bindings');
+  await refused(hc({ Memory: 'lots' }), 'invalid JSON: json: cannot unmarshal string into Go struct field HostConfig.HostConfig.Resources.Memory of type int64');
+  await refused(hc({ CapAdd: 'NET_ADMIN' }), 'invalid JSON: json: cannot unmarshal string into Go struct field HostConfig.HostConfig.CapAdd of type []string');
+  await refused(hc({ PortBindings: { '80/tcp': 'x' } }), 'invalid JSON: json: cannot unmarshal string into Go struct field HostConfig.HostConfig.PortBindings of type []nat.PortBinding');
 });
 
 test('update: the same rules, Docker\'s 409 for conflicts with what the container has, and nothing changes', async () => {

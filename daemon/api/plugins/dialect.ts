@@ -3,6 +3,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { API_VERSION } from '../version';
 import { toHttp, invalid } from '../../errors/errors';
+import { registerBodyValidation } from '../validate';
 
 /** The routes Docker answers HEAD on. */
 const HEAD_ROUTES = new Set(['/_ping', '/containers/:id/archive']);
@@ -90,6 +91,7 @@ export function registerDialect(app: FastifyInstance): void {
     }
   });
   app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
+  registerBodyValidation(app);
 
   app.setNotFoundHandler((_req, reply) => {
     sendError(reply, 404, 'page not found');

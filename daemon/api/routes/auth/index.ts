@@ -2,7 +2,6 @@
 // not stored: the CLI keeps them and sends them with each pull and push in X-Registry-Auth.
 import type { FastifyInstance } from 'fastify';
 import type { Daemon } from '../../../daemon';
-import { validateBody } from '../../validate';
 import { invalid } from '../../../errors/errors';
 import { distributionOf } from '../../../distribution';
 import type { AuthConfig } from '../../../distribution/auth';
@@ -11,7 +10,6 @@ export function authRoutes(app: FastifyInstance, d: Daemon): void {
   app.post('/auth', async (req) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
     if (typeof body !== 'object' || Array.isArray(body)) throw invalid('invalid JSON: body must be an object');
-    validateBody('AuthConfig', body);
     const auth: AuthConfig = {};
     let username = typeof body.username === 'string' ? body.username : undefined;
     let password = typeof body.password === 'string' ? body.password : undefined;

@@ -12,7 +12,6 @@ import { attachWebsocket, parseDetachKeys, type WsLike } from '../../../containe
 import { commonHeaders } from '../../plugins/dialect';
 import { websocketUpgrades, streamContentType } from '../../hijack';
 import { compareVersions } from '../../version';
-import { validateBody } from '../../validate';
 
 type Req = FastifyRequest<{ Params: { id: string }; Querystring: Query }>;
 
@@ -20,7 +19,6 @@ export function execRoutes(app: FastifyInstance, d: Daemon): void {
   const svc = execService(d);
 
   app.post('/containers/:id/exec', async (req: Req, reply) => {
-    if (typeof req.body === 'object') validateBody('ExecCreate', req.body);
     const out = svc.create(req.params.id, (req.body ?? {}) as ExecCreateBody);
     reply.code(201).send(out);
   });
@@ -28,7 +26,6 @@ export function execRoutes(app: FastifyInstance, d: Daemon): void {
   // Without an Upgrade header: Detach answers 200 at once; otherwise the stream follows a plain 200 and
   // lasts until the process ends (older clients).
   app.post('/exec/:id/start', async (req: Req, reply: FastifyReply) => {
-    if (typeof req.body === 'object') validateBody('ExecStart', req.body);
     const body = (req.body ?? {}) as { Detach?: boolean; Tty?: boolean };
     const e = svc.checkStartable(req.params.id);
     if (body.Detach) {

@@ -3,7 +3,6 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Daemon } from '../../../daemon';
 import { qstr, qbool, parseFilters, checkFilterKeys, labelMatch, type Query, type Filters } from '../../../lib/query';
 import { invalid } from '../../../errors/errors';
-import { validateBody } from '../../validate';
 import type { NetworkRow } from '../../../network/store';
 
 type Req = FastifyRequest<{ Params: { id: string }; Querystring: Query }>;
@@ -54,7 +53,6 @@ export function networkRoutes(app: FastifyInstance, d: Daemon): void {
 
   app.post('/networks/create', async (req: FastifyRequest<{ Querystring: Query }>, reply) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
-    validateBody('NetworkCreate', body);
     if (typeof body.Name !== 'string') throw invalid('network name is required');
     const out = await svc.create(body as Parameters<typeof svc.create>[0]);
     reply.code(201).send(out);
@@ -85,7 +83,6 @@ export function networkRoutes(app: FastifyInstance, d: Daemon): void {
 
   app.post('/networks/:id/connect', async (req: Req, reply) => {
     const body = (req.body ?? {}) as { Container?: string; EndpointConfig?: Parameters<typeof svc.connect>[2] };
-    validateBody('NetworkConnect', body);
     if (!body.Container) throw invalid('container is required');
     await svc.connect(req.params.id, body.Container, body.EndpointConfig);
     reply.code(200).send();
@@ -93,7 +90,6 @@ export function networkRoutes(app: FastifyInstance, d: Daemon): void {
 
   app.post('/networks/:id/disconnect', async (req: Req, reply) => {
     const body = (req.body ?? {}) as { Container?: string; Force?: boolean };
-    validateBody('NetworkConnect', body);
     if (!body.Container) throw invalid('container is required');
     await svc.disconnect(req.params.id, body.Container, !!body.Force);
     reply.code(200).send();

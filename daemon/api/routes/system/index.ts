@@ -1,13 +1,14 @@
 // /_ping, /version, /info: what every client asks first.
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import os from 'node:os';
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import type { Daemon } from '../../../daemon';
 import { API_VERSION, MIN_API_VERSION } from '../../version';
 import { goArch } from '../../../lib/host';
 import { backingFs, supportsDType, ipv4Forwarding, bridgeNf, cgroupFacts, hostWarnings } from '../../../lib/hostfacts';
 import { sendError } from '../../plugins/dialect';
 import { LOG_DRIVERS } from '../../../logs';
+import { nowNs, rfc3339Nano } from '../../../lib/time';
 
 import { BERTH_VERSION } from '../../../lib/versions';
 
@@ -34,8 +35,21 @@ function registryConfig(insecure: string[], mirrors: string[]): Record<string, u
       if (!cidrs.includes(clean)) cidrs.push(clean);
     } else index[clean] = { Mirrors: [], Name: clean, Official: false, Secure: false };
   }
-  return { IndexConfigs: index, InsecureRegistryCIDRs: cidrs, Mirrors: mirrorUrls.length ? mirrorUrls : null };
+  // Mirrors is [] when there are none, never null (Docker's answer in docs/samples/info.json).
+  return { IndexConfigs: index, InsecureRegistryCIDRs: cidrs, Mirrors: mirrorUrls };
 }
+
+/** When this daemon was built: the time its compiled code was written, in the form Docker's BuildTime has
+ *  ("2026-05-07T21:09:36.000000000+00:00"); '' if that cannot be read. */
+function buildTime(): string {
+  try {
+    const iso = statSync(__filename).mtime.toISOString();
+    return `${iso.slice(0, 19)}.${iso.slice(20, 23)}000000+00:00`;
+  } catch {
+    return '';
+  }
+}
+const BUILD_TIME = buildTime();
 
 function openFds(): number {
   try {
@@ -83,7 +97,7 @@ export function systemRoutes(app: FastifyInstance, d: Daemon): void {
   app.get('/version', async () => ({
     Platform: { Name: 'berth' },
     Components: [
-      { Name: 'Engine', Version: BERTH_VERSION, Details: { ApiVersion: API_VERSION, Arch: goArch(), BuildTime: '', Experimental: 'false', GitCommit: '', GoVersion: `node${process.versions.node}`, KernelVersion: d.host.kernel, MinAPIVersion: MIN_API_VERSION, Os: 'linux' } },
+      { Name: 'Engine', Version: BERTH_VERSION, Details: { ApiVersion: API_VERSION, Arch: goArch(), BuildTime: BUILD_TIME, Experimental: 'false', GitCommit: '', GoVersion: `node${process.versions.node}`, KernelVersion: d.host.kernel, MinAPIVersion: MIN_API_VERSION, Os: 'linux' } },
       { Name: 'berth-shim', Version: BERTH_VERSION, Details: { GitCommit: '' } },
     ],
     Version: BERTH_VERSION,
@@ -94,7 +108,7 @@ export function systemRoutes(app: FastifyInstance, d: Daemon): void {
     Os: 'linux',
     Arch: goArch(),
     KernelVersion: d.host.kernel,
-    BuildTime: '',
+    BuildTime: BUILD_TIME,
   }));
 
   app.get('/info', async () => {
@@ -132,7 +146,8 @@ export function systemRoutes(app: FastifyInstance, d: Daemon): void {
       NFd: openFds(),
       OomKillDisable: facts.oomKillDisable,
       NGoroutines: 0,
-      SystemTime: new Date().toISOString(),
+      // Go's RFC3339Nano, as Docker's: nanoseconds, trailing zeros dropped (toISOString has milliseconds)
+      SystemTime: rfc3339Nano(nowNs()),
       LoggingDriver: d.config.logDriver,
       CgroupDriver: d.containers.runtime.cgroupDriver,
       CgroupVersion: v2 ? '2' : '1',

@@ -39,17 +39,8 @@ export function volumeRoutes(app: FastifyInstance, d: Daemon): void {
   app.get('/volumes/:name', async (req: Req) => svc.view(svc.get(req.params.name)));
 
   app.post('/volumes/create', async (req, reply) => {
+    // Checked against api-spec VolumeCreate before this runs (daemon/api/validate.ts).
     const body = (req.body ?? {}) as Record<string, unknown>;
-    if (typeof body !== 'object' || Array.isArray(body)) throw invalid('invalid JSON: expected an object');
-    for (const k of ['Name', 'Driver'] as const) {
-      if (body[k] !== undefined && body[k] !== null && typeof body[k] !== 'string') throw invalid(`json: cannot unmarshal ${typeof body[k]} into Go struct field CreateOptions.${k} of type string`);
-    }
-    for (const k of ['DriverOpts', 'Labels'] as const) {
-      const v = body[k];
-      if (v !== undefined && v !== null && (typeof v !== 'object' || Array.isArray(v) || Object.values(v as object).some((x) => typeof x !== 'string'))) {
-        throw invalid(`json: cannot unmarshal into Go struct field CreateOptions.${k} of type map[string]string`);
-      }
-    }
     const v = await svc.create(body as { Name?: string; Driver?: string; DriverOpts?: Record<string, string>; Labels?: Record<string, string> });
     reply.code(201);
     return svc.view(v);
