@@ -12,6 +12,7 @@ import { HostInfo, probeHost } from './lib/host';
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
+import type { Remap } from './runtime/userns';
 
 function engineId(dataRoot: string): string {
   const f = path.join(dataRoot, 'engine-id');
@@ -35,6 +36,8 @@ export class Daemon {
   readonly startedAt = new Date();
   /** A stable identity for /info, made on the first start of a data root. */
   readonly engineId: string;
+  /** --userns-remap resolved to its id ranges (main.ts, before restore); undefined when off. */
+  remap: Remap | undefined;
 
   constructor(readonly config: Config, readonly db: DB, readonly log: Logger) {
     this.host = probeHost();

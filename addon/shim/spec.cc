@@ -190,6 +190,18 @@ void read_linux(const json& l, Spec& s) {
       s.namespaces.push_back(ns);
     }
   }
+  // The user namespace's mappings, written by the shim into /proc/PID/uid_map and gid_map as the
+  // kernel takes them ("containerID hostID size" a line).
+  for (const char* key : {"uidMappings", "gidMappings"}) {
+    const json* maps = member(l, key);
+    if (!maps) continue;
+    if (!maps->is_array()) throw SpecError{std::string(key) + " must be an array"};
+    std::string& out = key[0] == 'u' ? s.uid_map : s.gid_map;
+    for (const auto& m : *maps) {
+      out += std::to_string(as_u64(m.at("containerID"), "containerID")) + " " + std::to_string(as_u64(m.at("hostID"), "hostID")) +
+             " " + std::to_string(as_u64(m.at("size"), "size")) + "\n";
+    }
+  }
   if (const json* sc = member(l, "seccomp")) read_seccomp(*sc, s.seccomp);
   // berth's own: where the compiled filter of this profile is kept.
   s.seccomp_cache = get_string(l, "seccompCache");

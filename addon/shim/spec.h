@@ -40,7 +40,7 @@ struct SpecDevice {
 };
 
 struct SpecNamespace {
-  std::string type;  // pid, network, mount, ipc, uts, cgroup
+  std::string type;  // pid, network, mount, ipc, uts, cgroup, user
   std::string path;  // empty: create a new one; else join this one (setns)
 };
 
@@ -74,6 +74,8 @@ struct Spec {
 
   // linux
   std::vector<SpecNamespace> namespaces;
+  // linux.uidMappings / gidMappings as uid_map and gid_map text (a new user namespace only).
+  std::string uid_map, gid_map;
   std::vector<std::string> masked_paths;
   std::vector<std::string> readonly_paths;
   std::vector<std::pair<std::string, std::string>> sysctl;

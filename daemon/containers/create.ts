@@ -130,6 +130,7 @@ export function prepareCreate(d: Daemon, nameParam: string | undefined, body: Cr
 
   const healthcheck = mergeHealthcheck(body.Healthcheck, ic.Healthcheck);
   checkModes(hostConfig, body.Hostname);
+  checkUserns(hostConfig, !!d.remap);
   checkSysctls(hostConfig, (ref) => { try { return d.containers.lookup(ref).rec.hostConfig.NetworkMode; } catch { return undefined; } });
   // Sharing the host's UTS namespace, or its network, the container is named as the host; sharing another
   // container's network, as that container (as Docker does).
@@ -242,4 +243,15 @@ function mergeHealthcheck(user: any, image: any): any {
   }
   if (typeof out.Retries === 'number' && out.Retries < 0) throw invalid('Retries in Healthcheck cannot be negative');
   return out;
+}
+
+/** --userns: only `host` (opt out of the daemon's --userns-remap) or nothing. Under a remap, Docker's
+ *  refusals of what a user namespace cannot share with the host, in its words. */
+export function checkUserns(hc: { UsernsMode?: string; Privileged?: boolean; NetworkMode?: string; PidMode?: string }, remapped: boolean): void {
+  const mode = hc.UsernsMode ?? '';
+  if (mode !== '' && mode !== 'host') throw invalid(`--userns: invalid USER mode`);
+  if (!remapped || mode === 'host') return;
+  if (hc.Privileged) throw invalid('privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode');
+  if (hc.NetworkMode === 'host') throw invalid("cannot share the host's network namespace when user namespaces are enabled");
+  if (hc.PidMode === 'host') throw invalid('cannot share the host PID namespace when user namespaces are enabled');
 }

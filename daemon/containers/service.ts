@@ -32,6 +32,7 @@ import { planNamespaces, releaseNamespaces } from './namespaces';
 import type { MountDefaults, MountPoint } from '../volumes/mounts';
 import { isMounted, mountsUnder, escapeMountPath } from '../lib/mounts';
 import { crashPoint } from '../lib/crash';
+import { chownToRoot, mapText, type Remap } from '../runtime/userns';
 
 /** Someone attached to a container's output (docker attach / run without -d). */
 export interface Attacher {
@@ -355,9 +356,19 @@ export class ContainerService {
     if (live.mounted && isMounted(merged)) return merged;
     const img = this.d.images.get(live.rec.imageId);
     const lowers = [`${layer}-init/diff`, ...this.d.images.lowerDirs(img)];
-    await this.runtime.mountRootfs(lowers, path.join(layer, 'diff'), path.join(layer, 'work'), merged);
+    const remap = this.remapOf(live.rec);
+    // A remapped container's root directory belongs to its namespace's root (the lowers show theirs
+    // shifted through the idmap; the upper's top comes from the upper dir itself).
+    if (remap) await chownToRoot(remap, path.join(layer, 'diff'));
+    await this.runtime.mountRootfs(lowers, path.join(layer, 'diff'), path.join(layer, 'work'), merged,
+      remap ? { uidMap: mapText(remap.uidMappings), gidMap: mapText(remap.gidMappings) } : undefined);
     live.mounted = true;
     return merged;
+  }
+
+  /** The daemon's --userns-remap when this container uses it (not `--userns host`). */
+  remapOf(rec: ContainerRecord): Remap | undefined {
+    return this.d.remap && rec.hostConfig.UsernsMode !== 'host' ? this.d.remap : undefined;
   }
 
   resources(hc: ContainerRecord['hostConfig']): CgroupResources {
@@ -420,6 +431,9 @@ export class ContainerService {
         writeFile(files.hostsPath, net.hosts),
         writeFile(files.resolvConfPath, net.resolvConf),
       ]);
+      // The container's root may edit them, as without a remap (Docker gives them to the remapped root too).
+      const remap = this.remapOf(rec);
+      if (remap) await Promise.all(Object.values(files).map((f) => chownToRoot(remap, f)));
       const netns = net.netns === undefined ? '' : net.netns || undefined;
       const initPath = rec.hostConfig.Init ? await initBinary(this.d.config.shimPath) : undefined;
       const devices = await containerDevices(rec.hostConfig);
@@ -436,7 +450,7 @@ export class ContainerService {
       staged = stagedMounts;
       const spec = buildSpec({
         ctr: rec, rootfs, user, env, ...files, cgroupsPath: `/${this.cgroupPath(id)}`, netns, initPath,
-        mounts: stagedMounts.mounts, devices: devices.nodes, ns,
+        mounts: stagedMounts.mounts, devices: devices.nodes, ns, remap,
         seccompCacheDir: path.join(this.d.config.execRoot, 'seccomp'),
       });
       await writeFile(path.join(stateDir, 'config.json'), JSON.stringify(spec));
