@@ -13,6 +13,7 @@ import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { Remap } from './runtime/userns';
+import { warmDefaultSeccomp } from './containers/seccomp-warm';
 
 function engineId(dataRoot: string): string {
   const f = path.join(dataRoot, 'engine-id');
@@ -54,6 +55,10 @@ export class Daemon {
 
   /** Brings the state in line with the host after a start: sweeps half-done work, re-attaches shims. */
   async restore(): Promise<void> {
+    // Docker's default seccomp profile is compiled meanwhile, so that the first start finds it compiled.
+    const seccomp = warmDefaultSeccomp(this.config.shimPath, this.config.execRoot)
+      .then((how) => this.log.debug({ how }, 'default seccomp profile ready'))
+      .catch((err) => this.log.warn({ err }, 'could not compile the default seccomp profile ahead (the first start compiles it)'));
     // Before anything is mounted: the probe also settles how overlays are mounted on this kernel.
     const kernel = await this.containers.runtime.probeKernel(path.join(this.config.dataRoot, `.kernel-probe-${process.pid}`));
     kernel.log(this.log);
@@ -63,6 +68,7 @@ export class Daemon {
     await this.networks.sweep();
     await this.volumes.sweep((name) => this.containers.all()
       .filter((l) => this.containers.isRunningId(l.rec.id) && (l.rec.mounts ?? []).some((m) => m.Type === 'volume' && m.Name === name)).length);
+    await seccomp;
   }
 
   async shutdown(): Promise<void> {
