@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { Remap } from './runtime/userns';
 import { warmDefaultSeccomp } from './containers/seccomp-warm';
+import { AppArmor } from './containers/apparmor';
 
 function engineId(dataRoot: string): string {
   const f = path.join(dataRoot, 'engine-id');
@@ -39,10 +40,13 @@ export class Daemon {
   readonly engineId: string;
   /** --userns-remap resolved to its id ranges (main.ts, before restore); undefined when off. */
   remap: Remap | undefined;
+  /** Whether containers get AppArmor profiles here, and berth-default's loading. */
+  readonly apparmor: AppArmor;
 
   constructor(readonly config: Config, readonly db: DB, readonly log: Logger) {
     this.host = probeHost();
     this.engineId = engineId(config.dataRoot);
+    this.apparmor = new AppArmor(config.execRoot);
     this.images = new ImageService(db, config.dataRoot, log.child({ svc: 'images' }), {
       imageInUse: (imageId) => this.containers.containersUsingImage(imageId),
       emit: (type, action, id, attrs) => this.events.emit(type, action, id, attrs),
@@ -69,6 +73,8 @@ export class Daemon {
     await this.volumes.sweep((name) => this.containers.all()
       .filter((l) => this.containers.isRunningId(l.rec.id) && (l.rec.mounts ?? []).some((m) => m.Type === 'volume' && m.Name === name)).length);
     await seccomp;
+    this.log.info({ apparmor: this.apparmor.used }, this.apparmor.reason);
+    await this.apparmor.ensureDefault().catch((err) => this.log.error({ err }, 'AppArmor: the default profile could not be loaded (container starts will retry)'));
   }
 
   async shutdown(): Promise<void> {

@@ -419,6 +419,24 @@ void await_parent(const ChildPlan& plan) {
   close(plan.sync_r);
 }
 
+// AppArmor's change_onexec: the profile takes effect at the execve that follows (as runc applies
+// process.apparmorProfile). Through the LSM's own directory (Linux 5.8) first, then the shared one.
+bool apparmor_on_exec(const std::string& profile) {
+  if (profile.empty()) return true;
+  const std::string cmd = "exec " + profile;
+  for (const char* file : {"/proc/self/attr/apparmor/exec", "/proc/self/attr/exec"}) {
+    Fd fd(open(file, O_WRONLY | O_CLOEXEC));
+    if (!fd.ok()) {
+      if (errno == ENOENT) continue;
+      return fail(("apply AppArmor profile " + profile + ": open").c_str(), file);
+    }
+    if (write(fd.get(), cmd.data(), cmd.size()) != static_cast<ssize_t>(cmd.size()))
+      return fail(("apply AppArmor profile " + profile + ": write").c_str(), file);
+    return true;
+  }
+  return fail_msg("apply AppArmor profile " + profile + ": this kernel has no AppArmor");
+}
+
 // The last steps of every process the shim starts, the container's init and an exec alike: limits,
 // seccomp, capabilities, user and working directory, then execve. Returns only on failure.
 bool become_process(const Spec& s, const ChildPlan& plan) {
@@ -431,6 +449,8 @@ bool become_process(const Spec& s, const ChildPlan& plan) {
   if (s.has_oom_score_adj && !plan.oom_by_parent && !write_file("/proc/self/oom_score_adj", std::to_string(s.oom_score_adj)))
     return false;
 
+  // Before the user and no_new_privs change: as root, as runc does it.
+  if (!apparmor_on_exec(s.apparmor_profile)) return false;
   // The filter goes on while the init is still fully privileged (no no_new_privs needed) and after
   // everything that needs mount/setns/unshare; what follows (setgroups, setuid, capset, chdir, execve)
   // is allowed by every profile berth writes.

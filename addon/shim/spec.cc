@@ -129,6 +129,7 @@ void read_process(const json& p, Spec& s) {
     }
   }
   s.no_new_privileges = get_bool(p, "noNewPrivileges");
+  s.apparmor_profile = get_string(p, "apparmorProfile");
   if (const json* v = member(p, "oomScoreAdj")) {
     if (!v->is_number_integer()) throw SpecError{"oomScoreAdj must be an integer"};
     s.has_oom_score_adj = true;

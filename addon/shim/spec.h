@@ -61,6 +61,7 @@ struct Spec {
   CapSet cap_bounding = 0, cap_effective = 0, cap_inheritable = 0, cap_permitted = 0, cap_ambient = 0;
   std::vector<SpecRlimit> rlimits;
   bool no_new_privileges = false;
+  std::string apparmor_profile;  // process.apparmorProfile: switched to on exec; empty = none
   bool has_oom_score_adj = false;
   int oom_score_adj = 0;
 

@@ -33,6 +33,7 @@ import type { MountDefaults, MountPoint } from '../volumes/mounts';
 import { isMounted, mountsUnder, escapeMountPath } from '../lib/mounts';
 import { crashPoint } from '../lib/crash';
 import { chownToRoot, mapText, type Remap } from '../runtime/userns';
+import { appArmorProfileFor, DEFAULT_APPARMOR_PROFILE } from './apparmor';
 
 /** Someone attached to a container's output (docker attach / run without -d). */
 export interface Attacher {
@@ -446,11 +447,14 @@ export class ContainerService {
         containerDir: (cid) => this.containerDir(cid),
         namespace: (donor, kind) => this.holdNamespace(this.lookup(donor.id), kind, held),
       });
+      // AppArmor where the host has it: berth-default is loaded again if something unloaded it.
+      const apparmorProfile = this.d.apparmor.used ? appArmorProfileFor(rec.hostConfig, true) : undefined;
+      if (apparmorProfile === DEFAULT_APPARMOR_PROFILE) await this.d.apparmor.ensureDefault();
       const stagedMounts = await stageSubpaths(rec.mounts ?? [], this.subpathStagingDir(), id);
       staged = stagedMounts;
       const spec = buildSpec({
         ctr: rec, rootfs, user, env, ...files, cgroupsPath: `/${this.cgroupPath(id)}`, netns, initPath,
-        mounts: stagedMounts.mounts, devices: devices.nodes, ns, remap,
+        mounts: stagedMounts.mounts, devices: devices.nodes, ns, remap, apparmorProfile,
         seccompCacheDir: path.join(this.d.config.execRoot, 'seccomp'),
       });
       await writeFile(path.join(stateDir, 'config.json'), JSON.stringify(spec));

@@ -52,6 +52,8 @@ export interface SpecInput {
   seccompCacheDir?: string;
   /** --userns-remap, for a container that uses it: a user namespace of its own with these ranges. */
   remap?: Remap;
+  /** The AppArmor profile the process switches to on exec (apparmor.ts); none where AppArmor is off. */
+  apparmorProfile?: string;
 }
 
 const RLIMIT_NAMES: Record<string, string> = {
@@ -115,6 +117,7 @@ export function buildSpec(i: SpecInput): object {
       rlimits,
       noNewPrivileges: (hc.SecurityOpt ?? []).some((o: string) => /^no-new-privileges(:true|=true)?$/.test(o)),
       oomScoreAdj: hc.OomScoreAdj ?? 0,
+      ...(i.apparmorProfile ? { apparmorProfile: i.apparmorProfile } : {}),
     },
     root: { path: i.rootfs, readonly: !!hc.ReadonlyRootfs },
     hostname: ctr.config.Hostname,
