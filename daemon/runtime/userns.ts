@@ -42,6 +42,12 @@ export function mapText(ranges: IdRange[]): string {
   return ranges.map((r) => `${r.containerID} ${r.hostID} ${r.size}\n`).join('');
 }
 
+/** A container id as it is on the host; one outside every range is the range's root (never host root). */
+export function toHost(ranges: IdRange[], id: number): number {
+  for (const r of ranges) if (id >= r.containerID && id < r.containerID + r.size) return r.hostID + id - r.containerID;
+  return ranges.find((r) => r.containerID === 0)?.hostID ?? ranges[0].hostID;
+}
+
 /** A host id (uid or gid) as the container sees it, or 65534 (the kernel's overflow id) when unmapped. */
 export function toContainer(ranges: IdRange[], hostId: number): number {
   for (const r of ranges) if (hostId >= r.hostID && hostId < r.hostID + r.size) return r.containerID + hostId - r.hostID;

@@ -9,7 +9,8 @@ import { mkdtempSync, mkdirSync, copyFileSync, writeFileSync, readFileSync, rmSy
 import os from 'node:os';
 import path from 'node:path';
 import { berthdForFile } from '../helpers/file';
-import { startBerthd } from '../helpers/berthd';
+import { startBerthd, DOCKER } from '../helpers/berthd';
+import { execFileSync } from 'node:child_process';
 import { api, dockerCli } from '../helpers/clients';
 
 let etcRoot: string;
@@ -101,6 +102,25 @@ test('a volume belongs to the remapped root; a file made in it is the remapped u
     assert.equal((await ok('run', '--rm', '-v', `${hostDir}:/h`, 'busybox', 'stat', '-c', '%u', '/h')).trim(), '65534');
   } finally {
     rmSync(hostDir, { recursive: true, force: true });
+  }
+});
+
+test('docker cp speaks the container\'s ids both ways', async () => {
+  await ok('run', '-d', '--name', 'c1', 'busybox', 'sleep', '1000');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-userns-cp-'));
+  try {
+    writeFileSync(path.join(dir, 'in.txt'), 'in\n');
+    await ok('cp', path.join(dir, 'in.txt'), 'c1:/tmp/');
+    assert.match(await ok('exec', 'c1', 'ls', '-ln', '/tmp/in.txt'), / 0 +0 /);
+    const upper = (await ok('inspect', '-f', '{{.GraphDriver.Data.UpperDir}}', 'c1')).trim();
+    assert.equal(statSync(path.join(upper, 'tmp', 'in.txt')).uid, BASE);
+    // Out: the image's files and the container's own are root's in the archive, as the container sees them.
+    const list = execFileSync('sh', ['-c', `${DOCKER} cp c1:/etc/passwd - | tar -tvf - --numeric-owner`],
+      { encoding: 'utf8', env: { ...process.env, DOCKER_HOST: b.host } });
+    assert.match(list, / 0\/0 /);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    await ok('rm', '-f', 'c1');
   }
 });
 
