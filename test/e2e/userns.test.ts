@@ -9,7 +9,7 @@ import { mkdtempSync, mkdirSync, copyFileSync, writeFileSync, readFileSync, rmSy
 import os from 'node:os';
 import path from 'node:path';
 import { berthdForFile } from '../helpers/file';
-import { startBerthd, DOCKER } from '../helpers/berthd';
+import { startBerthd, DOCKER, FIXTURES } from '../helpers/berthd';
 import { execFileSync } from 'node:child_process';
 import { api, dockerCli } from '../helpers/clients';
 
@@ -156,6 +156,23 @@ test('run --rm, a tty, and the container keeps its own network', async () => {
   assert.match(await ok('run', '--rm', 'busybox', 'ip', '-o', 'addr', 'show', 'eth0'), /inet \d+\.\d+\.\d+\.\d+/);
   assert.match(await ok('run', '--rm', 'busybox', 'ls', '-ln', '/dev/null'), /^crw/);
   assert.equal((await ok('run', '--rm', '--user', '1000:1000', 'busybox', 'id', '-u')).trim(), '1000');
+});
+
+test('kernels before 6.15 (layers attached while the overlay is made) give the same view', async () => {
+  const etc = makeEtc();
+  const other = await startBerthd({ daemonJson: { 'userns-remap': 'default' }, env: { BERTH_USERNS_ROOT: etc, BERTH_TEST_IDMAP_ATTACHED: '1' } });
+  try {
+    const r = await other.docker(['load', '-i', path.join(FIXTURES, 'busybox.tar')]);
+    assert.equal(r.code, 0, r.stderr);
+    const out = await other.docker(['run', '--rm', 'busybox', 'sh', '-c', 'stat -c %u:%g /bin/busybox / && cat /proc/self/uid_map']);
+    assert.equal(out.code, 0, out.stderr);
+    assert.match(out.stdout, new RegExp(`^0:0\\n0:0\\n\\s*0\\s+${BASE}\\s+65536\\n$`));
+    // Nothing stays mounted in the staging directories.
+    assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.includes('.idmap/')));
+  } finally {
+    await other.destroy();
+    rmSync(etc, { recursive: true, force: true });
+  }
 });
 
 test('a user the host does not have stops berthd at start with the reason', async () => {

@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -98,12 +100,50 @@ Status IdmappedClone(const std::string& dir, int userns_fd, UniqueFd* out) {
   return Status::Ok();
 }
 
+// Whether overlayfs takes detached mounts as layers (Linux 6.15 lets clone_private_mount take them):
+// then the idmapped clones are passed as /proc/self/fd/N and never attached anywhere. Unknown until the
+// first try; a refusal (EINVAL) sends this and every later mount through the staging directory.
+enum { kDetachedUnknown, kDetachedYes, kDetachedNo };
+std::atomic<int> g_detached{kDetachedUnknown};
+
+Status MountDetached(const OverlaySpec& spec, int userns, bool* refused) {
+  std::vector<UniqueFd> trees;
+  OverlaySpec mapped = spec;
+  mapped.lowerdirs.clear();
+  for (const auto& dir : spec.lowerdirs) {
+    UniqueFd tree;
+    Status st = IdmappedClone(dir, userns, &tree);
+    if (!st.ok()) return st;
+    mapped.lowerdirs.push_back("/proc/self/fd/" + std::to_string(tree.get()));
+    trees.push_back(std::move(tree));
+  }
+  Status st = MountOverlay(mapped);
+  *refused = !st.ok() && st.err() == EINVAL;
+  return st;
+}
+
 }  // namespace
 
 Status MountOverlayIdmapped(const OverlaySpec& spec, const IdMapping& map) {
   int userns = -1;
   Status st = UsernsFor(map, &userns);
   if (!st.ok()) return st;
+  // BERTH_TEST_IDMAP_ATTACHED=1 (tests only) takes the path of kernels before 6.15 on any kernel.
+  static const bool force_attached = [] {
+    const char* v = std::getenv("BERTH_TEST_IDMAP_ATTACHED");
+    return v != nullptr && std::strcmp(v, "1") == 0;
+  }();
+  if (force_attached) g_detached.store(kDetachedNo);
+  if (g_detached.load() != kDetachedNo) {
+    bool refused = false;
+    st = MountDetached(spec, userns, &refused);
+    if (st.ok()) {
+      g_detached.store(kDetachedYes);
+      return st;
+    }
+    if (!refused || g_detached.load() == kDetachedYes) return st.Context("idmapped overlay");
+    g_detached.store(kDetachedNo);
+  }
   // The idmapped layers are attached in a directory next to the target only while the overlay is made:
   // overlayfs before Linux 6.15 takes only layers of the caller's mount namespace, not detached mounts.
   const std::string staging = spec.target + ".idmap";
