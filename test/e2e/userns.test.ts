@@ -139,6 +139,7 @@ test('Docker refuses host namespaces and --privileged under the remap, with 400'
     [{ NetworkMode: 'host' }, /^cannot share the host's network namespace when user namespaces are enabled$/],
     [{ PidMode: 'host' }, /^cannot share the host PID namespace when user namespaces are enabled$/],
     [{ UsernsMode: 'bogus' }, /invalid USER mode/],
+    [{ IpcMode: 'host' }, /cannot share the host's IPC namespace when user namespaces are enabled; use --userns host/],
   ];
   for (const [hc, re] of cases) {
     const r = await api(b, 'POST', '/containers/create', { body: { Image: 'busybox', Cmd: ['true'], HostConfig: hc } });
@@ -150,7 +151,19 @@ test('Docker refuses host namespaces and --privileged under the remap, with 400'
   await fails(/privileged mode is incompatible/, 'run', '--rm', '--privileged', 'busybox', 'true');
 });
 
-test('run --rm, a tty, and the container keeps its own network', async () => {
+test('another container\'s network and UTS can be shared; its PID namespace cannot', async () => {
+  await ok('run', '-d', '--name', 'donor', 'busybox', 'sleep', '1000');
+  try {
+    const addr = (await ok('exec', 'donor', 'ip', '-o', '-4', 'addr', 'show', 'eth0')).split(/\s+/)[3];
+    assert.match(addr, /^\d+\.\d+\.\d+\.\d+\/\d+$/);
+    assert.equal((await ok('run', '--rm', '--network', 'container:donor', 'busybox', 'ip', '-o', '-4', 'addr', 'show', 'eth0')).split(/\s+/)[3], addr);
+    await fails(/cannot share another container's PID namespace when user namespaces are enabled/, 'run', '--rm', '--pid', 'container:donor', 'busybox', 'true');
+  } finally {
+    await ok('rm', '-f', 'donor');
+  }
+});
+
+test('run --rm, device nodes, --user, and the container keeps its own network', async () => {
   await ok('run', '--rm', 'busybox', 'true');
   assert.equal((await ok('ps', '-aq')).trim(), '');
   assert.match(await ok('run', '--rm', 'busybox', 'ip', '-o', 'addr', 'show', 'eth0'), /inet \d+\.\d+\.\d+\.\d+/);
