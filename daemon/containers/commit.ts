@@ -16,6 +16,7 @@ import type { Daemon } from '../daemon';
 import { conflict } from '../errors/errors';
 import { packDir } from '../storage/layers/pack';
 import { isOpaqueDir } from '../runtime/layerfs';
+import { archiveIds } from '../runtime/userns';
 import { applyChanges } from '../images/changes';
 import { parseRepoTag } from '../images/import';
 import { goArch } from '../lib/host';
@@ -38,7 +39,10 @@ export interface CommitOptions {
  *  directories as `.wh.` entries. docker commit and docker build (daemon/build) use it. */
 export function packUpper(d: Daemon, rec: ContainerRecord): AsyncIterable<Buffer> {
   const upper = path.join(d.containers.layerDir(rec), 'diff');
-  return packDir(upper, { whiteouts: true, isOpaque: (rel) => isOpaqueDir(path.join(upper, rel)) }) as unknown as AsyncIterable<Buffer>;
+  const remap = d.containers.remapOf(rec);
+  return packDir(upper, {
+    whiteouts: true, isOpaque: (rel) => isOpaqueDir(path.join(upper, rel)), ...(remap ? { ids: archiveIds(remap) } : {}),
+  }) as unknown as AsyncIterable<Buffer>;
 }
 
 export async function commitContainer(d: Daemon, o: CommitOptions): Promise<string> {

@@ -13,6 +13,7 @@ import type { Daemon } from '../daemon';
 import { packDir } from '../storage/layers/pack';
 import { containerLayers } from './changes';
 import { isMounted } from '../lib/mounts';
+import { archiveIds } from '../runtime/userns';
 
 /** Checks the container exists (so that a 404 can still be sent) and returns what export needs. */
 export function prepareExport(d: Daemon, ref: string): { id: string; upper: string; lowers: string[]; layerDir: string } {
@@ -22,8 +23,11 @@ export function prepareExport(d: Daemon, ref: string): { id: string; upper: stri
 
 export async function writeExport(d: Daemon, p: ReturnType<typeof prepareExport>, out: Writable): Promise<void> {
   const merged = path.join(p.layerDir, 'merged');
+  // A remapped container's own files are its range's on disk: the archive gives the container's ids.
+  const remap = d.containers.remapOf(d.containers.lookup(p.id).rec);
+  const opts = remap ? { ids: archiveIds(remap) } : {};
   if (isMounted(merged)) {
-    await copyTo(packDir(merged) as unknown as AsyncIterable<Buffer>, out);
+    await copyTo(packDir(merged, opts) as unknown as AsyncIterable<Buffer>, out);
     return;
   }
   const root = path.join(d.config.execRoot, 'export');
@@ -36,7 +40,7 @@ export async function writeExport(d: Daemon, p: ReturnType<typeof prepareExport>
     // No upper and work dir: a read-only overlay whose top layer is the container's own.
     await d.containers.runtime.mountRootfs([p.upper, ...p.lowers], '', '', target);
     mounted = true;
-    await copyTo(packDir(target) as unknown as AsyncIterable<Buffer>, out);
+    await copyTo(packDir(target, opts) as unknown as AsyncIterable<Buffer>, out);
   } finally {
     if (mounted) await d.containers.runtime.unmount(target).catch((e) => d.log.warn({ err: e, target }, 'unmounting an export mount failed'));
     await rmdir(target).catch(() => undefined);

@@ -48,6 +48,16 @@ export function toHost(ranges: IdRange[], id: number): number {
   return ranges.find((r) => r.containerID === 0)?.hostID ?? ranges[0].hostID;
 }
 
+/** An archive's owners for a remapped container's files: ids of its range back to the container's own,
+ *  any other (an image layer's root, seen without the idmap) as it is. */
+export function archiveIds(r: Remap): { uid: (id: number) => number; gid: (id: number) => number } {
+  const back = (ranges: IdRange[], id: number) => {
+    for (const m of ranges) if (id >= m.hostID && id < m.hostID + m.size) return m.containerID + id - m.hostID;
+    return id;
+  };
+  return { uid: (id) => back(r.uidMappings, id), gid: (id) => back(r.gidMappings, id) };
+}
+
 /** A host id (uid or gid) as the container sees it, or 65534 (the kernel's overflow id) when unmapped. */
 export function toContainer(ranges: IdRange[], hostId: number): number {
   for (const r of ranges) if (hostId >= r.hostID && hostId < r.hostID + r.size) return r.containerID + hostId - r.hostID;

@@ -124,6 +124,27 @@ test('docker cp speaks the container\'s ids both ways', async () => {
   }
 });
 
+test('commit, export and build give the container\'s own ids, not the range\'s', async () => {
+  await ok('run', '--name', 'k1', 'busybox', 'sh', '-c', 'mkdir /made && echo x > /made/f && chown 7:8 /made/f');
+  await ok('commit', 'k1', 'userns-committed');
+  assert.equal((await ok('run', '--rm', '--userns', 'host', 'userns-committed', 'stat', '-c', '%u:%g', '/made', '/made/f')).trim(), '0:0\n7:8');
+  assert.equal((await ok('run', '--rm', 'userns-committed', 'stat', '-c', '%u:%g', '/made/f')).trim(), '7:8');
+  const list = execFileSync('sh', ['-c', `${DOCKER} export k1 | tar -tvf - --numeric-owner made etc/passwd`],
+    { encoding: 'utf8', env: { ...process.env, DOCKER_HOST: b.host } });
+  assert.match(list, /^drwx\S+ 0\/0 .* made\/$/m);
+  assert.match(list, /^-\S+ 7\/8 .* made\/f$/m);
+  assert.match(list, /^-\S+ 0\/0 .* etc\/passwd$/m);
+  await ok('rm', 'k1');
+  const ctx = mkdtempSync(path.join(os.tmpdir(), 'berth-userns-build-'));
+  try {
+    writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox\nRUN mkdir /built && touch /built/f\n');
+    await ok('build', '-q', '-t', 'userns-built', ctx);
+    assert.equal((await ok('run', '--rm', '--userns', 'host', 'userns-built', 'stat', '-c', '%u:%g', '/built/f')).trim(), '0:0');
+  } finally {
+    rmSync(ctx, { recursive: true, force: true });
+  }
+});
+
 test('--userns host opts out', async () => {
   assert.equal((await ok('run', '--rm', '--userns', 'host', 'busybox', 'cat', '/proc/self/uid_map')).trim().split(/\s+/).join(' '), '0 0 4294967295');
   await ok('run', '--rm', '--userns', 'host', '-v', 'hvol:/data', 'busybox', 'touch', '/data/g');
