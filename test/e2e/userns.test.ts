@@ -192,6 +192,17 @@ test('run --rm, device nodes, --user, and the container keeps its own network', 
   assert.equal((await ok('run', '--rm', '--user', '1000:1000', 'busybox', 'id', '-u')).trim(), '1000');
 });
 
+test('a remapped container outlives a berthd restart; exec and stop work after it', async () => {
+  await ok('run', '-d', '--name', 'r1', 'busybox', 'sleep', '1000');
+  const pid = await pidOf('r1');
+  await b.stop();
+  await b.restart();
+  assert.equal(await pidOf('r1'), pid);
+  assert.deepEqual(hostIds(pid), { uid: BASE, gid: BASE });
+  assert.match(await ok('exec', 'r1', 'id'), /^uid=0\(root\)/);
+  await ok('rm', '-f', 'r1');
+});
+
 test('kernels before 6.15 (layers attached while the overlay is made) give the same view', async () => {
   const etc = makeEtc();
   const other = await startBerthd({ daemonJson: { 'userns-remap': 'default' }, env: { BERTH_USERNS_ROOT: etc, BERTH_TEST_IDMAP_ATTACHED: '1' } });
