@@ -12,11 +12,11 @@ TS_SRCS := $(shell find daemon test bench -name '*.ts' 2>/dev/null)
 # docker.io, and berth's set-up must never bring Docker Engine, containerd or runc onto the machine
 # (test/unit/apt-packages.test.ts checks that with apt-get's simulation).
 APT_RUN_PKGS := build-essential python3 nlohmann-json3-dev libseccomp-dev zlib1g-dev nftables iproute2
-APT_TEST_PKGS := busybox-static gcc-multilib util-linux tmux python3-docker docker-registry apache2-utils docker-compose
+APT_TEST_PKGS := busybox-static gcc-multilib util-linux tmux python3-docker docker-registry apache2-utils docker-compose containernetworking-plugins socat
 
 PREFIX ?= /usr/local
 
-.PHONY: install all build run deps apt-deps apt-deps-test apt-list-run apt-list-test addon shim init ts fixtures test test-unit test-e2e test-vm clean bench devices-bpf-test enosys-exec
+.PHONY: install all build run deps apt-deps apt-deps-test apt-list-run apt-list-test addon shim init ts fixtures test test-unit test-e2e test-vm test-dockerhost clean bench devices-bpf-test enosys-exec
 
 all: build
 
@@ -105,6 +105,11 @@ run: apt-deps build
 test: apt-deps-test build fixtures devices-bpf-test enosys-exec probes
 	node addon/shim/test/shim-smoke.js
 	node --test --test-concurrency=1 --test-timeout=300000 dist/test/ addon/test/
+
+# The network-related test files inside a namespace built like a host that has run Docker (docker0,
+# FORWARD policy DROP with DOCKER-USER, br_netfilter): test/dockerhost-suite.sh. Not part of `make test`.
+test-dockerhost: apt-deps-test build fixtures
+	test/dockerhost-suite.sh
 
 # Debian's own kernels (6.1, 6.12) in QEMU guests with cgroup v2, plain and with systemd as PID 1 (test/vm/).
 # Installs qemu-system-x86 and fetches the kernel packages itself; about 15 minutes on 2 cores.

@@ -161,11 +161,13 @@ export interface LinkInfo {
 
 export function linkList(netns?: string): Promise<LinkInfo[]>;
 
-/** Adds an IPv4 address ('172.17.0.2/16') to a link, with the subnet's broadcast address. replace: an
- *  address already there is not an error (EEXIST otherwise). */
+/** Adds an IPv4 address ('172.17.0.2/16', with the subnet's broadcast address) or an IPv6 one
+ *  ('fd00::2/64', without duplicate address detection) to a link. replace: an address already there is not
+ *  an error (EEXIST otherwise). */
 export function addrAdd(spec: { name: string; address: string; netns?: string; replace?: boolean }): Promise<void>;
 
-/** The default route via `gateway` on link `name`, replacing any default route there was. */
+/** The default route via `gateway` on link `name`, replacing any default route there was (the IPv6 one
+ *  when `gateway` is an IPv6 address). */
 export function routeReplaceDefault(spec: { name: string; gateway: string; netns?: string }): Promise<void>;
 
 // ---- kernel features ----------------------------------------------------------------------------------

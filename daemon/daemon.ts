@@ -1,5 +1,7 @@
-// The Daemon holds berth's services for one data root. Routes get it and call services; services own
-// their tables and directories and do not reach into each other's.
+// The Daemon holds berth's services for one data root, and wires them: each service is given, at
+// construction, the narrow interfaces it uses of the others (containers/deps.ts, network/deps.ts, …) and
+// the runtime (runtime/types.ts), never the Daemon itself. Routes get the Daemon and call services.
+// Services that use each other are handed getters, so that construction order does not matter.
 import type { Logger } from 'pino';
 import type { Config } from './config/config';
 import type { DB } from './state/db';
@@ -9,6 +11,9 @@ import { NetworkService } from './network/service';
 import { VolumeService } from './volumes/service';
 import { EventBus } from './events/bus';
 import { HostInfo, probeHost } from './lib/host';
+import { Runtime } from './runtime/runtime';
+import { execProbe } from './containers/probe';
+import { validateBody } from './api/validate';
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
@@ -52,9 +57,25 @@ export class Daemon {
       emit: (type, action, id, attrs) => this.events.emit(type, action, id, attrs),
       containerRunning: (id) => this.containers.isRunningId(id),
     });
-    this.containers = new ContainerService(this);
-    this.networks = new NetworkService(this);
-    this.volumes = new VolumeService(this);
+    const runtime = new Runtime({
+      cgroupDriver: config.cgroupDriver, cgroupParent: config.cgroupParent,
+      warn: (msg, err) => log.warn({ err }, msg),
+    });
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
+    const base = { config, db, log, events: this.events };
+    this.containers = new ContainerService({
+      ...base,
+      images: this.images,
+      get networks() { return self.networks; },
+      get volumes() { return self.volumes; },
+      validateBody,
+      runProbe: (live, cmd, ms) => execProbe(this, live, cmd, ms),
+      get remap() { return self.remap; },
+      apparmor: this.apparmor,
+    }, runtime);
+    this.networks = new NetworkService({ ...base, engineId: this.engineId, containers: this.containers });
+    this.volumes = new VolumeService({ ...base, containers: this.containers, get remap() { return self.remap; } });
   }
 
   /** Brings the state in line with the host after a start: sweeps half-done work, re-attaches shims. */

@@ -59,6 +59,9 @@ test('a bridge, two namespaces with veths on it, addresses, routes and traffic b
   await addon.addrAdd({ name: bridge, address: '198.18.7.1/24', netns: outer });
   await addon.addrAdd({ name: bridge, address: '198.18.7.1/24', replace: true, netns: outer });
   await assert.rejects(addon.addrAdd({ name: bridge, address: '198.18.7.1/24', netns: outer }), { code: 'EEXIST' });
+  // IPv6 beside it (2001:db8::/32, the documentation range): added without duplicate address detection.
+  await addon.addrAdd({ name: bridge, address: '2001:db8:7::1/64', netns: outer });
+  await addon.addrAdd({ name: bridge, address: '2001:db8:7::1/64', replace: true, netns: outer });
   await addon.linkSet({ name: bridge, up: true, netns: outer });
   await addon.sysctlWrite(`net/ipv4/conf/${bridge}/route_localnet`, '1', outer);
   assert.equal(execFileSync('nsenter', [`--net=${outer}`, 'cat', `/proc/sys/net/ipv4/conf/${bridge}/route_localnet`], { encoding: 'utf8' }).trim(), '1');
@@ -74,6 +77,8 @@ test('a bridge, two namespaces with veths on it, addresses, routes and traffic b
     await addon.addrAdd({ name: 'eth0', address: `198.18.7.${i}/24`, netns: ns });
     await addon.linkSet({ name: 'eth0', up: true, netns: ns });
     await addon.routeReplaceDefault({ name: 'eth0', gateway: '198.18.7.1', netns: ns });
+    await addon.addrAdd({ name: 'eth0', address: `2001:db8:7::${i}/64`, netns: ns });
+    await addon.routeReplaceDefault({ name: 'eth0', gateway: '2001:db8:7::1', netns: ns });
 
     const inside = await addon.linkList(ns);
     assert.deepEqual(inside.map((l) => l.name).sort(), ['eth0', 'lo']);
@@ -84,6 +89,9 @@ test('a bridge, two namespaces with veths on it, addresses, routes and traffic b
     assert.equal(inside.find((l) => l.name === 'lo').up, true, 'loopback comes up with the namespace');
     assert.match(ipIn(ns, ['-4', 'addr', 'show', 'dev', 'eth0']), new RegExp(`inet 198\\.18\\.7\\.${i}/24 brd 198\\.18\\.7\\.255`));
     assert.match(ipIn(ns, ['route', 'show', 'default']), /default via 198\.18\.7\.1 dev eth0/);
+    const v6 = ipIn(ns, ['-6', 'addr', 'show', 'dev', 'eth0']);
+    assert.match(v6, new RegExp(`inet6 2001:db8:7::${i}/64 scope global nodad`), v6);
+    assert.match(ipIn(ns, ['-6', 'route', 'show', 'default']), /default via 2001:db8:7::1 dev eth0/);
     const onHost = (await addon.linkList(outer)).find((l) => l.name === hostIf);
     assert.equal(onHost.master, bridge);
     assert.equal(onHost.kind, 'veth');
@@ -94,6 +102,8 @@ test('a bridge, two namespaces with veths on it, addresses, routes and traffic b
   // The second namespace reaches the first through the bridge.
   const ping = execFileSync('nsenter', [`--net=${made[1]}`, 'busybox', 'ping', '-c', '1', '-W', '5', '198.18.7.2'], { encoding: 'utf8' });
   assert.match(ping, /1 (packets )?received/);
+  const ping6 = execFileSync('nsenter', [`--net=${made[1]}`, 'busybox', 'ping', '-6', '-c', '1', '-W', '5', '2001:db8:7::2'], { encoding: 'utf8' });
+  assert.match(ping6, /1 (packets )?received/);
   assert.equal(threadsInOwnNetns(), true, 'every thread of this process is back in its own namespace');
 
   // Deleting the host end takes the container end with it; a second delete finds nothing.
@@ -118,6 +128,8 @@ test('errors carry errno, code and the object', { skip }, async () => {
   await assert.rejects(addon.linkAddVeth({ name: `v${tag}`, peer: 'eth0', peerNetns: '/nonexistent-berth-ns' }), { code: 'ENOENT' });
   await assert.rejects(addon.linkSet({ name: 'x'.repeat(16) }), { code: 'ERR_INVALID_ARG_VALUE' });
   await assert.rejects(addon.addrAdd({ name: 'lo', address: '10.0.0.1' }), { code: 'ERR_INVALID_ARG_VALUE' });
+  await assert.rejects(addon.addrAdd({ name: 'lo', address: 'fd00::1/129' }), { code: 'ERR_INVALID_ARG_VALUE' });
+  await assert.rejects(addon.addrAdd({ name: 'lo', address: 'fd00::zz/64' }), (e) => /not an IPv6 address/.test(e.message));
   await assert.rejects(addon.linkSet({ name: 'lo', mac: 'zz' }), { code: 'ERR_INVALID_ARG_VALUE' });
   await assert.rejects(addon.sysctlWrite('../etc/passwd', 'x'), { code: 'ERR_INVALID_ARG_VALUE' });
   assert.equal(await addon.linkDelete(`nolink${tag}`), false);

@@ -2,11 +2,9 @@
 export const API_VERSION = '1.52';
 export const MIN_API_VERSION = '1.24';
 
-export function compareVersions(a: string, b: string): number {
-  const [am, an] = a.split('.').map(Number);
-  const [bm, bn] = b.split('.').map(Number);
-  return am !== bm ? am - bm : an - bn;
-}
+import { compareVersions } from '../lib/versions';
+
+export { compareVersions };
 
 export interface VersionedUrl {
   url: string;

@@ -24,6 +24,10 @@ export interface Config {
   bip: string;
   defaultAddressPools: Array<{ base: string; size: number }>;
   icc: boolean;
+  /** daemon.json `ipv6` and `fixed-cidr-v6`: IPv6 on the default bridge, with that subnet (a ULA /64 of the
+   *  engine's pool when none is given, as Docker 28). */
+  ipv6: boolean;
+  fixedCidrV6: string;
   /** daemon.json `iptables` (default true): false leaves the host's firewall to the user, as dockerd's key. */
   iptables: boolean;
   insecureRegistries: string[];   // daemon.json insecure-registries: host[:port] or CIDR
@@ -270,6 +274,8 @@ export function loadConfig(argv: string[], repoRoot: string): Config {
     bip: pick('bip', 'bip', ''),
     defaultAddressPools: (file['default-address-pools'] as Config['defaultAddressPools']) ?? [],
     icc: file.icc === undefined ? true : !!file.icc,
+    ipv6: optBool(flags, file, 'ipv6') ?? false,
+    fixedCidrV6: (file['fixed-cidr-v6'] as string | undefined) ?? '',
     iptables: file.iptables === undefined ? true : file.iptables !== false,
     insecureRegistries: stringList(file, 'insecure-registries'),
     registryMirrors: stringList(file, 'registry-mirrors').map(mirrorUrl),

@@ -4,8 +4,15 @@
 // files show up this way, as Docker shows them; anything else was added (Kind 1).
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Daemon } from '../daemon';
+import type { ContainerService } from './service';
+import type { ContainerImages } from './deps';
 import { walk, isWhiteout } from '../storage/layers/pack';
+
+/** What reading a container's layers needs: the container and its image's layers. */
+export interface LayerDeps {
+  readonly containers: Pick<ContainerService, 'lookup' | 'layerDir'>;
+  readonly images: Pick<ContainerImages, 'get' | 'lowerDirs'>;
+}
 
 export interface Change {
   Path: string;
@@ -13,7 +20,7 @@ export interface Change {
 }
 
 /** The container's read-write (upper) directory and the directories under it, topmost first. */
-export function containerLayers(d: Daemon, ref: string): { upper: string; lowers: string[]; layerDir: string } {
+export function containerLayers(d: LayerDeps, ref: string): { upper: string; lowers: string[]; layerDir: string } {
   const live = d.containers.lookup(ref);
   const layerDir = d.containers.layerDir(live.rec);
   const img = d.images.get(live.rec.imageId);
@@ -43,7 +50,7 @@ export async function changesOf(upper: string, lowers: string[]): Promise<Change
   return out.sort((a, b) => (a.Path < b.Path ? -1 : a.Path > b.Path ? 1 : 0));
 }
 
-export async function containerChanges(d: Daemon, ref: string): Promise<Change[]> {
+export async function containerChanges(d: LayerDeps, ref: string): Promise<Change[]> {
   const { upper, lowers } = containerLayers(d, ref);
   return changesOf(upper, lowers);
 }

@@ -12,7 +12,9 @@
 /* eslint-disable @typescript-eslint/no-explicit-any */
 import { nowNs, rfc3339Nano } from '../lib/time';
 import path from 'node:path';
-import type { Daemon } from '../daemon';
+import type { Logger } from 'pino';
+import type { ContainerService } from './service';
+import type { ImageService } from '../images/service';
 import { conflict } from '../errors/errors';
 import { packDir } from '../storage/layers/pack';
 import { isOpaqueDir } from '../runtime/layerfs';
@@ -22,6 +24,13 @@ import { parseRepoTag } from '../images/import';
 import { goArch } from '../lib/host';
 import { pauseContainer, unpauseContainer } from './pause';
 import type { ContainerRecord } from './model';
+
+/** What docker commit needs: the container (paused meanwhile), the image service to write the image. */
+export interface CommitDeps {
+  readonly containers: ContainerService;
+  readonly images: Pick<ImageService, 'get' | 'commitImage'>;
+  readonly log: Logger;
+}
 
 export interface CommitOptions {
   container: string;
@@ -37,7 +46,7 @@ export interface CommitOptions {
 
 /** The container's read-write layer (overlay upper directory) as a layer tar: whiteouts and opaque
  *  directories as `.wh.` entries. docker commit and docker build (daemon/build) use it. */
-export function packUpper(d: Daemon, rec: ContainerRecord): AsyncIterable<Buffer> {
+export function packUpper(d: { readonly containers: Pick<ContainerService, 'layerDir' | 'remapOf'> }, rec: ContainerRecord): AsyncIterable<Buffer> {
   const upper = path.join(d.containers.layerDir(rec), 'diff');
   const remap = d.containers.remapOf(rec);
   return packDir(upper, {
@@ -45,7 +54,7 @@ export function packUpper(d: Daemon, rec: ContainerRecord): AsyncIterable<Buffer
   }) as unknown as AsyncIterable<Buffer>;
 }
 
-export async function commitContainer(d: Daemon, o: CommitOptions): Promise<string> {
+export async function commitContainer(d: CommitDeps, o: CommitOptions): Promise<string> {
   const live = d.containers.lookup(o.container);
   const rec = live.rec;
   if (rec.state.status === 'removing' || rec.state.status === 'dead') throw conflict(`container ${rec.id} is marked for removal and cannot be committed`);

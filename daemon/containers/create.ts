@@ -1,11 +1,11 @@
 // POST /containers/create: the body checked, the image's defaults merged in as Docker merges them, and a
 // ContainerRecord ready to be stored. No side effects here; the service writes rows and directories.
-import type { Daemon } from '../daemon';
+import type { ContainerDeps } from './deps';
+import type { ContainerService } from './service';
 import { asBadReference, invalid } from '../errors/errors';
 import { mergeLogConfig } from '../logs';
 import { newId, shortId } from '../lib/ids';
 import { nowNs, rfc3339Nano } from '../lib/time';
-import { validateBody } from '../api/validate';
 import { checkCreate } from './validate';
 import { NAME_RE, generateName } from './names';
 import { initialState, type ContainerRecord } from './model';
@@ -23,9 +23,15 @@ export type CreateBody = Record<string, any>;
 
 const asList = (v: unknown): string[] | null => (v === undefined || v === null ? null : typeof v === 'string' ? [v] : (v as string[]));
 
-export function prepareCreate(d: Daemon, nameParam: string | undefined, body: CreateBody | undefined, taken: (n: string) => boolean, mountDefaults: MountDefaults = {}): ContainerRecord {
+/** What a create reads: the daemon's defaults, the image, other containers (links, --volumes-from,
+ *  container: modes) and the API's body schema. */
+export interface CreateContext extends Pick<ContainerDeps, 'config' | 'images' | 'validateBody' | 'remap'> {
+  containers: Pick<ContainerService, 'lookup' | 'containerDir'>;
+}
+
+export function prepareCreate(d: CreateContext, nameParam: string | undefined, body: CreateBody | undefined, taken: (n: string) => boolean, mountDefaults: MountDefaults = {}): ContainerRecord {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalid('invalid JSON: expected a JSON object with the container configuration');
-  validateBody('ContainerCreate', body);
+  d.validateBody('ContainerCreate', body);
   checkCreate(body);
   if (nameParam !== undefined && nameParam !== '' && !NAME_RE.test(nameParam)) {
     throw invalid(`Invalid container name (${nameParam}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);

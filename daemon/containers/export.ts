@@ -9,19 +9,28 @@ import { mkdir, readdir, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { copyTo } from '../images/save';
-import type { Daemon } from '../daemon';
+import type { Logger } from 'pino';
+import type { ContainerService } from './service';
+import type { LayerDeps } from './changes';
 import { packDir } from '../storage/layers/pack';
 import { containerLayers } from './changes';
 import { isMounted } from '../lib/mounts';
 import { archiveIds } from '../runtime/userns';
 
+/** What docker export needs: the container's layers, the runtime to mount them, a scratch directory. */
+export interface ExportDeps extends LayerDeps {
+  readonly config: { execRoot: string };
+  readonly containers: Pick<ContainerService, 'lookup' | 'layerDir' | 'runtime' | 'remapOf'>;
+  readonly log: Logger;
+}
+
 /** Checks the container exists (so that a 404 can still be sent) and returns what export needs. */
-export function prepareExport(d: Daemon, ref: string): { id: string; upper: string; lowers: string[]; layerDir: string } {
+export function prepareExport(d: ExportDeps, ref: string): { id: string; upper: string; lowers: string[]; layerDir: string } {
   const live = d.containers.lookup(ref);
   return { id: live.rec.id, ...containerLayers(d, live.rec.id) };
 }
 
-export async function writeExport(d: Daemon, p: ReturnType<typeof prepareExport>, out: Writable): Promise<void> {
+export async function writeExport(d: ExportDeps, p: ReturnType<typeof prepareExport>, out: Writable): Promise<void> {
   const merged = path.join(p.layerDir, 'merged');
   // A remapped container's own files are its range's on disk: the archive gives the container's ids.
   const remap = d.containers.remapOf(d.containers.lookup(p.id).rec);
@@ -52,7 +61,7 @@ export async function writeExport(d: Daemon, p: ReturnType<typeof prepareExport>
 const active = new Set<string>();
 
 /** Unmounts and removes what an interrupted export left under `root`. */
-async function sweepStale(d: Daemon, root: string): Promise<void> {
+async function sweepStale(d: ExportDeps, root: string): Promise<void> {
   let names: string[];
   try {
     names = await readdir(root);

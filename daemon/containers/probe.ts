@@ -1,10 +1,10 @@
 // The healthcheck probe as an exec in the container (what Docker does): output of both streams collected,
 // the exit code read once the exec has ended, and the process killed when it outlives the timeout
 // (reported to the monitor as exit code -2).
-import type { Daemon } from '../daemon';
+import type { ExecDeps } from '../exec/service';
 import type { Live } from './service';
 
-export async function execProbe(d: Daemon, live: Live, cmd: string[], timeoutMs: number): Promise<{ exitCode: number; output: string }> {
+export async function execProbe(d: ExecDeps, live: Live, cmd: string[], timeoutMs: number): Promise<{ exitCode: number; output: string }> {
   // Loaded lazily: the exec service imports the container service.
   const { execService } = await import('../exec/service');
   const ex = execService(d);

@@ -4,13 +4,13 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import type { Daemon } from '../daemon';
+import type { ContainerDeps } from './deps';
 import { conflict, invalid, notFound, notModified, BerthError } from '../errors/errors';
 import { logReadPath, shimLogArgs, type LogContext } from '../logs';
 import { isFullId } from '../lib/ids';
 import { nowNs, rfc3339Nano } from '../lib/time';
 import { parseSignal } from '../lib/signals';
-import { Runtime, type ExitInfo, type ShimConnection, type CgroupResources } from '../runtime/runtime';
+import type { ContainerRuntime, ExitInfo, ShimConnection, CgroupResources, HostTools } from '../runtime/types';
 import { StartError } from '../runtime/supervisor';
 import { ContainerStore } from './store';
 import type { ContainerRecord } from './model';
@@ -21,16 +21,16 @@ import { prepareCreate, type CreateBody } from './create';
 import { thaw } from './pause';
 import { RestartPolicies } from './restart';
 import { HealthMonitors } from './health';
-import { execProbe } from './probe';
 import { copyUp } from '../volumes/copyup';
 import { bindMountsInto } from '../volumes/hostbind';
 import { stageSubpaths, sweepStaging } from '../volumes/subpath';
 import { inRootResolver } from '../runtime/inroot';
-import { identify, stillSame, holdNamespace, ProcessGone, type ProcessRef, type HeldNamespace } from '../runtime/process';
+import { holdNamespace, ProcessGone, type ProcessRef, type HeldNamespace } from '../runtime/process';
 import { containerDevices } from './devices';
 import { planNamespaces, releaseNamespaces } from './namespaces';
 import type { MountDefaults, MountPoint } from '../volumes/mounts';
-import { isMounted, mountsUnder, escapeMountPath } from '../lib/mounts';
+import { escapeMountPath } from '../lib/mounts';
+import { hostTools } from '../runtime/host-tools';
 import { crashPoint } from '../lib/crash';
 import { chownToRoot, mapText, type Remap } from '../runtime/userns';
 import { appArmorProfileFor, DEFAULT_APPARMOR_PROFILE } from './apparmor';
@@ -86,7 +86,6 @@ function newLive(rec: ContainerRecord): Live {
 }
 
 export class ContainerService {
-  readonly runtime: Runtime;
   /** Which cgroup files this host offers containers (read when a setting asks, not per start). */
   private get hasCgroupFile(): HasFile {
     return (this.hasFileCache ??= hostHasFile(this.runtime.cgroups));
@@ -100,14 +99,17 @@ export class ContainerService {
   /** Running containers whose shim is alive but did not answer at restore (id → since when). */
   private readonly unreachable = new Map<string, number>();
 
-  constructor(private readonly d: Daemon) {
+  /** `d`: the other services and settings, each as the narrow interface this one uses (deps.ts);
+   *  `runtime`: the shims, cgroups and mounts (runtime/types.ts); `host`: the mount table and /proc. */
+  constructor(private readonly d: ContainerDeps, readonly runtime: ContainerRuntime, private readonly host: HostTools = hostTools) {
     this.store = new ContainerStore(d.db);
-    this.runtime = new Runtime({
-      cgroupDriver: d.config.cgroupDriver, cgroupParent: d.config.cgroupParent,
-      warn: (msg, err) => d.log.warn({ err }, msg),
-    });
     this.restarts = new RestartPolicies(this);
-    this.health = new HealthMonitors(this, (live, cmd, ms) => execProbe(d, live, cmd, ms), d.db);
+    this.health = new HealthMonitors(this, d.runProbe, d.db);
+  }
+
+  /** The API's schema check of a request body, for the verbs that take one (update.ts). */
+  validateBody(schemaId: string, body: unknown): void {
+    this.d.validateBody(schemaId, body);
   }
 
   // ---- paths -------------------------------------------------------------------------------------
@@ -209,7 +211,7 @@ export class ContainerService {
   // ---- create ------------------------------------------------------------------------------------
 
   async create(nameParam: string | undefined, body: CreateBody, mountDefaults: MountDefaults = {}): Promise<{ Id: string; Warnings: string[] }> {
-    const rec = prepareCreate(this.d, nameParam, body, (n) => this.isNameTaken(n), mountDefaults);
+    const rec = prepareCreate({ config: this.d.config, images: this.d.images, validateBody: this.d.validateBody, remap: this.d.remap, containers: this }, nameParam, body, (n) => this.isNameTaken(n), mountDefaults);
     const warnings = checkResources(rec.hostConfig, this.runtime.cgroups.version, this.hasCgroupFile);
     this.d.networks.validateCreate(rec, body?.NetworkingConfig?.EndpointsConfig);
     const existing = this.byName.get(rec.name);
@@ -303,7 +305,7 @@ export class ContainerService {
    *  overlay without an upper layer needs two lowers) at the mount point's Source, bound into the
    *  container by the shim. Kept while the container runs, berthd restarts included. */
   private async mountImage(m: MountPoint): Promise<void> {
-    if (isMounted(m.Source)) return;
+    if (this.host.isMounted(m.Source)) return;
     const img = this.d.images.get(m.ImageId!);
     const bottom = `${m.Source}.empty`;
     await Promise.all([mkdir(m.Source, { recursive: true }), mkdir(bottom, { recursive: true })]);
@@ -312,7 +314,7 @@ export class ContainerService {
 
   private async unmountImages(rec: ContainerRecord): Promise<void> {
     for (const m of rec.mounts ?? []) {
-      if (m.Type !== 'image' || !isMounted(m.Source)) continue;
+      if (m.Type !== 'image' || !this.host.isMounted(m.Source)) continue;
       await this.runtime.unmount(m.Source).catch((e) => this.d.log.warn({ err: e, id: rec.id, image: m.Image }, 'image mount: unmount failed'));
     }
   }
@@ -354,7 +356,7 @@ export class ContainerService {
     const layer = this.layerDir(live.rec);
     const merged = path.join(layer, 'merged');
     await live.settling;
-    if (live.mounted && isMounted(merged)) return merged;
+    if (live.mounted && this.host.isMounted(merged)) return merged;
     const img = this.d.images.get(live.rec.imageId);
     const lowers = [`${layer}-init/diff`, ...this.d.images.lowerDirs(img)];
     const remap = this.remapOf(live.rec);
@@ -448,8 +450,8 @@ export class ContainerService {
         namespace: (donor, kind) => this.holdNamespace(this.lookup(donor.id), kind, held),
       });
       // AppArmor where the host has it: berth-default is loaded again if something unloaded it.
-      const apparmorProfile = this.d.apparmor.used ? appArmorProfileFor(rec.hostConfig, true) : undefined;
-      if (apparmorProfile === DEFAULT_APPARMOR_PROFILE) await this.d.apparmor.ensureDefault();
+      const apparmorProfile = this.d.apparmor?.used ? appArmorProfileFor(rec.hostConfig, true) : undefined;
+      if (apparmorProfile === DEFAULT_APPARMOR_PROFILE) await this.d.apparmor?.ensureDefault();
       const stagedMounts = await stageSubpaths(rec.mounts ?? [], this.subpathStagingDir(), id);
       staged = stagedMounts;
       const spec = buildSpec({
@@ -466,7 +468,7 @@ export class ContainerService {
       const { conn, pid, shimPid } = await this.runtime.spawn({
         shimPath: this.d.config.shimPath, id, bundle: stateDir, stateDir, logArgs, cgroupDirs, attach: subscribed,
       });
-      live.proc = identify(pid, shimPid) ?? undefined;
+      live.proc = this.host.identify(pid, shimPid) ?? undefined;
       crashPoint('start.after-shim');
       rec.state = {
         ...rec.state, status: 'running', pid, shimPid, exitCode: 0, error: '', startedAt: rfc3339Nano(nowNs()),
@@ -507,7 +509,7 @@ export class ContainerService {
   /** The running container's init process, checked to still be that process; 409 otherwise. */
   processOf(live: Live): ProcessRef {
     const p = live.proc;
-    if (!p || !this.isRunning(live) || !stillSame(p)) throw conflict(`Container ${live.rec.id} is not running`);
+    if (!p || !this.isRunning(live) || !this.host.stillSame(p)) throw conflict(`Container ${live.rec.id} is not running`);
     return p;
   }
 
@@ -603,7 +605,7 @@ export class ContainerService {
 
   private async unmountRootfs(live: Live): Promise<void> {
     const merged = path.join(this.layerDir(live.rec), 'merged');
-    if (live.mounted || isMounted(merged)) await this.runtime.unmount(merged);
+    if (live.mounted || this.host.isMounted(merged)) await this.runtime.unmount(merged);
     live.mounted = false;
   }
 
@@ -839,7 +841,7 @@ export class ContainerService {
     }
     // One read of the mount table for all containers (isMounted per container reads it whole each time,
     // quadratic with hundreds of running containers).
-    const mountedNow = new Set(mountsUnder(path.join(this.d.config.dataRoot, 'overlay2')));
+    const mountedNow = new Set(this.host.mountsUnder(path.join(this.d.config.dataRoot, 'overlay2')));
     await Promise.all(this.all().map(async (live) => {
       const st = live.rec.state;
       const sd = this.stateDir(live.rec.id);
@@ -888,7 +890,7 @@ export class ContainerService {
   /** A reached shim after a berthd start: wired, or (live-restore off) its container killed. */
   private async adopt(live: Live, conn: ShimConnection, liveRestore: boolean): Promise<void> {
     this.unreachable.delete(live.rec.id);
-    live.proc = identify(live.rec.state.pid, live.rec.state.shimPid) ?? undefined;
+    live.proc = this.host.identify(live.rec.state.pid, live.rec.state.shimPid) ?? undefined;
     this.wire(live, conn);
     if (liveRestore) {
       this.d.log.info({ id: live.rec.id }, 're-attached to running container');
@@ -957,6 +959,13 @@ export class ContainerService {
         if (e.isDirectory() && /^[0-9a-f]{64}$/.test(e.name)) names.add(e.name);
       }
     }
+    // Containers with a CgroupParent of their own (pods under the kubelet) live elsewhere.
+    for (const live of this.all()) {
+      if (!live.rec.hostConfig.CgroupParent || this.isRunningId(live.rec.id)) continue;
+      let rel = '';
+      try { rel = this.cgroupPath(live.rec.id); } catch { continue; }
+      if (roots.some((r) => existsSync(path.join(r, rel)))) names.add(live.rec.id);
+    }
     for (const id of names) {
       if (this.isRunningId(id)) continue;
       await this.runtime.removeCgroup(this.cgroupPath(id))
@@ -973,7 +982,7 @@ export class ContainerService {
       if (this.isRunningId(live.rec.id)) continue;
       const dirs = [this.layerDir(live.rec), this.containerDir(live.rec.id), ...(live.rec.mounts ?? []).filter((m) => m.Type === 'image' && m.Source).map((m) => m.Source)];
       // Deepest first, so that a mount is never taken down from under another.
-      const points = [...new Set(dirs.flatMap((d) => mountsUnder(d)))].sort((a, b) => b.length - a.length);
+      const points = [...new Set(dirs.flatMap((d) => this.host.mountsUnder(d)))].sort((a, b) => b.length - a.length);
       for (const p of points) {
         const target = p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
         await this.runtime.unmount(target)
@@ -1017,10 +1026,10 @@ export class ContainerService {
       const owner = this.processOf(live);
       return fn(`/proc/${owner.pid}/root`, owner);
     }
-    if (this.isRunning(live) && isMounted(merged)) return fn(merged);
+    if (this.isRunning(live) && this.host.isMounted(merged)) return fn(merged);
     return this.serial(live, async () => {
       if (live.removed) throw notFound(`No such container: ${live.rec.id}`);
-      const wasMounted = live.mounted && isMounted(merged);
+      const wasMounted = live.mounted && this.host.isMounted(merged);
       const root = await this.mountRootfs(live);
       let unbind: (() => Promise<void>) | undefined;
       try {
@@ -1051,10 +1060,10 @@ export class ContainerService {
     const { readdir } = await import('node:fs/promises');
     const known = new Set(this.byId.keys());
     const gone = async (p: string) => {
-      for (const m of mountsUnder(p).sort((a, b) => b.length - a.length)) {
+      for (const m of this.host.mountsUnder(p).sort((a, b) => b.length - a.length)) {
         await this.runtime.unmount(m.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))).catch(() => {});
       }
-      if (mountsUnder(p).length) return this.d.log.warn({ dir: p }, 'an orphaned container directory is still mounted; left in place');
+      if (this.host.mountsUnder(p).length) return this.d.log.warn({ dir: p }, 'an orphaned container directory is still mounted; left in place');
       await rm(p, { recursive: true, force: true });
       this.d.log.info({ dir: p }, 'removed an orphaned container directory');
     };

@@ -2,9 +2,8 @@
 // absent field leaves the old value, as Docker's update does), are written to the running container's
 // cgroup, and the new HostConfig is stored in one statement. The restart policy can be changed too.
 import { invalid, conflict } from '../errors/errors';
-import { validateBody } from '../api/validate';
 import { checkResources, checkRestartPolicy } from './validate';
-import type { CgroupResources } from '../runtime/runtime';
+import type { CgroupResources } from '../runtime/types';
 import type { ContainerService } from './service';
 
 export interface UpdateBody {
@@ -17,7 +16,7 @@ export interface UpdateBody {
 export async function updateContainer(svc: ContainerService, ref: string, body: UpdateBody): Promise<{ Warnings: string[] | null }> {
   const live = svc.lookup(ref);
   if (!body || typeof body !== 'object') throw invalid('invalid update body');
-  validateBody('ContainerUpdate', body);
+  svc.validateBody('ContainerUpdate', body);
   // The body on its own first, as Docker checks it: a bad value is a 400 whatever the container has.
   checkResources(body, true);
   checkRestartPolicy(body.RestartPolicy);

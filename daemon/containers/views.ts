@@ -7,7 +7,7 @@ import type { ContainerService, Live } from './service';
 import type { ContainerRecord } from './model';
 import { humanDuration, parseRfc3339Ns } from '../lib/time';
 import { shortId } from '../lib/ids';
-import { compareVersions } from '../api/version';
+import { compareVersions } from '../lib/versions';
 import { healthSuffix } from './health';
 import { openExecIds } from '../exec/service';
 import { mountView } from '../volumes/mounts';
@@ -89,7 +89,7 @@ export function inspectView(svc: ContainerService, live: Live, apiVersion: strin
     Platform: 'linux',
     MountLabel: '',
     ProcessLabel: '',
-    AppArmorProfile: appArmorProfileFor(r.hostConfig, svc['d'].apparmor.used),
+    AppArmorProfile: appArmorProfileFor(r.hostConfig, !!svc['d'].apparmor?.used),
     ExecIDs: openExecIds(live.rec.id),
     HostConfig: r.hostConfig,
     GraphDriver: {

@@ -5,7 +5,9 @@
 // <dataRoot>/image/blobs directory of older versions (downloads and verified blobs) is emptied at start.
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import type { Daemon } from '../daemon';
+import type { Logger } from 'pino';
+import type { Config } from '../config/config';
+import type { ImageService } from '../images/service';
 import { RegistryError, Registries, Session } from './registry';
 import { preparePull, type PreparedPull } from './pull';
 import { runPush, BlobSources } from './push';
@@ -15,12 +17,19 @@ import type { NamedRef } from '../images/reference';
 import { request, discard } from './http';
 import { BerthError } from '../errors/errors';
 
+/** What pulls and pushes need: the registries' settings, the image store, a logger. */
+export interface DistributionDeps {
+  readonly config: Pick<Config, 'dataRoot' | 'insecureRegistries' | 'registryMirrors' | 'maxConcurrentDownloads' | 'maxConcurrentUploads'>;
+  readonly images: ImageService;
+  readonly log: Logger;
+}
+
 export class Distribution {
   readonly registries: Registries;
   private readonly blobsDir: string;
   private readonly sources: BlobSources;
 
-  constructor(private readonly d: Daemon) {
+  constructor(private readonly d: DistributionDeps) {
     this.registries = new Registries(
       { insecureRegistries: d.config.insecureRegistries ?? [], registryMirrors: d.config.registryMirrors ?? [] },
       d.log.child({ svc: 'distribution' }),
@@ -83,9 +92,9 @@ export class Distribution {
   }
 }
 
-const services = new WeakMap<Daemon, Distribution>();
+const services = new WeakMap<DistributionDeps, Distribution>();
 
-export function distributionOf(d: Daemon): Distribution {
+export function distributionOf(d: DistributionDeps): Distribution {
   let s = services.get(d);
   if (!s) {
     s = new Distribution(d);

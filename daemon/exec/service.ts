@@ -8,12 +8,17 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { Daemon } from '../daemon';
+import type { Logger } from 'pino';
+import type { DB } from '../state/db';
+import type { EventSink } from '../containers/deps';
+import type { ContainerService } from '../containers/service';
+import type { NetworkService } from '../network/service';
 import { conflict, invalid, notFound, BerthError } from '../errors/errors';
 import { newId } from '../lib/ids';
 import { StartError } from '../runtime/supervisor';
-import { stillSame } from '../runtime/process';
-import type { ExitInfo, ShimConnection } from '../runtime/runtime';
+import { hostTools } from '../runtime/host-tools';
+import type { HostTools } from '../runtime/types';
+import type { ExitInfo, ShimConnection } from '../runtime/types';
 import type { Live } from '../containers/service';
 import { resolveUserSync } from '../containers/user';
 import { containerCaps } from '../containers/spec';
@@ -67,7 +72,7 @@ export interface ExecRecord {
 /** How long a finished exec stays inspectable. */
 const KEEP_FINISHED_MS = 5 * 60 * 1000;
 
-const registry = new WeakMap<Daemon, ExecService>();
+const registry = new WeakMap<ExecDeps, ExecService>();
 
 /** Execs of each container that have not ended yet (created or running), for inspect's ExecIDs. */
 const openExecs = new Map<string, Set<string>>();
@@ -79,7 +84,20 @@ export function openExecIds(containerId: string): string[] | null {
 }
 
 /** The exec service of a daemon (made on first use, so the Daemon class needs no field for it). */
-export function execService(d: Daemon): ExecService {
+/** What the exec service needs: the containers it runs processes in (and their runtime), the shim binary,
+ *  the database file (for a connection of its own), whether a container's network is set up. */
+export interface ExecDeps {
+  readonly config: { shimPath: string };
+  readonly db: Pick<DB, 'name'>;
+  readonly log: Logger;
+  readonly events: EventSink;
+  readonly containers: Pick<ContainerService, 'lookup' | 'processOf' | 'layerDir' | 'stateDir' | 'runtime'>;
+  readonly networks: Pick<NetworkService, 'settled'>;
+  /** /proc, to check the container's process is still that process (the real host when not given). */
+  readonly hostTools?: Pick<HostTools, 'stillSame'>;
+}
+
+export function execService(d: ExecDeps): ExecService {
   let s = registry.get(d);
   if (!s) {
     s = new ExecService(d);
@@ -116,7 +134,7 @@ export class ExecService {
   private readonly upsert?: Database.Statement;
   private readonly remove?: Database.Statement;
 
-  constructor(private readonly d: Daemon) {
+  constructor(private readonly d: ExecDeps) {
     let db: Database.Database | null = null;
     try {
       db = new Database(d.db.name);
@@ -367,7 +385,7 @@ export class ExecService {
       // to still be its own after, and the shim checks again once it holds the namespaces it joins.
       const target = this.d.containers.processOf(live);
       const cgroupDirs = this.d.containers.runtime.cgroupDirsOf(target.pid);
-      if (!stillSame(target)) throw conflict(`Container ${rec.id} is not running`);
+      if (!(this.d.hostTools ?? hostTools).stillSame(target)) throw conflict(`Container ${rec.id} is not running`);
       const { conn, pid } = await this.d.containers.runtime.spawnExec({
         shimPath: this.d.config.shimPath, id: e.id, targetPid: target.pid, targetStart: target.startTime, processFile, stateDir: dir,
         cgroupDirs, stdin: e.config.AttachStdin && !!sink,

@@ -434,6 +434,16 @@ export class ImageService {
     return this.stack(img).reverse().map((l) => ({ chainId: l.chainId, size: l.size }));
   }
 
+  /** Per image, the size of its layers that another image uses too (GET /images/json?shared-size=1 and
+   *  docker system df; cri-dockerd's image file system usage subtracts it). */
+  sharedSizes(): Map<string, number> {
+    const images = this.allImages();
+    const chains = new Map(images.map((img) => [img.id, this.layerChain(img)]));
+    const users = new Map<string, number>();
+    for (const ls of chains.values()) for (const l of ls) users.set(l.chainId, (users.get(l.chainId) ?? 0) + 1);
+    return new Map([...chains].map(([id, ls]) => [id, ls.filter((l) => (users.get(l.chainId) ?? 0) > 1).reduce((n, l) => n + l.size, 0)]));
+  }
+
   /** Every visible image, for docker system df. */
   allImages(): ImageRecord[] {
     return this.store.all().map((r) => this.record(r));

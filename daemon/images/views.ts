@@ -6,7 +6,7 @@
 //   < 1.50  inspect Config is the full container-config shape (Hostname, Tty, …); from 1.50 only the image
 //           config fields that are set (the OCI image config).
 /* eslint-disable @typescript-eslint/no-explicit-any */
-import { compareVersions } from '../api/version';
+import { compareVersions } from '../lib/versions';
 import { ZERO_TIME, parseRfc3339Ns, rfc3339Nano } from '../lib/time';
 
 const below = (v: string, min: string) => compareVersions(v, min) < 0;

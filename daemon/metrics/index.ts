@@ -8,8 +8,20 @@ import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { Logger } from 'pino';
-import type { Daemon } from '../daemon';
-import { BERTH_VERSION } from '../api/routes/system';
+import type { ContainerService } from '../containers/service';
+import type { ImageService } from '../images/service';
+import type { EventBus } from '../events/bus';
+import type { HostInfo } from '../lib/host';
+import { BERTH_VERSION } from '../lib/versions';
+
+/** What the metrics read: counts of containers and images, the event stream, the host's facts. */
+export interface MetricsDeps {
+  readonly containers: Pick<ContainerService, 'count'>;
+  readonly images: Pick<ImageService, 'count'>;
+  readonly events: Pick<EventBus, 'subscribe'>;
+  readonly host: HostInfo;
+  readonly engineId: string;
+}
 
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
@@ -70,7 +82,7 @@ export class Metrics {
   private readonly loop: IntervalHistogram;
   private readonly unsubscribe: () => void;
 
-  constructor(private readonly d: Daemon) {
+  constructor(private readonly d: MetricsDeps) {
     this.unsubscribe = d.events.subscribe((ev) => {
       this.eventsTotal++;
       const k = `${ev.Type}\0${ev.Action.split(':')[0]}`;
@@ -177,7 +189,7 @@ export class Metrics {
 }
 
 /** Serves GET /metrics on host:port; everything else is 404. Resolves once listening. */
-export async function serveMetrics(d: Daemon, addr: string, log: Logger): Promise<{ server: http.Server; metrics: Metrics }> {
+export async function serveMetrics(d: MetricsDeps, addr: string, log: Logger): Promise<{ server: http.Server; metrics: Metrics }> {
   const metrics = new Metrics(d);
   const i = addr.lastIndexOf(':');
   const host = addr.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0';

@@ -3,7 +3,7 @@
 // and an endpoint per network, before the shim spawns), exit (teardown) and remove (forget).
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Daemon } from '../daemon';
+import type { NetworkDeps } from './deps';
 import type { ContainerRecord } from '../containers/model';
 import { BerthError, asBadReference, conflict, invalid, notFound } from '../errors/errors';
 import { newId, shortId } from '../lib/ids';
@@ -15,6 +15,7 @@ import { deleteBridge, deleteLink, ensureBridge, newHostIfName, vethSteps } from
 import { applyTable, deleteTable, renderNetworkAdd, renderTable, type FwNetwork } from './firewall/nft';
 import { backends as iptablesBackends, chainNames, removeChains, syncChains, type Backend } from './firewall/iptables';
 import { hostNets, type HostNet } from './ipam/host';
+import { bigToIp6, cidr6String, contains6, firstFree6, ip6ToBig, isV6, overlaps6, parseCidr6, subnet6FromPool, ulaPool, type Cidr6 } from './ipam/ipam6';
 import { hostLinks, runSteps } from './exec';
 import { host } from '../runtime/net';
 import { writeFile } from 'node:fs/promises';
@@ -50,7 +51,7 @@ interface CreateBody {
 }
 
 export interface EndpointConfig {
-  IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } | null;
+  IPAMConfig?: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] | null } | null;
   Aliases?: string[] | null;
   MacAddress?: string;
   GwPriority?: number;
@@ -83,6 +84,20 @@ function gwPriority(cfg: EndpointConfig | undefined): number {
 
 const PREDEFINED = ['bridge', 'host', 'none'];
 
+/** The IPv6 fields of a network without IPv6. */
+const NO_V6 = { ipv6: false, subnet6: '', ipRange6: '', gateway6: '', ipamUser6: false };
+
+/** EndpointSettings.IPAMConfig.LinkLocalIPs: link-local addresses (169.254.0.0/16, fe80::/10), checked. */
+function linkLocalIps(cfg: EndpointConfig | undefined): string[] {
+  const list = cfg?.IPAMConfig?.LinkLocalIPs ?? [];
+  if (!Array.isArray(list)) throw invalid('LinkLocalIPs must be an array of strings');
+  for (const ip of list) {
+    const ok = typeof ip === 'string' && (isV6(ip) ? (() => { try { return (ip6ToBig(ip) >> 118n) === 0x3fan; } catch { return false; } })() : /^169\.254\.\d{1,3}\.\d{1,3}$/.test(ip) && ip.split('.').every((b) => Number(b) <= 255));
+    if (!ok) throw invalid(`invalid link-local IP address: ${ip}`);
+  }
+  return [...list];
+}
+
 export class NetworkService {
   private readonly store: NetworkStore;
   readonly netns: NetnsDir;
@@ -109,8 +124,10 @@ export class NetworkService {
   private hostFw: { backends: Backend[]; key: string } | undefined;
   /** Warnings for `docker info`: the default bridge's and user networks' subnets that overlap the host's. */
   private readonly overlapWarnings = new Map<string, string>();
+  /** net.ipv6.conf.all.forwarding, set with the first IPv6 bridge (bridgeV6). */
+  private v6Forwarding: Promise<void> | undefined;
 
-  constructor(private readonly d: Daemon) {
+  constructor(private readonly d: NetworkDeps) {
     this.store = new NetworkStore(d.db);
     this.netns = new NetnsDir(path.join(d.config.execRoot, 'netns'));
     this.table = `berth_${d.config.bridge.replace(/[^A-Za-z0-9_]/g, '_')}`;
@@ -144,7 +161,8 @@ export class NetworkService {
     const cfg = this.d.config;
     let bridge = this.byName('bridge');
     const { sub, gw } = await this.defaultSubnet(bridge);
-    if (bridge && (bridge.bridge !== cfg.bridge || bridge.subnet !== cidrString(sub) || bridge.gateway !== gw)) {
+    const v6 = this.defaultV6(bridge);
+    if (bridge && (bridge.bridge !== cfg.bridge || bridge.subnet !== cidrString(sub) || bridge.gateway !== gw || bridge.ipv6 !== v6.ipv6 || bridge.subnet6 !== v6.subnet6)) {
       // The configuration changed: the default network follows it (its endpoints are reassigned at start).
       this.store.deleteNetwork(bridge.id);
       await deleteBridge(bridge.bridge).catch(() => {});
@@ -153,14 +171,14 @@ export class NetworkService {
     const now = rfc3339Nano(nowNs());
     if (!bridge) {
       this.store.insertNetwork({ id: newId(), name: 'bridge', driver: 'bridge', created: now, bridge: cfg.bridge, subnet: cidrString(sub), ipRange: '',
-        gateway: gw, aux: {}, internal: false, attachable: false, labels: {}, ipamUser: !!cfg.bip,
+        gateway: gw, aux: {}, internal: false, attachable: false, labels: {}, ipamUser: !!cfg.bip, ...v6,
         options: { 'com.docker.network.bridge.default_bridge': 'true', [ICC_OPT]: String(cfg.icc), 'com.docker.network.bridge.enable_ip_masquerade': 'true',
           'com.docker.network.bridge.host_binding_ipv4': '0.0.0.0', [BRIDGE_NAME_OPT]: cfg.bridge, 'com.docker.network.driver.mtu': '1500' } });
     }
     for (const [name, driver] of [['host', 'host'], ['none', 'null']]) {
       if (!this.byName(name)) {
         this.store.insertNetwork({ id: newId(), name, driver, created: now, bridge: '', subnet: '', ipRange: '', gateway: '', aux: {},
-          internal: false, attachable: false, labels: {}, options: {}, ipamUser: false });
+          internal: false, attachable: false, labels: {}, options: {}, ipamUser: false, ...NO_V6 });
       }
     }
     this.reload();
@@ -234,6 +252,30 @@ export class NetworkService {
     return { sub, gw: intToIp(sub.base + 1) };
   }
 
+  /** The default bridge's IPv6 (daemon.json `ipv6`): `fixed-cidr-v6` as given, else the ULA /64 it has, else
+   *  the first free /64 of the engine's ULA pool (Docker 28 does the same when fixed-cidr-v6 is absent). */
+  private defaultV6(current: NetworkRow | undefined): typeof NO_V6 {
+    const cfg = this.d.config;
+    if (!cfg.ipv6) return NO_V6;
+    if (cfg.fixedCidrV6) {
+      const sub = parseCidr6(cfg.fixedCidrV6);
+      return { ipv6: true, subnet6: cidr6String(sub), ipRange6: '', gateway6: bigToIp6(sub.base + 1n), ipamUser6: true };
+    }
+    if (current?.ipv6 && !current.ipamUser6 && current.subnet6) {
+      return { ipv6: true, subnet6: current.subnet6, ipRange6: '', gateway6: current.gateway6, ipamUser6: false };
+    }
+    const sub = this.freeUla();
+    return { ipv6: true, subnet6: cidr6String(sub), ipRange6: '', gateway6: bigToIp6(sub.base + 1n), ipamUser6: false };
+  }
+
+  /** A /64 of the engine's ULA pool that no network uses. */
+  private freeUla(): Cidr6 {
+    const used = this.all().filter((n) => n.subnet6).map((n) => parseCidr6(n.subnet6));
+    const sub = subnet6FromPool(ulaPool(this.d.engineId), 64, used);
+    if (!sub) throw new BerthError('forbidden', 'could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network');
+    return sub;
+  }
+
   /** The `docker info` Warnings of the network. */
   warnings(): string[] {
     return [...this.overlapWarnings.values()].map((w) => `WARNING: ${w}`);
@@ -254,7 +296,7 @@ export class NetworkService {
     for (const be of found) {
       if (bridges.length && be.drops) {
         await syncChains(be, chains, bridges);
-        this.d.log.debug({ backend: be.name, bridges: bridges.length }, 'iptables chains synced');
+        this.d.log.debug({ backend: be.name, family: be.family, bridges: bridges.length }, 'iptables chains synced');
       } else if (be.ours) {
         await removeChains(be, chains);
       }
@@ -286,18 +328,34 @@ export class NetworkService {
 
   private async bringUp(n: NetworkRow): Promise<void> {
     await ensureBridge(n.bridge, `${n.gateway}/${parseCidr(n.subnet).prefix}`);
+    if (n.ipv6) await this.bridgeV6(n);
     if (n.name !== 'bridge') {
       await this.dns.listen(n.gateway, (name, from) => this.resolveName(n.id, name, from))
         .catch((err) => this.d.log.warn({ err, network: n.name }, 'embedded DNS server not started'));
     }
   }
 
+  /** IPv6 on a network's bridge: enabled on the device (a host may have it off for new devices), the IPv6
+   *  gateway address, and forwarding. The kernel forwards IPv6 only when net.ipv6.conf.all.forwarding is
+   *  set (there is no per-device switch for routing as there is for IPv4's rp_filter): it is set once, when
+   *  the first IPv6 network comes up, as Docker does, and not before, so a host with no IPv6 network keeps
+   *  its own setting (forwarding=1 makes interfaces with accept_ra=1 ignore router advertisements). */
+  private async bridgeV6(n: NetworkRow): Promise<void> {
+    await host.sysctl(`net/ipv6/conf/${n.bridge}/disable_ipv6`, '0');
+    await host.addAddress({ name: n.bridge, address: `${n.gateway6}/${parseCidr6(n.subnet6).prefix}`, replace: true });
+    if (!this.v6Forwarding) {
+      this.v6Forwarding = host.sysctl('net/ipv6/conf/all/forwarding', '1').catch((err) => this.d.log.warn({ err }, 'cannot enable IPv6 forwarding'));
+    }
+    await this.v6Forwarding;
+  }
+
   /** The answer of the embedded DNS server of network `networkId` to a container at `from`: the addresses a
    *  name has on every network that container is connected to (its own network's first), by container
-   *  name, alias, id or short id of a running endpoint, or a legacy link's alias. null: `from` is no
+   *  name, alias, id or short id of a running endpoint, or a legacy link's alias; IPv4 and IPv6 ones (the
+   *  server answers A questions with the first, AAAA with the second). null: `from` is no
    *  running container of the network, so the server does not answer it. */
   private resolveName(networkId: string, name: string, from: string): string[] | undefined | null {
-    const asker = this.endpointsOf(networkId).find((e) => e.ip === from && e.hostIf);
+    const asker = this.endpointsOf(networkId).find((e) => (e.ip === from || (!!e.ip6 && e.ip6 === from)) && e.hostIf);
     if (!asker) return null;
     const mine = this.endpointsOfContainer(asker.containerId).filter((e) => e.hostIf);
     const order = [networkId, ...mine.map((e) => e.networkId).filter((id) => id !== networkId)];
@@ -309,7 +367,7 @@ export class NetworkService {
       let target: string | undefined;
       try { target = this.d.containers.lookup(l.target).rec.id; } catch { continue; }
       const ep = order.map((id) => this.endpointsOf(id).find((e) => e.containerId === target && e.ip && e.hostIf)).find(Boolean);
-      if (ep && !ips.includes(ep.ip)) ips.push(ep.ip);
+      if (ep && !ips.includes(ep.ip)) ips.push(ep.ip, ...(ep.ip6 ? [ep.ip6] : []));
     }
     if (ips.length) return ips;
     for (const id of order) {
@@ -319,7 +377,9 @@ export class NetworkService {
         if (!e.ip || !e.hostIf) continue;
         let cname = '';
         try { cname = this.d.containers.lookup(e.containerId).rec.name.slice(1).toLowerCase(); } catch { continue; }
-        if (name === cname || e.aliases.some((a) => a.toLowerCase() === name) || name === shortId(e.containerId) || name === e.containerId) ips.push(e.ip);
+        if (name === cname || e.aliases.some((a) => a.toLowerCase() === name) || name === shortId(e.containerId) || name === e.containerId) {
+          ips.push(e.ip, ...(e.ip6 ? [e.ip6] : []));
+        }
       }
       // The first network (in the asker's order) that knows the name answers, as Docker's resolver does.
       if (ips.length) return ips;
@@ -337,8 +397,8 @@ export class NetworkService {
       if (l.kind === 'veth' && ours.has(l.master) && !inUse.has(l.name)) await deleteLink(l.name);
     }
     for (const e of this.eps) {
-      if (!live.has(shortId(e.containerId)) && (e.hostIf || (e.ip && !e.staticIp))) {
-        this.store.saveEndpoint({ ...e, hostIf: '', ip: e.staticIp, mac: e.staticMac });
+      if (!live.has(shortId(e.containerId)) && (e.hostIf || (e.ip && !e.staticIp) || (e.ip6 && !e.staticIp6))) {
+        this.store.saveEndpoint({ ...e, hostIf: '', ip: e.staticIp, ip6: e.staticIp6 ?? '', mac: e.staticMac });
       }
     }
     this.reload();
@@ -379,7 +439,7 @@ export class NetworkService {
 
   private fwNetwork(n: NetworkRow): FwNetwork {
     return {
-      bridge: n.bridge, subnet: n.subnet, internal: n.internal, icc: n.options[ICC_OPT] !== 'false',
+      bridge: n.bridge, subnet: n.subnet, subnet6: n.ipv6 ? n.subnet6 : '', internal: n.internal, icc: n.options[ICC_OPT] !== 'false',
       masquerade: n.options['com.docker.network.bridge.enable_ip_masquerade'] !== 'false',
       ports: this.endpointsOf(n.id).filter((e) => e.hostIf).map((e) => e.hostIf),
       dns: n.name !== 'bridge' ? n.gateway : undefined,
@@ -413,7 +473,8 @@ export class NetworkService {
     return this.fwJob(async () => {
       const others = [...this.nets.values()].filter((o) => o.driver === 'bridge' && o.id !== n.id && !this.fwExclude.has(o.id));
       const st = this.fwState;
-      if (!st || st.ports || this.ports.rules().length || st.nets.has(n.id) || st.nets.size !== others.length || others.some((o) => !st.nets.has(o.id))) {
+      // renderNetworkAdd knows the IPv4 table only: with IPv6 networks the tables are rewritten whole.
+      if (!st || st.ports || this.ports.rules().length || st.nets.has(n.id) || n.ipv6 || others.some((o) => o.ipv6) || st.nets.size !== others.length || others.some((o) => !st.nets.has(o.id))) {
         return this.fullFirewall();
       }
       this.fwState = undefined;
@@ -476,13 +537,16 @@ export class NetworkService {
       if (driver === 'host' || driver === 'null' || driver === 'none') throw new BerthError('forbidden', `only one instance of "${driver}" network is allowed`);
       if (driver !== 'bridge') throw notFound(`plugin "${driver}" not found`);
       if (body.IPAM?.Driver && body.IPAM.Driver !== 'default') throw notFound(`plugin "${body.IPAM.Driver}" not found`);
-      // IPv6 is not done by berth: asking for it is refused rather than silently left out.
-      if (body.EnableIPv6 || (body.IPAM?.Config ?? []).some((c) => c.Subnet?.includes(':'))) {
-        throw invalid('berth does not support IPv6 networks (EnableIPv6, IPv6 subnets)');
-      }
       if (body.EnableIPv4 === false) throw invalid('berth does not support networks without IPv4 (EnableIPv4=false)');
-      const ipv4 = body.IPAM?.Config ?? [];
+      const configs = body.IPAM?.Config ?? [];
+      const v6Config = (x: { Subnet?: string; IPRange?: string; Gateway?: string }) => isV6(x.Subnet ?? '') || (!x.Subnet && (isV6(x.Gateway ?? '') || isV6(x.IPRange ?? '')));
+      const ipv4 = configs.filter((x) => !v6Config(x));
+      const ipv6 = configs.filter(v6Config);
       if (ipv4.length > 1) throw invalid('berth supports one IPv4 subnet per network');
+      if (ipv6.length > 1) throw invalid('berth supports one IPv6 subnet per network');
+      // An IPv6 subnet given without EnableIPv6 gives the network IPv6 (berth's choice: docker-py's tests
+      // create such networks and give containers --ip6 addresses on them).
+      const v6 = body.EnableIPv6 || ipv6.length ? this.ipv6Config(ipv6[0] ?? {}) : NO_V6;
       const used = this.all().filter((n) => n.subnet).map((n) => parseCidr(n.subnet));
       const c = ipv4[0] ?? {};
       let sub: Cidr;
@@ -514,6 +578,10 @@ export class NetworkService {
       for (const [k, v] of Object.entries(c.AuxiliaryAddresses ?? {})) {
         if (!contains(sub, ipToInt(v))) throw invalid(`no matching subnet for aux-address ${k}=${v}`);
       }
+      const aux6 = ipv6[0]?.AuxiliaryAddresses ?? {};
+      for (const [k, v] of Object.entries(aux6)) {
+        if (!isV6(v) || !contains6(parseCidr6(v6.subnet6), ip6ToBig(v))) throw invalid(`no matching subnet for aux-address ${k}=${v}`);
+      }
       const id = newId();
       const options = { ...(body.Options ?? {}) };
       const bridge = options[BRIDGE_NAME_OPT] || `br-${id.slice(0, 12)}`;
@@ -521,8 +589,8 @@ export class NetworkService {
       if (this.all().some((n) => n.bridge === bridge)) throw conflict(`bridge name ${bridge} is already in use`);
       const row: NetworkRow = {
         id, name, driver, created: rfc3339Nano(nowNs()), bridge, subnet: cidrString(sub), ipRange: c.IPRange ?? '', gateway,
-        aux: c.AuxiliaryAddresses ?? {}, internal: !!body.Internal, attachable: !!body.Attachable, labels: body.Labels ?? {}, options,
-        ipamUser: !!c.Subnet,
+        aux: { ...(c.AuxiliaryAddresses ?? {}), ...aux6 }, internal: !!body.Internal, attachable: !!body.Attachable, labels: body.Labels ?? {}, options,
+        ipamUser: !!c.Subnet, ...v6,
       };
       // The row first: a crash after it leaves a bridge the next start owns and can remove.
       this.store.insertNetwork(row);
@@ -546,6 +614,29 @@ export class NetworkService {
       this.d.events.emit('network', 'create', id, { name, type: driver });
       return { Id: id, Warning: warning };
     });
+  }
+
+  /** A new network's IPv6 subnet, range and gateway: as given (a subnet no other network overlaps), or a
+   *  /64 of the engine's ULA pool. */
+  private ipv6Config(c: { Subnet?: string; IPRange?: string; Gateway?: string }): typeof NO_V6 {
+    let sub: Cidr6;
+    if (c.Subnet) {
+      sub = parseCidr6(c.Subnet);
+      const s = sub;
+      if (this.all().some((n) => n.subnet6 && overlaps6(parseCidr6(n.subnet6), s))) throw new BerthError('forbidden', 'invalid pool request: Pool overlaps with other one on this address space');
+    } else {
+      if (c.IPRange || c.Gateway) throw invalid('no matching subnet for range / gateway: give --subnet');
+      sub = this.freeUla();
+    }
+    let range = '';
+    if (c.IPRange) {
+      const r = parseCidr6(c.IPRange);
+      if (r.prefix < sub.prefix || !contains6(sub, r.base)) throw invalid(`Invalid Address ${c.IPRange}: it must be a subset of ${cidr6String(sub)}`);
+      range = cidr6String(r);
+    }
+    const gateway = c.Gateway ? bigToIp6(ip6ToBig(c.Gateway)) : bigToIp6(sub.base + 1n);
+    if (!contains6(sub, ip6ToBig(gateway))) throw invalid(`no matching subnet for gateway ${c.Gateway}`);
+    return { ipv6: true, subnet6: cidr6String(sub), ipRange6: range, gateway6: gateway, ipamUser6: !!c.Subnet };
   }
 
   remove(ref: string): Promise<void> {
@@ -605,7 +696,8 @@ export class NetworkService {
       const n = this.lookup(name);
       const ip = cfg?.IPAMConfig?.IPv4Address;
       if (ip) this.checkStaticIp(n, ip);
-      if (cfg?.IPAMConfig?.IPv6Address) throw invalid(`berth does not support IPv6 addresses (network ${n.name})`);
+      if (cfg?.IPAMConfig?.IPv6Address) this.checkStaticIp6(n, cfg.IPAMConfig.IPv6Address);
+      linkLocalIps(cfg);
       if ((cfg?.Aliases ?? []).length && n.name === 'bridge') throw invalid('network-scoped alias is supported only for containers in user defined networks');
       endpointExtras(cfg, n);
     }
@@ -621,6 +713,16 @@ export class NetworkService {
     void range;
   }
 
+  private checkStaticIp6(n: NetworkRow, ip: string): string {
+    if (n.name === 'bridge' || n.driver !== 'bridge') throw invalid('user specified IP address is supported on user defined networks only');
+    if (!isV6(ip)) throw invalid(`invalid IPv6 address: ${ip}`);
+    const addr = ip6ToBig(ip);
+    if (!n.ipv6) throw invalid(`Invalid address ${ip}: IPv6 is not enabled on network ${n.name}`);
+    if (!n.ipamUser6) throw invalid('user specified IP address is supported only when connecting to networks with user configured subnets');
+    if (!contains6(parseCidr6(n.subnet6), addr)) throw invalid(`Invalid address ${ip}: It does not belong to any of this network's subnets`);
+    return bigToIp6(addr);
+  }
+
   /** Records the endpoints of a new container (its NetworkMode network, plus the other EndpointsConfig). */
   recordCreate(rec: ContainerRecord, epConfigs: Record<string, EndpointConfig> | undefined): void {
     const mode: string = rec.hostConfig.NetworkMode || 'default';
@@ -634,9 +736,11 @@ export class NetworkService {
       // Legacy links on a user network are the endpoint's (Docker shows them in EndpointSettings.Links).
       const extras = endpointExtras(c, n);
       if (n === primary && n.name !== 'bridge' && !extras.links.length) extras.links = linksOf(rec).map((l) => `${l.target}:${l.alias}`);
+      const ip6 = c?.IPAMConfig?.IPv6Address ? this.checkStaticIp6(n, c.IPAMConfig.IPv6Address) : '';
       this.store.saveEndpoint({ networkId: n.id, containerId: rec.id, endpointId: '', ip: c?.IPAMConfig?.IPv4Address ?? '',
         mac, staticMac: mac, staticIp: c?.IPAMConfig?.IPv4Address ?? '',
-        aliases: c?.Aliases ?? [], ifname: '', hostIf: '', gwPriority: gwPriority(c), ...extras });
+        aliases: c?.Aliases ?? [], ifname: '', hostIf: '', gwPriority: gwPriority(c), ...extras,
+        ip6, staticIp6: ip6, linkLocalIps: linkLocalIps(c) });
     }
     this.reload();
   }
@@ -653,11 +757,24 @@ export class NetworkService {
       if (this.endpointsOf(n.id).some((e) => e.containerId !== ep.containerId && e.ip === ep.staticIp)) throw new BerthError('forbidden', `Address already in use`);
       return ep.staticIp;
     }
-    const taken = new Set<number>([ipToInt(n.gateway), ...Object.values(n.aux).map(ipToInt),
+    const taken = new Set<number>([ipToInt(n.gateway), ...Object.values(n.aux).filter((a) => !isV6(a)).map(ipToInt),
       ...this.endpointsOf(n.id).filter((e) => e.ip && e.containerId !== ep.containerId).map((e) => ipToInt(e.ip))]);
     const ip = firstFree(sub, n.ipRange ? parseCidr(n.ipRange) : undefined, taken);
     if (ip === undefined) throw new BerthError('system', `no available IPv4 addresses on this network's address pools: ${n.name} (${n.id})`);
     return intToIp(ip);
+  }
+
+  /** The endpoint's IPv6 address on an IPv6 network: its --ip6, else the first free one of the range. */
+  private allocate6(n: NetworkRow, ep: EndpointRow): string {
+    if (ep.staticIp6) {
+      if (this.endpointsOf(n.id).some((e) => e.containerId !== ep.containerId && e.ip6 === ep.staticIp6)) throw new BerthError('forbidden', 'Address already in use');
+      return ep.staticIp6;
+    }
+    const taken = new Set<bigint>([ip6ToBig(n.gateway6), ...Object.values(n.aux).filter(isV6).map(ip6ToBig),
+      ...this.endpointsOf(n.id).filter((e) => e.ip6 && e.containerId !== ep.containerId).map((e) => ip6ToBig(e.ip6!))]);
+    const ip = firstFree6(parseCidr6(n.subnet6), n.ipRange6 ? parseCidr6(n.ipRange6) : undefined, taken);
+    if (ip === undefined) throw new BerthError('system', `no available IPv6 addresses on this network's address pools: ${n.name} (${n.id})`);
+    return bigToIp6(ip);
   }
 
   /** Before the shim spawns: the namespace and every endpoint. On failure nothing is left. */
@@ -666,7 +783,10 @@ export class NetworkService {
     return this.forContainer(rec.id, nets, async () => {
       const mode: string = rec.hostConfig.NetworkMode || 'default';
       if (mode === 'host') return { netns: undefined, hosts: hostHosts(), resolvConf: this.resolvConf(rec) };
-      if (mode === 'none') return { netns: '', hosts: this.hosts(rec, []), resolvConf: this.resolvConf(rec) };
+      // `none` still gets a namespace file of its own (only lo, up): CNI plugins (cri-dockerd's pod
+      // sandboxes) configure the namespace through the SandboxKey inspect reports, so that path must exist
+      // and hold the container's namespace for as long as it runs; teardown removes it as for any other.
+      if (mode === 'none') return { netns: await this.netns.create(shortId(rec.id)), hosts: this.hosts(rec, []), resolvConf: this.resolvConf(rec) };
       if (mode.startsWith('container:')) {
         const other = this.d.containers.lookup(mode.slice(10));
         if (!this.d.containers.isRunningId(other.rec.id)) throw conflict(`cannot join network of a non running container: ${other.rec.id}`);
@@ -690,7 +810,7 @@ export class NetworkService {
         let firewall = this.needsPortRules(rec.id);
         if (first && PortMapper.wanted(rec).length) {
           // Host ports one container at a time: a random port is found, then held.
-          await this.locks.with([{ key: 'ports', exclusive: true }], () => this.ports.map(rec, first.ip));
+          await this.locks.with([{ key: 'ports', exclusive: true }], () => this.ports.map(rec, first.ip, first.ip6 || undefined));
           undos.push(async () => { this.ports.unmap(rec.id); });
           firewall = true;
         }
@@ -714,18 +834,21 @@ export class NetworkService {
     const n = this.nets.get(ep.networkId);
     if (!n) throw notFound(`network ${ep.networkId} not found`);
     const ip = this.allocate(n, ep);
+    const ip6 = n.ipv6 ? this.allocate6(n, ep) : '';
     const mac = ep.staticMac || macFor(ip);
     const hostIf = newHostIfName();
     const ifname = `eth${index}`;
     // Record the address before the links exist, so that a crash in between is swept at the next start.
-    const row: EndpointRow = { ...ep, endpointId: ep.endpointId || newId(), ip, mac, ifname, hostIf };
+    const row: EndpointRow = { ...ep, endpointId: ep.endpointId || newId(), ip, ip6, mac, ifname, hostIf };
     this.store.saveEndpoint(row);
     this.reload();
     crashPoint('network-attach.before-veth');
     try {
       await this.upBridge(n);
       const undo = await runSteps(vethSteps({ bridge: n.bridge, netns: ns, ifname, address: `${ip}/${parseCidr(n.subnet).prefix}`, mac,
-        gateway: primary && !n.internal ? n.gateway : undefined }, hostIf));
+        gateway: primary && !n.internal ? n.gateway : undefined, ipv6: n.ipv6,
+        address6: ip6 ? `${ip6}/${parseCidr6(n.subnet6).prefix}` : undefined, gateway6: ip6 && primary && !n.internal ? n.gateway6 : undefined,
+        linkLocal: (ep.linkLocalIps ?? []).filter((a) => n.ipv6 || !isV6(a)) }, hostIf));
       return async () => {
         await undo();
         this.release(row);
@@ -754,6 +877,7 @@ export class NetworkService {
     const n = gw && this.nets.get(gw.networkId);
     if (!gw || !n) return;
     await host.defaultRoute({ name: gw.ifname, gateway: n.gateway, netns: this.netns.pathOf(shortId(containerId)) });
+    if (gw.ip6) await host.defaultRoute({ name: gw.ifname, gateway: n.gateway6, netns: this.netns.pathOf(shortId(containerId)) });
   }
 
   /** Whether the container is on a network whose rules name its veths (icc=false). */
@@ -764,7 +888,7 @@ export class NetworkService {
   private release(ep: EndpointRow): void {
     const cur = this.eps.find((e) => e.networkId === ep.networkId && e.containerId === ep.containerId);
     if (!cur) return;
-    this.store.saveEndpoint({ ...cur, ip: cur.staticIp, ifname: '', hostIf: '', mac: cur.staticMac });
+    this.store.saveEndpoint({ ...cur, ip: cur.staticIp, ip6: cur.staticIp6 ?? '', ifname: '', hostIf: '', mac: cur.staticMac });
     this.reload();
   }
 
@@ -801,10 +925,11 @@ export class NetworkService {
       }
       const ip = cfg?.IPAMConfig?.IPv4Address;
       if (ip) this.checkStaticIp(n, ip);
-      if (cfg?.IPAMConfig?.IPv6Address) throw invalid(`berth does not support IPv6 addresses (network ${n.name})`);
+      const ip6 = cfg?.IPAMConfig?.IPv6Address ? this.checkStaticIp6(n, cfg.IPAMConfig.IPv6Address) : '';
       if ((cfg?.Aliases ?? []).length && n.name === 'bridge') throw invalid('network-scoped alias is supported only for containers in user defined networks');
       const ep: EndpointRow = { networkId: n.id, containerId: live.rec.id, endpointId: '', ip: ip ?? '', mac: cfg?.MacAddress ?? '', staticMac: cfg?.MacAddress ?? '', staticIp: ip ?? '',
-        aliases: cfg?.Aliases ?? [], ifname: '', hostIf: '', gwPriority: gwPriority(cfg), ...endpointExtras(cfg, n) };
+        aliases: cfg?.Aliases ?? [], ifname: '', hostIf: '', gwPriority: gwPriority(cfg), ...endpointExtras(cfg, n),
+        ip6, staticIp6: ip6, linkLocalIps: linkLocalIps(cfg) };
       this.store.saveEndpoint(ep);
       this.reload();
       crashPoint('network-connect.after-row');
@@ -947,6 +1072,7 @@ export class NetworkService {
     for (const p of this.linkPeers(rec, eps)) lines.push(hostsLine(p));
     const host = rec.config.Domainname ? `${rec.config.Hostname}.${rec.config.Domainname} ${rec.config.Hostname}` : rec.config.Hostname;
     for (const e of eps) if (e.ip) lines.push(`${e.ip}\t${host}`);
+    for (const e of eps) if (e.ip6) lines.push(`${e.ip6}\t${host}`);
     return lines.join('\n') + '\n';
   }
 
@@ -1007,8 +1133,12 @@ export class NetworkService {
     const view = (n: NetworkRow, e: EndpointRow | undefined) => {
       const up = running && !!e?.hostIf;
       const prefix = n.subnet ? parseCidr(n.subnet).prefix : 0;
+      const v6 = up && !!e!.ip6;
+      const ll = e?.linkLocalIps ?? [];
       return {
-        IPAMConfig: e?.staticIp ? { IPv4Address: e.staticIp } : null,
+        IPAMConfig: e && (e.staticIp || e.staticIp6 || ll.length)
+          ? { ...(e!.staticIp ? { IPv4Address: e!.staticIp } : {}), ...(e!.staticIp6 ? { IPv6Address: e!.staticIp6 } : {}), ...(ll.length ? { LinkLocalIPs: ll } : {}) }
+          : null,
         Links: e?.links?.length ? e.links : null,
         Aliases: e && n.name !== 'bridge' ? e.aliases : null,
         MacAddress: up ? e!.mac : e?.staticMac ?? '',
@@ -1019,9 +1149,9 @@ export class NetworkService {
         Gateway: up ? n.gateway : '',
         IPAddress: up ? e!.ip : '',
         IPPrefixLen: up ? prefix : 0,
-        IPv6Gateway: '',
-        GlobalIPv6Address: '',
-        GlobalIPv6PrefixLen: 0,
+        IPv6Gateway: v6 ? n.gateway6 : '',
+        GlobalIPv6Address: v6 ? e!.ip6 : '',
+        GlobalIPv6PrefixLen: v6 ? parseCidr6(n.subnet6).prefix : 0,
         DNSNames: e && n.name !== 'bridge' ? [rec.name.slice(1), ...e.aliases, shortId(rec.id)] : null,
       };
     };
@@ -1042,17 +1172,18 @@ export class NetworkService {
       SandboxKey: sandbox ? this.netns.pathOf(shortId(rec.id)) : running && mode.startsWith('container:') ? '' : running && mode === 'host' ? '' : '',
       Ports: this.ports.view(rec, running),
       HairpinMode: false,
+      // Docker never fills these (the API marks them deprecated); the addresses are in Networks.
       LinkLocalIPv6Address: '',
       LinkLocalIPv6PrefixLen: 0,
       SecondaryIPAddresses: null,
       SecondaryIPv6Addresses: null,
       EndpointID: (b?.EndpointID as string) ?? '',
       Gateway: (b?.Gateway as string) ?? '',
-      GlobalIPv6Address: '',
-      GlobalIPv6PrefixLen: 0,
+      GlobalIPv6Address: (b?.GlobalIPv6Address as string) ?? '',
+      GlobalIPv6PrefixLen: (b?.GlobalIPv6PrefixLen as number) ?? 0,
       IPAddress: (b?.IPAddress as string) ?? '',
       IPPrefixLen: (b?.IPPrefixLen as number) ?? 0,
-      IPv6Gateway: '',
+      IPv6Gateway: (b?.IPv6Gateway as string) ?? '',
       MacAddress: (b?.MacAddress as string) ?? '',
       Networks: networks,
     };
@@ -1067,7 +1198,8 @@ export class NetworkService {
         if (!e.hostIf || !this.d.containers.isRunningId(e.containerId)) continue;
         let name = '';
         try { name = this.d.containers.lookup(e.containerId).rec.name.slice(1); } catch { continue; }
-        containers[e.containerId] = { Name: name, EndpointID: e.endpointId, MacAddress: e.mac, IPv4Address: `${e.ip}/${parseCidr(n.subnet).prefix}`, IPv6Address: '' };
+        containers[e.containerId] = { Name: name, EndpointID: e.endpointId, MacAddress: e.mac, IPv4Address: `${e.ip}/${parseCidr(n.subnet).prefix}`,
+          IPv6Address: e.ip6 ? `${e.ip6}/${parseCidr6(n.subnet6).prefix}` : '' };
       }
     } else {
       for (const l of this.d.containers.all()) {
@@ -1081,7 +1213,16 @@ export class NetworkService {
       const c: Record<string, unknown> = { Subnet: n.subnet };
       if (n.ipRange) c.IPRange = n.ipRange;
       c.Gateway = n.gateway;
-      if (Object.keys(n.aux).length) c.AuxiliaryAddresses = n.aux;
+      const aux4 = Object.fromEntries(Object.entries(n.aux).filter(([, a]) => !isV6(a)));
+      if (Object.keys(aux4).length) c.AuxiliaryAddresses = aux4;
+      cfg.push(c);
+    }
+    if (n.ipv6 && n.subnet6) {
+      const c: Record<string, unknown> = { Subnet: n.subnet6 };
+      if (n.ipRange6) c.IPRange = n.ipRange6;
+      c.Gateway = n.gateway6;
+      const aux6 = Object.fromEntries(Object.entries(n.aux).filter(([, a]) => isV6(a)));
+      if (Object.keys(aux6).length) c.AuxiliaryAddresses = aux6;
       cfg.push(c);
     }
     return {
@@ -1091,7 +1232,7 @@ export class NetworkService {
       Scope: 'local',
       Driver: n.driver,
       EnableIPv4: true,
-      EnableIPv6: false,
+      EnableIPv6: n.ipv6,
       IPAM: { Driver: 'default', Options: n.name === 'bridge' || n.driver !== 'bridge' ? null : {}, Config: cfg },
       Internal: n.internal,
       Attachable: n.attachable,

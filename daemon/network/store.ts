@@ -16,6 +16,12 @@ export interface NetworkRow {
   labels: Record<string, string>;
   options: Record<string, string>;
   ipamUser: boolean;     // subnet given by the user (shown in IPAM.Config as given)
+  /** EnableIPv6, and then the IPv6 subnet (given or a ULA /64), range and gateway ('' otherwise). */
+  ipv6: boolean;
+  subnet6: string;
+  ipRange6: string;
+  gateway6: string;
+  ipamUser6: boolean;
 }
 
 export interface EndpointRow {
@@ -34,6 +40,11 @@ export interface EndpointRow {
   /** EndpointSettings.DriverOpts and Links ("target:alias", user networks), as given. */
   driverOpts?: Record<string, string>;
   links?: string[];
+  /** The IPv6 address while attached ('' otherwise), the one asked for with --ip6, and
+   *  IPAMConfig.LinkLocalIPs as given. */
+  ip6?: string;
+  staticIp6?: string;
+  linkLocalIps?: string[];
 }
 
 type Raw = Record<string, string | number>;
@@ -43,12 +54,15 @@ const toNet = (r: Raw): NetworkRow => ({
   bridge: r.bridge as string, subnet: r.subnet as string, ipRange: r.ip_range as string, gateway: r.gateway as string,
   aux: JSON.parse(r.aux as string), internal: !!r.internal, attachable: !!r.attachable, labels: JSON.parse(r.labels as string),
   options: JSON.parse(r.options as string), ipamUser: !!r.ipam_user,
+  ipv6: !!r.enable_ipv6, subnet6: (r.subnet6 as string) ?? '', ipRange6: (r.ip_range6 as string) ?? '', gateway6: (r.gateway6 as string) ?? '',
+  ipamUser6: !!r.ipam_user6,
 });
 const toEp = (r: Raw): EndpointRow => ({
   networkId: r.network_id as string, containerId: r.container_id as string, endpointId: r.endpoint_id as string,
   ip: r.ip as string, mac: r.mac as string, staticIp: r.static_ip as string, staticMac: r.static_mac as string, aliases: JSON.parse(r.aliases as string),
   ifname: r.ifname as string, hostIf: r.host_if as string, gwPriority: Number(r.gw_priority ?? 0),
   driverOpts: JSON.parse((r.driver_opts as string) ?? '{}'), links: JSON.parse((r.links as string) ?? '[]'),
+  ip6: (r.ip6 as string) ?? '', staticIp6: (r.static_ip6 as string) ?? '', linkLocalIps: JSON.parse((r.link_local_ips as string) ?? '[]'),
 });
 
 export class NetworkStore {
@@ -58,9 +72,11 @@ export class NetworkStore {
     return (this.db.prepare('SELECT * FROM networks ORDER BY created').all() as Raw[]).map(toNet);
   }
   insertNetwork(n: NetworkRow): void {
-    this.db.prepare(`INSERT INTO networks (id, name, driver, created, bridge, subnet, ip_range, gateway, aux, internal, attachable, labels, options, ipam_user)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(n.id, n.name, n.driver, n.created, n.bridge, n.subnet, n.ipRange, n.gateway,
-      JSON.stringify(n.aux), n.internal ? 1 : 0, n.attachable ? 1 : 0, JSON.stringify(n.labels), JSON.stringify(n.options), n.ipamUser ? 1 : 0);
+    this.db.prepare(`INSERT INTO networks (id, name, driver, created, bridge, subnet, ip_range, gateway, aux, internal, attachable, labels, options, ipam_user,
+      enable_ipv6, subnet6, ip_range6, gateway6, ipam_user6)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(n.id, n.name, n.driver, n.created, n.bridge, n.subnet, n.ipRange, n.gateway,
+      JSON.stringify(n.aux), n.internal ? 1 : 0, n.attachable ? 1 : 0, JSON.stringify(n.labels), JSON.stringify(n.options), n.ipamUser ? 1 : 0,
+      n.ipv6 ? 1 : 0, n.subnet6 ?? '', n.ipRange6 ?? '', n.gateway6 ?? '', n.ipamUser6 ? 1 : 0);
   }
   deleteNetwork(id: string): void {
     this.db.transaction(() => {
@@ -72,9 +88,10 @@ export class NetworkStore {
     return (this.db.prepare('SELECT * FROM endpoints ORDER BY rowid').all() as Raw[]).map(toEp);
   }
   saveEndpoint(e: EndpointRow): void {
-    this.db.prepare(`INSERT OR REPLACE INTO endpoints (network_id, container_id, endpoint_id, ip, mac, static_ip, static_mac, aliases, ifname, host_if, gw_priority, driver_opts, links)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(e.networkId, e.containerId, e.endpointId, e.ip, e.mac, e.staticIp, e.staticMac, JSON.stringify(e.aliases), e.ifname, e.hostIf,
-      e.gwPriority ?? 0, JSON.stringify(e.driverOpts ?? {}), JSON.stringify(e.links ?? []));
+    this.db.prepare(`INSERT OR REPLACE INTO endpoints (network_id, container_id, endpoint_id, ip, mac, static_ip, static_mac, aliases, ifname, host_if, gw_priority, driver_opts, links,
+      ip6, static_ip6, link_local_ips)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(e.networkId, e.containerId, e.endpointId, e.ip, e.mac, e.staticIp, e.staticMac, JSON.stringify(e.aliases), e.ifname, e.hostIf,
+      e.gwPriority ?? 0, JSON.stringify(e.driverOpts ?? {}), JSON.stringify(e.links ?? []), e.ip6 ?? '', e.staticIp6 ?? '', JSON.stringify(e.linkLocalIps ?? []));
   }
   deleteEndpoint(networkId: string, containerId: string): void {
     this.db.prepare('DELETE FROM endpoints WHERE network_id = ? AND container_id = ?').run(networkId, containerId);

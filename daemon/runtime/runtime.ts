@@ -2,19 +2,17 @@
 // through berth-shim. Services call this; nothing else in daemon/ touches the addon or the shims.
 import { native } from './native';
 import { readCgroupStats, readCgroupPids, type CgroupStats } from './cgstats';
-import type { CgroupLayout, CgroupResources } from '../../addon/index';
-import { spawnShim, spawnExec, refillWaitingShim, onSpareShim, cgroupDirsOf, connectShim, readExitFile, shimAlive, shimPids, type ShimSpawnOptions, type ExecSpawnOptions, type ShimConnection, type ExitInfo } from './supervisor';
-import { SystemdCgroups, systemdBooted, validSlice, containerCgroup, SYSTEMD_DEFAULT_SLICE } from './systemd';
+import { spawnShim, spawnExec, refillWaitingShim, onSpareShim, cgroupDirsOf, connectShim, readExitFile, shimAlive, shimPids } from './supervisor';
+import type { CgroupLayout, CgroupResources, CgroupDriver, ContainerRuntime, ShimConnection, ExitInfo, ShimSpawnOptions, ExecSpawnOptions, Spawned } from './types';
+import { SystemdCgroups, systemdBooted, validSlice, slicePath, containerCgroup, SYSTEMD_DEFAULT_SLICE } from './systemd';
 import { invalid } from '../errors/errors';
 import path from 'node:path';
 import { KernelFeatures } from './kernel';
 import { systemError } from '../errors/errors';
 
-export type { CgroupLayout, CgroupResources, ShimConnection, ExitInfo, ShimSpawnOptions, ExecSpawnOptions };
+export type { CgroupLayout, CgroupResources, CgroupDriver, ContainerRuntime, ShimConnection, ExitInfo, ShimSpawnOptions, ExecSpawnOptions, Spawned };
 
 export type { CgroupStats };
-
-export type CgroupDriver = 'cgroupfs' | 'systemd';
 
 export interface RuntimeOptions {
   /** native.cgroupdriver from --exec-opt / daemon.json exec-opts; undefined = as Docker picks it. */
@@ -28,7 +26,7 @@ export interface RuntimeOptions {
 /** The cgroupfs driver's default parent: under the systemd driver it means "not given". */
 const CGROUPFS_DEFAULT_PARENT = 'berth';
 
-export class Runtime {
+export class Runtime implements ContainerRuntime {
   readonly cgroups: CgroupLayout;
   readonly cgroupDriver: CgroupDriver;
   private readonly systemd: SystemdCgroups | undefined;
@@ -61,11 +59,21 @@ export class Runtime {
     }
   }
 
-  /** A container's cgroup, relative to the hierarchies' mount points: cgroupfs "<daemon parent>/<id>";
-   *  systemd "<slice path>/berth-<id>.scope", in the slice HostConfig.CgroupParent names, else the
-   *  daemon's (system.slice). */
+  /** A container's cgroup, relative to the hierarchies' mount points: cgroupfs "<parent>/<id>", the
+   *  parent being HostConfig.CgroupParent (taken from the hierarchy's root, as runc takes it; the kubelet
+   *  asks for /kubepods/burstable/pod<uid>; a slice name maps to systemd's path for it) or else the
+   *  daemon's; systemd "<slice path>/berth-<id>.scope", in the slice HostConfig.CgroupParent names, else
+   *  the daemon's (system.slice). */
   cgroupPathFor(id: string, containerParent?: string): string {
-    if (!this.systemd) return `${this.opts.cgroupParent}/${id}`;
+    if (!this.systemd) {
+      // A slice name (the kubelet's and cri-dockerd's under --cgroup-driver=systemd) stands for the path
+      // systemd would give it, so that the same pod cgroups come out without systemd; any other parent is
+      // normalized from the root, so that `..` cannot climb out of the hierarchy's mount.
+      const parent = !containerParent ? ''
+        : validSlice(containerParent) ? slicePath(containerParent)
+          : path.posix.normalize(`/${containerParent}`).replace(/^\/+|\/+$/g, '');
+      return `${parent || this.opts.cgroupParent}/${id}`;
+    }
     if (containerParent && !validSlice(containerParent)) {
       throw invalid(`cgroup-parent for systemd cgroup should be a valid slice named as "xxx.slice"`);
     }
@@ -137,8 +145,8 @@ export class Runtime {
     return readCgroupStats(this.cgroups, relPath);
   }
 
-  async spawn(o: ShimSpawnOptions) {
-    let r: Awaited<ReturnType<typeof spawnShim>>;
+  async spawn(o: ShimSpawnOptions): Promise<Spawned> {
+    let r: Spawned;
     try {
       r = await spawnShim(o);
     } finally {
@@ -150,7 +158,7 @@ export class Runtime {
   }
 
   /** One more process in a running container, under its own `berth-shim exec`. */
-  async spawnExec(o: ExecSpawnOptions) {
+  async spawnExec(o: ExecSpawnOptions): Promise<Spawned> {
     const r = await spawnExec(o);
     await this.adopt(o.id, r.shimPid);
     return r;
@@ -173,7 +181,7 @@ export class Runtime {
     return cgroupDirsOf(pid);
   }
 
-  connect(stateDir: string) {
+  connect(stateDir: string): Promise<ShimConnection | null> {
     return connectShim(stateDir);
   }
 
@@ -181,11 +189,11 @@ export class Runtime {
     return shimAlive(stateDir, id);
   }
 
-  shimPids(stateDir: string) {
+  shimPids(stateDir: string): { shimPid: number; pid: number } | null {
     return shimPids(stateDir);
   }
 
-  exitStatus(stateDir: string) {
+  exitStatus(stateDir: string): ExitInfo | null {
     return readExitFile(stateDir);
   }
 }

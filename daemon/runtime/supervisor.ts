@@ -7,28 +7,14 @@ import { readFileSync, existsSync, openSync, closeSync, constants as fsConstants
 import path from 'node:path';
 import { Frame, FrameDecoder, encodeFrame } from './frames';
 
-export interface ExitInfo {
-  exitCode: number;
-  signal?: number;
-  finishedAt: string;
-  oomKilled?: boolean;
-}
+import type { ExitInfo, ShimSpawnOptions, ExecSpawnOptions, ShimConnection as ShimChannel } from './types';
 
-export interface ShimSpawnOptions {
-  shimPath: string;
-  id: string;
-  bundle: string;
-  stateDir: string;
-  /** The log driver's arguments (PROTOCOL.md, "Logging"), made by daemon/logs. */
-  logArgs: string[];
-  cgroupDirs: string[];
-  attach: boolean;
-}
+export type { ExitInfo, ShimSpawnOptions, ExecSpawnOptions };
 
 /**
  * One connection to one shim. Emits 'output' (stream 1|2, data), 'exited' (ExitInfo) and 'close'.
  */
-export class ShimConnection extends EventEmitter {
+export class ShimConnection extends EventEmitter implements ShimChannel {
   private readonly decoder = new FrameDecoder();
   private closed = false;
   exitInfo: ExitInfo | undefined;
@@ -140,21 +126,6 @@ export function spawnShim(o: ShimSpawnOptions): Promise<{ conn: ShimConnection; 
   return launchShim(o.shimPath, args, 'the container supervisor exited before the container started');
 }
 
-export interface ExecSpawnOptions {
-  shimPath: string;
-  /** The exec's id (for the shim's command line, so that it can be told apart in ps). */
-  id: string;
-  /** Host pid of the container's init: the exec joins its namespaces. */
-  targetPid: number;
-  /** Its start time (runtime/process.ts): the shim checks, once it holds the namespaces, that the pid is
-   *  still that process. */
-  targetStart?: string;
-  /** JSON file with {"process": <OCI process>, "linux": {"seccomp": …}}. */
-  processFile: string;
-  stateDir: string;
-  cgroupDirs: string[];
-  stdin: boolean;
-}
 
 /**
  * Execs `berth-shim exec` for one exec (PROTOCOL.md, "Exec mode"): a second small supervisor that runs

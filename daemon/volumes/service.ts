@@ -3,15 +3,29 @@
 // The service owns the `volumes` table and those directories; which containers use a volume is read from
 // the containers' mount points.
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
-import { chownToRoot } from '../runtime/userns';
+import { chownToRoot, type Remap } from '../runtime/userns';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { Daemon } from '../daemon';
+import type { Logger } from 'pino';
+import type { DB } from '../state/db';
+import type { EventSink } from '../containers/deps';
+import type { ContainerService } from '../containers/service';
 import { BerthError, conflict, invalid, notFound } from '../errors/errors';
 import { nowNs, rfc3339Nano } from '../lib/time';
 import { checkVolumeName } from './mounts';
 import { isMounted, mountsUnder, runTool } from '../lib/mounts';
 import { crashPoint } from '../lib/crash';
+
+/** What the volume service needs: its data root, its table, and which containers use a volume. */
+export interface VolumeDeps {
+  readonly config: { dataRoot: string };
+  readonly db: DB;
+  readonly log: Logger;
+  readonly events: EventSink;
+  readonly containers: Pick<ContainerService, 'all'>;
+  /** --userns-remap: new volumes belong to its root. */
+  readonly remap?: Remap;
+}
 
 export interface VolumeRow {
   name: string;
@@ -54,7 +68,7 @@ export class VolumeService {
   /** Volumes with driver options mounted now, and how many running containers use each. */
   private readonly held = new Map<string, number>();
 
-  constructor(private readonly d: Daemon) {
+  constructor(private readonly d: VolumeDeps) {
     this.root = path.join(d.config.dataRoot, 'volumes');
   }
 

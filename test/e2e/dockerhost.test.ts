@@ -225,10 +225,30 @@ test('a host whose iptables is the legacy one: the chains go there; a user netwo
   await run('rm', '-f', 'lsrv');
 });
 
-test('daemon.json "iptables": false: berth leaves the firewall alone; a port on 127.0.0.1 is relayed by berthd', async (t) => {
+/** A UDP echo server for a container (busybox's nc has no UDP): the host's own Debian python3, run from
+ *  the host's root bind-mounted read-only, answering each datagram with "echo:" and the datagram. */
+const UDP_ECHO = (port: number) => ['-v', '/:/host:ro', 'busybox', 'chroot', '/host', '/usr/bin/python3', '-c',
+  `import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('0.0.0.0', ${port}))\n` +
+  'while True:\n    d, a = s.recvfrom(2048)\n    s.sendto(b"echo:" + d, a)\n'];
+
+/** Sends `text` to host:port over UDP from the host namespace until an answer comes (bounded) and prints it. */
+const udpAsk = (dh2: DockerHost, host: string, port: number, text: string) => dh2.exec(process.execPath, ['-e',
+  `const s = require('dgram').createSocket('udp4'); let n = 0;` +
+  `const t = setInterval(() => { if (n++ > 20) { console.error('no answer'); process.exit(1); } s.send(${JSON.stringify(text)}, ${port}, ${JSON.stringify(host)}); }, 250);` +
+  `s.on('message', (m) => { process.stdout.write(m.toString()); clearInterval(t); s.close(); });`], 15000);
+
+test('daemon.json "iptables": false: berth leaves the firewall alone; a TCP and a UDP port are relayed by berthd', async (t) => {
   const { dh: dh2, b: b2 } = await otherHost(t, 'nft', { iptables: false });
   const r = await b2.docker(['run', '-d', '--name', 'relayed', '-p', '127.0.0.1:8080:80', ...['busybox', ...WEB('relayed-web')]]);
   assert.equal(r.code, 0, show(r));
+  const u = await b2.docker(['run', '-d', '--name', 'relayed-udp', '-p', '127.0.0.1:5300:5300/udp', '-p', '5301:5300/udp', ...UDP_ECHO(5300)]);
+  assert.equal(u.code, 0, show(u));
+  for (const [host, port] of [['127.0.0.1', 5300], [OUTSIDE.host, 5301]] as const) {
+    const got = await udpAsk(dh2, host, port, `hello-udp-${port}`);
+    assert.equal(got.code, 0, show(got));
+    assert.equal(got.stdout, `echo:hello-udp-${port}`);
+  }
+  await b2.docker(['rm', '-f', 'relayed-udp']);
   assert.doesNotMatch((await dh2.exec('nft', ['list', 'tables'])).stdout, /berth/, 'no nftables table of berth');
   assert.doesNotMatch((await dh2.iptablesCmd(['-S'])).stdout, /BERTH/, 'no iptables chain of berth');
   await waitFor('127.0.0.1:8080 relayed', async () => {

@@ -319,19 +319,20 @@ export async function cleanupRoot(root: string, execRoot: string, cgroupParent: 
   for (const hier of cgroupHierarchies()) {
     const dir = path.join(hier, cgroupParent);
     if (!existsSync(dir)) continue;
-    for (const sub of readdirSync(dir, { withFileTypes: true })) {
-      if (!sub.isDirectory()) continue;
-      const leaf = path.join(dir, sub.name);
+    // Deepest first: containers given a CgroupParent under ours (pods: kubepods/burstable/pod<uid>/<id>).
+    const removeTree = async (d: string, depth: number): Promise<void> => {
+      if (depth > 8) return;
+      for (const sub of readdirSync(d, { withFileTypes: true })) if (sub.isDirectory()) await removeTree(path.join(d, sub.name), depth + 1);
       for (let i = 0; i < 50; i++) {
         let pids: string[] = [];
-        try { pids = readFileSync(path.join(leaf, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean); } catch { break; }
+        try { pids = readFileSync(path.join(d, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean); } catch { break; }
         if (pids.length === 0) break;
         for (const p of pids) { try { process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ } }
         await new Promise((r) => setTimeout(r, 20));
       }
-      try { rmdirSync(leaf); } catch { /* busy or gone */ }
-    }
-    try { rmdirSync(dir); } catch { /* busy or gone */ }
+      try { rmdirSync(d); } catch { /* busy or gone */ }
+    };
+    await removeTree(dir, 0);
   }
   // Unmount deepest first.
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n')

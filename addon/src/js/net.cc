@@ -249,13 +249,14 @@ Napi::Value LinkList(const Napi::CallbackInfo& info) {
   return napi::StartWorker<ListWorker>(env, netns);
 }
 
-// "a.b.c.d/nn" → address and prefix; records a mistake on args otherwise.
+// "a.b.c.d/nn" or "v6addr/nnn" → address and prefix (the address itself is checked by net::AddAddress); records a mistake on args otherwise.
 void SplitCidr(ArgReader& args, const std::string& cidr, const std::string& name, std::string* ip, int* prefix) {
   const size_t slash = cidr.find('/');
   const std::string bits = slash == std::string::npos ? "" : cidr.substr(slash + 1);
-  if (slash == std::string::npos || bits.empty() || bits.size() > 2 ||
-      bits.find_first_not_of("0123456789") != std::string::npos || std::stoi(bits) > 32) {
-    args.Invalid(name, "must be an IPv4 address with a prefix length, like 172.17.0.2/16. Received '" + cidr + "'");
+  if (slash == std::string::npos || bits.empty() || bits.size() > 3 ||
+      bits.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(bits) > (cidr.find(':') == std::string::npos ? 32 : 128)) {
+    args.Invalid(name, "must be an IPv4 or IPv6 address with a prefix length, like 172.17.0.2/16 or fd00::2/64. Received '" + cidr + "'");
     return;
   }
   *ip = cidr.substr(0, slash);

@@ -195,20 +195,35 @@ Status ListLinks(Socket& s, std::vector<LinkInfo>* out) {
 }
 
 Status AddAddress(Socket& s, const std::string& name, const std::string& address, int prefix, bool replace) {
+  const bool v6 = address.find(':') != std::string::npos;
   in_addr ip{};
-  Status st = ParseIp(address, &ip);
-  if (!st.ok()) return st;
-  if (prefix < 0 || prefix > 32) return Status::Invalid(EINVAL, "prefix length must be 0 to 32", address);
+  in6_addr ip6{};
+  if (v6) {
+    if (::inet_pton(AF_INET6, address.c_str(), &ip6) != 1) return Status::Invalid(EINVAL, "not an IPv6 address", address);
+    if (prefix < 0 || prefix > 128) return Status::Invalid(EINVAL, "prefix length must be 0 to 128", address);
+  } else {
+    Status st = ParseIp(address, &ip);
+    if (!st.ok()) return st;
+    if (prefix < 0 || prefix > 32) return Status::Invalid(EINVAL, "prefix length must be 0 to 32", address);
+  }
   int index = 0;
-  st = LinkIndex(s, name, &index);
+  Status st = LinkIndex(s, name, &index);
   if (!st.ok()) return st;
   ifaddrmsg h{};
-  h.ifa_family = AF_INET;
+  h.ifa_family = v6 ? AF_INET6 : AF_INET;
   h.ifa_prefixlen = static_cast<unsigned char>(prefix);
-  h.ifa_scope = RT_SCOPE_UNIVERSE;
+  h.ifa_scope = v6 && IN6_IS_ADDR_LINKLOCAL(&ip6) ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
   h.ifa_index = static_cast<unsigned>(index);
+  // IPv6: no duplicate address detection (addresses come from berth's IPAM, unique on the bridge), so the
+  // address is usable at once instead of "tentative" for a second or more after the container starts.
+  if (v6) h.ifa_flags = IFA_F_NODAD;
   Message m(RTM_NEWADDR, NLM_F_CREATE | (replace ? NLM_F_REPLACE : NLM_F_EXCL));
   m.Header(h);
+  if (v6) {
+    m.Attr(IFA_LOCAL, &ip6, sizeof ip6);
+    m.Attr(IFA_ADDRESS, &ip6, sizeof ip6);
+    return s.Call(m, name).Context("add address " + address + "/" + std::to_string(prefix));
+  }
   m.Attr(IFA_LOCAL, &ip, sizeof ip);
   m.Attr(IFA_ADDRESS, &ip, sizeof ip);
   if (prefix < 31) {
@@ -221,21 +236,28 @@ Status AddAddress(Socket& s, const std::string& name, const std::string& address
 }
 
 Status ReplaceDefaultRoute(Socket& s, const std::string& name, const std::string& gateway) {
+  const bool v6 = gateway.find(':') != std::string::npos;
   in_addr gw{};
-  Status st = ParseIp(gateway, &gw);
-  if (!st.ok()) return st;
+  in6_addr gw6{};
+  if (v6) {
+    if (::inet_pton(AF_INET6, gateway.c_str(), &gw6) != 1) return Status::Invalid(EINVAL, "not an IPv6 address", gateway);
+  } else {
+    Status st = ParseIp(gateway, &gw);
+    if (!st.ok()) return st;
+  }
   int index = 0;
-  st = LinkIndex(s, name, &index);
+  Status st = LinkIndex(s, name, &index);
   if (!st.ok()) return st;
   rtmsg h{};
-  h.rtm_family = AF_INET;
+  h.rtm_family = v6 ? AF_INET6 : AF_INET;
   h.rtm_table = RT_TABLE_MAIN;
   h.rtm_protocol = RTPROT_BOOT;
   h.rtm_scope = RT_SCOPE_UNIVERSE;
   h.rtm_type = RTN_UNICAST;
   Message m(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE);
   m.Header(h);
-  m.Attr(RTA_GATEWAY, &gw, sizeof gw);
+  if (v6) m.Attr(RTA_GATEWAY, &gw6, sizeof gw6);
+  else m.Attr(RTA_GATEWAY, &gw, sizeof gw);
   m.AttrU32(RTA_OIF, static_cast<uint32_t>(index));
   return s.Call(m, name).Context("default route via " + gateway);
 }

@@ -50,7 +50,7 @@ Status SetLink(Socket& s, const LinkChange& c);
 Status DeleteLink(Socket& s, const std::string& name, bool* deleted);
 Status ListLinks(Socket& s, std::vector<LinkInfo>* out);
 
-// address: "a.b.c.d", prefix 0-32. replace: an address already there is not an error.
+// address: "a.b.c.d" (prefix 0-32) or an IPv6 address (prefix 0-128, added without DAD). replace: an address already there is not an error.
 Status AddAddress(Socket& s, const std::string& name, const std::string& address, int prefix, bool replace);
 // The default route via gateway on link `name` (replacing any default route there was).
 Status ReplaceDefaultRoute(Socket& s, const std::string& name, const std::string& gateway);

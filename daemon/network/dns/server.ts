@@ -7,10 +7,25 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { upstreams } from './upstream';
 
+const A = 1;
+const AAAA = 28;
+
+/** An IPv6 address as its 16 bytes. */
+function ip6Bytes(ip: string): Buffer {
+  const [head, tail] = ip.includes('::') ? ip.split('::') : [ip, undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+  const b = Buffer.alloc(16);
+  groups.forEach((g, i) => b.writeUInt16BE(parseInt(g, 16), i * 2));
+  return b;
+}
+
 /** `from`: the asking address (a legacy link's alias is a name for the linking container only; names are
  *  looked up on every network of the asking container). null: the asker is not a container of the
  *  network, and gets REFUSED (the server is nobody else's resolver). */
 export type Resolve = (name: string, from: string) => string[] | undefined | null;
+// (The addresses are IPv4 and IPv6 ones together; the server picks the family the question asks for.)
 
 interface Question {
   name: string;
@@ -43,13 +58,14 @@ function answer(msg: Buffer, q: Question, ips: string[], rcode: number): Buffer 
   head.writeUInt16BE(0, 8);
   head.writeUInt16BE(0, 10);
   const rrs = ips.map((ip) => {
-    const rr = Buffer.alloc(16);
+    const data = ip.includes(':') ? ip6Bytes(ip) : Buffer.from(ip.split('.').map(Number));
+    const rr = Buffer.alloc(12 + data.length);
     rr.writeUInt16BE(0xc00c, 0);
-    rr.writeUInt16BE(1, 2);   // A
+    rr.writeUInt16BE(data.length === 16 ? AAAA : A, 2);
     rr.writeUInt16BE(1, 4);   // IN
     rr.writeUInt32BE(600, 6);
-    rr.writeUInt16BE(4, 10);
-    ip.split('.').forEach((b, i) => rr.writeUInt8(Number(b), 12 + i));
+    rr.writeUInt16BE(data.length, 10);
+    data.copy(rr, 12);
     return rr;
   });
   return Buffer.concat([head, ...rrs]);
@@ -124,7 +140,8 @@ export class DnsServer {
     if (!q) return undefined;
     const ips = resolve(q.name.replace(/\.$/, ''), from.replace(/^::ffff:/, ''));
     if (ips === null) return answer(msg, q, [], 5); // REFUSED
-    if (ips) return answer(msg, q, q.type === 1 ? ips : [], 0);
+    // A name of the network: its addresses of the family asked (none, NOERROR, for other questions).
+    if (ips) return answer(msg, q, q.type === A ? ips.filter((ip) => !ip.includes(':')) : q.type === AAAA ? ips.filter((ip) => ip.includes(':')) : [], 0);
     const ups = upstreams();
     if (ups.length === 0) return answer(msg, q, [], 2); // SERVFAIL
     return (overTcp ? relayTcp(msg, ups[0]) : relayUdp(msg, ups[0])).catch(() => answer(msg, q, [], 2));

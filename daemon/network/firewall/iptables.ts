@@ -11,14 +11,18 @@
 // removed when none is left. iptables-nft and iptables-legacy are separate tables in the kernel, each
 // with its own hooks: each one whose filter table can drop (a policy other than ACCEPT on FORWARD or
 // INPUT, or any rule there) gets the chains. A table that accepts everything gets nothing: there is
-// nothing to overrule, and the host's firewall stays as its owner left it.
+// nothing to overrule, and the host's firewall stays as its owner left it. The same goes for ip6tables
+// (Docker 28 leaves its FORWARD policy DROP too, and br_netfilter sends bridged IPv6 through it): its
+// chains accept the bridges' traffic for IPv6 networks (the embedded DNS server listens on IPv4 only).
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { run } from '../exec';
 
 export interface Backend {
   name: 'nft' | 'legacy';
-  tool: string; // iptables-nft, iptables-legacy (or iptables when it is the one)
+  /** iptables (4) or ip6tables (6). */
+  family: 4 | 6;
+  tool: string; // iptables-nft, iptables-legacy, ip6tables-nft, … (or iptables when it is the one)
   /** The filter table may drop forwarded or input traffic (berth's chains are needed). */
   drops: boolean;
   /** The chains of this berthd exist there. */
@@ -35,19 +39,21 @@ function which(names: string[]): string | undefined {
  *  does not create one: nft lists the chain, and the legacy tables in use are named in
  *  /proc/net/ip_tables_names; only then is the table read (`-S`). */
 export async function backends(chains: { forward: string; input: string }): Promise<Backend[]> {
-  const found: Array<Pick<Backend, 'name' | 'tool'>> = [];
-  const nftHas = await run('nft', ['list', 'chain', 'ip', 'filter', 'FORWARD']).then(() => true, () => false);
-  if (nftHas) {
-    const tool = which(['iptables-nft']) ?? which(['iptables']);
-    if (tool) found.push({ name: 'nft', tool });
-  }
-  let legacy = false;
-  try {
-    legacy = readFileSync('/proc/net/ip_tables_names', 'utf8').split('\n').includes('filter');
-  } catch { /* no legacy iptables in this kernel */ }
-  if (legacy) {
-    const tool = which(['iptables-legacy']);
-    if (tool) found.push({ name: 'legacy', tool });
+  const found: Array<Pick<Backend, 'name' | 'tool' | 'family'>> = [];
+  for (const [family, nftFamily, cmd, names] of [[4, 'ip', 'iptables', 'ip_tables_names'], [6, 'ip6', 'ip6tables', 'ip6_tables_names']] as const) {
+    const nftHas = await run('nft', ['list', 'chain', nftFamily, 'filter', 'FORWARD']).then(() => true, () => false);
+    if (nftHas) {
+      const tool = which([`${cmd}-nft`]) ?? which([cmd]);
+      if (tool) found.push({ name: 'nft', family, tool });
+    }
+    let legacy = false;
+    try {
+      legacy = readFileSync(`/proc/net/${names}`, 'utf8').split('\n').includes('filter');
+    } catch { /* no legacy iptables of this family in this kernel */ }
+    if (legacy) {
+      const tool = which([`${cmd}-legacy`]);
+      if (tool) found.push({ name: 'legacy', family, tool });
+    }
   }
   const out: Backend[] = [];
   for (const f of found) {
@@ -112,7 +118,8 @@ async function ensureJump(be: Backend, builtin: string, chain: string): Promise<
 
 /** The chains hold exactly the rules for `bridges`, and FORWARD and INPUT jump to them. */
 export async function syncChains(be: Backend, chains: { forward: string; input: string }, bridges: HostBridge[]): Promise<void> {
-  await run(`${be.tool}-restore`, ['-w', '10', '--noflush'], renderChains(chains, bridges));
+  const forFamily = be.family === 6 ? bridges.map((b) => ({ bridge: b.bridge })) : bridges;
+  await run(`${be.tool}-restore`, ['-w', '10', '--noflush'], renderChains(chains, forFamily));
   await ensureJump(be, 'FORWARD', chains.forward);
   await ensureJump(be, 'INPUT', chains.input);
 }

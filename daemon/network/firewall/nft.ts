@@ -8,6 +8,8 @@ import { run } from '../exec';
 export interface FwNetwork {
   bridge: string;
   subnet: string;
+  /** The IPv6 subnet of a network with IPv6 ('' or absent otherwise). */
+  subnet6?: string;
   internal: boolean;
   icc: boolean;
   masquerade: boolean;
@@ -57,7 +59,8 @@ export function renderTable(table: string, nets: FwNetwork[], ports: FwPort[]): 
     }
   }
   const subnets = nets.map((n) => n.subnet).filter(Boolean);
-  for (const p of ports) {
+  const v6 = ports.filter((p) => p.ctrIp.includes(':'));
+  for (const p of ports.filter((x) => !x.ctrIp.includes(':'))) {
     const daddr = p.hostIp && p.hostIp !== '0.0.0.0' ? `ip daddr ${p.hostIp} ` : 'fib daddr type local ';
     const rule = `${daddr}${p.proto} dport ${p.hostPort} dnat to ${p.ctrIp}:${p.ctrPort}`;
     // A port published on a loopback address is for the host's own processes (output) only: a packet
@@ -75,8 +78,6 @@ export function renderTable(table: string, nets: FwNetwork[], ports: FwPort[]): 
   if (ports.length) sealed.push('ct status dnat accept');
   fwd.unshift(...sealed);
   fwd.push(...exposed);
-  const chain = (name: string, hook: string, prio: string, rules: string[]) =>
-    `  chain ${name} {\n    type ${hook} priority ${prio}; policy accept;\n${rules.map((r) => `    ${r}\n`).join('')}  }\n`;
   return `table ip ${table}\ndelete table ip ${table}\ntable ip ${table} {\n` +
     chain('prerouting', 'nat hook prerouting', 'dstnat', pre) +
     chain('output', 'nat hook output', '-100', out) +
@@ -86,7 +87,56 @@ export function renderTable(table: string, nets: FwNetwork[], ports: FwPort[]): 
     chain('rawprerouting', 'filter hook prerouting', 'raw', raw) +
     '}\n' +
     `table bridge ${table}\ndelete table bridge ${table}\n` +
-    (brFwd.length ? `table bridge ${table} {\n${chain('forward', 'filter hook forward', 'filter', brFwd)}}\n` : '');
+    (brFwd.length ? `table bridge ${table} {\n${chain('forward', 'filter hook forward', 'filter', brFwd)}}\n` : '') +
+    renderTable6(table, nets, v6);
+}
+
+const chain = (name: string, hook: string, prio: string, rules: string[]) =>
+  `  chain ${name} {\n    type ${hook} priority ${prio}; policy accept;\n${rules.map((r) => `    ${r}\n`).join('')}  }\n`;
+
+/** The IPv6 side, in an `ip6` table of the same name: present only while some network has IPv6, so a host
+ *  without IPv6 networks gets exactly the rules it had before. The forward rules are the IPv4 table's
+ *  (isolation, internal networks, what may reach a bridge from outside: they name devices and conntrack
+ *  states, not addresses); NAT is for the IPv6 subnets and the ports published to IPv6 addresses. Ports
+ *  published on [::1] are not here: IPv6 has no route_localnet, so a packet from ::1 cannot be sent to a
+ *  container; berthd's port holder relays them (ports.ts), as Docker's userland proxy does. */
+function renderTable6(table: string, nets: FwNetwork[], ports: FwPort[]): string {
+  const gone = `table ip6 ${table}\ndelete table ip6 ${table}\n`;
+  if (!nets.some((n) => n.subnet6)) return gone;
+  const q = (s: string) => `"${s}"`;
+  const post: string[] = [];
+  const fwd: string[] = [];
+  const sealed: string[] = [];
+  const exposed: string[] = [];
+  const pre: string[] = [];
+  const out: string[] = [];
+  for (const n of nets) {
+    exposed.push(...exposure(n));
+    if (n.internal) {
+      sealed.push(`iifname ${q(n.bridge)} oifname != ${q(n.bridge)} drop`);
+      sealed.push(`oifname ${q(n.bridge)} iifname != ${q(n.bridge)} drop`);
+    } else if (n.masquerade && n.subnet6) {
+      post.push(`ip6 saddr ${n.subnet6} oifname != ${q(n.bridge)} masquerade`);
+    }
+    for (const o of nets) {
+      if (o !== n) fwd.push(`iifname ${q(n.bridge)} oifname ${q(o.bridge)} drop`);
+    }
+  }
+  const subnets = nets.map((n) => n.subnet6).filter(Boolean);
+  for (const p of ports) {
+    const daddr = p.hostIp && p.hostIp !== '::' ? `ip6 daddr ${p.hostIp} ` : 'fib daddr type local ip6 daddr != ::1 ';
+    const rule = `${daddr}${p.proto} dport ${p.hostPort} dnat to [${p.ctrIp}]:${p.ctrPort}`;
+    pre.push(rule);
+    out.push(rule);
+    if (subnets.length) post.push(`ct status dnat ip6 saddr { ${subnets.join(', ')} } ip6 daddr ${p.ctrIp} ${p.proto} dport ${p.ctrPort} masquerade`);
+  }
+  if (ports.length) sealed.push('ct status dnat accept');
+  return gone + `table ip6 ${table} {\n` +
+    chain('prerouting', 'nat hook prerouting', 'dstnat', pre) +
+    chain('output', 'nat hook output', '-100', out) +
+    chain('postrouting', 'nat hook postrouting', 'srcnat', post) +
+    chain('forward', 'filter hook forward', 'filter', [...sealed, ...fwd, ...exposed]) +
+    '}\n';
 }
 
 /** The rules a new network adds to a table that `renderTable` made for `others` with no published ports, as
@@ -146,5 +196,5 @@ export async function applyTable(text: string): Promise<void> {
 }
 
 export async function deleteTable(table: string): Promise<void> {
-  await run('nft', ['-f', '-'], `table ip ${table}\ndelete table ip ${table}\ntable bridge ${table}\ndelete table bridge ${table}\n`).catch(() => {});
+  await run('nft', ['-f', '-'], `table ip ${table}\ndelete table ip ${table}\ntable bridge ${table}\ndelete table bridge ${table}\ntable ip6 ${table}\ndelete table ip6 ${table}\n`).catch(() => {});
 }

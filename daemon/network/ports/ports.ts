@@ -24,15 +24,29 @@ interface Wanted {
   hostPortEnd: number;
 }
 
-/** `relay`: with berth's firewall off (daemon.json "iptables": false) there is no DNAT, and the holder of a
- *  TCP port carries its connections to the container itself, as Docker's userland proxy does. */
+const v6 = (ip: string) => ip.includes(':');
+
+/** The address a holder binds: '' is every IPv4 address (IPv6 ones are '::', a binding of its own). */
+const bindIp = (hostIp: string) => hostIp || '0.0.0.0';
+
+/** `relay`: there is no DNAT for this binding, and the holder carries TCP connections and UDP datagrams
+ *  (UdpFlows) to the container itself, as Docker's userland proxy does: with berth's firewall off (daemon.json "iptables":
+ *  false), for a port published on [::1] (IPv6 has no route_localnet), and for an IPv6 host address
+ *  published to a container that has no IPv6 address. */
 function reserve(b: FwPort, relay = false): Promise<Holder> {
-  const ip = b.hostIp || '0.0.0.0';
+  const ip = bindIp(b.hostIp);
   return new Promise((resolve, reject) => {
     if (b.proto === 'udp') {
-      const s = dgram.createSocket('udp4');
+      // ipv6Only: '::' must not take the IPv4 port too, which the '' binding of the same port holds.
+      const s = dgram.createSocket({ type: v6(ip) ? 'udp6' : 'udp4', ipv6Only: v6(ip) });
       s.once('error', reject);
-      s.bind(b.hostPort, ip, () => resolve({ close: () => s.close() }));
+      const flows = relay ? new UdpFlows(s, b) : undefined;
+      if (flows) s.on('message', (msg, from) => flows.forward(msg, from));
+      s.bind(b.hostPort, ip, () => {
+        s.off('error', reject);
+        s.on('error', () => {});
+        resolve({ close: () => { flows?.closeAll(); s.close(); } });
+      });
     } else {
       const s = net.createServer((c) => {
         if (!relay) return c.destroy();
@@ -42,22 +56,75 @@ function reserve(b: FwPort, relay = false): Promise<Holder> {
         c.pipe(up).pipe(c);
       });
       s.once('error', reject);
-      s.listen({ port: b.hostPort, host: ip, exclusive: true }, () => resolve({ close: () => s.close() }));
+      s.listen({ port: b.hostPort, host: ip, exclusive: true, ipv6Only: v6(ip) }, () => resolve({ close: () => s.close() }));
     }
   });
+}
+
+/** How long a UDP flow of the relay lives without a datagram either way, and how many there may be at once
+ *  per port: UDP has no connection to end, so a flow (one client address and port, with a socket of its own
+ *  towards the container so that answers find their way back) ends when it goes quiet, as a conntrack entry
+ *  does; a client that makes new flows faster than that finds the port's table full and its datagrams
+ *  dropped, as a full conntrack table drops them. */
+const UDP_FLOW_IDLE_MS = 60_000;
+const UDP_MAX_FLOWS = 1024;
+
+/** The UDP side of the userland relay (daemon.json "iptables": false, IPv6 host addresses): datagrams to
+ *  the held port go on to the container from a socket per client; the container's answers come back from
+ *  the held port to that client. */
+class UdpFlows {
+  private readonly flows = new Map<string, { sock: dgram.Socket; timer: NodeJS.Timeout }>();
+
+  constructor(private readonly front: dgram.Socket, private readonly b: FwPort) {}
+
+  forward(msg: Buffer, from: dgram.RemoteInfo): void {
+    const key = `${from.address}|${from.port}`;
+    let f = this.flows.get(key);
+    if (!f) {
+      if (this.flows.size >= UDP_MAX_FLOWS) return;
+      const sock = dgram.createSocket(v6(this.b.ctrIp) ? 'udp6' : 'udp4');
+      sock.on('error', () => this.end(key));
+      sock.on('message', (reply) => {
+        this.touch(key);
+        try { this.front.send(reply, from.port, from.address); } catch { /* the port was unmapped meanwhile */ }
+      });
+      f = { sock, timer: setTimeout(() => this.end(key), UDP_FLOW_IDLE_MS) };
+      f.timer.unref();
+      this.flows.set(key, f);
+    } else {
+      this.touch(key);
+    }
+    try { f.sock.send(msg, this.b.ctrPort, this.b.ctrIp); } catch { this.end(key); }
+  }
+
+  private touch(key: string): void {
+    this.flows.get(key)?.timer.refresh();
+  }
+
+  private end(key: string): void {
+    const f = this.flows.get(key);
+    if (!f) return;
+    this.flows.delete(key);
+    clearTimeout(f.timer);
+    try { f.sock.close(); } catch { /* closed */ }
+  }
+
+  closeAll(): void {
+    for (const k of [...this.flows.keys()]) this.end(k);
+  }
 }
 
 /** A free port of the ephemeral range, by asking the kernel for one. */
 async function randomPort(proto: 'tcp' | 'udp', ip: string): Promise<number> {
   const h = await new Promise<{ port: number; close(): void }>((resolve, reject) => {
     if (proto === 'udp') {
-      const s = dgram.createSocket('udp4');
+      const s = dgram.createSocket({ type: v6(ip) ? 'udp6' : 'udp4', ipv6Only: v6(ip) });
       s.once('error', reject);
-      s.bind(0, ip || '0.0.0.0', () => resolve({ port: s.address().port, close: () => s.close() }));
+      s.bind(0, bindIp(ip), () => resolve({ port: s.address().port, close: () => s.close() }));
     } else {
       const s = net.createServer();
       s.once('error', reject);
-      s.listen({ port: 0, host: ip || '0.0.0.0' }, () => resolve({ port: (s.address() as net.AddressInfo).port, close: () => s.close() }));
+      s.listen({ port: 0, host: bindIp(ip), ipv6Only: v6(ip) }, () => resolve({ port: (s.address() as net.AddressInfo).port, close: () => s.close() }));
     }
   });
   h.close();
@@ -80,8 +147,18 @@ export class PortMapper {
     }));
   }
 
+  /** Whether a binding's holder carries connections to the container (see reserve). IPv6 host addresses
+   *  always relay: connections to ::1 reach the holder of '::' or '::1' (the DNAT rules leave ::1 out,
+   *  as Docker's do, since IPv6 has no route_localnet), and all of them do when the container has no IPv6
+   *  address. Elsewhere DNAT takes the packets before the holder sees them. */
+  private relays(b: FwPort): boolean {
+    return this.relay || v6(b.hostIp);
+  }
+
+  /** The bindings the firewall's DNAT rules carry: IPv4 ones, and IPv6 ones to a container's IPv6 address
+   *  on an address other than ::1. */
   rules(): FwPort[] {
-    return this.all();
+    return this.all().filter((b) => !v6(b.hostIp) || (b.hostIp !== '::1' && v6(b.ctrIp)));
   }
 
   /** What the container asks for: (proto, container port, host ip, host port or 0). */
@@ -109,16 +186,30 @@ export class PortMapper {
     return out;
   }
 
-  /** Maps every port a container publishes to `ctrIp`; all or nothing. */
-  async map(rec: ContainerRecord, ctrIp: string): Promise<void> {
+  /** Maps every port a container publishes to `ctrIp` (and, for IPv6 host addresses, to `ctrIp6` when the
+   *  container has one); all or nothing. A port published on every address of a container with IPv6 is
+   *  also published on '::' with the same port number, as Docker does; where the host has no IPv6 that
+   *  second binding is left out. */
+  async map(rec: ContainerRecord, ctrIp: string, ctrIp6?: string): Promise<void> {
     const wanted = PortMapper.wanted(rec);
     const made: Binding[] = [];
+    const insert = (b: Binding) => {
+      this.db.prepare('INSERT INTO ports (container_id, proto, host_ip, host_port, ctr_ip, ctr_port) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(b.containerId, b.proto, b.hostIp, b.hostPort, b.ctrIp, b.ctrPort);
+      made.push(b);
+    };
     try {
       for (const w of wanted) {
-        const b = await this.bindOne(rec, w, ctrIp);
-        this.db.prepare('INSERT INTO ports (container_id, proto, host_ip, host_port, ctr_ip, ctr_port) VALUES (?, ?, ?, ?, ?, ?)')
-          .run(b.containerId, b.proto, b.hostIp, b.hostPort, b.ctrIp, b.ctrPort);
-        made.push(b);
+        const b = await this.bindOne(rec, w, v6(w.hostIp) ? ctrIp6 ?? ctrIp : ctrIp);
+        insert(b);
+        if (!w.hostIp && ctrIp6) {
+          const b6: Binding = { ...b, hostIp: '::', ctrIp: ctrIp6 };
+          if (this.taken(b6.proto, b6.hostIp, b6.hostPort)) continue;
+          const h = await reserve(b6, this.relays(b6)).catch(() => undefined);
+          if (!h) continue;
+          this.holders.set(this.key(b6), h);
+          insert(b6);
+        }
       }
     } catch (e) {
       this.unmap(rec.id);
@@ -126,13 +217,21 @@ export class PortMapper {
     }
   }
 
+  /** Whether a binding of `proto` port `port` on `hostIp` would clash with one held: same family, and the
+   *  same address or a wildcard ('' for IPv4, '::' for IPv6) on either side. */
+  private taken(proto: string, hostIp: string, port: number): boolean {
+    const wild = (ip: string) => ip === '' || ip === '::';
+    return this.all().some((x) => x.proto === proto && x.hostPort === port && v6(x.hostIp) === v6(hostIp) &&
+      (wild(x.hostIp) || wild(hostIp) || x.hostIp === hostIp));
+  }
+
   /** Holds one host port for the container: the one asked for, the first free one of a range, or a random one. */
   private async bindOne(rec: ContainerRecord, w: Wanted, ctrIp: string): Promise<Binding> {
-    const ip = w.hostIp || '0.0.0.0';
-    const taken = (port: number) => this.all().some((x) => x.proto === w.proto && x.hostPort === port && (!x.hostIp || !w.hostIp || x.hostIp === w.hostIp));
+    const ip = bindIp(w.hostIp);
+    const taken = (port: number) => this.taken(w.proto, w.hostIp, port);
     if (w.hostPort === 0) {
       const b: Binding = { containerId: rec.id, proto: w.proto, hostIp: w.hostIp, hostPort: await randomPort(w.proto, w.hostIp), ctrIp, ctrPort: w.ctrPort };
-      this.holders.set(this.key(b), await reserve(b, this.relay));
+      this.holders.set(this.key(b), await reserve(b, this.relays(b)));
       return b;
     }
     const range = w.hostPortEnd > w.hostPort;
@@ -144,7 +243,7 @@ export class PortMapper {
       }
       const b: Binding = { containerId: rec.id, proto: w.proto, hostIp: w.hostIp, hostPort: port, ctrIp, ctrPort: w.ctrPort };
       try {
-        this.holders.set(this.key(b), await reserve(b, this.relay));
+        this.holders.set(this.key(b), await reserve(b, this.relays(b)));
         return b;
       } catch (e) {
         const why = (e as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'address already in use' : (e as Error).message;
@@ -172,7 +271,7 @@ export class PortMapper {
         this.unmap(b.containerId);
         continue;
       }
-      await reserve(b, this.relay).then((h) => this.holders.set(this.key(b), h)).catch(() => {});
+      await reserve(b, this.relays(b)).then((h) => this.holders.set(this.key(b), h)).catch(() => {});
     }
   }
 

@@ -115,7 +115,13 @@ export function imageRoutes(app: FastifyInstance, d: Daemon): void {
   const svc = d.images;
 
   app.get('/images/json', async (req: Req) => {
-    return svc.list({ all: qbool(req.query, 'all'), filters: parseFilters(req.query), apiVersion: req.apiVersion });
+    const list = svc.list({ all: qbool(req.query, 'all'), filters: parseFilters(req.query), apiVersion: req.apiVersion });
+    // shared-size (API 1.42): computed only when asked, as Docker does; -1 otherwise.
+    if (qbool(req.query, 'shared-size') && req.apiVersion >= '1.42') {
+      const shared = svc.sharedSizes();
+      for (const v of list) v.SharedSize = shared.get(v.Id as string) ?? 0;
+    }
+    return list;
   });
 
   app.post('/images/load', async (req: Req, reply) => {

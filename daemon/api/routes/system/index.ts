@@ -9,7 +9,9 @@ import { backingFs, supportsDType, ipv4Forwarding, bridgeNf, cgroupFacts, hostWa
 import { sendError } from '../../plugins/dialect';
 import { LOG_DRIVERS } from '../../../logs';
 
-export const BERTH_VERSION = '0.1.0';
+import { BERTH_VERSION } from '../../../lib/versions';
+
+export { BERTH_VERSION };
 
 function pingHeaders(reply: FastifyReply): void {
   reply.headers({

@@ -27,6 +27,13 @@ export interface VethSpec {
   address: string;    // a.b.c.d/prefix
   mac: string;
   gateway?: string;   // default route via this address
+  /** Whether the network has IPv6: the interface's IPv6 is switched on (with its address and route) or off
+   *  (no link-local address either), as Docker sets net.ipv6.conf.<if>.disable_ipv6 per endpoint. */
+  ipv6?: boolean;
+  address6?: string;  // v6addr/prefix
+  gateway6?: string;  // IPv6 default route via this address
+  /** EndpointSettings.IPAMConfig.LinkLocalIPs: added beside the address (169.254/16, fe80::/64). */
+  linkLocal?: string[];
 }
 
 export const newHostIfName = () => `veth${randomBytes(4).toString('hex').slice(0, 7)}`;
@@ -48,9 +55,15 @@ export function vethSteps(s: VethSpec, hostIf: string): Step[] {
     {
       name: 'container interface',
       do: async () => {
+        // A kernel without IPv6 (ipv6.disable=1) has no such file: nothing to switch off there.
+        if (s.ipv6) await host.sysctl(`net/ipv6/conf/${s.ifname}/disable_ipv6`, '0', s.netns);
+        else await host.sysctl(`net/ipv6/conf/${s.ifname}/disable_ipv6`, '1', s.netns).catch(() => {});
         await host.addAddress({ name: s.ifname, address: s.address, netns: s.netns });
+        if (s.address6) await host.addAddress({ name: s.ifname, address: s.address6, netns: s.netns });
+        for (const ll of s.linkLocal ?? []) await host.addAddress({ name: s.ifname, address: `${ll}/${ll.includes(':') ? 64 : 16}`, netns: s.netns });
         await host.setLink({ name: s.ifname, up: true, netns: s.netns });
         if (s.gateway) await host.defaultRoute({ name: s.ifname, gateway: s.gateway, netns: s.netns });
+        if (s.gateway6) await host.defaultRoute({ name: s.ifname, gateway: s.gateway6, netns: s.netns });
       },
       undo: async () => {},
     },
