@@ -184,12 +184,18 @@ test('another container\'s network and UTS can be shared; its PID namespace cann
   }
 });
 
-test('run --rm, device nodes, --user, and the container keeps its own network', async () => {
+test('run --rm, device nodes, --user, --read-only, a tty, and the container keeps its own network', async () => {
   await ok('run', '--rm', 'busybox', 'true');
   assert.equal((await ok('ps', '-aq')).trim(), '');
   assert.match(await ok('run', '--rm', 'busybox', 'ip', '-o', 'addr', 'show', 'eth0'), /inet \d+\.\d+\.\d+\.\d+/);
   assert.match(await ok('run', '--rm', 'busybox', 'ls', '-ln', '/dev/null'), /^crw/);
   assert.equal((await ok('run', '--rm', '--user', '1000:1000', 'busybox', 'id', '-u')).trim(), '1000');
+  // A read-only root with a tmpfs, and a terminal from the container's own devpts.
+  assert.equal((await ok('run', '--rm', '--read-only', '--tmpfs', '/scratch', 'busybox', 'sh', '-c',
+    'touch /x 2>/dev/null && echo wrote || echo refused; touch /scratch/y && stat -c %u /scratch/y')).trim(), 'refused\n0');
+  const tty = execFileSync('script', ['-qec', `${DOCKER} run --rm -t busybox sh -c 'tty; stat -c %u $(tty)'`, '/dev/null'],
+    { encoding: 'utf8', env: { ...process.env, DOCKER_HOST: b.host } });
+  assert.match(tty, /\/dev\/pts\/0\s+0/);
 });
 
 test('a remapped container outlives a berthd restart; exec and stop work after it', async () => {
