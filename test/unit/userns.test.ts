@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { rangesFor, freeRange, mapText, toContainer, resolveRemap, rootPair } from '../../daemon/runtime/userns';
+import { rangesFor, freeRange, mapText, toContainer, toHost, archiveIds, resolveRemap, rootPair } from '../../daemon/runtime/userns';
+import { loadConfig, ConfigError } from '../../daemon/config/config';
 
 test('ranges of a user by name or number, laid out one after another', () => {
   const text = 'alice:100000:65536\n1001:300000:1000\nbob:200000:65536\nalice:500000:10\n# junk\nbad:line\n';
@@ -51,4 +52,32 @@ test('user, user:group and uid:gid settings find their ranges; missing ones say 
     else process.env.BERTH_USERNS_ROOT = prev;
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('userns-remap from daemon.json or the flag; a malformed one is refused', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-userns-cfg-'));
+  try {
+    const f = path.join(dir, 'daemon.json');
+    writeFileSync(f, JSON.stringify({ 'userns-remap': 'default' }));
+    assert.equal(loadConfig(['--config-file', f], '/repo').usernsRemap, 'default');
+    assert.equal(loadConfig(['--config-file', f, '--userns-remap', 'alice:staff'], '/repo').usernsRemap, 'alice:staff');
+    writeFileSync(f, '{}');
+    assert.equal(loadConfig(['--config-file', f], '/repo').usernsRemap, '');
+    assert.throws(() => loadConfig(['--config-file', f, '--userns-remap=a:b:c'], '/repo'), ConfigError);
+    writeFileSync(f, JSON.stringify({ 'userns-remap': 5 }));
+    assert.throws(() => loadConfig(['--config-file', f], '/repo'), /invalid userns-remap/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('ids between the container and the host, and back for archives', () => {
+  const ranges = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  assert.equal(toHost(ranges, 0), 100000);
+  assert.equal(toHost(ranges, 1000), 101000);
+  assert.equal(toHost(ranges, 70000), 100000, 'outside the range: the range\'s root, never the host\'s');
+  const ids = archiveIds({ setting: 'x', user: 'x', group: 'x', uidMappings: ranges, gidMappings: ranges });
+  assert.equal(ids.uid(100007), 7);
+  assert.equal(ids.uid(0), 0, 'an image layer\'s root stays root');
+  assert.equal(ids.gid(165536), 165536);
 });
