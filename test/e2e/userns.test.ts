@@ -213,8 +213,9 @@ test('a remapped container outlives a berthd restart; exec and stop work after i
 
 test('kernels before 6.15 (layers attached while the overlay is made) give the same view', async () => {
   const etc = makeEtc();
-  const other = await startBerthd({ daemonJson: { 'userns-remap': 'default' }, env: { BERTH_USERNS_ROOT: etc, BERTH_TEST_IDMAP_ATTACHED: '1' } });
+  let other: Awaited<ReturnType<typeof startBerthd>> | undefined;
   try {
+    other = await startBerthd({ daemonJson: { 'userns-remap': 'default' }, env: { BERTH_USERNS_ROOT: etc, BERTH_TEST_IDMAP_ATTACHED: '1' } });
     const r = await other.docker(['load', '-i', path.join(FIXTURES, 'busybox.tar')]);
     assert.equal(r.code, 0, r.stderr);
     const out = await other.docker(['run', '--rm', 'busybox', 'sh', '-c', 'stat -c %u:%g /bin/busybox / && cat /proc/self/uid_map']);
@@ -223,7 +224,7 @@ test('kernels before 6.15 (layers attached while the overlay is made) give the s
     // Nothing stays mounted in the staging directories.
     assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.includes('.idmap/')));
   } finally {
-    await other.destroy();
+    await other?.destroy();
     rmSync(etc, { recursive: true, force: true });
   }
 });
