@@ -19,6 +19,7 @@
         "src/fs/inroot.cc",
         "src/fs/nodes.cc",
         "src/fs/overlay.cc",
+        "src/fs/idmap.cc",
         "src/net/netlink.cc",
         "src/net/link.cc",
         "src/net/netns.cc",

@@ -10,6 +10,9 @@ export interface OverlayMount {
   workdir: string;
   /** Mount point; must exist. */
   target: string;
+  /** --userns-remap: each lower dir is seen through an idmapped mount of this mapping (uid_map/gid_map
+   *  lines "inside outside count"), attached on `<target>.idmap/<n>` only while the overlay is made. */
+  idmap?: { uidMap: string; gidMap: string };
 }
 
 /** An overlay mount: the new mount API with one `lowerdir+` per layer where the kernel takes it (6.8), else
@@ -17,6 +20,11 @@ export interface OverlayMount {
  *  short /proc/self/fd/N; E2BIG when even those exceed a page). A kernel before 6.5 that refuses
  *  `lowerdir+` only when the superblock is made is detected there and sent to mount(2). */
 export function mountOverlay(spec: OverlayMount): Promise<void>;
+
+/** Whether an overlay over an idmapped lower dir works here (Linux 5.19 and a file system with idmapped
+ *  mounts): made under `scratch` (created and removed), its root-owned directory must show as `hostUid`.
+ *  Rejects with the kernel's errno and words otherwise. */
+export function probeIdmappedOverlay(scratch: string, uidMap: string, gidMap: string, hostUid: number): Promise<void>;
 
 /** umount2(target, MNT_DETACH when detach). Not mounted (EINVAL) or missing (ENOENT) is not an error. */
 export function unmount(target: string, detach?: boolean): Promise<void>;

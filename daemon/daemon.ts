@@ -17,6 +17,9 @@ import { validateBody } from './api/validate';
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
+import type { Remap } from './runtime/userns';
+import { warmDefaultSeccomp } from './containers/seccomp-warm';
+import { AppArmor } from './containers/apparmor';
 
 function engineId(dataRoot: string): string {
   const f = path.join(dataRoot, 'engine-id');
@@ -40,10 +43,15 @@ export class Daemon {
   readonly startedAt = new Date();
   /** A stable identity for /info, made on the first start of a data root. */
   readonly engineId: string;
+  /** --userns-remap resolved to its id ranges (main.ts, before restore); undefined when off. */
+  remap: Remap | undefined;
+  /** Whether containers get AppArmor profiles here, and berth-default's loading. */
+  readonly apparmor: AppArmor;
 
   constructor(readonly config: Config, readonly db: DB, readonly log: Logger) {
     this.host = probeHost();
     this.engineId = engineId(config.dataRoot);
+    this.apparmor = new AppArmor(config.execRoot);
     this.images = new ImageService(db, config.dataRoot, log.child({ svc: 'images' }), {
       imageInUse: (imageId) => this.containers.containersUsingImage(imageId),
       emit: (type, action, id, attrs) => this.events.emit(type, action, id, attrs),
@@ -63,13 +71,19 @@ export class Daemon {
       get volumes() { return self.volumes; },
       validateBody,
       runProbe: (live, cmd, ms) => execProbe(this, live, cmd, ms),
+      get remap() { return self.remap; },
+      apparmor: this.apparmor,
     }, runtime);
     this.networks = new NetworkService({ ...base, engineId: this.engineId, containers: this.containers });
-    this.volumes = new VolumeService({ ...base, containers: this.containers });
+    this.volumes = new VolumeService({ ...base, containers: this.containers, get remap() { return self.remap; } });
   }
 
   /** Brings the state in line with the host after a start: sweeps half-done work, re-attaches shims. */
   async restore(): Promise<void> {
+    // Docker's default seccomp profile is compiled meanwhile, so that the first start finds it compiled.
+    const seccomp = warmDefaultSeccomp(this.config.shimPath, this.config.execRoot)
+      .then((how) => this.log.debug({ how }, 'default seccomp profile ready'))
+      .catch((err) => this.log.warn({ err }, 'could not compile the default seccomp profile ahead (the first start compiles it)'));
     // Before anything is mounted: the probe also settles how overlays are mounted on this kernel.
     const kernel = await this.containers.runtime.probeKernel(path.join(this.config.dataRoot, `.kernel-probe-${process.pid}`));
     kernel.log(this.log);
@@ -79,6 +93,9 @@ export class Daemon {
     await this.networks.sweep();
     await this.volumes.sweep((name) => this.containers.all()
       .filter((l) => this.containers.isRunningId(l.rec.id) && (l.rec.mounts ?? []).some((m) => m.Type === 'volume' && m.Name === name)).length);
+    await seccomp;
+    this.log.info({ apparmor: this.apparmor.used }, this.apparmor.reason);
+    await this.apparmor.ensureDefault().catch((err) => this.log.error({ err }, 'AppArmor: the default profile could not be loaded (container starts will retry)'));
   }
 
   async shutdown(): Promise<void> {

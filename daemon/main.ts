@@ -7,6 +7,7 @@ import pino from 'pino';
 import { loadConfig, ConfigError, type Config } from './config/config';
 import { openDb } from './state/db';
 import { Daemon } from './daemon';
+import { resolveRemap, probeRemap } from './runtime/userns';
 import { buildApp, type MakeServer } from './app';
 import { serveMetrics } from './metrics';
 import { lockOrExit } from './lib/instance-lock';
@@ -156,6 +157,19 @@ export async function main(argv: string[]): Promise<void> {
     process.exit(1);
   }
   const daemon = new Daemon(cfg, db, log);
+  if (cfg.usernsRemap) {
+    // Before anything is restored: a remap this host cannot make stops berthd here, with the reason.
+    try {
+      daemon.remap = await resolveRemap(cfg.usernsRemap);
+      await probeRemap(daemon.remap, path.join(cfg.dataRoot, `.idmap-probe-${process.pid}`));
+      log.info({ user: daemon.remap.user, group: daemon.remap.group, uids: daemon.remap.uidMappings, gids: daemon.remap.gidMappings }, 'userns-remap: containers run in user namespaces over idmapped layers');
+    } catch (e) {
+      log.fatal({ err: e }, 'userns-remap');
+      process.stderr.write(`berthd: ${(e as Error).message}\n`);
+      try { unlinkSync(cfg.pidfile); } catch { /* gone */ }
+      process.exit(1);
+    }
+  }
   await daemon.restore();
   const { app, servers, makeServer, guard } = buildApp(daemon, log);
   await app.ready();

@@ -94,6 +94,7 @@ struct NsKind {
 const NsKind kNamespaces[] = {
     {"mount", CLONE_NEWNS}, {"pid", CLONE_NEWPID},     {"uts", CLONE_NEWUTS},
     {"ipc", CLONE_NEWIPC},  {"network", CLONE_NEWNET}, {"cgroup", CLONE_NEWCGROUP},
+    {"user", CLONE_NEWUSER},
 };
 
 // What the child needs besides the spec. Every fd here is close-on-exec in the child, except the
@@ -114,6 +115,11 @@ struct ChildPlan {
   };
   std::vector<Join> joins;  // existing namespaces to enter with setns
   bool new_cgroup = false;
+  bool new_user = false;  // cloned into a user namespace of its own: see preopen_rootfs
+  // The shim writes /proc/PID/oom_score_adj for the child: one in a user namespace of the container's
+  // may neither open its own (no longer dumpable once it changed uid) nor lower it (CAP_SYS_RESOURCE of
+  // the host's namespace).
+  bool oom_by_parent = false;
   bool new_uts = false;
   bool new_net = false;
   // Whether the container has an IPC, network and UTS namespace other than the shim's (the host's):
@@ -413,6 +419,24 @@ void await_parent(const ChildPlan& plan) {
   close(plan.sync_r);
 }
 
+// AppArmor's change_onexec: the profile takes effect at the execve that follows (as runc applies
+// process.apparmorProfile). Through the LSM's own directory (Linux 5.8) first, then the shared one.
+bool apparmor_on_exec(const std::string& profile) {
+  if (profile.empty()) return true;
+  const std::string cmd = "exec " + profile;
+  for (const char* file : {"/proc/self/attr/apparmor/exec", "/proc/self/attr/exec"}) {
+    Fd fd(open(file, O_WRONLY | O_CLOEXEC));
+    if (!fd.ok()) {
+      if (errno == ENOENT) continue;
+      return fail(("apply AppArmor profile " + profile + ": open").c_str(), file);
+    }
+    if (write(fd.get(), cmd.data(), cmd.size()) != static_cast<ssize_t>(cmd.size()))
+      return fail(("apply AppArmor profile " + profile + ": write").c_str(), file);
+    return true;
+  }
+  return fail_msg("apply AppArmor profile " + profile + ": this kernel has no AppArmor");
+}
+
 // The last steps of every process the shim starts, the container's init and an exec alike: limits,
 // seccomp, capabilities, user and working directory, then execve. Returns only on failure.
 bool become_process(const Spec& s, const ChildPlan& plan) {
@@ -422,9 +446,11 @@ bool become_process(const Spec& s, const ChildPlan& plan) {
     rl.rlim_max = r.hard;
     if (setrlimit(static_cast<__rlimit_resource>(r.resource), &rl) < 0) return fail("setrlimit", r.type);
   }
-  if (s.has_oom_score_adj && !write_file("/proc/self/oom_score_adj", std::to_string(s.oom_score_adj)))
+  if (s.has_oom_score_adj && !plan.oom_by_parent && !write_file("/proc/self/oom_score_adj", std::to_string(s.oom_score_adj)))
     return false;
 
+  // Before the user and no_new_privs change: as root, as runc does it.
+  if (!apparmor_on_exec(s.apparmor_profile)) return false;
   // The filter goes on while the init is still fully privileged (no no_new_privs needed) and after
   // everything that needs mount/setns/unshare; what follows (setgroups, setuid, capset, chdir, execve)
   // is allowed by every profile berth writes.
@@ -474,6 +500,13 @@ bool child_init(const Spec& s, const ChildPlan& given) {
   // root is the container's own cgroup.
   if (plan.new_cgroup && unshare(CLONE_NEWCGROUP) < 0) return fail("unshare cgroup namespace", "");
 
+  if (plan.new_user) {
+    if (!preopen_rootfs(s)) return false;
+    // Until now the init had the host's root uid (unmapped here: it reached the host paths above as
+    // their owner); from here it is the namespace's root, and what it creates is owned by that.
+    if (setresgid(0, 0, 0) < 0) return fail("setgid 0 in the user namespace", "");
+    if (setresuid(0, 0, 0) < 0) return fail("setuid 0 in the user namespace", "");
+  }
   if (!setup_rootfs(s)) return false;
   // Sysctls go through /proc/sys, which finish_rootfs makes read-only.
   if (!write_sysctls(s)) return false;
@@ -590,7 +623,12 @@ bool join_own_cgroups(const ChildPlan& plan) {
 // cgroups before it runs anything of its own, let it go on, then block until it execs (its CLOEXEC error
 // pipe closes) or reports why it could not; a TTY child sends back its pty master.
 bool release_child(pid_t pid, const std::vector<std::string>& cgroups, Fd& sync_w, Fd& err_r, Fd& pty_parent,
-                   const char* what, Container& out) {
+                   const char* what, Container& out, bool go, const std::string& oom_score_adj) {
+  if (!oom_score_adj.empty() && !write_file("/proc/" + std::to_string(pid) + "/oom_score_adj", oom_score_adj)) {
+    std::string msg = last_error();
+    kill_and_reap(pid);
+    return fail_msg(msg);
+  }
   for (const auto& dir : cgroups) {
     if (!write_file(dir + "/cgroup.procs", std::to_string(pid))) {
       std::string msg = "join cgroup " + dir + ": " + last_error();
@@ -598,7 +636,7 @@ bool release_child(pid_t pid, const std::vector<std::string>& cgroups, Fd& sync_
       return fail_msg(msg);
     }
   }
-  if (!cgroups.empty() && !write_all(sync_w.get(), "1", 1)) {
+  if ((go || !cgroups.empty()) && !write_all(sync_w.get(), "1", 1)) {
     int err = errno;
     kill_and_reap(pid);
     return fail((std::string("signal the ") + what).c_str(), "", err);
@@ -659,6 +697,12 @@ bool start_container(const Spec& s, const std::vector<std::string>& cgroups, Con
       if (ns.type == k.type) kind = k.flag;
     if (kind == 0) return fail_msg("namespace type " + ns.type + " is not supported by berth-shim");
     if (kind == CLONE_NEWNS) has_mount_ns = true;
+    if (kind == CLONE_NEWUSER) {
+      if (!ns.path.empty()) return fail_msg("joining an existing user namespace is not supported by berth-shim");
+      flags |= CLONE_NEWUSER;
+      plan.new_user = true;
+      continue;
+    }
     if (ns.path.empty()) {
       if (kind == CLONE_NEWCGROUP)
         plan.new_cgroup = true;  // entered later, after the cgroup placement
@@ -684,6 +728,40 @@ bool start_container(const Spec& s, const std::vector<std::string>& cgroups, Con
   }
   // Without its own mount namespace the container's mounts would land on the host.
   if (!has_mount_ns) return fail_msg("config.json: linux.namespaces must include a mount namespace");
+  if (plan.new_user && (s.uid_map.empty() || s.gid_map.empty()))
+    return fail_msg("config.json: a new user namespace needs linux.uidMappings and linux.gidMappings");
+  // A child born in a user namespace of its own has no capability over namespaces the host's owns (the
+  // network namespace berthd made, another container's IPC or UTS), so setns from inside fails. The shim
+  // enters those itself around the clone, which makes the child start in them; it returns to its own
+  // right after (as with the pid namespace, this is fine for a single-threaded process).
+  std::vector<Fd> shim_own;  // the shim's own namespaces to return to, per kind entered
+  std::vector<int> shim_kinds;
+  if (plan.new_user) {
+    std::vector<ChildPlan::Join> keep;
+    for (const auto& j : plan.joins) {
+      if (j.flag != CLONE_NEWNET && j.flag != CLONE_NEWIPC && j.flag != CLONE_NEWUTS) {
+        keep.push_back(j);
+        continue;
+      }
+      const char* name = j.flag == CLONE_NEWNET ? "net" : j.flag == CLONE_NEWIPC ? "ipc" : "uts";
+      Fd mine(open((std::string("/proc/self/ns/") + name).c_str(), O_RDONLY | O_CLOEXEC));
+      if (!mine.ok()) return fail("open", std::string("/proc/self/ns/") + name);
+      shim_own.push_back(std::move(mine));
+      shim_kinds.push_back(j.flag);
+      if (setns(j.fd, j.flag) < 0) {
+        int err = errno;
+        for (size_t k = 0; k < shim_own.size(); k++) setns(shim_own[k].get(), shim_kinds[k]);
+        return fail("setns", j.path, err);
+      }
+    }
+    plan.joins = keep;
+  }
+  auto back_home = [&]() {
+    for (size_t k = 0; k < shim_own.size(); k++)
+      if (setns(shim_own[k].get(), shim_kinds[k]) < 0) return fail("return to the shim's namespace", "");
+    shim_own.clear();
+    return true;
+  };
   if (!check_sysctls(s, plan)) return false;
 
   ChildStdio io;
@@ -697,7 +775,9 @@ bool start_container(const Spec& s, const std::vector<std::string>& cgroups, Con
   Fd sync_r, sync_w, err_r, err_w;
   if (!make_pipe(sync_r, sync_w) || !make_pipe(err_r, err_w)) return false;
   plan.sync_r = sync_r.get();
-  plan.wait_for_go = !by_parent.empty();
+  // In a new user namespace the child waits for its uid and gid maps too.
+  plan.wait_for_go = !by_parent.empty() || plan.new_user;
+  plan.oom_by_parent = plan.new_user && s.has_oom_score_adj;
   plan.err_w = err_w.get();
 
   // A raw clone without a new stack behaves like fork (the child runs on a copy of this stack), but
@@ -705,8 +785,16 @@ bool start_container(const Spec& s, const std::vector<std::string>& cgroups, Con
   // libc's cached thread id still names the parent, which matters to raise() and pthread functions,
   // and the child uses neither.
   long pid = syscall(SYS_clone, static_cast<unsigned long>(flags | SIGCHLD), nullptr, nullptr, nullptr, nullptr);
-  if (pid < 0) return fail("clone", "");
+  if (pid < 0) {
+    int err = errno;
+    back_home();
+    return fail("clone", "", err);
+  }
   if (pid == 0) child_main(s, plan);
+  if (!back_home()) {
+    kill_and_reap(static_cast<pid_t>(pid));
+    return false;
+  }
 
   // Parent: drop the child's ends, so that EOF on the pipes means the container closed them.
   sync_r.reset();
@@ -715,7 +803,18 @@ bool start_container(const Spec& s, const std::vector<std::string>& cgroups, Con
   ns_fds.clear();
   task_fds.clear();
 
-  return release_child(static_cast<pid_t>(pid), by_parent, sync_w, err_r, io.pty_parent, "container init", out);
+  // The maps are written by the shim, root in the namespace's parent, before the child goes on.
+  if (plan.new_user) {
+    const std::string proc = "/proc/" + std::to_string(pid) + "/";
+    if (!write_file(proc + "uid_map", s.uid_map) || !write_file(proc + "gid_map", s.gid_map)) {
+      std::string msg = "write the user namespace's id maps: " + last_error();
+      kill_and_reap(static_cast<pid_t>(pid));
+      return fail_msg(msg);
+    }
+  }
+
+  return release_child(static_cast<pid_t>(pid), by_parent, sync_w, err_r, io.pty_parent, "container init", out, plan.wait_for_go,
+                       plan.oom_by_parent ? std::to_string(s.oom_score_adj) : "");
 }
 
 // ---- exec mode -------------------------------------------------------------------------------------
@@ -724,8 +823,11 @@ namespace {
 
 // The namespaces an exec joins, in the order they are entered: the mount namespace last, since after it
 // paths resolve in the container; cgroup after the parent has placed the pid in the cgroups.
+// The user namespace comes last of all: every setns before it is made with the host root's capabilities
+// (which hold over namespaces of any owner), and after it the process is a root of the container's range.
 const NsKind kExecNamespaces[] = {
     {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}, {"net", CLONE_NEWNET}, {"cgroup", CLONE_NEWCGROUP}, {"mnt", CLONE_NEWNS},
+    {"user", CLONE_NEWUSER},
 };
 
 // Field 22 of /proc/<pid>/stat (start time in clock ticks after boot), "" when there is no such process.
@@ -816,7 +918,11 @@ bool start_exec(const Spec& s, pid_t target, const std::string& target_start, co
   Fd sync_r, sync_w, err_r, err_w;
   if (!make_pipe(sync_r, sync_w) || !make_pipe(err_r, err_w)) return false;
   plan.sync_r = sync_r.get();
-  plan.wait_for_go = !by_parent.empty();
+  // A process that joins a user namespace gets its oom_score_adj from the shim, before it goes on.
+  bool joins_user = false;
+  for (const auto& j : plan.joins) joins_user = joins_user || j.flag == CLONE_NEWUSER;
+  plan.oom_by_parent = joins_user && s.has_oom_score_adj;
+  plan.wait_for_go = !by_parent.empty() || plan.oom_by_parent;
   plan.err_w = err_w.get();
 
   // Same raw clone as for the container's init, without new namespaces: a fork into the pid namespace
@@ -840,5 +946,6 @@ bool start_exec(const Spec& s, pid_t target, const std::string& target_start, co
   ns_fds.clear();
   task_fds.clear();
 
-  return release_child(static_cast<pid_t>(pid), by_parent, sync_w, err_r, io.pty_parent, "exec process", out);
+  return release_child(static_cast<pid_t>(pid), by_parent, sync_w, err_r, io.pty_parent, "exec process", out, plan.wait_for_go,
+                       plan.oom_by_parent ? std::to_string(s.oom_score_adj) : "");
 }

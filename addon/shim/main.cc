@@ -179,6 +179,20 @@ bool wait_for_args(std::vector<std::string>& out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // `berth-shim seccomp-compile FILE`: berthd, at its start, has the default profile compiled into its
+  // cache (FILE as an exec's process.json: linux.seccomp and linux.seccompCache), so that the first
+  // container start does not pay for the compile. Nothing else is done; the answer is the exit code,
+  // the reason on stderr.
+  if (argc == 3 && strcmp(argv[1], "seccomp-compile") == 0) {
+    Spec spec;
+    std::string prog;
+    if (!load_exec_spec(argv[2], spec) || spec.seccomp_cache.empty() || !cached_seccomp(spec.seccomp, spec.seccomp_cache, prog)) {
+      std::string msg = spec.seccomp_cache.empty() && last_error().empty() ? "no linux.seccompCache" : last_error();
+      fprintf(stderr, "berth-shim seccomp-compile: %s\n", msg.c_str());
+      return 1;
+    }
+    return 0;
+  }
   std::vector<std::string> waited;
   std::vector<char*> waited_argv;
   if (argc == 2 && strcmp(argv[1], "exec-wait") == 0) {

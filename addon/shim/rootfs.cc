@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 
 #include "util.h"
 
@@ -148,6 +149,17 @@ Fd open_in_root(int rootfd, const std::string& path, Create create) {
 // A path through which mount(2) and friends reach what an O_PATH fd refers to, without resolving any
 // path inside the container again.
 std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+// What preopen_rootfs opened: the root (after its bind onto itself) and the bind sources by path.
+int g_root_fd = -1;
+bool g_userns = false;
+std::map<std::string, int> g_sources;
+
+// The path mount(2) takes for a bind source: the preopened descriptor's when there is one.
+std::string source_path(const std::string& source) {
+  auto it = g_sources.find(source);
+  return it == g_sources.end() ? source : fd_path(it->second);
+}
 
 // ---- mount options ----
 
@@ -476,9 +488,10 @@ bool mount_entry(int rootfd, const SpecMount& m, const Spec& s) {
   if (m.type == "cgroup" && !bind) return mount_cgroup(rootfd, m, o, s.find_ns("cgroup") == nullptr);
 
   Create create = Create::kDir;
+  const std::string source = bind ? source_path(m.source) : m.source;
   if (bind) {
     struct stat st;
-    if (stat(m.source.c_str(), &st) < 0) return fail_mount(m);
+    if (stat(source.c_str(), &st) < 0) return fail_mount(m);
     if (!S_ISDIR(st.st_mode)) create = Create::kFile;
   }
   Fd target = open_in_root(rootfd, m.destination, create);
@@ -488,12 +501,20 @@ bool mount_entry(int rootfd, const SpecMount& m, const Spec& s) {
   if (!bind) {
     const char* data = o.data.empty() ? nullptr : o.data.c_str();
     if (mount(m.source.empty() ? m.type.c_str() : m.source.c_str(), tpath.c_str(), m.type.c_str(), o.flags,
-              data) < 0)
+              data) < 0) {
+      // A sysfs can only be made by a root of the network namespace's owner: a container in a user
+      // namespace of its own that joined berthd's network namespace (owned by the host's) gets the
+      // host's /sys bound instead, read-only, as runc does.
+      if (errno == EPERM && m.type == "sysfs" && g_userns) {
+        SpecMount sys{m.destination, "bind", "/sys", {"rbind", "nosuid", "noexec", "nodev", "ro"}};
+        return mount_entry(rootfd, sys, s);
+      }
       return fail_mount(m);
+    }
     return finish_mount(rootfd, m, o);
   }
 
-  if (mount(m.source.c_str(), tpath.c_str(), nullptr, MS_BIND | (o.flags & MS_REC), nullptr) < 0)
+  if (mount(source.c_str(), tpath.c_str(), nullptr, MS_BIND | (o.flags & MS_REC), nullptr) < 0)
     return fail_mount(m);
   // A bind mount ignores flags such as ro; they take effect through a remount of the new mount, which
   // has to be looked up again (the old fd still points below it).
@@ -622,12 +643,38 @@ bool readonly_path(const std::string& path) {
 
 }  // namespace
 
-bool setup_rootfs(const Spec& s) {
-  // Nothing mounted from here on may propagate back to the host.
+bool preopen_rootfs(const Spec& s) {
+  g_userns = true;
   if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) return fail("make / rprivate", "");
+  // The bind of the root onto itself is made in this mount namespace, so unlike the mounts it was copied
+  // with, it is not locked, and pivot_root takes it.
   if (mount(s.root_path.c_str(), s.root_path.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0)
     return fail("bind mount root", s.root_path);
-  Fd root(open(s.root_path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  g_root_fd = open(s.root_path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (g_root_fd < 0) return fail("open root", s.root_path);
+  for (const auto& m : s.mounts) {
+    bool bind = m.type == "bind";
+    for (const auto& o : m.options) bind = bind || o == "bind" || o == "rbind";
+    if (!bind || m.source.empty() || g_sources.count(m.source)) continue;
+    int fd = open(m.source.c_str(), O_PATH | O_CLOEXEC);
+    if (fd < 0) return fail(("mount " + m.source + " to").c_str(), m.destination);
+    g_sources[m.source] = fd;
+  }
+  return true;
+}
+
+bool setup_rootfs(const Spec& s) {
+  Fd root;
+  if (g_root_fd >= 0) {
+    root.reset(g_root_fd);  // preopen_rootfs made / rprivate and bound the root already
+    g_root_fd = -1;
+  } else {
+    // Nothing mounted from here on may propagate back to the host.
+    if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) return fail("make / rprivate", "");
+    if (mount(s.root_path.c_str(), s.root_path.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0)
+      return fail("bind mount root", s.root_path);
+    root.reset(open(s.root_path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  }
   if (!root.ok()) return fail("open root", s.root_path);
 
   for (const auto& m : s.mounts)

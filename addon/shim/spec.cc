@@ -129,6 +129,7 @@ void read_process(const json& p, Spec& s) {
     }
   }
   s.no_new_privileges = get_bool(p, "noNewPrivileges");
+  s.apparmor_profile = get_string(p, "apparmorProfile");
   if (const json* v = member(p, "oomScoreAdj")) {
     if (!v->is_number_integer()) throw SpecError{"oomScoreAdj must be an integer"};
     s.has_oom_score_adj = true;
@@ -188,6 +189,18 @@ void read_linux(const json& l, Spec& s) {
       for (const char* t : kNamespaceTypes) known = known || ns.type == t;
       if (!known) throw SpecError{"unknown namespace type " + ns.type};
       s.namespaces.push_back(ns);
+    }
+  }
+  // The user namespace's mappings, written by the shim into /proc/PID/uid_map and gid_map as the
+  // kernel takes them ("containerID hostID size" a line).
+  for (const char* key : {"uidMappings", "gidMappings"}) {
+    const json* maps = member(l, key);
+    if (!maps) continue;
+    if (!maps->is_array()) throw SpecError{std::string(key) + " must be an array"};
+    std::string& out = key[0] == 'u' ? s.uid_map : s.gid_map;
+    for (const auto& m : *maps) {
+      out += std::to_string(as_u64(m.at("containerID"), "containerID")) + " " + std::to_string(as_u64(m.at("hostID"), "hostID")) +
+             " " + std::to_string(as_u64(m.at("size"), "size")) + "\n";
     }
   }
   if (const json* sc = member(l, "seccomp")) read_seccomp(*sc, s.seccomp);

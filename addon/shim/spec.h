@@ -40,7 +40,7 @@ struct SpecDevice {
 };
 
 struct SpecNamespace {
-  std::string type;  // pid, network, mount, ipc, uts, cgroup
+  std::string type;  // pid, network, mount, ipc, uts, cgroup, user
   std::string path;  // empty: create a new one; else join this one (setns)
 };
 
@@ -61,6 +61,7 @@ struct Spec {
   CapSet cap_bounding = 0, cap_effective = 0, cap_inheritable = 0, cap_permitted = 0, cap_ambient = 0;
   std::vector<SpecRlimit> rlimits;
   bool no_new_privileges = false;
+  std::string apparmor_profile;  // process.apparmorProfile: switched to on exec; empty = none
   bool has_oom_score_adj = false;
   int oom_score_adj = 0;
 
@@ -74,6 +75,8 @@ struct Spec {
 
   // linux
   std::vector<SpecNamespace> namespaces;
+  // linux.uidMappings / gidMappings as uid_map and gid_map text (a new user namespace only).
+  std::string uid_map, gid_map;
   std::vector<std::string> masked_paths;
   std::vector<std::string> readonly_paths;
   std::vector<std::pair<std::string, std::string>> sysctl;

@@ -51,6 +51,9 @@ export interface Config {
   /** daemon.json default-ipc-mode / default-cgroupns-mode (dockerd's): the modes of containers that set none. */
   defaultIpcMode: string;
   defaultCgroupnsMode: string;
+  /** userns-remap (flag and daemon.json key, dockerd's): '' off, else `default`, `user[:group]` or
+   *  `uid[:gid]`, resolved against /etc/subuid and /etc/subgid at start (runtime/userns.ts). */
+  usernsRemap: string;
   labels: string[];
   /** live-restore (default true): containers outlive berthd. false: they are stopped when berthd shuts down
    *  cleanly and not adopted after a crash, as dockerd without live-restore. */
@@ -100,7 +103,7 @@ export function parseFlags(argv: string[]): Record<string, string | string[] | b
         break;
       }
       case 'tlscacert': case 'tlscert': case 'tlskey': case 'metrics-addr': case 'default-shm-size':
-      case 'default-ipc-mode': case 'default-cgroupns-mode': case 'shutdown-timeout':
+      case 'default-ipc-mode': case 'default-cgroupns-mode': case 'shutdown-timeout': case 'userns-remap':
       case 'api-header-timeout': case 'api-body-timeout': case 'api-write-timeout': case 'api-max-json-body': case 'api-max-connections': {
         const [v, j] = takeValue(argv, i, name); i = j;
         out[name] = v;
@@ -288,6 +291,7 @@ export function loadConfig(argv: string[], repoRoot: string): Config {
     defaultShmSize: parseByteSize(pick('default-shm-size', 'default-shm-size', 67108864 as unknown), 'default-shm-size'),
     defaultIpcMode: pick('default-ipc-mode', 'default-ipc-mode', 'private'),
     defaultCgroupnsMode: pick('default-cgroupns-mode', 'default-cgroupns-mode', 'private'),
+    usernsRemap: pick('userns-remap', 'userns-remap', ''),
     labels: (flags.labels as string[]) ?? stringList(file, 'labels'),
     liveRestore: optBool(flags, file, 'live-restore') ?? true,
     shutdownTimeout: shutdownTimeout(flags['shutdown-timeout'] ?? file['shutdown-timeout']),
@@ -310,6 +314,9 @@ export function loadConfig(argv: string[], repoRoot: string): Config {
   cfg.tlsKey = path.resolve(pick('tlskey', 'tlskey', path.join(certDir, 'key.pem')));
   if (cfg.defaultIpcMode !== 'private' && cfg.defaultIpcMode !== 'shareable') throw new ConfigError(`invalid default-ipc-mode ${JSON.stringify(cfg.defaultIpcMode)}: use private or shareable`);
   if (cfg.defaultCgroupnsMode !== 'private' && cfg.defaultCgroupnsMode !== 'host') throw new ConfigError(`invalid default-cgroupns-mode ${JSON.stringify(cfg.defaultCgroupnsMode)}: use private or host`);
+  if (typeof cfg.usernsRemap !== 'string' || (cfg.usernsRemap && !/^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$/.test(cfg.usernsRemap))) {
+    throw new ConfigError(`invalid userns-remap ${JSON.stringify(cfg.usernsRemap)}: use default, user, user:group, uid or uid:gid`);
+  }
   if (cfg.metricsAddr && !/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(cfg.metricsAddr)) throw new ConfigError(`invalid metrics-addr ${JSON.stringify(cfg.metricsAddr)}: use host:port`);
   if (cfg.logOpts === null || typeof cfg.logOpts !== 'object' || Array.isArray(cfg.logOpts) || !Object.values(cfg.logOpts).every((x) => typeof x === 'string')) {
     throw new ConfigError('log-opts must be an object of strings');

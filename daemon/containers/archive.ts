@@ -5,6 +5,7 @@
 // while a copy runs can only send it elsewhere inside its own root, never to the host's files.
 // A running container with volumes is reached through /proc/PID/root, opened only while PID is still the
 // container's process.
+import { toContainer, toHost } from '../runtime/userns';
 import { write as writeCb, futimes as futimesCb } from 'node:fs';
 import { promisify } from 'node:util';
 import path from 'node:path';
@@ -133,7 +134,7 @@ export async function getArchive(svc: ContainerService, ref: string, p: string, 
     done.catch(() => undefined);
     pack.pipe(out);
     try {
-      await addTree(pack, l.root, l.at, baseName(p) === '/' ? '.' : baseName(p), l.st);
+      await addTree(pack, l.root, l.at, baseName(p) === '/' ? '.' : baseName(p), l.st, shiftsOf(svc, live).toCtr);
       pack.finalize();
     } catch (e) {
       if (!pack.destroyed) pack.destroy(e as Error);
@@ -145,8 +146,20 @@ export async function getArchive(svc: ContainerService, ref: string, p: string, 
 /** Gone meanwhile (a running container), or no longer of the type it was listed as. */
 const vanished = (e: unknown) => ['ENOENT', 'ENOTDIR', 'ELOOP', 'EINVAL'].includes(errnoOf(e) ?? '');
 
-async function addTree(pack: tar.Pack, root: Root, at: string, name: string, st: InRootStat): Promise<void> {
-  const base = { name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: mtimeOf(st) };
+/** A remapped container's files are owned by host ids of its range: its archives speak its own ids. */
+interface IdShift { uid: (id: number) => number; gid: (id: number) => number }
+const SAME: IdShift = { uid: (id) => id, gid: (id) => id };
+function shiftsOf(svc: ContainerService, live: ReturnType<ContainerService['lookup']>): { toCtr: IdShift; toHost: IdShift } {
+  const r = svc.remapOf(live.rec);
+  if (!r) return { toCtr: SAME, toHost: SAME };
+  return {
+    toCtr: { uid: (id) => toContainer(r.uidMappings, id), gid: (id) => toContainer(r.gidMappings, id) },
+    toHost: { uid: (id) => toHost(r.uidMappings, id), gid: (id) => toHost(r.gidMappings, id) },
+  };
+}
+
+async function addTree(pack: tar.Pack, root: Root, at: string, name: string, st: InRootStat, ids: IdShift = SAME): Promise<void> {
+  const base = { name, mode: st.mode & 0o7777, uid: ids.uid(st.uid), gid: ids.gid(st.gid), mtime: mtimeOf(st) };
   switch (st.type) {
     case 'dir': {
       await entry(pack, { ...base, name: name.endsWith('/') ? name : `${name}/`, type: 'directory' });
@@ -158,7 +171,7 @@ async function addTree(pack: tar.Pack, root: Root, at: string, name: string, st:
         throw e;
       }
       for (const c of children) {
-        await addTree(pack, root, path.posix.join(at, c.name), name === '.' ? c.name : `${name.replace(/\/$/, '')}/${c.name}`, c.stat);
+        await addTree(pack, root, path.posix.join(at, c.name), name === '.' ? c.name : `${name.replace(/\/$/, '')}/${c.name}`, c.stat, ids);
       }
       return;
     }
@@ -259,11 +272,11 @@ export async function putArchive(svc: ContainerService, ref: string, p: string, 
     }
     if (!dest.stat) throw notFound(`Could not find the file ${p} in container ${ref}`);
     if (dest.stat.type !== 'dir') throw invalid(`extraction point is not a directory`);
-    await extract(root, dest.inner, body, o);
+    await extract(root, dest.inner, body, o, shiftsOf(svc, live).toHost);
   });
 }
 
-async function extract(root: Root, destInner: string, body: Readable, o: PutOptions): Promise<void> {
+async function extract(root: Root, destInner: string, body: Readable, o: PutOptions, ids: IdShift = SAME): Promise<void> {
   const ex = tar.extract();
   const dirTimes: Array<[string, number]> = [];
   const work = (async () => {
@@ -271,7 +284,7 @@ async function extract(root: Root, destInner: string, body: Readable, o: PutOpti
       const h = e.header;
       e.on('error', () => { /* a truncated archive: the extractor reports it */ });
       try {
-        await extractOne(root, destInner, h, e, o, dirTimes);
+        await extractOne(root, destInner, h, e, o, dirTimes, ids);
       } finally {
         e.resume();
       }
@@ -294,7 +307,7 @@ async function extract(root: Root, destInner: string, body: Readable, o: PutOpti
 /** Whether `p` (clean, absolute) is `dir` or below it. */
 const within = (dir: string, p: string) => dir === '/' || p === dir || p.startsWith(`${dir}/`);
 
-async function extractOne(root: Root, destInner: string, h: tar.Header, e: AsyncIterable<unknown>, o: PutOptions, dirTimes: Array<[string, number]>): Promise<void> {
+async function extractOne(root: Root, destInner: string, h: tar.Header, e: AsyncIterable<unknown>, o: PutOptions, dirTimes: Array<[string, number]>, ids: IdShift): Promise<void> {
   const rel = h.name.replace(/^\/+/, '');
   if (rel === '' || rel === '.' || rel === './') return;
   // A name that climbs out of the extraction directory is refused before anything of it is written (the
@@ -316,9 +329,9 @@ async function extractOne(root: Root, destInner: string, h: tar.Header, e: Async
   try {
     fd = await root.place({
       path: target, type, mode: (h.mode ?? 0o644) & 0o7777,
-      uid: o.copyUIDGID ? h.uid ?? 0 : 0, gid: o.copyUIDGID ? h.gid ?? 0 : 0,
+      uid: ids.uid(o.copyUIDGID ? h.uid ?? 0 : 0), gid: ids.gid(o.copyUIDGID ? h.gid ?? 0 : 0),
       linkname, ...(type === 'symlink' ? { mtime } : {}),
-      parents: { mode: 0o755, uid: 0, gid: 0 }, noOverwriteDirNonDir: o.noOverwriteDirNonDir,
+      parents: { mode: 0o755, uid: ids.uid(0), gid: ids.gid(0) }, noOverwriteDirNonDir: o.noOverwriteDirNonDir,
     });
   } catch (err) {
     const code = errnoOf(err);

@@ -18,6 +18,7 @@ import type { ImageService } from '../images/service';
 import { conflict } from '../errors/errors';
 import { packDir } from '../storage/layers/pack';
 import { isOpaqueDir } from '../runtime/layerfs';
+import { archiveIds } from '../runtime/userns';
 import { applyChanges } from '../images/changes';
 import { parseRepoTag } from '../images/import';
 import { goArch } from '../lib/host';
@@ -45,9 +46,12 @@ export interface CommitOptions {
 
 /** The container's read-write layer (overlay upper directory) as a layer tar: whiteouts and opaque
  *  directories as `.wh.` entries. docker commit and docker build (daemon/build) use it. */
-export function packUpper(d: { readonly containers: Pick<ContainerService, 'layerDir'> }, rec: ContainerRecord): AsyncIterable<Buffer> {
+export function packUpper(d: { readonly containers: Pick<ContainerService, 'layerDir' | 'remapOf'> }, rec: ContainerRecord): AsyncIterable<Buffer> {
   const upper = path.join(d.containers.layerDir(rec), 'diff');
-  return packDir(upper, { whiteouts: true, isOpaque: (rel) => isOpaqueDir(path.join(upper, rel)) }) as unknown as AsyncIterable<Buffer>;
+  const remap = d.containers.remapOf(rec);
+  return packDir(upper, {
+    whiteouts: true, isOpaque: (rel) => isOpaqueDir(path.join(upper, rel)), ...(remap ? { ids: archiveIds(remap) } : {}),
+  }) as unknown as AsyncIterable<Buffer>;
 }
 
 export async function commitContainer(d: CommitDeps, o: CommitOptions): Promise<string> {

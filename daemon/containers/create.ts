@@ -25,7 +25,7 @@ const asList = (v: unknown): string[] | null => (v === undefined || v === null ?
 
 /** What a create reads: the daemon's defaults, the image, other containers (links, --volumes-from,
  *  container: modes) and the API's body schema. */
-export interface CreateContext extends Pick<ContainerDeps, 'config' | 'images' | 'validateBody'> {
+export interface CreateContext extends Pick<ContainerDeps, 'config' | 'images' | 'validateBody' | 'remap'> {
   containers: Pick<ContainerService, 'lookup' | 'containerDir'>;
 }
 
@@ -136,6 +136,7 @@ export function prepareCreate(d: CreateContext, nameParam: string | undefined, b
 
   const healthcheck = mergeHealthcheck(body.Healthcheck, ic.Healthcheck);
   checkModes(hostConfig, body.Hostname);
+  checkUserns(hostConfig, !!d.remap);
   checkSysctls(hostConfig, (ref) => { try { return d.containers.lookup(ref).rec.hostConfig.NetworkMode; } catch { return undefined; } });
   // Sharing the host's UTS namespace, or its network, the container is named as the host; sharing another
   // container's network, as that container (as Docker does).
@@ -248,4 +249,20 @@ function mergeHealthcheck(user: any, image: any): any {
   }
   if (typeof out.Retries === 'number' && out.Retries < 0) throw invalid('Retries in Healthcheck cannot be negative');
   return out;
+}
+
+/** --userns: only `host` (opt out of the daemon's --userns-remap) or nothing. Under a remap, Docker's
+ *  refusals of what a user namespace cannot share with the host, in its words. */
+export function checkUserns(hc: { UsernsMode?: string; Privileged?: boolean; NetworkMode?: string; PidMode?: string; IpcMode?: string }, remapped: boolean): void {
+  const mode = hc.UsernsMode ?? '';
+  if (mode !== '' && mode !== 'host') throw invalid(`--userns: invalid USER mode`);
+  if (!remapped || mode === 'host') return;
+  if (hc.Privileged) throw invalid('privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode');
+  if (hc.NetworkMode === 'host') throw invalid("cannot share the host's network namespace when user namespaces are enabled");
+  if (hc.PidMode === 'host') throw invalid('cannot share the host PID namespace when user namespaces are enabled');
+  // berth's own limits: a remapped container's /proc and /dev/mqueue can only be mounted in PID and IPC
+  // namespaces its own user namespace owns (Docker joins the other container's user namespace instead).
+  const other = (m: string | undefined) => !!m && (m === 'host' || m.startsWith('container:'));
+  if (other(hc.PidMode)) throw invalid('berth cannot share another container\'s PID namespace when user namespaces are enabled; use --userns host');
+  if (other(hc.IpcMode)) throw invalid(`berth cannot share ${hc.IpcMode === 'host' ? 'the host\'s' : 'another container\'s'} IPC namespace when user namespaces are enabled; use --userns host`);
 }

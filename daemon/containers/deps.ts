@@ -1,6 +1,8 @@
 // What the container service needs from the rest of berthd, each as the narrow interface it uses: the
 // other services are reached through these and nothing else (daemon.ts wires the real ones; the unit tests
 // wire the fakes of test/fakes/). The runtime, the other seam, is runtime/types.ts's ContainerRuntime.
+import type { Remap } from '../runtime/userns';
+import type { AppArmor } from './apparmor';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config';
 import type { DB } from '../state/db';
@@ -84,4 +86,8 @@ export interface ContainerDeps {
   readonly validateBody: (schemaId: string, body: unknown) => void;
   /** Runs a healthcheck command in a running container (an exec, in berthd). */
   readonly runProbe: RunProbe;
+  /** --userns-remap resolved (runtime/userns.ts); undefined when off. */
+  readonly remap?: Remap;
+  /** AppArmor where the host has it (apparmor.ts); absent = never used. */
+  readonly apparmor?: Pick<AppArmor, 'used' | 'ensureDefault'>;
 }

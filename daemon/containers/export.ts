@@ -15,11 +15,12 @@ import type { LayerDeps } from './changes';
 import { packDir } from '../storage/layers/pack';
 import { containerLayers } from './changes';
 import { isMounted } from '../lib/mounts';
+import { archiveIds } from '../runtime/userns';
 
 /** What docker export needs: the container's layers, the runtime to mount them, a scratch directory. */
 export interface ExportDeps extends LayerDeps {
   readonly config: { execRoot: string };
-  readonly containers: Pick<ContainerService, 'lookup' | 'layerDir' | 'runtime'>;
+  readonly containers: Pick<ContainerService, 'lookup' | 'layerDir' | 'runtime' | 'remapOf'>;
   readonly log: Logger;
 }
 
@@ -31,8 +32,11 @@ export function prepareExport(d: ExportDeps, ref: string): { id: string; upper: 
 
 export async function writeExport(d: ExportDeps, p: ReturnType<typeof prepareExport>, out: Writable): Promise<void> {
   const merged = path.join(p.layerDir, 'merged');
+  // A remapped container's own files are its range's on disk: the archive gives the container's ids.
+  const remap = d.containers.remapOf(d.containers.lookup(p.id).rec);
+  const opts = remap ? { ids: archiveIds(remap) } : {};
   if (isMounted(merged)) {
-    await copyTo(packDir(merged) as unknown as AsyncIterable<Buffer>, out);
+    await copyTo(packDir(merged, opts) as unknown as AsyncIterable<Buffer>, out);
     return;
   }
   const root = path.join(d.config.execRoot, 'export');
@@ -45,7 +49,7 @@ export async function writeExport(d: ExportDeps, p: ReturnType<typeof prepareExp
     // No upper and work dir: a read-only overlay whose top layer is the container's own.
     await d.containers.runtime.mountRootfs([p.upper, ...p.lowers], '', '', target);
     mounted = true;
-    await copyTo(packDir(target) as unknown as AsyncIterable<Buffer>, out);
+    await copyTo(packDir(target, opts) as unknown as AsyncIterable<Buffer>, out);
   } finally {
     if (mounted) await d.containers.runtime.unmount(target).catch((e) => d.log.warn({ err: e, target }, 'unmounting an export mount failed'));
     await rmdir(target).catch(() => undefined);

@@ -32,6 +32,8 @@ import type { MountDefaults, MountPoint } from '../volumes/mounts';
 import { escapeMountPath } from '../lib/mounts';
 import { hostTools } from '../runtime/host-tools';
 import { crashPoint } from '../lib/crash';
+import { chownToRoot, mapText, type Remap } from '../runtime/userns';
+import { appArmorProfileFor, DEFAULT_APPARMOR_PROFILE } from './apparmor';
 
 /** Someone attached to a container's output (docker attach / run without -d). */
 export interface Attacher {
@@ -209,7 +211,7 @@ export class ContainerService {
   // ---- create ------------------------------------------------------------------------------------
 
   async create(nameParam: string | undefined, body: CreateBody, mountDefaults: MountDefaults = {}): Promise<{ Id: string; Warnings: string[] }> {
-    const rec = prepareCreate({ config: this.d.config, images: this.d.images, validateBody: this.d.validateBody, containers: this }, nameParam, body, (n) => this.isNameTaken(n), mountDefaults);
+    const rec = prepareCreate({ config: this.d.config, images: this.d.images, validateBody: this.d.validateBody, remap: this.d.remap, containers: this }, nameParam, body, (n) => this.isNameTaken(n), mountDefaults);
     const warnings = checkResources(rec.hostConfig, this.runtime.cgroups.version, this.hasCgroupFile);
     this.d.networks.validateCreate(rec, body?.NetworkingConfig?.EndpointsConfig);
     const existing = this.byName.get(rec.name);
@@ -357,9 +359,19 @@ export class ContainerService {
     if (live.mounted && this.host.isMounted(merged)) return merged;
     const img = this.d.images.get(live.rec.imageId);
     const lowers = [`${layer}-init/diff`, ...this.d.images.lowerDirs(img)];
-    await this.runtime.mountRootfs(lowers, path.join(layer, 'diff'), path.join(layer, 'work'), merged);
+    const remap = this.remapOf(live.rec);
+    // A remapped container's root directory belongs to its namespace's root (the lowers show theirs
+    // shifted through the idmap; the upper's top comes from the upper dir itself).
+    if (remap) await chownToRoot(remap, path.join(layer, 'diff'));
+    await this.runtime.mountRootfs(lowers, path.join(layer, 'diff'), path.join(layer, 'work'), merged,
+      remap ? { uidMap: mapText(remap.uidMappings), gidMap: mapText(remap.gidMappings) } : undefined);
     live.mounted = true;
     return merged;
+  }
+
+  /** The daemon's --userns-remap when this container uses it (not `--userns host`). */
+  remapOf(rec: ContainerRecord): Remap | undefined {
+    return this.d.remap && rec.hostConfig.UsernsMode !== 'host' ? this.d.remap : undefined;
   }
 
   resources(hc: ContainerRecord['hostConfig']): CgroupResources {
@@ -422,6 +434,9 @@ export class ContainerService {
         writeFile(files.hostsPath, net.hosts),
         writeFile(files.resolvConfPath, net.resolvConf),
       ]);
+      // The container's root may edit them, as without a remap (Docker gives them to the remapped root too).
+      const remap = this.remapOf(rec);
+      if (remap) await Promise.all(Object.values(files).map((f) => chownToRoot(remap, f)));
       const netns = net.netns === undefined ? '' : net.netns || undefined;
       const initPath = rec.hostConfig.Init ? await initBinary(this.d.config.shimPath) : undefined;
       const devices = await containerDevices(rec.hostConfig);
@@ -434,11 +449,14 @@ export class ContainerService {
         containerDir: (cid) => this.containerDir(cid),
         namespace: (donor, kind) => this.holdNamespace(this.lookup(donor.id), kind, held),
       });
+      // AppArmor where the host has it: berth-default is loaded again if something unloaded it.
+      const apparmorProfile = this.d.apparmor?.used ? appArmorProfileFor(rec.hostConfig, true) : undefined;
+      if (apparmorProfile === DEFAULT_APPARMOR_PROFILE) await this.d.apparmor?.ensureDefault();
       const stagedMounts = await stageSubpaths(rec.mounts ?? [], this.subpathStagingDir(), id);
       staged = stagedMounts;
       const spec = buildSpec({
         ctr: rec, rootfs, user, env, ...files, cgroupsPath: `/${this.cgroupPath(id)}`, netns, initPath,
-        mounts: stagedMounts.mounts, devices: devices.nodes, ns,
+        mounts: stagedMounts.mounts, devices: devices.nodes, ns, remap, apparmorProfile,
         seccompCacheDir: path.join(this.d.config.execRoot, 'seccomp'),
       });
       await writeFile(path.join(stateDir, 'config.json'), JSON.stringify(spec));

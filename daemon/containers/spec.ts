@@ -5,6 +5,7 @@ import { seccompCachePath, seccompFor } from './seccomp';
 import { ociMount, type MountPoint } from '../volumes/mounts';
 import type { SpecDevice } from './devices';
 import type { NamespacePlan } from './namespaces';
+import type { Remap } from '../runtime/userns';
 
 /** Docker's default capability set for unprivileged containers. */
 export const DEFAULT_CAPS = [
@@ -49,6 +50,10 @@ export interface SpecInput {
   ns?: NamespacePlan;
   /** Where compiled seccomp filters are kept, one file per profile (so a start compiles none). */
   seccompCacheDir?: string;
+  /** --userns-remap, for a container that uses it: a user namespace of its own with these ranges. */
+  remap?: Remap;
+  /** The AppArmor profile the process switches to on exec (apparmor.ts); none where AppArmor is off. */
+  apparmorProfile?: string;
 }
 
 const RLIMIT_NAMES: Record<string, string> = {
@@ -112,6 +117,7 @@ export function buildSpec(i: SpecInput): object {
       rlimits,
       noNewPrivileges: (hc.SecurityOpt ?? []).some((o: string) => /^no-new-privileges(:true|=true)?$/.test(o)),
       oomScoreAdj: hc.OomScoreAdj ?? 0,
+      ...(i.apparmorProfile ? { apparmorProfile: i.apparmorProfile } : {}),
     },
     root: { path: i.rootfs, readonly: !!hc.ReadonlyRootfs },
     hostname: ctr.config.Hostname,
@@ -126,8 +132,13 @@ export function buildSpec(i: SpecInput): object {
       cgroupsPath: i.cgroupsPath,
       namespaces: [
         ...namespace('pid', i.ns?.pid), ...netNamespace(i.netns), ...namespace('ipc', i.ns?.ipc), ...namespace('uts', i.ns?.uts),
-        { type: 'mount' }, ...namespace('cgroup', i.ns?.cgroup),
+        { type: 'mount' },
+        // In a user namespace the container's cgroup hierarchies can only be mounted from a cgroup
+        // namespace that namespace owns: a remapped container always gets one.
+        ...namespace('cgroup', i.remap && i.ns?.cgroup === '' ? undefined : i.ns?.cgroup),
+        ...(i.remap ? [{ type: 'user' }] : []),
       ],
+      ...(i.remap ? { uidMappings: i.remap.uidMappings, gidMappings: i.remap.gidMappings } : {}),
       maskedPaths: privileged ? [] : (hc.MaskedPaths ?? MASKED_PATHS),
       readonlyPaths: privileged ? [] : (hc.ReadonlyPaths ?? READONLY_PATHS),
       sysctl: hc.Sysctls ?? {},

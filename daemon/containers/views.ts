@@ -1,5 +1,6 @@
 // The container as clients see it: GET /containers/{id}/json and the rows of GET /containers/json, in the
 // shapes Docker gives (samples/container-inspect.json, samples/containers-list.json).
+import { appArmorProfileFor } from './apparmor';
 import path from 'node:path';
 import { inspectLogPath } from '../logs';
 import type { ContainerService, Live } from './service';
@@ -88,7 +89,7 @@ export function inspectView(svc: ContainerService, live: Live, apiVersion: strin
     Platform: 'linux',
     MountLabel: '',
     ProcessLabel: '',
-    AppArmorProfile: '',
+    AppArmorProfile: appArmorProfileFor(r.hostConfig, !!svc['d'].apparmor?.used),
     ExecIDs: openExecIds(live.rec.id),
     HostConfig: r.hostConfig,
     GraphDriver: {

@@ -368,6 +368,8 @@ export class ExecService {
           capabilities: capSets(containerCaps(rec.hostConfig, e.config.Privileged || !!rec.hostConfig.Privileged)),
           rlimits: cspec.rlimits,
           noNewPrivileges: cspec.noNewPrivileges,
+          // The container's AppArmor profile confines its execs too (as Docker's).
+          ...(cspec.apparmorProfile ? { apparmorProfile: cspec.apparmorProfile } : {}),
         },
         // The filter is compiled by the first exec after the container's start and kept in its state
         // directory (made anew by every start) for the next ones.
@@ -489,7 +491,7 @@ export class ExecService {
     const started = live.rec.state.startedAt;
     const cached = execBases.get(live);
     if (cached && cached.started === started) return cached;
-    let spec: { process?: { rlimits?: unknown[]; noNewPrivileges?: boolean }; linux?: { seccomp?: unknown; seccompCache?: string } };
+    let spec: { process?: { rlimits?: unknown[]; noNewPrivileges?: boolean; apparmorProfile?: string }; linux?: { seccomp?: unknown; seccompCache?: string } };
     try {
       spec = JSON.parse(readFileSync(path.join(this.d.containers.stateDir(live.rec.id), 'config.json'), 'utf8'));
     } catch (err) {
@@ -498,7 +500,7 @@ export class ExecService {
     }
     const base: ExecBase = {
       started, rlimits: spec.process?.rlimits ?? [], noNewPrivileges: !!spec.process?.noNewPrivileges, seccomp: spec.linux?.seccomp,
-      seccompCache: spec.linux?.seccompCache,
+      seccompCache: spec.linux?.seccompCache, apparmorProfile: spec.process?.apparmorProfile,
     };
     execBases.set(live, base);
     return base;
@@ -507,7 +509,7 @@ export class ExecService {
 
 /** What an exec inherits from its container's own process (rlimits, no_new_privs, the seccomp filter,
  *  which applies to exec --privileged too, as runc applies it to every process of the container). */
-interface ExecBase { started: string; rlimits: unknown[]; noNewPrivileges: boolean; seccomp: unknown; seccompCache?: string }
+interface ExecBase { started: string; rlimits: unknown[]; noNewPrivileges: boolean; seccomp: unknown; seccompCache?: string; apparmorProfile?: string }
 const execBases = new WeakMap<Live, ExecBase>();
 
 function capSets(caps: string[]): object {

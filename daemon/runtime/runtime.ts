@@ -84,8 +84,9 @@ export class Runtime implements ContainerRuntime {
     return this.cgroups.version === 2 ? '2' : '1';
   }
 
-  mountRootfs(lowerdirs: string[], upperdir: string, workdir: string, target: string): Promise<void> {
-    return native.mountOverlay({ lowerdirs, upperdir, workdir, target });
+  /** `idmap`: the lowers are seen through idmapped mounts of that mapping (--userns-remap). */
+  mountRootfs(lowerdirs: string[], upperdir: string, workdir: string, target: string, idmap?: { uidMap: string; gidMap: string }): Promise<void> {
+    return native.mountOverlay({ lowerdirs, upperdir, workdir, target, ...(idmap ? { idmap } : {}) });
   }
 
   unmount(target: string): Promise<void> {

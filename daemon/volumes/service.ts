@@ -3,6 +3,7 @@
 // The service owns the `volumes` table and those directories; which containers use a volume is read from
 // the containers' mount points.
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { chownToRoot, type Remap } from '../runtime/userns';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -22,6 +23,8 @@ export interface VolumeDeps {
   readonly log: Logger;
   readonly events: EventSink;
   readonly containers: Pick<ContainerService, 'all'>;
+  /** --userns-remap: new volumes belong to its root. */
+  readonly remap?: Remap;
 }
 
 export interface VolumeRow {
@@ -106,6 +109,8 @@ export class VolumeService {
     }
     if ((options.type || options.device) && !(options.type && options.device)) throw invalid('missing required option: "device"');
     await mkdir(this.dataPath(name), { recursive: true, mode: 0o755 });
+    // Under --userns-remap the volume's root belongs to the containers' root, as Docker makes it.
+    if (this.d.remap) await chownToRoot(this.d.remap, this.dataPath(name));
     crashPoint('volume-create.after-dir');
     const v: VolumeRow = { name, driver, created: rfc3339Nano(nowNs()).replace(/\.\d+Z$/, 'Z'), labels: o.Labels ?? {}, options, anonymous };
     this.d.db.prepare('INSERT INTO volumes (name, driver, created, labels, options, anonymous) VALUES (?, ?, ?, ?, ?, ?)')

@@ -1,7 +1,9 @@
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "fs/idmap.h"
 #include "fs/nodes.h"
 #include "fs/overlay.h"
 #include "js/bindings.h"
@@ -47,7 +49,28 @@ Napi::Value MountOverlay(const Napi::CallbackInfo& info) {
     spec.target = args.AbsPath(o.Get("target"), "spec.target");
     if (args.ok() && spec.lowerdirs.empty()) args.Invalid("spec.lowerdirs", "must name at least one directory");
   }
-  return Finish(env, args, "berth:mountOverlay", [spec]() { return fs::MountOverlay(spec); });
+  std::optional<fs::IdMapping> idmap;
+  if (args.ok() && !o.Get("idmap").IsUndefined()) {
+    Napi::Object m = args.Object(o.Get("idmap"), "spec.idmap");
+    if (args.ok()) idmap = fs::IdMapping{args.String(m.Get("uidMap"), "spec.idmap.uidMap"), args.String(m.Get("gidMap"), "spec.idmap.gidMap")};
+  }
+  return Finish(env, args, "berth:mountOverlay", [spec, idmap]() {
+    return idmap ? fs::MountOverlayIdmapped(spec, *idmap) : fs::MountOverlay(spec);
+  });
+}
+
+Napi::Value ProbeIdmappedOverlay(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ArgReader args(env);
+  std::string scratch = args.AbsPath(info[0], "scratch");
+  std::string uid_map = args.String(info[1], "uidMap");
+  std::string gid_map = args.String(info[2], "gidMap");
+  int64_t host_uid = args.Integer(info[3], "hostUid");
+  if (args.ok() && (host_uid < 0 || host_uid > 0xfffffffeLL)) args.Invalid("hostUid", "must be a uid");
+  fs::IdMapping map{uid_map, gid_map};
+  return Finish(env, args, "berth:probeIdmappedOverlay", [scratch, map, host_uid]() {
+    return fs::ProbeIdmappedOverlay(scratch, map, static_cast<unsigned>(host_uid));
+  });
 }
 
 Napi::Value Unmount(const Napi::CallbackInfo& info) {
@@ -124,6 +147,7 @@ Napi::Value GetXattr(const Napi::CallbackInfo& info) {
 void RegisterFs(Napi::Env env, Napi::Object exports) {
   exports.Set("mountOverlay", Napi::Function::New(env, MountOverlay, "mountOverlay"));
   exports.Set("unmount", Napi::Function::New(env, Unmount, "unmount"));
+  exports.Set("probeIdmappedOverlay", Napi::Function::New(env, ProbeIdmappedOverlay, "probeIdmappedOverlay"));
   exports.Set("mkWhiteout", Napi::Function::New(env, MkWhiteout, "mkWhiteout"));
   exports.Set("mknod", Napi::Function::New(env, Mknod, "mknod"));
   exports.Set("setXattr", Napi::Function::New(env, SetXattr, "setXattr"));

@@ -17,6 +17,8 @@ export interface PackOptions {
   whiteouts?: boolean;
   /** Whether a directory (relative path, '' = root) is opaque; only asked with `whiteouts`. */
   isOpaque?: (rel: string) => Promise<boolean>;
+  /** Owners as the archive gives them (a --userns-remap container's files are its range's on disk). */
+  ids?: { uid: (id: number) => number; gid: (id: number) => number };
 }
 
 export interface WalkEntry {
@@ -117,7 +119,7 @@ export function packDir(root: string, o: PackOptions = {}): tar.Pack {
     }
     for await (const { rel, abs, st } of walk(root)) {
       const base: TarHeader = {
-        name: rel, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime,
+        name: rel, mode: st.mode & 0o7777, uid: o.ids ? o.ids.uid(st.uid) : st.uid, gid: o.ids ? o.ids.gid(st.gid) : st.gid, mtime: st.mtime,
       };
       if (o.whiteouts && isWhiteout(st)) {
         const i = rel.lastIndexOf('/');

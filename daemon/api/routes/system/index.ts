@@ -180,7 +180,7 @@ export function systemRoutes(app: FastifyInstance, d: Daemon): void {
       ContainerdCommit: { ID: '' },
       RuncCommit: { ID: '' },
       InitCommit: { ID: '' },
-      SecurityOptions: ['name=seccomp,profile=builtin', 'name=cgroupns'],
+      SecurityOptions: [...(d.apparmor.used ? ['name=apparmor'] : []), 'name=seccomp,profile=builtin', ...(d.remap ? ['name=userns'] : []), 'name=cgroupns'],
       CDISpecDirs: [],
       Warnings: warnings.length || d.networks.warnings().length ? [...warnings, ...d.networks.warnings()] : null,
     };

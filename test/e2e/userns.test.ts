@@ -1,0 +1,235 @@
+// --userns-remap against a real berthd (daemon.json "userns-remap": "default"): the dockremap user and its
+// ranges are made (in a private /etc: BERTH_USERNS_ROOT, so the machine's users are left alone), container
+// root is the range's first uid on the host, the image's layers are shown through idmapped mounts (owned
+// by 0 inside, the same inodes as the layer files on the host: nothing copied), volumes belong to the
+// remapped root, `--userns host` opts out, and Docker's refusals of host namespaces hold.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, copyFileSync, writeFileSync, readFileSync, rmSync, statSync, existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { berthdForFile } from '../helpers/file';
+import { startBerthd, DOCKER, FIXTURES } from '../helpers/berthd';
+import { execFileSync } from 'node:child_process';
+import { api, dockerCli } from '../helpers/clients';
+
+let etcRoot: string;
+function makeEtc(): string {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'berth-userns-etc-'));
+  mkdirSync(path.join(root, 'etc'));
+  for (const f of ['passwd', 'group']) copyFileSync(`/etc/${f}`, path.join(root, 'etc', f));
+  for (const f of ['shadow', 'gshadow']) writeFileSync(path.join(root, 'etc', f), '', { mode: 0o600 });
+  // A range someone else has already: dockremap's must come after it.
+  writeFileSync(path.join(root, 'etc', 'subuid'), 'someone:100000:65536\n');
+  writeFileSync(path.join(root, 'etc', 'subgid'), 'someone:100000:65536\n');
+  return root;
+}
+
+const BASE = 165536;
+
+const b = berthdForFile({
+  fixtures: ['busybox'],
+  start: () => {
+    etcRoot = makeEtc();
+    return { daemonJson: { 'userns-remap': 'default' }, env: { BERTH_USERNS_ROOT: etcRoot } };
+  },
+  teardown: () => { if (etcRoot) rmSync(etcRoot, { recursive: true, force: true }); },
+});
+const { ok, fails } = dockerCli(() => b);
+
+function hostIds(pid: number): { uid: number; gid: number } {
+  const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return { uid: Number(/^Uid:\s+(\d+)/m.exec(st)![1]), gid: Number(/^Gid:\s+(\d+)/m.exec(st)![1]) };
+}
+
+async function pidOf(name: string): Promise<number> {
+  return Number((await ok('inspect', '-f', '{{.State.Pid}}', name)).trim());
+}
+
+test('default makes dockremap with a free range; docker info shows name=userns', async () => {
+  const passwd = readFileSync(path.join(etcRoot, 'etc', 'passwd'), 'utf8');
+  assert.match(passwd, /^dockremap:x:\d+:\d+:/m);
+  assert.match(readFileSync(path.join(etcRoot, 'etc', 'subuid'), 'utf8'), new RegExp(`^dockremap:${BASE}:65536$`, 'm'));
+  assert.match(readFileSync(path.join(etcRoot, 'etc', 'subgid'), 'utf8'), new RegExp(`^dockremap:${BASE}:65536$`, 'm'));
+  const info = JSON.parse(await ok('info', '--format', '{{json .SecurityOptions}}'));
+  assert.ok(info.includes('name=userns'), JSON.stringify(info));
+  // No AppArmor on this kernel: not listed (Docker lists name=apparmor first where it applies it).
+  if (!existsSync('/sys/module/apparmor')) assert.ok(!info.includes('name=apparmor'));
+});
+
+test('container root is the range base on the host; id says 0; exec too', async () => {
+  await ok('run', '-d', '--name', 'u1', 'busybox', 'sleep', '1000');
+  const pid = await pidOf('u1');
+  assert.deepEqual(hostIds(pid), { uid: BASE, gid: BASE });
+  assert.equal(readFileSync(`/proc/${pid}/uid_map`, 'utf8').trim().split(/\s+/).join(' '), `0 ${BASE} 65536`);
+  assert.match(await ok('exec', 'u1', 'id'), /^uid=0\(root\) gid=0\(root\)/);
+  assert.equal((await ok('exec', 'u1', 'cat', '/proc/self/uid_map')).trim().split(/\s+/).join(' '), `0 ${BASE} 65536`);
+  // The container's root may write its own /etc files and its root directory.
+  await ok('exec', 'u1', 'sh', '-c', 'echo 10.9.9.9 extra >> /etc/hosts && touch /made-by-root && mkdir /tmp/d');
+  assert.match(await ok('exec', 'u1', 'ls', '-ln', '/made-by-root'), / 0 +0 /);
+  const upper = (await ok('inspect', '-f', '{{.GraphDriver.Data.UpperDir}}', 'u1')).trim();
+  assert.equal(statSync(path.join(upper, 'made-by-root')).uid, BASE, 'a file the container made is the remapped root\'s on the host');
+  assert.equal(statSync(path.join(upper, 'tmp', 'd')).uid, BASE);
+  await ok('rm', '-f', 'u1');
+});
+
+test('image files read as owned by 0 inside, and are the layer files themselves (no copy)', async () => {
+  await ok('run', '-d', '--name', 's1', 'busybox', 'sleep', '1000');
+  await ok('run', '-d', '--name', 's2', 'busybox', 'sleep', '1000');
+  const st1 = (await ok('exec', 's1', 'stat', '-c', '%u:%g %i', '/bin/busybox')).trim();
+  const st2 = (await ok('exec', 's2', 'stat', '-c', '%u:%g %i', '/bin/busybox')).trim();
+  assert.match(st1, /^0:0 \d+$/);
+  assert.equal(st1, st2, 'both containers see one and the same file');
+  assert.equal((await ok('exec', 's1', 'stat', '-c', '%u:%g', '/', '/etc/passwd')).trim(), '0:0\n0:0');
+  assert.match(await ok('exec', 's1', 'cat', '/etc/passwd'), /^root:/);
+  // The inode is the image layer's file on the host, owned by root there (not a chowned copy).
+  const lower = (await ok('inspect', '-f', '{{.GraphDriver.Data.LowerDir}}', 's1')).trim().split(':');
+  const ino = Number(st1.split(' ')[1]);
+  const found = lower.map((d) => { try { return statSync(path.join(d, 'bin', 'busybox')); } catch { return undefined; } }).find(Boolean);
+  assert.ok(found, `busybox in one of ${lower.join(', ')}`);
+  assert.equal(found!.ino, ino);
+  assert.equal(found!.uid, 0);
+  await ok('rm', '-f', 's1', 's2');
+});
+
+test('a volume belongs to the remapped root; a file made in it is the remapped uid on the host', async () => {
+  await ok('run', '--rm', '-v', 'uvol:/data', 'busybox', 'sh', '-c', 'echo hi > /data/f && stat -c %u /data/f /data');
+  const data = (await ok('volume', 'inspect', '-f', '{{.Mountpoint}}', 'uvol')).trim();
+  assert.equal(statSync(data).uid, BASE);
+  assert.equal(statSync(path.join(data, 'f')).uid, BASE);
+  assert.equal(statSync(path.join(data, 'f')).gid, BASE);
+  // A bind of a host directory owned by root shows it as unmapped (nobody), as with Docker.
+  const hostDir = mkdtempSync(path.join(os.tmpdir(), 'berth-userns-bind-'));
+  try {
+    assert.equal((await ok('run', '--rm', '-v', `${hostDir}:/h`, 'busybox', 'stat', '-c', '%u', '/h')).trim(), '65534');
+  } finally {
+    rmSync(hostDir, { recursive: true, force: true });
+  }
+});
+
+test('docker cp speaks the container\'s ids both ways', async () => {
+  await ok('run', '-d', '--name', 'c1', 'busybox', 'sleep', '1000');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-userns-cp-'));
+  try {
+    writeFileSync(path.join(dir, 'in.txt'), 'in\n');
+    await ok('cp', path.join(dir, 'in.txt'), 'c1:/tmp/');
+    assert.match(await ok('exec', 'c1', 'ls', '-ln', '/tmp/in.txt'), / 0 +0 /);
+    const upper = (await ok('inspect', '-f', '{{.GraphDriver.Data.UpperDir}}', 'c1')).trim();
+    assert.equal(statSync(path.join(upper, 'tmp', 'in.txt')).uid, BASE);
+    // Out: the image's files and the container's own are root's in the archive, as the container sees them.
+    const list = execFileSync('sh', ['-c', `${DOCKER} cp c1:/etc/passwd - | tar -tvf - --numeric-owner`],
+      { encoding: 'utf8', env: { ...process.env, DOCKER_HOST: b.host } });
+    assert.match(list, / 0\/0 /);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    await ok('rm', '-f', 'c1');
+  }
+});
+
+test('commit, export and build give the container\'s own ids, not the range\'s', async () => {
+  await ok('run', '--name', 'k1', 'busybox', 'sh', '-c', 'mkdir /made && echo x > /made/f && chown 7:8 /made/f');
+  await ok('commit', 'k1', 'userns-committed');
+  assert.equal((await ok('run', '--rm', '--userns', 'host', 'userns-committed', 'stat', '-c', '%u:%g', '/made', '/made/f')).trim(), '0:0\n7:8');
+  assert.equal((await ok('run', '--rm', 'userns-committed', 'stat', '-c', '%u:%g', '/made/f')).trim(), '7:8');
+  const list = execFileSync('sh', ['-c', `${DOCKER} export k1 | tar -tvf - --numeric-owner made etc/passwd`],
+    { encoding: 'utf8', env: { ...process.env, DOCKER_HOST: b.host } });
+  assert.match(list, /^drwx\S+ 0\/0 .* made\/$/m);
+  assert.match(list, /^-\S+ 7\/8 .* made\/f$/m);
+  assert.match(list, /^-\S+ 0\/0 .* etc\/passwd$/m);
+  await ok('rm', 'k1');
+  const ctx = mkdtempSync(path.join(os.tmpdir(), 'berth-userns-build-'));
+  try {
+    writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox\nRUN mkdir /built && touch /built/f\n');
+    await ok('build', '-q', '-t', 'userns-built', ctx);
+    assert.equal((await ok('run', '--rm', '--userns', 'host', 'userns-built', 'stat', '-c', '%u:%g', '/built/f')).trim(), '0:0');
+  } finally {
+    rmSync(ctx, { recursive: true, force: true });
+  }
+});
+
+test('--userns host opts out', async () => {
+  assert.equal((await ok('run', '--rm', '--userns', 'host', 'busybox', 'cat', '/proc/self/uid_map')).trim().split(/\s+/).join(' '), '0 0 4294967295');
+  await ok('run', '--rm', '--userns', 'host', '-v', 'hvol:/data', 'busybox', 'touch', '/data/g');
+  const data = (await ok('volume', 'inspect', '-f', '{{.Mountpoint}}', 'hvol')).trim();
+  assert.equal(statSync(path.join(data, 'g')).uid, 0);
+  // privileged, host network and host pid are allowed once the container opts out
+  assert.equal((await ok('run', '--rm', '--userns', 'host', '--privileged', '--pid', 'host', 'busybox', 'id', '-u')).trim(), '0');
+});
+
+test('Docker refuses host namespaces and --privileged under the remap, with 400', async () => {
+  const cases: Array<[object, RegExp]> = [
+    [{ Privileged: true }, /^privileged mode is incompatible with user namespaces\.  You must run the container in the host namespace when running privileged mode$/],
+    [{ NetworkMode: 'host' }, /^cannot share the host's network namespace when user namespaces are enabled$/],
+    [{ PidMode: 'host' }, /^cannot share the host PID namespace when user namespaces are enabled$/],
+    [{ UsernsMode: 'bogus' }, /invalid USER mode/],
+    [{ IpcMode: 'host' }, /cannot share the host's IPC namespace when user namespaces are enabled; use --userns host/],
+  ];
+  for (const [hc, re] of cases) {
+    const r = await api(b, 'POST', '/containers/create', { body: { Image: 'busybox', Cmd: ['true'], HostConfig: hc } });
+    assert.equal(r.status, 400, JSON.stringify(hc));
+    assert.match(r.json<{ message: string }>().message, re);
+  }
+  const list = await api(b, 'GET', '/containers/json?all=1');
+  assert.equal(list.json<unknown[]>().length, 0, 'nothing was created');
+  await fails(/privileged mode is incompatible/, 'run', '--rm', '--privileged', 'busybox', 'true');
+});
+
+test('another container\'s network and UTS can be shared; its PID namespace cannot', async () => {
+  await ok('run', '-d', '--name', 'donor', 'busybox', 'sleep', '1000');
+  try {
+    const addr = (await ok('exec', 'donor', 'ip', '-o', '-4', 'addr', 'show', 'eth0')).split(/\s+/)[3];
+    assert.match(addr, /^\d+\.\d+\.\d+\.\d+\/\d+$/);
+    assert.equal((await ok('run', '--rm', '--network', 'container:donor', 'busybox', 'ip', '-o', '-4', 'addr', 'show', 'eth0')).split(/\s+/)[3], addr);
+    await fails(/cannot share another container's PID namespace when user namespaces are enabled/, 'run', '--rm', '--pid', 'container:donor', 'busybox', 'true');
+  } finally {
+    await ok('rm', '-f', 'donor');
+  }
+});
+
+test('run --rm, device nodes, --user, --read-only, a tty, and the container keeps its own network', async () => {
+  await ok('run', '--rm', 'busybox', 'true');
+  assert.equal((await ok('ps', '-aq')).trim(), '');
+  assert.match(await ok('run', '--rm', 'busybox', 'ip', '-o', 'addr', 'show', 'eth0'), /inet \d+\.\d+\.\d+\.\d+/);
+  assert.match(await ok('run', '--rm', 'busybox', 'ls', '-ln', '/dev/null'), /^crw/);
+  assert.equal((await ok('run', '--rm', '--user', '1000:1000', 'busybox', 'id', '-u')).trim(), '1000');
+  // A read-only root with a tmpfs, and a terminal from the container's own devpts.
+  assert.equal((await ok('run', '--rm', '--read-only', '--tmpfs', '/scratch', 'busybox', 'sh', '-c',
+    'touch /x 2>/dev/null && echo wrote || echo refused; touch /scratch/y && stat -c %u /scratch/y')).trim(), 'refused\n0');
+  const tty = execFileSync('script', ['-qec', `${DOCKER} run --rm -t busybox sh -c 'tty; stat -c %u $(tty)'`, '/dev/null'],
+    { encoding: 'utf8', env: { ...process.env, DOCKER_HOST: b.host } });
+  assert.match(tty, /\/dev\/pts\/0\s+0/);
+});
+
+test('a remapped container outlives a berthd restart; exec and stop work after it', async () => {
+  await ok('run', '-d', '--name', 'r1', 'busybox', 'sleep', '1000');
+  const pid = await pidOf('r1');
+  await b.stop();
+  await b.restart();
+  assert.equal(await pidOf('r1'), pid);
+  assert.deepEqual(hostIds(pid), { uid: BASE, gid: BASE });
+  assert.match(await ok('exec', 'r1', 'id'), /^uid=0\(root\)/);
+  await ok('rm', '-f', 'r1');
+});
+
+test('kernels before 6.15 (layers attached while the overlay is made) give the same view', async () => {
+  const etc = makeEtc();
+  let other: Awaited<ReturnType<typeof startBerthd>> | undefined;
+  try {
+    other = await startBerthd({ daemonJson: { 'userns-remap': 'default' }, env: { BERTH_USERNS_ROOT: etc, BERTH_TEST_IDMAP_ATTACHED: '1' } });
+    const r = await other.docker(['load', '-i', path.join(FIXTURES, 'busybox.tar')]);
+    assert.equal(r.code, 0, r.stderr);
+    const out = await other.docker(['run', '--rm', 'busybox', 'sh', '-c', 'stat -c %u:%g /bin/busybox / && cat /proc/self/uid_map']);
+    assert.equal(out.code, 0, out.stderr);
+    assert.match(out.stdout, new RegExp(`^0:0\\n0:0\\n\\s*0\\s+${BASE}\\s+65536\\n$`));
+    // Nothing stays mounted in the staging directories.
+    assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.includes('.idmap/')));
+  } finally {
+    await other?.destroy();
+    rmSync(etc, { recursive: true, force: true });
+  }
+});
+
+test('a user the host does not have stops berthd at start with the reason', async () => {
+  await assert.rejects(startBerthd({ daemonJson: { 'userns-remap': 'no-such-user-here' } }), /no such user|userns-remap/);
+});
+
