@@ -115,7 +115,7 @@ test-vm: build fixtures
 # Not part of `make test`: it takes tens of minutes. DOCKER_PY_SRC=<checkout> uses that tree instead of a
 # clone of docker-py at DOCKER_PY_TAG (7.1.0); FILES="api_exec_test.py …" runs only those files.
 conformance: apt-deps-test build fixtures
-	$(call apt_install,python3-paramiko)
+	$(call apt_install,python3-paramiko python3-websocket)
 	node dist/test/conformance/run.js
 
 bench: build fixtures

@@ -10,7 +10,8 @@
 //
 // The build cache: before a step runs, the images whose parent is the current image are searched for one
 // made by the same instruction from the same config (for COPY/ADD the hash of the copied files is part of
-// the instruction's history text); a match is used instead (" ---> Using cache"). nocache=1 turns this off.
+// the instruction's history text); a match is used instead (" ---> Using cache"). nocache=1 turns this off;
+// cachefrom limits the candidates to the named images and their parents.
 //
 // The output is Docker's: "Step N/M : <line>", " ---> <id>", the RUN output as it comes, "Removing
 // intermediate container <id>", and at the end an aux {"ID"} message, "Successfully built <id>" and one
@@ -39,6 +40,7 @@ import { flagsOf, parseDockerfile, parseInstruction, type Instruction } from './
 import { processWord, processWords, type Lookup } from './shell';
 import { applyMetadata, commandOf, shellOf, splitRaw, type MetaContext } from './metadata';
 import { copySources, ensureDir, findSources, hashSources, type Owner } from './copy';
+import { isExcluded, parseDockerignore } from './dockerignore';
 
 export interface BuildOptions {
   /** Path of the Dockerfile inside the context. */
@@ -49,6 +51,9 @@ export interface BuildOptions {
   labels: Record<string, string>;
   quiet: boolean;
   noCache: boolean;
+  /** --cache-from: when given, only these images and their parents are cache sources (the local build
+   *  cache is not used), as in Docker; names that match no image are skipped. */
+  cacheFrom?: string[];
   /** Remove intermediate containers after a successful step (rm, default on) / always (forcerm). */
   rm: boolean;
   forceRm: boolean;
@@ -209,10 +214,29 @@ export class Builder {
       for await (const c of readFileChunks(root, r.inner)) chunks.push(c);
       return Buffer.concat(chunks).toString('utf8');
     });
-    const name = this.o.dockerfile || 'Dockerfile';
-    const text = (await tryRead(name)) ?? (name === 'Dockerfile' ? await tryRead('dockerfile') : undefined);
+    let name = this.o.dockerfile || 'Dockerfile';
+    let text = await tryRead(name);
+    if (text === undefined && name === 'Dockerfile') {
+      text = await tryRead('dockerfile');
+      name = 'dockerfile';
+    }
     if (text === undefined) throw invalid(`Cannot locate specified Dockerfile: ${name}`);
+    await this.removeIgnored(name, tryRead);
     return text;
+  }
+
+  /** Takes .dockerignore and the Dockerfile out of the context when .dockerignore excludes them
+   *  (daemon/build/dockerignore.ts says why). Both paths are resolved inside the context, the last
+   *  component unfollowed, so a symlink among them removes only the link. */
+  private async removeIgnored(dockerfile: string, read: (name: string) => Promise<string | undefined>): Promise<void> {
+    const text = await read('.dockerignore');
+    if (text === undefined) return;
+    const patterns = parseDockerignore(text);
+    for (const name of ['.dockerignore', dockerfile]) {
+      if (!isExcluded(name, patterns)) continue;
+      const inner = await withRoot(this.contextDir, async (root) => (await root.resolve(name, false).catch(() => undefined))?.inner);
+      if (inner && inner !== '/') await fsp.rm(path.join(this.contextDir, inner), { recursive: true, force: true });
+    }
   }
 
   private async stepHeader(ins: Instruction): Promise<void> {
@@ -453,14 +477,16 @@ export class Builder {
     this.announce(id);
     const svc = this.d.containers;
     const live = svc.lookup(id);
-    const decoder = new StringDecoder('utf8');
+    // stderr is framed in red as Docker's classic builder sends it: ESC[91m before and ESC[0m after each
+    // piece (clients print it as is; docker-py's users look for it).
+    const decoders = { out: new StringDecoder('utf8'), err: new StringDecoder('utf8') };
+    const emit = (stream: number, text: string) => {
+      if (text) this.say(stream === 2 ? `\x1b[91m${text}\x1b[0m` : text);
+    };
     const detach = svc.addAttacher(live, {
       stdout: true,
       stderr: true,
-      write: (_stream, data) => {
-        const text = decoder.write(data);
-        if (text) this.say(text);
-      },
+      write: (stream, data) => emit(stream, (stream === 2 ? decoders.err : decoders.out).write(data)),
       end: () => undefined,
     });
     // A client that goes away (Ctrl-C on docker build) stops the build: the command is killed.
@@ -476,8 +502,8 @@ export class Builder {
       detach();
     }
     if (this.o.aborted()) throw invalid('the build was cancelled: the client went away');
-    const rest = decoder.end();
-    if (rest) this.say(rest);
+    emit(1, decoders.out.end());
+    emit(2, decoders.err.end());
     const code = live.rec.state.exitCode;
     if (code !== 0) throw new StepFailed(`The command '${cmd.join(' ')}' returned a non-zero code: ${code}`, code);
     await this.commit(stage, containerConfig, await this.layerOf(id, true), saved.join(' '));
@@ -568,8 +594,9 @@ export class Builder {
     // One more history entry than the parent: without this, `FROM scratch` + `CMD ["sh"]` would match any
     // loaded image whose last step was that CMD (their parent is '' too).
     const depth = (stage.image?.config?.history?.length ?? 0) + 1;
+    const sources = this.cacheSources();
     const hits = this.d.images.allImages()
-      .filter((img) => img.parent === parent && img.config?.container_config && (img.config.history?.length ?? 0) === depth
+      .filter((img) => (!sources || sources.has(img.id)) && img.parent === parent && img.config?.container_config && (img.config.history?.length ?? 0) === depth
         && cacheKey(img.config.container_config) === key)
       .sort((a, b) => (a.created < b.created ? 1 : -1));
     if (hits.length === 0) return false;
@@ -579,6 +606,30 @@ export class Builder {
     delete stage.config.Image;
     if (hits[0].config.author) stage.author = hits[0].config.author;
     return true;
+  }
+
+  private sources?: Set<string>;
+
+  /** With cacheFrom: the ids of the named images and of all their parents (read once per build). */
+  private cacheSources(): Set<string> | undefined {
+    if (!this.o.cacheFrom) return undefined;
+    if (this.sources) return this.sources;
+    const ids = new Set<string>();
+    for (const name of this.o.cacheFrom) {
+      let img: ImageRecord | undefined;
+      try {
+        img = this.d.images.find(name);
+      } catch {
+        continue;
+      }
+      // Bounded by the number of images: a parent chain cannot be longer.
+      for (let n = 0; img && !ids.has(img.id) && n < 10000; n++) {
+        ids.add(img.id);
+        img = img.parent ? this.d.images.byId(img.parent) : undefined;
+      }
+    }
+    this.sources = ids;
+    return ids;
   }
 
   /** Removes a step container; `announce` prints Docker's line (when rm is on). */

@@ -18,7 +18,7 @@
 // Output: each file's pass/fail/skip counts, the failures, and a closing "N passed, N failed" line; the
 // junit XML is kept in build/conformance/results.xml. Exit status 0 only when nothing failed.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startBerthd, REPO, type Berthd } from '../helpers/berthd';
@@ -36,6 +36,9 @@ const RUN_TIMEOUT_MS = Number(process.env.CONFORMANCE_TIMEOUT_S ?? 3600) * 1000;
 const EXCLUDED_FILES = [
   'api_swarm_test.py', 'api_service_test.py', 'api_secret_test.py', 'api_config_test.py', 'api_plugin_test.py',
   'models_swarm_test.py', 'models_services_test.py', 'models_nodes_test.py',
+  // Client-side credential helpers, no daemon involved: they need a docker-credential-* program, and
+  // credentials/utils_test.py rebinds os.environ to a plain dict, so every test after it loses DOCKER_HOST.
+  'credentials',
 ];
 // Tests in other files that need swarm mode (they call init_swarm) or something outside this machine;
 // docs/conformance.md gives the reason for each.
@@ -58,10 +61,11 @@ function suiteDir(): string {
   return dir;
 }
 
-// The suite's tests/helpers.py imports paramiko. The python3 with docker 7.1.0 here (pyenv) has none, and
-// only npm and Debian packages can be installed: Debian's python3-paramiko (`make conformance` installs it) (with its bcrypt and nacl, built
-// for the same CPython 3.11 ABI) is put on that python's path through a directory of links to those three
-// packages alone, so Debian's older docker module never shadows the one under test.
+// The suite's tests/helpers.py imports paramiko, and its websocket attach test needs websocket-client. The
+// python3 with docker 7.1.0 here (pyenv) has neither, and only npm and Debian packages can be installed:
+// Debian's python3-paramiko (with its bcrypt and nacl, built for the same CPython 3.11 ABI) and
+// python3-websocket, which `make conformance` installs, are put on that python's path through a directory
+// of links to those packages alone, so Debian's older docker module never shadows the one under test.
 function pythonPath(tmp: string): string {
   const probe = () => { try { execFileSync(PYTHON, ['-c', 'import paramiko'], { stdio: 'ignore', env: { ...process.env, PYTHONPATH: extra } }); return true; } catch { return false; } };
   let extra = process.env.PYTHONPATH ?? '';
@@ -69,7 +73,7 @@ function pythonPath(tmp: string): string {
   const dist = '/usr/lib/python3/dist-packages';
   const links = path.join(tmp, 'pylinks');
   mkdirSync(links);
-  for (const m of ['paramiko', 'bcrypt', 'nacl']) if (existsSync(path.join(dist, m))) symlinkSync(path.join(dist, m), path.join(links, m));
+  for (const m of ['paramiko', 'bcrypt', 'nacl', 'websocket']) if (existsSync(path.join(dist, m))) symlinkSync(path.join(dist, m), path.join(links, m));
   extra = [links, extra].filter(Boolean).join(':');
   if (!probe()) throw new Error(`${PYTHON} cannot import paramiko, which docker-py's tests/helpers.py needs`);
   return extra;
@@ -106,7 +110,7 @@ function parseJunit(xml: string): Case[] {
   const cases: Case[] = [];
   const re = /<testcase ([^>]*?)(\/>|>([\s\S]*?)<\/testcase>)/g;
   for (let m = re.exec(xml); m; m = re.exec(xml)) {
-    const attr = (k: string) => new RegExp(`${k}="([^"]*)"`).exec(m![1])?.[1] ?? '';
+    const attr = (k: string) => new RegExp(`(?:^|\\s)${k}="([^"]*)"`).exec(m![1])?.[1] ?? '';
     const body = m[3] ?? '';
     const file = attr('classname').replace(/^tests\.integration\./, '').split('.')[0];
     const name = `${attr('classname').split('.').pop()}::${attr('name')}`;
@@ -171,6 +175,8 @@ async function main(): Promise<void> {
     console.log(`\nconformance: ${count('passed')} passed, ${count('failed')} failed, ${count('skipped')} skipped`);
     failed = bad.length || (cases.length === 0 ? 1 : 0);
   } finally {
+    // berthd's log, for reading failures after the run.
+    if (b && existsSync(path.join(b.root, 'berthd.log'))) copyFileSync(path.join(b.root, 'berthd.log'), path.join(OUT, 'berthd.log'));
     await b?.destroy().catch((e) => console.error('conformance: cleanup:', e));
     reg.stop();
     rmSync(tmp, { recursive: true, force: true });
