@@ -1,0 +1,155 @@
+// Where docker-py's own integration suite (make conformance, docs/conformance.md) found berth differing
+// from Docker: each fix checked here with the client that found it, small and fast.
+//   - the classic builder: .dockerignore that names itself and the Dockerfile, `!` exceptions, a Dockerfile
+//     from outside the context, RUN stderr framed as Docker frames it, cache_from as the only cache source;
+//   - exec: detachKeys from the client's config file (docker-py sends `detachKeys` in the exec body, the
+//     docker CLI `DetachKeys`), honoured by the daemon.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { runCmd, DOCKER } from '../helpers/berthd';
+import { berthdForFile } from '../helpers/file';
+import { api, dockerOk, show, sleep, waitFor } from '../helpers/clients';
+
+const b = berthdForFile({ fixtures: ['busybox'] });
+
+/** Runs a python3 (docker-py 7.1.0) program against the daemon; its stdout, or a failure with its output. */
+async function py(program: string, env: Record<string, string> = {}): Promise<string> {
+  const r = await runCmd('python3', ['-c', `import docker, json, sys, os\nc = docker.APIClient(base_url='${b.host}', version='auto')\n${program}`],
+    { env: { PYTHONDONTWRITEBYTECODE: '1', DOCKER_CONFIG: path.join(b.root, 'docker-config'), ...env }, timeoutMs: 120000 });
+  assert.equal(r.code, 0, show(r));
+  return r.stdout;
+}
+
+function tree(files: Record<string, string>): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-conf-ctx-'));
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+    writeFileSync(path.join(dir, name), text);
+  }
+  return dir;
+}
+
+test('build: a .dockerignore that names itself and the Dockerfile, with ! exceptions (docker-py and the CLI)', async () => {
+  const ctx = tree({
+    Dockerfile: 'FROM busybox\nADD . /test\n',
+    '.dockerignore': 'ignored\nDockerfile\n.dockerignore\n ignored-with-spaces \n!ignored/subdir/excepted-file\n! ignored/subdir/excepted-with-spaces  \n\n#*\n',
+    'not-ignored': 'x', '#file.txt': 'x', 'ignored-with-spaces': 'x',
+    'ignored/subdir/file': 'x', 'ignored/subdir/excepted-file': 'x', 'ignored/subdir/excepted-with-spaces': 'x',
+  });
+  try {
+    const want = ['/test/#file.txt', '/test/ignored/subdir/excepted-file', '/test/ignored/subdir/excepted-with-spaces', '/test/not-ignored'];
+    await py(`for _ in c.build(path=${JSON.stringify(ctx)}, tag='conf-ignore-py'): pass`);
+    const fromPy = await dockerOk(b, ['run', '--rm', 'conf-ignore-py', 'find', '/test', '-type', 'f']);
+    assert.deepEqual(fromPy.trim().split('\n').sort(), want);
+    await dockerOk(b, ['build', '-q', '-t', 'conf-ignore-cli', ctx]);
+    const fromCli = await dockerOk(b, ['run', '--rm', 'conf-ignore-cli', 'find', '/test', '-type', 'f']);
+    assert.deepEqual(fromCli.trim().split('\n').sort(), want);
+  } finally {
+    rmSync(ctx, { recursive: true, force: true });
+  }
+});
+
+test('build: a Dockerfile outside the context is used and not copied (docker-py and the CLI)', async () => {
+  const ctx = tree({ 'file.txt': 'hello world', '.dockerignore': '.dockerignore\n' });
+  const dfDir = tree({ Dockerfile: 'FROM busybox\nCOPY . /src\nWORKDIR /src\n' });
+  try {
+    const out = await py(`print(json.dumps([l for l in c.build(path=${JSON.stringify(ctx)}, dockerfile=${JSON.stringify(path.join(dfDir, 'Dockerfile'))}, tag='conf-outside', decode=True)]))`);
+    const lines = JSON.parse(out) as Array<{ stream?: string }>;
+    assert.match(lines[lines.length - 1].stream ?? '', /Successfully tagged conf-outside/, out);
+    assert.deepEqual((await dockerOk(b, ['run', '--rm', 'conf-outside', 'ls', '-a'])).trim().split('\n').sort(), ['.', '..', 'file.txt']);
+    await dockerOk(b, ['build', '-q', '-t', 'conf-outside-cli', '-f', path.join(dfDir, 'Dockerfile'), ctx]);
+    assert.deepEqual((await dockerOk(b, ['run', '--rm', 'conf-outside-cli', 'ls', '-a'])).trim().split('\n').sort(), ['.', '..', 'file.txt']);
+  } finally {
+    rmSync(ctx, { recursive: true, force: true });
+    rmSync(dfDir, { recursive: true, force: true });
+  }
+});
+
+test('build: a RUN step\'s stderr comes as Docker sends it (ESC[91m … ESC[0m), stdout as it is', async () => {
+  const out = await py(`
+script = b'FROM busybox\\nRUN sh -c "echo to-out; >&2 echo to-err"'
+import io
+print(json.dumps([l.get('stream') for l in c.build(fileobj=io.BytesIO(script), decode=True, nocache=True)]))`);
+  const streams = JSON.parse(out) as Array<string | null>;
+  assert.ok(streams.includes('\x1b[91mto-err\n\x1b[0m'), out);
+  assert.ok(streams.includes('to-out\n'), out);
+});
+
+test('build: cache_from makes only the named images (and their parents) cache sources', async () => {
+  const out = await py(`
+import io
+script = b'FROM busybox\\nENV FOO=bar\\nRUN touch baz\\nRUN touch bax'
+def hits(**kw):
+    return sum('Using cache' in (l.get('stream') or '') for l in c.build(fileobj=io.BytesIO(script), decode=True, **kw))
+for _ in c.build(fileobj=io.BytesIO(script), tag='conf-cache1'): pass
+print(json.dumps([hits(tag='conf-cache2', cache_from=['conf-cache1']), hits(tag='conf-cache3', cache_from=['nosuchtag']), hits(tag='conf-cache4')]))`);
+  // From the named image: all three steps. From a name that matches nothing: none, although the local
+  // cache has them (Docker uses the local cache only when no cache_from is given). Without: all three.
+  assert.deepEqual(JSON.parse(out), [3, 0, 3]);
+  const bad = await api(b, 'POST', '/build?cachefrom=notjson', { body: Buffer.alloc(1024), headers: { 'Content-Type': 'application/x-tar' } });
+  assert.equal(bad.status, 400, bad.body);
+  assert.match(JSON.parse(bad.body).message, /cachefrom/);
+});
+
+test('exec: detachKeys from docker-py\'s config file (body key detachKeys) detaches the session', async () => {
+  const cfgDir = path.join(b.root, 'py-config');
+  mkdirSync(cfgDir, { recursive: true });
+  writeFileSync(path.join(cfgDir, 'config.json'), JSON.stringify({ detachKeys: 'ctrl-x' }));
+  const out = await py(`
+import time
+ctr = c.create_container('busybox', 'cat', detach=True, stdin_open=True)
+c.start(ctr)
+e = c.exec_create(ctr, 'cat', stdin=True, tty=True, stdout=True)
+sock = c.exec_start(e, tty=True, socket=True)._sock
+sock.sendall(b'hello\\n')
+time.sleep(0.5)
+echoed = sock.recv(100)
+sock.sendall(b'\\x18')
+sock.settimeout(10)
+rest = b''
+while True:
+    d = sock.recv(100)
+    if not d: break
+    rest += d
+print(json.dumps({'keys': c.exec_inspect(e)['DetachKeys'], 'echoed': echoed.decode(), 'closed': True}))
+c.remove_container(ctr, force=True)`, { DOCKER_CONFIG: cfgDir });
+  const r = JSON.parse(out);
+  assert.equal(r.keys, 'ctrl-x');
+  assert.match(r.echoed, /hello/);
+  assert.equal(r.closed, true);
+});
+
+test('exec: the docker CLI sends config.json detachKeys in the exec body (not a query), and it detaches', async () => {
+  const cfgDir = path.join(b.root, 'cli-config');
+  mkdirSync(cfgDir, { recursive: true });
+  writeFileSync(path.join(cfgDir, 'config.json'), JSON.stringify({ detachKeys: 'ctrl-x' }));
+  await dockerOk(b, ['run', '-d', '--name', 'conf-dk', 'busybox', 'sleep', '600']);
+  // `script` gives the CLI a terminal; its stdin is the terminal's keyboard.
+  const cmd = `DOCKER_HOST=${b.host} DOCKER_CONFIG=${cfgDir} ${DOCKER} exec -it conf-dk sh -c 'echo ready; exec cat'`;
+  const child = spawn('script', ['-qec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let screen = '';
+  child.stdout.on('data', (d) => { screen += d.toString(); });
+  child.stderr.on('data', (d) => { screen += d.toString(); });
+  const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+  try {
+    await waitFor('exec -it ready', () => screen.includes('ready'), 20000);
+    const list = JSON.parse((await api(b, 'GET', '/containers/conf-dk/json')).body).ExecIDs as string[];
+    assert.equal(list.length, 1);
+    const ex = JSON.parse((await api(b, 'GET', `/exec/${list[0]}/json`)).body);
+    assert.equal(ex.DetachKeys, 'ctrl-x', 'the CLI put config.json detachKeys in the exec create body');
+    child.stdin.write('\x18');
+    const code = await Promise.race([exited, sleep(15000).then(() => 'timeout' as const)]);
+    assert.notEqual(code, 'timeout', `the CLI did not detach on ctrl-x\n${screen}`);
+    assert.match(screen, /read escape sequence/);
+    // Detached, not ended: the exec's process is still there.
+    const after = JSON.parse((await api(b, 'GET', `/exec/${list[0]}/json`)).body);
+    assert.equal(after.Running, true);
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await dockerOk(b, ['rm', '-f', 'conf-dk']);
+  }
+});
