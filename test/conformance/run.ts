@@ -10,7 +10,8 @@
 // Images: the suite wants alpine:3.10, alpine(:latest), busybox(:latest) and hello-world, and pulls some of
 // them itself. berthd is given a local registry (Debian's docker-registry on a loopback port) as its
 // docker.io mirror (daemon.json `registry-mirrors`). The project's busybox fixture is pushed there as
-// library/busybox:latest and library/hello-world:latest; "alpine" is that busybox plus the two things of
+// library/busybox:latest, its `layered` fixture (an image of its own, which an image prune test removes) as
+// library/hello-world:latest; "alpine" is that busybox plus the two things of
 // alpine:3.10 the suite relies on (a `postgres` user, a /var/opt directory), built by berthd and pushed as
 // library/alpine:3.10 and :latest. So the suite's own pulls are real registry pulls. alpine:3.10, alpine and
 // busybox are also present locally, which is what the suite's conftest checks (it pulls TEST_IMG only when
@@ -100,16 +101,18 @@ const ALPINE_DOCKERFILE = [
 
 /** Pushes the images the suite uses to the mirror, and leaves alpine:3.10, alpine and busybox local. */
 async function seedImages(b: Berthd, reg: Registry): Promise<void> {
-  await loadFixtures(b, ['busybox']);
+  await loadFixtures(b, ['busybox', 'layered']);
   const built = await b.docker(['build', '-q', '-t', 'alpine:3.10', '-t', 'alpine:latest', '-'], { input: ALPINE_DOCKERFILE, timeoutMs: 180000 });
   if (built.code !== 0) throw new Error(`building the alpine stand-in: ${built.stdout}${built.stderr}`);
-  const names: [string, string][] = [['alpine:3.10', 'alpine:3.10'], ['alpine:latest', 'alpine:latest'], ['busybox:latest', 'busybox:latest'], ['busybox:latest', 'hello-world:latest']];
+  const names: [string, string][] = [['alpine:3.10', 'alpine:3.10'], ['alpine:latest', 'alpine:latest'], ['busybox:latest', 'busybox:latest'], ['layered:latest', 'hello-world:latest']];
   for (const [local, name] of names) {
     const remote = `127.0.0.1:${reg.port}/library/${name}`;
     await docker(b, ['tag', local, remote]);
     await docker(b, ['push', remote]);
     await docker(b, ['rmi', remote]);
   }
+  // hello-world is pulled by the tests themselves (and pruned by one of them).
+  await docker(b, ['rmi', 'layered:latest']);
 }
 
 interface Case { file: string; name: string; outcome: 'passed' | 'failed' | 'skipped'; detail: string }

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { runCmd, DOCKER } from '../helpers/berthd';
 import { berthdForFile } from '../helpers/file';
 import { api, dockerOk, show, sleep, waitFor } from '../helpers/clients';
+import { startRegistry } from '../helpers/registry';
 
 const b = berthdForFile({ fixtures: ['busybox'] });
 
@@ -151,5 +152,37 @@ test('exec: the docker CLI sends config.json detachKeys in the exec body (not a 
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await dockerOk(b, ['rm', '-f', 'conf-dk']);
+  }
+});
+
+test('volumes: a volume created without a name is anonymous (labelled so), and volume prune removes it', async () => {
+  const anon = (await api(b, 'POST', '/volumes/create', { body: {} })).json();
+  assert.deepEqual(anon.Labels, { 'com.docker.volume.anonymous': '' });
+  const named = (await api(b, 'POST', '/volumes/create', { body: { Name: 'conf-named' } })).json();
+  assert.equal(named.Labels, null);
+  const pruned = (await api(b, 'POST', '/volumes/prune')).json();
+  assert.ok(pruned.VolumesDeleted.includes(anon.Name), JSON.stringify(pruned));
+  assert.ok(!pruned.VolumesDeleted.includes('conf-named'), JSON.stringify(pruned));
+  await dockerOk(b, ['volume', 'rm', 'conf-named']);
+});
+
+test('distribution: GET /distribution/{name}/json answers the manifest descriptor and platforms (docker-py inspect_distribution)', async () => {
+  const reg = await startRegistry(b.root, 'dist');
+  try {
+    const name = `127.0.0.1:${reg.port}/conf/dist:v1`;
+    await dockerOk(b, ['tag', 'busybox', name]);
+    const pushed = await dockerOk(b, ['push', name]);
+    const digest = /digest: (sha256:[a-f0-9]{64})/.exec(pushed)?.[1];
+    assert.ok(digest, pushed);
+    const out = JSON.parse(await py(`print(json.dumps(c.inspect_distribution(${JSON.stringify(name)})))`));
+    assert.equal(out.Descriptor.digest, digest);
+    assert.equal(out.Descriptor.mediaType, 'application/vnd.docker.distribution.manifest.v2+json');
+    assert.ok(out.Descriptor.size > 0);
+    assert.deepEqual(out.Platforms, [{ architecture: 'amd64', os: 'linux' }]);
+    const missing = await api(b, 'GET', `/distribution/127.0.0.1:${reg.port}/conf/nothing:v1/json`);
+    assert.equal(missing.status, 404, missing.body);
+    assert.match(missing.json().message, /not found/);
+  } finally {
+    reg.stop();
   }
 });

@@ -10,6 +10,7 @@ import { BerthError, invalid, toHttp } from '../../../errors/errors';
 import { parseNormalizedNamed, withTag, tagNameOnly, fullName } from '../../../images/reference';
 import { distributionOf } from '../../../distribution';
 import { decodeRegistryAuth } from '../../../distribution/auth';
+import { inspectDistribution } from '../../../distribution/inspect';
 import { commonHeaders } from '../../plugins/dialect';
 import { checkPlatforms, handleImport, sendSave } from './ops';
 
@@ -191,6 +192,19 @@ export function imageRoutes(app: FastifyInstance, d: Daemon): void {
     }
     svc.tag(p.name, qstr(req.query, 'repo') ?? '', qstr(req.query, 'tag') ?? '');
     reply.code(201).send();
+  });
+
+  // GET /distribution/{name}/json: the registry's manifest descriptor and platforms for a name.
+  app.get('/distribution/*', async (req: Req) => {
+    const m = /^(.+)\/json$/.exec(req.params['*'] ?? '');
+    if (!m) throw pageNotFound();
+    let named;
+    try {
+      named = parseNormalizedNamed(m[1]);
+    } catch {
+      throw invalid(`invalid reference format: ${m[1]}`);
+    }
+    return inspectDistribution(distributionOf(d).registries, named, decodeRegistryAuth(req.headers['x-registry-auth']));
   });
 
   app.delete('/images/*', async (req: Req) => {
