@@ -165,6 +165,9 @@ export function prepareCreate(d: Daemon, nameParam: string | undefined, body: Cr
     Labels: { ...(ic.Labels ?? {}), ...(body.Labels ?? {}) },
     ...(stopSignal ? { StopSignal: stopSignal } : {}),
     ...(body.StopTimeout !== undefined && body.StopTimeout !== null ? { StopTimeout: body.StopTimeout } : {}),
+    // The container-wide MAC address (deprecated since API 1.44, still sent by docker-py 7): the main
+    // network's endpoint takes it when its own EndpointSettings name none (network service recordCreate).
+    ...(body.MacAddress ? { MacAddress: checkedMac(String(body.MacAddress)) } : {}),
   };
 
   const name = nameParam ? (nameParam.startsWith('/') ? nameParam : `/${nameParam}`) : `/${generateName(taken)}`;
@@ -242,4 +245,10 @@ function mergeHealthcheck(user: any, image: any): any {
   }
   if (typeof out.Retries === 'number' && out.Retries < 0) throw invalid('Retries in Healthcheck cannot be negative');
   return out;
+}
+
+/** Config.MacAddress: six hex octets, or Docker's 400. */
+function checkedMac(mac: string): string {
+  if (!/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(mac)) throw invalid(`invalid MAC address: ${mac}`);
+  return mac;
 }

@@ -1010,7 +1010,8 @@ export class NetworkService {
       return {
         IPAMConfig: e?.staticIp ? { IPv4Address: e.staticIp } : null,
         Links: e?.links?.length ? e.links : null,
-        Aliases: e && n.name !== 'bridge' ? e.aliases : null,
+        // null when none were given, as Docker shows it from API 1.45 (docker-py checks for None).
+        Aliases: e && n.name !== 'bridge' && e.aliases.length ? e.aliases : null,
         MacAddress: up ? e!.mac : e?.staticMac ?? '',
         DriverOpts: e?.driverOpts && Object.keys(e.driverOpts).length ? e.driverOpts : null,
         GwPriority: e?.gwPriority ?? 0,

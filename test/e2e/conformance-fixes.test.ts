@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -184,5 +185,65 @@ test('distribution: GET /distribution/{name}/json answers the manifest descripto
     assert.match(missing.json().message, /not found/);
   } finally {
     reg.stop();
+  }
+});
+
+test('logs: a follow request gets its 200 at once, before the container prints anything (docker-py run with auto_remove)', async () => {
+  const id = (await dockerOk(b, ['run', '-d', 'busybox', 'sh', '-c', 'sleep 3; echo late'])).trim();
+  try {
+    const started = Date.now();
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = http.request({ socketPath: b.sock, path: `/containers/${id}/logs?stdout=1&follow=1`, method: 'GET' }, (res) => {
+        resolve(res.statusCode ?? 0);
+        res.destroy();
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(status, 200);
+    assert.ok(Date.now() - started < 2000, `the headers came after ${Date.now() - started} ms`);
+    // And docker-py's run(auto_remove=True) of a failing command reports the failure (it inspected the
+    // container while the logs were open; a late 200 made that a 404 of the removed container).
+    const out = await py(`
+cl = docker.DockerClient(base_url='${b.host}', version='auto')
+try:
+    cl.containers.run('busybox', 'sh -c ">&2 echo error && sleep 2 && exit 1"', auto_remove=True)
+    print('no error')
+except docker.errors.ContainerError as e:
+    print(json.dumps({'exit': e.exit_status, 'stderr': e.stderr}))`);
+    assert.deepEqual(JSON.parse(out), { exit: 1, stderr: null });
+  } finally {
+    await b.docker(['rm', '-f', id]);
+  }
+});
+
+test('create: the container-wide MacAddress (docker-py mac_address) is the main network endpoint\'s MAC', async () => {
+  const out = JSON.parse(await py(`
+ctr = c.create_container('busybox', ['sh', '-c', 'cat /sys/class/net/eth0/address; sleep 30'], mac_address='02:42:ac:11:00:0a')
+c.start(ctr)
+import time
+for _ in range(50):
+    logs = c.logs(ctr).decode()
+    if logs: break
+    time.sleep(0.1)
+i = c.inspect_container(ctr)
+c.remove_container(ctr, force=True)
+print(json.dumps({'mac': i['NetworkSettings']['MacAddress'], 'inside': logs.strip()}))`));
+  assert.deepEqual(out, { mac: '02:42:ac:11:00:0a', inside: '02:42:ac:11:00:0a' });
+  const bad = await api(b, 'POST', '/containers/create', { body: { Image: 'busybox', MacAddress: 'not-a-mac' } });
+  assert.equal(bad.status, 400, bad.body);
+  assert.match(bad.json().message, /invalid MAC address: not-a-mac/);
+});
+
+test('inspect: a user network endpoint given no aliases shows Aliases null (docker-py run with network=)', async () => {
+  await dockerOk(b, ['network', 'create', 'conf-net']);
+  try {
+    const id = (await dockerOk(b, ['create', '--network', 'conf-net', 'busybox', 'true'])).trim();
+    const n = (await api(b, 'GET', `/containers/${id}/json`)).json().NetworkSettings.Networks['conf-net'];
+    assert.equal(n.Aliases, null);
+    assert.equal(n.DriverOpts, null);
+    await dockerOk(b, ['rm', id]);
+  } finally {
+    await b.docker(['network', 'rm', 'conf-net']);
   }
 });
