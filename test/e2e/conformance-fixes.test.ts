@@ -247,3 +247,17 @@ test('inspect: a user network endpoint given no aliases shows Aliases null (dock
     await b.docker(['network', 'rm', 'conf-net']);
   }
 });
+
+test('load: an archive that cannot be read is a 200 stream ending in errorDetail, as Docker answers (docker-py ImageLoadError)', async () => {
+  const out = await py(`
+cl = docker.DockerClient(base_url='${b.host}', version='auto')
+try:
+    cl.images.load('abc')
+    print('loaded')
+except docker.errors.ImageLoadError as e:
+    print('ImageLoadError: ' + str(e))`);
+  assert.match(out, /^ImageLoadError: .*(truncated|archive|tar)/);
+  // A bad parameter is still refused before the stream starts.
+  const bad = await api(b, 'POST', '/images/load?platform=nosuch%2F%2F%2F', { body: 'abc', headers: { 'Content-Type': 'application/x-tar' } });
+  assert.equal(bad.status, 400, bad.body);
+});

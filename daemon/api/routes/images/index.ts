@@ -121,19 +121,18 @@ export function imageRoutes(app: FastifyInstance, d: Daemon): void {
 
   app.post('/images/load', async (req: Req, reply) => {
     const quiet = qbool(req.query, 'quiet');
-    // The 200 goes out with the first message: an archive refused before any image is loaded (not a
-    // tar, a bad manifest, a missing layer, a wrong diff id) is a plain 4xx that a script can see.
-    let out: ReturnType<typeof startJsonStream> | undefined;
-    const stream = () => (out ??= startJsonStream(reply));
+    // Bad parameters are a plain 400; from there on the answer is a 200 stream and a failure of the
+    // archive itself (not a tar, a bad manifest, a missing layer, a wrong diff id) is its errorDetail, as
+    // Docker answers it (docker-py raises ImageLoadError from that; the CLI prints it and exits 1).
+    const platform = qstr(req.query, 'platform');
+    const want = platform ? queryPlatform(platform) : undefined;
+    const out = startJsonStream(reply);
     try {
-      const platform = qstr(req.query, 'platform');
-      await svc.load(requestBody(req.raw), quiet, (m) => stream().write(m), platform ? queryPlatform(platform) : undefined);
-      stream();
+      await svc.load(requestBody(req.raw), quiet, (m) => out.write(m), want);
     } catch (e) {
-      if (!out) throw e;
       out.fail(e);
     } finally {
-      out?.end();
+      out.end();
     }
   });
 
