@@ -48,9 +48,8 @@ const EXCLUDED_FILES = [
 // Tests in other files that need swarm mode (they call init_swarm) or something outside this machine;
 // docs/conformance.md gives the reason for each.
 const EXCLUDED_TESTS = [
-  // init_swarm: overlay/scope=swarm networks.
+  // They call init_swarm (attachable, ingress and swarm-scoped networks).
   'test_create_network_attachable', 'test_create_inspect_network_with_scope', 'test_create_network_ingress',
-  'test_prune_networks_with_swarm',
   // Pull by the digest of Docker Hub's own hello-world manifest: no local registry can serve that digest.
   'test_pull_with_sha',
   // websocket-client cannot open ws:// over a unix socket (docker-py's scheme http+docker); berth's
