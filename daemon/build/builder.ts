@@ -33,6 +33,7 @@ import { packUpper } from '../containers/commit';
 import { withRoot, readFileChunks } from '../runtime/inroot';
 import { resolveUser } from '../containers/user';
 import { packDir } from '../storage/layers/pack';
+import { chainIds } from '../storage/layers/store';
 import { distributionOf } from '../distribution';
 import type { AuthConfig } from '../distribution/auth';
 import { download, isUrl } from './remote';
@@ -377,7 +378,7 @@ export class Builder {
   private async metadata(stage: Stage, apply: () => string): Promise<void> {
     const comment = apply();
     const containerConfig = { ...stage.config, Cmd: [...shellOf(stage.config), '#(nop) ', comment] };
-    if (this.useCache(stage, containerConfig)) return;
+    if (await this.useCache(stage, containerConfig)) return;
     let containerId = '';
     if (stage.image) {
       // Docker's classic builder makes (and removes) a container for these steps too.
@@ -393,7 +394,7 @@ export class Builder {
     stage.config.WorkingDir = path.posix.normalize(dir.startsWith('/') ? dir : path.posix.join(stage.config.WorkingDir || '/', dir));
     const comment = `WORKDIR ${stage.config.WorkingDir}`;
     const containerConfig = { ...stage.config, Cmd: [...shellOf(stage.config), `#(nop) ${comment}`] };
-    if (this.useCache(stage, containerConfig)) return;
+    if (await this.useCache(stage, containerConfig)) return;
     const res = await this.withRoot(stage, containerConfig.Cmd, true, async (root) => {
       await ensureDir(root, stage.config.WorkingDir, { uid: 0, gid: 0 });
     });
@@ -427,7 +428,7 @@ export class Builder {
       const hash = await hashSources(sources);
       const comment = `${what} ${chownSpec ? `--chown=${chownSpec} ` : ''}${hash} in ${dest} `;
       const containerConfig = { ...stage.config, Cmd: [...shellOf(stage.config), `#(nop) ${comment}`] };
-      if (this.useCache(stage, containerConfig)) return;
+      if (await this.useCache(stage, containerConfig)) return;
       const res = await this.withRoot(stage, containerConfig.Cmd, false, async (root) => {
         const owner = chownSpec ? await parseChown(root, chownSpec) : undefined;
         // Several sources (a remote one included) go into a directory; local archives of ADD are unpacked,
@@ -472,7 +473,7 @@ export class Builder {
     // Build args in effect are part of the cache key and of history: `|1 GREET=hi /bin/sh -c …`.
     const saved = argEnv.length ? [`|${argEnv.length}`, ...argEnv, ...cmd] : cmd;
     const containerConfig = { ...stage.config, Cmd: saved };
-    if (this.useCache(stage, containerConfig)) return;
+    if (await this.useCache(stage, containerConfig)) return;
     const id = await this.createContainer(stage, cmd, { ...stage.config, Env: [...(stage.config.Env ?? []), ...argEnv] });
     this.announce(id);
     const svc = this.d.containers;
@@ -587,7 +588,7 @@ export class Builder {
   }
 
   /** Looks for a cached step; on a hit the stage moves to it and " ---> Using cache" is printed. */
-  private useCache(stage: Stage, containerConfig: any): boolean {
+  private async useCache(stage: Stage, containerConfig: any): Promise<boolean> {
     if (this.o.noCache) return false;
     const parent = stage.image?.id ?? '';
     const key = cacheKey(containerConfig);
@@ -599,13 +600,66 @@ export class Builder {
       .filter((img) => (!sources || sources.has(img.id)) && img.parent === parent && img.config?.container_config && (img.config.history?.length ?? 0) === depth
         && cacheKey(img.config.container_config) === key)
       .sort((a, b) => (a.created < b.created ? 1 : -1));
-    if (hits.length === 0) return false;
+    const hit = hits[0] ?? (sources ? await this.fromSourceHistory(stage, containerConfig) : undefined);
+    if (!hit) return false;
     this.say(' ---> Using cache\n');
-    stage.image = hits[0];
-    stage.config = JSON.parse(JSON.stringify(hits[0].config.config ?? {}));
+    stage.image = hit;
+    stage.config = JSON.parse(JSON.stringify(hit.config.config ?? {}));
     delete stage.config.Image;
-    if (hits[0].config.author) stage.author = hits[0].config.author;
+    if (hit.config.author) stage.author = hit.config.author;
     return true;
+  }
+
+  /**
+   * A cache_from image that was not built here (pulled or loaded: no parent chain) still serves as a
+   * cache, as in Docker's classic builder: its history is read step by step. It fits the current step
+   * when the current image's history and layers are the start of its own and its next history entry was
+   * made by the same command. On its last entry the step is that image itself; before that, the step's
+   * image is made from its parts (the source's next layer, if that entry made one, on the current image).
+   */
+  private async fromSourceHistory(stage: Stage, containerConfig: any): Promise<ImageRecord | undefined> {
+    const createdBy = (containerConfig.Cmd ?? []).join(' ');
+    const parent = stage.image;
+    const ph: any[] = parent?.config?.history ?? [];
+    const pd: string[] = parent?.config?.rootfs?.diff_ids ?? [];
+    for (const name of this.o.cacheFrom ?? []) {
+      let src: ImageRecord;
+      try {
+        src = this.d.images.find(name);
+      } catch {
+        continue;
+      }
+      const sh: any[] = src.config?.history ?? [];
+      const sd: string[] = src.config?.rootfs?.diff_ids ?? [];
+      if (sh.length <= ph.length || pd.length > sd.length) continue;
+      if (!ph.every((h, i) => h?.created_by === sh[i]?.created_by && !!h?.empty_layer === !!sh[i]?.empty_layer)) continue;
+      if (!pd.every((d, i) => d === sd[i])) continue;
+      const next = sh[ph.length];
+      if (next?.created_by !== createdBy) continue;
+      if (sh.length - 1 === ph.length) return src;
+      const layer = next.empty_layer ? undefined : (() => {
+        if (pd.length >= sd.length) return undefined;
+        const chain = chainIds(sd.slice(0, pd.length + 1));
+        return { chainId: chain[chain.length - 1], diffId: sd[pd.length] };
+      })();
+      if (!next.empty_layer && !layer) continue;
+      const base = parent?.config ?? {};
+      return this.d.images.writeBuildStep(parent, layer, (diffId) => {
+        const cfg: any = {
+          architecture: base.architecture ?? src.config.architecture ?? goArch(),
+          ...(stage.author ? { author: stage.author } : {}),
+          config: { ...stage.config, Image: parent?.id ?? '' },
+          container_config: { ...containerConfig, Image: parent?.id ?? '' },
+          created: next.created ?? rfc3339Nano(nowNs()),
+          history: sh.slice(0, ph.length + 1),
+          os: base.os ?? src.config.os ?? 'linux',
+          rootfs: { type: 'layers', diff_ids: [...pd, ...(diffId ? [diffId] : [])] },
+        };
+        if (base.variant) cfg.variant = base.variant;
+        return cfg;
+      });
+    }
+    return undefined;
   }
 
   private sources?: Set<string>;

@@ -261,3 +261,29 @@ except docker.errors.ImageLoadError as e:
   const bad = await api(b, 'POST', '/images/load?platform=nosuch%2F%2F%2F', { body: 'abc', headers: { 'Content-Type': 'application/x-tar' } });
   assert.equal(bad.status, 400, bad.body);
 });
+
+test('build: cache_from an image that was not built here (saved and loaded: no parent chain) is used step by step', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-conf-cf-'));
+  try {
+    const program = (tag: string, cacheFrom: string) => `
+import io
+script = b'FROM busybox\\nENV FOO=cf\\nRUN touch cf1\\nRUN touch cf2'
+lines = list(c.build(fileobj=io.BytesIO(script), decode=True, tag='${tag}'${cacheFrom ? `, cache_from=['${cacheFrom}']` : ''}))
+print(json.dumps({'hits': sum('Using cache' in (l.get('stream') or '') for l in lines), 'id': c.inspect_image('${tag}')['Id']}))`;
+    const src = JSON.parse(await py(program('conf-cf-src', '')));
+    await dockerOk(b, ['save', '-o', path.join(dir, 'src.tar'), 'conf-cf-src']);
+    await dockerOk(b, ['rmi', 'conf-cf-src']);
+    assert.match(await dockerOk(b, ['load', '-i', path.join(dir, 'src.tar')]), /Loaded image: conf-cf-src:latest/);
+    // cache_from the loaded image: each of the three steps comes from its history, and the last is it:
+    // the loaded image has no parent here, so no image made locally can stand for that last step.
+    const cached = JSON.parse(await py(program('conf-cf-cached', 'conf-cf-src')));
+    assert.deepEqual(cached, { hits: 3, id: src.id });
+    // The steps before it became images of their own, parent to child: the next such build uses them.
+    const again = JSON.parse(await py(program('conf-cf-again', 'conf-cf-src')));
+    assert.deepEqual(again, { hits: 3, id: src.id });
+    assert.equal((await dockerOk(b, ['run', '--rm', 'conf-cf-cached', 'sh', '-c', 'ls /cf1 /cf2 && echo $FOO'])).trim(), '/cf1\n/cf2\ncf');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    await b.docker(['rmi', 'conf-cf-src', 'conf-cf-cached', 'conf-cf-again']);
+  }
+});
