@@ -11,7 +11,8 @@
 // The build cache: before a step runs, the images whose parent is the current image are searched for one
 // made by the same instruction from the same config (for COPY/ADD the hash of the copied files is part of
 // the instruction's history text); a match is used instead (" ---> Using cache"). nocache=1 turns this off;
-// cachefrom limits the candidates to the named images and their parents.
+// cachefrom limits the candidates to the named images and their parents, and a named image without a
+// parent chain here (pulled, loaded) is matched against its history step by step (fromSourceHistory).
 //
 // The output is Docker's: "Step N/M : <line>", " ---> <id>", the RUN output as it comes, "Removing
 // intermediate container <id>", and at the end an aux {"ID"} message, "Successfully built <id>" and one
