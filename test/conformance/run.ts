@@ -1,5 +1,6 @@
 // `make conformance`: docker-py's own integration suite (tests/integration of docker/docker-py) against a
-// berthd on a temporary socket and data root. Not part of `make test`: it takes tens of minutes.
+// berthd on a temporary socket and data root. Not part of `make test` (a few minutes, and it needs the
+// suite's source).
 //
 // Where the suite comes from: DOCKER_PY_SRC (a checkout or an unpacked tree), else a shallow clone of
 // DOCKER_PY_REPO (https://github.com/docker/docker-py) at DOCKER_PY_TAG (7.2.0, the newest tag) into
@@ -10,15 +11,16 @@
 // Images: the suite wants alpine:3.10, alpine(:latest), busybox(:latest) and hello-world, and pulls some of
 // them itself. berthd is given a local registry (Debian's docker-registry on a loopback port) as its
 // docker.io mirror (daemon.json `registry-mirrors`). The project's busybox fixture is pushed there as
-// library/busybox:latest, its `layered` fixture (an image of its own, which an image prune test removes) as
-// library/hello-world:latest; "alpine" is that busybox plus the two things of
-// alpine:3.10 the suite relies on (a `postgres` user, a /var/opt directory), built by berthd and pushed as
-// library/alpine:3.10 and :latest. So the suite's own pulls are real registry pulls. alpine:3.10, alpine and
+// library/busybox:latest, its `layered` fixture (an image of its own, which an image prune test removes)
+// as library/hello-world:latest; "alpine" is that busybox plus the two things of alpine:3.10 the suite
+// relies on (a `postgres` user, a /var/opt directory), built by berthd and pushed as library/alpine:3.10
+// and :latest. So the suite's own pulls are real registry pulls. alpine:3.10, alpine and
 // busybox are also present locally, which is what the suite's conftest checks (it pulls TEST_IMG only when
 // it is absent).
 //
-// Excluded: swarm mode (swarm, service, secret, config, node files and the swarm-scoped tests elsewhere)
-// and plugins, which berth does not implement; docs/conformance.md lists every other exclusion and why.
+// Excluded: swarm mode (swarm, service, secret, config, node files and the tests elsewhere that start a
+// swarm) and plugins, which berth does not implement; the other exclusions say why below, and
+// docs/conformance.md lists them all.
 //
 // Output: each file's pass/fail/skip counts, the failures, and a closing "N passed, N failed" line; the
 // junit XML is kept in build/conformance/results.xml. Exit status 0 only when nothing failed.
