@@ -16,7 +16,7 @@ APT_TEST_PKGS := busybox-static gcc-multilib util-linux tmux python3-docker dock
 
 PREFIX ?= /usr/local
 
-.PHONY: install all build run deps apt-deps apt-deps-test apt-list-run apt-list-test addon shim init ts fixtures test test-unit test-e2e test-vm test-dockerhost clean bench devices-bpf-test enosys-exec
+.PHONY: install all build run deps apt-deps apt-deps-test apt-list-run apt-list-test addon shim init ts fixtures test test-unit test-e2e test-vm test-dockerhost clean bench devices-bpf-test enosys-exec conformance
 
 all: build
 
@@ -115,6 +115,13 @@ test-dockerhost: apt-deps-test build fixtures
 # Installs qemu-system-x86 and fetches the kernel packages itself; about 15 minutes on 2 cores.
 test-vm: build fixtures
 	test/vm/run.sh
+
+# docker-py's own integration suite against a temporary berthd (test/conformance/run.ts; docs/conformance.md).
+# Not part of `make test`: it takes tens of minutes. DOCKER_PY_SRC=<checkout> uses that tree instead of a
+# clone of docker-py at DOCKER_PY_TAG (7.1.0); FILES="api_exec_test.py …" runs only those files.
+conformance: apt-deps-test build fixtures
+	$(call apt_install,python3-paramiko python3-websocket)
+	node dist/test/conformance/run.js
 
 bench: build fixtures
 	node dist/bench/run-true.js

@@ -11,6 +11,7 @@ import { commonHeaders } from './plugins/dialect';
 import { toHttp } from '../errors/errors';
 import { qbool, type Query } from '../lib/query';
 import { attachSocket, parseDetachKeys } from '../containers/attach';
+import { foldKeys } from '../lib/jsonkeys';
 import { execService } from '../exec/service';
 import { execOnSocket } from '../exec/stream';
 import { validateBody } from './validate';
@@ -69,7 +70,7 @@ async function hijackExecStart(daemon: Daemon, id: string, version: string, req:
   let body: { Detach?: boolean; Tty?: boolean } = {};
   if (raw.length) {
     try {
-      body = JSON.parse(raw.toString('utf8'));
+      body = foldKeys(JSON.parse(raw.toString('utf8')), ['Detach', 'Tty', 'ConsoleSize']);
     } catch {
       throw Object.assign(new Error('invalid JSON in request body'), { statusCode: 400 });
     }

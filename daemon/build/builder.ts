@@ -10,7 +10,9 @@
 //
 // The build cache: before a step runs, the images whose parent is the current image are searched for one
 // made by the same instruction from the same config (for COPY/ADD the hash of the copied files is part of
-// the instruction's history text); a match is used instead (" ---> Using cache"). nocache=1 turns this off.
+// the instruction's history text); a match is used instead (" ---> Using cache"). nocache=1 turns this off;
+// cachefrom limits the candidates to the named images and their parents, and a named image without a
+// parent chain here (pulled, loaded) is matched against its history step by step (fromSourceHistory).
 //
 // The output is Docker's: "Step N/M : <line>", " ---> <id>", the RUN output as it comes, "Removing
 // intermediate container <id>", and at the end an aux {"ID"} message, "Successfully built <id>" and one
@@ -32,6 +34,7 @@ import { packUpper } from '../containers/commit';
 import { withRoot, readFileChunks } from '../runtime/inroot';
 import { resolveUser } from '../containers/user';
 import { packDir } from '../storage/layers/pack';
+import { chainIds } from '../storage/layers/store';
 import { distributionOf } from '../distribution';
 import type { AuthConfig } from '../distribution/auth';
 import { download, isUrl } from './remote';
@@ -39,6 +42,7 @@ import { flagsOf, parseDockerfile, parseInstruction, type Instruction } from './
 import { processWord, processWords, type Lookup } from './shell';
 import { applyMetadata, commandOf, shellOf, splitRaw, type MetaContext } from './metadata';
 import { copySources, ensureDir, findSources, hashSources, type Owner } from './copy';
+import { isExcluded, parseDockerignore } from './dockerignore';
 
 export interface BuildOptions {
   /** Path of the Dockerfile inside the context. */
@@ -49,6 +53,9 @@ export interface BuildOptions {
   labels: Record<string, string>;
   quiet: boolean;
   noCache: boolean;
+  /** --cache-from: when given, only these images and their parents are cache sources (the local build
+   *  cache is not used), as in Docker; names that match no image are skipped. */
+  cacheFrom?: string[];
   /** Remove intermediate containers after a successful step (rm, default on) / always (forcerm). */
   rm: boolean;
   forceRm: boolean;
@@ -209,10 +216,29 @@ export class Builder {
       for await (const c of readFileChunks(root, r.inner)) chunks.push(c);
       return Buffer.concat(chunks).toString('utf8');
     });
-    const name = this.o.dockerfile || 'Dockerfile';
-    const text = (await tryRead(name)) ?? (name === 'Dockerfile' ? await tryRead('dockerfile') : undefined);
+    let name = this.o.dockerfile || 'Dockerfile';
+    let text = await tryRead(name);
+    if (text === undefined && name === 'Dockerfile') {
+      text = await tryRead('dockerfile');
+      name = 'dockerfile';
+    }
     if (text === undefined) throw invalid(`Cannot locate specified Dockerfile: ${name}`);
+    await this.removeIgnored(name, tryRead);
     return text;
+  }
+
+  /** Takes .dockerignore and the Dockerfile out of the context when .dockerignore excludes them
+   *  (daemon/build/dockerignore.ts says why). Both paths are resolved inside the context, the last
+   *  component unfollowed, so a symlink among them removes only the link. */
+  private async removeIgnored(dockerfile: string, read: (name: string) => Promise<string | undefined>): Promise<void> {
+    const text = await read('.dockerignore');
+    if (text === undefined) return;
+    const patterns = parseDockerignore(text);
+    for (const name of ['.dockerignore', dockerfile]) {
+      if (!isExcluded(name, patterns)) continue;
+      const inner = await withRoot(this.contextDir, async (root) => (await root.resolve(name, false).catch(() => undefined))?.inner);
+      if (inner && inner !== '/') await fsp.rm(path.join(this.contextDir, inner), { recursive: true, force: true });
+    }
   }
 
   private async stepHeader(ins: Instruction): Promise<void> {
@@ -353,7 +379,7 @@ export class Builder {
   private async metadata(stage: Stage, apply: () => string): Promise<void> {
     const comment = apply();
     const containerConfig = { ...stage.config, Cmd: [...shellOf(stage.config), '#(nop) ', comment] };
-    if (this.useCache(stage, containerConfig)) return;
+    if (await this.useCache(stage, containerConfig)) return;
     let containerId = '';
     if (stage.image) {
       // Docker's classic builder makes (and removes) a container for these steps too.
@@ -369,7 +395,7 @@ export class Builder {
     stage.config.WorkingDir = path.posix.normalize(dir.startsWith('/') ? dir : path.posix.join(stage.config.WorkingDir || '/', dir));
     const comment = `WORKDIR ${stage.config.WorkingDir}`;
     const containerConfig = { ...stage.config, Cmd: [...shellOf(stage.config), `#(nop) ${comment}`] };
-    if (this.useCache(stage, containerConfig)) return;
+    if (await this.useCache(stage, containerConfig)) return;
     const res = await this.withRoot(stage, containerConfig.Cmd, true, async (root) => {
       await ensureDir(root, stage.config.WorkingDir, { uid: 0, gid: 0 });
     });
@@ -403,7 +429,7 @@ export class Builder {
       const hash = await hashSources(sources);
       const comment = `${what} ${chownSpec ? `--chown=${chownSpec} ` : ''}${hash} in ${dest} `;
       const containerConfig = { ...stage.config, Cmd: [...shellOf(stage.config), `#(nop) ${comment}`] };
-      if (this.useCache(stage, containerConfig)) return;
+      if (await this.useCache(stage, containerConfig)) return;
       const res = await this.withRoot(stage, containerConfig.Cmd, false, async (root) => {
         const owner = chownSpec ? await parseChown(root, chownSpec) : undefined;
         // Several sources (a remote one included) go into a directory; local archives of ADD are unpacked,
@@ -448,19 +474,21 @@ export class Builder {
     // Build args in effect are part of the cache key and of history: `|1 GREET=hi /bin/sh -c …`.
     const saved = argEnv.length ? [`|${argEnv.length}`, ...argEnv, ...cmd] : cmd;
     const containerConfig = { ...stage.config, Cmd: saved };
-    if (this.useCache(stage, containerConfig)) return;
+    if (await this.useCache(stage, containerConfig)) return;
     const id = await this.createContainer(stage, cmd, { ...stage.config, Env: [...(stage.config.Env ?? []), ...argEnv] });
     this.announce(id);
     const svc = this.d.containers;
     const live = svc.lookup(id);
-    const decoder = new StringDecoder('utf8');
+    // stderr is framed in red as Docker's classic builder sends it: ESC[91m before and ESC[0m after each
+    // piece (clients print it as is; docker-py's users look for it).
+    const decoders = { out: new StringDecoder('utf8'), err: new StringDecoder('utf8') };
+    const emit = (stream: number, text: string) => {
+      if (text) this.say(stream === 2 ? `\x1b[91m${text}\x1b[0m` : text);
+    };
     const detach = svc.addAttacher(live, {
       stdout: true,
       stderr: true,
-      write: (_stream, data) => {
-        const text = decoder.write(data);
-        if (text) this.say(text);
-      },
+      write: (stream, data) => emit(stream, (stream === 2 ? decoders.err : decoders.out).write(data)),
       end: () => undefined,
     });
     // A client that goes away (Ctrl-C on docker build) stops the build: the command is killed.
@@ -476,8 +504,8 @@ export class Builder {
       detach();
     }
     if (this.o.aborted()) throw invalid('the build was cancelled: the client went away');
-    const rest = decoder.end();
-    if (rest) this.say(rest);
+    emit(1, decoders.out.end());
+    emit(2, decoders.err.end());
     const code = live.rec.state.exitCode;
     if (code !== 0) throw new StepFailed(`The command '${cmd.join(' ')}' returned a non-zero code: ${code}`, code);
     await this.commit(stage, containerConfig, await this.layerOf(id, true), saved.join(' '));
@@ -561,24 +589,102 @@ export class Builder {
   }
 
   /** Looks for a cached step; on a hit the stage moves to it and " ---> Using cache" is printed. */
-  private useCache(stage: Stage, containerConfig: any): boolean {
+  private async useCache(stage: Stage, containerConfig: any): Promise<boolean> {
     if (this.o.noCache) return false;
     const parent = stage.image?.id ?? '';
     const key = cacheKey(containerConfig);
     // One more history entry than the parent: without this, `FROM scratch` + `CMD ["sh"]` would match any
     // loaded image whose last step was that CMD (their parent is '' too).
     const depth = (stage.image?.config?.history?.length ?? 0) + 1;
+    const sources = this.cacheSources();
     const hits = this.d.images.allImages()
-      .filter((img) => img.parent === parent && img.config?.container_config && (img.config.history?.length ?? 0) === depth
+      .filter((img) => (!sources || sources.has(img.id)) && img.parent === parent && img.config?.container_config && (img.config.history?.length ?? 0) === depth
         && cacheKey(img.config.container_config) === key)
       .sort((a, b) => (a.created < b.created ? 1 : -1));
-    if (hits.length === 0) return false;
+    const hit = hits[0] ?? (sources ? await this.fromSourceHistory(stage, containerConfig) : undefined);
+    if (!hit) return false;
     this.say(' ---> Using cache\n');
-    stage.image = hits[0];
-    stage.config = JSON.parse(JSON.stringify(hits[0].config.config ?? {}));
+    stage.image = hit;
+    stage.config = JSON.parse(JSON.stringify(hit.config.config ?? {}));
     delete stage.config.Image;
-    if (hits[0].config.author) stage.author = hits[0].config.author;
+    if (hit.config.author) stage.author = hit.config.author;
     return true;
+  }
+
+  /**
+   * A cache_from image that was not built here (pulled or loaded: no parent chain) still serves as a
+   * cache, as in Docker's classic builder: its history is read step by step. It fits the current step
+   * when the current image's history and layers are the start of its own and its next history entry was
+   * made by the same command. On its last entry the step is that image itself; before that, the step's
+   * image is made from its parts (the source's next layer, if that entry made one, on the current image).
+   */
+  private async fromSourceHistory(stage: Stage, containerConfig: any): Promise<ImageRecord | undefined> {
+    const createdBy = (containerConfig.Cmd ?? []).join(' ');
+    const parent = stage.image;
+    const ph: any[] = parent?.config?.history ?? [];
+    const pd: string[] = parent?.config?.rootfs?.diff_ids ?? [];
+    for (const name of this.o.cacheFrom ?? []) {
+      let src: ImageRecord;
+      try {
+        src = this.d.images.find(name);
+      } catch {
+        continue;
+      }
+      const sh: any[] = src.config?.history ?? [];
+      const sd: string[] = src.config?.rootfs?.diff_ids ?? [];
+      if (sh.length <= ph.length || pd.length > sd.length) continue;
+      if (!ph.every((h, i) => h?.created_by === sh[i]?.created_by && !!h?.empty_layer === !!sh[i]?.empty_layer)) continue;
+      if (!pd.every((d, i) => d === sd[i])) continue;
+      const next = sh[ph.length];
+      if (next?.created_by !== createdBy) continue;
+      if (sh.length - 1 === ph.length) return src;
+      const layer = next.empty_layer ? undefined : (() => {
+        if (pd.length >= sd.length) return undefined;
+        const chain = chainIds(sd.slice(0, pd.length + 1));
+        return { chainId: chain[chain.length - 1], diffId: sd[pd.length] };
+      })();
+      if (!next.empty_layer && !layer) continue;
+      const base = parent?.config ?? {};
+      return this.d.images.writeBuildStep(parent, layer, (diffId) => {
+        const cfg: any = {
+          architecture: base.architecture ?? src.config.architecture ?? goArch(),
+          ...(stage.author ? { author: stage.author } : {}),
+          config: { ...stage.config, Image: parent?.id ?? '' },
+          container_config: { ...containerConfig, Image: parent?.id ?? '' },
+          created: next.created ?? rfc3339Nano(nowNs()),
+          history: sh.slice(0, ph.length + 1),
+          os: base.os ?? src.config.os ?? 'linux',
+          rootfs: { type: 'layers', diff_ids: [...pd, ...(diffId ? [diffId] : [])] },
+        };
+        if (base.variant) cfg.variant = base.variant;
+        return cfg;
+      });
+    }
+    return undefined;
+  }
+
+  private sources?: Set<string>;
+
+  /** With cacheFrom: the ids of the named images and of all their parents (read once per build). */
+  private cacheSources(): Set<string> | undefined {
+    if (!this.o.cacheFrom) return undefined;
+    if (this.sources) return this.sources;
+    const ids = new Set<string>();
+    for (const name of this.o.cacheFrom) {
+      let img: ImageRecord | undefined;
+      try {
+        img = this.d.images.find(name);
+      } catch {
+        continue;
+      }
+      // Bounded by the number of images: a parent chain cannot be longer.
+      for (let n = 0; img && !ids.has(img.id) && n < 10000; n++) {
+        ids.add(img.id);
+        img = img.parent ? this.d.images.byId(img.parent) : undefined;
+      }
+    }
+    this.sources = ids;
+    return ids;
   }
 
   /** Removes a step container; `announce` prints Docker's line (when rm is on). */

@@ -172,6 +172,9 @@ export function prepareCreate(d: CreateContext, nameParam: string | undefined, b
     Labels: { ...(ic.Labels ?? {}), ...(body.Labels ?? {}) },
     ...(stopSignal ? { StopSignal: stopSignal } : {}),
     ...(body.StopTimeout !== undefined && body.StopTimeout !== null ? { StopTimeout: body.StopTimeout } : {}),
+    // The container-wide MAC address (deprecated since API 1.44, still sent by docker-py 7): the main
+    // network's endpoint takes it when its own EndpointSettings name none (network service recordCreate).
+    ...(body.MacAddress ? { MacAddress: checkedMac(String(body.MacAddress)) } : {}),
   };
 
   const name = nameParam ? (nameParam.startsWith('/') ? nameParam : `/${nameParam}`) : `/${generateName(taken)}`;
@@ -265,4 +268,10 @@ export function checkUserns(hc: { UsernsMode?: string; Privileged?: boolean; Net
   const other = (m: string | undefined) => !!m && (m === 'host' || m.startsWith('container:'));
   if (other(hc.PidMode)) throw invalid('berth cannot share another container\'s PID namespace when user namespaces are enabled; use --userns host');
   if (other(hc.IpcMode)) throw invalid(`berth cannot share ${hc.IpcMode === 'host' ? 'the host\'s' : 'another container\'s'} IPC namespace when user namespaces are enabled; use --userns host`);
+}
+
+/** Config.MacAddress: six hex octets, or Docker's 400. */
+function checkedMac(mac: string): string {
+  if (!/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(mac)) throw invalid(`invalid MAC address: ${mac}`);
+  return mac;
 }

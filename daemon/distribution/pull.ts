@@ -40,7 +40,7 @@ export interface PullContext {
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 /** GET a manifest by tag or digest; 404 → Docker's "manifest for X not found". */
-async function fetchManifest(s: Session, refText: string, ref: string): Promise<{ bytes: Buffer; contentType?: string; digest: string }> {
+export async function fetchManifest(s: Session, refText: string, ref: string): Promise<{ bytes: Buffer; contentType?: string; digest: string }> {
   const res = await s.fetch('GET', `manifests/${ref}`, { headers: { Accept: MANIFEST_ACCEPT.join(', ') } });
   const bytes = await readBody(res, 8 * 1024 * 1024);
   if (res.status === 404) throw notFound(`manifest for ${refText} not found: ${registryErrorText(bytes, 404)}`);

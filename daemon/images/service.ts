@@ -399,14 +399,22 @@ export class ImageService {
   /** docker build: the image of one step over `base` (undefined: FROM scratch), with a new layer made from
    *  `tar`, or none for a step that changed no file; `build` gets the new layer's diff id, if any, and
    *  returns the image config. The step's image has `base` as its parent (the build cache looks for it). */
-  async writeBuildStep(base: ImageRecord | undefined, tar: AsyncIterable<Buffer> | undefined, build: (diffId?: string) => any): Promise<ImageRecord> {
+  /** `tar`: the step's new layer; or a layer already in the store on top of `base`'s (a cache_from
+   *  source's), by its chain and diff ids; or none. */
+  async writeBuildStep(base: ImageRecord | undefined, tar: AsyncIterable<Buffer> | { chainId: string; diffId: string } | undefined, build: (diffId?: string) => any): Promise<ImageRecord> {
     const top = base?.topChain ?? null;
     const releaseBase = this.layers.hold(top ? [top] : []);
     let release = () => {};
     try {
       let chain = top;
       let diffId: string | undefined;
-      if (tar) {
+      if (tar && 'chainId' in tar) {
+        if (!this.layers.get(tar.chainId)) throw new Error(`layer ${tar.chainId} is not in the store`);
+        release = this.layers.hold([tar.chainId]);
+        chain = tar.chainId;
+        diffId = tar.diffId;
+        tar = undefined;
+      } else if (tar) {
         const layer = await this.layers.create(top, tar);
         release = this.layers.hold([layer.chainId]);
         chain = layer.chainId;

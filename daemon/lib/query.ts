@@ -4,9 +4,11 @@ import { invalid } from '../errors/errors';
 
 export type Query = Record<string, string | string[] | undefined>;
 
+/** A parameter given more than once is read as its first value, as Go's url.Values.Get does: docker-py
+ *  7.1 sends `dockerfile` twice for a Dockerfile from outside the context (its name, then its text). */
 export function qstr(q: Query, key: string): string | undefined {
   const v = q[key];
-  return Array.isArray(v) ? v[v.length - 1] : v;
+  return Array.isArray(v) ? v[0] : v;
 }
 
 export function qlist(q: Query, key: string): string[] {

@@ -1140,7 +1140,8 @@ export class NetworkService {
           ? { ...(e!.staticIp ? { IPv4Address: e!.staticIp } : {}), ...(e!.staticIp6 ? { IPv6Address: e!.staticIp6 } : {}), ...(ll.length ? { LinkLocalIPs: ll } : {}) }
           : null,
         Links: e?.links?.length ? e.links : null,
-        Aliases: e && n.name !== 'bridge' ? e.aliases : null,
+        // null when none were given, as Docker shows it from API 1.45 (docker-py checks for None).
+        Aliases: e && n.name !== 'bridge' && e.aliases.length ? e.aliases : null,
         MacAddress: up ? e!.mac : e?.staticMac ?? '',
         DriverOpts: e?.driverOpts && Object.keys(e.driverOpts).length ? e.driverOpts : null,
         GwPriority: e?.gwPriority ?? 0,

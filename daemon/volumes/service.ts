@@ -99,6 +99,9 @@ export class VolumeService {
   async create(o: { Name?: string; Driver?: string; DriverOpts?: Record<string, string> | null; Labels?: Record<string, string> | null }, anonymous = false): Promise<VolumeRow> {
     const driver = o.Driver || 'local';
     if (driver !== 'local') throw notFound(`error looking up volume plugin ${driver}: plugin "${driver}" not found`);
+    // A volume created without a name is anonymous, also through POST /volumes/create, and carries
+    // Docker's label for it: `docker volume prune` (anonymous volumes only, API 1.42+) removes it.
+    if (!o.Name) anonymous = true;
     const name = o.Name || randomBytes(32).toString('hex');
     checkVolumeName(name);
     const existing = this.row(name);
@@ -112,7 +115,7 @@ export class VolumeService {
     // Under --userns-remap the volume's root belongs to the containers' root, as Docker makes it.
     if (this.d.remap) await chownToRoot(this.d.remap, this.dataPath(name));
     crashPoint('volume-create.after-dir');
-    const v: VolumeRow = { name, driver, created: rfc3339Nano(nowNs()).replace(/\.\d+Z$/, 'Z'), labels: o.Labels ?? {}, options, anonymous };
+    const v: VolumeRow = { name, driver, created: rfc3339Nano(nowNs()).replace(/\.\d+Z$/, 'Z'), labels: anonymous ? { ...(o.Labels ?? {}), 'com.docker.volume.anonymous': '' } : o.Labels ?? {}, options, anonymous };
     this.d.db.prepare('INSERT INTO volumes (name, driver, created, labels, options, anonymous) VALUES (?, ?, ?, ?, ?, ?)')
       .run(v.name, v.driver, v.created, JSON.stringify(v.labels), JSON.stringify(v.options), v.anonymous ? 1 : 0);
     this.d.events.emit('volume', 'create', name, { driver });

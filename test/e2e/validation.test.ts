@@ -249,14 +249,24 @@ const layer = (tag: string, extra: TarEntry[] = []) => packTar([{ name: 'etc/', 
 /** A layer big enough to be unpacked while the archive streams in (the spool keeps small ones whole). */
 const bigLayer = (tag: string, extra: TarEntry[] = []) => layer(tag, [{ name: 'big', content: Buffer.alloc(200 * 1024, 7) }, ...extra]);
 
-async function loadRefused(body: Buffer, message: string | RegExp, status = 400): Promise<void> {
+/** A refused archive: as Docker answers it, a 200 stream that ends with the error's errorDetail. */
+function expectLoadError(r: HttpResult, message: string | RegExp): void {
+  assert.equal(r.status, 200, r.body);
+  const lines = r.body.trim().split(/\r?\n/).map((l) => JSON.parse(l));
+  const m = lines[lines.length - 1].errorDetail?.message;
+  assert.equal(typeof m, 'string', r.body);
+  if (typeof message === 'string') assert.equal(m, message);
+  else assert.match(m, message);
+}
+
+async function loadRefused(body: Buffer, message: string | RegExp): Promise<void> {
   const before = await snapshot();
   const r = await api(b, 'POST', '/images/load?quiet=1', { body, headers: { 'Content-Type': 'application/x-tar' } });
-  expectError(r, status, message);
+  expectLoadError(r, message);
   assert.deepEqual(await snapshot(), before, 'a refused load leaves nothing');
 }
 
-test('docker load: a body that is not a tar, and archives with escaping or missing members, are 400 before any 200', async () => {
+test('docker load: a body that is not a tar, and archives with escaping or missing members, end in errorDetail and load nothing', async () => {
   await loadRefused(Buffer.from('this is not a tar archive at all\n'), /archive|tar/);
   await loadRefused(gzipSync(Buffer.from('gzip, but of no tar'.repeat(50))), /archive|tar/);
   await loadRefused(Buffer.alloc(1024), /neither manifest\.json nor index\.json/);
@@ -306,7 +316,8 @@ test('docker load: a failure after the stream began ends it with errorDetail; th
   const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-val-'));
   try {
     writeFileSync(path.join(dir, 'notar.tar'), 'not a tar\n');
-    await fails(/Error response from daemon: .*(archive|tar)/, 'load', '-i', path.join(dir, 'notar.tar'));
+    // As with Docker, a load's failure comes in the stream: the CLI prints it as it is and exits 1.
+    await fails(/archive|tar/, 'load', '-i', path.join(dir, 'notar.tar'));
     writeFileSync(path.join(dir, 'two.tar'), archive);
     await fails(/invalid diffID for layer/, 'load', '-i', path.join(dir, 'two.tar'));
     await ok('rmi', 'v-two:good');
@@ -318,7 +329,7 @@ test('docker load: a failure after the stream began ends it with errorDetail; th
   assert.deepEqual(await snapshot(), before);
 });
 
-test('docker load of an OCI layout whose blobs do not match their digests is a 400', async () => {
+test('docker load of an OCI layout whose blobs do not match their digests ends in errorDetail', async () => {
   const l = await layer('oci');
   const config = JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [`sha256:${sha(l)}`] } });
   const manifest = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
@@ -361,7 +372,7 @@ test('docker import: not a tar, escaping hard links and names are 400 and leave 
   const r = await api(b, 'POST', '/images/create?fromSrc=-&repo=v-imp&tag=json', { body: await packTar([{ name: 'a', content: 'a' }]), headers: { 'Content-Type': 'application/json' }, timeoutMs: 10000 });
   assert.equal(r.status, 200, r.body);
   const load = await api(b, 'POST', '/images/load', { body: Buffer.from('{"not":"a tar"}'), headers: { 'Content-Type': 'application/json' }, timeoutMs: 10000 });
-  expectError(load, 400, /archive|tar/);
+  expectLoadError(load, /archive|tar/);
   await ok('rmi', 'v-imp:json');
   assert.deepEqual(await snapshot(), before);
 });

@@ -31,6 +31,20 @@ function jsonParam<T>(q: Query, key: string): Record<string, T> {
   return parsed as Record<string, T>;
 }
 
+/** cachefrom: a JSON array of image names; absent means none given. */
+function cacheFromParam(q: Query): string[] | undefined {
+  const v = qstr(q, 'cachefrom');
+  if (!v) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(v);
+  } catch (e) {
+    throw invalid(`invalid cachefrom parameter: ${(e as Error).message}`);
+  }
+  if (!Array.isArray(parsed) || parsed.some((x) => typeof x !== 'string')) throw invalid('invalid cachefrom parameter: expected a JSON array of strings');
+  return parsed.length ? parsed : undefined;
+}
+
 /** `-t` values: names with an optional tag (never a digest). */
 function parseTags(ts: string[]): NamedRef[] {
   return ts.filter((t) => t !== '').map((t) => {
@@ -147,6 +161,7 @@ export function buildRoutes(app: FastifyInstance, d: Daemon): void {
       labels: jsonParam<string>(q, 'labels'),
       quiet,
       noCache: qbool(q, 'nocache'),
+      cacheFrom: cacheFromParam(q),
       rm: qstr(q, 'rm') === undefined ? true : qbool(q, 'rm'),
       forceRm: qbool(q, 'forcerm'),
       pull: qbool(q, 'pull'),

@@ -229,6 +229,9 @@ export function containerRoutes(app: FastifyInstance, d: Daemon): void {
     const headers: Record<string, string> = { ...commonHeaders() };
     if (req.apiVersion >= '1.42') headers['Content-Type'] = streamContentType(req.apiVersion, tty);
     res.writeHead(200, headers);
+    // The status goes out now, not with the first log line: a client following a container that has
+    // printed nothing yet (docker-py's run() then inspects it) would otherwise wait until it exits.
+    res.flushHeaders();
     let closed = false;
     res.on('close', () => {
       closed = true;

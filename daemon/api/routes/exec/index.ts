@@ -12,21 +12,28 @@ import { attachWebsocket, parseDetachKeys, type WsLike } from '../../../containe
 import { commonHeaders } from '../../plugins/dialect';
 import { websocketUpgrades, streamContentType } from '../../hijack';
 import { compareVersions } from '../../version';
+import { foldKeys } from '../../../lib/jsonkeys';
 
 type Req = FastifyRequest<{ Params: { id: string }; Querystring: Query }>;
+
+// The fields of Docker's ExecConfig: keys of a body in another case are read as these (lib/jsonkeys.ts).
+const EXEC_CREATE_FIELDS = ['User', 'Privileged', 'Tty', 'ConsoleSize', 'AttachStdin', 'AttachStderr', 'AttachStdout',
+  'Detach', 'DetachKeys', 'Env', 'WorkingDir', 'Cmd'] as const;
 
 export function execRoutes(app: FastifyInstance, d: Daemon): void {
   const svc = execService(d);
 
   app.post('/containers/:id/exec', async (req: Req, reply) => {
-    const out = svc.create(req.params.id, (req.body ?? {}) as ExecCreateBody);
+    const body = req.body && typeof req.body === 'object' ? foldKeys(req.body as ExecCreateBody, EXEC_CREATE_FIELDS) : req.body;
+    const out = svc.create(req.params.id, (body ?? {}) as ExecCreateBody);
     reply.code(201).send(out);
   });
 
   // Without an Upgrade header: Detach answers 200 at once; otherwise the stream follows a plain 200 and
   // lasts until the process ends (older clients).
   app.post('/exec/:id/start', async (req: Req, reply: FastifyReply) => {
-    const body = (req.body ?? {}) as { Detach?: boolean; Tty?: boolean };
+    const raw = req.body && typeof req.body === 'object' ? foldKeys(req.body as object, ['Detach', 'Tty', 'ConsoleSize']) : req.body;
+    const body = (raw ?? {}) as { Detach?: boolean; Tty?: boolean };
     const e = svc.checkStartable(req.params.id);
     if (body.Detach) {
       await svc.start(e.id, null);

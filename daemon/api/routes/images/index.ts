@@ -10,6 +10,7 @@ import { BerthError, invalid, toHttp } from '../../../errors/errors';
 import { parseNormalizedNamed, withTag, tagNameOnly, fullName } from '../../../images/reference';
 import { distributionOf } from '../../../distribution';
 import { decodeRegistryAuth } from '../../../distribution/auth';
+import { inspectDistribution } from '../../../distribution/inspect';
 import { commonHeaders } from '../../plugins/dialect';
 import { checkPlatforms, handleImport, sendSave } from './ops';
 
@@ -126,19 +127,18 @@ export function imageRoutes(app: FastifyInstance, d: Daemon): void {
 
   app.post('/images/load', async (req: Req, reply) => {
     const quiet = qbool(req.query, 'quiet');
-    // The 200 goes out with the first message: an archive refused before any image is loaded (not a
-    // tar, a bad manifest, a missing layer, a wrong diff id) is a plain 4xx that a script can see.
-    let out: ReturnType<typeof startJsonStream> | undefined;
-    const stream = () => (out ??= startJsonStream(reply));
+    // Bad parameters are a plain 400; from there on the answer is a 200 stream and a failure of the
+    // archive itself (not a tar, a bad manifest, a missing layer, a wrong diff id) is its errorDetail, as
+    // Docker answers it (docker-py raises ImageLoadError from that; the CLI prints it and exits 1).
+    const platform = qstr(req.query, 'platform');
+    const want = platform ? queryPlatform(platform) : undefined;
+    const out = startJsonStream(reply);
     try {
-      const platform = qstr(req.query, 'platform');
-      await svc.load(requestBody(req.raw), quiet, (m) => stream().write(m), platform ? queryPlatform(platform) : undefined);
-      stream();
+      await svc.load(requestBody(req.raw), quiet, (m) => out.write(m), want);
     } catch (e) {
-      if (!out) throw e;
       out.fail(e);
     } finally {
-      out?.end();
+      out.end();
     }
   });
 
@@ -197,6 +197,19 @@ export function imageRoutes(app: FastifyInstance, d: Daemon): void {
     }
     svc.tag(p.name, qstr(req.query, 'repo') ?? '', qstr(req.query, 'tag') ?? '');
     reply.code(201).send();
+  });
+
+  // GET /distribution/{name}/json: the registry's manifest descriptor and platforms for a name.
+  app.get('/distribution/*', async (req: Req) => {
+    const m = /^(.+)\/json$/.exec(req.params['*'] ?? '');
+    if (!m) throw pageNotFound();
+    let named;
+    try {
+      named = parseNormalizedNamed(m[1]);
+    } catch {
+      throw invalid(`invalid reference format: ${m[1]}`);
+    }
+    return inspectDistribution(distributionOf(d).registries, named, decodeRegistryAuth(req.headers['x-registry-auth']));
   });
 
   app.delete('/images/*', async (req: Req) => {
