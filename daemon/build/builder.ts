@@ -219,8 +219,10 @@ export class Builder {
     let name = this.o.dockerfile || 'Dockerfile';
     let text = await tryRead(name);
     if (text === undefined && name === 'Dockerfile') {
+      // Docker takes a lower-case dockerfile when there is no Dockerfile, and names the default when
+      // there is neither.
       text = await tryRead('dockerfile');
-      name = 'dockerfile';
+      if (text !== undefined) name = 'dockerfile';
     }
     if (text === undefined) throw invalid(`Cannot locate specified Dockerfile: ${name}`);
     await this.removeIgnored(name, tryRead);

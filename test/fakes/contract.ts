@@ -29,6 +29,8 @@ export interface ContractEngine {
   /** A new berthd on the same state; detaches the old one first if still attached. */
   restart(o?: { liveRestore?: boolean }): Promise<ContainerService>;
   close(): Promise<void>;
+  /** Waits until a started `handlesTerm` program has set its handler (a real shell needs a moment). */
+  ready?(merged: string): Promise<void>;
 }
 
 export function runtimeContract(label: string, make: () => Promise<ContractEngine>): void {
@@ -82,6 +84,7 @@ export function runtimeContract(label: string, make: () => Promise<ContractEngin
   it('stop: a program that handles SIGTERM ends with it at once (143)', async (e) => {
     const id = await create(e, 'polite', { kind: 'handlesTerm' });
     await e.svc.start(id);
+    await e.ready?.(merged(e, id));
     const t0 = Date.now();
     await e.svc.stop(id, 10);
     assert.ok(Date.now() - t0 < 5000);
@@ -91,6 +94,7 @@ export function runtimeContract(label: string, make: () => Promise<ContractEngin
   it('a paused container is frozen; stop thaws it so that its signal is acted on', async (e) => {
     const id = await create(e, 'frozen', { kind: 'handlesTerm' });
     await e.svc.start(id);
+    await e.ready?.(merged(e, id));
     await pauseContainer(e.svc, id);
     assert.equal(state(e, id).status, 'paused');
     await e.svc.stop(id, 10);

@@ -34,7 +34,7 @@ function program(p: Program): string[] {
   switch (p.kind) {
     case 'sleeper': return ['sleep', '1000'];
     // sh runs a trap once its foreground command ends: short sleeps keep it prompt.
-    case 'handlesTerm': return ['sh', '-c', 'trap "exit 143" TERM; while :; do sleep 0.05; done'];
+    case 'handlesTerm': return ['sh', '-c', 'trap "exit 143" TERM; touch /trap-set; while :; do sleep 0.05; done'];
     case 'exit': return ['sh', '-c', `exit ${p.code}`];
     case 'exitAfter': return ['sh', '-c', `sleep ${p.ms / 1000}; exit ${p.code}`];
     case 'missing': return ['/missing/cmd'];
@@ -83,6 +83,10 @@ export async function realEngine(): Promise<ContractEngine> {
     get svc() { return svc; },
     program,
     mounted: (p) => hostTools.isMounted(p),
+    // pid 1 ignores a SIGTERM that comes before its trap is set: wait for the program to say it is set.
+    async ready(merged) {
+      for (let i = 0; i < 200 && !existsSync(path.join(merged, 'trap-set')); i++) await new Promise((r) => setTimeout(r, 25));
+    },
     cgroupExists: (id) => hierarchies.some((h) => existsSync(path.join(h, cgroupParent, id))),
     detach,
     async restart(o = {}) {
