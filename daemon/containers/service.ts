@@ -994,11 +994,15 @@ export class ContainerService {
    *  between recording an exit and unmounting): the overlay root, image mounts, shm and binds under its
    *  directories. A later start would stack a second overlay on the same upper and work directories. */
   private async sweepStoppedMounts(): Promise<void> {
+    // The mount table read once (per container it was quadratic: a thousand running containers have
+    // thousands of mounts); it is filtered below per stopped container.
+    const table = this.host.mountPoints();
     for (const live of this.all()) {
       if (this.isRunningId(live.rec.id)) continue;
-      const dirs = [this.layerDir(live.rec), this.containerDir(live.rec.id), ...(live.rec.mounts ?? []).filter((m) => m.Type === 'image' && m.Source).map((m) => m.Source)];
+      const dirs = [this.layerDir(live.rec), this.containerDir(live.rec.id), ...(live.rec.mounts ?? []).filter((m) => m.Type === 'image' && m.Source).map((m) => m.Source)]
+        .map(escapeMountPath);
       // Deepest first, so that a mount is never taken down from under another.
-      const points = [...new Set(dirs.flatMap((d) => this.host.mountsUnder(d)))].sort((a, b) => b.length - a.length);
+      const points = [...new Set(table.filter((m) => dirs.some((d) => m === d || m.startsWith(`${d}/`))))].sort((a, b) => b.length - a.length);
       for (const p of points) {
         const target = p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
         await this.runtime.unmount(target)

@@ -103,6 +103,8 @@ export class NetworkService {
   readonly netns: NetnsDir;
   private nets = new Map<string, NetworkRow>();
   private eps: EndpointRow[] = [];
+  /** `eps` by container, made on first use after each reload: list and inspect ask per container. */
+  private epsByContainer: Map<string, EndpointRow[]> | undefined;
   private readonly table: string;
   private readonly dns: DnsServer;
   private fwQueue: Promise<unknown> = Promise.resolve();
@@ -140,6 +142,7 @@ export class NetworkService {
   private reload(): void {
     this.nets = new Map(this.store.networks().map((n) => [n.id, n]));
     this.eps = this.store.endpoints();
+    this.epsByContainer = undefined;
   }
 
   /** Network create and remove, one at a time (names, subnets and bridge names stay unique). */
@@ -523,7 +526,14 @@ export class NetworkService {
   }
 
   endpointsOfContainer(containerId: string): EndpointRow[] {
-    return this.eps.filter((e) => e.containerId === containerId);
+    if (!this.epsByContainer) {
+      this.epsByContainer = new Map();
+      for (const e of this.eps) {
+        const l = this.epsByContainer.get(e.containerId);
+        if (l) l.push(e); else this.epsByContainer.set(e.containerId, [e]);
+      }
+    }
+    return [...(this.epsByContainer.get(containerId) ?? [])];
   }
 
   // ---- create, remove ----------------------------------------------------------------------------
