@@ -103,8 +103,9 @@ export class NetworkService {
   readonly netns: NetnsDir;
   private nets = new Map<string, NetworkRow>();
   private eps: EndpointRow[] = [];
-  /** `eps` by container, made on first use after each reload: list and inspect ask per container. */
-  private epsByContainer: Map<string, EndpointRow[]> | undefined;
+  /** `eps` by network and by container, made on first use after each reload: list, inspect and DNS answers
+   *  ask per container or network, and filtering all endpoints made them linear in the containers. */
+  private epsBy: { byNetwork: Map<string, EndpointRow[]>; byContainer: Map<string, EndpointRow[]> } | undefined;
   private readonly table: string;
   private readonly dns: DnsServer;
   private fwQueue: Promise<unknown> = Promise.resolve();
@@ -142,7 +143,7 @@ export class NetworkService {
   private reload(): void {
     this.nets = new Map(this.store.networks().map((n) => [n.id, n]));
     this.eps = this.store.endpoints();
-    this.epsByContainer = undefined;
+    this.epsBy = undefined;
   }
 
   /** Network create and remove, one at a time (names, subnets and bridge names stay unique). */
@@ -522,18 +523,23 @@ export class NetworkService {
   }
 
   endpointsOf(networkId: string): EndpointRow[] {
-    return this.eps.filter((e) => e.networkId === networkId);
+    return [...(this.epsIndex().byNetwork.get(networkId) ?? [])];
   }
 
   endpointsOfContainer(containerId: string): EndpointRow[] {
-    if (!this.epsByContainer) {
-      this.epsByContainer = new Map();
+    return [...(this.epsIndex().byContainer.get(containerId) ?? [])];
+  }
+
+  private epsIndex(): { byNetwork: Map<string, EndpointRow[]>; byContainer: Map<string, EndpointRow[]> } {
+    if (!this.epsBy) {
+      this.epsBy = { byNetwork: new Map(), byContainer: new Map() };
+      const add = (m: Map<string, EndpointRow[]>, k: string, e: EndpointRow) => (m.get(k) ?? m.set(k, []).get(k)!).push(e);
       for (const e of this.eps) {
-        const l = this.epsByContainer.get(e.containerId);
-        if (l) l.push(e); else this.epsByContainer.set(e.containerId, [e]);
+        add(this.epsBy.byNetwork, e.networkId, e);
+        add(this.epsBy.byContainer, e.containerId, e);
       }
     }
-    return [...(this.epsByContainer.get(containerId) ?? [])];
+    return this.epsBy;
   }
 
   // ---- create, remove ----------------------------------------------------------------------------
