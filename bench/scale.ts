@@ -305,14 +305,19 @@ const PANELS: Array<[string, string, string[]]> = [
 
 function svg(all: Series[]): string {
   const W = 300; const H = 190; const cols = 4;
-  const colors: Record<string, string> = { berthd: '#1f77b4', docker: '#d62728' };
+  const colors: Record<string, string> = { berthd: '#1f77b4', docker: '#d62728', 'berthd-before': '#999' };
   const dashes = ['', '5,3', '2,2'];
   const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
   const out: string[] = [];
   const rows = Math.ceil(PANELS.length / cols);
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${cols * W}" height="${rows * H + 30}" font-family="sans-serif" font-size="10">`);
   out.push('<rect width="100%" height="100%" fill="white"/>');
-  out.push(`<text x="8" y="16" font-size="13">berth at scale: figures against running containers (x: 10, 100, 500, 1000; ${all.map((s) => `${s.daemon} solid colour ${colors[s.daemon] ?? '#555'}`).join(', ')}; 2nd/3rd series dashed)</text>`);
+  out.push('<text x="8" y="18" font-size="13">berth at scale: each figure against the number of running containers</text>');
+  all.forEach((s, i) => {
+    const x = 330 + i * 150;
+    out.push(`<line x1="${x}" y1="14" x2="${x + 24}" y2="14" stroke="${colors[s.daemon] ?? '#999'}" stroke-width="2"/><text x="${x + 28}" y="18">${esc(s.daemon)}</text>`);
+  });
+  out.push(`<text x="${cols * W - 8}" y="18" text-anchor="end" fill="#666">a panel's 2nd and 3rd figure dashed (names under each panel)</text>`);
   PANELS.forEach(([title, unit, keys], p) => {
     const ox = (p % cols) * W; const oy = 30 + Math.floor(p / cols) * H;
     const px = ox + 45; const py = oy + 20; const pw = W - 60; const ph = H - 55;
@@ -334,7 +339,7 @@ function svg(all: Series[]): string {
     for (const n of sizes) out.push(`<text x="${X(n)}" y="${py + ph + 12}" text-anchor="middle">${n}</text>`);
     for (const { s, k, xy } of pts) {
       if (!xy.length) continue;
-      const c = colors[s.daemon] ?? '#555';
+      const c = colors[s.daemon] ?? '#999';
       out.push(`<polyline fill="none" stroke="${c}" stroke-width="1.5" stroke-dasharray="${dashes[k] ?? ''}" points="${xy.map(([n, v]) => `${X(n).toFixed(1)},${Y(v).toFixed(1)}`).join(' ')}"/>`);
       for (const [n, v] of xy) out.push(`<circle cx="${X(n).toFixed(1)}" cy="${Y(v).toFixed(1)}" r="2" fill="${c}"/>`);
     }
