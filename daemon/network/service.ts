@@ -764,7 +764,10 @@ export class NetworkService {
   /** The container is being removed: its endpoints go. */
   forget(containerId: string): void {
     this.store.deleteContainer(containerId);
-    this.reload();
+    // Dropped from memory as from the table: a reload read and parsed every endpoint row, a few ms per
+    // `docker rm` with 1,000 containers.
+    this.eps = this.eps.filter((e) => e.containerId !== containerId);
+    this.epsBy = undefined;
   }
 
   private allocate(n: NetworkRow, ep: EndpointRow): string {
