@@ -44,6 +44,9 @@ function top(dir: string, label: string): void {
 }
 
 async function main(): Promise<void> {
+  // Output piped into head(1) that closes early must not kill this process before its daemon is destroyed
+  // (an EPIPE on stdout would, leaving containers, bridges and mounts behind).
+  process.stdout.on('error', () => undefined);
   const n = intEnv('BENCH_N', 300);
   const dir = path.join(os.tmpdir(), `berth-prof-${process.pid}`);
   mkdirSync(dir, { recursive: true });

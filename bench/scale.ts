@@ -350,6 +350,9 @@ function svg(all: Series[]): string {
 }
 
 async function main(): Promise<void> {
+  // Output piped into head(1) that closes early must not kill this process before its daemon is destroyed
+  // (an EPIPE on stdout would, leaving containers, bridges and mounts behind).
+  process.stdout.on('error', () => undefined);
   if (process.argv[2] === '--plot') {
     writeFileSync(SVG, svg(JSON.parse(readFileSync(RESULTS, 'utf8'))));
     return;
