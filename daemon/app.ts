@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import http from 'node:http';
 import https from 'node:https';
 import type { Logger } from 'pino';
-import { registerDialect } from './api/plugins/dialect';
+import { registerDialect, routeUrl } from './api/plugins/dialect';
 import { splitVersion } from './api/version';
 import type { Daemon } from './daemon';
 import { systemRoutes } from './api/routes/system';
@@ -91,7 +91,7 @@ export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance
   // Request figures for /metrics: by route pattern (not the raw URL, which names objects).
   app.addHook('onRequest', (req, reply, done) => {
     const scope = requestScope.getStore();
-    if (scope) scope.route = `${req.method} ${req.routeOptions?.url ?? 'unmatched'}`;
+    if (scope) scope.route = `${req.method} ${routeUrl(req) ?? 'unmatched'}`;
     httpMetrics.inFlight++;
     reply.raw.once('close', () => { httpMetrics.inFlight--; });
     done();
@@ -109,7 +109,7 @@ export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance
     done(null, payload);
   });
   app.addHook('onResponse', (req, reply, done) => {
-    httpMetrics.observe(req.method, req.routeOptions?.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+    httpMetrics.observe(req.method, routeUrl(req) ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
     done();
   });
   systemRoutes(app, daemon);

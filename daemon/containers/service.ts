@@ -98,6 +98,8 @@ export class ContainerService {
   private readonly byName = new Map<string, string>(); // "/name" → id
   /** Running containers whose shim is alive but did not answer at restore (id → since when). */
   private readonly unreachable = new Map<string, number>();
+  /** Removed containers whose files are being deleted (after rm answered), by id. */
+  private readonly removing = new Map<string, Promise<void>>();
 
   /** `d`: the other services and settings, each as the narrow interface this one uses (deps.ts);
    *  `runtime`: the shims, cgroups and mounts (runtime/types.ts); `host`: the mount table and /proc. */
@@ -238,7 +240,7 @@ export class ContainerService {
       crashPoint('create.after-row');
     } catch (e) {
       this.byName.delete(rec.name);
-      await this.removeFiles(rec).catch(() => {});
+      await this.removeFiles(rec.id, rec.layerId).catch(() => {});
       for (const v of made) await this.d.volumes.remove(v, true).catch(() => {});
       throw e;
     }
@@ -356,7 +358,7 @@ export class ContainerService {
     const layer = this.layerDir(live.rec);
     const merged = path.join(layer, 'merged');
     await live.settling;
-    if (live.mounted && this.host.isMounted(merged)) return merged;
+    if (live.mounted && this.host.isOwnMount(merged)) return merged;
     const img = this.d.images.get(live.rec.imageId);
     const lowers = [`${layer}-init/diff`, ...this.d.images.lowerDirs(img)];
     const remap = this.remapOf(live.rec);
@@ -605,7 +607,7 @@ export class ContainerService {
 
   private async unmountRootfs(live: Live): Promise<void> {
     const merged = path.join(this.layerDir(live.rec), 'merged');
-    if (live.mounted || this.host.isMounted(merged)) await this.runtime.unmount(merged);
+    if (live.mounted || this.host.isOwnMount(merged)) await this.runtime.unmount(merged);
     live.mounted = false;
   }
 
@@ -742,21 +744,19 @@ export class ContainerService {
       }
       await live.settling;
       // Unmounted while the row still names the container (a crash here leaves a stopped container that
-      // can be removed again), then the row, then the files (a crash here leaves directories no row names,
-      // which the next start sweeps).
+      // can be removed again): a stopped container's root is mounted only while a cp or export uses it.
       await this.unmountRootfs(live).catch(() => {});
       crashPoint('rm.after-unmount');
       live.removed = true;
-      // The container's row and its endpoint rows go together: a crash between them would leave endpoints
-      // (and their addresses) that no container owns.
+      // The container's row and its endpoint rows go together (a crash between them would leave endpoints,
+      // and their addresses, that no container owns), with the mark that its files are still to go.
       this.d.db.transaction(() => {
-        this.store.remove(live.rec.id);
+        this.store.remove(live.rec.id, live.rec.layerId);
         this.d.networks.forget(live.rec.id);
       })();
       this.byId.delete(live.rec.id);
       if (this.byName.get(live.rec.name) === live.rec.id) this.byName.delete(live.rec.name);
       crashPoint('rm.after-row');
-      await this.removeFiles(live.rec);
       this.d.images.releaseImage(live.rec.imageId);
       // Anonymous volumes go with the container on `rm -v` and `--rm`; named ones stay.
       if (o.volumes || live.rec.hostConfig.AutoRemove) {
@@ -769,14 +769,47 @@ export class ContainerService {
       this.emit(live, 'destroy');
       for (const w of live.removeWaiters.splice(0)) w();
       for (const w of live.exitWaiters.splice(0)) w();
+      // The container is gone from the API: its files (the read-write layer can be large, a recursive
+      // delete takes as long as it has files) are deleted after the answer, as Docker's rm waits for them
+      // and berth's need not. Nothing can reach them any more: ids are never reused and layer dirs are
+      // named by a fresh random id.
+      this.finishRemoval(live.rec.id, live.rec.layerId);
     });
   }
 
-  private async removeFiles(rec: ContainerRecord): Promise<void> {
-    const layer = this.layerDir(rec);
+  /** Deletes a removed container's files, then its pending-removal mark; a failure leaves the mark, which
+   *  the next start tries again. */
+  private finishRemoval(id: string, layerId: string): Promise<void> {
+    const done = (async () => {
+      // After the answer has been written (the request's own microtasks come first).
+      await new Promise((r) => setImmediate(r));
+      crashPoint('rm.before-files');
+      await this.removeFiles(id, layerId);
+      this.store.removalDone(id);
+    })().catch((e) => this.logWarn(e, id, 'deleting the files of a removed container failed; retried at the next start'))
+      .finally(() => this.removing.delete(id));
+    this.removing.set(id, done);
+    return done;
+  }
+
+  /** Removals a killed berthd left half done (pending_removals): their files are deleted now. Their
+   *  directories are named by no container, so anything still mounted there is unmounted first. */
+  private async finishPendingRemovals(): Promise<void> {
+    await Promise.all(this.store.pendingRemovals().map(async ({ id, layerId }) => {
+      const layer = path.join(this.d.config.dataRoot, 'overlay2', layerId);
+      for (const m of this.host.mountsUnder(layer).sort((a, b) => b.length - a.length)) {
+        await this.runtime.unmount(m.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))).catch(() => {});
+      }
+      this.d.log.info({ id }, 'finishing the removal of a container');
+      await this.finishRemoval(id, layerId);
+    }));
+  }
+
+  private async removeFiles(id: string, layerId: string): Promise<void> {
+    const layer = path.join(this.d.config.dataRoot, 'overlay2', layerId);
     await Promise.all([
-      rm(this.containerDir(rec.id), { recursive: true, force: true }),
-      rm(this.stateDir(rec.id), { recursive: true, force: true }),
+      rm(this.containerDir(id), { recursive: true, force: true }),
+      rm(this.stateDir(id), { recursive: true, force: true }),
       rm(layer, { recursive: true, force: true }),
       rm(`${layer}-init`, { recursive: true, force: true }),
     ]);
@@ -876,6 +909,7 @@ export class ContainerService {
     }));
     await this.sweepStoppedMounts();
     await this.sweepCgroups();
+    await this.finishPendingRemovals();
     await this.sweepOrphans();
     await sweepStaging(this.subpathStagingDir());
     // Restart policies apply again: containers that were stopped when berthd went down (or that exited
@@ -978,11 +1012,15 @@ export class ContainerService {
    *  between recording an exit and unmounting): the overlay root, image mounts, shm and binds under its
    *  directories. A later start would stack a second overlay on the same upper and work directories. */
   private async sweepStoppedMounts(): Promise<void> {
+    // The mount table read once (per container it was quadratic: a thousand running containers have
+    // thousands of mounts); it is filtered below per stopped container.
+    const table = this.host.mountPoints();
     for (const live of this.all()) {
       if (this.isRunningId(live.rec.id)) continue;
-      const dirs = [this.layerDir(live.rec), this.containerDir(live.rec.id), ...(live.rec.mounts ?? []).filter((m) => m.Type === 'image' && m.Source).map((m) => m.Source)];
+      const dirs = [this.layerDir(live.rec), this.containerDir(live.rec.id), ...(live.rec.mounts ?? []).filter((m) => m.Type === 'image' && m.Source).map((m) => m.Source)]
+        .map(escapeMountPath);
       // Deepest first, so that a mount is never taken down from under another.
-      const points = [...new Set(dirs.flatMap((d) => this.host.mountsUnder(d)))].sort((a, b) => b.length - a.length);
+      const points = [...new Set(table.filter((m) => dirs.some((d) => m === d || m.startsWith(`${d}/`))))].sort((a, b) => b.length - a.length);
       for (const p of points) {
         const target = p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
         await this.runtime.unmount(target)
@@ -1026,10 +1064,10 @@ export class ContainerService {
       const owner = this.processOf(live);
       return fn(`/proc/${owner.pid}/root`, owner);
     }
-    if (this.isRunning(live) && this.host.isMounted(merged)) return fn(merged);
+    if (this.isRunning(live) && this.host.isOwnMount(merged)) return fn(merged);
     return this.serial(live, async () => {
       if (live.removed) throw notFound(`No such container: ${live.rec.id}`);
-      const wasMounted = live.mounted && this.host.isMounted(merged);
+      const wasMounted = live.mounted && this.host.isOwnMount(merged);
       const root = await this.mountRootfs(live);
       let unbind: (() => Promise<void>) | undefined;
       try {
@@ -1111,8 +1149,10 @@ export class ContainerService {
     }));
   }
 
-  /** berthd is stopping: drop the shim connections; the containers keep running. */
+  /** berthd is stopping: drop the shim connections; the containers keep running. Deletions of removed
+   *  containers' files still under way are finished first (else the next start does them). */
   async detachAll(): Promise<void> {
+    await Promise.all(this.removing.values());
     for (const l of this.byId.values()) {
       const c = l.conn;
       l.conn = undefined;

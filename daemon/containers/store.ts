@@ -33,6 +33,8 @@ export class ContainerStore {
   private readonly updateS;
   private readonly del;
   private readonly rename_;
+  private readonly markRemoval;
+  private readonly unmarkRemoval;
 
   constructor(private readonly db: DB) {
     this.insertC = db.prepare(`INSERT INTO containers (id, name, image_id, image_ref, created, config, host_config, extra)
@@ -43,6 +45,8 @@ export class ContainerStore {
       has_been_started=@hbs WHERE id=@id`);
     this.del = db.prepare('DELETE FROM containers WHERE id = ?');
     this.rename_ = db.prepare('UPDATE containers SET name = ? WHERE id = ?');
+    this.markRemoval = db.prepare('INSERT OR REPLACE INTO pending_removals (id, layer_id) VALUES (?, ?)');
+    this.unmarkRemoval = db.prepare('DELETE FROM pending_removals WHERE id = ?');
   }
 
   insert(c: ContainerRecord): void {
@@ -64,8 +68,20 @@ export class ContainerStore {
     });
   }
 
-  remove(id: string): void {
+  /** Deletes the container's rows and marks its files for deletion (pending_removals), in one statement
+   *  pair of the caller's transaction. */
+  remove(id: string, layerId: string): void {
     this.del.run(id);
+    this.markRemoval.run(id, layerId);
+  }
+
+  /** The removed containers whose files are not yet all deleted. */
+  pendingRemovals(): Array<{ id: string; layerId: string }> {
+    return this.db.prepare('SELECT id, layer_id AS layerId FROM pending_removals').all() as Array<{ id: string; layerId: string }>;
+  }
+
+  removalDone(id: string): void {
+    this.unmarkRemoval.run(id);
   }
 
   rename(id: string, name: string): void {

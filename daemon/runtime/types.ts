@@ -142,8 +142,13 @@ export interface ProcessRef {
 export interface HostTools {
   /** Whether a file system is mounted at `p`. */
   isMounted(p: string): boolean;
+  /** Whether a file system of a device of its own (overlay, tmpfs) is mounted at `p`: a stat of it and its
+   *  parent, where isMounted reads the whole mount table (thousands of lines with 1,000 containers). */
+  isOwnMount(p: string): boolean;
   /** Mount points at or under `dir`, escaped as /proc/self/mountinfo writes them (lib/mounts.ts). */
   mountsUnder(dir: string): string[];
+  /** Every mount point, escaped likewise (one read for many lookups). */
+  mountPoints(): string[];
   /** The process `pid` when it exists (and is a child of `parent`, when given). */
   identify(pid: number, parent?: number): ProcessRef | null;
   /** Whether `ref` still names that live process (its pid not reused). */

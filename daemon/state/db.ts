@@ -43,6 +43,7 @@ export function openDb(file: string): DB {
 }
 
 function prepare(db: DB): DB {
+  cacheStatements(db);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
@@ -50,6 +51,24 @@ function prepare(db: DB): DB {
   migrate(db);
   keepHeadroom(db);
   return db;
+}
+
+/** db.prepare compiles its SQL on every call, and most reads prepare where they run: an inspect compiled
+ *  five statements, a third of its time under load. Compiled statements are kept by their text (a fixed
+ *  set: no SQL here is built from values). Safe to share because nothing iterates a statement (one open
+ *  iterator would make every other use of it fail as busy) or changes its modes (pluck, raw, expand);
+ *  SQLite recompiles a kept statement itself after a schema change. */
+function cacheStatements(db: DB): void {
+  const compile = db.prepare.bind(db);
+  const kept = new Map<string, Database.Statement>();
+  db.prepare = ((sql: string) => {
+    let st = kept.get(sql);
+    if (!st) {
+      st = compile(sql);
+      kept.set(sql, st);
+    }
+    return st;
+  }) as DB['prepare'];
 }
 
 /** Pages the database keeps allocated on disk but free (4 MiB of 4 KiB pages), so that state changes can

@@ -240,6 +240,12 @@ const cases: Case[] = [
     retry: ['create', '--name', 'r1', 'busybox', 'true'], cleanup: async () => { await rmf('r1'); },
   },
   {
+    // rm answers before the files go: the crash comes after the CLI's success; the mark finishes it.
+    point: 'rm.before-files', setup: async () => { await ok('run', '--name', 'r1', 'busybox', 'sh', '-c', 'mkdir /d && touch /d/a /d/b'); }, op: ['rm', 'r1'],
+    check: async () => { assert.equal(await exists('container', 'r1'), false); return 'removed; its files deleted at restore (pending_removals)'; },
+    retry: ['create', '--name', 'r1', 'busybox', 'true'], cleanup: async () => { await rmf('r1'); },
+  },
+  {
     point: 'policy-restart.before-start',
     setup: async () => { await ok('run', '-d', '--name', 'p1', '--restart', 'always', 'busybox', 'sh', '-c', 'sleep 2; exit 3'); },
     op: ['wait', 'p1'],

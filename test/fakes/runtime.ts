@@ -374,6 +374,8 @@ export class FakeRuntime implements ContainerRuntime {
   /** The host as the container service reads it, answered from this runtime's processes and mounts. */
   readonly host: HostTools = {
     isMounted: (p) => this.mounts.has(p),
+    isOwnMount: (p) => this.mounts.has(p),
+    mountPoints: () => [...this.mounts].map(escapeMountPath),
     mountsUnder: (dir) => [...this.mounts].filter((m) => m === dir || m.startsWith(`${dir}/`)).map(escapeMountPath),
     identify: (pid, parent) => {
       const p = [...this.procs.values(), ...this.execs.values()].find((x) => x.pid === pid && x.alive);

@@ -131,20 +131,42 @@ async function randomPort(proto: 'tcp' | 'udp', ip: string): Promise<number> {
   return h.port;
 }
 
+function toBinding(r: Record<string, string | number>): Binding {
+  return {
+    containerId: r.container_id as string, proto: r.proto as 'tcp' | 'udp', hostIp: r.host_ip as string, hostPort: r.host_port as number,
+    ctrIp: r.ctr_ip as string, ctrPort: r.ctr_port as number,
+  };
+}
+
 export class PortMapper {
   private readonly holders = new Map<string, Holder>();
 
-  constructor(private readonly db: DB, private readonly relay = false) {}
+  // Per-container and per-port reads: list, inspect, start and stop each ask about one container, and a
+  // read of the whole table for each made them linear in the published ports (quadratic for a list).
+  private byContainer: Map<string, Binding[]> | undefined;
+  private readonly onPortQ;
+
+  constructor(private readonly db: DB, private readonly relay = false) {
+    this.onPortQ = db.prepare('SELECT * FROM ports WHERE proto = ? AND host_port = ?');
+  }
 
   private key(b: FwPort): string {
     return `${b.proto}/${b.hostIp}/${b.hostPort}`;
   }
 
   all(): Binding[] {
-    return (this.db.prepare('SELECT * FROM ports').all() as Record<string, string | number>[]).map((r) => ({
-      containerId: r.container_id as string, proto: r.proto as 'tcp' | 'udp', hostIp: r.host_ip as string, hostPort: r.host_port as number,
-      ctrIp: r.ctr_ip as string, ctrPort: r.ctr_port as number,
-    }));
+    return (this.db.prepare('SELECT * FROM ports').all() as Record<string, string | number>[]).map(toBinding);
+  }
+
+  /** A container's published ports, from a copy of the table by container kept in memory (a list asks for
+   *  each container twice: a query each was a third of a list's time), dropped on every write. */
+  ofContainer(containerId: string): Binding[] {
+    if (!this.byContainer) {
+      const m = new Map<string, Binding[]>();
+      for (const b of this.all()) (m.get(b.containerId) ?? m.set(b.containerId, []).get(b.containerId)!).push(b);
+      this.byContainer = m;
+    }
+    return [...(this.byContainer.get(containerId) ?? [])];
   }
 
   /** Whether a binding's holder carries connections to the container (see reserve). IPv6 host addresses
@@ -194,6 +216,7 @@ export class PortMapper {
     const wanted = PortMapper.wanted(rec);
     const made: Binding[] = [];
     const insert = (b: Binding) => {
+      this.byContainer = undefined;
       this.db.prepare('INSERT INTO ports (container_id, proto, host_ip, host_port, ctr_ip, ctr_port) VALUES (?, ?, ?, ?, ?, ?)')
         .run(b.containerId, b.proto, b.hostIp, b.hostPort, b.ctrIp, b.ctrPort);
       made.push(b);
@@ -221,7 +244,7 @@ export class PortMapper {
    *  same address or a wildcard ('' for IPv4, '::' for IPv6) on either side. */
   private taken(proto: string, hostIp: string, port: number): boolean {
     const wild = (ip: string) => ip === '' || ip === '::';
-    return this.all().some((x) => x.proto === proto && x.hostPort === port && v6(x.hostIp) === v6(hostIp) &&
+    return (this.onPortQ.all(proto, port) as Record<string, string | number>[]).map(toBinding).some((x) => v6(x.hostIp) === v6(hostIp) &&
       (wild(x.hostIp) || wild(hostIp) || x.hostIp === hostIp));
   }
 
@@ -255,11 +278,12 @@ export class PortMapper {
   }
 
   unmap(containerId: string): boolean {
-    const mine = this.all().filter((b) => b.containerId === containerId);
+    const mine = this.ofContainer(containerId);
     for (const b of mine) {
       this.holders.get(this.key(b))?.close();
       this.holders.delete(this.key(b));
     }
+    this.byContainer = undefined;
     this.db.prepare('DELETE FROM ports WHERE container_id = ?').run(containerId);
     return mine.length > 0;
   }
@@ -280,7 +304,7 @@ export class PortMapper {
     const out: Record<string, Array<{ HostIp: string; HostPort: string }> | null> = {};
     for (const k of Object.keys(rec.config.ExposedPorts ?? {})) out[k.includes('/') ? k : `${k}/tcp`] = null;
     if (!running) return out;
-    for (const b of this.all().filter((x) => x.containerId === rec.id)) {
+    for (const b of this.ofContainer(rec.id)) {
       const k = `${b.ctrPort}/${b.proto}`;
       (out[k] ??= []).push({ HostIp: b.hostIp || '0.0.0.0', HostPort: String(b.hostPort) });
     }
@@ -290,7 +314,7 @@ export class PortMapper {
   /** The Ports column of GET /containers/json. */
   list(rec: ContainerRecord, running: boolean): Array<Record<string, unknown>> {
     const rows: Array<Record<string, unknown>> = [];
-    const mapped = running ? this.all().filter((x) => x.containerId === rec.id) : [];
+    const mapped = running ? this.ofContainer(rec.id) : [];
     for (const b of mapped) rows.push({ IP: b.hostIp || '0.0.0.0', PrivatePort: b.ctrPort, PublicPort: b.hostPort, Type: b.proto });
     for (const k of Object.keys(rec.config.ExposedPorts ?? {})) {
       const [p, proto = 'tcp'] = k.split('/');
