@@ -173,6 +173,7 @@ export function removeTestNet(net: TestNet, extraBridges: string[]): void {
   for (const br of bridges) sh('ip', ['link', 'del', 'dev', br]);
   sh('nft', ['delete', 'table', 'ip', net.table]);
   sh('nft', ['delete', 'table', 'bridge', net.table]);
+  sh('nft', ['delete', 'table', 'ip6', net.table]); // made when a network has IPv6
   removeTestChains(net.bridge);
 }
 
