@@ -8,7 +8,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { conflict, invalid } from '../errors/errors';
 import type { ContainerRecord } from './model';
-import { isMounted, runTool } from '../lib/mounts';
+import { isMounted } from '../lib/mounts';
+import { tools } from '../lib/tools';
 
 /** undefined: a new namespace; '': the host's; a path: join that namespace file. */
 export interface NamespacePlan {
@@ -89,7 +90,7 @@ export async function planNamespaces(rec: ContainerRecord, donors: Donors): Prom
     if (!isMounted(dir)) {
       await mkdir(dir, { recursive: true });
       const size = hc.ShmSize && hc.ShmSize > 0 ? hc.ShmSize : 67108864;
-      await runTool('mount', ['-t', 'tmpfs', '-o', `nosuid,nodev,noexec,mode=1777,size=${size}`, 'shm', dir]);
+      await tools.mount(['-t', 'tmpfs', '-o', `nosuid,nodev,noexec,mode=1777,size=${size}`, 'shm', dir]);
     }
     plan.shm = dir;
   }
@@ -104,6 +105,6 @@ export async function planNamespaces(rec: ContainerRecord, donors: Donors): Prom
 export async function releaseNamespaces(rec: ContainerRecord, containerDir: string): Promise<void> {
   if (rec.hostConfig.IpcMode !== 'shareable') return;
   const dir = shmDir(containerDir);
-  if (isMounted(dir)) await runTool('umount', [dir]).catch(() => runTool('umount', ['-l', dir]));
+  if (isMounted(dir)) await tools.umount([dir]).catch(() => tools.umount(['-l', dir]));
   if (existsSync(dir)) await rm(dir, { recursive: true, force: true }).catch(() => {});
 }

@@ -1,7 +1,7 @@
 // Making written files durable before a database row names them: after a power cut a row must never point
 // at data the page cache had not written yet (a truncated layer would make every image on it silently
 // corrupt).
-import { execFile } from 'node:child_process';
+import { tools } from './tools';
 
 /**
  * syncfs(2) of the file system holding `dir` (coreutils `sync -f`): every file's data and every directory
@@ -11,7 +11,5 @@ import { execFile } from 'node:child_process';
  * the cost is the disk writing the layer, which without it happens later, after the row is committed).
  */
 export function syncFs(dir: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile('sync', ['-f', dir], (err, _out, stderr) => (err ? reject(new Error(`sync -f ${dir}: ${String(stderr).trim() || err.message}`)) : resolve()));
-  });
+  return tools.syncFs(dir);
 }

@@ -1,7 +1,7 @@
 // Facts about the host that /info reports and Docker warns about, measured when asked (they can change while
 // berthd runs: a sysctl flipped, a module loaded), never assumed.
 import { readFileSync, readdirSync, existsSync, statfsSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { tools } from './tools';
 import path from 'node:path';
 import type { CgroupLayout } from '../../addon';
 
@@ -41,13 +41,11 @@ export function backingFs(dir: string): { name: string; magic: number } {
  *  system above has it except xfs formatted with ftype=0, which xfs_info tells. */
 export function supportsDType(dir: string, fs: { name: string }): boolean {
   if (fs.name !== 'xfs') return true;
-  try {
-    const out = execFileSync('xfs_info', [dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 2000 });
-    const m = /ftype=(\d)/.exec(out);
-    return m ? m[1] === '1' : true;
-  } catch {
-    return true; // xfs_info is not installed: new xfs file systems have ftype=1 (the mkfs default since 2015)
-  }
+  const out = tools.xfsInfo(dir);
+  // Without xfs_info (not installed): new xfs file systems have ftype=1 (the mkfs default since 2015).
+  if (out === undefined) return true;
+  const m = /ftype=(\d)/.exec(out);
+  return m ? m[1] === '1' : true;
 }
 
 function readFlag(file: string): boolean | undefined {

@@ -1,5 +1,4 @@
 // Two host facts several services need: whether a path is a mount point now, and running a mount tool.
-import { execFile } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
@@ -47,11 +46,4 @@ export function mountsUnder(dir: string): string[] {
   } catch {
     return [];
   }
-}
-
-/** Runs a host tool (mount, umount); rejects with its stderr. */
-export function runTool(cmd: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, (err, _out, stderr) => (err ? reject(new Error(`${cmd} ${args.join(' ')}: ${stderr.trim() || err.message}`)) : resolve()));
-  });
 }

@@ -5,28 +5,10 @@
 // microseconds. Why `nft` stays a tool: `nft -f` applies a whole table atomically from the text firewall/
 // generates, and that text is what `nft list ruleset` shows a person or a test. The network service runs
 // it at most once per container start or stop, and not at all for a container without published ports on
-// a network whose rules do not name containers.
-import { execFile } from 'node:child_process';
-import { BerthError } from '../errors/errors';
+// a network whose rules do not name containers. The tools themselves are run by lib/tools.ts.
 import { host } from '../runtime/net';
 
-export class ToolError extends BerthError {
-  constructor(readonly tool: string, readonly args: string[], readonly stderr: string) {
-    super('system', `${tool} ${args.join(' ')}: ${stderr.trim() || 'failed'}`);
-  }
-}
-
-export function run(tool: string, args: string[], input?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(tool, args, { timeout: 30_000, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (err) reject(new ToolError(tool, args, stderr || err.message));
-      else resolve(stdout);
-    });
-    if (input !== undefined) child.stdin!.end(input);
-    else child.stdin!.end();
-  });
-}
-
+export { ToolError } from '../lib/tools';
 export { host, NetlinkError } from '../runtime/net';
 
 /** Host links with their kind and bridge, for the clean-up sweep. */

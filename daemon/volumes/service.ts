@@ -13,7 +13,8 @@ import type { ContainerService } from '../containers/service';
 import { BerthError, conflict, invalid, notFound } from '../errors/errors';
 import { nowNs, rfc3339Nano } from '../lib/time';
 import { checkVolumeName } from './mounts';
-import { isMounted, mountsUnder, runTool } from '../lib/mounts';
+import { isMounted, mountsUnder } from '../lib/mounts';
+import { tools } from '../lib/tools';
 import { crashPoint } from '../lib/crash';
 
 /** What the volume service needs: its data root, its table, and which containers use a volume. */
@@ -166,7 +167,7 @@ export class VolumeService {
     if (!isMounted(data)) {
       await mkdir(data, { recursive: true });
       const args = ['-t', v.options.type, ...(v.options.o ? ['-o', v.options.o] : []), v.options.device, data];
-      await runTool('mount', args);
+      await tools.mount(args);
     }
     this.held.set(name, (this.held.get(name) ?? 0) + 1);
   }
@@ -190,7 +191,7 @@ export class VolumeService {
 
   private async unmountData(name: string): Promise<void> {
     const data = this.dataPath(name);
-    if (isMounted(data)) await runTool('umount', [data]).catch(() => runTool('umount', ['-l', data]));
+    if (isMounted(data)) await tools.umount([data]).catch(() => tools.umount(['-l', data]));
   }
 
   /** After a start: directories without a row (a crash during create) go; mounted volumes are counted again. */

@@ -12,7 +12,8 @@ import { readdir, rmdir, unlink, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { invalid } from '../errors/errors';
 import { withRoot, errnoOf, type Mounted } from '../runtime/inroot';
-import { isMounted, runTool } from '../lib/mounts';
+import { isMounted } from '../lib/mounts';
+import { tools } from '../lib/tools';
 import type { MountPoint } from './mounts';
 
 /** The mount points with each subpath staged, and how to take the staging mounts down again. */
@@ -75,7 +76,7 @@ export async function stageSubpaths(mounts: MountPoint[], stagingDir: string, pr
  *  recursively. */
 async function clearStagingPoint(stagingDir: string, name: string): Promise<void> {
   const p = path.join(stagingDir, name);
-  if (isMounted(p)) await runTool('umount', ['-l', p]).catch(() => undefined);
+  if (isMounted(p)) await tools.umount(['-l', p]).catch(() => undefined);
   await rmdir(p).catch(() => unlink(p)).catch(() => undefined);
 }
 

@@ -16,7 +16,7 @@
 // chains accept the bridges' traffic for IPv6 networks (the embedded DNS server listens on IPv4 only).
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { run } from '../exec';
+import { tools } from '../../lib/tools';
 
 export interface Backend {
   name: 'nft' | 'legacy';
@@ -41,7 +41,7 @@ function which(names: string[]): string | undefined {
 export async function backends(chains: { forward: string; input: string }): Promise<Backend[]> {
   const found: Array<Pick<Backend, 'name' | 'tool' | 'family'>> = [];
   for (const [family, nftFamily, cmd, names] of [[4, 'ip', 'iptables', 'ip_tables_names'], [6, 'ip6', 'ip6tables', 'ip6_tables_names']] as const) {
-    const nftHas = await run('nft', ['list', 'chain', nftFamily, 'filter', 'FORWARD']).then(() => true, () => false);
+    const nftHas = await tools.nft(['list', 'chain', nftFamily, 'filter', 'FORWARD']).then(() => true, () => false);
     if (nftHas) {
       const tool = which([`${cmd}-nft`]) ?? which([cmd]);
       if (tool) found.push({ name: 'nft', family, tool });
@@ -57,7 +57,7 @@ export async function backends(chains: { forward: string; input: string }): Prom
   }
   const out: Backend[] = [];
   for (const f of found) {
-    const lines = (await run(f.tool, ['-w', '10', '-t', 'filter', '-S'])).split('\n');
+    const lines = (await tools.iptables(f.tool, ['-w', '10', '-t', 'filter', '-S'])).split('\n');
     const mine = new Set([chains.forward, chains.input]);
     const drops = lines.some((l) => /^-P (FORWARD|INPUT) (?!ACCEPT)/.test(l)
       || (/^-A (FORWARD|INPUT) /.test(l) && !/ -j BERTH-(FWD|IN)-\S+$/.test(l)));
@@ -96,7 +96,7 @@ export function renderChains(chains: { forward: string; input: string }, bridges
 
 /** The rules of a built-in chain, as `-A` lines (`iptables -S`). */
 async function rulesOf(be: Backend, chain: string): Promise<string[]> {
-  return (await run(be.tool, ['-w', '10', '-t', 'filter', '-S', chain])).split('\n').filter((l) => l.startsWith('-A '));
+  return (await tools.iptables(be.tool, ['-w', '10', '-t', 'filter', '-S', chain])).split('\n').filter((l) => l.startsWith('-A '));
 }
 
 /** Makes `chain` be jumped to from `builtin`, right after the DOCKER-USER jump when there is one, else first. */
@@ -108,10 +108,10 @@ async function ensureJump(be: Backend, builtin: string, chain: string): Promise<
     const want = user >= 0 ? user + 1 : 0;
     if (ours === want) return;
     if (ours >= 0) {
-      await run(be.tool, ['-w', '10', '-t', 'filter', '-D', builtin, '-j', chain]);
+      await tools.iptables(be.tool, ['-w', '10', '-t', 'filter', '-D', builtin, '-j', chain]);
       continue;
     }
-    await run(be.tool, ['-w', '10', '-t', 'filter', '-I', builtin, String(want + 1), '-j', chain]);
+    await tools.iptables(be.tool, ['-w', '10', '-t', 'filter', '-I', builtin, String(want + 1), '-j', chain]);
     return;
   }
 }
@@ -119,7 +119,7 @@ async function ensureJump(be: Backend, builtin: string, chain: string): Promise<
 /** The chains hold exactly the rules for `bridges`, and FORWARD and INPUT jump to them. */
 export async function syncChains(be: Backend, chains: { forward: string; input: string }, bridges: HostBridge[]): Promise<void> {
   const forFamily = be.family === 6 ? bridges.map((b) => ({ bridge: b.bridge })) : bridges;
-  await run(`${be.tool}-restore`, ['-w', '10', '--noflush'], renderChains(chains, forFamily));
+  await tools.iptables(`${be.tool}-restore`, ['-w', '10', '--noflush'], renderChains(chains, forFamily));
   await ensureJump(be, 'FORWARD', chains.forward);
   await ensureJump(be, 'INPUT', chains.input);
 }
@@ -130,8 +130,8 @@ export async function removeChains(be: Backend, chains: { forward: string; input
     let rules: string[] = [];
     try { rules = await rulesOf(be, builtin); } catch { continue; }
     const n = rules.filter((r) => r === `-A ${builtin} -j ${chain}`).length;
-    for (let i = 0; i < n; i++) await run(be.tool, ['-w', '10', '-t', 'filter', '-D', builtin, '-j', chain]).catch(() => {});
-    await run(be.tool, ['-w', '10', '-t', 'filter', '-F', chain]).catch(() => {});
-    await run(be.tool, ['-w', '10', '-t', 'filter', '-X', chain]).catch(() => {});
+    for (let i = 0; i < n; i++) await tools.iptables(be.tool, ['-w', '10', '-t', 'filter', '-D', builtin, '-j', chain]).catch(() => {});
+    await tools.iptables(be.tool, ['-w', '10', '-t', 'filter', '-F', chain]).catch(() => {});
+    await tools.iptables(be.tool, ['-w', '10', '-t', 'filter', '-X', chain]).catch(() => {});
   }
 }

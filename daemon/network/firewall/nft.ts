@@ -3,7 +3,7 @@
 // one `nft -f` (a single transaction: the old table goes and the new one comes atomically). Why the `nft`
 // tool and not libnftables through the addon: the same text is what `nft list ruleset` shows, so a test
 // and a person read what berth wrote; and the tool has no ABI to keep in step with.
-import { run } from '../exec';
+import { tools } from '../../lib/tools';
 
 export interface FwNetwork {
   bridge: string;
@@ -192,9 +192,9 @@ function dnsInput(n: FwNetwork): string[] {
 const LOCALNET_DROP = 'iifname != "lo" ip daddr 127.0.0.0/8 drop';
 
 export async function applyTable(text: string): Promise<void> {
-  await run('nft', ['-f', '-'], text);
+  await tools.nft(['-f', '-'], text);
 }
 
 export async function deleteTable(table: string): Promise<void> {
-  await run('nft', ['-f', '-'], `table ip ${table}\ndelete table ip ${table}\ntable bridge ${table}\ndelete table bridge ${table}\ntable ip6 ${table}\ndelete table ip6 ${table}\n`).catch(() => {});
+  await tools.nft(['-f', '-'], `table ip ${table}\ndelete table ip ${table}\ntable bridge ${table}\ndelete table bridge ${table}\ntable ip6 ${table}\ndelete table ip6 ${table}\n`).catch(() => {});
 }

@@ -3,7 +3,7 @@
 // elsewhere (docker0's 172.17.0.0/16 on a host that has run Docker, a VPN's 10.8.0.0/24) gets no traffic:
 // the kernel keeps sending that subnet to the other device. Read with `ip -j`, once per network create and
 // once at start.
-import { run } from '../exec';
+import { tools } from '../../lib/tools';
 import { parseCidr, type Cidr } from './ipam';
 
 export interface HostNet {
@@ -19,8 +19,8 @@ interface IpAddr { ifname?: string; addr_info?: Array<{ family?: string; local?:
  *  and default routes. */
 export async function hostNets(ours: Set<string>): Promise<HostNet[]> {
   const [routes, addrs] = await Promise.all([
-    run('ip', ['-j', '-4', 'route', 'show', 'table', 'all']).then((o) => JSON.parse(o || '[]') as IpRoute[]),
-    run('ip', ['-j', '-4', 'addr', 'show']).then((o) => JSON.parse(o || '[]') as IpAddr[]),
+    tools.ip(['-j', '-4', 'route', 'show', 'table', 'all']).then((o) => JSON.parse(o || '[]') as IpRoute[]),
+    tools.ip(['-j', '-4', 'addr', 'show']).then((o) => JSON.parse(o || '[]') as IpAddr[]),
   ]);
   const out: HostNet[] = [];
   const add = (text: string, dev: string) => {

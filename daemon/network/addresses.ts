@@ -1,0 +1,155 @@
+// Addresses: default subnets clear of the host's, static addresses checked, endpoint addresses allocated
+// and released.
+import { BerthError, invalid } from '../errors/errors';
+import type { EndpointRow, NetworkRow } from './store';
+import { cidrString, contains, DEFAULT_POOLS, firstFree, intToIp, ipToInt, parseCidr, subnetFromPools, overlaps, type Cidr } from './ipam/ipam';
+import { hostNets, type HostNet } from './ipam/host';
+import { bigToIp6, cidr6String, contains6, firstFree6, ip6ToBig, isV6, overlaps6, parseCidr6, subnet6FromPool, ulaPool, type Cidr6 } from './ipam/ipam6';
+import { NO_V6, type NetworkService } from './service';
+import { ourBridges } from './bridges';
+
+/** The host's routes and addresses that `sub` overlaps. */
+export async function hostOverlaps(svc: NetworkService, sub: Cidr): Promise<HostNet[]> {
+  const nets = await hostNets(ourBridges(svc)).catch((err) => {
+    svc.d.log.warn({ err }, 'cannot read the host\'s routes and addresses; subnets are chosen without them');
+    return [] as HostNet[];
+  });
+  return nets.filter((h) => overlaps(h.cidr, sub));
+}
+
+export function overlapWarning(svc: NetworkService, key: string, what: string, sub: Cidr, hits: HostNet[]): string {
+  const w = `${what} ${cidrString(sub)} overlaps ${hits.map((h) => `${h.text}${h.dev ? ` (dev ${h.dev})` : ''}`).join(', ')} on this host: ` +
+    'traffic for those addresses may go to the other device';
+  svc.overlapWarnings.set(key, w);
+  svc.d.log.warn({ subnet: cidrString(sub), host: hits.map((h) => h.text) }, w);
+  return w;
+}
+
+/** The default bridge's subnet and gateway: daemon.json `bip` as given (with a warning when the host
+ *  already routes part of it), else the one it has when the host still does not use it, else the first
+ *  subnet of the pools that overlaps neither the host's routes and addresses nor a user network. */
+export async function defaultSubnet(svc: NetworkService, current: NetworkRow | undefined): Promise<{ sub: Cidr; gw: string }> {
+  const cfg = svc.d.config;
+  if (cfg.bip) {
+    const sub = parseCidr(cfg.bip);
+    const hits = await hostOverlaps(svc, sub);
+    if (hits.length) overlapWarning(svc, 'bridge', 'bip', sub, hits);
+    return { sub, gw: cfg.bip.split('/')[0] };
+  }
+  const host = await hostNets(ourBridges(svc)).catch((err) => {
+    svc.d.log.warn({ err }, 'cannot read the host\'s routes and addresses; the default bridge takes the first pool subnet');
+    return [] as HostNet[];
+  });
+  const others = svc.all().filter((n) => n.subnet && n.name !== 'bridge').map((n) => parseCidr(n.subnet));
+  if (current && !current.ipamUser && current.bridge === cfg.bridge && current.subnet) {
+    const sub = parseCidr(current.subnet);
+    if (!host.some((h) => overlaps(h.cidr, sub)) && !others.some((o) => overlaps(o, sub))) return { sub, gw: current.gateway };
+  }
+  const pools = cfg.defaultAddressPools.length ? cfg.defaultAddressPools : DEFAULT_POOLS;
+  const sub = subnetFromPools(pools, [...host.map((h) => h.cidr), ...others]);
+  if (!sub) throw new BerthError('system', 'no subnet of the address pools is free for the default bridge: give bip or default-address-pools in daemon.json');
+  return { sub, gw: intToIp(sub.base + 1) };
+}
+
+/** The default bridge's IPv6 (daemon.json `ipv6`): `fixed-cidr-v6` as given, else the ULA /64 it has, else
+ *  the first free /64 of the engine's ULA pool (Docker 28 does the same when fixed-cidr-v6 is absent). */
+export function defaultV6(svc: NetworkService, current: NetworkRow | undefined): typeof NO_V6 {
+  const cfg = svc.d.config;
+  if (!cfg.ipv6) return NO_V6;
+  if (cfg.fixedCidrV6) {
+    const sub = parseCidr6(cfg.fixedCidrV6);
+    return { ipv6: true, subnet6: cidr6String(sub), ipRange6: '', gateway6: bigToIp6(sub.base + 1n), ipamUser6: true };
+  }
+  if (current?.ipv6 && !current.ipamUser6 && current.subnet6) {
+    return { ipv6: true, subnet6: current.subnet6, ipRange6: '', gateway6: current.gateway6, ipamUser6: false };
+  }
+  const sub = freeUla(svc);
+  return { ipv6: true, subnet6: cidr6String(sub), ipRange6: '', gateway6: bigToIp6(sub.base + 1n), ipamUser6: false };
+}
+
+/** A /64 of the engine's ULA pool that no network uses. */
+export function freeUla(svc: NetworkService): Cidr6 {
+  const used = svc.all().filter((n) => n.subnet6).map((n) => parseCidr6(n.subnet6));
+  const sub = subnet6FromPool(ulaPool(svc.d.engineId), 64, used);
+  if (!sub) throw new BerthError('forbidden', 'could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network');
+  return sub;
+}
+
+/** A new network's IPv6 subnet, range and gateway: as given (a subnet no other network overlaps), or a
+ *  /64 of the engine's ULA pool. */
+export function ipv6Config(svc: NetworkService, c: { Subnet?: string; IPRange?: string; Gateway?: string }): typeof NO_V6 {
+  let sub: Cidr6;
+  if (c.Subnet) {
+    sub = parseCidr6(c.Subnet);
+    const s = sub;
+    if (svc.all().some((n) => n.subnet6 && overlaps6(parseCidr6(n.subnet6), s))) throw new BerthError('forbidden', 'invalid pool request: Pool overlaps with other one on this address space');
+  } else {
+    if (c.IPRange || c.Gateway) throw invalid('no matching subnet for range / gateway: give --subnet');
+    sub = freeUla(svc);
+  }
+  let range = '';
+  if (c.IPRange) {
+    const r = parseCidr6(c.IPRange);
+    if (r.prefix < sub.prefix || !contains6(sub, r.base)) throw invalid(`Invalid Address ${c.IPRange}: it must be a subset of ${cidr6String(sub)}`);
+    range = cidr6String(r);
+  }
+  const gateway = c.Gateway ? bigToIp6(ip6ToBig(c.Gateway)) : bigToIp6(sub.base + 1n);
+  if (!contains6(sub, ip6ToBig(gateway))) throw invalid(`no matching subnet for gateway ${c.Gateway}`);
+  return { ipv6: true, subnet6: cidr6String(sub), ipRange6: range, gateway6: gateway, ipamUser6: !!c.Subnet };
+}
+
+export function checkStaticIp(svc: NetworkService, n: NetworkRow, ip: string): void {
+  if (n.name === 'bridge' || n.driver !== 'bridge') throw invalid('user specified IP address is supported on user defined networks only');
+  if (!n.ipamUser) throw invalid('user specified IP address is supported only when connecting to networks with user configured subnets');
+  const sub = parseCidr(n.subnet);
+  const range = n.ipRange ? parseCidr(n.ipRange) : sub;
+  if (!contains(sub, ipToInt(ip))) throw invalid(`Invalid address ${ip}: It does not belong to any of this network's subnets`);
+  void range;
+}
+
+export function checkStaticIp6(svc: NetworkService, n: NetworkRow, ip: string): string {
+  if (n.name === 'bridge' || n.driver !== 'bridge') throw invalid('user specified IP address is supported on user defined networks only');
+  if (!isV6(ip)) throw invalid(`invalid IPv6 address: ${ip}`);
+  const addr = ip6ToBig(ip);
+  if (!n.ipv6) throw invalid(`Invalid address ${ip}: IPv6 is not enabled on network ${n.name}`);
+  if (!n.ipamUser6) throw invalid('user specified IP address is supported only when connecting to networks with user configured subnets');
+  if (!contains6(parseCidr6(n.subnet6), addr)) throw invalid(`Invalid address ${ip}: It does not belong to any of this network's subnets`);
+  return bigToIp6(addr);
+}
+
+export function allocate(svc: NetworkService, n: NetworkRow, ep: EndpointRow): string {
+  const sub = parseCidr(n.subnet);
+  if (ep.staticIp) {
+    if (svc.endpointsOf(n.id).some((e) => e.containerId !== ep.containerId && e.ip === ep.staticIp)) throw new BerthError('forbidden', `Address already in use`);
+    return ep.staticIp;
+  }
+  const taken = new Set<number>([ipToInt(n.gateway), ...Object.values(n.aux).filter((a) => !isV6(a)).map(ipToInt),
+    ...svc.endpointsOf(n.id).filter((e) => e.ip && e.containerId !== ep.containerId).map((e) => ipToInt(e.ip))]);
+  const ip = firstFree(sub, n.ipRange ? parseCidr(n.ipRange) : undefined, taken);
+  if (ip === undefined) throw new BerthError('system', `no available IPv4 addresses on this network's address pools: ${n.name} (${n.id})`);
+  return intToIp(ip);
+}
+
+/** The endpoint's IPv6 address on an IPv6 network: its --ip6, else the first free one of the range. */
+export function allocate6(svc: NetworkService, n: NetworkRow, ep: EndpointRow): string {
+  if (ep.staticIp6) {
+    if (svc.endpointsOf(n.id).some((e) => e.containerId !== ep.containerId && e.ip6 === ep.staticIp6)) throw new BerthError('forbidden', 'Address already in use');
+    return ep.staticIp6;
+  }
+  const taken = new Set<bigint>([ip6ToBig(n.gateway6), ...Object.values(n.aux).filter(isV6).map(ip6ToBig),
+    ...svc.endpointsOf(n.id).filter((e) => e.ip6 && e.containerId !== ep.containerId).map((e) => ip6ToBig(e.ip6!))]);
+  const ip = firstFree6(parseCidr6(n.subnet6), n.ipRange6 ? parseCidr6(n.ipRange6) : undefined, taken);
+  if (ip === undefined) throw new BerthError('system', `no available IPv6 addresses on this network's address pools: ${n.name} (${n.id})`);
+  return bigToIp6(ip);
+}
+
+export function release(svc: NetworkService, ep: EndpointRow): void {
+  const cur = svc.eps.find((e) => e.networkId === ep.networkId && e.containerId === ep.containerId);
+  if (!cur) return;
+  svc.store.saveEndpoint({ ...cur, ip: cur.staticIp, ip6: cur.staticIp6 ?? '', ifname: '', hostIf: '', mac: cur.staticMac });
+  svc.reload();
+}
+
+export function releaseAll(svc: NetworkService, containerId: string): void {
+  for (const e of svc.endpointsOfContainer(containerId)) release(svc, e);
+}

@@ -1,0 +1,349 @@
+// A container on its networks: endpoints recorded at create, set up at start, torn down at exit; connect
+// and disconnect.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { ContainerRecord } from '../containers/model';
+import { BerthError, asBadReference, conflict, invalid, notFound } from '../errors/errors';
+import { newId, shortId } from '../lib/ids';
+import type { EndpointRow, NetworkRow } from './store';
+import { macFor, parseCidr } from './ipam/ipam';
+import { deleteLink, newHostIfName, vethSteps } from './drivers/bridge/bridge';
+import { ip6ToBig, isV6, parseCidr6 } from './ipam/ipam6';
+import { runSteps } from './exec';
+import { host } from '../runtime/net';
+import { PortMapper } from './ports/ports';
+import { linksOf, parseLink } from './links';
+import { crashPoint } from '../lib/crash';
+import { ICC_OPT, type EndpointConfig, type NetSetup, type NetworkService } from './service';
+import { checkStaticIp, checkStaticIp6, allocate, allocate6, release, releaseAll } from './addresses';
+import { upBridge } from './bridges';
+import { needsPortRules } from './firewalling';
+import { hostHosts, rewriteHosts, rewriteResolvConf } from './names';
+
+/** The network a container's NetworkMode names, if it is a network (not host/none/container:). */
+export function modeNetwork(svc: NetworkService, mode: string): NetworkRow | undefined {
+  if (!mode || mode === 'default') return svc.byName('bridge');
+  if (mode === 'host' || mode === 'none' || mode.startsWith('container:')) return undefined;
+  return svc.lookup(mode);
+}
+
+/** Checks the networks a new container names and throws Docker's errors; `default` becomes `bridge`,
+ *  as Docker records it. Nothing else changes. */
+export function validateCreate(svc: NetworkService, rec: ContainerRecord, epConfigs: Record<string, EndpointConfig> | undefined): void {
+  if (!rec.hostConfig.NetworkMode || rec.hostConfig.NetworkMode === 'default') rec.hostConfig.NetworkMode = 'bridge';
+  const mode: string = rec.hostConfig.NetworkMode;
+  if (mode.startsWith('container:')) asBadReference(() => svc.d.containers.lookup(mode.slice(10)));
+  const net = modeNetwork(svc, mode);
+  PortMapper.wanted(rec);
+  for (const [name, cfg] of Object.entries(epConfigs ?? {})) {
+    const n = svc.lookup(name);
+    const ip = cfg?.IPAMConfig?.IPv4Address;
+    if (ip) checkStaticIp(svc, n, ip);
+    if (cfg?.IPAMConfig?.IPv6Address) checkStaticIp6(svc, n, cfg.IPAMConfig.IPv6Address);
+    linkLocalIps(cfg);
+    if ((cfg?.Aliases ?? []).length && n.name === 'bridge') throw invalid('network-scoped alias is supported only for containers in user defined networks');
+    endpointExtras(cfg, n);
+  }
+  void net;
+}
+
+/** Records the endpoints of a new container (its NetworkMode network, plus the other EndpointsConfig). */
+export function recordCreate(svc: NetworkService, rec: ContainerRecord, epConfigs: Record<string, EndpointConfig> | undefined): void {
+  const mode: string = rec.hostConfig.NetworkMode || 'default';
+  const primary = modeNetwork(svc, mode);
+  if (!primary) return;
+  const cfgFor = (n: NetworkRow) => epConfigs?.[n.name] ?? epConfigs?.[n.id] ?? (n === primary ? epConfigs?.[mode] ?? epConfigs?.default : undefined);
+  const list = [primary, ...Object.keys(epConfigs ?? {}).map((k) => svc.lookup(k)).filter((n) => n.id !== primary.id)];
+  for (const n of list) {
+    const c = cfgFor(n);
+    const mac = c?.MacAddress || (n === primary ? rec.config.MacAddress ?? '' : '');
+    // Legacy links on a user network are the endpoint's (Docker shows them in EndpointSettings.Links).
+    const extras = endpointExtras(c, n);
+    if (n === primary && n.name !== 'bridge' && !extras.links.length) extras.links = linksOf(rec).map((l) => `${l.target}:${l.alias}`);
+    const ip6 = c?.IPAMConfig?.IPv6Address ? checkStaticIp6(svc, n, c.IPAMConfig.IPv6Address) : '';
+    svc.store.saveEndpoint({ networkId: n.id, containerId: rec.id, endpointId: '', ip: c?.IPAMConfig?.IPv4Address ?? '',
+      mac, staticMac: mac, staticIp: c?.IPAMConfig?.IPv4Address ?? '',
+      aliases: c?.Aliases ?? [], ifname: '', hostIf: '', gwPriority: gwPriority(c), ...extras,
+      ip6, staticIp6: ip6, linkLocalIps: linkLocalIps(c) });
+  }
+  svc.reload();
+}
+
+/** The container is being removed: its endpoints go. */
+export function forget(svc: NetworkService, containerId: string): void {
+  svc.store.deleteContainer(containerId);
+  // Dropped from memory as from the table: a reload read and parsed every endpoint row, a few ms per
+  // `docker rm` with 1,000 containers.
+  svc.eps = svc.eps.filter((e) => e.containerId !== containerId);
+  svc.epsBy = undefined;
+}
+
+/** Before the shim spawns: the namespace and every endpoint. On failure nothing is left. */
+export function setup(svc: NetworkService, rec: ContainerRecord): Promise<NetSetup> {
+  const nets = svc.endpointsOfContainer(rec.id).map((e) => e.networkId);
+  return svc.forContainer(rec.id, nets, async () => {
+    const mode: string = rec.hostConfig.NetworkMode || 'default';
+    if (mode === 'host') return { netns: undefined, hosts: hostHosts(), resolvConf: svc.resolvConf(rec) };
+    // `none` still gets a namespace file of its own (only lo, up): CNI plugins (cri-dockerd's pod
+    // sandboxes) configure the namespace through the SandboxKey inspect reports, so that path must exist
+    // and hold the container's namespace for as long as it runs; teardown removes it as for any other.
+    if (mode === 'none') return { netns: await svc.netns.create(shortId(rec.id)), hosts: svc.hosts(rec, []), resolvConf: svc.resolvConf(rec) };
+    if (mode.startsWith('container:')) {
+      const other = svc.d.containers.lookup(mode.slice(10));
+      if (!svc.d.containers.isRunningId(other.rec.id)) throw conflict(`cannot join network of a non running container: ${other.rec.id}`);
+      await svc.settled(other.rec.id);
+      const file = svc.netns.pathOf(shortId(other.rec.id));
+      // Without a namespace file of its own, its process's namespace, held open for this start
+      // (a pid read earlier may belong to another process by now).
+      const joined = (await svc.netns.list()).includes(shortId(other.rec.id)) ? file : svc.d.containers.holdNamespace(other, 'net', svc.d.containers.lookup(rec.id));
+      const dir = svc.d.containers.containerDir(other.rec.id);
+      const read = (f: string) => { try { return readFileSync(path.join(dir, f), 'utf8'); } catch { return ''; } };
+      return { netns: joined, hosts: read('hosts') || svc.hosts(rec, []), resolvConf: read('resolv.conf') || svc.resolvConf(rec) };
+    }
+    const eps = svc.endpointsOfContainer(rec.id);
+    const ns = await svc.netns.create(shortId(rec.id));
+    const undos: Array<() => Promise<void>> = [];
+    try {
+      const gw = gatewayEndpoint(svc, eps);
+      let i = 0;
+      for (const ep of eps) undos.push(await attach(svc, rec, ep, ns, i++, ep === gw));
+      const first = svc.endpointsOfContainer(rec.id).find((e) => e.ip && e.hostIf);
+      let firewall = needsPortRules(svc, rec.id);
+      if (first && PortMapper.wanted(rec).length) {
+        // Host ports one container at a time: a random port is found, then held.
+        await svc.locks.with([{ key: 'ports', exclusive: true }], () => svc.ports.map(rec, first.ip, first.ip6 || undefined));
+        undos.push(async () => { svc.ports.unmap(rec.id); });
+        firewall = true;
+      }
+      // One `nft` at most, and none for a container without published ports on networks whose rules
+      // (made with the network) do not list containers.
+      if (firewall) await svc.applyFirewall();
+    } catch (e) {
+      for (const u of undos.reverse()) await u().catch(() => {});
+      await svc.applyFirewall().catch(() => {});
+      await svc.netns.remove(shortId(rec.id)).catch(() => {});
+      releaseAll(svc, rec.id);
+      throw e;
+    }
+    const mine = svc.endpointsOfContainer(rec.id);
+    const user = mine.map((e) => svc.nets.get(e.networkId)).find((n) => n && n.name !== 'bridge');
+    return { netns: ns, hosts: svc.hosts(rec, mine), resolvConf: svc.resolvConf(rec, user?.gateway) };
+  });
+}
+
+export async function attach(svc: NetworkService, rec: ContainerRecord, ep: EndpointRow, ns: string, index: number, primary: boolean): Promise<() => Promise<void>> {
+  const n = svc.nets.get(ep.networkId);
+  if (!n) throw notFound(`network ${ep.networkId} not found`);
+  const ip = allocate(svc, n, ep);
+  const ip6 = n.ipv6 ? allocate6(svc, n, ep) : '';
+  const mac = ep.staticMac || macFor(ip);
+  const hostIf = newHostIfName();
+  const ifname = `eth${index}`;
+  // Record the address before the links exist, so that a crash in between is swept at the next start.
+  const row: EndpointRow = { ...ep, endpointId: ep.endpointId || newId(), ip, ip6, mac, ifname, hostIf };
+  svc.store.saveEndpoint(row);
+  svc.reload();
+  crashPoint('network-attach.before-veth');
+  try {
+    await upBridge(svc, n);
+    const undo = await runSteps(vethSteps({ bridge: n.bridge, netns: ns, ifname, address: `${ip}/${parseCidr(n.subnet).prefix}`, mac,
+      gateway: primary && !n.internal ? n.gateway : undefined, ipv6: n.ipv6,
+      address6: ip6 ? `${ip6}/${parseCidr6(n.subnet6).prefix}` : undefined, gateway6: ip6 && primary && !n.internal ? n.gateway6 : undefined,
+      linkLocal: (ep.linkLocalIps ?? []).filter((a) => n.ipv6 || !isV6(a)) }, hostIf));
+    return async () => {
+      await undo();
+      release(svc, row);
+    };
+  } catch (e) {
+    release(svc, row);
+    throw e;
+  }
+}
+
+/** The endpoint whose network gives the default route: the highest GwPriority among networks that are
+ *  not internal, the first one connected on a tie. */
+export function gatewayEndpoint(svc: NetworkService, eps: EndpointRow[]): EndpointRow | undefined {
+  let best: EndpointRow | undefined;
+  for (const e of eps) {
+    const n = svc.nets.get(e.networkId);
+    if (!n || n.internal || !n.gateway) continue;
+    if (!best || (e.gwPriority ?? 0) > (best.gwPriority ?? 0)) best = e;
+  }
+  return best;
+}
+
+/** A running container's default route, after a connect or disconnect changed its networks. */
+export async function rerouteDefault(svc: NetworkService, containerId: string): Promise<void> {
+  const gw = gatewayEndpoint(svc, svc.endpointsOfContainer(containerId).filter((e) => e.hostIf));
+  const n = gw && svc.nets.get(gw.networkId);
+  if (!gw || !n) return;
+  await host.defaultRoute({ name: gw.ifname, gateway: n.gateway, netns: svc.netns.pathOf(shortId(containerId)) });
+  if (gw.ip6) await host.defaultRoute({ name: gw.ifname, gateway: n.gateway6, netns: svc.netns.pathOf(shortId(containerId)) });
+}
+
+/** The container's process has exited: its links and namespace go, its addresses return to the pool. */
+export function teardown(svc: NetworkService, rec: ContainerRecord): Promise<void> {
+  const nets = svc.endpointsOfContainer(rec.id).map((e) => e.networkId);
+  return svc.forContainer(rec.id, nets, async () => {
+    const firewall = svc.ports.unmap(rec.id) || needsPortRules(svc, rec.id);
+    for (const e of svc.endpointsOfContainer(rec.id)) {
+      if (e.hostIf) await deleteLink(e.hostIf);
+      release(svc, e);
+    }
+    if (firewall) await svc.applyFirewall().catch((err) => svc.d.log.warn({ err, id: rec.id }, 'firewall update failed'));
+    await svc.netns.remove(shortId(rec.id)).catch((err) => svc.d.log.warn({ err, id: rec.id }, 'netns removal failed'));
+  });
+}
+
+/** POST /networks/{id}/connect. */
+export function connect(svc: NetworkService, ref: string, ctrRef: string, cfg: EndpointConfig | undefined): Promise<void> {
+  const n = svc.lookup(ref);
+  const live = svc.d.containers.lookup(ctrRef);
+  return svc.forContainer(live.rec.id, [n.id], async () => {
+    const mode: string = live.rec.hostConfig.NetworkMode || 'default';
+    if (mode === 'host' || mode === 'none' || mode.startsWith('container:')) {
+      throw new BerthError('forbidden', `container cannot be disconnected from host network or connected to host network`);
+    }
+    if (n.driver !== 'bridge') throw new BerthError('forbidden', `container cannot be disconnected from host network or connected to host network`);
+    if (svc.endpointsOfContainer(live.rec.id).some((e) => e.networkId === n.id)) {
+      throw new BerthError('forbidden', `endpoint with name ${live.rec.name.slice(1)} already exists in network ${n.name}`);
+    }
+    const ip = cfg?.IPAMConfig?.IPv4Address;
+    if (ip) checkStaticIp(svc, n, ip);
+    const ip6 = cfg?.IPAMConfig?.IPv6Address ? checkStaticIp6(svc, n, cfg.IPAMConfig.IPv6Address) : '';
+    if ((cfg?.Aliases ?? []).length && n.name === 'bridge') throw invalid('network-scoped alias is supported only for containers in user defined networks');
+    const ep: EndpointRow = { networkId: n.id, containerId: live.rec.id, endpointId: '', ip: ip ?? '', mac: cfg?.MacAddress ?? '', staticMac: cfg?.MacAddress ?? '', staticIp: ip ?? '',
+      aliases: cfg?.Aliases ?? [], ifname: '', hostIf: '', gwPriority: gwPriority(cfg), ...endpointExtras(cfg, n),
+      ip6, staticIp6: ip6, linkLocalIps: linkLocalIps(cfg) };
+    svc.store.saveEndpoint(ep);
+    svc.reload();
+    crashPoint('network-connect.after-row');
+    if (svc.d.containers.isRunningId(live.rec.id)) {
+      const used = new Set(svc.endpointsOfContainer(live.rec.id).map((e) => e.ifname));
+      let i = 0;
+      while (used.has(`eth${i}`)) i++;
+      try {
+        const others = svc.endpointsOfContainer(live.rec.id).filter((e) => e.hostIf);
+        const before = gatewayEndpoint(svc, others);
+        // The new network takes the default route when its priority is above the current one's, or when
+        // the container had none (only internal networks so far).
+        const takes = gatewayEndpoint(svc, before ? [before, ep] : [ep]) === ep && (!before || ep.gwPriority > before.gwPriority);
+        await attach(svc, live.rec, ep, svc.netns.pathOf(shortId(live.rec.id)), i, takes);
+        crashPoint('network-connect.after-veth');
+        if (n.options[ICC_OPT] === 'false') await svc.applyFirewall();
+      } catch (e) {
+        svc.store.deleteEndpoint(n.id, live.rec.id);
+        svc.reload();
+        throw e;
+      }
+      await rewriteHosts(svc, live.rec);
+      await rewriteResolvConf(svc, live.rec);
+    }
+    svc.d.events.emit('network', 'connect', n.id, { container: live.rec.id, name: n.name, type: n.driver });
+  });
+}
+
+/** POST /networks/{id}/disconnect. */
+export function disconnect(svc: NetworkService, ref: string, ctrRef: string, force: boolean): Promise<void> {
+  const n = svc.lookup(ref);
+  let containerId: string;
+  try {
+    containerId = svc.d.containers.lookup(ctrRef).rec.id;
+  } catch (e) {
+    const ep = force ? svc.endpointsOf(n.id).find((x) => x.containerId.startsWith(ctrRef)) : undefined;
+    if (!ep) throw e;
+    containerId = ep.containerId;
+  }
+  // The reply comes once the endpoint is gone from the records; the veth's deletion (10–30 ms of the
+  // kernel unregistering it) goes on under the container's and the network's locks, so whatever comes
+  // next for either (connect, start, stop, network rm, a container joining this namespace, exec: see
+  // settled()) waits for it, and a crash meanwhile leaves a veth no endpoint names, which sweep() removes.
+  return new Promise<void>((resolve, reject) => {
+    svc.forContainer(containerId, [n.id], async () => {
+      const ep = svc.endpointsOf(n.id).find((e) => e.containerId === containerId);
+      if (!ep) throw new BerthError('forbidden', `container ${containerId} is not connected to network ${n.name}`);
+      const wasGateway = !!ep.hostIf && gatewayEndpoint(svc, svc.endpointsOfContainer(containerId).filter((e) => e.hostIf)) === ep;
+      svc.store.deleteEndpoint(n.id, containerId);
+      svc.reload();
+      crashPoint('network-disconnect.after-row');
+      if (ep.hostIf && n.options[ICC_OPT] === 'false') {
+        // The rules name the veth: they change first, then the veth goes.
+        await svc.applyFirewall().catch(() => {});
+      }
+      svc.d.events.emit('network', 'disconnect', n.id, { container: containerId, name: n.name, type: n.driver });
+      resolve();
+      if (ep.hostIf) await deleteLink(ep.hostIf);
+      if (ep.hostIf) {
+        try { await rewriteResolvConf(svc, svc.d.containers.lookup(containerId).rec); } catch { /* removed meanwhile */ }
+      }
+      // The default route went with the link: the next network in line gives it.
+      if (wasGateway) await rerouteDefault(svc, containerId).catch((err) => svc.d.log.warn({ err, id: containerId }, 'default route after a disconnect'));
+    }).catch(reject);
+  });
+}
+
+/** DELETE /containers/{parent}/{alias}?link=1: the legacy link `alias` of container `parent` goes (from
+ *  its HostConfig.Links and its endpoints' Links); a running parent's /etc/hosts is written again. `name`
+ *  is the link's full name as given ("webapp/redis"). */
+export async function removeLink(svc: NetworkService, name: string): Promise<void> {
+  const full = name.startsWith('/') ? name : `/${name}`;
+  const cut = full.lastIndexOf('/');
+  const parentName = full.slice(1, cut);
+  const alias = full.slice(cut + 1);
+  if (!parentName) throw conflict('Conflict, cannot remove the default link name of the container');
+  let parent: ReturnType<typeof svc.d.containers.lookup>;
+  try {
+    parent = svc.d.containers.lookup(parentName);
+  } catch {
+    throw notFound(`No such container: ${name.replace(/^\//, '')}`);
+  }
+  const links = (parent.rec.hostConfig.Links ?? []) as string[];
+  const keep = links.filter((l) => parseLink(l).alias !== alias);
+  const eps = svc.endpointsOfContainer(parent.rec.id).filter((e) => (e.links ?? []).some((l) => parseLink(l).alias === alias));
+  if (keep.length === links.length && !eps.length) throw notFound(`No such container: ${name.replace(/^\//, '')}`);
+  await svc.forContainer(parent.rec.id, [], async () => {
+    if (keep.length !== links.length) svc.d.containers.saveHostConfig(parent, { ...parent.rec.hostConfig, Links: keep.length ? keep : null });
+    for (const e of eps) svc.store.saveEndpoint({ ...e, links: (e.links ?? []).filter((l) => parseLink(l).alias !== alias) });
+    svc.reload();
+    if (svc.d.containers.isRunningId(parent.rec.id)) await rewriteHosts(svc, parent.rec);
+  });
+}
+
+/** Resolves when no network change of the container is under way (a disconnect's veth deletion). */
+export function settled(svc: NetworkService, containerId: string): Promise<void> {
+  return svc.locks.with([{ key: `ctr:${containerId}`, exclusive: false }], async () => {});
+}
+
+/** EndpointSettings.MacAddress, DriverOpts and Links, checked (Docker's words) and in the form stored. */
+function endpointExtras(cfg: EndpointConfig | undefined, n: { name: string }): { driverOpts: Record<string, string>; links: string[] } {
+  const mac = cfg?.MacAddress;
+  if (mac && !/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(mac)) throw invalid(`invalid MAC address: ${mac}`);
+  const opts = cfg?.DriverOpts ?? {};
+  if (typeof opts !== 'object' || Array.isArray(opts) || !Object.values(opts).every((v) => typeof v === 'string')) throw invalid('DriverOpts must be an object of strings');
+  const links = cfg?.Links ?? [];
+  if (!Array.isArray(links)) throw invalid('Links must be an array of strings');
+  if (links.length && n.name === 'bridge') throw invalid('links in EndpointSettings are supported only for containers in user defined networks (use HostConfig.Links)');
+  const out = links.map((l) => {
+    const p = parseLink(String(l));
+    return `${p.target}:${p.alias}`;
+  });
+  return { driverOpts: { ...opts }, links: out };
+}
+
+/** EndpointSettings.GwPriority: an integer (negative ones let a network give way to the others). */
+function gwPriority(cfg: EndpointConfig | undefined): number {
+  const v = cfg?.GwPriority ?? 0;
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw invalid('GwPriority must be an integer');
+  return v;
+}
+
+/** EndpointSettings.IPAMConfig.LinkLocalIPs: link-local addresses (169.254.0.0/16, fe80::/10), checked. */
+function linkLocalIps(cfg: EndpointConfig | undefined): string[] {
+  const list = cfg?.IPAMConfig?.LinkLocalIPs ?? [];
+  if (!Array.isArray(list)) throw invalid('LinkLocalIPs must be an array of strings');
+  for (const ip of list) {
+    const ok = typeof ip === 'string' && (isV6(ip) ? (() => { try { return (ip6ToBig(ip) >> 118n) === 0x3fan; } catch { return false; } })() : /^169\.254\.\d{1,3}\.\d{1,3}$/.test(ip) && ip.split('.').every((b) => Number(b) <= 255));
+    if (!ok) throw invalid(`invalid link-local IP address: ${ip}`);
+  }
+  return [...list];
+}
