@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
+import { removalsSettled } from '../helpers/removals';
 import Database from 'better-sqlite3';
 import { berthdForFile } from '../helpers/file';
 import { alive, dockerCli, show } from '../helpers/clients';
@@ -119,7 +120,8 @@ async function noLeaks(): Promise<string> {
   let table = '';
   try { table = execFileSync('nft', ['list', 'table', 'ip', b.net.table], { encoding: 'utf8' }); } catch { /* no table yet */ }
   for (const v of table.match(/veth[0-9a-f]{7}/g) ?? []) assert.ok(names.has(v), `nft rule names ${v}, which exists`);
-  // Layer directories and rows.
+  // Layer directories and rows, once the removals rm answered before finishing are over.
+  assert.deepEqual(await removalsSettled(b.dataRoot), [], 'removals finish');
   const db = new Database(path.join(b.dataRoot, 'berth.db'), { readonly: true, fileMustExist: true });
   try {
     const layers = db.prepare('SELECT chain_id, parent, cache_id FROM layers').all() as Array<{ chain_id: string; parent: string | null; cache_id: string }>;

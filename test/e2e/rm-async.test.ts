@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import { pendingRemovals as pendingRows, removalsSettled } from '../helpers/removals';
 import { berthdForFile } from '../helpers/file';
 import { startBerthd, type StartOptions } from '../helpers/berthd';
 import { dockerCli, loadFixtures, show } from '../helpers/clients';
@@ -22,15 +22,6 @@ async function filled(run: (args: string[]) => Promise<string>, name: string, n:
   const layer = path.dirname(info.GraphDriver.Data.UpperDir as string);
   assert.ok(existsSync(path.join(info.GraphDriver.Data.UpperDir, 'd', `f${n - 1}`)), 'the files are in the read-write layer');
   return { id: info.Id, dirs: [layer, `${layer}-init`, path.dirname(info.LogPath as string)] };
-}
-
-function pendingRows(dataRoot: string): string[] {
-  const db = new Database(path.join(dataRoot, 'berth.db'), { readonly: true, fileMustExist: true });
-  try {
-    return (db.prepare('SELECT id FROM pending_removals').all() as Array<{ id: string }>).map((r) => r.id);
-  } finally {
-    db.close();
-  }
 }
 
 async function goneWithin(dirs: string[], ms: number): Promise<void> {
@@ -50,7 +41,8 @@ test('docker rm: the container is gone from the API when rm returns, and its fil
   // Its name is free at once; its id and layer are never reused, so the files still going are nobody's.
   await ok('create', '--name', 'r1', 'busybox', 'true');
   await goneWithin(dirs, 20000);
-  assert.deepEqual(pendingRows(b.dataRoot), [], 'no removal is left marked');
+  // The mark goes just after the files: waited for, as the files were.
+  assert.deepEqual(await removalsSettled(b.dataRoot), [], 'no removal is left marked');
   // The destroy event was sent (the CLI's `docker run --rm` and compose wait for it).
   const ev = await ok('events', '--since', '0', '--until', String(Math.ceil(Date.now() / 1000) + 1), '--filter', `container=${id}`, '--format', '{{.Action}}');
   assert.ok(ev.split('\n').includes('destroy'), `events of the container: ${ev}`);
@@ -65,7 +57,7 @@ test('docker rm -f of running containers and rm of many: all answered, nothing l
   assert.deepEqual(out.trim().split('\n').sort(), ids.map((_, i) => `m${i}`).sort());
   assert.equal((await ok('ps', '-aq')).trim(), '');
   await goneWithin([...dirs, ...ids.map((id) => path.join(b.dataRoot, 'containers', id))], 20000);
-  assert.deepEqual(pendingRows(b.dataRoot), []);
+  assert.deepEqual(await removalsSettled(b.dataRoot), []);
 });
 
 test('a berthd killed after rm answered, before the files were deleted, deletes them at its next start', async () => {
@@ -93,7 +85,7 @@ test('a berthd killed after rm answered, before the files were deleted, deletes 
     await d.restart();
     assert.equal((await run(['ps', '-aq'])).trim(), '', 'the container stays removed');
     await goneWithin(dirs, 20000);
-    assert.deepEqual(pendingRows(d.dataRoot), [], 'and its mark is gone');
+    assert.deepEqual(await removalsSettled(d.dataRoot), [], 'and its mark is gone');
     assert.ok(readFileSync(path.join(d.root, 'berthd.log'), 'utf8').includes('finishing the removal of a container'));
     // The name is free.
     await run(['create', '--name', 'c1', 'busybox', 'true']);

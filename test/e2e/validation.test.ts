@@ -9,6 +9,7 @@ import { readdirSync, existsSync, writeFileSync, mkdtempSync, rmSync } from 'nod
 import { gzipSync } from 'node:zlib';
 import os from 'node:os';
 import path from 'node:path';
+import { removalsSettled } from '../helpers/removals';
 import { berthdForFile } from '../helpers/file';
 import { api, dockerCli, waitFor, type HttpResult } from '../helpers/clients';
 import { packTar, type TarEntry } from '../fixtures/tar';
@@ -27,6 +28,8 @@ function dirEntries(p: string): string[] {
  *  at its end: their directories are renamed del-* at once and removed in the background, so that removal
  *  is waited for (bounded). */
 async function snapshot(): Promise<Record<string, unknown>> {
+  // An earlier test's rm deletes its files after answering: compared once that is over.
+  assert.deepEqual(await removalsSettled(b.dataRoot), [], 'removals finish');
   await waitFor('layer directories removed', () => !dirEntries(path.join(b.dataRoot, 'overlay2')).some((n) => n.startsWith('del-')), 10000);
   const ctrs = (await api(b, 'GET', '/containers/json?all=1')).json().map((c: any) => c.Id).sort();
   const imgs = (await api(b, 'GET', '/images/json?all=1')).json().map((i: any) => `${i.Id} ${(i.RepoTags ?? []).join(',')}`).sort();
