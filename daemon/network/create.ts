@@ -76,6 +76,9 @@ export function create(svc: NetworkService, body: CreateBody): Promise<{ Id: str
       id, name, driver, created: rfc3339Nano(nowNs()), bridge, subnet: cidrString(sub), ipRange: c.IPRange ?? '', gateway,
       aux: { ...(c.AuxiliaryAddresses ?? {}), ...aux6 }, internal: !!body.Internal, attachable: !!body.Attachable, labels: body.Labels ?? {}, options,
       ipamUser: !!c.Subnet, ...v6,
+      // Shown back as sent: Docker keeps null when the body had no IPAM.Options (docker-py) and {} when
+      // it sent an empty object (the docker CLI).
+      ipamOptions: body.IPAM?.Options && typeof body.IPAM.Options === 'object' ? { ...body.IPAM.Options } : null,
     };
     // The row first: a crash after it leaves a bridge the next start owns and can remove.
     svc.store.insertNetwork(row);

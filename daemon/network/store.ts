@@ -22,6 +22,8 @@ export interface NetworkRow {
   ipRange6: string;
   gateway6: string;
   ipamUser6: boolean;
+  /** IPAM.Options as given at create (null: none given). */
+  ipamOptions?: Record<string, string> | null;
 }
 
 export interface EndpointRow {
@@ -56,6 +58,7 @@ const toNet = (r: Raw): NetworkRow => ({
   options: JSON.parse(r.options as string), ipamUser: !!r.ipam_user,
   ipv6: !!r.enable_ipv6, subnet6: (r.subnet6 as string) ?? '', ipRange6: (r.ip_range6 as string) ?? '', gateway6: (r.gateway6 as string) ?? '',
   ipamUser6: !!r.ipam_user6,
+  ipamOptions: r.ipam_options == null ? null : JSON.parse(r.ipam_options as string),
 });
 const toEp = (r: Raw): EndpointRow => ({
   networkId: r.network_id as string, containerId: r.container_id as string, endpointId: r.endpoint_id as string,
@@ -73,10 +76,11 @@ export class NetworkStore {
   }
   insertNetwork(n: NetworkRow): void {
     this.db.prepare(`INSERT INTO networks (id, name, driver, created, bridge, subnet, ip_range, gateway, aux, internal, attachable, labels, options, ipam_user,
-      enable_ipv6, subnet6, ip_range6, gateway6, ipam_user6)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(n.id, n.name, n.driver, n.created, n.bridge, n.subnet, n.ipRange, n.gateway,
+      enable_ipv6, subnet6, ip_range6, gateway6, ipam_user6, ipam_options)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(n.id, n.name, n.driver, n.created, n.bridge, n.subnet, n.ipRange, n.gateway,
       JSON.stringify(n.aux), n.internal ? 1 : 0, n.attachable ? 1 : 0, JSON.stringify(n.labels), JSON.stringify(n.options), n.ipamUser ? 1 : 0,
-      n.ipv6 ? 1 : 0, n.subnet6 ?? '', n.ipRange6 ?? '', n.gateway6 ?? '', n.ipamUser6 ? 1 : 0);
+      n.ipv6 ? 1 : 0, n.subnet6 ?? '', n.ipRange6 ?? '', n.gateway6 ?? '', n.ipamUser6 ? 1 : 0,
+      n.ipamOptions == null ? null : JSON.stringify(n.ipamOptions));
   }
   deleteNetwork(id: string): void {
     this.db.transaction(() => {

@@ -120,7 +120,7 @@ export function inspect(svc: NetworkService, n: NetworkRow, verbose = false): Re
     Driver: n.driver,
     EnableIPv4: true,
     EnableIPv6: n.ipv6,
-    IPAM: { Driver: 'default', Options: n.name === 'bridge' || n.driver !== 'bridge' ? null : {}, Config: cfg },
+    IPAM: { Driver: 'default', Options: n.name === 'bridge' || n.driver !== 'bridge' ? null : n.ipamOptions ?? null, Config: cfg },
     Internal: n.internal,
     Attachable: n.attachable,
     Ingress: false,

@@ -287,3 +287,20 @@ print(json.dumps({'hits': sum('Using cache' in (l.get('stream') or '') for l in 
     await b.docker(['rmi', 'conf-cf-src', 'conf-cf-cached', 'conf-cf-again']);
   }
 });
+
+test('network inspect: IPAM.Options is shown as sent, null without any (docker-py) and {} from the CLI', async () => {
+  const out = await py(`
+from docker.types import IPAMConfig, IPAMPool
+n = c.create_network('conf-ipam', ipam=IPAMConfig(driver='default', pool_configs=[IPAMPool(subnet='10.231.7.0/24')]))
+print(json.dumps(c.inspect_network(n['Id'])['IPAM']))
+c.remove_network(n['Id'])`);
+  const ipam = JSON.parse(out);
+  assert.equal(ipam.Options, null);
+  assert.equal(ipam.Config[0].Subnet, '10.231.7.0/24');
+  await dockerOk(b, ['network', 'create', 'conf-ipam-cli']);
+  try {
+    assert.deepEqual((await api(b, 'GET', '/networks/conf-ipam-cli')).json().IPAM.Options, {});
+  } finally {
+    await b.docker(['network', 'rm', 'conf-ipam-cli']);
+  }
+});
