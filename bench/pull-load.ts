@@ -73,10 +73,10 @@ async function* randomBytesStream(n: number): AsyncGenerator<Buffer> {
   }
 }
 
-interface Made { archive: string; layerBytes: number; diffIds: string[] }
+export interface Made { archive: string; layerBytes: number; diffIds: string[] }
 
 /** Three (BENCH_LAYERS) layer tars of random files, and the `docker save` archive holding them. */
-async function makeImage(dir: string, ref: string): Promise<Made> {
+export async function makeImage(dir: string, ref: string): Promise<Made> {
   const layerMiB = intEnv('BENCH_LAYER_MIB', 100);
   const files = intEnv('BENCH_FILES_PER_LAYER', 4);
   const layers: { file: string; digest: string; size: number }[] = [];
@@ -110,7 +110,7 @@ async function makeImage(dir: string, ref: string): Promise<Made> {
   return { archive, layerBytes: layers.reduce((n, l) => n + l.size, 0), diffIds: layers.map((l) => l.digest) };
 }
 
-async function waitRegistry(base: string, netnsPid?: string): Promise<void> {
+export async function waitRegistry(base: string, netnsPid?: string): Promise<void> {
   const until = Date.now() + 15000;
   for (;;) {
     const r = netnsPid
@@ -122,7 +122,7 @@ async function waitRegistry(base: string, netnsPid?: string): Promise<void> {
   }
 }
 
-async function docker(host: string, args: string[], allowFail = false): Promise<string> {
+export async function docker(host: string, args: string[], allowFail = false): Promise<string> {
   const r = await runCmd(DOCKER, args, { env: { DOCKER_HOST: host }, timeoutMs: 600000 });
   if (r.code !== 0 && !allowFail) throw new Error(`docker ${args.join(' ')} on ${host}: ${r.stdout}${r.stderr}`);
   return r.stdout;
@@ -134,7 +134,7 @@ async function clean(host: string, names: string[]): Promise<void> {
 }
 
 /** CPU seconds (user + system, all threads, waited-for children) a process has used, or NaN. */
-function cpuSeconds(pid: number | undefined): number {
+export function cpuSeconds(pid: number | undefined): number {
   if (!pid) return NaN;
   try {
     const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
@@ -324,7 +324,10 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => {
-  console.error(e instanceof Error ? e.message : e);
-  process.exit(1);
-});
+// bench/push.js imports the image maker and registry helpers; only running this file runs the bench.
+if (require.main === module) {
+  main().catch((e) => {
+    console.error(e instanceof Error ? e.message : e);
+    process.exit(1);
+  });
+}

@@ -4,15 +4,14 @@
 // blobs a pull unpacked, the blobs a push made) in <dataRoot>/image/distribution/diffids.json. A layer whose
 // blob the registry's repository has is not sent again ("Layer already exists"); one whose blob this daemon
 // knows to be in another repository of the same registry is mounted from there ("Mounted from …"). Any
-// other layer is regenerated from its tar-split metadata, gzip-compressed (zlib compresses the same tar the
-// same way each time, so the same layer gives the same digest) and streamed up in chunks as the registry
+// other layer is regenerated from its tar-split metadata, gzip-compressed on all cores at once (pgzip.ts:
+// the output depends only on the tar's bytes, so the same layer gives the same digest) and streamed up in chunks as the registry
 // protocol allows: POST to start, one PATCH with Content-Range per chunk, PUT with the digest to finish. At
 // most two chunks are in memory; the digest is known only at the end, which is what the PUT carries.
 /* eslint-disable @typescript-eslint/no-explicit-any */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
-import { Readable, pipeline } from 'node:stream';
-import { createGzip } from 'node:zlib';
+import { Readable } from 'node:stream';
 import { notFound, systemError } from '../errors/errors';
 import type { ImageService } from '../images/service';
 import { familiarName, fullName, type NamedRef } from '../images/reference';
@@ -24,6 +23,7 @@ import { status, shortId, Throttle, type Out } from './progress';
 import { readBody, discard, type HttpResponse } from './http';
 import { registryErrorText, RegistryError, type Registries, type Session } from './registry';
 import { limiter } from './limit';
+import { parallelGzip } from './pgzip';
 
 export interface PushContext {
   images: ImageService;
@@ -270,8 +270,8 @@ async function pushLayer(c: PushContext, s: Session, l: LayerRecord, out: Out): 
         yield b;
       }
     })();
-    // pipeline, not pipe: a tar that fails (its files changed on disk) must fail the upload, not stall it.
-    src = pipeline(Readable.from(counted), createGzip({ chunkSize: 1 << 20 }), () => undefined);
+    // A tar that fails (its files changed on disk) throws out of the compressor and fails the upload.
+    src = parallelGzip(counted);
     const t = new Throttle(out, id, 'Pushing', total);
     const blob = await upload(s, src, () => t.update(read), location);
     t.update(total, true);
