@@ -8,7 +8,7 @@
 // namespace as BENCH_DOCKER_NETNS_PID (e.g. the dockerd's): a second registry process is started there on
 // the same port and the same storage directory, so both daemons pull the same blobs from 127.0.0.1.
 //   node dist/bench/pull-load.js [unix:///run/docker-peer.sock]
-//   BENCH_RUNS (3), BENCH_LAYER_MIB (100), BENCH_FILES_PER_LAYER (4)
+//   BENCH_RUNS (3), BENCH_LAYER_MIB (100), BENCH_FILES_PER_LAYER (4), BENCH_CONTENT (random; binaries: /usr/bin's programs)
 // Also printed: the CPU seconds each daemon used per pull, and its peak memory during each pull and load
 // (VmHWM after a reset through clear_refs, and VmRSS/RssAnon sampled every 20 ms), when its pid is known;
 // the image is pushed from a berthd of its own, so the measured one starts fresh. For looking into a pull:
@@ -65,7 +65,24 @@ function addStream(p: tar.Pack, header: Partial<tar.Header> & { name: string }, 
   });
 }
 
+/** BENCH_CONTENT=binaries: the files are the host's /usr/bin programs one after another (compressible about
+ *  3:1, as real layers are) instead of random bytes (which deflate cannot shrink). */
+let programs: { files: string[]; at: number } | undefined;
+async function* programBytes(n: number): AsyncGenerator<Buffer> {
+  programs ??= { files: readdirSync('/usr/bin').map((f) => path.join('/usr/bin', f)).filter((f) => { try { return statSync(f).isFile(); } catch { return false; } }).sort(), at: 0 };
+  for (let left = n; left > 0;) {
+    const f = programs.files[programs.at++ % programs.files.length];
+    const b = readFileSync(f).subarray(0, left);
+    left -= b.length;
+    if (b.length) yield b;
+  }
+}
+
 async function* randomBytesStream(n: number): AsyncGenerator<Buffer> {
+  if (process.env.BENCH_CONTENT === 'binaries') {
+    yield* programBytes(n);
+    return;
+  }
   for (let left = n; left > 0; left -= MiB) {
     const b = Buffer.allocUnsafe(Math.min(MiB, left));
     randomFillSync(b);
@@ -73,10 +90,10 @@ async function* randomBytesStream(n: number): AsyncGenerator<Buffer> {
   }
 }
 
-interface Made { archive: string; layerBytes: number; diffIds: string[] }
+export interface Made { archive: string; layerBytes: number; diffIds: string[] }
 
 /** Three (BENCH_LAYERS) layer tars of random files, and the `docker save` archive holding them. */
-async function makeImage(dir: string, ref: string): Promise<Made> {
+export async function makeImage(dir: string, ref: string): Promise<Made> {
   const layerMiB = intEnv('BENCH_LAYER_MIB', 100);
   const files = intEnv('BENCH_FILES_PER_LAYER', 4);
   const layers: { file: string; digest: string; size: number }[] = [];
@@ -110,7 +127,7 @@ async function makeImage(dir: string, ref: string): Promise<Made> {
   return { archive, layerBytes: layers.reduce((n, l) => n + l.size, 0), diffIds: layers.map((l) => l.digest) };
 }
 
-async function waitRegistry(base: string, netnsPid?: string): Promise<void> {
+export async function waitRegistry(base: string, netnsPid?: string): Promise<void> {
   const until = Date.now() + 15000;
   for (;;) {
     const r = netnsPid
@@ -122,7 +139,7 @@ async function waitRegistry(base: string, netnsPid?: string): Promise<void> {
   }
 }
 
-async function docker(host: string, args: string[], allowFail = false): Promise<string> {
+export async function docker(host: string, args: string[], allowFail = false): Promise<string> {
   const r = await runCmd(DOCKER, args, { env: { DOCKER_HOST: host }, timeoutMs: 600000 });
   if (r.code !== 0 && !allowFail) throw new Error(`docker ${args.join(' ')} on ${host}: ${r.stdout}${r.stderr}`);
   return r.stdout;
@@ -134,7 +151,7 @@ async function clean(host: string, names: string[]): Promise<void> {
 }
 
 /** CPU seconds (user + system, all threads, waited-for children) a process has used, or NaN. */
-function cpuSeconds(pid: number | undefined): number {
+export function cpuSeconds(pid: number | undefined): number {
   if (!pid) return NaN;
   try {
     const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
@@ -324,7 +341,10 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => {
-  console.error(e instanceof Error ? e.message : e);
-  process.exit(1);
-});
+// bench/push.js imports the image maker and registry helpers; only running this file runs the bench.
+if (require.main === module) {
+  main().catch((e) => {
+    console.error(e instanceof Error ? e.message : e);
+    process.exit(1);
+  });
+}

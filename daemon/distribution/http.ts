@@ -139,6 +139,12 @@ export function request(r: HttpRequest): Promise<HttpResponse> {
     const connectTimer = setTimeout(() => {
       req.destroy(new NetworkError(`${r.method} "${r.url}": dial tcp ${u.host}: i/o timeout`, false));
     }, r.connectTimeout ?? 10_000);
+    // The dial's deadline ends with the dial: a request whose body takes long to send (a blob streamed
+    // up as it is compressed) is bounded by the idle timeout, not by this one.
+    req.once('socket', (sock) => {
+      if (!sock.connecting) clearTimeout(connectTimer);
+      else sock.once('connect', () => clearTimeout(connectTimer));
+    });
     req.setTimeout(r.idleTimeout ?? 60_000, () => req.destroy(new Error(`${r.method} "${r.url}": timeout`)));
     req.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(connectTimer);

@@ -4,15 +4,14 @@
 // blobs a pull unpacked, the blobs a push made) in <dataRoot>/image/distribution/diffids.json. A layer whose
 // blob the registry's repository has is not sent again ("Layer already exists"); one whose blob this daemon
 // knows to be in another repository of the same registry is mounted from there ("Mounted from …"). Any
-// other layer is regenerated from its tar-split metadata, gzip-compressed (zlib compresses the same tar the
-// same way each time, so the same layer gives the same digest) and streamed up in chunks as the registry
-// protocol allows: POST to start, one PATCH with Content-Range per chunk, PUT with the digest to finish. At
-// most two chunks are in memory; the digest is known only at the end, which is what the PUT carries.
+// other layer is regenerated from its tar-split metadata, gzip-compressed on all cores at once (pgzip.ts:
+// the output depends only on the tar's bytes, so the same layer gives the same digest) and streamed up as
+// Docker does: POST to start, one PATCH whose body is the compressor's output as it comes, PUT with the
+// digest (known only at the end) to finish. A few compressed blocks are in memory at a time.
 /* eslint-disable @typescript-eslint/no-explicit-any */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
-import { Readable, pipeline } from 'node:stream';
-import { createGzip } from 'node:zlib';
+import { Readable } from 'node:stream';
 import { notFound, systemError } from '../errors/errors';
 import type { ImageService } from '../images/service';
 import { familiarName, fullName, type NamedRef } from '../images/reference';
@@ -24,6 +23,7 @@ import { status, shortId, Throttle, type Out } from './progress';
 import { readBody, discard, type HttpResponse } from './http';
 import { registryErrorText, RegistryError, type Registries, type Session } from './registry';
 import { limiter } from './limit';
+import { parallelGzip } from './pgzip';
 
 export interface PushContext {
   images: ImageService;
@@ -97,43 +97,18 @@ async function blobExists(s: Session, digest: string): Promise<boolean> {
   throw new RegistryError('system', `HEAD "${s.url(`blobs/${digest}`)}": unexpected status ${res.status}`);
 }
 
-/** Bytes of an upload chunk (a PATCH each); two can be in memory at once (one sent, one being filled). */
-export const CHUNK_SIZE = 8 * 1024 * 1024;
-
-/** `src` regrouped into runs of about `size` bytes (the last may be shorter). */
-async function* regroup(src: AsyncIterable<Buffer>, size: number): AsyncGenerator<Buffer[]> {
-  let group: Buffer[] = [];
-  let n = 0;
-  for await (const c of src) {
-    let rest = c;
-    while (n + rest.length >= size) {
-      const take = size - n;
-      group.push(rest.subarray(0, take));
-      yield group;
-      group = [];
-      n = 0;
-      rest = rest.subarray(take);
-    }
-    if (rest.length) {
-      group.push(rest);
-      n += rest.length;
-    }
-  }
-  if (n > 0) yield group;
-}
-
-const byteLength = (g: Buffer[]) => g.reduce((n, b) => n + b.length, 0);
-
 async function uploadError(res: HttpResponse, what: string): Promise<RegistryError> {
   const body = await readBody(res, 1024 * 1024).catch(() => Buffer.alloc(0));
   return new RegistryError('system', `${what}: ${registryErrorText(body, res.status)}`);
 }
 
 /**
- * Uploads the bytes of `src` as a blob in chunks: POST (unless `location` continues an upload a mount
- * attempt started), a PATCH with Content-Range for each chunk, then a PUT with the digest. The next chunk
- * is read while one is sent. On any failure the upload is cancelled (DELETE) and the error thrown. Returns
- * the blob's digest and size.
+ * Uploads the bytes of `src` as a blob, as Docker does: POST (unless `location` continues an upload a mount
+ * attempt started), one PATCH whose body streams `src` as it is produced (chunked transfer encoding), then a
+ * PUT with the digest. One request instead of one per chunk: the registry checks and stores each PATCH
+ * before it answers, and the compressor would wait for every answer. On any failure the upload is cancelled
+ * (DELETE) and the error thrown (the source's own error when the source failed). Returns the blob's digest
+ * and size.
  */
 export async function upload(s: Session, src: AsyncIterable<Buffer>, onBytes?: (n: number) => void, location?: string): Promise<{ digest: string; size: number }> {
   if (!location) {
@@ -145,39 +120,37 @@ export async function upload(s: Session, src: AsyncIterable<Buffer>, onBytes?: (
   let at = new URL(location, s.base);
   const hash = createHash('sha256');
   let sent = 0;
-  const groups = regroup(src, CHUNK_SIZE)[Symbol.asyncIterator]();
-  let pending: Promise<IteratorResult<Buffer[]>> | undefined;
-  try {
-    let next = groups.next();
-    pending = next;
-    for (;;) {
-      const r = await next;
-      if (r.done) break;
-      next = groups.next();
-      pending = next;
-      next.catch(() => undefined);
-      const group = r.value;
-      const len = byteLength(group);
-      for (const b of group) hash.update(b);
-      const res = await s.fetch('PATCH', at.toString(), {
-        headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(len), 'Content-Range': `${sent}-${sent + len - 1}` },
-        body: Readable.from(group), idleTimeout: 300_000,
-      });
-      if (res.status !== 202 && res.status !== 204) throw await uploadError(res, 'uploading a blob chunk');
-      discard(res);
-      sent += len;
-      onBytes?.(sent);
-      if (res.headers.location) at = new URL(res.headers.location, at);
+  let srcError: unknown;
+  const counted = (async function* () {
+    try {
+      for await (const b of src) {
+        hash.update(b);
+        sent += b.length;
+        onBytes?.(sent);
+        yield b;
+      }
+    } catch (e) {
+      srcError = e;
+      throw e;
     }
-    pending = undefined;
+  })();
+  const body = Readable.from(counted, { objectMode: false });
+  try {
+    const res = await s.fetch('PATCH', at.toString(), { headers: { 'Content-Type': 'application/octet-stream' }, body, idleTimeout: 300_000 })
+      .catch((e) => { throw srcError ?? e; });
+    if (srcError) throw srcError;
+    if (res.status !== 202 && res.status !== 204) throw await uploadError(res, 'uploading a blob');
+    discard(res);
+    if (res.headers.location) at = new URL(res.headers.location, at);
     const digest = `sha256:${hash.digest('hex')}`;
     at.searchParams.set('digest', digest);
-    const res = await s.fetch('PUT', at.toString(), { headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': '0' }, body: Buffer.alloc(0) });
-    if (res.status !== 201) throw await uploadError(res, `uploading blob ${digest}`);
-    discard(res);
+    const put = await s.fetch('PUT', at.toString(), { headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': '0' }, body: Buffer.alloc(0) });
+    if (put.status !== 201) throw await uploadError(put, `uploading blob ${digest}`);
+    discard(put);
     return { digest, size: sent };
   } catch (e) {
-    if (pending) await groups.return?.(undefined).catch(() => undefined);
+    // A registry that answered before reading the whole body: stop producing it.
+    body.destroy();
     await s.fetch('DELETE', at.toString()).then(discard, () => undefined);
     throw e;
   }
@@ -270,8 +243,8 @@ async function pushLayer(c: PushContext, s: Session, l: LayerRecord, out: Out): 
         yield b;
       }
     })();
-    // pipeline, not pipe: a tar that fails (its files changed on disk) must fail the upload, not stall it.
-    src = pipeline(Readable.from(counted), createGzip({ chunkSize: 1 << 20 }), () => undefined);
+    // A tar that fails (its files changed on disk) throws out of the compressor and fails the upload.
+    src = parallelGzip(counted);
     const t = new Throttle(out, id, 'Pushing', total);
     const blob = await upload(s, src, () => t.update(read), location);
     t.update(total, true);
