@@ -265,9 +265,10 @@ export function checkUserns(hc: { UsernsMode?: string; Privileged?: boolean; Net
   if (hc.PidMode === 'host') throw invalid('cannot share the host PID namespace when user namespaces are enabled');
   // berth's own limits: a remapped container's /proc and /dev/mqueue can only be mounted in PID and IPC
   // namespaces its own user namespace owns (Docker joins the other container's user namespace instead).
-  const other = (m: string | undefined) => !!m && (m === 'host' || m.startsWith('container:'));
+  // The host's IPC namespace is allowed, as Docker does: its /dev/mqueue is bound instead (spec.ts).
+  const other = (m: string | undefined) => !!m && m.startsWith('container:');
   if (other(hc.PidMode)) throw invalid('berth cannot share another container\'s PID namespace when user namespaces are enabled; use --userns host');
-  if (other(hc.IpcMode)) throw invalid(`berth cannot share ${hc.IpcMode === 'host' ? 'the host\'s' : 'another container\'s'} IPC namespace when user namespaces are enabled; use --userns host`);
+  if (other(hc.IpcMode)) throw invalid('berth cannot share another container\'s IPC namespace when user namespaces are enabled; use --userns host');
 }
 
 /** Config.MacAddress: six hex octets, or Docker's 400. */

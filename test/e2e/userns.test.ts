@@ -5,7 +5,7 @@
 // remapped root, `--userns host` opts out, and Docker's refusals of host namespaces hold.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, copyFileSync, writeFileSync, readFileSync, rmSync, statSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, copyFileSync, writeFileSync, readFileSync, readlinkSync, rmSync, statSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { berthdForFile } from '../helpers/file';
@@ -162,7 +162,6 @@ test('Docker refuses host namespaces and --privileged under the remap, with 400'
     [{ NetworkMode: 'host' }, /^cannot share the host's network namespace when user namespaces are enabled$/],
     [{ PidMode: 'host' }, /^cannot share the host PID namespace when user namespaces are enabled$/],
     [{ UsernsMode: 'bogus' }, /invalid USER mode/],
-    [{ IpcMode: 'host' }, /cannot share the host's IPC namespace when user namespaces are enabled; use --userns host/],
   ];
   for (const [hc, re] of cases) {
     const r = await api(b, 'POST', '/containers/create', { body: { Image: 'busybox', Cmd: ['true'], HostConfig: hc } });
@@ -172,6 +171,26 @@ test('Docker refuses host namespaces and --privileged under the remap, with 400'
   const list = await api(b, 'GET', '/containers/json?all=1');
   assert.equal(list.json<unknown[]>().length, 0, 'nothing was created');
   await fails(/privileged mode is incompatible/, 'run', '--rm', '--privileged', 'busybox', 'true');
+});
+
+test('--ipc host is allowed as Docker allows it: the host\'s IPC namespace and /dev/shm, no mqueue mount of its own', async () => {
+  const marker = `/dev/shm/berth-userns-${process.pid}`;
+  writeFileSync(marker, 'x');
+  try {
+    const out = (await ok('run', '--rm', '--ipc', 'host', 'busybox', 'sh', '-c',
+      `readlink /proc/self/ns/ipc; ls ${marker}; grep -c ' /dev/mqueue ' /proc/self/mountinfo; id -u`)).trim().split('\n');
+    assert.equal(out[0], readlinkSync('/proc/self/ns/ipc'));
+    assert.equal(out[1], marker);
+    // The host's queues where it has them mounted, none otherwise (never a mount of the host's namespace).
+    assert.equal(out[2], existsSync('/dev/mqueue') ? '1' : '0');
+    assert.equal(out[3], '0');
+  } finally {
+    rmSync(marker, { force: true });
+  }
+  // IPC sysctls stay refused in the host's namespace.
+  const r = await api(b, 'POST', '/containers/create', { body: { Image: 'busybox', Cmd: ['true'], HostConfig: { IpcMode: 'host', Sysctls: { 'kernel.shmmni': '100' } } } });
+  assert.equal(r.status, 400);
+  assert.match(r.json<{ message: string }>().message, /not allowed in the hosts ipc namespace/);
 });
 
 test('another container\'s network and UTS can be shared; its PID namespace cannot', async () => {
