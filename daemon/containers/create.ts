@@ -17,6 +17,7 @@ import { parseLink, storedLink } from '../network/links';
 import os from 'node:os';
 import path from 'node:path';
 import { parseVolumesFrom, planMounts, type MountDefaults } from '../volumes/mounts';
+import { idMapsOf } from '../runtime/userns';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 export type CreateBody = Record<string, any>;
@@ -220,6 +221,7 @@ export function prepareCreate(d: CreateContext, nameParam: string | undefined, b
     mounts,
     id, name, imageId: img.id, imageRef: body.Image, created: rfc3339Nano(nowNs()), config, hostConfig,
     path: argv[0], args: argv.slice(1), layerId: newId(), state: initialState(),
+    idMap: d.remap && hostConfig.UsernsMode !== 'host' ? idMapsOf(d.remap) : null,
   };
 }
 

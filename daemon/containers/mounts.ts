@@ -7,7 +7,7 @@ import { copyUp } from '../volumes/copyup';
 import { bindMountsInto } from '../volumes/hostbind';
 import type { ProcessRef } from '../runtime/process';
 import type { MountPoint } from '../volumes/mounts';
-import { chownToRoot, mapText } from '../runtime/userns';
+import { chownToRoot, mapText, idMapsOf, followIdMaps } from '../runtime/userns';
 import type { Live } from './live';
 import type { ContainerService } from './service';
 
@@ -74,6 +74,9 @@ export async function mountRootfs(svc: ContainerService, live: Live): Promise<st
   const remap = svc.remapOf(live.rec);
   // A remapped container's root directory belongs to its namespace's root (the lowers show theirs
   // shifted through the idmap; the upper's top comes from the upper dir itself).
+  // Made or last started under another remap (or none): its files are shifted to this one's ids first.
+  const ids = remap ? idMapsOf(remap) : null;
+  if (await followIdMaps(path.join(layer, 'diff'), live.rec.idMap ?? null, ids)) svc.store.setIdMap(live.rec.id, (live.rec.idMap = ids));
   if (remap) await chownToRoot(remap, path.join(layer, 'diff'));
   await svc.runtime.mountRootfs(lowers, path.join(layer, 'diff'), path.join(layer, 'work'), merged,
     remap ? { uidMap: mapText(remap.uidMappings), gidMap: mapText(remap.gidMappings) } : undefined);

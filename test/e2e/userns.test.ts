@@ -270,6 +270,49 @@ test('kernels before 6.15 (layers attached while the overlay is made) give the s
   }
 });
 
+test('a container made before the remap was turned on starts under it with its files shifted, and back again', async () => {
+  const etc = makeEtc();
+  let other: Awaited<ReturnType<typeof startBerthd>> | undefined;
+  try {
+    other = await startBerthd({ env: { BERTH_USERNS_ROOT: etc } });
+    const d = async (...args: string[]) => {
+      const r = await other!.docker(args);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      return r.stdout;
+    };
+    await d('load', '-i', path.join(FIXTURES, 'busybox.tar'));
+    // First run writes root's and uid 1000's files; every later run shows their owners and appends.
+    await d('run', '--name', 'pre', 'busybox', 'sh', '-c',
+      'if [ -e /d/f ]; then stat -c %u:%g /d/f /d; echo again >> /d/f && cat /d/f; else mkdir /d && echo one > /d/f && chown 1000:1000 /d; fi');
+    const upper = (await d('inspect', '-f', '{{.GraphDriver.Data.UpperDir}}', 'pre')).trim();
+    assert.equal(statSync(path.join(upper, 'd', 'f')).uid, 0);
+    const config = path.join(other.root, 'daemon.json');
+    const plain = JSON.parse(readFileSync(config, 'utf8'));
+    const run = async () => {
+      await d('start', 'pre');
+      assert.equal((await d('wait', 'pre')).trim(), '0');
+      return (await d('logs', 'pre')).trim();
+    };
+    const restartWith = async (json: object) => {
+      await other!.stop();
+      writeFileSync(config, JSON.stringify(json));
+      await other!.restart();
+    };
+    await restartWith({ ...plain, 'userns-remap': 'default' });
+    assert.equal(await run(), '0:0\n1000:1000\none\nagain');
+    assert.equal(statSync(path.join(upper, 'd', 'f')).uid, BASE);
+    assert.equal(statSync(path.join(upper, 'd')).uid, BASE + 1000);
+    // The remap turned off again: the files are root's and uid 1000's on the host once more.
+    await restartWith(plain);
+    assert.equal(await run(), '0:0\n1000:1000\none\nagain\n0:0\n1000:1000\none\nagain\nagain');
+    assert.equal(statSync(path.join(upper, 'd', 'f')).uid, 0);
+    assert.equal(statSync(path.join(upper, 'd')).gid, 1000);
+  } finally {
+    await other?.destroy();
+    rmSync(etc, { recursive: true, force: true });
+  }
+});
+
 test('a user the host does not have stops berthd at start with the reason', async () => {
   await assert.rejects(startBerthd({ daemonJson: { 'userns-remap': 'no-such-user-here' } }), /no such user|userns-remap/);
 });
