@@ -147,6 +147,16 @@ test('commit, export and build give the container\'s own ids, not the range\'s',
   }
 });
 
+test('an image mount (--mount type=image) shows the image\'s files as root\'s, as the root does, subpath too', async () => {
+  assert.equal((await ok('run', '--rm', '--mount', 'type=image,source=busybox,target=/img', 'busybox', 'stat', '-c', '%u:%g', '/img/bin/busybox', '/img/etc')).trim(), '0:0\n0:0');
+  assert.equal((await ok('run', '--rm', '--mount', 'type=image,source=busybox,target=/img,image-subpath=etc', 'busybox', 'stat', '-c', '%u:%g', '/img/passwd')).trim(), '0:0');
+  // The layers on disk are untouched: root's on the host.
+  const lower = (await ok('image', 'inspect', '-f', '{{.GraphDriver.Data.UpperDir}}:{{.GraphDriver.Data.LowerDir}}', 'busybox')).trim().split(':').filter((d) => d && d !== '<no value>');
+  const withBusybox = lower.map((d) => path.join(d, 'bin', 'busybox')).filter((f) => existsSync(f));
+  assert.ok(withBusybox.length > 0);
+  assert.equal(statSync(withBusybox[0]).uid, 0);
+});
+
 test('--userns host opts out', async () => {
   assert.equal((await ok('run', '--rm', '--userns', 'host', 'busybox', 'cat', '/proc/self/uid_map')).trim().split(/\s+/).join(' '), '0 0 4294967295');
   await ok('run', '--rm', '--userns', 'host', '-v', 'hvol:/data', 'busybox', 'touch', '/data/g');
