@@ -223,6 +223,9 @@ test('net.* and IPC sysctls apply in a remapped container, its own network or a 
   assert.equal((await ok('run', '--rm', '--sysctl', 'net.ipv4.ping_group_range=1 65535', '--sysctl', 'kernel.shmmni=1234',
     'busybox', 'sh', '-c', 'cat /proc/sys/net/ipv4/ping_group_range /proc/sys/kernel/shmmni')).trim().split(/\s+/).join(' '), '1 65535 1234');
   await fails(/write sysctl net.ipv4.ping_group_range.*invalid argument/, 'run', '--rm', '--sysctl', 'net.ipv4.ping_group_range=0 2147483647', 'busybox', 'true');
+  // With --network none the namespace is the container's own (made in its user namespace): written inside.
+  assert.equal((await ok('run', '--rm', '--network', 'none', '--sysctl', 'net.ipv4.tcp_keepalive_time=123', 'busybox',
+    'cat', '/proc/sys/net/ipv4/tcp_keepalive_time')).trim(), '123');
   await ok('run', '-d', '--name', 'netdonor', 'busybox', 'sleep', '1000');
   try {
     await ok('run', '--rm', '--network', 'container:netdonor', '--sysctl', 'net.ipv4.tcp_keepalive_time=321', 'busybox', 'true');
