@@ -45,6 +45,7 @@ struct ChildPlan {
   bool oom_by_parent = false;
   bool new_uts = false;
   bool new_net = false;
+  bool net_sysctls_by_parent = false;  // net.* sysctls were written by the shim (see start_container)
   // Whether the container has an IPC, network and UTS namespace other than the shim's (the host's):
   // the sysctls of these only may be written.
   bool own_ipc = false;
@@ -93,8 +94,9 @@ bool open_child_stdio(bool terminal, bool stdin_pipe, ChildPlan& plan, ChildStdi
 bool loopback_up();
 // Refuses every sysctl not in a namespace of the container's own (before anything is cloned).
 bool check_sysctls(const Spec& s, const ChildPlan& plan);
-// Writes the sysctls check_sysctls let through, from inside the container's namespaces.
-bool write_sysctls(const Spec& s);
+// Writes the sysctls check_sysctls let through, from inside the container's namespaces: the net.* keys
+// (net 1), the others (0), or all (-1).
+bool write_sysctls(const Spec& s, int net = -1);
 void mark_own(ChildPlan& plan, int kind);
 // Whether fd is the shim's own namespace of that kind.
 bool is_shims_ns(int kind, int fd);

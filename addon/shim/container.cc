@@ -52,7 +52,7 @@ bool child_init(const Spec& s, const ChildPlan& given) {
   }
   if (!setup_rootfs(s)) return false;
   // Sysctls go through /proc/sys, which finish_rootfs makes read-only.
-  if (!write_sysctls(s)) return false;
+  if (!write_sysctls(s, plan.net_sysctls_by_parent ? 0 : -1)) return false;
   if (!finish_rootfs(s)) return false;
   // After the root is built: a terminal is opened in the container's /dev/pts.
   if (!setup_stdio(s, plan)) return false;
@@ -252,6 +252,19 @@ bool start_container(const Spec& s, const std::vector<std::string>& cgroups, Con
     return true;
   };
   if (!check_sysctls(s, plan)) return false;
+  // A remapped container's network namespace was made by berthd, so it belongs to the host's user
+  // namespace: the container's root (an unprivileged host uid) may read its net.* sysctls but not write
+  // them. The shim, root of the owner and inside that namespace right now (/proc/sys/net answers for the
+  // caller's network namespace), writes them before the clone.
+  for (int k : shim_kinds) {
+    if (k != CLONE_NEWNET) continue;
+    if (!write_sysctls(s, 1)) {
+      std::string msg = last_error();
+      back_home();
+      return fail_msg(msg);
+    }
+    plan.net_sysctls_by_parent = true;
+  }
 
   ChildStdio io;
   if (!open_child_stdio(s.terminal, s.stdin_pipe, plan, io, out)) return false;

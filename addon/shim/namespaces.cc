@@ -20,7 +20,9 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdio>
 #include <cstring>
+#include <sstream>
 
 namespace {
 
@@ -98,16 +100,41 @@ bool check_sysctls(const Spec& s, const ChildPlan& plan) {
   return true;
 }
 
+// "LOW HIGH" of container gids as the host's gids through the gid map ("inside outside count" lines).
+// Both ends must fall in one extent, as the kernel refuses a gid the writer's namespace does not map
+// and a range split over extents would take in host gids between them.
+bool host_gid_range(const std::string& gid_map, std::string& value) {
+  unsigned long long low = 0, high = 0;
+  char tail = 0;
+  if (sscanf(value.c_str(), "%llu %llu %c", &low, &high, &tail) != 2) return false;
+  std::istringstream in(gid_map);
+  unsigned long long inside = 0, outside = 0, count = 0;
+  while (in >> inside >> outside >> count) {
+    if (low < inside || high >= inside + count) continue;
+    value = std::to_string(outside + (low - inside)) + " " + std::to_string(outside + (high - inside));
+    return true;
+  }
+  return false;
+}
+
 // Writes the sysctls checked by check_sysctls, from inside the container's namespaces, each only under
 // /proc/sys: opened without following a symlink at the end, never created.
-bool write_sysctls(const Spec& s) {
+bool write_sysctls(const Spec& s, int net) {
   for (const auto& kv : s.sysctl) {
+    if (net >= 0 && starts_with(canonical_sysctl(kv.first), "net.") != (net == 1)) continue;
     std::string rel = sysctl_path(canonical_sysctl(kv.first));
     if (rel.empty()) return fail_msg("sysctl " + quote(kv.first) + " is not a valid sysctl name");
     std::string path = "/proc/sys/" + rel;
+    std::string value = kv.second;
+    // The kernel reads ping_group_range's gids in the writer's user namespace: written by the shim for a
+    // remapped container (net == 1), the container's gids are turned into the host's ones first.
+    if (net == 1 && rel == "net/ipv4/ping_group_range" && !host_gid_range(s.gid_map, value)) {
+      errno = EINVAL;
+      return fail(("write sysctl " + kv.first + " via").c_str(), path);
+    }
     Fd fd(open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd.ok()) return fail(("write sysctl " + kv.first + " via").c_str(), path);
-    if (!write_all(fd.get(), kv.second.data(), kv.second.size()))
+    if (!write_all(fd.get(), value.data(), value.size()))
       return fail(("write sysctl " + kv.first + " via").c_str(), path);
   }
   return true;

@@ -166,7 +166,9 @@ async function attachIO(svc: ContainerService, live: Live, io: AttachIO, o: Atta
       !io.framed, (b) => io.write(b), () => false, () => io.isClosed());
   }
   const st = live.rec.state.status;
-  if (!o.stream || io.isClosed() || (st !== 'created' && st !== 'running' && st !== 'paused' && st !== 'restarting')) {
+  // An exited container is attached too, as Docker does: `docker start -a` attaches before it starts, so
+  // the stream must wait for the run it is about to start (it ends at that run's exit).
+  if (!o.stream || io.isClosed() || (st !== 'created' && st !== 'running' && st !== 'paused' && st !== 'restarting' && st !== 'exited')) {
     io.end();
     return;
   }

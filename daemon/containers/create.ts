@@ -17,6 +17,7 @@ import { parseLink, storedLink } from '../network/links';
 import os from 'node:os';
 import path from 'node:path';
 import { parseVolumesFrom, planMounts, type MountDefaults } from '../volumes/mounts';
+import { idMapsOf } from '../runtime/userns';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 export type CreateBody = Record<string, any>;
@@ -220,6 +221,7 @@ export function prepareCreate(d: CreateContext, nameParam: string | undefined, b
     mounts,
     id, name, imageId: img.id, imageRef: body.Image, created: rfc3339Nano(nowNs()), config, hostConfig,
     path: argv[0], args: argv.slice(1), layerId: newId(), state: initialState(),
+    idMap: d.remap && hostConfig.UsernsMode !== 'host' ? idMapsOf(d.remap) : null,
   };
 }
 
@@ -265,9 +267,10 @@ export function checkUserns(hc: { UsernsMode?: string; Privileged?: boolean; Net
   if (hc.PidMode === 'host') throw invalid('cannot share the host PID namespace when user namespaces are enabled');
   // berth's own limits: a remapped container's /proc and /dev/mqueue can only be mounted in PID and IPC
   // namespaces its own user namespace owns (Docker joins the other container's user namespace instead).
-  const other = (m: string | undefined) => !!m && (m === 'host' || m.startsWith('container:'));
+  // The host's IPC namespace is allowed, as Docker does: its /dev/mqueue is bound instead (spec.ts).
+  const other = (m: string | undefined) => !!m && m.startsWith('container:');
   if (other(hc.PidMode)) throw invalid('berth cannot share another container\'s PID namespace when user namespaces are enabled; use --userns host');
-  if (other(hc.IpcMode)) throw invalid(`berth cannot share ${hc.IpcMode === 'host' ? 'the host\'s' : 'another container\'s'} IPC namespace when user namespaces are enabled; use --userns host`);
+  if (other(hc.IpcMode)) throw invalid('berth cannot share another container\'s IPC namespace when user namespaces are enabled; use --userns host');
 }
 
 /** Config.MacAddress: six hex octets, or Docker's 400. */

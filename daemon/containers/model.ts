@@ -17,6 +17,8 @@ export interface ContainerState {
   hasBeenStarted: boolean;
 }
 
+import type { IdMaps } from '../runtime/userns';
+
 export interface ContainerRecord {
   id: string;
   name: string;           // "/web"
@@ -32,6 +34,10 @@ export interface ContainerRecord {
   manuallyStopped?: boolean;
   /** Volumes, binds and tmpfs mounts, fixed at create (kept in the row's `extra`). */
   mounts?: MountPoint[];
+  /** The id maps its upper dir's files were last given (null: the host's ids, no remap; absent in a
+   *  record made before this was kept, read as null). Kept in the row's `extra`: a container made or last
+   *  started under another --userns-remap has its files shifted at its next start (runtime/userns.ts). */
+  idMap?: IdMaps | null;
   state: ContainerState;
 }
 

@@ -7,7 +7,7 @@ import { copyUp } from '../volumes/copyup';
 import { bindMountsInto } from '../volumes/hostbind';
 import type { ProcessRef } from '../runtime/process';
 import type { MountPoint } from '../volumes/mounts';
-import { chownToRoot, mapText } from '../runtime/userns';
+import { chownToRoot, mapText, idMapsOf, followIdMaps, type Remap } from '../runtime/userns';
 import type { Live } from './live';
 import type { ContainerService } from './service';
 
@@ -17,7 +17,7 @@ export async function mountVolumes(svc: ContainerService, live: Live, rootfs: st
   try {
     for (const m of live.rec.mounts ?? []) {
       if (m.Type === 'image') {
-        await mountImage(svc, m);
+        await mountImage(svc, m, svc.remapOf(live.rec));
         continue;
       }
       if (m.Type !== 'volume' || !m.Name) continue;
@@ -39,13 +39,15 @@ export async function mountVolumes(svc: ContainerService, live: Live, rootfs: st
 
 /** An image mount: the image's layers as a read-only overlay (over an empty bottom layer, since an
  *  overlay without an upper layer needs two lowers) at the mount point's Source, bound into the
- *  container by the shim. Kept while the container runs, berthd restarts included. */
-export async function mountImage(svc: ContainerService, m: MountPoint): Promise<void> {
+ *  container by the shim. Kept while the container runs, berthd restarts included. A remapped
+ *  container's is made over idmapped layers, as its root is (image files are root's inside). */
+export async function mountImage(svc: ContainerService, m: MountPoint, remap?: Remap): Promise<void> {
   if (svc.host.isMounted(m.Source)) return;
   const img = svc.d.images.get(m.ImageId!);
   const bottom = `${m.Source}.empty`;
   await Promise.all([mkdir(m.Source, { recursive: true }), mkdir(bottom, { recursive: true })]);
-  await svc.runtime.mountRootfs([...svc.d.images.lowerDirs(img), bottom], '', '', m.Source);
+  await svc.runtime.mountRootfs([...svc.d.images.lowerDirs(img), bottom], '', '', m.Source,
+    remap ? { uidMap: mapText(remap.uidMappings), gidMap: mapText(remap.gidMappings) } : undefined);
 }
 
 export async function unmountImages(svc: ContainerService, rec: ContainerRecord): Promise<void> {
@@ -74,6 +76,9 @@ export async function mountRootfs(svc: ContainerService, live: Live): Promise<st
   const remap = svc.remapOf(live.rec);
   // A remapped container's root directory belongs to its namespace's root (the lowers show theirs
   // shifted through the idmap; the upper's top comes from the upper dir itself).
+  // Made or last started under another remap (or none): its files are shifted to this one's ids first.
+  const ids = remap ? idMapsOf(remap) : null;
+  if (await followIdMaps(path.join(layer, 'diff'), live.rec.idMap ?? null, ids)) svc.store.setIdMap(live.rec.id, (live.rec.idMap = ids));
   if (remap) await chownToRoot(remap, path.join(layer, 'diff'));
   await svc.runtime.mountRootfs(lowers, path.join(layer, 'diff'), path.join(layer, 'work'), merged,
     remap ? { uidMap: mapText(remap.uidMappings), gidMap: mapText(remap.gidMappings) } : undefined);

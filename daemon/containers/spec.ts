@@ -1,5 +1,6 @@
 // Builds the OCI runtime spec (config.json) for a container start: the contract between berthd and
 // berth-shim. Defaults are Docker's: namespaces, mounts, masked and read-only /proc paths, capabilities.
+import { existsSync } from 'node:fs';
 import type { ContainerRecord } from './model';
 import { seccompCachePath, seccompFor } from './seccomp';
 import { ociMount, type MountPoint } from '../volumes/mounts';
@@ -76,7 +77,7 @@ export function buildSpec(i: SpecInput): object {
     { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
     { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', privileged ? 'rw' : 'ro'] },
     { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', privileged ? 'rw' : 'ro'] },
-    { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+    ...mqueueMount(!!i.remap && i.ns?.ipc === ''),
     ...shmMount(i.ns?.shm, shmSize),
   ];
   // The container's own mounts come after the standard ones; where one lands on a standard destination
@@ -156,6 +157,16 @@ function namespace(type: string, v: string | undefined): object[] {
 }
 
 /** /dev/shm: the container's own tmpfs, a host directory (shareable, a donor's, the host's), or none. */
+/** /dev/mqueue: a new mqueue mount shows the container's IPC namespace. A remapped container that shares
+ *  the host's IPC namespace may not mount one (the kernel wants a capability over the IPC namespace's
+ *  owner, the host's user namespace; Docker's runc then fails the start with EPERM): it gets the host's
+ *  /dev/mqueue bound, as rootless Docker does, or none where the host has not mounted its queues. */
+function mqueueMount(hostIpcRemapped: boolean): Array<{ destination: string; type: string; source: string; options: string[] }> {
+  if (!hostIpcRemapped) return [{ destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] }];
+  if (!existsSync('/dev/mqueue')) return [];
+  return [{ destination: '/dev/mqueue', type: 'bind', source: '/dev/mqueue', options: ['rbind', 'rprivate', 'nosuid', 'noexec', 'nodev'] }];
+}
+
 function shmMount(shm: string | undefined, size: number): Array<{ destination: string; type: string; source: string; options: string[] }> {
   if (shm === 'none') return [];
   if (shm) return [{ destination: '/dev/shm', type: 'bind', source: shm, options: ['rbind', 'rprivate'] }];

@@ -18,7 +18,7 @@ function fromRow(r: Row): ContainerRecord {
   return {
     id: r.id, name: r.name, imageId: r.image_id, imageRef: r.image_ref, created: r.created,
     config: JSON.parse(r.config), hostConfig: JSON.parse(r.host_config),
-    path: extra.path, args: extra.args, layerId: extra.layerId, manuallyStopped: !!extra.manuallyStopped, mounts: extra.mounts ?? [],
+    path: extra.path, args: extra.args, layerId: extra.layerId, manuallyStopped: !!extra.manuallyStopped, mounts: extra.mounts ?? [], idMap: extra.idMap ?? null,
     state: {
       status: r.status, pid: r.pid, shimPid: r.shim_pid, exitCode: r.exit_code, error: r.error,
       startedAt: r.started_at, finishedAt: r.finished_at, oomKilled: !!r.oom_killed,
@@ -54,7 +54,7 @@ export class ContainerStore {
       this.insertC.run({
         id: c.id, name: c.name, imageId: c.imageId, imageRef: c.imageRef, created: c.created,
         config: JSON.stringify(c.config), hostConfig: JSON.stringify(c.hostConfig),
-        extra: JSON.stringify({ path: c.path, args: c.args, layerId: c.layerId, mounts: c.mounts ?? [] }),
+        extra: JSON.stringify({ path: c.path, args: c.args, layerId: c.layerId, mounts: c.mounts ?? [], idMap: c.idMap ?? null }),
       });
       this.insertS.run(c.id, c.state.status);
     })();
@@ -91,6 +91,10 @@ export class ContainerStore {
   /** docker update: the new HostConfig replaces the old one in one statement. */
   saveHostConfig(id: string, hostConfig: unknown): void {
     this.db.prepare('UPDATE containers SET host_config = ? WHERE id = ?').run(JSON.stringify(hostConfig), id);
+  }
+
+  setIdMap(id: string, v: unknown): void {
+    this.db.prepare(`UPDATE containers SET extra = json_set(extra, '$.idMap', json(?)) WHERE id = ?`).run(JSON.stringify(v ?? null), id);
   }
 
   setManuallyStopped(id: string, v: boolean): void {

@@ -6,7 +6,7 @@
 // Unlike dockerd, which keeps a chowned copy of every image layer per remap (<data-root>/<uid>.<gid>/),
 // berth shows the same layer directories to every container through idmapped mounts of them (see
 // addon/src/fs/idmap.h): nothing is copied, and turning the remap on or off keeps images and containers.
-import { readFile, appendFile, chown } from 'node:fs/promises';
+import { readFile, appendFile, chown, lchown, lstat, chmod, readdir } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import path from 'node:path';
@@ -28,6 +28,55 @@ export interface Remap {
   group: string;
   uidMappings: IdRange[];
   gidMappings: IdRange[];
+}
+
+/** The uid and gid maps a container's files are laid out for (null: the host's own ids). */
+export interface IdMaps {
+  uid: IdRange[];
+  gid: IdRange[];
+}
+
+export function idMapsOf(r: Remap): IdMaps {
+  return { uid: r.uidMappings, gid: r.gidMappings };
+}
+
+/** A host id as `from` lays it out, given the id `to` has for the same container id; unchanged when
+ *  either side has no place for it (a host id outside the old range, a container id outside the new). */
+function shiftId(from: IdRange[] | null, to: IdRange[] | null, hostId: number): number {
+  let inside = hostId;
+  if (from) {
+    const m = from.find((r) => hostId >= r.hostID && hostId < r.hostID + r.size);
+    if (!m) return hostId;
+    inside = m.containerID + hostId - m.hostID;
+  }
+  if (!to) return inside;
+  const n = to.find((r) => inside >= r.containerID && inside < r.containerID + r.size);
+  return n ? n.hostID + inside - n.containerID : hostId;
+}
+
+/**
+ * Docker keeps containers per remap (a container made before the remap was turned on is not seen under
+ * it); berth keeps one data root, so the container stays, and what it wrote is given to the ids of the
+ * remap it now starts under: every entry of its upper dir (never following a symlink; the container is
+ * not running, so nothing swaps them meanwhile) is shifted from the old maps to the new. Returns whether
+ * the maps differed (then the caller records the new ones).
+ */
+export async function followIdMaps(upper: string, from: IdMaps | null, to: IdMaps | null): Promise<boolean> {
+  if (JSON.stringify(from) === JSON.stringify(to)) return false;
+  const walk = async (p: string): Promise<void> => {
+    const st = await lstat(p);
+    const uid = shiftId(from?.uid ?? null, to?.uid ?? null, st.uid);
+    const gid = shiftId(from?.gid ?? null, to?.gid ?? null, st.gid);
+    if (uid !== st.uid || gid !== st.gid) {
+      await lchown(p, uid, gid);
+      // chown clears set-user-ID and set-group-ID on a file, also for root: they are the container's.
+      if (st.isFile() && st.mode & 0o6000) await chmod(p, st.mode & 0o7777);
+    }
+    if (!st.isDirectory()) return;
+    for (const name of await readdir(p)) await walk(path.join(p, name));
+  };
+  await walk(upper);
+  return true;
 }
 
 /** The host uid and gid that are root inside the namespace. */

@@ -630,6 +630,11 @@ describe('create, start -a, attach', () => {
     assert.equal(r.stdout, 'created-out\n');
     assert.equal(r.stderr, 'created-err\n');
     assert.equal((await inspect('ca')).State.ExitCode, 4);
+    // Again, now that it has exited: the attach made before the start waits for this run (Docker's too).
+    const again = await docker('start', '-a', 'ca');
+    assert.equal(again.code, 4, show(again));
+    assert.equal(again.stdout, 'created-out\n');
+    assert.equal(again.stderr, 'created-err\n');
   });
 
   test('attach to a running container shows its new output and ends with its exit code', async () => {

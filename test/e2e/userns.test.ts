@@ -5,7 +5,7 @@
 // remapped root, `--userns host` opts out, and Docker's refusals of host namespaces hold.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, copyFileSync, writeFileSync, readFileSync, rmSync, statSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, copyFileSync, writeFileSync, readFileSync, readlinkSync, rmSync, statSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { berthdForFile } from '../helpers/file';
@@ -147,6 +147,16 @@ test('commit, export and build give the container\'s own ids, not the range\'s',
   }
 });
 
+test('an image mount (--mount type=image) shows the image\'s files as root\'s, as the root does, subpath too', async () => {
+  assert.equal((await ok('run', '--rm', '--mount', 'type=image,source=busybox,target=/img', 'busybox', 'stat', '-c', '%u:%g', '/img/bin/busybox', '/img/etc')).trim(), '0:0\n0:0');
+  assert.equal((await ok('run', '--rm', '--mount', 'type=image,source=busybox,target=/img,image-subpath=etc', 'busybox', 'stat', '-c', '%u:%g', '/img/passwd')).trim(), '0:0');
+  // The layers on disk are untouched: root's on the host.
+  const lower = (await ok('image', 'inspect', '-f', '{{.GraphDriver.Data.UpperDir}}:{{.GraphDriver.Data.LowerDir}}', 'busybox')).trim().split(':').filter((d) => d && d !== '<no value>');
+  const withBusybox = lower.map((d) => path.join(d, 'bin', 'busybox')).filter((f) => existsSync(f));
+  assert.ok(withBusybox.length > 0);
+  assert.equal(statSync(withBusybox[0]).uid, 0);
+});
+
 test('--userns host opts out', async () => {
   assert.equal((await ok('run', '--rm', '--userns', 'host', 'busybox', 'cat', '/proc/self/uid_map')).trim().split(/\s+/).join(' '), '0 0 4294967295');
   await ok('run', '--rm', '--userns', 'host', '-v', 'hvol:/data', 'busybox', 'touch', '/data/g');
@@ -162,7 +172,6 @@ test('Docker refuses host namespaces and --privileged under the remap, with 400'
     [{ NetworkMode: 'host' }, /^cannot share the host's network namespace when user namespaces are enabled$/],
     [{ PidMode: 'host' }, /^cannot share the host PID namespace when user namespaces are enabled$/],
     [{ UsernsMode: 'bogus' }, /invalid USER mode/],
-    [{ IpcMode: 'host' }, /cannot share the host's IPC namespace when user namespaces are enabled; use --userns host/],
   ];
   for (const [hc, re] of cases) {
     const r = await api(b, 'POST', '/containers/create', { body: { Image: 'busybox', Cmd: ['true'], HostConfig: hc } });
@@ -172,6 +181,26 @@ test('Docker refuses host namespaces and --privileged under the remap, with 400'
   const list = await api(b, 'GET', '/containers/json?all=1');
   assert.equal(list.json<unknown[]>().length, 0, 'nothing was created');
   await fails(/privileged mode is incompatible/, 'run', '--rm', '--privileged', 'busybox', 'true');
+});
+
+test('--ipc host is allowed as Docker allows it: the host\'s IPC namespace and /dev/shm, no mqueue mount of its own', async () => {
+  const marker = `/dev/shm/berth-userns-${process.pid}`;
+  writeFileSync(marker, 'x');
+  try {
+    const out = (await ok('run', '--rm', '--ipc', 'host', 'busybox', 'sh', '-c',
+      `readlink /proc/self/ns/ipc; ls ${marker}; grep -c ' /dev/mqueue ' /proc/self/mountinfo; id -u`)).trim().split('\n');
+    assert.equal(out[0], readlinkSync('/proc/self/ns/ipc'));
+    assert.equal(out[1], marker);
+    // The host's queues where it has them mounted, none otherwise (never a mount of the host's namespace).
+    assert.equal(out[2], existsSync('/dev/mqueue') ? '1' : '0');
+    assert.equal(out[3], '0');
+  } finally {
+    rmSync(marker, { force: true });
+  }
+  // IPC sysctls stay refused in the host's namespace.
+  const r = await api(b, 'POST', '/containers/create', { body: { Image: 'busybox', Cmd: ['true'], HostConfig: { IpcMode: 'host', Sysctls: { 'kernel.shmmni': '100' } } } });
+  assert.equal(r.status, 400);
+  assert.match(r.json<{ message: string }>().message, /not allowed in the hosts ipc namespace/);
 });
 
 test('another container\'s network and UTS can be shared; its PID namespace cannot', async () => {
@@ -184,6 +213,31 @@ test('another container\'s network and UTS can be shared; its PID namespace cann
   } finally {
     await ok('rm', '-f', 'donor');
   }
+});
+
+test('net.* and IPC sysctls apply in a remapped container, its own network or a donor\'s; the host keeps its values', async () => {
+  const hostPing = readFileSync('/proc/sys/net/ipv4/ping_group_range', 'utf8').trim();
+  // The network namespace is berthd's (owned by the host's user namespace): the shim writes net.* keys.
+  // ping_group_range holds gids: read in the container's user namespace, as the kernel does for a write
+  // from inside (so a gid the range does not map is refused, as under Docker).
+  assert.equal((await ok('run', '--rm', '--sysctl', 'net.ipv4.ping_group_range=1 65535', '--sysctl', 'kernel.shmmni=1234',
+    'busybox', 'sh', '-c', 'cat /proc/sys/net/ipv4/ping_group_range /proc/sys/kernel/shmmni')).trim().split(/\s+/).join(' '), '1 65535 1234');
+  await fails(/write sysctl net.ipv4.ping_group_range.*invalid argument/, 'run', '--rm', '--sysctl', 'net.ipv4.ping_group_range=0 2147483647', 'busybox', 'true');
+  // With --network none the namespace is the container's own (made in its user namespace): written inside.
+  assert.equal((await ok('run', '--rm', '--network', 'none', '--sysctl', 'net.ipv4.tcp_keepalive_time=123', 'busybox',
+    'cat', '/proc/sys/net/ipv4/tcp_keepalive_time')).trim(), '123');
+  await ok('run', '-d', '--name', 'netdonor', 'busybox', 'sleep', '1000');
+  try {
+    await ok('run', '--rm', '--network', 'container:netdonor', '--sysctl', 'net.ipv4.tcp_keepalive_time=321', 'busybox', 'true');
+    assert.equal((await ok('exec', 'netdonor', 'cat', '/proc/sys/net/ipv4/tcp_keepalive_time')).trim(), '321');
+  } finally {
+    await ok('rm', '-f', 'netdonor');
+  }
+  assert.equal(readFileSync('/proc/sys/net/ipv4/ping_group_range', 'utf8').trim(), hostPing);
+  // A key outside the namespaces is still refused at create (through the API: the CLI refuses it itself).
+  const r = await api(b, 'POST', '/containers/create', { body: { Image: 'busybox', Cmd: ['true'], HostConfig: { Sysctls: { 'vm.overcommit_ratio': '51' } } } });
+  assert.equal(r.status, 400);
+  assert.match(r.json<{ message: string }>().message, /^sysctl "vm.overcommit_ratio" is not in a separate kernel namespace$/);
 });
 
 test('run --rm, device nodes, --user, --read-only, a tty, and the container keeps its own network', async () => {
@@ -223,6 +277,45 @@ test('kernels before 6.15 (layers attached while the overlay is made) give the s
     assert.match(out.stdout, new RegExp(`^0:0\\n0:0\\n\\s*0\\s+${BASE}\\s+65536\\n$`));
     // Nothing stays mounted in the staging directories.
     assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.includes('.idmap/')));
+  } finally {
+    await other?.destroy();
+    rmSync(etc, { recursive: true, force: true });
+  }
+});
+
+test('a container made before the remap was turned on starts under it with its files shifted, and back again', async () => {
+  const etc = makeEtc();
+  let other: Awaited<ReturnType<typeof startBerthd>> | undefined;
+  try {
+    other = await startBerthd({ env: { BERTH_USERNS_ROOT: etc } });
+    const d = async (...args: string[]) => {
+      const r = await other!.docker(args);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      return r.stdout;
+    };
+    await d('load', '-i', path.join(FIXTURES, 'busybox.tar'));
+    // First run writes root's and uid 1000's files; every later run shows their owners and appends.
+    await d('run', '--name', 'pre', 'busybox', 'sh', '-c',
+      'if [ -e /d/f ]; then stat -c %u:%g /d/f /d; echo again >> /d/f && cat /d/f; else mkdir /d && echo one > /d/f && chown 1000:1000 /d; fi');
+    const upper = (await d('inspect', '-f', '{{.GraphDriver.Data.UpperDir}}', 'pre')).trim();
+    assert.equal(statSync(path.join(upper, 'd', 'f')).uid, 0);
+    const config = path.join(other.root, 'daemon.json');
+    const plain = JSON.parse(readFileSync(config, 'utf8'));
+    const run = async () => (await d('start', '-a', 'pre')).trim();
+    const restartWith = async (json: object) => {
+      await other!.stop();
+      writeFileSync(config, JSON.stringify(json));
+      await other!.restart();
+    };
+    await restartWith({ ...plain, 'userns-remap': 'default' });
+    assert.equal(await run(), '0:0\n1000:1000\none\nagain');
+    assert.equal(statSync(path.join(upper, 'd', 'f')).uid, BASE);
+    assert.equal(statSync(path.join(upper, 'd')).uid, BASE + 1000);
+    // The remap turned off again: the files are root's and uid 1000's on the host once more.
+    await restartWith(plain);
+    assert.equal(await run(), '0:0\n1000:1000\none\nagain\nagain');
+    assert.equal(statSync(path.join(upper, 'd', 'f')).uid, 0);
+    assert.equal(statSync(path.join(upper, 'd')).gid, 1000);
   } finally {
     await other?.destroy();
     rmSync(etc, { recursive: true, force: true });
