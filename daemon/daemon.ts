@@ -94,8 +94,11 @@ export class Daemon {
     await this.volumes.sweep((name) => this.containers.all()
       .filter((l) => this.containers.isRunningId(l.rec.id) && (l.rec.mounts ?? []).some((m) => m.Type === 'volume' && m.Name === name)).length);
     await seccomp;
+    await this.apparmor.ensureDefault().catch((err) => {
+      this.log.error({ err }, 'AppArmor: the default profile could not be loaded');
+      this.apparmor.refuse((err as Error).message);
+    });
     this.log.info({ apparmor: this.apparmor.used }, this.apparmor.reason);
-    await this.apparmor.ensureDefault().catch((err) => this.log.error({ err }, 'AppArmor: the default profile could not be loaded (container starts will retry)'));
   }
 
   async shutdown(): Promise<void> {

@@ -28,12 +28,18 @@ export interface AppArmorHost {
   enabled?: string;
   /** The apparmor_parser found on PATH (or in /sbin, /usr/sbin), undefined when there is none. */
   parser?: string;
+  /** Whether the kernel's AppArmor interface is there (/sys/kernel/security/apparmor: securityfs mounted).
+   *  Undefined is taken as present (callers that only know the switch and the parser). */
+  securityfs?: boolean;
 }
 
 /** Whether berthd uses AppArmor on this host, and why not when it does not (logged at start). */
 export function appArmorDecision(h: AppArmorHost): { use: boolean; reason: string } {
   if (h.enabled === undefined) return { use: false, reason: 'the kernel has no AppArmor (no /sys/module/apparmor)' };
   if (h.enabled.trim() !== 'Y') return { use: false, reason: 'AppArmor is disabled in the kernel' };
+  // As dockerd decides it: without the interface no profile can be loaded or applied (a boot without
+  // securityfs mounted, e.g. a minimal init), so the host counts as one without AppArmor.
+  if (h.securityfs === false) return { use: false, reason: 'AppArmor is enabled but /sys/kernel/security/apparmor is missing (securityfs not mounted)' };
   if (!h.parser) return { use: false, reason: 'AppArmor is enabled but apparmor_parser is not installed (apt-get install apparmor)' };
   return { use: true, reason: `AppArmor is enabled; containers run under ${DEFAULT_APPARMOR_PROFILE}` };
 }
@@ -46,7 +52,7 @@ export function probeAppArmorHost(): AppArmorHost {
   } catch { /* no module */ }
   const dirs = [...(process.env.PATH ?? '').split(':').filter(Boolean), '/sbin', '/usr/sbin'];
   const parser = dirs.map((d) => path.join(d, 'apparmor_parser')).find((p) => existsSync(p));
-  return { enabled, parser };
+  return { enabled, parser, securityfs: existsSync('/sys/kernel/security/apparmor') };
 }
 
 /** The profile text. `daemonProfile`: the profile berthd itself runs under ('unconfined' normally), whose
@@ -133,13 +139,24 @@ function ownProfile(): string {
 /** AppArmor for one berthd: decided once at start; the default profile loaded then and whenever a start
  *  finds it gone. */
 export class AppArmor {
-  readonly used: boolean;
-  readonly reason: string;
+  used: boolean;
+  reason: string;
+  /** Set when the host has AppArmor on but refused berth's profile at start: shown in `docker info`. */
+  warning?: string;
 
   constructor(private readonly execRoot: string, private readonly host: AppArmorHost = probeAppArmorHost()) {
     const d = appArmorDecision(host);
     this.used = d.use;
     this.reason = d.reason;
+  }
+
+  /** The host has AppArmor on but cannot take a profile (e.g. apparmor_parser answers "interface file
+   *  missing" on a kernel whose AppArmor is not the active LSM): containers run as on a host without
+   *  AppArmor, and `docker info` says so, rather than every start failing. */
+  refuse(why: string): void {
+    this.used = false;
+    this.reason = `${why}; containers run without an AppArmor profile`;
+    this.warning = `WARNING: ${this.reason}`;
   }
 
   /** Loads berth-default unless the kernel has it (apparmor_parser -Kr: replace, no cache). */

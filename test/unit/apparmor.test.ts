@@ -16,6 +16,11 @@ test('used only with the module on and apparmor_parser installed', () => {
   assert.equal(appArmorDecision({ enabled: 'Y\n' }).use, false);
   assert.match(appArmorDecision({ enabled: 'Y\n' }).reason, /apparmor_parser is not installed/);
   assert.equal(appArmorDecision({ enabled: 'Y\n', parser: '/sbin/apparmor_parser' }).use, true);
+  // Debian's kernels have AppArmor on; a boot that never mounted securityfs has no interface to load into
+  // (the VM guests' plain init): such a host counts as one without AppArmor, as dockerd counts it.
+  assert.equal(appArmorDecision({ enabled: 'Y\n', parser: '/sbin/apparmor_parser', securityfs: false }).use, false);
+  assert.match(appArmorDecision({ enabled: 'Y\n', parser: '/sbin/apparmor_parser', securityfs: false }).reason, /securityfs/);
+  assert.equal(appArmorDecision({ enabled: 'Y\n', parser: '/sbin/apparmor_parser', securityfs: true }).use, true);
   // This host: no /sys/module/apparmor, so a berthd here applies nothing.
   if (!existsSync('/sys/module/apparmor/parameters/enabled')) assert.equal(new AppArmor('/nonexistent').used, false);
 });

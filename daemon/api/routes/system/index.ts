@@ -120,7 +120,7 @@ export function systemRoutes(app: FastifyInstance, d: Daemon): void {
     const forwarding = ipv4Forwarding();
     const nf = bridgeNf();
     // Host facts, then what the services found wrong at run time (a container supervisor that does not answer).
-    const warnings = [...hostWarnings(facts, forwarding, nf), ...d.containers.warnings()];
+    const warnings = [...hostWarnings(facts, forwarding, nf), ...d.containers.warnings(), ...(d.apparmor.warning ? [d.apparmor.warning] : [])];
     return {
       ID: d.engineId,
       Containers: c.total,
