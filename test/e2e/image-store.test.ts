@@ -173,7 +173,7 @@ describe('image layers are stored once and handed out byte for byte', () => {
     assert.equal(sha(readFileSync(again)), sha(readFileSync(saved)), 'a second save is byte-identical');
   });
 
-  test('push streams the layer in chunks; a fresh daemon that loaded the saved image pushes the same digest', async () => {
+  test('push streams each layer in one PATCH; a fresh daemon that loaded the saved image pushes the same digest', async () => {
     assert.ok(trickyId, 'needs the first test');
     await ok(b, 'tag', 'tricky:1', `${A}/store/tricky:1`);
     proxy.seen = [];
@@ -181,16 +181,12 @@ describe('image layers are stored once and handed out byte for byte', () => {
     assert.match(out, /Pushed/);
     pushedDigest = /1: digest: (sha256:[a-f0-9]{64}) size: \d+/.exec(out)?.[1] ?? '';
     assert.ok(pushedDigest, out);
+    // Each layer goes up as one streamed PATCH per upload session (compressed while it is sent), as Docker's
+    // registry client sends it: no Content-Range, then a PUT with the digest and no data.
     const patches = proxy.seen.filter((r) => r.method === 'PATCH');
-    assert.ok(patches.length >= 2, `the 12 MiB layer goes up in several PATCHes: ${JSON.stringify(proxy.seen)}`);
-    let at = 0;
-    for (const p of patches.filter((r) => r.path === patches[0].path)) {
-      const m = /^(\d+)-(\d+)$/.exec(p.range ?? '');
-      assert.ok(m, `Content-Range on every PATCH: ${JSON.stringify(p)}`);
-      assert.equal(Number(m[1]), at);
-      assert.equal(Number(p.length), Number(m[2]) - Number(m[1]) + 1);
-      at = Number(m[2]) + 1;
-    }
+    assert.ok(patches.length >= 1, `the layers go up in PATCHes: ${JSON.stringify(proxy.seen)}`);
+    const sessions = new Set(patches.map((r) => r.path));
+    assert.equal(sessions.size, patches.length, `one PATCH per upload session: ${JSON.stringify(patches)}`);
     assert.ok(proxy.seen.some((r) => r.method === 'PUT' && r.path.includes('/blobs/uploads/')), 'PUT finishes the upload');
     assert.ok(!proxy.seen.some((r) => r.method === 'PUT' && r.path.includes('/blobs/uploads/') && Number(r.length) > 0), 'the PUT carries no data');
     const again = await ok(b, 'push', `${A}/store/tricky:1`);
