@@ -73,7 +73,7 @@ export function runtimeContract(label: string, make: () => Promise<ContractEngin
   });
 
   it('stop: pid 1 without a handler ignores SIGTERM and is killed after the timeout (137)', async (e) => {
-    const id = await create(e, 'stubborn', { kind: 'sleeper' });
+    const id = await create(e, 'ignores-term', { kind: 'sleeper' });
     await e.svc.start(id);
     const t0 = Date.now();
     await e.svc.stop(id, 0.3);

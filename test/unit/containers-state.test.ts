@@ -68,7 +68,7 @@ test('stop of a stopped or never started container is 304; stop of a running one
 });
 
 test('stop of a container whose pid 1 has no handler for SIGTERM kills it after the timeout', async () => {
-  const id = await run('stubborn', ['sleep', '1000']);
+  const id = await run('ignores-term', ['sleep', '1000']);
   const t0 = Date.now();
   await e.svc.stop(id, 0.2);
   assert.ok(Date.now() - t0 >= 190, 'waited the timeout');
