@@ -80,6 +80,23 @@ if (mode === 'get') {
   const send = () => { if (n++ === 10) { out({ error: 'no answer' }); process.exit(0); } s.send(a[2], Number(a[1]), a[0]); };
   s.on('message', (m) => { out({ body: String(m) }); process.exit(0); });
   send(); setInterval(send, 500);
+} else if (mode === 'udpflood') {
+  // host port n: one datagram from each of n sockets (n client addresses to the relay), answers counted.
+  const [host, port, n] = [a[0], Number(a[1]), Number(a[2])];
+  // Sent 20 at a time, so that the datagrams reach the relay rather than overflow its socket's buffer. The
+  // sockets stay open to the end: a port closed early could be taken again by a later one, which would be
+  // the same client address to the relay.
+  let answered = 0;
+  (async () => {
+    for (let i = 0; i < n; i++) {
+      const s = dgram.createSocket('udp6');
+      s.once('message', () => { answered++; });
+      s.on('error', () => {});
+      s.send('flow-' + i, port, host);
+      if (i % 20 === 19) await new Promise((r) => setTimeout(r, 20));
+    }
+    setTimeout(() => { out({ answered }); process.exit(0); }, 2000);
+  })();
 } else if (mode === 'hostile') {
   // host port deadPort idle flood: idle connections stay open until the relay ends them; the others run
   // one after the other and are counted.
@@ -152,15 +169,15 @@ const fdsOfBerthd = () => readdirSync(`/proc/${b.proc.pid}/fd`).length;
 
 describe('an IPv4-only container published without a host address', () => {
   test('-p 18080:80 and -p 80: 0.0.0.0 and [::] with one port number each; [::1] and an IPv6 client outside reach it, TCP and UDP; a restart keeps the relay', async () => {
-    await ok('run', '-d', '--name', 'web4', '-p', '18080:80', '-p', '80', 'busybox', ...HTTPD);
+    await ok('run', '-d', '--name', 'web4', '-p', '18080:80', '-p', '80', '-p', '[::]:18083:80', 'busybox', ...HTTPD);
     const c = await inspect('web4');
     assert.equal(c.NetworkSettings.Networks.bridge.GlobalIPv6Address, '', 'the default bridge has no IPv6 here');
     const ports = await portsOf('web4', '80/tcp');
     const random = ports.find((p) => p.startsWith('0.0.0.0|') && p !== '0.0.0.0|18080')!.split('|')[1];
-    assert.deepEqual(ports.sort(), ['0.0.0.0|18080', `0.0.0.0|${random}`, '::|18080', `::|${random}`].sort(), ports.join(' '));
+    assert.deepEqual(ports.sort(), ['0.0.0.0|18080', `0.0.0.0|${random}`, '::|18080', `::|${random}`, '::|18083'].sort(), ports.join(' '));
     // As the CLI shows them (docker port, docker ps).
     const dp = (await ok('port', 'web4', '80')).trim().split('\n').sort();
-    assert.deepEqual(dp, ['0.0.0.0:18080', `0.0.0.0:${random}`, '[::]:18080', `[::]:${random}`].sort(), dp.join(' '));
+    assert.deepEqual(dp, ['0.0.0.0:18080', `0.0.0.0:${random}`, '[::]:18080', `[::]:${random}`, '[::]:18083'].sort(), dp.join(' '));
     const ps = await ok('ps', '--filter', 'name=web4', '--format', '{{.Ports}}');
     assert.match(ps, /\[::\]:18080->80\/tcp/, ps);
     assert.match(ps, /0\.0\.0\.0:18080->80\/tcp/, ps);
@@ -175,6 +192,8 @@ describe('an IPv4-only container published without a host address', () => {
     assert.match(await get(nsFile, `http://[${HOST6}]:18080/`), want);
     assert.match(await get(peerFile, `http://[${HOST6}]:18080/`), want, 'an IPv6 client on another host');
     assert.match(await get(peerFile, `http://[${HOST6}]:${random}/`), want);
+    assert.match(await get(peerFile, `http://[${HOST6}]:18083/`), want, '-p [::]:18083:80, IPv6 only');
+    assert.equal((await client(nsFile, 'get', 'http://127.0.0.1:18083/')).error, 'ECONNREFUSED');
 
     await ok('run', '-d', '--name', 'echo4', '-p', '15300:5300/udp', ...UDP_ECHO);
     assert.deepEqual((await portsOf('echo4', '5300/udp')).sort(), ['0.0.0.0|15300', '::|15300']);
@@ -267,6 +286,32 @@ describe('the relay under clients that misbehave', () => {
         if (cl.exitCode === null) cl.kill('SIGKILL');
       }
       await ok('rm', '-f', 'hostile');
+    } finally {
+      await must('prlimit', ['--pid', String(pid), `--nofile=${soft}:`]);
+    }
+  });
+
+  test('UDP from many client addresses on a berthd limited to 1024 open files: the flows stay within its budget, the API answers, and stop releases every flow', async (t) => {
+    const pid = b.proc.pid!;
+    const soft = /^Max open files\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'))![1];
+    await must('prlimit', ['--pid', String(pid), '--nofile=1024:']);
+    try {
+      await ok('run', '-d', '--name', 'udpflood', '-p', '15310:5300/udp', ...UDP_ECHO);
+      await waitFor('UDP echo over [::1]', async () => (await client(nsFile, 'udp', '::1', '15310', 'hi')).body, 20000, 200);
+      // That first flow lives on for a minute (a UDP flow ends when it goes quiet): it is in the baseline.
+      const base = fdsOfBerthd();
+      const r = await client(nsFile, 'udpflood', '::1', '15310', '700') as { answered?: number };
+      const inFlood = fdsOfBerthd();
+      t.diagnostic(`answered ${r.answered} of 700; berthd: ${base} descriptors before, ${inFlood} with the flows`);
+      // A flow takes one descriptor: at most 512 - 1 more flows, the other clients' datagrams dropped.
+      assert.ok(r.answered! > 0 && r.answered! <= 511, `answered ${r.answered} of 700`);
+      assert.ok(inFlood <= base + 511, `berthd holds ${inFlood} descriptors with the flows, ${base} before`);
+      await ok('ps');
+      await ok('stop', '-t', '1', 'udpflood');
+      const afterStop = await waitFor('flows released', () => { const n = fdsOfBerthd(); return n < base ? n : undefined; }, 15000, 200)
+        .catch(() => fdsOfBerthd());
+      assert.ok(afterStop < base, `berthd holds ${afterStop} descriptors after stop, ${base} with one flow before`);
+      await ok('rm', 'udpflood');
     } finally {
       await must('prlimit', ['--pid', String(pid), `--nofile=${soft}:`]);
     }
