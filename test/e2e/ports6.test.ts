@@ -219,10 +219,14 @@ describe('an IPv4-only container published without a host address', () => {
       assert.equal((await inspect('squatted')).State.Running, false);
       const held = await runCmd('nsenter', [`--net=${nsFile}`, '--', 'ss', '-Hltn', 'sport = :18082']);
       assert.doesNotMatch(held.stdout, /0\.0\.0\.0:18082/, 'the IPv4 half was let go: ' + show(held));
+      // A range takes its first port free on both families: 18082 is held on [::] by that program, 18083 on
+      // [::] by web4.
+      await ok('run', '-d', '--name', 'ranged', '-p', '18082-18084:80', 'busybox', ...HTTPD);
+      assert.deepEqual((await portsOf('ranged', '80/tcp')).sort(), ['0.0.0.0|18084', '::|18084']);
     } finally {
       squat.kill('SIGKILL');
     }
-    await ok('rm', '-f', 'squatted');
+    await ok('rm', '-f', 'squatted', 'ranged');
 
     await ok('rm', '-f', 'web4', 'echo4');
     const gone = await client(nsFile, 'get', 'http://[::1]:18080/');
@@ -341,6 +345,10 @@ describe('where Docker leaves [::] out', () => {
     await must('nsenter', [`--net=${nsFile}`, '--', 'sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1', 'net.ipv6.conf.lo.disable_ipv6=1']);
     await b.restart();
     await ok('run', '-d', '--name', 'nov6', '-p', '18110:80', 'busybox', ...HTTPD);
+    // An IPv6 address asked for by name cannot be bound there: Docker's error, and nothing mapped.
+    await fails(/failed to bind host port for \[::1\]:18111:172\.\d+\.\d+\.\d+:80\/tcp: cannot assign requested address/,
+      'run', '-d', '--name', 'nov6b', '-p', '[::1]:18111:80', 'busybox', ...HTTPD);
+    await ok('rm', '-f', 'nov6b');
     assert.deepEqual(await portsOf('nov6', '80/tcp'), ['0.0.0.0|18110']);
     await waitFor('httpd answers', async () => want.test(await get(nsFile, 'http://127.0.0.1:18110/').catch(() => '')), 15000, 200);
     await ok('rm', '-f', 'nov6');

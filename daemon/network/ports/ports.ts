@@ -34,6 +34,14 @@ const bindIp = (hostIp: string) => hostIp || '0.0.0.0';
 /** A host address in an error, as Docker writes it: IPv6 in brackets. */
 const fmtIp = (hostIp: string) => (v6(hostIp) ? `[${hostIp}]` : bindIp(hostIp));
 
+/** A bind's failure in Docker's words (Go's texts of the errno), for the errors a start answers with. */
+const ERRNO_TEXT: Record<string, string> = {
+  EADDRINUSE: 'address already in use',
+  EADDRNOTAVAIL: 'cannot assign requested address',
+  EACCES: 'permission denied',
+  EAFNOSUPPORT: 'address family not supported by protocol',
+};
+
 /** Random ports tried for a group of bindings ('0.0.0.0' and '::') before a start fails. */
 const RANDOM_PORT_TRIES = 10;
 
@@ -296,7 +304,7 @@ export class PortMapper {
         try {
           this.holders.set(this.key(b), await reserve(b, this.relays(b), this.budget));
         } catch (e) {
-          const why = (e as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'address already in use' : (e as Error).message;
+          const why = ERRNO_TEXT[(e as NodeJS.ErrnoException).code ?? ''] ?? (e as Error).message;
           const what = `${fmtIp(b.hostIp)}:${b.hostPort}:${b.ctrIp}:${b.ctrPort}/${b.proto}`;
           throw new BerthError('system', `driver failed programming external connectivity on endpoint ${rec.name.slice(1)} (${rec.id}): failed to bind host port ${inRange ? `${b.hostPort} ` : ''}for ${what}: ${why}`);
         }
