@@ -30,6 +30,9 @@ export interface Config {
   fixedCidrV6: string;
   /** daemon.json `iptables` (default true): false leaves the host's firewall to the user, as dockerd's key. */
   iptables: boolean;
+  /** daemon.json `userland-proxy` / `--userland-proxy` (default true). false: IPv6 host addresses are not
+   *  mapped to containers without IPv6 (only berthd's relay, Docker's docker-proxy, could carry them). */
+  userlandProxy: boolean;
   insecureRegistries: string[];   // daemon.json insecure-registries: host[:port] or CIDR
   registryMirrors: string[];      // daemon.json registry-mirrors: URLs tried first for docker.io
   maxConcurrentDownloads: number; // daemon.json max-concurrent-downloads (3)
@@ -120,7 +123,7 @@ export function parseFlags(argv: string[]): Record<string, string | string[] | b
         break;
       }
       // Booleans as Go's flag package takes them: `--tls`, `--tls=true`, `--tls=false` (never a separate word).
-      case 'tls': case 'tlsverify': case 'live-restore': {
+      case 'tls': case 'tlsverify': case 'live-restore': case 'userland-proxy': {
         const eq = a.indexOf('=');
         out[name] = eq > 0 ? parseBool(a.slice(eq + 1), name) : true;
         break;
@@ -277,6 +280,7 @@ export function loadConfig(argv: string[], repoRoot: string): Config {
     ipv6: optBool(flags, file, 'ipv6') ?? false,
     fixedCidrV6: (file['fixed-cidr-v6'] as string | undefined) ?? '',
     iptables: file.iptables === undefined ? true : file.iptables !== false,
+    userlandProxy: optBool(flags, file, 'userland-proxy') ?? true,
     insecureRegistries: stringList(file, 'insecure-registries'),
     registryMirrors: stringList(file, 'registry-mirrors').map(mirrorUrl),
     maxConcurrentDownloads: positiveInt(file, 'max-concurrent-downloads', 3),

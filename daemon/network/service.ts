@@ -100,7 +100,7 @@ export class NetworkService {
     this.table = `berth_${d.config.bridge.replace(/[^A-Za-z0-9_]/g, '_')}`;
     this.dns = new DnsServer(d.log);
     this.firewallOn = d.config.iptables !== false;
-    this.ports = new PortMapper(d.db, !this.firewallOn);
+    this.ports = new PortMapper(d.db, { relay: !this.firewallOn, userlandProxy: d.config.userlandProxy, log: d.log });
     this.reload();
   }
 

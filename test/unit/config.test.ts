@@ -93,3 +93,11 @@ test('the API bounds: api-* keys in daemon.json and as flags, defaults, bad valu
   assert.throws(() => withFile({ 'api-max-connections': 1.5 }, []), /invalid api-max-connections/);
   assert.throws(() => withFile({ 'api-max-json-body': 'lots' }, []), /invalid api-max-json-body/);
 });
+
+test('userland-proxy: true by default; false from daemon.json or --userland-proxy=false, the flag winning; not a boolean refused', () => {
+  assert.equal(withFile({}, []).userlandProxy, true);
+  assert.equal(withFile({ 'userland-proxy': false }, []).userlandProxy, false);
+  assert.equal(withFile({}, ['--userland-proxy=false']).userlandProxy, false);
+  assert.equal(withFile({ 'userland-proxy': false }, ['--userland-proxy']).userlandProxy, true);
+  assert.throws(() => withFile({ 'userland-proxy': 'no' }, []), (e: Error) => e instanceof ConfigError && /userland-proxy must be true or false/.test(e.message));
+});

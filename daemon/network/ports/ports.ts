@@ -2,12 +2,14 @@
 // output for the host's own (with route_localnet on the bridges, 127.0.0.1 works too). Each binding also
 // holds a listening socket on the host address and port, as Docker's port mapper does: that is how a port
 // already taken by some other program is found, and it keeps anyone else from taking it while mapped.
+// Where no DNAT rule applies, that socket relays to the container (relay.ts).
 import net from 'node:net';
 import dgram from 'node:dgram';
 import type { DB } from '../../state/db';
 import type { ContainerRecord } from '../../containers/model';
 import { BerthError, invalid } from '../../errors/errors';
 import type { FwPort } from '../firewall/nft';
+import { FdBudget, TcpRelay, UdpFlows } from './relay';
 
 export interface Binding extends FwPort {
   containerId: string;
@@ -29,18 +31,38 @@ const v6 = (ip: string) => ip.includes(':');
 /** The address a holder binds: '' is every IPv4 address (IPv6 ones are '::', a binding of its own). */
 const bindIp = (hostIp: string) => hostIp || '0.0.0.0';
 
+/** A host address in an error, as Docker writes it: IPv6 in brackets. */
+const fmtIp = (hostIp: string) => (v6(hostIp) ? `[${hostIp}]` : bindIp(hostIp));
+
+/** A bind's failure in Docker's words (Go's texts of the errno), for the errors a start answers with. */
+const ERRNO_TEXT: Record<string, string> = {
+  EADDRINUSE: 'address already in use',
+  EADDRNOTAVAIL: 'cannot assign requested address',
+  EACCES: 'permission denied',
+  EAFNOSUPPORT: 'address family not supported by protocol',
+};
+
+/** Random ports tried for a group of bindings ('0.0.0.0' and '::') before a start fails. */
+const RANDOM_PORT_TRIES = 10;
+
+/** What the mapper tells the daemon's log (pino's shape). */
+export interface PortLog {
+  info(obj: object, msg: string): void;
+}
+
 /** `relay`: there is no DNAT for this binding, and the holder carries TCP connections and UDP datagrams
- *  (UdpFlows) to the container itself, as Docker's userland proxy does: with berth's firewall off (daemon.json "iptables":
- *  false), for a port published on [::1] (IPv6 has no route_localnet), and for an IPv6 host address
- *  published to a container that has no IPv6 address. */
-function reserve(b: FwPort, relay = false): Promise<Holder> {
+ *  (relay.ts) to the container itself, as Docker's userland proxy does: with berth's firewall off (daemon.json
+ *  "iptables": false), for a port published on [::1] (IPv6 has no route_localnet), and for an IPv6 host
+ *  address published to a container that has no IPv6 address. */
+function reserve(b: FwPort, relay: boolean, budget: FdBudget): Promise<Holder> {
   const ip = bindIp(b.hostIp);
+  const to = { ip: b.ctrIp, port: b.ctrPort };
   return new Promise((resolve, reject) => {
     if (b.proto === 'udp') {
       // ipv6Only: '::' must not take the IPv4 port too, which the '' binding of the same port holds.
       const s = dgram.createSocket({ type: v6(ip) ? 'udp6' : 'udp4', ipv6Only: v6(ip) });
       s.once('error', reject);
-      const flows = relay ? new UdpFlows(s, b) : undefined;
+      const flows = relay ? new UdpFlows(s, to, budget) : undefined;
       if (flows) s.on('message', (msg, from) => flows.forward(msg, from));
       s.bind(b.hostPort, ip, () => {
         s.off('error', reject);
@@ -48,70 +70,32 @@ function reserve(b: FwPort, relay = false): Promise<Holder> {
         resolve({ close: () => { flows?.closeAll(); s.close(); } });
       });
     } else {
-      const s = net.createServer((c) => {
-        if (!relay) return c.destroy();
-        const up = net.connect({ host: b.ctrIp, port: b.ctrPort });
-        c.on('error', () => up.destroy());
-        up.on('error', () => c.destroy());
-        c.pipe(up).pipe(c);
-      });
+      const tcp = relay ? new TcpRelay(to, budget) : undefined;
+      // Without a relay, nothing is meant to arrive here (DNAT takes it first): whatever does is refused.
+      const s = net.createServer(TcpRelay.serverOptions, (c) => (tcp ? tcp.accept(c) : c.destroy()));
       s.once('error', reject);
-      s.listen({ port: b.hostPort, host: ip, exclusive: true, ipv6Only: v6(ip) }, () => resolve({ close: () => s.close() }));
+      s.listen({ port: b.hostPort, host: ip, exclusive: true, ipv6Only: v6(ip) }, () => {
+        s.off('error', reject);
+        // A listener's later errors (accept failing for want of descriptors) must not become an uncaught
+        // 'error' that ends berthd: the connection in question is lost, the port keeps listening.
+        s.on('error', () => {});
+        // close() stops accepting; the connections already relayed are ended with it.
+        resolve({ close: () => { s.close(); tcp?.closeAll(); } });
+      });
     }
   });
 }
 
-/** How long a UDP flow of the relay lives without a datagram either way, and how many there may be at once
- *  per port: UDP has no connection to end, so a flow (one client address and port, with a socket of its own
- *  towards the container so that answers find their way back) ends when it goes quiet, as a conntrack entry
- *  does; a client that makes new flows faster than that finds the port's table full and its datagrams
- *  dropped, as a full conntrack table drops them. */
-const UDP_FLOW_IDLE_MS = 60_000;
-const UDP_MAX_FLOWS = 1024;
-
-/** The UDP side of the userland relay (daemon.json "iptables": false, IPv6 host addresses): datagrams to
- *  the held port go on to the container from a socket per client; the container's answers come back from
- *  the held port to that client. */
-class UdpFlows {
-  private readonly flows = new Map<string, { sock: dgram.Socket; timer: NodeJS.Timeout }>();
-
-  constructor(private readonly front: dgram.Socket, private readonly b: FwPort) {}
-
-  forward(msg: Buffer, from: dgram.RemoteInfo): void {
-    const key = `${from.address}|${from.port}`;
-    let f = this.flows.get(key);
-    if (!f) {
-      if (this.flows.size >= UDP_MAX_FLOWS) return;
-      const sock = dgram.createSocket(v6(this.b.ctrIp) ? 'udp6' : 'udp4');
-      sock.on('error', () => this.end(key));
-      sock.on('message', (reply) => {
-        this.touch(key);
-        try { this.front.send(reply, from.port, from.address); } catch { /* the port was unmapped meanwhile */ }
-      });
-      f = { sock, timer: setTimeout(() => this.end(key), UDP_FLOW_IDLE_MS) };
-      f.timer.unref();
-      this.flows.set(key, f);
-    } else {
-      this.touch(key);
-    }
-    try { f.sock.send(msg, this.b.ctrPort, this.b.ctrIp); } catch { this.end(key); }
-  }
-
-  private touch(key: string): void {
-    this.flows.get(key)?.timer.refresh();
-  }
-
-  private end(key: string): void {
-    const f = this.flows.get(key);
-    if (!f) return;
-    this.flows.delete(key);
-    clearTimeout(f.timer);
-    try { f.sock.close(); } catch { /* closed */ }
-  }
-
-  closeAll(): void {
-    for (const k of [...this.flows.keys()]) this.end(k);
-  }
+/** Whether this network namespace can listen on IPv6 at all, as Docker decides it (a listener on [::1]
+ *  port 0): only then does a port published without a host address get its '::' binding too. A host
+ *  booted with ipv6.disable=1, or with IPv6 switched off on its loopback, gets the IPv4 binding alone and
+ *  no error. */
+function v6Listenable(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen({ port: 0, host: '::1', ipv6Only: true }, () => s.close(() => resolve(true)));
+  });
 }
 
 /** A free port of the ephemeral range, by asking the kernel for one. */
@@ -146,8 +130,22 @@ export class PortMapper {
   private byContainer: Map<string, Binding[]> | undefined;
   private readonly onPortQ;
 
-  constructor(private readonly db: DB, private readonly relay = false) {
+  /** Open files the relays of all bindings may hold (relay.ts). */
+  private readonly budget = new FdBudget();
+  /** Whether berthd's network namespace can listen on IPv6, asked once as Docker does (v6Listenable). */
+  private v6: Promise<boolean> | undefined;
+  private readonly relay: boolean;
+  private readonly userlandProxy: boolean;
+  private readonly log: PortLog | undefined;
+
+  /** `relay`: every binding relays (daemon.json "iptables": false). `userlandProxy` (daemon.json
+   *  "userland-proxy", true by default): without it, IPv6 host addresses are not mapped to containers that
+   *  have no IPv6 address, as Docker skips them (nothing but a relay could carry them). */
+  constructor(private readonly db: DB, opts: { relay?: boolean; userlandProxy?: boolean; log?: PortLog } = {}) {
     this.onPortQ = db.prepare('SELECT * FROM ports WHERE proto = ? AND host_port = ?');
+    this.relay = opts.relay ?? false;
+    this.userlandProxy = opts.userlandProxy ?? true;
+    this.log = opts.log;
   }
 
   private key(b: FwPort): string {
@@ -209,35 +207,48 @@ export class PortMapper {
   }
 
   /** Maps every port a container publishes to `ctrIp` (and, for IPv6 host addresses, to `ctrIp6` when the
-   *  container has one); all or nothing. A port published on every address of a container with IPv6 is
-   *  also published on '::' with the same port number, as Docker does; where the host has no IPv6 that
-   *  second binding is left out. */
+   *  container has one); all or nothing. A port published without a host address is published on '0.0.0.0'
+   *  and on '::' with the same port number, as Docker 28 does: '::' goes to the container's IPv6 address,
+   *  or, for a container with IPv4 only, is relayed to its IPv4 address (Docker's docker-proxy does that).
+   *  Where the host has no IPv6, or the userland proxy is off for an IPv4-only container, the '::' binding
+   *  is left out, without an error. */
   async map(rec: ContainerRecord, ctrIp: string, ctrIp6?: string): Promise<void> {
     const wanted = PortMapper.wanted(rec);
-    const made: Binding[] = [];
-    const insert = (b: Binding) => {
-      this.byContainer = undefined;
-      this.db.prepare('INSERT INTO ports (container_id, proto, host_ip, host_port, ctr_ip, ctr_port) VALUES (?, ?, ?, ?, ?, ?)')
-        .run(b.containerId, b.proto, b.hostIp, b.hostPort, b.ctrIp, b.ctrPort);
-      made.push(b);
-    };
+    this.budget.refresh();
+    const hostV6 = await (this.v6 ??= v6Listenable());
     try {
       for (const w of wanted) {
-        const b = await this.bindOne(rec, w, v6(w.hostIp) ? ctrIp6 ?? ctrIp : ctrIp);
-        insert(b);
-        if (!w.hostIp && ctrIp6) {
-          const b6: Binding = { ...b, hostIp: '::', ctrIp: ctrIp6 };
-          if (this.taken(b6.proto, b6.hostIp, b6.hostPort)) continue;
-          const h = await reserve(b6, this.relays(b6)).catch(() => undefined);
-          if (!h) continue;
-          this.holders.set(this.key(b6), h);
-          insert(b6);
+        const targets = this.targets(rec, w, ctrIp, ctrIp6, hostV6);
+        if (!targets.length) continue;
+        for (const b of await this.bindGroup(rec, w, targets)) {
+          this.byContainer = undefined;
+          this.db.prepare('INSERT INTO ports (container_id, proto, host_ip, host_port, ctr_ip, ctr_port) VALUES (?, ?, ?, ?, ?, ?)')
+            .run(b.containerId, b.proto, b.hostIp, b.hostPort, b.ctrIp, b.ctrPort);
         }
       }
     } catch (e) {
       this.unmap(rec.id);
       throw e;
     }
+  }
+
+  /** The (host address, container address) pairs one wanted port is bound on, all with one host port. */
+  private targets(rec: ContainerRecord, w: Wanted, ctrIp: string, ctrIp6: string | undefined, hostV6: boolean): Array<{ hostIp: string; ctrIp: string }> {
+    if (w.hostIp && !v6(w.hostIp)) return [{ hostIp: w.hostIp, ctrIp }];
+    const out = w.hostIp ? [] : [{ hostIp: '', ctrIp }];
+    if (!w.hostIp && !hostV6) return out;
+    const hostIp6 = w.hostIp || '::';
+    if (ctrIp6) {
+      out.push({ hostIp: hostIp6, ctrIp: ctrIp6 });
+    } else if (this.userlandProxy) {
+      out.push({ hostIp: hostIp6, ctrIp });
+    } else if (w.hostIp) {
+      // Docker says so in its log and starts the container: a later network of the container may have
+      // IPv6, and the mapping would make sense there.
+      this.log?.info({ id: rec.id, mapping: `[${w.hostIp}]:${w.hostPort}:${w.ctrPort}/${w.proto}` },
+        'Cannot map from IPv6 to an IPv4-only container because the userland proxy is disabled');
+    }
+    return out;
   }
 
   /** Whether a binding of `proto` port `port` on `hostIp` would clash with one held: same family, and the
@@ -248,33 +259,64 @@ export class PortMapper {
       (wild(x.hostIp) || wild(hostIp) || x.hostIp === hostIp));
   }
 
-  /** Holds one host port for the container: the one asked for, the first free one of a range, or a random one. */
-  private async bindOne(rec: ContainerRecord, w: Wanted, ctrIp: string): Promise<Binding> {
-    const ip = bindIp(w.hostIp);
-    const taken = (port: number) => this.taken(w.proto, w.hostIp, port);
+  /** Holds one host port for every target of a wanted port (the port asked for, the first of a range free on
+   *  all of them, or a random one free on all of them): '0.0.0.0' and '::' get the same number, as Docker
+   *  allocates them, so that a client may use either address with the port it was told. */
+  private async bindGroup(rec: ContainerRecord, w: Wanted, targets: Array<{ hostIp: string; ctrIp: string }>): Promise<Binding[]> {
+    const at = (port: number) => targets.map((t): Binding => ({ containerId: rec.id, proto: w.proto, hostIp: t.hostIp, hostPort: port, ctrIp: t.ctrIp, ctrPort: w.ctrPort }));
     if (w.hostPort === 0) {
-      const b: Binding = { containerId: rec.id, proto: w.proto, hostIp: w.hostIp, hostPort: await randomPort(w.proto, w.hostIp), ctrIp, ctrPort: w.ctrPort };
-      this.holders.set(this.key(b), await reserve(b, this.relays(b)));
-      return b;
+      // A port the kernel finds free on the first address, tried on the others; a few tries, since another
+      // program may hold that number on '::' alone.
+      let lastErr: Error | undefined;
+      for (let i = 0; i < RANDOM_PORT_TRIES; i++) {
+        const group = at(await randomPort(w.proto, targets[0].hostIp));
+        try {
+          await this.hold(rec, group, false);
+          return group;
+        } catch (e) {
+          lastErr = e as Error;
+        }
+      }
+      throw lastErr!;
     }
     const range = w.hostPortEnd > w.hostPort;
     let lastErr: Error | undefined;
     for (let port = w.hostPort; port <= w.hostPortEnd; port++) {
-      if (taken(port)) {
-        lastErr = new BerthError('system', `Bind for ${ip}:${port} failed: port is already allocated`);
-        continue;
-      }
-      const b: Binding = { containerId: rec.id, proto: w.proto, hostIp: w.hostIp, hostPort: port, ctrIp, ctrPort: w.ctrPort };
+      const group = at(port);
       try {
-        this.holders.set(this.key(b), await reserve(b, this.relays(b)));
-        return b;
+        await this.hold(rec, group, range);
+        return group;
       } catch (e) {
-        const why = (e as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'address already in use' : (e as Error).message;
-        lastErr = new BerthError('system', `driver failed programming external connectivity on endpoint ${rec.name.slice(1)} (${rec.id}): failed to bind host port for ${ip}:${port}:${ctrIp}:${w.ctrPort}/${w.proto}: ${why}`);
+        lastErr = e as Error;
       }
     }
+    const ip = targets.length > 1 ? '0.0.0.0' : fmtIp(targets[0].hostIp);
     if (range) throw new BerthError('system', `driver failed programming external connectivity on endpoint ${rec.name.slice(1)} (${rec.id}): all ports are allocated in ${ip}:${w.hostPort}-${w.hostPortEnd}/${w.proto}`);
     throw lastErr!;
+  }
+
+  /** Reserves every binding of a group, or none of them (those already held are let go again). */
+  private async hold(rec: ContainerRecord, group: Binding[], inRange: boolean): Promise<void> {
+    const held: Binding[] = [];
+    try {
+      for (const b of group) {
+        if (this.taken(b.proto, b.hostIp, b.hostPort)) throw new BerthError('system', `Bind for ${fmtIp(b.hostIp)}:${b.hostPort} failed: port is already allocated`);
+        try {
+          this.holders.set(this.key(b), await reserve(b, this.relays(b), this.budget));
+        } catch (e) {
+          const why = ERRNO_TEXT[(e as NodeJS.ErrnoException).code ?? ''] ?? (e as Error).message;
+          const what = `${fmtIp(b.hostIp)}:${b.hostPort}:${b.ctrIp}:${b.ctrPort}/${b.proto}`;
+          throw new BerthError('system', `driver failed programming external connectivity on endpoint ${rec.name.slice(1)} (${rec.id}): failed to bind host port ${inRange ? `${b.hostPort} ` : ''}for ${what}: ${why}`);
+        }
+        held.push(b);
+      }
+    } catch (e) {
+      for (const b of held) {
+        this.holders.get(this.key(b))?.close();
+        this.holders.delete(this.key(b));
+      }
+      throw e;
+    }
   }
 
   unmap(containerId: string): boolean {
@@ -290,12 +332,13 @@ export class PortMapper {
 
   /** After a restart: hold the ports of containers still running again; drop the others. */
   async restore(running: (id: string) => boolean): Promise<void> {
+    this.budget.refresh();
     for (const b of this.all()) {
       if (!running(b.containerId)) {
         this.unmap(b.containerId);
         continue;
       }
-      await reserve(b, this.relays(b)).then((h) => this.holders.set(this.key(b), h)).catch(() => {});
+      await reserve(b, this.relays(b), this.budget).then((h) => this.holders.set(this.key(b), h)).catch(() => {});
     }
   }
 
