@@ -9,7 +9,7 @@ import { hostNets, type HostNet } from './ipam/host';
 import { contains6, ip6ToBig, isV6, parseCidr6 } from './ipam/ipam6';
 import { crashPoint } from '../lib/crash';
 import { NO_V6, type CreateBody, BRIDGE_NAME_OPT, type NetworkService } from './service';
-import { hostOverlaps, overlapWarning, ipv6Config } from './addresses';
+import { hostOverlaps, overlapWarning, ipv6Config, v6WarningKey } from './addresses';
 import { ourBridges, upBridge } from './bridges';
 import { addNetworkFirewall } from './firewalling';
 
@@ -31,7 +31,7 @@ export function create(svc: NetworkService, body: CreateBody): Promise<{ Id: str
     if (ipv6.length > 1) throw invalid('berth supports one IPv6 subnet per network');
     // An IPv6 subnet given without EnableIPv6 gives the network IPv6 (berth's choice: docker-py's tests
     // create such networks and give containers --ip6 addresses on them).
-    const v6 = body.EnableIPv6 || ipv6.length ? ipv6Config(svc, ipv6[0] ?? {}) : NO_V6;
+    const { hits: overlapHits6, ...v6 } = body.EnableIPv6 || ipv6.length ? await ipv6Config(svc, ipv6[0] ?? {}) : { ...NO_V6, hits: [] };
     const used = svc.all().filter((n) => n.subnet).map((n) => parseCidr(n.subnet));
     const c = ipv4[0] ?? {};
     let sub: Cidr;
@@ -75,7 +75,7 @@ export function create(svc: NetworkService, body: CreateBody): Promise<{ Id: str
     const row: NetworkRow = {
       id, name, driver, created: rfc3339Nano(nowNs()), bridge, subnet: cidrString(sub), ipRange: c.IPRange ?? '', gateway,
       aux: { ...(c.AuxiliaryAddresses ?? {}), ...aux6 }, internal: !!body.Internal, attachable: !!body.Attachable, labels: body.Labels ?? {}, options,
-      ipamUser: !!c.Subnet, ...v6,
+      ipamUser: !!c.Subnet, gatewayImplied: !!c.Subnet && !c.Gateway, ...v6,
       // Shown back as sent: Docker keeps null when the body had no IPAM.Options (docker-py) and {} when
       // it sent an empty object (the docker CLI).
       ipamOptions: body.IPAM?.Options && typeof body.IPAM.Options === 'object' ? { ...body.IPAM.Options } : null,
@@ -98,7 +98,10 @@ export function create(svc: NetworkService, body: CreateBody): Promise<{ Id: str
       await svc.applyFirewall().catch(() => {});
       throw e;
     }
-    const warning = overlapHits.length ? overlapWarning(svc, id, `subnet of network ${name}`, sub, overlapHits) : '';
+    const warning = [
+      overlapHits.length ? overlapWarning(svc, id, `subnet of network ${name}`, sub, overlapHits) : '',
+      overlapHits6.length ? overlapWarning(svc, v6WarningKey(id), `IPv6 subnet of network ${name}`, parseCidr6(v6.subnet6), overlapHits6) : '',
+    ].filter(Boolean).join('\n');
     svc.d.events.emit('network', 'create', id, { name, type: driver });
     return { Id: id, Warning: warning };
   });

@@ -127,7 +127,7 @@ export function setup(svc: NetworkService, rec: ContainerRecord): Promise<NetSet
     }
     const mine = svc.endpointsOfContainer(rec.id);
     const user = mine.map((e) => svc.nets.get(e.networkId)).find((n) => n && n.name !== 'bridge');
-    return { netns: ns, hosts: svc.hosts(rec, mine), resolvConf: svc.resolvConf(rec, user?.gateway) };
+    return { netns: ns, hosts: svc.hosts(rec, mine), resolvConf: svc.resolvConf(rec, user) };
   });
 }
 

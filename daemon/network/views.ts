@@ -99,7 +99,9 @@ export function inspect(svc: NetworkService, n: NetworkRow, verbose = false): Re
   if (n.subnet) {
     const c: Record<string, unknown> = { Subnet: n.subnet };
     if (n.ipRange) c.IPRange = n.ipRange;
-    c.Gateway = n.gateway;
+    // As Docker shows IPAM.Config: as given (no Gateway when only a subnet was), or the chosen subnet with
+    // its gateway.
+    if (!n.gatewayImplied) c.Gateway = n.gateway;
     const aux4 = Object.fromEntries(Object.entries(n.aux).filter(([, a]) => !isV6(a)));
     if (Object.keys(aux4).length) c.AuxiliaryAddresses = aux4;
     cfg.push(c);
@@ -107,7 +109,7 @@ export function inspect(svc: NetworkService, n: NetworkRow, verbose = false): Re
   if (n.ipv6 && n.subnet6) {
     const c: Record<string, unknown> = { Subnet: n.subnet6 };
     if (n.ipRange6) c.IPRange = n.ipRange6;
-    c.Gateway = n.gateway6;
+    if (!n.gateway6Implied) c.Gateway = n.gateway6;
     const aux6 = Object.fromEntries(Object.entries(n.aux).filter(([, a]) => isV6(a)));
     if (Object.keys(aux6).length) c.AuxiliaryAddresses = aux6;
     cfg.push(c);

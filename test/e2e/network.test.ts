@@ -168,6 +168,9 @@ describe('user-defined networks', () => {
     await ok('network', 'create', '--subnet', subA, 'na');
     await ok('network', 'create', 'nb');
     const na = JSON.parse(await ok('network', 'inspect', 'na'))[0];
+    // A subnet given without a gateway is shown as given (Docker's IPAM.Config); the gateway is its first address.
+    assert.deepEqual(na.IPAM.Config, [{ Subnet: subA }]);
+    const naGateway = subA.replace(/\.32\/28$/, '.33');
     const fixed = subA.replace(/\.32\/28$/, '.42');
     await fails(/user configured subnets/, 'run', '--rm', '--network', 'nb', '--ip', subA.replace(/\.32\/28$/, '.5'), 'busybox', 'true');
     await ok('run', '-d', '--name', 'srv', '--network', 'na', '--ip', fixed, '--network-alias', 'db', 'busybox',
@@ -177,7 +180,7 @@ describe('user-defined networks', () => {
     assert.deepEqual(srv.NetworkSettings.Networks.na.Aliases, ['db']);
     const q = await ok('run', '--rm', '--network', 'na', 'busybox', 'sh', '-c',
       `cat /etc/resolv.conf; nslookup srv; nslookup db; nslookup ${srv.Id.slice(0, 12)}; nc -w 2 srv 6000`);
-    assert.match(q, new RegExp(`nameserver ${na.IPAM.Config[0].Gateway.replace(/\./g, '\\.')}`));
+    assert.match(q, new RegExp(`nameserver ${naGateway.replace(/\./g, '\\.')}`));
     assert.equal(q.split(fixed).length - 1 >= 3, true, q);
     assert.match(q, /from-srv/);
     // From another network: no way through.
