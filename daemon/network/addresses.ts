@@ -121,6 +121,7 @@ export async function ipv6Config(svc: NetworkService, c: { Subnet?: string; IPRa
 
 export function checkStaticIp(svc: NetworkService, n: NetworkRow, ip: string): void {
   if (n.name === 'bridge' || n.driver !== 'bridge') throw invalid('user specified IP address is supported on user defined networks only');
+  if (!n.subnet) throw invalid(`Invalid address ${ip}: IPv4 is not enabled on network ${n.name}`);
   if (!n.ipamUser) throw invalid('user specified IP address is supported only when connecting to networks with user configured subnets');
   const sub = parseCidr(n.subnet);
   const range = n.ipRange ? parseCidr(n.ipRange) : sub;
@@ -139,6 +140,7 @@ export function checkStaticIp6(svc: NetworkService, n: NetworkRow, ip: string): 
 }
 
 export function allocate(svc: NetworkService, n: NetworkRow, ep: EndpointRow): string {
+  if (!n.subnet) return ''; // an IPv6-only network (EnableIPv4=false): no IPv4 address
   const sub = parseCidr(n.subnet);
   if (ep.staticIp) {
     if (svc.endpointsOf(n.id).some((e) => e.containerId !== ep.containerId && e.ip === ep.staticIp)) throw new BerthError('forbidden', `Address already in use`);

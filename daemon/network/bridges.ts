@@ -23,7 +23,7 @@ export function upBridge(svc: NetworkService, n: NetworkRow): Promise<void> {
 }
 
 export async function bringUp(svc: NetworkService, n: NetworkRow): Promise<void> {
-  await ensureBridge(n.bridge, `${n.gateway}/${parseCidr(n.subnet).prefix}`);
+  await ensureBridge(n.bridge, n.subnet ? `${n.gateway}/${parseCidr(n.subnet).prefix}` : undefined);
   if (n.ipv6) await bridgeV6(svc, n);
   if (n.name !== 'bridge') {
     // On each gateway address of the network: a container's resolv.conf names both (names.ts).

@@ -8,7 +8,7 @@ import { newId, shortId } from '../lib/ids';
 import type { EndpointRow, NetworkRow } from './store';
 import { macFor, parseCidr } from './ipam/ipam';
 import { deleteLink, newHostIfName, vethSteps } from './drivers/bridge/bridge';
-import { ip6ToBig, isV6, parseCidr6 } from './ipam/ipam6';
+import { ip6ToBig, isV6, parseCidr6, randomMac } from './ipam/ipam6';
 import { runSteps } from './exec';
 import { host } from '../runtime/net';
 import { PortMapper } from './ports/ports';
@@ -109,6 +109,9 @@ export function setup(svc: NetworkService, rec: ContainerRecord): Promise<NetSet
       for (const ep of eps) undos.push(await attach(svc, rec, ep, ns, i++, ep === gw));
       const first = svc.endpointsOfContainer(rec.id).find((e) => e.ip && e.hostIf);
       let firewall = needsPortRules(svc, rec.id);
+      if (!first && PortMapper.wanted(rec).length && svc.endpointsOfContainer(rec.id).some((e) => e.ip6 && e.hostIf)) {
+        throw invalid('berth publishes ports of containers that have an IPv4 address: this one is on IPv6-only networks only');
+      }
       if (first && PortMapper.wanted(rec).length) {
         // Host ports one container at a time: a random port is found, then held.
         await svc.locks.with([{ key: 'ports', exclusive: true }], () => svc.ports.map(rec, first.ip, first.ip6 || undefined));
@@ -136,7 +139,8 @@ export async function attach(svc: NetworkService, rec: ContainerRecord, ep: Endp
   if (!n) throw notFound(`network ${ep.networkId} not found`);
   const ip = allocate(svc, n, ep);
   const ip6 = n.ipv6 ? allocate6(svc, n, ep) : '';
-  const mac = ep.staticMac || macFor(ip);
+  // Docker's MAC is made from the IPv4 address; on an IPv6-only network there is none, so a random one.
+  const mac = ep.staticMac || (ip ? macFor(ip) : randomMac());
   const hostIf = newHostIfName();
   const ifname = `eth${index}`;
   // Record the address before the links exist, so that a crash in between is swept at the next start.
@@ -146,8 +150,8 @@ export async function attach(svc: NetworkService, rec: ContainerRecord, ep: Endp
   crashPoint('network-attach.before-veth');
   try {
     await upBridge(svc, n);
-    const undo = await runSteps(vethSteps({ bridge: n.bridge, netns: ns, ifname, address: `${ip}/${parseCidr(n.subnet).prefix}`, mac,
-      gateway: primary && !n.internal ? n.gateway : undefined, ipv6: n.ipv6,
+    const undo = await runSteps(vethSteps({ bridge: n.bridge, netns: ns, ifname, address: ip ? `${ip}/${parseCidr(n.subnet).prefix}` : undefined, mac,
+      gateway: ip && primary && !n.internal ? n.gateway : undefined, ipv6: n.ipv6,
       address6: ip6 ? `${ip6}/${parseCidr6(n.subnet6).prefix}` : undefined, gateway6: ip6 && primary && !n.internal ? n.gateway6 : undefined,
       linkLocal: (ep.linkLocalIps ?? []).filter((a) => n.ipv6 || !isV6(a)) }, hostIf));
     return async () => {
@@ -166,7 +170,7 @@ export function gatewayEndpoint(svc: NetworkService, eps: EndpointRow[]): Endpoi
   let best: EndpointRow | undefined;
   for (const e of eps) {
     const n = svc.nets.get(e.networkId);
-    if (!n || n.internal || !n.gateway) continue;
+    if (!n || n.internal || (!n.gateway && !n.gateway6)) continue;
     if (!best || (e.gwPriority ?? 0) > (best.gwPriority ?? 0)) best = e;
   }
   return best;
@@ -177,7 +181,7 @@ export async function rerouteDefault(svc: NetworkService, containerId: string): 
   const gw = gatewayEndpoint(svc, svc.endpointsOfContainer(containerId).filter((e) => e.hostIf));
   const n = gw && svc.nets.get(gw.networkId);
   if (!gw || !n) return;
-  await host.defaultRoute({ name: gw.ifname, gateway: n.gateway, netns: svc.netns.pathOf(shortId(containerId)) });
+  if (gw.ip) await host.defaultRoute({ name: gw.ifname, gateway: n.gateway, netns: svc.netns.pathOf(shortId(containerId)) });
   if (gw.ip6) await host.defaultRoute({ name: gw.ifname, gateway: n.gateway6, netns: svc.netns.pathOf(shortId(containerId)) });
 }
 

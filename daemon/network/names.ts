@@ -28,19 +28,19 @@ export function resolveName(svc: NetworkService, networkId: string, name: string
   for (const l of links.filter((x) => x.alias.toLowerCase() === name)) {
     let target: string | undefined;
     try { target = svc.d.containers.lookup(l.target).rec.id; } catch { continue; }
-    const ep = order.map((id) => svc.endpointsOf(id).find((e) => e.containerId === target && e.ip && e.hostIf)).find(Boolean);
-    if (ep && !ips.includes(ep.ip)) ips.push(ep.ip, ...(ep.ip6 ? [ep.ip6] : []));
+    const ep = order.map((id) => svc.endpointsOf(id).find((e) => e.containerId === target && (e.ip || e.ip6) && e.hostIf)).find(Boolean);
+    if (ep) for (const ip of [ep.ip, ep.ip6 ?? '']) if (ip && !ips.includes(ip)) ips.push(ip);
   }
   if (ips.length) return ips;
   for (const id of order) {
     const n = svc.nets.get(id);
     if (!n || n.name === 'bridge') continue; // the default bridge has no names (as Docker's)
     for (const e of svc.endpointsOf(id)) {
-      if (!e.ip || !e.hostIf) continue;
+      if ((!e.ip && !e.ip6) || !e.hostIf) continue; // (an IPv6-only network's endpoints have no IPv4 address)
       let cname = '';
       try { cname = svc.d.containers.lookup(e.containerId).rec.name.slice(1).toLowerCase(); } catch { continue; }
       if (name === cname || e.aliases.some((a) => a.toLowerCase() === name) || name === shortId(e.containerId) || name === e.containerId) {
-        ips.push(e.ip, ...(e.ip6 ? [e.ip6] : []));
+        ips.push(...[e.ip, e.ip6 ?? ''].filter(Boolean));
       }
     }
     // The first network (in the asker's order) that knows the name answers, as Docker's resolver does.

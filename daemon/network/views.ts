@@ -85,7 +85,7 @@ export function inspect(svc: NetworkService, n: NetworkRow, verbose = false): Re
       if (!e.hostIf || !svc.d.containers.isRunningId(e.containerId)) continue;
       let name = '';
       try { name = svc.d.containers.lookup(e.containerId).rec.name.slice(1); } catch { continue; }
-      containers[e.containerId] = { Name: name, EndpointID: e.endpointId, MacAddress: e.mac, IPv4Address: `${e.ip}/${parseCidr(n.subnet).prefix}`,
+      containers[e.containerId] = { Name: name, EndpointID: e.endpointId, MacAddress: e.mac, IPv4Address: e.ip ? `${e.ip}/${parseCidr(n.subnet).prefix}` : '',
         IPv6Address: e.ip6 ? `${e.ip6}/${parseCidr6(n.subnet6).prefix}` : '' };
     }
   } else {
@@ -120,7 +120,9 @@ export function inspect(svc: NetworkService, n: NetworkRow, verbose = false): Re
     Created: n.created,
     Scope: 'local',
     Driver: n.driver,
-    EnableIPv4: true,
+    // An IPv6-only network has no IPv4 subnet; host and none have no addresses of their own (Docker 28
+    // shows false for both).
+    EnableIPv4: n.driver === 'bridge' && !!n.subnet,
     EnableIPv6: n.ipv6,
     IPAM: { Driver: 'default', Options: n.name === 'bridge' || n.driver !== 'bridge' ? null : n.ipamOptions ?? null, Config: cfg },
     Internal: n.internal,

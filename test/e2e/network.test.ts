@@ -237,8 +237,8 @@ describe('the default route among several networks (GwPriority)', () => {
 
   // IPv6 networks are tested in ipv6.test.ts, with berthd in a namespace of its own (an IPv6 network turns
   // on IPv6 forwarding, which this file's daemon must not do to the machine).
-  test('IPv6-only networks and --ip6 on the default bridge are refused', async () => {
-    await fails(/without IPv4/, 'network', 'create', '--ipv4=false', 'v4less');
+  test('a network with neither IPv4 nor IPv6, and --ip6 on the default bridge, are refused', async () => {
+    await fails(/needs IPv4 or IPv6/, 'network', 'create', '--ipv4=false', 'v4less');
     await fails(/supported on user defined networks only/, 'run', '--rm', '--ip6', 'fd00::5', 'busybox', 'true');
     assert.doesNotMatch(await ok('network', 'ls', '--format', '{{.Name}}'), /v4less/);
   });

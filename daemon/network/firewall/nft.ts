@@ -45,7 +45,7 @@ export function renderTable(table: string, nets: FwNetwork[], ports: FwPort[]): 
     if (n.internal) {
       sealed.push(`iifname ${q(n.bridge)} oifname != ${q(n.bridge)} drop`);
       sealed.push(`oifname ${q(n.bridge)} iifname != ${q(n.bridge)} drop`);
-    } else if (n.masquerade) {
+    } else if (n.masquerade && n.subnet) {
       post.push(`ip saddr ${n.subnet} oifname != ${q(n.bridge)} masquerade`);
     }
     // icc=false: frames between two ports of one bridge never reach the ip family's hooks (they are
