@@ -165,15 +165,19 @@ export async function attach(svc: NetworkService, rec: ContainerRecord, ep: Endp
 }
 
 /** The endpoint whose network gives the default route: the highest GwPriority among networks that are
- *  not internal, the first one connected on a tie. */
+ *  not internal, the first one connected on a tie; among networks with IPv4 first, so that an IPv6-only
+ *  network never takes the IPv4 default route away (it gives the route when the container has no other). */
 export function gatewayEndpoint(svc: NetworkService, eps: EndpointRow[]): EndpointRow | undefined {
-  let best: EndpointRow | undefined;
-  for (const e of eps) {
-    const n = svc.nets.get(e.networkId);
-    if (!n || n.internal || (!n.gateway && !n.gateway6)) continue;
-    if (!best || (e.gwPriority ?? 0) > (best.gwPriority ?? 0)) best = e;
-  }
-  return best;
+  const pick = (usable: (n: NetworkRow) => boolean) => {
+    let best: EndpointRow | undefined;
+    for (const e of eps) {
+      const n = svc.nets.get(e.networkId);
+      if (!n || n.internal || !usable(n)) continue;
+      if (!best || (e.gwPriority ?? 0) > (best.gwPriority ?? 0)) best = e;
+    }
+    return best;
+  };
+  return pick((n) => !!n.gateway) ?? pick((n) => n.ipv6 && !!n.gateway6);
 }
 
 /** A running container's default route, after a connect or disconnect changed its networks. */
@@ -231,7 +235,8 @@ export function connect(svc: NetworkService, ref: string, ctrRef: string, cfg: E
         const before = gatewayEndpoint(svc, others);
         // The new network takes the default route when its priority is above the current one's, or when
         // the container had none (only internal networks so far).
-        const takes = gatewayEndpoint(svc, before ? [before, ep] : [ep]) === ep && (!before || ep.gwPriority > before.gwPriority);
+        // (An IPv4 network also takes it from an IPv6-only one, which gave only an IPv6 route.)
+        const takes = gatewayEndpoint(svc, before ? [before, ep] : [ep]) === ep && (!before || ep.gwPriority > before.gwPriority || (!before.ip && !!n.gateway));
         await attach(svc, live.rec, ep, svc.netns.pathOf(shortId(live.rec.id)), i, takes);
         crashPoint('network-connect.after-veth');
         if (n.options[ICC_OPT] === 'false') await svc.applyFirewall();

@@ -150,6 +150,15 @@ describe('IPv6-only networks (--ipv4=false --ipv6, EnableIPv4=false)', () => {
     assert.equal(q.code, 0, `${show(q)}\n--- berthd.log\n${logTail()}`);
     assert.match(q.stdout, /fd00:d6:0:9::2/);
     await ok('exec', 'o6b', 'ping', '-6', '-c', '1', '-W', '3', 'o6a');
+    // Connected to an IPv4 network too: that one gives the IPv4 default route, the IPv6 one stays.
+    await ok('network', 'create', 'o6v4');
+    const gw4 = (await inspect('o6v4')).IPAM.Config[0].Gateway as string;
+    await ok('network', 'connect', 'o6v4', 'o6b');
+    const both = await ok('exec', 'o6b', 'sh', '-c', 'ip -4 route; ip -6 route');
+    assert.match(both, new RegExp(`default via ${gw4.replace(/\./g, '\\.')} dev eth1`), both);
+    assert.match(both, /default via fd00:d6:0:9::1 dev eth0/, both);
+    await ok('network', 'disconnect', 'o6v4', 'o6b');
+    await ok('network', 'rm', 'o6v4');
 
     // Bad input: Docker's 400, nothing made.
     await fails(/IPv4 is not enabled on network only6/, 'run', '-d', '--name', 'o6bad', '--network', 'only6', '--ip', '10.9.9.9', 'busybox', 'true');
