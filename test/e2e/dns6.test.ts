@@ -159,6 +159,14 @@ describe('IPv6-only networks (--ipv4=false --ipv6, EnableIPv4=false)', () => {
     assert.match(both, /default via fd00:d6:0:9::1 dev eth0/, both);
     await ok('network', 'disconnect', 'o6v4', 'o6b');
     await ok('network', 'rm', 'o6v4');
+    // A restart of berthd (the containers live on): the bridge without IPv4 and its server come back.
+    await b.stop();
+    await b.restart();
+    assert.equal((await inspect('only6')).EnableIPv4, false);
+    const again = await b.docker(['exec', 'o6b', 'timeout', '6', 'nslookup', '-type=aaaa', 'o6a']);
+    assert.equal(again.code, 0, `${show(again)}\n--- berthd.log\n${logTail()}`);
+    assert.match(again.stdout, /fd00:d6:0:9::2/);
+    await ok('run', '--rm', '--network', 'only6', 'busybox', 'ping', '-6', '-c', '1', '-W', '3', 'six');
 
     // Bad input: Docker's 400, nothing made.
     await fails(/IPv4 is not enabled on network only6/, 'run', '-d', '--name', 'o6bad', '--network', 'only6', '--ip', '10.9.9.9', 'busybox', 'true');
