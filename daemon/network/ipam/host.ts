@@ -1,5 +1,5 @@
-// What the host's network already uses: the IPv4 (and IPv6) destinations of its routes (every table, so VPN and policy
-// routes count) and the subnets of its addresses. A bridge berth makes on a subnet the host already routes
+// What the host's network already uses: the IPv4 (and IPv6) destinations of its routes (every table, so VPN
+// and policy routes count) and the subnets of its addresses. A bridge berth makes on a subnet the host already routes
 // elsewhere (docker0's 172.17.0.0/16 on a host that has run Docker, a VPN's 10.8.0.0/24) gets no traffic:
 // the kernel keeps sending that subnet to the other device. Read with `ip -j`, once per network create and
 // once at start.
