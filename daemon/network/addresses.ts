@@ -3,7 +3,7 @@
 import { BerthError, invalid } from '../errors/errors';
 import type { EndpointRow, NetworkRow } from './store';
 import { cidrString, contains, DEFAULT_POOLS, firstFree, intToIp, ipToInt, parseCidr, subnetFromPools, overlaps, type Cidr } from './ipam/ipam';
-import { hostNets, type HostNet } from './ipam/host';
+import { hostNets, hostNets6, type HostNet, type HostNet6 } from './ipam/host';
 import { bigToIp6, cidr6String, contains6, firstFree6, ip6ToBig, isV6, overlaps6, parseCidr6, subnet6FromPool, ulaPool, type Cidr6 } from './ipam/ipam6';
 import { NO_V6, type NetworkService } from './service';
 import { ourBridges } from './bridges';
@@ -17,13 +17,25 @@ export async function hostOverlaps(svc: NetworkService, sub: Cidr): Promise<Host
   return nets.filter((h) => overlaps(h.cidr, sub));
 }
 
-export function overlapWarning(svc: NetworkService, key: string, what: string, sub: Cidr, hits: HostNet[]): string {
-  const w = `${what} ${cidrString(sub)} overlaps ${hits.map((h) => `${h.text}${h.dev ? ` (dev ${h.dev})` : ''}`).join(', ')} on this host: ` +
+export function overlapWarning(svc: NetworkService, key: string, what: string, sub: Cidr | Cidr6, hits: Array<HostNet | HostNet6>): string {
+  const text = typeof sub.base === 'bigint' ? cidr6String(sub as Cidr6) : cidrString(sub as Cidr);
+  const w = `${what} ${text} overlaps ${hits.map((h) => `${h.text}${h.dev ? ` (dev ${h.dev})` : ''}`).join(', ')} on this host: ` +
     'traffic for those addresses may go to the other device';
   svc.overlapWarnings.set(key, w);
-  svc.d.log.warn({ subnet: cidrString(sub), host: hits.map((h) => h.text) }, w);
+  svc.d.log.warn({ subnet: text, host: hits.map((h) => h.text) }, w);
   return w;
 }
+
+/** The host's IPv6 routes and addresses (an empty list, logged, when they cannot be read). */
+export function host6(svc: NetworkService): Promise<HostNet6[]> {
+  return hostNets6(ourBridges(svc)).catch((err) => {
+    svc.d.log.warn({ err }, 'cannot read the host\'s IPv6 routes and addresses; IPv6 subnets are chosen without them');
+    return [] as HostNet6[];
+  });
+}
+
+/** The key of a network's IPv6 overlap warning in svc.overlapWarnings (its IPv4 one is the network's id). */
+export const v6WarningKey = (id: string) => `${id}/v6`;
 
 /** The default bridge's subnet and gateway: daemon.json `bip` as given (with a warning when the host
  *  already routes part of it), else the one it has when the host still does not use it, else the first
@@ -51,41 +63,50 @@ export async function defaultSubnet(svc: NetworkService, current: NetworkRow | u
   return { sub, gw: intToIp(sub.base + 1) };
 }
 
-/** The default bridge's IPv6 (daemon.json `ipv6`): `fixed-cidr-v6` as given, else the ULA /64 it has, else
- *  the first free /64 of the engine's ULA pool (Docker 28 does the same when fixed-cidr-v6 is absent). */
-export function defaultV6(svc: NetworkService, current: NetworkRow | undefined): typeof NO_V6 {
+/** The default bridge's IPv6 (daemon.json `ipv6`): `fixed-cidr-v6` as given (with a warning when the host
+ *  already routes part of it), else the ULA /64 it has while the host still does not use it, else the first
+ *  free /64 of the engine's ULA pool (Docker 28 does the same when fixed-cidr-v6 is absent). */
+export async function defaultV6(svc: NetworkService, current: NetworkRow | undefined): Promise<typeof NO_V6> {
   const cfg = svc.d.config;
   if (!cfg.ipv6) return NO_V6;
+  const host = await host6(svc);
   if (cfg.fixedCidrV6) {
     const sub = parseCidr6(cfg.fixedCidrV6);
-    return { ipv6: true, subnet6: cidr6String(sub), ipRange6: '', gateway6: bigToIp6(sub.base + 1n), ipamUser6: true };
+    const hits = host.filter((h) => overlaps6(h.cidr, sub));
+    if (hits.length) overlapWarning(svc, v6WarningKey('bridge'), 'fixed-cidr-v6', sub, hits);
+    return { ...NO_V6, ipv6: true, subnet6: cidr6String(sub), gateway6: bigToIp6(sub.base + 1n), ipamUser6: true };
   }
   if (current?.ipv6 && !current.ipamUser6 && current.subnet6) {
-    return { ipv6: true, subnet6: current.subnet6, ipRange6: '', gateway6: current.gateway6, ipamUser6: false };
+    const sub = parseCidr6(current.subnet6);
+    if (!host.some((h) => overlaps6(h.cidr, sub))) return { ...NO_V6, ipv6: true, subnet6: current.subnet6, gateway6: current.gateway6 };
   }
-  const sub = freeUla(svc);
-  return { ipv6: true, subnet6: cidr6String(sub), ipRange6: '', gateway6: bigToIp6(sub.base + 1n), ipamUser6: false };
+  const sub = freeUla(svc, host);
+  return { ...NO_V6, ipv6: true, subnet6: cidr6String(sub), gateway6: bigToIp6(sub.base + 1n) };
 }
 
-/** A /64 of the engine's ULA pool that no network uses. */
-export function freeUla(svc: NetworkService): Cidr6 {
+/** A /64 of the engine's ULA pool that no network uses and that overlaps no route or address of the host
+ *  (`host`: hostNets6's list), as the IPv4 pools are chosen. */
+export function freeUla(svc: NetworkService, host: HostNet6[]): Cidr6 {
   const used = svc.all().filter((n) => n.subnet6).map((n) => parseCidr6(n.subnet6));
-  const sub = subnet6FromPool(ulaPool(svc.d.engineId), 64, used);
+  const sub = subnet6FromPool(ulaPool(svc.d.engineId), 64, [...used, ...host.map((h) => h.cidr)]);
   if (!sub) throw new BerthError('forbidden', 'could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network');
   return sub;
 }
 
-/** A new network's IPv6 subnet, range and gateway: as given (a subnet no other network overlaps), or a
- *  /64 of the engine's ULA pool. */
-export function ipv6Config(svc: NetworkService, c: { Subnet?: string; IPRange?: string; Gateway?: string }): typeof NO_V6 {
+/** A new network's IPv6 subnet, range and gateway: as given (a subnet no other network overlaps; `hits`
+ *  says which routes and addresses of the host it overlaps, for the warning), or a /64 of the engine's ULA
+ *  pool that overlaps nothing. */
+export async function ipv6Config(svc: NetworkService, c: { Subnet?: string; IPRange?: string; Gateway?: string }): Promise<typeof NO_V6 & { hits: HostNet6[] }> {
   let sub: Cidr6;
+  let hits: HostNet6[] = [];
   if (c.Subnet) {
     sub = parseCidr6(c.Subnet);
     const s = sub;
     if (svc.all().some((n) => n.subnet6 && overlaps6(parseCidr6(n.subnet6), s))) throw new BerthError('forbidden', 'invalid pool request: Pool overlaps with other one on this address space');
+    hits = (await host6(svc)).filter((h) => overlaps6(h.cidr, s));
   } else {
     if (c.IPRange || c.Gateway) throw invalid('no matching subnet for range / gateway: give --subnet');
-    sub = freeUla(svc);
+    sub = freeUla(svc, await host6(svc));
   }
   let range = '';
   if (c.IPRange) {
@@ -95,11 +116,12 @@ export function ipv6Config(svc: NetworkService, c: { Subnet?: string; IPRange?: 
   }
   const gateway = c.Gateway ? bigToIp6(ip6ToBig(c.Gateway)) : bigToIp6(sub.base + 1n);
   if (!contains6(sub, ip6ToBig(gateway))) throw invalid(`no matching subnet for gateway ${c.Gateway}`);
-  return { ipv6: true, subnet6: cidr6String(sub), ipRange6: range, gateway6: gateway, ipamUser6: !!c.Subnet };
+  return { ipv6: true, subnet6: cidr6String(sub), ipRange6: range, gateway6: gateway, ipamUser6: !!c.Subnet, gateway6Implied: !!c.Subnet && !c.Gateway, hits };
 }
 
 export function checkStaticIp(svc: NetworkService, n: NetworkRow, ip: string): void {
   if (n.name === 'bridge' || n.driver !== 'bridge') throw invalid('user specified IP address is supported on user defined networks only');
+  if (!n.subnet) throw invalid(`Invalid address ${ip}: IPv4 is not enabled on network ${n.name}`);
   if (!n.ipamUser) throw invalid('user specified IP address is supported only when connecting to networks with user configured subnets');
   const sub = parseCidr(n.subnet);
   const range = n.ipRange ? parseCidr(n.ipRange) : sub;
@@ -118,6 +140,7 @@ export function checkStaticIp6(svc: NetworkService, n: NetworkRow, ip: string): 
 }
 
 export function allocate(svc: NetworkService, n: NetworkRow, ep: EndpointRow): string {
+  if (!n.subnet) return ''; // an IPv6-only network (EnableIPv4=false): no IPv4 address
   const sub = parseCidr(n.subnet);
   if (ep.staticIp) {
     if (svc.endpointsOf(n.id).some((e) => e.containerId !== ep.containerId && e.ip === ep.staticIp)) throw new BerthError('forbidden', `Address already in use`);

@@ -4,7 +4,7 @@ import { parseCidr } from './ipam/ipam';
 import { ensureBridge } from './drivers/bridge/bridge';
 import { parseCidr6 } from './ipam/ipam6';
 import { host } from '../runtime/net';
-import { resolveName } from './names';
+import { embeddedServers, resolveName } from './names';
 import type { NetworkService } from './service';
 
 /** Devices of berth's own networks: their routes are not the host's. */
@@ -23,11 +23,14 @@ export function upBridge(svc: NetworkService, n: NetworkRow): Promise<void> {
 }
 
 export async function bringUp(svc: NetworkService, n: NetworkRow): Promise<void> {
-  await ensureBridge(n.bridge, `${n.gateway}/${parseCidr(n.subnet).prefix}`);
+  await ensureBridge(n.bridge, n.subnet ? `${n.gateway}/${parseCidr(n.subnet).prefix}` : undefined);
   if (n.ipv6) await bridgeV6(svc, n);
   if (n.name !== 'bridge') {
-    await svc.dns.listen(n.gateway, (name, from) => resolveName(svc, n.id, name, from))
-      .catch((err) => svc.d.log.warn({ err, network: n.name }, 'embedded DNS server not started'));
+    // On each gateway address of the network: a container's resolv.conf names both (names.ts).
+    for (const gw of embeddedServers(n)) {
+      await svc.dns.listen(gw, (name, from) => resolveName(svc, n.id, name, from))
+        .catch((err) => svc.d.log.warn({ err, network: n.name, address: gw }, 'embedded DNS server not started'));
+    }
   }
 }
 

@@ -9,7 +9,7 @@ import { hostNets, type HostNet } from './ipam/host';
 import { contains6, ip6ToBig, isV6, parseCidr6 } from './ipam/ipam6';
 import { crashPoint } from '../lib/crash';
 import { NO_V6, type CreateBody, BRIDGE_NAME_OPT, type NetworkService } from './service';
-import { hostOverlaps, overlapWarning, ipv6Config } from './addresses';
+import { hostOverlaps, overlapWarning, ipv6Config, v6WarningKey } from './addresses';
 import { ourBridges, upBridge } from './bridges';
 import { addNetworkFirewall } from './firewalling';
 
@@ -22,25 +22,32 @@ export function create(svc: NetworkService, body: CreateBody): Promise<{ Id: str
     if (driver === 'host' || driver === 'null' || driver === 'none') throw new BerthError('forbidden', `only one instance of "${driver}" network is allowed`);
     if (driver !== 'bridge') throw notFound(`plugin "${driver}" not found`);
     if (body.IPAM?.Driver && body.IPAM.Driver !== 'default') throw notFound(`plugin "${body.IPAM.Driver}" not found`);
-    if (body.EnableIPv4 === false) throw invalid('berth does not support networks without IPv4 (EnableIPv4=false)');
     const configs = body.IPAM?.Config ?? [];
     const v6Config = (x: { Subnet?: string; IPRange?: string; Gateway?: string }) => isV6(x.Subnet ?? '') || (!x.Subnet && (isV6(x.Gateway ?? '') || isV6(x.IPRange ?? '')));
     const ipv4 = configs.filter((x) => !v6Config(x));
     const ipv6 = configs.filter(v6Config);
     if (ipv4.length > 1) throw invalid('berth supports one IPv4 subnet per network');
     if (ipv6.length > 1) throw invalid('berth supports one IPv6 subnet per network');
+    // EnableIPv4=false (API 1.48, `--ipv4=false`): an IPv6-only network, with no IPv4 subnet, gateway or
+    // addresses; it must have IPv6 instead.
+    const noV4 = body.EnableIPv4 === false;
+    if (noV4 && ipv4.length) throw invalid('IPv4 is disabled on this network (EnableIPv4=false): it takes no IPv4 subnet, range or gateway');
+    if (noV4 && !body.EnableIPv6 && !ipv6.length) throw invalid('a network needs IPv4 or IPv6: EnableIPv4=false needs EnableIPv6=true');
     // An IPv6 subnet given without EnableIPv6 gives the network IPv6 (berth's choice: docker-py's tests
     // create such networks and give containers --ip6 addresses on them).
-    const v6 = body.EnableIPv6 || ipv6.length ? ipv6Config(svc, ipv6[0] ?? {}) : NO_V6;
+    const { hits: overlapHits6, ...v6 } = body.EnableIPv6 || ipv6.length ? await ipv6Config(svc, ipv6[0] ?? {}) : { ...NO_V6, hits: [] };
     const used = svc.all().filter((n) => n.subnet).map((n) => parseCidr(n.subnet));
     const c = ipv4[0] ?? {};
-    let sub: Cidr;
+    let sub: Cidr | undefined;
     let overlapHits: HostNet[] = [];
-    if (c.Subnet) {
-      sub = parseCidr(c.Subnet);
-      if (used.some((u) => overlaps(u, sub))) throw new BerthError('forbidden', `invalid pool request: Pool overlaps with other one on this address space`);
+    if (noV4) {
+      sub = undefined;
+    } else if (c.Subnet) {
+      const s = parseCidr(c.Subnet);
+      sub = s;
+      if (used.some((u) => overlaps(u, s))) throw new BerthError('forbidden', `invalid pool request: Pool overlaps with other one on this address space`);
       // Asked for: used as given, with a warning when the host routes part of it elsewhere.
-      overlapHits = await hostOverlaps(svc, sub);
+      overlapHits = await hostOverlaps(svc, s);
     } else {
       if (c.IPRange || c.Gateway) throw invalid('no matching subnet for range / gateway: give --subnet');
       const pools = svc.d.config.defaultAddressPools.length ? svc.d.config.defaultAddressPools : DEFAULT_POOLS;
@@ -53,15 +60,18 @@ export function create(svc: NetworkService, body: CreateBody): Promise<{ Id: str
       if (!got) throw new BerthError('forbidden', 'could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network');
       sub = got;
     }
-    let range: Cidr | undefined;
-    if (c.IPRange) {
-      range = parseCidr(c.IPRange);
-      if (!contains(sub, range.base) || !contains(sub, range.base + range.size - 1)) throw invalid(`Invalid Address ${c.IPRange}: it must be a subset of ${cidrString(sub)}`);
-    }
-    const gateway = c.Gateway ?? intToIp(sub.base + 1);
-    if (!contains(sub, ipToInt(gateway))) throw invalid(`no matching subnet for gateway ${gateway}`);
-    for (const [k, v] of Object.entries(c.AuxiliaryAddresses ?? {})) {
-      if (!contains(sub, ipToInt(v))) throw invalid(`no matching subnet for aux-address ${k}=${v}`);
+    let gateway = '';
+    if (sub) {
+      const s = sub;
+      if (c.IPRange) {
+        const range = parseCidr(c.IPRange);
+        if (!contains(s, range.base) || !contains(s, range.base + range.size - 1)) throw invalid(`Invalid Address ${c.IPRange}: it must be a subset of ${cidrString(s)}`);
+      }
+      gateway = c.Gateway ?? intToIp(s.base + 1);
+      if (!contains(s, ipToInt(gateway))) throw invalid(`no matching subnet for gateway ${gateway}`);
+      for (const [k, v] of Object.entries(c.AuxiliaryAddresses ?? {})) {
+        if (!contains(s, ipToInt(v))) throw invalid(`no matching subnet for aux-address ${k}=${v}`);
+      }
     }
     const aux6 = ipv6[0]?.AuxiliaryAddresses ?? {};
     for (const [k, v] of Object.entries(aux6)) {
@@ -73,9 +83,9 @@ export function create(svc: NetworkService, body: CreateBody): Promise<{ Id: str
     if (!/^[A-Za-z0-9_.-]{1,15}$/.test(bridge)) throw invalid(`invalid bridge name: ${bridge}`);
     if (svc.all().some((n) => n.bridge === bridge)) throw conflict(`bridge name ${bridge} is already in use`);
     const row: NetworkRow = {
-      id, name, driver, created: rfc3339Nano(nowNs()), bridge, subnet: cidrString(sub), ipRange: c.IPRange ?? '', gateway,
+      id, name, driver, created: rfc3339Nano(nowNs()), bridge, subnet: sub ? cidrString(sub) : '', ipRange: c.IPRange ?? '', gateway,
       aux: { ...(c.AuxiliaryAddresses ?? {}), ...aux6 }, internal: !!body.Internal, attachable: !!body.Attachable, labels: body.Labels ?? {}, options,
-      ipamUser: !!c.Subnet, ...v6,
+      ipamUser: !!c.Subnet, gatewayImplied: !!c.Subnet && !c.Gateway, ...v6,
       // Shown back as sent: Docker keeps null when the body had no IPAM.Options (docker-py) and {} when
       // it sent an empty object (the docker CLI).
       ipamOptions: body.IPAM?.Options && typeof body.IPAM.Options === 'object' ? { ...body.IPAM.Options } : null,
@@ -98,7 +108,10 @@ export function create(svc: NetworkService, body: CreateBody): Promise<{ Id: str
       await svc.applyFirewall().catch(() => {});
       throw e;
     }
-    const warning = overlapHits.length ? overlapWarning(svc, id, `subnet of network ${name}`, sub, overlapHits) : '';
+    const warning = [
+      sub && overlapHits.length ? overlapWarning(svc, id, `subnet of network ${name}`, sub, overlapHits) : '',
+      overlapHits6.length ? overlapWarning(svc, v6WarningKey(id), `IPv6 subnet of network ${name}`, parseCidr6(v6.subnet6), overlapHits6) : '',
+    ].filter(Boolean).join('\n');
     svc.d.events.emit('network', 'create', id, { name, type: driver });
     return { Id: id, Warning: warning };
   });

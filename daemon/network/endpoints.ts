@@ -8,7 +8,7 @@ import { newId, shortId } from '../lib/ids';
 import type { EndpointRow, NetworkRow } from './store';
 import { macFor, parseCidr } from './ipam/ipam';
 import { deleteLink, newHostIfName, vethSteps } from './drivers/bridge/bridge';
-import { ip6ToBig, isV6, parseCidr6 } from './ipam/ipam6';
+import { ip6ToBig, isV6, parseCidr6, randomMac } from './ipam/ipam6';
 import { runSteps } from './exec';
 import { host } from '../runtime/net';
 import { PortMapper } from './ports/ports';
@@ -109,6 +109,9 @@ export function setup(svc: NetworkService, rec: ContainerRecord): Promise<NetSet
       for (const ep of eps) undos.push(await attach(svc, rec, ep, ns, i++, ep === gw));
       const first = svc.endpointsOfContainer(rec.id).find((e) => e.ip && e.hostIf);
       let firewall = needsPortRules(svc, rec.id);
+      if (!first && PortMapper.wanted(rec).length && svc.endpointsOfContainer(rec.id).some((e) => e.ip6 && e.hostIf)) {
+        throw invalid('berth publishes ports of containers that have an IPv4 address: this one is on IPv6-only networks only');
+      }
       if (first && PortMapper.wanted(rec).length) {
         // Host ports one container at a time: a random port is found, then held.
         await svc.locks.with([{ key: 'ports', exclusive: true }], () => svc.ports.map(rec, first.ip, first.ip6 || undefined));
@@ -127,7 +130,7 @@ export function setup(svc: NetworkService, rec: ContainerRecord): Promise<NetSet
     }
     const mine = svc.endpointsOfContainer(rec.id);
     const user = mine.map((e) => svc.nets.get(e.networkId)).find((n) => n && n.name !== 'bridge');
-    return { netns: ns, hosts: svc.hosts(rec, mine), resolvConf: svc.resolvConf(rec, user?.gateway) };
+    return { netns: ns, hosts: svc.hosts(rec, mine), resolvConf: svc.resolvConf(rec, user) };
   });
 }
 
@@ -136,7 +139,8 @@ export async function attach(svc: NetworkService, rec: ContainerRecord, ep: Endp
   if (!n) throw notFound(`network ${ep.networkId} not found`);
   const ip = allocate(svc, n, ep);
   const ip6 = n.ipv6 ? allocate6(svc, n, ep) : '';
-  const mac = ep.staticMac || macFor(ip);
+  // Docker's MAC is made from the IPv4 address; on an IPv6-only network there is none, so a random one.
+  const mac = ep.staticMac || (ip ? macFor(ip) : randomMac());
   const hostIf = newHostIfName();
   const ifname = `eth${index}`;
   // Record the address before the links exist, so that a crash in between is swept at the next start.
@@ -146,8 +150,8 @@ export async function attach(svc: NetworkService, rec: ContainerRecord, ep: Endp
   crashPoint('network-attach.before-veth');
   try {
     await upBridge(svc, n);
-    const undo = await runSteps(vethSteps({ bridge: n.bridge, netns: ns, ifname, address: `${ip}/${parseCidr(n.subnet).prefix}`, mac,
-      gateway: primary && !n.internal ? n.gateway : undefined, ipv6: n.ipv6,
+    const undo = await runSteps(vethSteps({ bridge: n.bridge, netns: ns, ifname, address: ip ? `${ip}/${parseCidr(n.subnet).prefix}` : undefined, mac,
+      gateway: ip && primary && !n.internal ? n.gateway : undefined, ipv6: n.ipv6,
       address6: ip6 ? `${ip6}/${parseCidr6(n.subnet6).prefix}` : undefined, gateway6: ip6 && primary && !n.internal ? n.gateway6 : undefined,
       linkLocal: (ep.linkLocalIps ?? []).filter((a) => n.ipv6 || !isV6(a)) }, hostIf));
     return async () => {
@@ -161,15 +165,19 @@ export async function attach(svc: NetworkService, rec: ContainerRecord, ep: Endp
 }
 
 /** The endpoint whose network gives the default route: the highest GwPriority among networks that are
- *  not internal, the first one connected on a tie. */
+ *  not internal, the first one connected on a tie; among networks with IPv4 first, so that an IPv6-only
+ *  network never takes the IPv4 default route away (it gives the route when the container has no other). */
 export function gatewayEndpoint(svc: NetworkService, eps: EndpointRow[]): EndpointRow | undefined {
-  let best: EndpointRow | undefined;
-  for (const e of eps) {
-    const n = svc.nets.get(e.networkId);
-    if (!n || n.internal || !n.gateway) continue;
-    if (!best || (e.gwPriority ?? 0) > (best.gwPriority ?? 0)) best = e;
-  }
-  return best;
+  const pick = (usable: (n: NetworkRow) => boolean) => {
+    let best: EndpointRow | undefined;
+    for (const e of eps) {
+      const n = svc.nets.get(e.networkId);
+      if (!n || n.internal || !usable(n)) continue;
+      if (!best || (e.gwPriority ?? 0) > (best.gwPriority ?? 0)) best = e;
+    }
+    return best;
+  };
+  return pick((n) => !!n.gateway) ?? pick((n) => n.ipv6 && !!n.gateway6);
 }
 
 /** A running container's default route, after a connect or disconnect changed its networks. */
@@ -177,7 +185,7 @@ export async function rerouteDefault(svc: NetworkService, containerId: string): 
   const gw = gatewayEndpoint(svc, svc.endpointsOfContainer(containerId).filter((e) => e.hostIf));
   const n = gw && svc.nets.get(gw.networkId);
   if (!gw || !n) return;
-  await host.defaultRoute({ name: gw.ifname, gateway: n.gateway, netns: svc.netns.pathOf(shortId(containerId)) });
+  if (gw.ip) await host.defaultRoute({ name: gw.ifname, gateway: n.gateway, netns: svc.netns.pathOf(shortId(containerId)) });
   if (gw.ip6) await host.defaultRoute({ name: gw.ifname, gateway: n.gateway6, netns: svc.netns.pathOf(shortId(containerId)) });
 }
 
@@ -227,7 +235,8 @@ export function connect(svc: NetworkService, ref: string, ctrRef: string, cfg: E
         const before = gatewayEndpoint(svc, others);
         // The new network takes the default route when its priority is above the current one's, or when
         // the container had none (only internal networks so far).
-        const takes = gatewayEndpoint(svc, before ? [before, ep] : [ep]) === ep && (!before || ep.gwPriority > before.gwPriority);
+        // (An IPv4 network also takes it from an IPv6-only one, which gave only an IPv6 route.)
+        const takes = gatewayEndpoint(svc, before ? [before, ep] : [ep]) === ep && (!before || ep.gwPriority > before.gwPriority || (!before.ip && !!n.gateway));
         await attach(svc, live.rec, ep, svc.netns.pathOf(shortId(live.rec.id)), i, takes);
         crashPoint('network-connect.after-veth');
         if (n.options[ICC_OPT] === 'false') await svc.applyFirewall();

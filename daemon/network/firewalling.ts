@@ -11,7 +11,7 @@ export async function syncHostFirewall(svc: NetworkService): Promise<void> {
   if (!svc.firewallOn) return;
   const chains = chainNames(svc.d.config.bridge);
   const bridges = [...svc.nets.values()].filter((n) => n.driver === 'bridge' && !svc.fwExclude.has(n.id))
-    .map((n) => ({ bridge: n.bridge, dns: n.name !== 'bridge' ? n.gateway : undefined }));
+    .map((n) => ({ bridge: n.bridge, dns: n.name !== 'bridge' ? n.gateway : undefined, dns6: n.name !== 'bridge' && n.ipv6 ? n.gateway6 : undefined }));
   const key = JSON.stringify(bridges);
   if (svc.hostFw?.key === key) return;
   svc.hostFw = undefined;
@@ -33,6 +33,7 @@ export function fwNetwork(svc: NetworkService, n: NetworkRow): FwNetwork {
     masquerade: n.options['com.docker.network.bridge.enable_ip_masquerade'] !== 'false',
     ports: svc.endpointsOf(n.id).filter((e) => e.hostIf).map((e) => e.hostIf),
     dns: n.name !== 'bridge' ? n.gateway : undefined,
+    dns6: n.name !== 'bridge' && n.ipv6 ? n.gateway6 : undefined,
   };
 }
 

@@ -28,19 +28,19 @@ export function resolveName(svc: NetworkService, networkId: string, name: string
   for (const l of links.filter((x) => x.alias.toLowerCase() === name)) {
     let target: string | undefined;
     try { target = svc.d.containers.lookup(l.target).rec.id; } catch { continue; }
-    const ep = order.map((id) => svc.endpointsOf(id).find((e) => e.containerId === target && e.ip && e.hostIf)).find(Boolean);
-    if (ep && !ips.includes(ep.ip)) ips.push(ep.ip, ...(ep.ip6 ? [ep.ip6] : []));
+    const ep = order.map((id) => svc.endpointsOf(id).find((e) => e.containerId === target && (e.ip || e.ip6) && e.hostIf)).find(Boolean);
+    if (ep) for (const ip of [ep.ip, ep.ip6 ?? '']) if (ip && !ips.includes(ip)) ips.push(ip);
   }
   if (ips.length) return ips;
   for (const id of order) {
     const n = svc.nets.get(id);
     if (!n || n.name === 'bridge') continue; // the default bridge has no names (as Docker's)
     for (const e of svc.endpointsOf(id)) {
-      if (!e.ip || !e.hostIf) continue;
+      if ((!e.ip && !e.ip6) || !e.hostIf) continue; // (an IPv6-only network's endpoints have no IPv4 address)
       let cname = '';
       try { cname = svc.d.containers.lookup(e.containerId).rec.name.slice(1).toLowerCase(); } catch { continue; }
       if (name === cname || e.aliases.some((a) => a.toLowerCase() === name) || name === shortId(e.containerId) || name === e.containerId) {
-        ips.push(e.ip, ...(e.ip6 ? [e.ip6] : []));
+        ips.push(...[e.ip, e.ip6 ?? ''].filter(Boolean));
       }
     }
     // The first network (in the asker's order) that knows the name answers, as Docker's resolver does.
@@ -53,21 +53,28 @@ export async function rewriteHosts(svc: NetworkService, rec: ContainerRecord): P
   await writeFile(path.join(svc.d.containers.containerDir(rec.id), 'hosts'), svc.hosts(rec, svc.endpointsOfContainer(rec.id))).catch(() => {});
 }
 
-/** After a connect or disconnect of a running container: its nameserver is the embedded DNS server of a
+/** After a connect or disconnect of a running container: its nameservers are the embedded DNS server of a
  *  user network it is on (a container that joins its first one starts using it; one that leaves the
  *  network whose server it used moves to another), or the host's resolvers when it is on none. */
 export async function rewriteResolvConf(svc: NetworkService, rec: ContainerRecord): Promise<void> {
   const file = path.join(svc.d.containers.containerDir(rec.id), 'resolv.conf');
   const mine = svc.endpointsOfContainer(rec.id).filter((e) => e.hostIf);
-  const gateways = mine.map((e) => svc.nets.get(e.networkId)).filter((n): n is NetworkRow => !!n && n.name !== 'bridge').map((n) => n.gateway);
+  const user = mine.map((e) => svc.nets.get(e.networkId)).filter((n): n is NetworkRow => !!n && n.name !== 'bridge');
   let current = '';
   try { current = readFileSync(file, 'utf8'); } catch { return; }
   const ns = /^nameserver\s+(\S+)/m.exec(current)?.[1];
-  if (ns && gateways.includes(ns)) return;
-  const embedded = gateways[0];
+  if (ns && user.some((n) => embeddedServers(n).includes(ns))) return;
+  const embedded = user[0];
   // A container on the default bridge only, whose resolv.conf names the host's servers, keeps it.
-  if (!embedded && !svc.all().some((n) => n.gateway === ns && n.name !== 'bridge')) return;
+  if (!embedded && !svc.all().some((n) => n.name !== 'bridge' && !!ns && embeddedServers(n).includes(ns))) return;
   await writeFile(file, svc.resolvConf(rec, embedded)).catch((err) => svc.d.log.warn({ err, id: rec.id }, 'resolv.conf after a network change'));
+}
+
+/** The nameservers a container on user network `n` is given: the embedded DNS server on the network's
+ *  IPv4 gateway, then on its IPv6 one (a resolver that asks over IPv6, or tries the next server when one
+ *  does not answer, reaches the same server's answers). */
+export function embeddedServers(n: NetworkRow): string[] {
+  return [n.gateway, n.ipv6 ? n.gateway6 : ''].filter(Boolean);
 }
 
 export function hosts(svc: NetworkService, rec: ContainerRecord, eps: EndpointRow[]): string {
@@ -119,8 +126,8 @@ export function linkEnvironment(svc: NetworkService, rec: ContainerRecord): stri
   return linkPeers(svc, rec, svc.endpointsOfContainer(rec.id)).flatMap((p) => linkEnv(rec.name.slice(1), p));
 }
 
-/** `embedded`: the address of the embedded DNS server (user networks), which then is the only nameserver. */
-export function resolvConf(svc: NetworkService, rec: ContainerRecord, embedded?: string): string {
+/** `embedded`: the user network whose embedded DNS server (on its gateways) is then the only nameserver. */
+export function resolvConf(svc: NetworkService, rec: ContainerRecord, embedded?: NetworkRow): string {
   const hc = rec.hostConfig;
   const host = hostResolvConf();
   const lines = host.split('\n');
@@ -132,7 +139,7 @@ export function resolvConf(svc: NetworkService, rec: ContainerRecord, embedded?:
   if ((hc.DnsOptions ?? []).length) options = hc.DnsOptions;
   if (ns.length === 0) ns = ['8.8.8.8', '8.8.4.4'];
   if (embedded) {
-    ns = [embedded];
+    ns = embeddedServers(embedded);
     if (!(hc.DnsOptions ?? []).length) options = ['ndots:0'];
   }
   const out = [...ns.map((a) => `nameserver ${a}`)];

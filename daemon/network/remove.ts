@@ -4,6 +4,8 @@ import type { NetworkRow } from './store';
 import { deleteBridge } from './drivers/bridge/bridge';
 import { crashPoint } from '../lib/crash';
 import { PREDEFINED, type NetworkService } from './service';
+import { v6WarningKey } from './addresses';
+import { embeddedServers } from './names';
 
 export function remove(svc: NetworkService, ref: string): Promise<void> {
   return svc.admin(async () => {
@@ -19,7 +21,7 @@ export async function removeLocked(svc: NetworkService, n: NetworkRow): Promise<
   if (active.length) {
     throw new BerthError('forbidden', `error while removing network: network ${n.name} id ${n.id} has active endpoints`);
   }
-  svc.dns.close(n.gateway);
+  for (const gw of embeddedServers(n)) svc.dns.close(gw);
   svc.bridgesUp.delete(n.id);
   // The bridge and the rules go side by side (the kernel takes tens of ms for each); the row goes after.
   svc.fwExclude.add(n.id);
@@ -33,6 +35,7 @@ export async function removeLocked(svc: NetworkService, n: NetworkRow): Promise<
     crashPoint('network-rm.after-bridge');
     svc.store.deleteNetwork(n.id);
     svc.overlapWarnings.delete(n.id);
+    svc.overlapWarnings.delete(v6WarningKey(n.id));
     svc.reload();
     if (fw.status === 'rejected') throw fw.reason;
   } finally {

@@ -58,7 +58,7 @@ export interface EndpointConfig {
 export const PREDEFINED = ['bridge', 'host', 'none'];
 
 /** The IPv6 fields of a network without IPv6. */
-export const NO_V6 = { ipv6: false, subnet6: '', ipRange6: '', gateway6: '', ipamUser6: false };
+export const NO_V6 = { ipv6: false, subnet6: '', ipRange6: '', gateway6: '', ipamUser6: false, gateway6Implied: false };
 
 export class NetworkService {
   // The state below is read and changed by the concern files of this directory only (TypeScript has no
@@ -194,7 +194,7 @@ export class NetworkService {
   settled(containerId: string): Promise<void> { return settled(this, containerId); }
   hosts(rec: ContainerRecord, eps: EndpointRow[]): string { return hosts(this, rec, eps); }
   linkEnvironment(rec: ContainerRecord): string[] { return linkEnvironment(this, rec); }
-  resolvConf(rec: ContainerRecord, embedded?: string): string { return resolvConf(this, rec, embedded); }
+  resolvConf(rec: ContainerRecord, embedded?: NetworkRow): string { return resolvConf(this, rec, embedded); }
   portList(rec: ContainerRecord, running: boolean): Array<Record<string, unknown>> { return portList(this, rec, running); }
   settings(rec: ContainerRecord, running: boolean): Record<string, unknown> { return settings(this, rec, running); }
   inspect(n: NetworkRow, verbose = false): Record<string, unknown> { return inspect(this, n, verbose); }

@@ -9,7 +9,8 @@ import { hostNets, type HostNet } from './ipam/host';
 import { hostLinks } from './exec';
 import { writeFile } from 'node:fs/promises';
 import { BRIDGE_NAME_OPT, ICC_OPT, NO_V6, type NetworkService } from './service';
-import { overlapWarning, defaultSubnet, defaultV6 } from './addresses';
+import { overlapWarning, defaultSubnet, defaultV6, host6, v6WarningKey } from './addresses';
+import { overlaps6, parseCidr6 } from './ipam/ipam6';
 import { ourBridges, upBridge } from './bridges';
 import { attach } from './endpoints';
 import { rewriteHosts } from './names';
@@ -19,7 +20,7 @@ export async function init(svc: NetworkService): Promise<void> {
   const cfg = svc.d.config;
   let bridge = svc.byName('bridge');
   const { sub, gw } = await defaultSubnet(svc, bridge);
-  const v6 = defaultV6(svc, bridge);
+  const v6 = await defaultV6(svc, bridge);
   if (bridge && (bridge.bridge !== cfg.bridge || bridge.subnet !== cidrString(sub) || bridge.gateway !== gw || bridge.ipv6 !== v6.ipv6 || bridge.subnet6 !== v6.subnet6)) {
     // The configuration changed: the default network follows it (its endpoints are reassigned at start).
     svc.store.deleteNetwork(bridge.id);
@@ -53,6 +54,15 @@ export async function init(svc: NetworkService): Promise<void> {
     for (const n of asked) {
       const hits = host.filter((h) => overlaps(h.cidr, parseCidr(n.subnet)));
       if (hits.length) overlapWarning(svc, n.id, `subnet of network ${n.name}`, parseCidr(n.subnet), hits);
+    }
+  }
+  const asked6 = svc.all().filter((n) => n.driver === 'bridge' && n.name !== 'bridge' && n.ipv6 && n.ipamUser6 && n.subnet6);
+  if (asked6.length) {
+    const host = await host6(svc);
+    for (const n of asked6) {
+      const sub = parseCidr6(n.subnet6);
+      const hits = host.filter((h) => overlaps6(h.cidr, sub));
+      if (hits.length) overlapWarning(svc, v6WarningKey(n.id), `IPv6 subnet of network ${n.name}`, sub, hits);
     }
   }
   if (svc.firewallOn) {

@@ -22,6 +22,10 @@ export interface NetworkRow {
   ipRange6: string;
   gateway6: string;
   ipamUser6: boolean;
+  /** A subnet was given without a gateway (IPv4, IPv6): inspect shows no Gateway, as Docker shows the
+   *  IPAM config as given. Absent: false. */
+  gatewayImplied?: boolean;
+  gateway6Implied?: boolean;
   /** IPAM.Options as given at create (null: none given). */
   ipamOptions?: Record<string, string> | null;
 }
@@ -57,7 +61,7 @@ const toNet = (r: Raw): NetworkRow => ({
   aux: JSON.parse(r.aux as string), internal: !!r.internal, attachable: !!r.attachable, labels: JSON.parse(r.labels as string),
   options: JSON.parse(r.options as string), ipamUser: !!r.ipam_user,
   ipv6: !!r.enable_ipv6, subnet6: (r.subnet6 as string) ?? '', ipRange6: (r.ip_range6 as string) ?? '', gateway6: (r.gateway6 as string) ?? '',
-  ipamUser6: !!r.ipam_user6,
+  ipamUser6: !!r.ipam_user6, gatewayImplied: !!r.gateway_implied, gateway6Implied: !!r.gateway6_implied,
   ipamOptions: r.ipam_options == null ? null : JSON.parse(r.ipam_options as string),
 });
 const toEp = (r: Raw): EndpointRow => ({
@@ -76,11 +80,11 @@ export class NetworkStore {
   }
   insertNetwork(n: NetworkRow): void {
     this.db.prepare(`INSERT INTO networks (id, name, driver, created, bridge, subnet, ip_range, gateway, aux, internal, attachable, labels, options, ipam_user,
-      enable_ipv6, subnet6, ip_range6, gateway6, ipam_user6, ipam_options)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(n.id, n.name, n.driver, n.created, n.bridge, n.subnet, n.ipRange, n.gateway,
+      enable_ipv6, subnet6, ip_range6, gateway6, ipam_user6, ipam_options, gateway_implied, gateway6_implied)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(n.id, n.name, n.driver, n.created, n.bridge, n.subnet, n.ipRange, n.gateway,
       JSON.stringify(n.aux), n.internal ? 1 : 0, n.attachable ? 1 : 0, JSON.stringify(n.labels), JSON.stringify(n.options), n.ipamUser ? 1 : 0,
       n.ipv6 ? 1 : 0, n.subnet6 ?? '', n.ipRange6 ?? '', n.gateway6 ?? '', n.ipamUser6 ? 1 : 0,
-      n.ipamOptions == null ? null : JSON.stringify(n.ipamOptions));
+      n.ipamOptions == null ? null : JSON.stringify(n.ipamOptions), n.gatewayImplied ? 1 : 0, n.gateway6Implied ? 1 : 0);
   }
   deleteNetwork(id: string): void {
     this.db.transaction(() => {

@@ -85,7 +85,7 @@ export function inspect(svc: NetworkService, n: NetworkRow, verbose = false): Re
       if (!e.hostIf || !svc.d.containers.isRunningId(e.containerId)) continue;
       let name = '';
       try { name = svc.d.containers.lookup(e.containerId).rec.name.slice(1); } catch { continue; }
-      containers[e.containerId] = { Name: name, EndpointID: e.endpointId, MacAddress: e.mac, IPv4Address: `${e.ip}/${parseCidr(n.subnet).prefix}`,
+      containers[e.containerId] = { Name: name, EndpointID: e.endpointId, MacAddress: e.mac, IPv4Address: e.ip ? `${e.ip}/${parseCidr(n.subnet).prefix}` : '',
         IPv6Address: e.ip6 ? `${e.ip6}/${parseCidr6(n.subnet6).prefix}` : '' };
     }
   } else {
@@ -99,7 +99,9 @@ export function inspect(svc: NetworkService, n: NetworkRow, verbose = false): Re
   if (n.subnet) {
     const c: Record<string, unknown> = { Subnet: n.subnet };
     if (n.ipRange) c.IPRange = n.ipRange;
-    c.Gateway = n.gateway;
+    // As Docker shows IPAM.Config: as given (no Gateway when only a subnet was), or the chosen subnet with
+    // its gateway.
+    if (!n.gatewayImplied) c.Gateway = n.gateway;
     const aux4 = Object.fromEntries(Object.entries(n.aux).filter(([, a]) => !isV6(a)));
     if (Object.keys(aux4).length) c.AuxiliaryAddresses = aux4;
     cfg.push(c);
@@ -107,7 +109,7 @@ export function inspect(svc: NetworkService, n: NetworkRow, verbose = false): Re
   if (n.ipv6 && n.subnet6) {
     const c: Record<string, unknown> = { Subnet: n.subnet6 };
     if (n.ipRange6) c.IPRange = n.ipRange6;
-    c.Gateway = n.gateway6;
+    if (!n.gateway6Implied) c.Gateway = n.gateway6;
     const aux6 = Object.fromEntries(Object.entries(n.aux).filter(([, a]) => isV6(a)));
     if (Object.keys(aux6).length) c.AuxiliaryAddresses = aux6;
     cfg.push(c);
@@ -118,7 +120,9 @@ export function inspect(svc: NetworkService, n: NetworkRow, verbose = false): Re
     Created: n.created,
     Scope: 'local',
     Driver: n.driver,
-    EnableIPv4: true,
+    // An IPv6-only network has no IPv4 subnet; host and none have no addresses of their own (Docker 28
+    // shows false for both).
+    EnableIPv4: n.driver === 'bridge' && !!n.subnet,
     EnableIPv6: n.ipv6,
     IPAM: { Driver: 'default', Options: n.name === 'bridge' || n.driver !== 'bridge' ? null : n.ipamOptions ?? null, Config: cfg },
     Internal: n.internal,

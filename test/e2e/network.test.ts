@@ -169,6 +169,9 @@ describe('user-defined networks', () => {
     await ok('network', 'create', '--subnet', subA, 'na');
     await ok('network', 'create', 'nb');
     const na = JSON.parse(await ok('network', 'inspect', 'na'))[0];
+    // A subnet given without a gateway is shown as given (Docker's IPAM.Config); the gateway is its first address.
+    assert.deepEqual(na.IPAM.Config, [{ Subnet: subA }]);
+    const naGateway = subA.replace(/\.32\/28$/, '.33');
     const fixed = subA.replace(/\.32\/28$/, '.42');
     await fails(/user configured subnets/, 'run', '--rm', '--network', 'nb', '--ip', subA.replace(/\.32\/28$/, '.5'), 'busybox', 'true');
     await ok('run', '-d', '--name', 'srv', '--network', 'na', '--ip', fixed, '--network-alias', 'db', 'busybox',
@@ -178,7 +181,7 @@ describe('user-defined networks', () => {
     assert.deepEqual(srv.NetworkSettings.Networks.na.Aliases, ['db']);
     const q = await ok('run', '--rm', '--network', 'na', 'busybox', 'sh', '-c',
       `cat /etc/resolv.conf; nslookup srv; nslookup db; nslookup ${srv.Id.slice(0, 12)}; nc -w 2 srv 6000`);
-    assert.match(q, new RegExp(`nameserver ${na.IPAM.Config[0].Gateway.replace(/\./g, '\\.')}`));
+    assert.match(q, new RegExp(`nameserver ${naGateway.replace(/\./g, '\\.')}`));
     assert.equal(q.split(fixed).length - 1 >= 3, true, q);
     assert.match(q, /from-srv/);
     // From another network: no way through.
@@ -235,8 +238,8 @@ describe('the default route among several networks (GwPriority)', () => {
 
   // IPv6 networks are tested in ipv6.test.ts, with berthd in a namespace of its own (an IPv6 network turns
   // on IPv6 forwarding, which this file's daemon must not do to the machine).
-  test('IPv6-only networks and --ip6 on the default bridge are refused', async () => {
-    await fails(/without IPv4/, 'network', 'create', '--ipv4=false', 'v4less');
+  test('a network with neither IPv4 nor IPv6, and --ip6 on the default bridge, are refused', async () => {
+    await fails(/needs IPv4 or IPv6/, 'network', 'create', '--ipv4=false', 'v4less');
     await fails(/supported on user defined networks only/, 'run', '--rm', '--ip6', 'fd00::5', 'busybox', 'true');
     assert.doesNotMatch(await ok('network', 'ls', '--format', '{{.Name}}'), /v4less/);
   });

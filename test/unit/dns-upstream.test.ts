@@ -17,9 +17,10 @@ function files(etc: string, systemd?: string): { etc: string; systemd: string; d
 }
 
 test('a systemd-resolved stub: the upstreams of /run/systemd/resolve/resolv.conf, with its search domains', () => {
-  const f = files('nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch lan\n', 'nameserver 10.20.0.2\nnameserver 10.20.0.3\nnameserver fe80::1\nsearch corp.example\n');
+  const f = files('nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch lan\n', 'nameserver 10.20.0.2\nnameserver 10.20.0.3\nnameserver fe80::1\nnameserver 2001:db8::53\nnameserver fe80::2%eth0\nsearch corp.example\n');
   try {
-    assert.deepEqual(upstreams(f.etc, f.systemd), ['10.20.0.2', '10.20.0.3']);
+    // IPv6 servers too (the relay leaves from the host); a link-local one only with its interface.
+    assert.deepEqual(upstreams(f.etc, f.systemd), ['10.20.0.2', '10.20.0.3', '2001:db8::53', 'fe80::2%eth0']);
     assert.match(hostResolvConf(f.etc, f.systemd), /search corp\.example/);
   } finally {
     f.done();
@@ -27,7 +28,7 @@ test('a systemd-resolved stub: the upstreams of /run/systemd/resolve/resolv.conf
 });
 
 test('a resolv.conf with real servers is used as it is; loopback servers are left out', () => {
-  const f = files('nameserver 127.0.0.1\nnameserver 192.0.2.53\n', 'nameserver 10.20.0.2\n');
+  const f = files('nameserver 127.0.0.1\nnameserver ::1\nnameserver 192.0.2.53\n', 'nameserver 10.20.0.2\n');
   try {
     assert.deepEqual(upstreams(f.etc, f.systemd), ['192.0.2.53']);
   } finally {

@@ -1,11 +1,15 @@
 // The embedded DNS server of user-defined networks: a UDP socket and a TCP listener on each network's gateway
-// address, port 53 (containers on it get `nameserver <gateway>`). A and AAAA questions for names of the
+// addresses, port 53: the IPv4 one, and the IPv6 one of a network with IPv6 (containers on it get a
+// `nameserver` line for each). Docker's resolver sits on 127.0.0.11 inside each container's namespace;
+// berth keeps one server per network on its bridge, so the IPv6 gateway is what makes it reachable for a
+// container that uses IPv6 for its queries. A and AAAA questions for names of the
 // network (container name, alias, short id) are answered from its endpoints; everything else is relayed
 // as is to the host's resolvers. The packet format is small enough to read here (RFC 1035 §4): one
 // question, answers with a pointer to it.
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { upstreams } from './upstream';
+import { bigToIp6, ip6ToBig } from '../ipam/ipam6';
 
 const A = 1;
 const AAAA = 28;
@@ -79,7 +83,9 @@ export class DnsServer {
 
   async listen(address: string, resolve: Resolve): Promise<void> {
     if (this.sockets.has(address)) return;
-    const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+    const v6 = net.isIPv6(address);
+    // ipv6Only: an IPv6 socket takes IPv6 queries only (the IPv4 gateway has its own socket).
+    const sock = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', reuseAddr: true, ipv6Only: v6 });
     sock.on('message', (msg, rinfo) => this.onMessage(sock, msg, rinfo, resolve));
     sock.on('error', (err) => this.log.warn({ err, address }, 'dns socket error'));
     await new Promise<void>((res, rej) => {
@@ -95,7 +101,7 @@ export class DnsServer {
     server.on('error', (err) => this.log.warn({ err, address }, 'dns tcp listener error'));
     await new Promise<void>((res) => {
       server.once('error', () => res());
-      server.listen({ port: 53, host: address }, () => {
+      server.listen({ port: 53, host: address, ipv6Only: v6 }, () => {
         this.tcp.set(address, server);
         res();
       });
@@ -138,12 +144,13 @@ export class DnsServer {
   private async reply(msg: Buffer, from: string, resolve: Resolve, overTcp: boolean): Promise<Buffer | undefined> {
     const q = readQuestion(msg);
     if (!q) return undefined;
-    const ips = resolve(q.name.replace(/\.$/, ''), from.replace(/^::ffff:/, ''));
+    const ips = resolve(q.name.replace(/\.$/, ''), asker(from));
     if (ips === null) return answer(msg, q, [], 5); // REFUSED
     // A name of the network: its addresses of the family asked (none, NOERROR, for other questions).
     if (ips) return answer(msg, q, q.type === A ? ips.filter((ip) => !ip.includes(':')) : q.type === AAAA ? ips.filter((ip) => ip.includes(':')) : [], 0);
     const ups = upstreams();
     if (ups.length === 0) return answer(msg, q, [], 2); // SERVFAIL
+    // The relay goes out of the host's own namespace, so an IPv6 upstream serves an IPv4 asker as well.
     return (overTcp ? relayTcp(msg, ups[0]) : relayUdp(msg, ups[0])).catch(() => answer(msg, q, [], 2));
   }
 
@@ -162,9 +169,17 @@ export class DnsServer {
   }
 }
 
+/** The asking address as the endpoints hold it: IPv4 without the ::ffff: prefix, IPv6 in its canonical
+ *  text (RFC 5952, as ipam6 writes the endpoints' addresses). */
+function asker(from: string): string {
+  const a = from.replace(/^::ffff:(?=\d+\.)/, '');
+  if (!net.isIPv6(a)) return a;
+  try { return bigToIp6(ip6ToBig(a)); } catch { return a; }
+}
+
 function relayUdp(msg: Buffer, upstream: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const relay = dgram.createSocket('udp4');
+    const relay = dgram.createSocket(net.isIPv6(upstream) ? 'udp6' : 'udp4');
     const done = (e?: Error, r?: Buffer) => {
       clearTimeout(timer);
       try { relay.close(); } catch { /* closed */ }

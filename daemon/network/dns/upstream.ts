@@ -3,6 +3,7 @@
 // (127.0.0.53) and the real upstreams are listed in /run/systemd/resolve/resolv.conf, which is then read
 // instead (Docker does the same).
 import { readFileSync } from 'node:fs';
+import { isIPv6 } from 'node:net';
 
 export const ETC_RESOLV_CONF = '/etc/resolv.conf';
 export const SYSTEMD_RESOLV_CONF = '/run/systemd/resolve/resolv.conf';
@@ -33,7 +34,10 @@ export function hostResolvConf(etc = ETC_RESOLV_CONF, systemd = SYSTEMD_RESOLV_C
   return text;
 }
 
-/** The host's IPv4 resolvers a relay from a container's network can reach (loopback ones left out). */
+/** The host's resolvers the embedded DNS server relays to, IPv4 and IPv6 (the relay is sent from the host's
+ *  namespace, so any family the host reaches will do); loopback ones left out, as above. */
 export function upstreams(etc = ETC_RESOLV_CONF, systemd = SYSTEMD_RESOLV_CONF): string[] {
-  return nameservers(hostResolvConf(etc, systemd)).filter((a) => /^\d+\.\d+\.\d+\.\d+$/.test(a) && !isLoopback(a));
+  // A link-local server without its %interface cannot be sent to from the host.
+  const usable = (a: string) => /^\d+\.\d+\.\d+\.\d+$/.test(a) || (isIPv6(a) && (!/^fe[89ab]/i.test(a) || a.includes('%')));
+  return nameservers(hostResolvConf(etc, systemd)).filter((a) => usable(a) && !isLoopback(a));
 }

@@ -13,7 +13,8 @@
 // INPUT, or any rule there) gets the chains. A table that accepts everything gets nothing: there is
 // nothing to overrule, and the host's firewall stays as its owner left it. The same goes for ip6tables
 // (Docker 28 leaves its FORWARD policy DROP too, and br_netfilter sends bridged IPv6 through it): its
-// chains accept the bridges' traffic for IPv6 networks (the embedded DNS server listens on IPv4 only).
+// chains accept the bridges' traffic for IPv6 networks, and DNS queries to the IPv6 gateways, where the
+// embedded DNS server listens too.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { tools } from '../../lib/tools';
@@ -75,6 +76,7 @@ export function chainNames(defaultBridge: string): { forward: string; input: str
 export interface HostBridge {
   bridge: string;
   dns?: string; // embedded DNS address on it
+  dns6?: string; // and its IPv6 one (networks with IPv6)
 }
 
 /** The restore text of the two chains (flushed and refilled, without touching the rest of the table). */
@@ -118,7 +120,7 @@ async function ensureJump(be: Backend, builtin: string, chain: string): Promise<
 
 /** The chains hold exactly the rules for `bridges`, and FORWARD and INPUT jump to them. */
 export async function syncChains(be: Backend, chains: { forward: string; input: string }, bridges: HostBridge[]): Promise<void> {
-  const forFamily = be.family === 6 ? bridges.map((b) => ({ bridge: b.bridge })) : bridges;
+  const forFamily = be.family === 6 ? bridges.map((b) => ({ bridge: b.bridge, dns: b.dns6 })) : bridges;
   await tools.iptables(`${be.tool}-restore`, ['-w', '10', '--noflush'], renderChains(chains, forFamily));
   await ensureJump(be, 'FORWARD', chains.forward);
   await ensureJump(be, 'INPUT', chains.input);

@@ -15,8 +15,9 @@ export interface FwNetwork {
   masquerade: boolean;
   /** Host ends of the network's veths (for icc=false). */
   ports: string[];
-  /** The embedded DNS server's address (user networks), answering on the bridge only. */
+  /** The embedded DNS server's address (user networks), answering on the bridge only; its IPv6 one. */
   dns?: string;
+  dns6?: string;
 }
 
 export interface FwPort {
@@ -44,7 +45,7 @@ export function renderTable(table: string, nets: FwNetwork[], ports: FwPort[]): 
     if (n.internal) {
       sealed.push(`iifname ${q(n.bridge)} oifname != ${q(n.bridge)} drop`);
       sealed.push(`oifname ${q(n.bridge)} iifname != ${q(n.bridge)} drop`);
-    } else if (n.masquerade) {
+    } else if (n.masquerade && n.subnet) {
       post.push(`ip saddr ${n.subnet} oifname != ${q(n.bridge)} masquerade`);
     }
     // icc=false: frames between two ports of one bridge never reach the ip family's hooks (they are
@@ -110,8 +111,10 @@ function renderTable6(table: string, nets: FwNetwork[], ports: FwPort[]): string
   const exposed: string[] = [];
   const pre: string[] = [];
   const out: string[] = [];
+  const input: string[] = [];
   for (const n of nets) {
     exposed.push(...exposure(n));
+    if (n.dns6) input.push(...dnsInput({ ...n, dns: n.dns6 }).map((r) => r.replace(' ip daddr ', ' ip6 daddr ')));
     if (n.internal) {
       sealed.push(`iifname ${q(n.bridge)} oifname != ${q(n.bridge)} drop`);
       sealed.push(`oifname ${q(n.bridge)} iifname != ${q(n.bridge)} drop`);
@@ -136,6 +139,7 @@ function renderTable6(table: string, nets: FwNetwork[], ports: FwPort[]): string
     chain('output', 'nat hook output', '-100', out) +
     chain('postrouting', 'nat hook postrouting', 'srcnat', post) +
     chain('forward', 'filter hook forward', 'filter', [...sealed, ...fwd, ...exposed]) +
+    chain('input', 'filter hook input', 'filter', input) +
     '}\n';
 }
 

@@ -1,7 +1,7 @@
 // IPv6 address management, as ipam.ts is for IPv4: prefixes as (base, prefix) in 128-bit BigInts, the first
 // free address of a subnet, and the ULA pool networks take a /64 from when no IPv6 subnet is given (Docker
 // 27+: a /48 whose global ID is derived from the engine's ID, so it stays the same across restarts).
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { invalid } from '../../errors/errors';
 
@@ -99,4 +99,12 @@ export function subnet6FromPool(pool: Cidr6, size: number, used: Cidr6[]): Cidr6
     s = ((after + step - 1n) / step) * step;
   }
   return undefined;
+}
+
+/** A random, locally administered unicast MAC (an endpoint on an IPv6-only network has no IPv4 address
+ *  to make Docker's 02:42:<IPv4> one from). */
+export function randomMac(): string {
+  const b = randomBytes(6);
+  b[0] = (b[0] & 0xfe) | 0x02;
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 }

@@ -24,7 +24,7 @@ export interface VethSpec {
   bridge: string;
   netns: string;      // namespace file
   ifname: string;     // eth0, eth1 …
-  address: string;    // a.b.c.d/prefix
+  address?: string;   // a.b.c.d/prefix (none on an IPv6-only network)
   mac: string;
   gateway?: string;   // default route via this address
   /** Whether the network has IPv6: the interface's IPv6 is switched on (with its address and route) or off
@@ -58,7 +58,7 @@ export function vethSteps(s: VethSpec, hostIf: string): Step[] {
         // A kernel without IPv6 (ipv6.disable=1) has no such file: nothing to switch off there.
         if (s.ipv6) await host.sysctl(`net/ipv6/conf/${s.ifname}/disable_ipv6`, '0', s.netns);
         else await host.sysctl(`net/ipv6/conf/${s.ifname}/disable_ipv6`, '1', s.netns).catch(() => {});
-        await host.addAddress({ name: s.ifname, address: s.address, netns: s.netns });
+        if (s.address) await host.addAddress({ name: s.ifname, address: s.address, netns: s.netns });
         if (s.address6) await host.addAddress({ name: s.ifname, address: s.address6, netns: s.netns });
         for (const ll of s.linkLocal ?? []) await host.addAddress({ name: s.ifname, address: `${ll}/${ll.includes(':') ? 64 : 16}`, netns: s.netns });
         await host.setLink({ name: s.ifname, up: true, netns: s.netns });
