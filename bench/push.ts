@@ -5,7 +5,8 @@
 // blob is already there or mountable and every layer is compressed and uploaded. A Docker Engine in a
 // network namespace of its own gets its registry started in that namespace (BENCH_DOCKER_NETNS_PID, e.g.
 // dockerd's pid, as in pull-load.js). Prints the median wall time, MiB/s of layer tar bytes, and CPU seconds
-// per push of each daemon (berthd's own; the other's when BENCH_DOCKER_NETNS_PID is its pid). With another
+// per push of each daemon (berthd's own; the other's when BENCH_DOCKER_NETNS_PID is its pid), and the bytes
+// of the layer blobs each pushed (the compression ratio each reached). With another
 // daemon, berthd's push (a gzip member per 1 MiB block, pgzip.ts) is then pulled by that daemon and its layers
 // compared, so a Docker Engine is seen to read what berthd writes (BENCH_CROSS_PULL=0 leaves that out).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -19,7 +20,7 @@ import { makeImage, waitRegistry, docker, cpuSeconds } from './pull-load';
 
 const MiB = 1024 * 1024;
 
-interface Target { name: string; host: string; pid?: number; netnsPid?: string; times: number[]; cpu: number[] }
+interface Target { name: string; host: string; pid?: number; netnsPid?: string; times: number[]; cpu: number[]; bytes: number[] }
 
 /** A registry on a free loopback port with empty storage, or the storage `data` of another registry (in
  *  `netnsPid`'s network namespace if given). */
@@ -44,6 +45,16 @@ async function freshRegistry(dir: string, netnsPid?: string, data?: string): Pro
     throw e;
   }
   return { addr, data, stop };
+}
+
+/** The bytes of the layer blobs the manifest of `repo:tag` names (what the registry stores and a pull fetches). */
+async function layerBytes(addr: string, repo: string, tag: string, netnsPid?: string): Promise<number> {
+  const url = `http://${addr}/v2/${repo}/manifests/${tag}`;
+  const accept = 'application/vnd.docker.distribution.manifest.v2+json';
+  const text = netnsPid
+    ? (await runCmd('nsenter', [`--net=/proc/${netnsPid}/ns/net`, 'curl', '-fsS', '-H', `Accept: ${accept}`, url])).stdout
+    : await (await fetch(url, { headers: { Accept: accept } })).text();
+  return (JSON.parse(text) as { layers: { size: number }[] }).layers.reduce((n, l) => n + l.size, 0);
 }
 
 /** berthd pushes `local`; the other daemon pulls it (from a registry on the same storage in its namespace)
@@ -82,8 +93,8 @@ async function main(): Promise<void> {
     const made = await makeImage(dir, local);
     const total = made.layerBytes;
     console.log(`${(total / MiB).toFixed(0)} MiB in ${made.diffIds.length} layers`);
-    const targets: Target[] = [{ name: 'berthd', host: b.host, pid: b.proc.pid, times: [], cpu: [] }];
-    if (other) targets.push({ name: 'other', host: other, pid: netnsPid ? Number(netnsPid) : undefined, netnsPid, times: [], cpu: [] });
+    const targets: Target[] = [{ name: 'berthd', host: b.host, pid: b.proc.pid, times: [], cpu: [], bytes: [] }];
+    if (other) targets.push({ name: 'other', host: other, pid: netnsPid ? Number(netnsPid) : undefined, netnsPid, times: [], cpu: [], bytes: [] });
     for (const t of targets) await docker(t.host, ['load', '-q', '-i', made.archive]);
     rmSync(made.archive, { force: true });
     for (let i = 0; i < runs; i++) {
@@ -97,7 +108,8 @@ async function main(): Promise<void> {
           const ms = await timeDocker(t.host, ['push', remote]);
           t.cpu.push(cpuSeconds(t.pid) - c0);
           t.times.push(ms);
-          console.log(`  run ${i + 1} ${t.name.padEnd(7)} ${(ms / 1000).toFixed(2)} s, ${((total / MiB) / (ms / 1000)).toFixed(0)} MiB/s, CPU ${t.cpu[t.cpu.length - 1].toFixed(2)} s`);
+          t.bytes.push(await layerBytes(reg.addr, 'bench/push', String(i), t.netnsPid));
+          console.log(`  run ${i + 1} ${t.name.padEnd(7)} ${(ms / 1000).toFixed(2)} s, ${((total / MiB) / (ms / 1000)).toFixed(0)} MiB/s, CPU ${t.cpu[t.cpu.length - 1].toFixed(2)} s, blobs ${t.bytes[t.bytes.length - 1]} bytes`);
         } finally {
           await docker(t.host, ['rmi', remote], true);
           reg.stop();
@@ -108,7 +120,7 @@ async function main(): Promise<void> {
     console.log(`docker push of ${(total / MiB).toFixed(0)} MiB (layer tar bytes), median of ${runs}:`);
     for (const t of targets) {
       const cpu = t.cpu.filter((x) => !Number.isNaN(x));
-      console.log(`  ${t.name.padEnd(7)} ${summary(t.times)}  → ${((total / MiB) / (median(t.times) / 1000)).toFixed(0)} MiB/s${cpu.length ? `, CPU ${median(cpu).toFixed(2)} s per push` : ''}`);
+      console.log(`  ${t.name.padEnd(7)} ${summary(t.times)}  → ${((total / MiB) / (median(t.times) / 1000)).toFixed(0)} MiB/s${cpu.length ? `, CPU ${median(cpu).toFixed(2)} s per push` : ''}, blobs ${median(t.bytes)} bytes`);
     }
     if (targets.length > 1) console.log(`ratio berthd / other throughput: ${(median(targets[1].times) / median(targets[0].times)).toFixed(2)}x (goal: at least 1.5x)`);
   } finally {
