@@ -7,11 +7,11 @@ SHIM_SRCS := $(wildcard addon/shim/*.cc) $(wildcard addon/common/*.cc)
 SHIM_HDRS := $(wildcard addon/shim/*.h) $(wildcard addon/common/*.h)
 ADDON_SRCS := $(wildcard addon/src/*.cc addon/src/*/*.cc addon/common/*.cc addon/src/*.h addon/src/*/*.h addon/common/*.h)
 TS_SRCS := $(shell find daemon test bench -name '*.ts' 2>/dev/null)
-# What berthd needs to build and run (compilers, node-gyp's python3, the shim's libraries, the `nft` tool),
-# and what only the tests need on top. Both are installed without recommends: docker-compose recommends
+# What berthd needs to build and run (compilers, node-gyp's python3, the shim's libraries, libdeflate for the
+# addon's push compression, the `nft` tool), and what only the tests need on top. Both are installed without recommends: docker-compose recommends
 # docker.io, and berth's set-up must never bring Docker Engine, containerd or runc onto the machine
 # (test/unit/apt-packages.test.ts checks that with apt-get's simulation).
-APT_RUN_PKGS := build-essential python3 nlohmann-json3-dev libseccomp-dev zlib1g-dev nftables iproute2
+APT_RUN_PKGS := build-essential python3 nlohmann-json3-dev libseccomp-dev zlib1g-dev libdeflate-dev nftables iproute2
 APT_TEST_PKGS := busybox-static gcc-multilib util-linux tmux python3-docker docker-registry apache2-utils docker-compose containernetworking-plugins socat
 
 PREFIX ?= /usr/local

@@ -29,7 +29,8 @@
         "src/js/net.cc",
         "src/js/kernel.cc",
         "src/kernel/features.cc",
-        "src/js/lock.cc"
+        "src/js/lock.cc",
+        "src/js/deflate.cc"
       ],
       "include_dirs": [
         "src",
@@ -40,6 +41,8 @@
         "NAPI_DISABLE_CPP_EXCEPTIONS",
         "NODE_ADDON_API_DISABLE_DEPRECATED"
       ],
+      # libdeflate (Debian libdeflate-dev): the deflate of docker push, src/js/deflate.cc.
+      "libraries": ["-ldeflate"],
       "cflags": ["-Wall", "-Wextra", "-fvisibility=hidden"],
       "cflags_cc": ["-std=c++17", "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-fno-exceptions"]
     }

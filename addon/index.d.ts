@@ -284,3 +284,11 @@ export function bindMountInRoot(source: number, root: number, path: string, opti
 /** umount2(MNT_DETACH) of the mount whose root `fd` is. */
 export function unmountFd(fd: number): Promise<void>;
 
+
+// ---- compression (src/js/deflate.cc) -------------------------------------------------------------------
+
+/** `data` as one complete gzip member (header, raw deflate, CRC-32, length), deflated with libdeflate at
+ *  `level` (1–12, 6 as zlib's default; 0 stores) on the thread pool, or stored when three 16 KiB samples of
+ *  it do not shrink below 97 % at level 1, or when deflate would not make it smaller. Deterministic: the
+ *  same bytes and level give the same member. `data` must not change until the promise settles. */
+export function gzipMember(data: Buffer, level: number): Promise<Buffer>;

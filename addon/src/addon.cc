@@ -15,6 +15,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   berth::js::RegisterKernel(env, exports);
   berth::js::RegisterLock(env, exports);
   berth::js::RegisterInRoot(env, exports);
+  berth::js::RegisterDeflate(env, exports);
   return exports;
 }
 

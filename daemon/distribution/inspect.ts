@@ -2,12 +2,12 @@
 // inspect_distribution, `docker manifest`-like tools). The answer is Docker's: the descriptor of the manifest
 // the name points at (its media type, digest and size) and the platforms it is for: each entry's of a
 // manifest list or OCI index, or, for a single image manifest, those of its config blob.
-import { invalid, systemError } from '../errors/errors';
-import { familiarString, fullString, tagNameOnly, type NamedRef } from '../images/reference';
+import { invalid } from '../errors/errors';
+import { tagNameOnly, type NamedRef } from '../images/reference';
 import type { AuthConfig } from './auth';
 import { readBody } from './http';
 import { parseManifest } from './manifest';
-import { fetchManifest } from './pull';
+import { withManifest } from './resolve';
 import { registryErrorText, RegistryError, type Registries } from './registry';
 
 interface PlatformOut { architecture: string; os: string; variant?: string; 'os.version'?: string; 'os.features'?: string[] }
@@ -28,39 +28,26 @@ function platformOf(p: { os?: string; architecture?: string; variant?: string; '
 
 export async function inspectDistribution(registries: Registries, ref: NamedRef, auth: AuthConfig): Promise<DistributionInspect> {
   const named = ref.digest ? ref : tagNameOnly(ref);
-  const refText = familiarString(named);
-  let lastErr: unknown;
   // docker.io names ask the mirrors first, as a pull does; only the registry itself answers for real.
-  for (const ep of registries.endpoints(named.domain, true)) {
-    try {
-      const s = await registries.open(ep, named.path, auth, ['pull']);
-      const top = await fetchManifest(s, refText, named.digest ?? named.tag ?? 'latest');
-      const m = parseManifest(top.bytes, top.contentType);
-      let mediaType = (top.contentType ?? '').split(';')[0].trim();
-      if (!mediaType || mediaType === 'application/json') {
-        try {
-          mediaType = JSON.parse(top.bytes.toString('utf8')).mediaType ?? mediaType;
-        } catch { /* parseManifest already accepted it */ }
-      }
-      const Descriptor = { mediaType, digest: top.digest, size: top.bytes.length };
-      if (m.kind === 'index') return { Descriptor, Platforms: m.entries.filter((e) => e.platform).map((e) => platformOf(e.platform!)) };
-      const res = await s.fetch('GET', `blobs/${m.config.digest}`);
-      const bytes = await readBody(res, 32 * 1024 * 1024);
-      if (res.status !== 200) throw new RegistryError('system', `error fetching image configuration: ${registryErrorText(bytes, res.status)}`);
-      let cfg: { os?: string; architecture?: string; variant?: string; 'os.version'?: string; 'os.features'?: string[] };
+  return withManifest(registries, named, auth, async (s, top) => {
+    const m = parseManifest(top.bytes, top.contentType);
+    let mediaType = (top.contentType ?? '').split(';')[0].trim();
+    if (!mediaType || mediaType === 'application/json') {
       try {
-        cfg = JSON.parse(bytes.toString('utf8'));
-      } catch {
-        throw invalid('invalid image configuration: not JSON');
-      }
-      return { Descriptor, Platforms: [platformOf(cfg)] };
-    } catch (e) {
-      lastErr = e;
-      if (!ep.mirror) {
-        if (e instanceof RegistryError && e.unreachable) throw systemError(`failed to resolve reference "${fullString(named)}": ${e.message}`);
-        throw e;
-      }
+        mediaType = JSON.parse(top.bytes.toString('utf8')).mediaType ?? mediaType;
+      } catch { /* parseManifest already accepted it */ }
     }
-  }
-  throw lastErr ?? systemError(`no endpoint for ${named.domain}`);
+    const Descriptor = { mediaType, digest: top.digest, size: top.bytes.length };
+    if (m.kind === 'index') return { Descriptor, Platforms: m.entries.filter((e) => e.platform).map((e) => platformOf(e.platform!)) };
+    const res = await s.fetch('GET', `blobs/${m.config.digest}`);
+    const bytes = await readBody(res, 32 * 1024 * 1024);
+    if (res.status !== 200) throw new RegistryError('system', `error fetching image configuration: ${registryErrorText(bytes, res.status)}`);
+    let cfg: { os?: string; architecture?: string; variant?: string; 'os.version'?: string; 'os.features'?: string[] };
+    try {
+      cfg = JSON.parse(bytes.toString('utf8'));
+    } catch {
+      throw invalid('invalid image configuration: not JSON');
+    }
+    return { Descriptor, Platforms: [platformOf(cfg)] };
+  });
 }

@@ -15,12 +15,13 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { invalid, notFound, systemError } from '../errors/errors';
 import type { ImageService } from '../images/service';
-import { familiarString, fullString, type NamedRef } from '../images/reference';
+import { familiarString, type NamedRef } from '../images/reference';
 import { chainIds, DIGEST_RE, type PreparedLayer } from '../storage/layers/store';
 import { OffThreadHash } from '../storage/layers/hasher';
 import { decompressed } from '../storage/layers/decompress';
 import type { AuthConfig } from './auth';
-import { MANIFEST_ACCEPT, parseManifest, type Descriptor } from './manifest';
+import { parseManifest, type Descriptor } from './manifest';
+import { fetchManifest, withManifest } from './resolve';
 import { choosePlatform, parsePlatform, platformString } from './platform';
 import { status, shortId, Throttle, progressMsg, type Out } from './progress';
 import { readBody, type HttpResponse } from './http';
@@ -39,17 +40,6 @@ export interface PullContext {
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
-/** GET a manifest by tag or digest; 404 → Docker's "manifest for X not found". */
-export async function fetchManifest(s: Session, refText: string, ref: string): Promise<{ bytes: Buffer; contentType?: string; digest: string }> {
-  const res = await s.fetch('GET', `manifests/${ref}`, { headers: { Accept: MANIFEST_ACCEPT.join(', ') } });
-  const bytes = await readBody(res, 8 * 1024 * 1024);
-  if (res.status === 404) throw notFound(`manifest for ${refText} not found: ${registryErrorText(bytes, 404)}`);
-  if (res.status !== 200) throw new RegistryError('system', `error fetching manifest for ${refText}: ${registryErrorText(bytes, res.status)}`);
-  const digest = sha256(bytes);
-  if (ref.startsWith('sha256:') && digest !== ref) throw invalid(`manifest verification failed for digest ${ref}`);
-  return { bytes, contentType: res.headers['content-type'], digest };
-}
-
 export interface PreparedPull {
   run(out: Out): Promise<void>;
 }
@@ -61,34 +51,18 @@ export interface PreparedPull {
  */
 export async function preparePull(c: PullContext, named: NamedRef, auth: AuthConfig, platformParam?: string): Promise<PreparedPull> {
   const want = parsePlatform(platformParam);
-  const refText = familiarString(named);
-  const endpoints = c.registries.endpoints(named.domain, true);
-  let lastErr: unknown;
-  for (const ep of endpoints) {
-    try {
-      const s = await c.registries.open(ep, named.path, auth, ['pull']);
-      const top = await fetchManifest(s, refText, named.digest ?? named.tag ?? 'latest');
-      let m = parseManifest(top.bytes, top.contentType);
-      if (m.kind === 'index') {
-        const entry = choosePlatform(m.entries, want);
-        if (!entry) throw notFound(`no matching manifest for ${platformString(want)} in the manifest list entries`);
-        const inner = await fetchManifest(s, refText, entry.digest);
-        m = parseManifest(inner.bytes, inner.contentType);
-        if (m.kind !== 'image') throw invalid('invalid manifest list: an entry is itself a list');
-      }
-      const image = m;
-      return { run: (out) => runPull(c, s, named, top.digest, image.config, image.layers, out) };
-    } catch (e) {
-      lastErr = e;
-      // Only a mirror may be passed over; the registry itself answers for real.
-      if (!ep.mirror) {
-        // An unreachable registry (no network, no such host): say which image could not be pulled.
-        if (e instanceof RegistryError && e.unreachable) throw systemError(`failed to resolve reference "${fullString(named)}": ${e.message}`);
-        throw e;
-      }
+  return withManifest(c.registries, named, auth, async (s, top, refText) => {
+    let m = parseManifest(top.bytes, top.contentType);
+    if (m.kind === 'index') {
+      const entry = choosePlatform(m.entries, want);
+      if (!entry) throw notFound(`no matching manifest for ${platformString(want)} in the manifest list entries`);
+      const inner = await fetchManifest(s, refText, entry.digest);
+      m = parseManifest(inner.bytes, inner.contentType);
+      if (m.kind !== 'image') throw invalid('invalid manifest list: an entry is itself a list');
     }
-  }
-  throw lastErr ?? systemError(`no endpoint for ${named.domain}`);
+    const image = m;
+    return { run: (out: Out) => runPull(c, s, named, top.digest, image.config, image.layers, out) };
+  });
 }
 
 async function runPull(c: PullContext, s: Session, named: NamedRef, manifestDigest: string, configDesc: Descriptor, layers: Descriptor[], out: Out): Promise<void> {

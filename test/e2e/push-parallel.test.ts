@@ -1,6 +1,7 @@
 // docker push of a layer that berthd gzips block by block on several threads (daemon/distribution/pgzip.ts):
-// the blob the registry holds is one gzip member whose content is the layer's tar byte for byte (its sha256
-// is the image's diff id), the manifest names the blob's true digest and size, pushing the same image to
+// the blob the registry holds is a gzip file of one member per 1 MiB block (libdeflate has no streaming),
+// each member complete on its own as Go's reader checks it, whose content is the layer's tar byte for byte
+// (its sha256 is the image's diff id), the manifest names the blob's true digest and size, pushing the same image to
 // another registry gives the same blob digest, and the image pulled back has the same layers. The layer
 // mixes random files (stored blocks) and text (deflated blocks) over several 1 MiB blocks. Two Debian
 // docker-registry processes on loopback, stopped by PID in after().
@@ -10,7 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { crc32, gunzipSync, inflateRawSync } from 'node:zlib';
 import { berthdForFile } from '../helpers/file';
 import { dockerCli } from '../helpers/clients';
 import { packTar } from '../fixtures/tar';
@@ -43,6 +44,21 @@ function text(n: number): Buffer {
     len += l.length;
   }
   return Buffer.from(lines.join('')).subarray(0, n);
+}
+
+/** How many gzip members `gz` holds, each checked as Go's compress/gzip checks one (header, a deflate
+ *  stream that ends, that member's CRC-32 and length). */
+function memberCount(gz: Buffer): number {
+  let n = 0;
+  for (let at = 0; at < gz.length; n++) {
+    assert.deepEqual([...gz.subarray(at, at + 3)], [0x1f, 0x8b, 0x08], `member ${n} at ${at}`);
+    const { buffer, engine } = inflateRawSync(gz.subarray(at + 10), { info: true }) as unknown as { buffer: Buffer; engine: { bytesWritten: number } };
+    const end = at + 10 + engine.bytesWritten;
+    assert.equal(gz.readUInt32LE(end), crc32(buffer) >>> 0, `member ${n}: CRC-32`);
+    assert.equal(gz.readUInt32LE(end + 4), buffer.length, `member ${n}: length`);
+    at = end + 8;
+  }
+  return n;
 }
 
 async function manifestOf(base: string, repo: string, tag: string): Promise<{ layers: { digest: string; size: number; mediaType: string }[] }> {
@@ -83,6 +99,7 @@ test('a layer gzipped in parallel blocks arrives whole, with its true digest, th
   assert.equal(m1.layers[0].mediaType, 'application/vnd.docker.image.rootfs.diff.tar.gzip');
   const unzipped = gunzipSync(gz);
   assert.equal(sha(unzipped), diffIds[0]);
+  assert.equal(memberCount(gz), Math.ceil(layerTar.length / (1 << 20)));
   // The text was compressed, the random files were not blown up: smaller than the tar, more than its random part.
   assert.ok(gz.length < layerTar.length - 1_500_000 && gz.length > 3_000_000, `blob ${gz.length} of tar ${layerTar.length}`);
 

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { FIXTURES, runCmd, type Berthd } from '../helpers/berthd';
 import { berthdForFile } from '../helpers/file';
-import { dockerCli, show } from '../helpers/clients';
+import { api, dockerCli, show } from '../helpers/clients';
 import { packTar } from '../fixtures/tar';
 import { forwardToRegistry, startRegistry, type Registry } from '../helpers/registry';
 
@@ -320,7 +320,11 @@ describe('registries: pull, push, login', () => {
 
   test('registry-mirrors: docker.io names resolve through the mirror', async () => {
     await ok('tag', 'busybox', `${A}/library/busybox:latest`);
-    await ok('push', `${A}/library/busybox:latest`);
+    const pushed = /digest: (sha256:[a-f0-9]{64})/.exec(await ok('push', `${A}/library/busybox:latest`))?.[1];
+    // Distribution inspect walks the same endpoints as a pull: the mirror answers for docker.io.
+    const dist = await api(b, 'GET', '/distribution/busybox/json');
+    assert.equal(dist.status, 200, dist.body);
+    assert.equal(dist.json().Descriptor.digest, pushed);
     await ok('rmi', 'busybox:latest');
     const out = await ok('pull', 'busybox');
     assert.match(out, /Status: Downloaded newer image for busybox:latest/);

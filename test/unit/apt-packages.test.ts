@@ -23,7 +23,7 @@ function simulate(pkgs: string[], recommends: boolean): string[] {
 test('the run list is what berthd needs, and the test list adds the test tools', () => {
   const run = list('apt-list-run');
   const tests = list('apt-list-test');
-  for (const p of ['build-essential', 'libseccomp-dev', 'nlohmann-json3-dev', 'nftables']) assert.ok(run.includes(p), `run needs ${p}`);
+  for (const p of ['build-essential', 'libseccomp-dev', 'nlohmann-json3-dev', 'libdeflate-dev', 'nftables']) assert.ok(run.includes(p), `run needs ${p}`);
   for (const p of ['docker-compose', 'docker-registry', 'python3-docker', 'apache2-utils', 'tmux', 'busybox-static']) {
     assert.ok(tests.includes(p), `tests need ${p}`);
     assert.ok(!run.includes(p), `${p} is a test dependency, not berthd's`);

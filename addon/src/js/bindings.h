@@ -20,6 +20,8 @@ void RegisterNet(Napi::Env env, Napi::Object exports);
 void RegisterLock(Napi::Env env, Napi::Object exports);
 // rootOpen, inRoot* (files inside a container's root or a volume, fs/inroot.h), bindMountInRoot, unmountFd
 void RegisterInRoot(Napi::Env env, Napi::Object exports);
+// gzipMember (libdeflate, for docker push)
+void RegisterDeflate(Napi::Env env, Napi::Object exports);
 
 }  // namespace js
 }  // namespace berth
