@@ -205,6 +205,7 @@ function linkOf(json: string, keep: (l: Record<string, unknown>) => boolean, qdi
   const flat: Record<string, string> = {};
   flatten(l, '', flat);
   for (const k of Object.keys(flat)) if (PER_LINK.test(k)) delete flat[k];
+  flat.txqlen ??= '0'; // ip's JSON leaves out a queue length of 0
   const q = /qdisc (\S+)/.exec(qdisc);
   flat['tc qdisc'] = q ? q[1] : '(none)';
   for (const line of ethtool.split('\n')) {
@@ -254,10 +255,10 @@ function printLinks(targets: Target[]): void {
     const keys = [...new Set(have.flatMap((t) => Object.keys(t.links![which])))].sort();
     const differs = (k: string) => new Set(have.map((t) => t.links![which][k] ?? '-')).size > 1;
     console.log(`  ${which === 'eth0' ? "container's eth0" : which === 'veth' ? "host end of the container's veth" : 'bridge'}:`);
-    console.log(`    ${''.padEnd(48)}${have.map((t) => t.name.padEnd(16)).join('')}`);
+    console.log(`    ${''.padEnd(48)}${have.map((t) => t.name.padEnd(32)).join('')}`);
     const same = keys.filter((k) => !differs(k) && (all || KEY_SETTINGS.test(k)));
     for (const k of [...keys.filter(differs), ...same]) {
-      console.log(`  ${differs(k) ? '*' : ' '} ${k.padEnd(48)}${have.map((t) => (t.links![which][k] ?? '-').padEnd(16)).join('')}`);
+      console.log(`  ${differs(k) ? '*' : ' '} ${k.padEnd(48)}${have.map((t) => (t.links![which][k] ?? '-').padEnd(32)).join('')}`);
     }
   }
 }
@@ -397,6 +398,15 @@ async function main(): Promise<void> {
       console.log(`ratios berthd / ${o.name}: lifecycle ${ratio((t) => t.lifecycle)} (goal ≤ 0.5), ` +
         `bridge ${ratio((t) => t.bridge.map((x) => x.mibps))} (goal ≥ 0.9), published ${ratio((t) => t.published.map((x) => x.mibps))} (goal ≥ 1), ` +
         `run --rm ${ratio((t) => t.runTrue)}`);
+      if (parts.includes('b')) {
+        // Within a round both daemons saw nearly the same minute of load, so the round's own ratio cancels
+        // most of the machine's swings that the medians above still carry.
+        const paired = (f: (t: Target) => Transfer[]) => {
+          const r = f(m).map((x, i) => x.mibps / f(o)[i].mibps);
+          return `median ${median(r).toFixed(2)}x, p10–p90 ${quantile(r, 0.1).toFixed(2)}–${quantile(r, 0.9).toFixed(2)}x, berthd ahead in ${r.filter((v) => v > 1).length} of ${r.length}`;
+        };
+        console.log(`  per round, berthd / ${o.name}: bridge ${paired((t) => t.bridge)}; published ${paired((t) => t.published)}`);
+      }
     }
   } finally {
     for (const t of targets.slice(1)) await cleanup(t.host).catch(() => {});
