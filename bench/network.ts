@@ -7,7 +7,7 @@
 //       through a port published on 127.0.0.1: BENCH_MB MiB of zeros sent by bench/tcp-pump.c (built
 //       static, copied into busybox containers; busybox nc moves 1 KiB per call and measures only
 //       itself), counted at the receiving end. BENCH_ROUNDS rounds (BENCH_TCP_RUNS is the old name),
-//       interleaved: each round measures every daemon once, the first of the round alternating, so that
+//       interleaved: each round measures every daemon once, the first of the round rotating, so that
 //       all of them see the same minutes of this shared machine's load. Each side's median, spread and
 //       every round in order are printed, with the CPU seconds per GiB it took: the two pumps' own
 //       (getrusage: the kernel's TCP/veth/bridge/netfilter work lands mostly there) and the daemon's
