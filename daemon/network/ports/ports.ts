@@ -29,6 +29,9 @@ const v6 = (ip: string) => ip.includes(':');
 /** The address a holder binds: '' is every IPv4 address (IPv6 ones are '::', a binding of its own). */
 const bindIp = (hostIp: string) => hostIp || '0.0.0.0';
 
+/** Whether the firewall's DNAT carries a binding (see PortMapper.rules). */
+export const dnatCarried = (b: FwPort): boolean => !v6(b.hostIp) || (b.hostIp !== '::1' && v6(b.ctrIp));
+
 /** `relay`: there is no DNAT for this binding, and the holder carries TCP connections and UDP datagrams
  *  (UdpFlows) to the container itself, as Docker's userland proxy does: with berth's firewall off (daemon.json "iptables":
  *  false), for a port published on [::1] (IPv6 has no route_localnet), and for an IPv6 host address
@@ -180,7 +183,7 @@ export class PortMapper {
   /** The bindings the firewall's DNAT rules carry: IPv4 ones, and IPv6 ones to a container's IPv6 address
    *  on an address other than ::1. */
   rules(): FwPort[] {
-    return this.all().filter((b) => !v6(b.hostIp) || (b.hostIp !== '::1' && v6(b.ctrIp)));
+    return this.all().filter(dnatCarried);
   }
 
   /** What the container asks for: (proto, container port, host ip, host port or 0). */
