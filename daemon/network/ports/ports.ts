@@ -219,9 +219,10 @@ export class PortMapper {
     const wanted = PortMapper.wanted(rec);
     const made: Binding[] = [];
     const insert = (b: Binding) => {
-      this.byContainer = undefined;
       this.db.prepare('INSERT INTO ports (container_id, proto, host_ip, host_port, ctr_ip, ctr_port) VALUES (?, ?, ?, ?, ?, ?)')
         .run(b.containerId, b.proto, b.hostIp, b.hostPort, b.ctrIp, b.ctrPort);
+      // The copy by container follows the row (dropping it made the next read load every port again).
+      this.byContainer?.get(b.containerId)?.push(b) ?? this.byContainer?.set(b.containerId, [b]);
       made.push(b);
     };
     try {
@@ -286,7 +287,7 @@ export class PortMapper {
       this.holders.get(this.key(b))?.close();
       this.holders.delete(this.key(b));
     }
-    this.byContainer = undefined;
+    this.byContainer?.delete(containerId);
     this.db.prepare('DELETE FROM ports WHERE container_id = ?').run(containerId);
     return mine.length > 0;
   }
