@@ -159,4 +159,27 @@ describe('published ports change one container at a time', () => {
     assert.deepEqual([...elements(await nft('bridge')).values()].flat(), []);
     assert.doesNotMatch(readFileSync(path.join(b.root, 'berthd.log'), 'utf8'), /rewriting the table/, 'every change was one of elements');
   });
+
+  test('concurrent starts and removals share nft runs and leave exactly the running containers\' elements', async () => {
+    const names = Array.from({ length: 10 }, (_, i) => `burst${i}`);
+    const run = (n: string, i: number) => ok('run', '-d', '--name', n, ...(i % 2 ? ['--network', 'pubnet'] : []), '-p', `127.0.0.1:${18200 + i}:80`, 'busybox', 'sleep', '600');
+    await Promise.all(names.map(run));
+    const lo = async () => elements(await nft('ip')).get('pub_lo') ?? [];
+    const want = async (list: string[]) => (await Promise.all(list.map(async (n) => {
+      const c = await inspect(n);
+      const addr = Object.values(c.NetworkSettings.Networks as Record<string, { IPAddress: string }>)[0].IPAddress;
+      return `127.0.0.1 . tcp . ${c.HostConfig.PortBindings['80/tcp'][0].HostPort} : ${addr} . 80`;
+    }))).sort();
+    assert.deepEqual(await lo(), await want(names));
+    // Half of them go at once (rm -f: stop and remove), the other half stay.
+    await Promise.all(names.filter((_, i) => i % 2 === 0).map((n) => ok('rm', '-f', n)));
+    const left = names.filter((_, i) => i % 2 === 1);
+    assert.deepEqual(await lo(), await want(left));
+    const dst = elements(await nft('ip')).get('pub_dst') ?? [];
+    assert.equal(dst.length, left.length, dst.join(' '));
+    await ok('rm', '-f', ...left);
+    assert.deepEqual(await lo(), []);
+    assert.deepEqual(elements(await nft('ip')).get('pub_dst'), []);
+    assert.doesNotMatch(readFileSync(path.join(b.root, 'berthd.log'), 'utf8'), /rewriting the table/, 'every change was one of elements');
+  });
 });
