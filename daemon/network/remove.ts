@@ -33,7 +33,7 @@ export async function removeLocked(svc: NetworkService, n: NetworkRow): Promise<
     crashPoint('network-rm.after-bridge');
     svc.store.deleteNetwork(n.id);
     svc.overlapWarnings.delete(n.id);
-    svc.reload();
+    svc.networkGone(n.id);
     if (fw.status === 'rejected') throw fw.reason;
   } finally {
     svc.fwExclude.delete(n.id);
