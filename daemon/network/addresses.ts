@@ -2,7 +2,7 @@
 // and released.
 import { BerthError, invalid } from '../errors/errors';
 import type { EndpointRow, NetworkRow } from './store';
-import { cidrString, contains, DEFAULT_POOLS, firstFree, intToIp, ipToInt, parseCidr, subnetFromPools, overlaps, type Cidr } from './ipam/ipam';
+import { cidrString, contains, DEFAULT_POOLS, intToIp, ipToInt, parseCidr, subnetFromPools, overlaps, type Cidr } from './ipam/ipam';
 import { hostNets, hostNets6, type HostNet, type HostNet6 } from './ipam/host';
 import { bigToIp6, cidr6String, contains6, firstFree6, ip6ToBig, isV6, overlaps6, parseCidr6, subnet6FromPool, ulaPool, type Cidr6 } from './ipam/ipam6';
 import { NO_V6, type NetworkService } from './service';
@@ -141,14 +141,14 @@ export function checkStaticIp6(svc: NetworkService, n: NetworkRow, ip: string): 
 
 export function allocate(svc: NetworkService, n: NetworkRow, ep: EndpointRow): string {
   if (!n.subnet) return ''; // an IPv6-only network (EnableIPv4=false): no IPv4 address
-  const sub = parseCidr(n.subnet);
+  // The network's pool counts every endpoint's address, this container's own included (free to it).
+  const pool = svc.pool(n);
+  const own = svc.endpoint(n.id, ep.containerId)?.ip;
   if (ep.staticIp) {
-    if (svc.endpointsOf(n.id).some((e) => e.containerId !== ep.containerId && e.ip === ep.staticIp)) throw new BerthError('forbidden', `Address already in use`);
+    if (pool.holders(ipToInt(ep.staticIp)) > (own === ep.staticIp ? 1 : 0)) throw new BerthError('forbidden', `Address already in use`);
     return ep.staticIp;
   }
-  const taken = new Set<number>([ipToInt(n.gateway), ...Object.values(n.aux).filter((a) => !isV6(a)).map(ipToInt),
-    ...svc.endpointsOf(n.id).filter((e) => e.ip && e.containerId !== ep.containerId).map((e) => ipToInt(e.ip))]);
-  const ip = firstFree(sub, n.ipRange ? parseCidr(n.ipRange) : undefined, taken);
+  const ip = pool.lowestFree(own ? ipToInt(own) : undefined);
   if (ip === undefined) throw new BerthError('system', `no available IPv4 addresses on this network's address pools: ${n.name} (${n.id})`);
   return intToIp(ip);
 }
@@ -167,10 +167,9 @@ export function allocate6(svc: NetworkService, n: NetworkRow, ep: EndpointRow): 
 }
 
 export function release(svc: NetworkService, ep: EndpointRow): void {
-  const cur = svc.eps.find((e) => e.networkId === ep.networkId && e.containerId === ep.containerId);
+  const cur = svc.endpoint(ep.networkId, ep.containerId);
   if (!cur) return;
-  svc.store.saveEndpoint({ ...cur, ip: cur.staticIp, ip6: cur.staticIp6 ?? '', ifname: '', hostIf: '', mac: cur.staticMac });
-  svc.reload();
+  svc.saveEndpoint({ ...cur, ip: cur.staticIp, ip6: cur.staticIp6 ?? '', ifname: '', hostIf: '', mac: cur.staticMac });
 }
 
 export function releaseAll(svc: NetworkService, containerId: string): void {

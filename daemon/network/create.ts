@@ -92,7 +92,7 @@ export function create(svc: NetworkService, body: CreateBody): Promise<{ Id: str
     };
     // The row first: a crash after it leaves a bridge the next start owns and can remove.
     svc.store.insertNetwork(row);
-    svc.reload();
+    svc.reloadNetworks();
     crashPoint('network-create.after-row');
     try {
       // The bridge and the network's rules are independent (rules name the bridge by name).
@@ -104,7 +104,7 @@ export function create(svc: NetworkService, body: CreateBody): Promise<{ Id: str
       svc.bridgesUp.delete(id);
       await deleteBridge(bridge).catch(() => {});
       svc.store.deleteNetwork(id);
-      svc.reload();
+      svc.networkGone(id);
       await svc.applyFirewall().catch(() => {});
       throw e;
     }

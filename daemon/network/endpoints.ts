@@ -17,7 +17,7 @@ import { crashPoint } from '../lib/crash';
 import { ICC_OPT, type EndpointConfig, type NetSetup, type NetworkService } from './service';
 import { checkStaticIp, checkStaticIp6, allocate, allocate6, release, releaseAll } from './addresses';
 import { upBridge } from './bridges';
-import { needsPortRules } from './firewalling';
+import { needsPortRules, syncContainer } from './firewalling';
 import { hostHosts, rewriteHosts, rewriteResolvConf } from './names';
 
 /** The network a container's NetworkMode names, if it is a network (not host/none/container:). */
@@ -61,21 +61,16 @@ export function recordCreate(svc: NetworkService, rec: ContainerRecord, epConfig
     const extras = endpointExtras(c, n);
     if (n === primary && n.name !== 'bridge' && !extras.links.length) extras.links = linksOf(rec).map((l) => `${l.target}:${l.alias}`);
     const ip6 = c?.IPAMConfig?.IPv6Address ? checkStaticIp6(svc, n, c.IPAMConfig.IPv6Address) : '';
-    svc.store.saveEndpoint({ networkId: n.id, containerId: rec.id, endpointId: '', ip: c?.IPAMConfig?.IPv4Address ?? '',
+    svc.saveEndpoint({ networkId: n.id, containerId: rec.id, endpointId: '', ip: c?.IPAMConfig?.IPv4Address ?? '',
       mac, staticMac: mac, staticIp: c?.IPAMConfig?.IPv4Address ?? '',
       aliases: c?.Aliases ?? [], ifname: '', hostIf: '', gwPriority: gwPriority(c), ...extras,
       ip6, staticIp6: ip6, linkLocalIps: linkLocalIps(c) });
   }
-  svc.reload();
 }
 
 /** The container is being removed: its endpoints go. */
 export function forget(svc: NetworkService, containerId: string): void {
-  svc.store.deleteContainer(containerId);
-  // Dropped from memory as from the table: a reload read and parsed every endpoint row, a few ms per
-  // `docker rm` with 1,000 containers.
-  svc.eps = svc.eps.filter((e) => e.containerId !== containerId);
-  svc.epsBy = undefined;
+  svc.dropContainerEndpoints(containerId);
 }
 
 /** Before the shim spawns: the namespace and every endpoint. On failure nothing is left. */
@@ -118,12 +113,13 @@ export function setup(svc: NetworkService, rec: ContainerRecord): Promise<NetSet
         undos.push(async () => { svc.ports.unmap(rec.id); });
         firewall = true;
       }
-      // One `nft` at most, and none for a container without published ports on networks whose rules
-      // (made with the network) do not list containers.
-      if (firewall) await svc.applyFirewall();
+      // The container's own elements in the firewall's maps and sets (firewalling.ts), and none for a
+      // container without published ports on networks whose rules (made with the network) do not list
+      // containers.
+      if (firewall) await syncContainer(svc, rec.id);
     } catch (e) {
       for (const u of undos.reverse()) await u().catch(() => {});
-      await svc.applyFirewall().catch(() => {});
+      await syncContainer(svc, rec.id).catch(() => {});
       await svc.netns.remove(shortId(rec.id)).catch(() => {});
       releaseAll(svc, rec.id);
       throw e;
@@ -145,8 +141,7 @@ export async function attach(svc: NetworkService, rec: ContainerRecord, ep: Endp
   const ifname = `eth${index}`;
   // Record the address before the links exist, so that a crash in between is swept at the next start.
   const row: EndpointRow = { ...ep, endpointId: ep.endpointId || newId(), ip, ip6, mac, ifname, hostIf };
-  svc.store.saveEndpoint(row);
-  svc.reload();
+  svc.saveEndpoint(row);
   crashPoint('network-attach.before-veth');
   try {
     await upBridge(svc, n);
@@ -198,7 +193,7 @@ export function teardown(svc: NetworkService, rec: ContainerRecord): Promise<voi
       if (e.hostIf) await deleteLink(e.hostIf);
       release(svc, e);
     }
-    if (firewall) await svc.applyFirewall().catch((err) => svc.d.log.warn({ err, id: rec.id }, 'firewall update failed'));
+    if (firewall) await syncContainer(svc, rec.id).catch((err) => svc.d.log.warn({ err, id: rec.id }, 'firewall update failed'));
     await svc.netns.remove(shortId(rec.id)).catch((err) => svc.d.log.warn({ err, id: rec.id }, 'netns removal failed'));
   });
 }
@@ -223,8 +218,7 @@ export function connect(svc: NetworkService, ref: string, ctrRef: string, cfg: E
     const ep: EndpointRow = { networkId: n.id, containerId: live.rec.id, endpointId: '', ip: ip ?? '', mac: cfg?.MacAddress ?? '', staticMac: cfg?.MacAddress ?? '', staticIp: ip ?? '',
       aliases: cfg?.Aliases ?? [], ifname: '', hostIf: '', gwPriority: gwPriority(cfg), ...endpointExtras(cfg, n),
       ip6, staticIp6: ip6, linkLocalIps: linkLocalIps(cfg) };
-    svc.store.saveEndpoint(ep);
-    svc.reload();
+    svc.saveEndpoint(ep);
     crashPoint('network-connect.after-row');
     if (svc.d.containers.isRunningId(live.rec.id)) {
       const used = new Set(svc.endpointsOfContainer(live.rec.id).map((e) => e.ifname));
@@ -239,10 +233,9 @@ export function connect(svc: NetworkService, ref: string, ctrRef: string, cfg: E
         const takes = gatewayEndpoint(svc, before ? [before, ep] : [ep]) === ep && (!before || ep.gwPriority > before.gwPriority || (!before.ip && !!n.gateway));
         await attach(svc, live.rec, ep, svc.netns.pathOf(shortId(live.rec.id)), i, takes);
         crashPoint('network-connect.after-veth');
-        if (n.options[ICC_OPT] === 'false') await svc.applyFirewall();
+        if (n.options[ICC_OPT] === 'false') await syncContainer(svc, live.rec.id);
       } catch (e) {
-        svc.store.deleteEndpoint(n.id, live.rec.id);
-        svc.reload();
+        svc.dropEndpoint(n.id, live.rec.id);
         throw e;
       }
       await rewriteHosts(svc, live.rec);
@@ -272,12 +265,11 @@ export function disconnect(svc: NetworkService, ref: string, ctrRef: string, for
       const ep = svc.endpointsOf(n.id).find((e) => e.containerId === containerId);
       if (!ep) throw new BerthError('forbidden', `container ${containerId} is not connected to network ${n.name}`);
       const wasGateway = !!ep.hostIf && gatewayEndpoint(svc, svc.endpointsOfContainer(containerId).filter((e) => e.hostIf)) === ep;
-      svc.store.deleteEndpoint(n.id, containerId);
-      svc.reload();
+      svc.dropEndpoint(n.id, containerId);
       crashPoint('network-disconnect.after-row');
       if (ep.hostIf && n.options[ICC_OPT] === 'false') {
         // The rules name the veth: they change first, then the veth goes.
-        await svc.applyFirewall().catch(() => {});
+        await syncContainer(svc, containerId).catch(() => {});
       }
       svc.d.events.emit('network', 'disconnect', n.id, { container: containerId, name: n.name, type: n.driver });
       resolve();
@@ -312,8 +304,7 @@ export async function removeLink(svc: NetworkService, name: string): Promise<voi
   if (keep.length === links.length && !eps.length) throw notFound(`No such container: ${name.replace(/^\//, '')}`);
   await svc.forContainer(parent.rec.id, [], async () => {
     if (keep.length !== links.length) svc.d.containers.saveHostConfig(parent, { ...parent.rec.hostConfig, Links: keep.length ? keep : null });
-    for (const e of eps) svc.store.saveEndpoint({ ...e, links: (e.links ?? []).filter((l) => parseLink(l).alias !== alias) });
-    svc.reload();
+    for (const e of eps) svc.saveEndpoint({ ...e, links: (e.links ?? []).filter((l) => parseLink(l).alias !== alias) });
     if (svc.d.containers.isRunningId(parent.rec.id)) await rewriteHosts(svc, parent.rec);
   });
 }

@@ -36,7 +36,7 @@ export async function removeLocked(svc: NetworkService, n: NetworkRow): Promise<
     svc.store.deleteNetwork(n.id);
     svc.overlapWarnings.delete(n.id);
     svc.overlapWarnings.delete(v6WarningKey(n.id));
-    svc.reload();
+    svc.networkGone(n.id);
     if (fw.status === 'rejected') throw fw.reason;
   } finally {
     svc.fwExclude.delete(n.id);

@@ -8,14 +8,16 @@ import path from 'node:path';
 import type { NetworkDeps } from './deps';
 import type { ContainerRecord } from '../containers/model';
 import { BerthError, notFound } from '../errors/errors';
-import { NetworkStore, type EndpointRow, type NetworkRow } from './store';
+import { EndpointRows, NetworkStore, type EndpointRow, type NetworkRow } from './store';
+import { AddressPool, ipToInt, parseCidr } from './ipam/ipam';
+import { isV6 } from './ipam/ipam6';
 import { NetnsDir } from './netns';
 import type { Backend } from './firewall/iptables';
 import { DnsServer } from './dns/server';
 import { PortMapper } from './ports/ports';
 import { Locks, type LockRequest } from './locks';
 import { init, sweep, shutdown } from './startup';
-import { applyFirewall } from './firewalling';
+import { applyFirewall, type FwState } from './firewalling';
 import { create } from './create';
 import { remove } from './remove';
 import { validateCreate, recordCreate, forget, setup, teardown, connect, disconnect, removeLink, settled } from './endpoints';
@@ -66,16 +68,21 @@ export class NetworkService {
   readonly store: NetworkStore;
   readonly netns: NetnsDir;
   nets = new Map<string, NetworkRow>();
-  eps: EndpointRow[] = [];
-  /** `eps` by network and by container, made on first use after each reload: list, inspect and DNS answers
-   *  ask per container or network, and filtering all endpoints made them linear in the containers. */
-  epsBy: { byNetwork: Map<string, EndpointRow[]>; byContainer: Map<string, EndpointRow[]> } | undefined;
+  /** The endpoint rows in memory, by network and by container (list, inspect and DNS answers ask per
+   *  container or network), changed with each write (saveEndpoint, dropEndpoint). */
+  readonly epRows = new EndpointRows((before, after) => this.addressesChanged(before, after));
+  /** Each network's IPv4 addresses in use (ipam.ts AddressPool), made on first allocation after a reload. */
+  readonly pools = new Map<string, AddressPool>();
   readonly table: string;
   readonly dns: DnsServer;
   fwQueue: Promise<unknown> = Promise.resolve();
-  /** The networks whose rules the table holds after the last firewall change, and whether it holds port
-   *  rules; undefined when not known (before the first change, after a failed one). */
-  fwState: { nets: Set<string>; ports: boolean } | undefined;
+  /** What the table holds after the last firewall change (firewalling.ts); undefined when not known
+   *  (before the first change, after a failed one). */
+  fwState: FwState | undefined;
+  /** Containers whose published ports and veths the firewall is to be brought in step with, by the next
+   *  batch (firewalling.ts syncContainer), and that batch while it waits its turn. */
+  fwDirty = new Set<string>();
+  fwBatch: Promise<void> | undefined;
   /** Networks being removed: their rules go before their rows do. */
   fwExclude = new Set<string>();
   /** Per-container and per-network locks (locks.ts): starts on one network run side by side. */
@@ -104,10 +111,66 @@ export class NetworkService {
     this.reload();
   }
 
+  /** Networks and endpoints read again from the database (start, network create and remove). */
   reload(): void {
     this.nets = new Map(this.store.networks().map((n) => [n.id, n]));
-    this.eps = this.store.endpoints();
-    this.epsBy = undefined;
+    this.pools.clear();
+    this.epRows.load(this.store.endpoints());
+  }
+
+  /** The networks read again after one was created: the endpoints and address pools stay as they are
+   *  (reading every endpoint row again cost a network create a few ms per 100 containers). */
+  reloadNetworks(): void {
+    this.nets = new Map(this.store.networks().map((n) => [n.id, n]));
+  }
+
+  /** A network whose rows (its own and its endpoints') were deleted: gone from memory too. */
+  networkGone(id: string): void {
+    for (const e of this.epRows.ofNetwork(id)) this.epRows.drop(e.networkId, e.containerId);
+    this.pools.delete(id);
+    this.reloadNetworks();
+  }
+
+  /** Every endpoint row, in the table's order. */
+  get eps(): EndpointRow[] {
+    return this.epRows.all();
+  }
+
+  endpoint(networkId: string, containerId: string): EndpointRow | undefined {
+    return this.epRows.get(networkId, containerId);
+  }
+
+  /** An endpoint row written, and changed in memory. */
+  saveEndpoint(e: EndpointRow): void {
+    this.store.saveEndpoint(e);
+    this.epRows.put(e);
+  }
+
+  dropEndpoint(networkId: string, containerId: string): void {
+    this.store.deleteEndpoint(networkId, containerId);
+    this.epRows.drop(networkId, containerId);
+  }
+
+  dropContainerEndpoints(containerId: string): void {
+    this.store.deleteContainer(containerId);
+    this.epRows.dropContainer(containerId);
+  }
+
+  /** The network's IPv4 address pool, made from its endpoints the first time. */
+  pool(n: NetworkRow): AddressPool {
+    let p = this.pools.get(n.id);
+    if (!p) {
+      p = new AddressPool(parseCidr(n.subnet), n.ipRange ? parseCidr(n.ipRange) : undefined,
+        [ipToInt(n.gateway), ...Object.values(n.aux).filter((a) => !isV6(a)).map(ipToInt)]);
+      for (const e of this.epRows.ofNetwork(n.id)) if (e.ip) p.take(ipToInt(e.ip));
+      this.pools.set(n.id, p);
+    }
+    return p;
+  }
+
+  private addressesChanged(before: EndpointRow | undefined, after: EndpointRow | undefined): void {
+    if (before?.ip) this.pools.get(before.networkId)?.free(ipToInt(before.ip));
+    if (after?.ip) this.pools.get(after.networkId)?.take(ipToInt(after.ip));
   }
 
   /** Network create and remove, one at a time (names, subnets and bridge names stay unique). */
@@ -156,23 +219,11 @@ export class NetworkService {
   }
 
   endpointsOf(networkId: string): EndpointRow[] {
-    return [...(this.epsIndex().byNetwork.get(networkId) ?? [])];
+    return this.epRows.ofNetwork(networkId);
   }
 
   endpointsOfContainer(containerId: string): EndpointRow[] {
-    return [...(this.epsIndex().byContainer.get(containerId) ?? [])];
-  }
-
-  epsIndex(): { byNetwork: Map<string, EndpointRow[]>; byContainer: Map<string, EndpointRow[]> } {
-    if (!this.epsBy) {
-      this.epsBy = { byNetwork: new Map(), byContainer: new Map() };
-      const add = (m: Map<string, EndpointRow[]>, k: string, e: EndpointRow) => (m.get(k) ?? m.set(k, []).get(k)!).push(e);
-      for (const e of this.eps) {
-        add(this.epsBy.byNetwork, e.networkId, e);
-        add(this.epsBy.byContainer, e.containerId, e);
-      }
-    }
-    return this.epsBy;
+    return this.epRows.ofContainer(containerId);
   }
 
   // ---- the rest, a file per concern (startup, firewalling, create, remove, endpoints, names, views) --

@@ -83,10 +83,9 @@ export async function sweep(svc: NetworkService): Promise<void> {
   }
   for (const e of svc.eps) {
     if (!live.has(shortId(e.containerId)) && (e.hostIf || (e.ip && !e.staticIp) || (e.ip6 && !e.staticIp6))) {
-      svc.store.saveEndpoint({ ...e, hostIf: '', ip: e.staticIp, ip6: e.staticIp6 ?? '', mac: e.staticMac });
+      svc.saveEndpoint({ ...e, hostIf: '', ip: e.staticIp, ip6: e.staticIp6 ?? '', mac: e.staticMac });
     }
   }
-  svc.reload();
   await finishConnects(svc, live);
   await svc.ports.restore((id) => svc.d.containers.isRunningId(id));
   await svc.applyFirewall();

@@ -108,3 +108,76 @@ export class NetworkStore {
     this.db.prepare('DELETE FROM endpoints WHERE container_id = ?').run(containerId);
   }
 }
+
+/** The endpoint rows held in memory, in the table's order (rowid: `INSERT OR REPLACE` gives a saved row a
+ *  new one, so a saved row moves to the end, as it does here), by network and by container. Changed with
+ *  each write instead of re-reading every row after it: a start, stop or connect re-read and parsed all
+ *  of them (about 10 ms per start with 1,000 containers). The database stays the truth: `load` reads it
+ *  whole at start and after network create and remove. `changed` sees each row that goes or comes (the
+ *  address pools follow the endpoints' addresses through it). */
+export class EndpointRows {
+  private rows = new Map<string, EndpointRow>();
+  private byNetwork = new Map<string, Map<string, EndpointRow>>();
+  private byContainer = new Map<string, Map<string, EndpointRow>>();
+
+  constructor(private readonly changed: (before: EndpointRow | undefined, after: EndpointRow | undefined) => void) {}
+
+  load(rows: EndpointRow[]): void {
+    this.rows = new Map();
+    this.byNetwork = new Map();
+    this.byContainer = new Map();
+    for (const r of rows) this.put(r, false);
+  }
+
+  get(networkId: string, containerId: string): EndpointRow | undefined {
+    return this.rows.get(`${networkId}|${containerId}`);
+  }
+
+  all(): EndpointRow[] {
+    return [...this.rows.values()];
+  }
+
+  ofNetwork(networkId: string): EndpointRow[] {
+    const m = this.byNetwork.get(networkId);
+    return m ? [...m.values()] : [];
+  }
+
+  ofContainer(containerId: string): EndpointRow[] {
+    const m = this.byContainer.get(containerId);
+    return m ? [...m.values()] : [];
+  }
+
+  /** The row, saved (after the database has it). */
+  put(e: EndpointRow, notify = true): void {
+    const key = `${e.networkId}|${e.containerId}`;
+    const before = this.rows.get(key);
+    this.drop(e.networkId, e.containerId, false);
+    this.rows.set(key, e);
+    inner(this.byNetwork, e.networkId).set(e.containerId, e);
+    inner(this.byContainer, e.containerId).set(e.networkId, e);
+    if (notify) this.changed(before, e);
+  }
+
+  /** The row, deleted (after the database deleted it). */
+  drop(networkId: string, containerId: string, notify = true): void {
+    const key = `${networkId}|${containerId}`;
+    const before = this.rows.get(key);
+    if (!before) return;
+    this.rows.delete(key);
+    outer(this.byNetwork, networkId, containerId);
+    outer(this.byContainer, containerId, networkId);
+    if (notify) this.changed(before, undefined);
+  }
+
+  dropContainer(containerId: string): void {
+    for (const e of this.ofContainer(containerId)) this.drop(e.networkId, containerId);
+  }
+}
+
+const inner = (m: Map<string, Map<string, EndpointRow>>, k: string) => m.get(k) ?? m.set(k, new Map()).get(k)!;
+function outer(m: Map<string, Map<string, EndpointRow>>, k: string, sub: string): void {
+  const x = m.get(k);
+  if (!x) return;
+  x.delete(sub);
+  if (!x.size) m.delete(k);
+}

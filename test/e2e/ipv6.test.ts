@@ -161,7 +161,7 @@ describe('published ports and IPv6', () => {
     assert.match(await getInNs('http://[fd00:b1:0:40::1]:18086/'), want);
     assert.match(await getInNs('http://127.0.0.1:18086/'), want);
     const rules = await inNs('nft', ['list', 'table', 'ip6', 'berth_berth0']);
-    assert.match(rules.stdout, /dnat to \[fd00:b1:0:40::2\]:80/, show(rules));
+    assert.match(rules.stdout, /tcp \. 18086 : fd00:b1:0:40::2 \. 80/, show(rules));
     // A restart of berthd (the container lives on): the relays on ::1 and :: and the IPv6 rules come back.
     await b.stop();
     await b.restart();

@@ -1,9 +1,10 @@
-// The firewall's incremental path (daemon/network/firewall/nft.ts): the rules renderNetworkAdd adds for a
+// The firewall's incremental paths (daemon/network/firewall/nft.ts): the rules renderNetworkAdd adds for a
 // new network to a table rendered for the others are the rules renderTable gives for all of them, in an
-// order with the same effect (an internal network's drops before the other forward rules).
+// order with the same effect (an internal network's drops before the other forward rules); the elements
+// renderElements adds or deletes for a container are those renderTable gives with or without it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { renderNetworkAdd, renderTable, type FwNetwork } from '../../daemon/network/firewall/nft';
+import { portElements, renderElements, renderNetworkAdd, renderTable, type FwNetwork, type FwPort } from '../../daemon/network/firewall/nft';
 
 const T = 'berth_t';
 
@@ -63,3 +64,61 @@ for (const [name, others, added] of [
     assert.ok(firstOther === -1 || fwd.slice(firstOther).every((r) => !isSealed(r)), fwd.join('\n'));
   });
 }
+
+// Published ports: the elements renderElements adds and deletes for one container, applied to the table
+// renderTable made without it, give the maps and sets renderTable makes with it (and back).
+/** Elements of each map and set, per family, of a rendered table. */
+function mapElements(text: string): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  let family = '';
+  let name = '';
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    const t = /^table (\w+) \S+ \{$/.exec(line);
+    if (t) family = t[1];
+    const m = /^(?:map|set) (\w+) \{$/.exec(line);
+    if (m) {
+      name = `${family} ${m[1]}`;
+      out.set(name, new Set());
+    }
+    const e = /^elements = \{ (.*) \}$/.exec(line);
+    if (e && name) for (const x of e[1].split(', ')) out.get(name)!.add(x);
+    if (line.startsWith('chain ')) name = '';
+  }
+  return out;
+}
+
+function applyElements(before: Map<string, Set<string>>, statements: string): Map<string, Set<string>> {
+  const out = new Map([...before].map(([k, v]) => [k, new Set(v)]));
+  for (const line of statements.split('\n').filter(Boolean)) {
+    const m = new RegExp(`^(add|delete) element (\\w+) ${T} (\\w+) \\{ (.*) \\}$`).exec(line);
+    assert.ok(m, line);
+    const set = out.get(`${m[2]} ${m[3]}`);
+    assert.ok(set, `${m[2]} ${m[3]} exists`);
+    if (m[1] === 'add') set.add(m[4]);
+    else {
+      const gone = [...set].find((x) => x === m[4] || x.startsWith(`${m[4]} : `));
+      assert.ok(gone, `${m[4]} is there to delete`);
+      set.delete(gone);
+    }
+  }
+  return out;
+}
+
+test('renderElements: one container\'s ports and icc veth added and deleted match renderTable', () => {
+  const nets = [net(0), net(1, { icc: false, ports: ['vetha'], subnet6: 'fd00:9::/64' })];
+  const others: FwPort[] = [{ proto: 'tcp', hostIp: '', hostPort: 8080, ctrIp: '10.9.0.2', ctrPort: 80 },
+    { proto: 'udp', hostIp: '127.0.0.1', hostPort: 53, ctrIp: '10.9.1.2', ctrPort: 53 }];
+  const mine: FwPort[] = [{ proto: 'tcp', hostIp: '', hostPort: 8081, ctrIp: '10.9.1.3', ctrPort: 80 },
+    { proto: 'tcp', hostIp: '10.0.0.5', hostPort: 8082, ctrIp: '10.9.1.3', ctrPort: 80 },
+    { proto: 'tcp', hostIp: '::', hostPort: 8081, ctrIp: 'fd00:9::3', ctrPort: 80 }];
+  const without = renderTable(T, nets, others);
+  const withMine = renderTable(T, [nets[0], { ...nets[1], ports: ['vetha', 'vethb'] }], [...others, ...mine]);
+  const els = mine.map(portElements);
+  // Two of mine share one destination: one `dst` element for both.
+  const dst = [...new Map(els.map((e) => [`${e.family} ${e.dst}`, [e.family, e.dst] as ['ip' | 'ip6', string]])).values()];
+  const add = renderElements(T, { addPorts: els, delPorts: [], addDst: dst, delDst: [], addIcc: [['br-1', 'vethb']], delIcc: [] });
+  assert.deepEqual(applyElements(mapElements(without), add), mapElements(withMine));
+  const del = renderElements(T, { addPorts: [], delPorts: els, addDst: [], delDst: dst, addIcc: [], delIcc: [['br-1', 'vethb']] });
+  assert.deepEqual(applyElements(mapElements(withMine), del), mapElements(without));
+});

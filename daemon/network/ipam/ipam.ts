@@ -1,5 +1,6 @@
 // IPv4 address management: subnets as (base, prefix), the first free address of a range, pools carved into
-// subnets. Addresses in use are the endpoints' rows in SQLite (network/store.ts); this file is pure.
+// subnets, and the addresses in use of one network. Addresses in use are the endpoints' rows in SQLite
+// (network/store.ts), mirrored in an AddressPool per network; this file does no I/O.
 import { invalid } from '../../errors/errors';
 
 export const ipToInt = (ip: string): number => {
@@ -38,6 +39,61 @@ export function firstFree(subnet: Cidr, range: Cidr | undefined, taken: Set<numb
     if (!taken.has(ip)) return ip;
   }
   return undefined;
+}
+
+/** The addresses of one network's range in use, counted (two stopped containers may have been created
+ *  with the same --ip; only one of them can start), with a cursor below which every address of the range
+ *  is taken: an allocation gives the lowest free address, as `firstFree` over every endpoint did, without
+ *  collecting every endpoint's address first (a start was linear in the network's endpoints). Made from
+ *  the endpoint rows when first needed and kept in step with them (service.ts); never written to disk,
+ *  so a restart rebuilds it from the database. */
+export class AddressPool {
+  private readonly used = new Map<number, number>();
+  private readonly reserved = new Set<number>();
+  private readonly range: Cidr;
+  private cursor: number;
+
+  /** `reserved`: the gateway and auxiliary addresses; the subnet's network and broadcast addresses are
+   *  never given either (except in a /31 or /32). */
+  constructor(subnet: Cidr, range: Cidr | undefined, reserved: number[]) {
+    this.range = range ?? subnet;
+    this.cursor = this.range.base;
+    for (const r of reserved) this.reserved.add(r);
+    if (subnet.size > 2) {
+      this.reserved.add(subnet.base);
+      this.reserved.add(subnet.base + subnet.size - 1);
+    }
+  }
+
+  /** How many endpoints hold `ip`. */
+  holders(ip: number): number {
+    return this.used.get(ip) ?? 0;
+  }
+
+  take(ip: number): void {
+    this.used.set(ip, this.holders(ip) + 1);
+  }
+
+  free(ip: number): void {
+    const n = this.holders(ip);
+    if (n > 1) {
+      this.used.set(ip, n - 1);
+      return;
+    }
+    this.used.delete(ip);
+    if (ip < this.cursor && ip >= this.range.base) this.cursor = ip;
+  }
+
+  /** The lowest address of the range that nobody holds, or `own` (the asker's current address, held by it
+   *  alone) when that is lower: the asker's own address counts as free to it. */
+  lowestFree(own?: number): number | undefined {
+    const end = this.range.base + this.range.size;
+    let ip = this.cursor;
+    while (ip < end && (this.reserved.has(ip) || this.used.has(ip))) ip++;
+    this.cursor = ip;
+    if (own !== undefined && own >= this.range.base && own < ip && !this.reserved.has(own) && this.holders(own) === 1) return own;
+    return ip < end ? ip : undefined;
+  }
 }
 
 /** Docker's MAC for an address: 02:42 and the four bytes of the IPv4 address. */

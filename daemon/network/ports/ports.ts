@@ -31,6 +31,9 @@ const v6 = (ip: string) => ip.includes(':');
 /** The address a holder binds: '' is every IPv4 address (IPv6 ones are '::', a binding of its own). */
 const bindIp = (hostIp: string) => hostIp || '0.0.0.0';
 
+/** Whether the firewall's DNAT carries a binding (see PortMapper.rules). */
+export const dnatCarried = (b: FwPort): boolean => !v6(b.hostIp) || (b.hostIp !== '::1' && v6(b.ctrIp));
+
 /** A host address in an error, as Docker writes it: IPv6 in brackets. */
 const fmtIp = (hostIp: string) => (v6(hostIp) ? `[${hostIp}]` : bindIp(hostIp));
 
@@ -178,7 +181,7 @@ export class PortMapper {
   /** The bindings the firewall's DNAT rules carry: IPv4 ones, and IPv6 ones to a container's IPv6 address
    *  on an address other than ::1. */
   rules(): FwPort[] {
-    return this.all().filter((b) => !v6(b.hostIp) || (b.hostIp !== '::1' && v6(b.ctrIp)));
+    return this.all().filter(dnatCarried);
   }
 
   /** What the container asks for: (proto, container port, host ip, host port or 0). */
@@ -221,9 +224,10 @@ export class PortMapper {
         const targets = this.targets(rec, w, ctrIp, ctrIp6, hostV6);
         if (!targets.length) continue;
         for (const b of await this.bindGroup(rec, w, targets)) {
-          this.byContainer = undefined;
           this.db.prepare('INSERT INTO ports (container_id, proto, host_ip, host_port, ctr_ip, ctr_port) VALUES (?, ?, ?, ?, ?, ?)')
             .run(b.containerId, b.proto, b.hostIp, b.hostPort, b.ctrIp, b.ctrPort);
+          // The copy by container follows the row (dropping it made the next read load every port again).
+          this.byContainer?.get(b.containerId)?.push(b) ?? this.byContainer?.set(b.containerId, [b]);
         }
       }
     } catch (e) {
@@ -325,7 +329,7 @@ export class PortMapper {
       this.holders.get(this.key(b))?.close();
       this.holders.delete(this.key(b));
     }
-    this.byContainer = undefined;
+    this.byContainer?.delete(containerId);
     this.db.prepare('DELETE FROM ports WHERE container_id = ?').run(containerId);
     return mine.length > 0;
   }
