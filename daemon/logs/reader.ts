@@ -190,6 +190,8 @@ class Formatter {
   private ready: Buffer[] = [];
   private readonly sinceB: Buffer | null;
   private readonly untilB: Buffer | null;
+  /** An entry later than --until was seen: as Docker, a follower ends there (it would only filter from then on). */
+  pastUntil = false;
 
   constructor(private readonly o: LogOptions, private readonly tty: boolean) {
     this.sinceB = o.sinceNs > 0n ? Buffer.from(rfc3339Fixed9(o.sinceNs)) : null;
@@ -249,7 +251,10 @@ class Formatter {
     if (o.sinceNs > 0n || o.untilNs > 0n) {
       if ((o.sinceNs > 0n && !this.sinceB) || (o.untilNs > 0n && !this.untilB)) return false;
       if (this.sinceB && b.compare(this.sinceB, 0, TIME_LEN, ts, ts + TIME_LEN) < 0) return true;
-      if (this.untilB && b.compare(this.untilB, 0, TIME_LEN, ts, ts + TIME_LEN) > 0) return true;
+      if (this.untilB && b.compare(this.untilB, 0, TIME_LEN, ts, ts + TIME_LEN) > 0) {
+        this.pastUntil = true;
+        return true;
+      }
     }
     const rs = s + PREFIX.length;
     const re = t;
@@ -330,7 +335,10 @@ class Formatter {
     const o = this.o;
     if (en.stream === 1 ? !o.stdout : !o.stderr) return;
     if (o.sinceNs && en.timeNs < o.sinceNs) return;
-    if (o.untilNs && en.timeNs > o.untilNs) return;
+    if (o.untilNs && en.timeNs > o.untilNs) {
+      this.pastUntil = true;
+      return;
+    }
     const f = formatEntry(en, o, this.tty);
     this.reserve(f.length);
     f.copy(this.out, this.n);
@@ -472,7 +480,7 @@ export async function streamLogs(logPath: string, o: LogOptions, tty: boolean, w
       if (!(await drainTo(cur, f, send, sizes[lastIdx]))) return;
     }
     if (!(await send(f.take(true)))) return;
-    if (!o.follow || closed()) return;
+    if (!o.follow || closed() || f.pastUntil) return;
     if (o.untilNs && o.untilNs < BigInt(Date.now()) * 1_000_000n) return;
     const c = cur;
     cur = undefined; // follow owns it now
@@ -604,6 +612,10 @@ async function follow(logPath: string, cur: Reader | undefined, f: Formatter, se
         const st = await cur.fh.stat();
         if (st.size < cur.pos) cur.reset(); // truncated in place (max-file 1)
         if (!(await cur.drain(f, send, false))) return;
+        if (f.pastUntil) {
+          await send(f.take(true));
+          return;
+        }
         // Rotated: FILE is a new file now. The old one is complete once renamed; take its last lines first.
         const now = await stat(logPath).catch(() => null);
         if (now && (now.ino !== st.ino || now.dev !== st.dev)) {

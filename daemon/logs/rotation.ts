@@ -145,10 +145,12 @@ export class Ident {
 
   /** true when the file is deleted, false when it still exists, 'maybe' for a removed plain file whose
    *  gzipped copy (if compress made one) has not been found yet. */
-  gone(): boolean | 'maybe' {
+  gone(logPath: string): boolean | 'maybe' {
     if (this.copy) return fstatSync(this.copy.fd).nlink === 0;
     if (fstatSync(this.held.fd).nlink > 0) return false;
-    return this.held.gz ? true : 'maybe';
+    if (this.held.gz) return true;
+    // Without compress there are no .gz files (the shim names FILE.2 on as FILE.2.gz only with it).
+    return statOrNull(nameAt(logPath, 1, true)) || statOrNull(nameAt(logPath, 2, true)) ? 'maybe' : true;
   }
 
   dispose(): void {
@@ -195,8 +197,8 @@ export async function nextFile(logPath: string, id: Ident, stop: () => boolean):
     } else {
       // Not found: deleted (max-file), or moved while the scan looked, or (compress) replaced by a copy
       // the scan did not recognise yet.
-      const g = id.gone();
-      if (g === true || (g === 'maybe' && attempt >= 20)) return 'gone';
+      const g = id.gone(logPath);
+      if (g === true || (g === 'maybe' && attempt >= 8)) return 'gone';
       from = 1;
     }
     await pause(attempt);
@@ -242,8 +244,8 @@ export async function openAll(logPath: string): Promise<Held[]> {
       if (n >= 0) {
         k = n;
       } else {
-        const g = id.gone();
-        if (g === true || (g === 'maybe' && attempt >= 20)) break;
+        const g = id.gone(logPath);
+        if (g === true || (g === 'maybe' && attempt >= 8)) break;
       }
       await pause(attempt);
     }
