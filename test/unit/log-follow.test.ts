@@ -169,32 +169,34 @@ for (const compress of [false, true]) {
   });
 }
 
-test('-f with max-file 3: files deleted before it reached them are skipped, every other line comes once, in order', async () => {
-  const fds = fdCount();
-  const w = new Writer(2048, 3, false);
-  w.lines(10);
-  const f = follower(w);
-  await f.wrote(1);
-  f.hold();
-  w.lines(5);
-  await f.held();
-  w.lines(40 * 20); // some 40 rotations: all but the newest files are gone
-  f.release();
-  w.lines(50);
-  w.close();
-  await new Promise((r) => setTimeout(r, 300));
-  f.stop();
-  await f.done;
-  const got = f.numbers();
-  for (let i = 1; i < got.length; i++) assert.ok(got[i] > got[i - 1], `line ${got[i]} after ${got[i - 1]}`);
-  assert.deepEqual(got.slice(0, 15), upTo(15), 'the file it was reading is read to its end');
-  assert.equal(got[got.length - 1], w.written - 1);
-  // What follows the gap is everything from the oldest file that still existed when it looked.
-  const rest = got.slice(got.findIndex((n, i) => i > 0 && n !== got[i - 1] + 1));
-  assert.deepEqual(rest, Array.from({ length: rest.length }, (_, i) => rest[0] + i));
-  assert.ok(rest.length >= 50 && rest.length < 3 * 30 + 50, `${rest.length} lines after the gap`);
-  assert.equal(fdCount(), fds);
-});
+for (const compress of [false, true]) {
+  test(`-f with max-file 3: files deleted before it reached them are skipped, every other line comes once, in order${compress ? ' (compress)' : ''}`, async () => {
+    const fds = fdCount();
+    const w = new Writer(2048, 3, compress);
+    w.lines(10);
+    const f = follower(w);
+    await f.wrote(1);
+    f.hold();
+    w.lines(5);
+    await f.held();
+    w.lines(40 * 20); // some 40 rotations: all but the newest files are gone
+    f.release();
+    w.lines(50);
+    w.close();
+    await new Promise((r) => setTimeout(r, 300));
+    f.stop();
+    await f.done;
+    const got = f.numbers();
+    for (let i = 1; i < got.length; i++) assert.ok(got[i] > got[i - 1], `line ${got[i]} after ${got[i - 1]}`);
+    assert.deepEqual(got.slice(0, 15), upTo(15), 'the file it was reading is read to its end');
+    assert.equal(got[got.length - 1], w.written - 1);
+    // What follows the gap is everything from the oldest file that still existed when it looked.
+    const rest = got.slice(got.findIndex((n, i) => i > 0 && n !== got[i - 1] + 1));
+    assert.deepEqual(rest, Array.from({ length: rest.length }, (_, i) => rest[0] + i));
+    assert.ok(rest.length >= 50 && rest.length < 3 * 30 + 50, `${rest.length} lines after the gap`);
+    assert.equal(fdCount(), fds);
+  });
+}
 
 /** A writer in another thread, rotating as fast as it can (as the shim does in its own process). */
 function racingWriter(file: string, lines: number, maxFile: number, ready: Int32Array): Worker {
