@@ -187,7 +187,10 @@ export async function nextFile(logPath: string, id: Ident, stop: () => boolean):
   for (let attempt = 0; attempt < ATTEMPTS && !stop(); attempt++) {
     const k = locate(logPath, id, from);
     if (k >= 1) {
-      const x = openAt(logPath, k - 1);
+      let x = openAt(logPath, k - 1);
+      // Nothing at k-1 while the file stays at k is a hole no rotation is filling (the shim was killed
+      // between two renames): the next file is the one below it.
+      if (x === null && k >= 2 && id.at(logPath, k) === 'yes') x = openAt(logPath, k - 2);
       const still = id.at(logPath, k) === 'yes';
       if (x && x !== 'busy') {
         if (still) return x;
@@ -223,15 +226,23 @@ export async function openAll(logPath: string): Promise<Held[]> {
   let k = 0;
   try {
     for (let attempt = 0; attempt < ATTEMPTS;) {
-      const y = openAt(logPath, k + 1);
+      let d = 1;
+      let y = openAt(logPath, k + 1);
       const end = y === null && !occupied(logPath, k + 2);
+      // Nothing at k+1 but something at k+2, while the file stays at k: a rotation is under way (k+1 has
+      // moved up, k not yet) or was cut short (the shim killed between two renames); either way the file
+      // written before this one is at k+2.
+      if (y === null && !end && id.at(logPath, k) === 'yes') {
+        y = openAt(logPath, k + 2);
+        d = 2;
+      }
       const still = id.at(logPath, k) === 'yes';
       if (y && y !== 'busy') {
         if (still) {
           held.push(y);
           id.dispose();
           id = new Ident(y);
-          k++;
+          k += d;
           continue;
         }
         closeSync(y.fd);

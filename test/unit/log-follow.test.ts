@@ -103,6 +103,15 @@ class Writer {
 const opts = (o: Partial<LogOptions> = {}): LogOptions =>
   ({ stdout: true, stderr: true, follow: true, timestamps: false, tail: -1, sinceNs: 0n, untilNs: 0n, ...o });
 
+// A test that fails while its follower is held must not leave that follower polling forever.
+const followers: Array<{ release(): void; stop(): void }> = [];
+after(() => {
+  for (const f of followers) {
+    f.release();
+    f.stop();
+  }
+});
+
 /** A follower whose client takes nothing while `hold` is set: it is paused in the middle of a write. */
 function follower(w: Writer, o: LogOptions = opts()) {
   const out: Buffer[] = [];
@@ -115,7 +124,7 @@ function follower(w: Writer, o: LogOptions = opts()) {
     wrote++;
     if (holding) await new Promise<void>((r) => { gate = r; });
   }, () => running, () => false, () => {});
-  return {
+  const handle = {
     done,
     hold() { holding = true; },
     /** Resolves once the follower is held in a write. */
@@ -132,6 +141,8 @@ function follower(w: Writer, o: LogOptions = opts()) {
     writes: () => wrote,
     numbers: () => Buffer.concat(out).toString().split('\n').slice(0, -1).map((l) => Number(/^entry (\d+)$/.exec(l)?.[1] ?? NaN)),
   };
+  followers.push(handle);
+  return handle;
 }
 
 const upTo = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -283,4 +294,36 @@ test('--tail and --since with -f start in a rotated file and go on across rotati
   assert.deepEqual(tailF.numbers(), upTo(500).slice(125));
   assert.deepEqual(sinceF.numbers(), upTo(500).slice(150));
   assert.ok(existsSync(`${w.file}.2.gz`));
+});
+
+test('a rotation cut short (the shim killed between two renames) leaves a hole that neither a read nor -f trips on', async () => {
+  const fds = fdCount();
+  const w = new Writer(2048, 99, false);
+  w.lines(30);
+  const f = follower(w);
+  await f.wrote(1);
+  f.hold();
+  w.lines(5);
+  await f.held();
+  w.lines(27 * 4);
+  // The shim began a rotation and died after the first two renames: FILE.(top-1) is missing from now on,
+  // and the next shim's rotations skip the hole as "a missing older file" and carry it upwards.
+  const top = Math.max(...readdirSync(path.dirname(w.file)).map((e) => Number(/\.(\d+)$/.exec(e)?.[1] ?? 0)));
+  renameSync(`${w.file}.${top}`, `${w.file}.${top + 1}`);
+  renameSync(`${w.file}.${top - 1}`, `${w.file}.${top}`);
+  w.lines(27 * 3);
+  const t0 = Date.now();
+  const o: Buffer[] = [];
+  await streamLogs(w.file, opts({ follow: false }), true, (b) => { o.push(b); }, () => true, () => false);
+  assert.ok(Date.now() - t0 < 1000, 'a plain read does not wait for the hole to fill');
+  const all = Buffer.concat(o).toString().split('\n').slice(0, -1).map((l) => Number(l.split(' ')[1]));
+  assert.deepEqual(all, upTo(w.written));
+  f.release();
+  w.lines(10);
+  w.close();
+  await new Promise((r) => setTimeout(r, 300));
+  f.stop();
+  await f.done;
+  assert.deepEqual(f.numbers(), upTo(w.written));
+  assert.equal(fdCount(), fds);
 });
