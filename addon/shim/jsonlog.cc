@@ -16,6 +16,9 @@ void gzip_file(const std::string& src) {
   std::string dst = src + ".gz";
   Fd in(::open(src.c_str(), O_RDONLY | O_CLOEXEC));
   if (!in.ok()) return;
+  // A new inode, never the old FILE.1.gz rewritten in place (max-file 2 keeps no FILE.2.gz to move it to):
+  // a reader holding the old one goes on reading what it held.
+  unlink(dst.c_str());
   int out = ::open(dst.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
   if (out < 0) return;
   gzFile gz = gzdopen(out, "wb");

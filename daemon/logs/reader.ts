@@ -8,12 +8,12 @@
 // finds where the last N entries begin by reading the files backwards, so a short tail of a large log reads
 // little. Lines the shim wrote ({"log":"…","stream":"stdout","time":"<30 characters>"}) are decoded straight
 // from the bytes; anything else (another writer's field order, attrs) goes through JSON.parse.
-import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
-import path from 'node:path';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { watch, openSync, closeSync, fstatSync, statSync, readSync, type FSWatcher } from 'node:fs';
+import { watch, closeSync, type FSWatcher } from 'node:fs';
 import { parseRfc3339Ns, rfc3339Fixed9 } from '../lib/time';
+import { Ident, nextFile, openAll, type Held } from './rotation';
 
 export interface LogOptions {
   stdout: boolean;
@@ -43,6 +43,9 @@ const gunzip = promisify(zlib.gunzip);
 
 /** What the reader needs of an open log file: a FileHandle, or a gzipped rotated file seen decompressed. */
 interface Src {
+  /** The descriptor of the file as it is on disk (the .gz for a gzipped one): its identity. */
+  readonly fd: number;
+  readonly gz?: boolean;
   read(buf: Buffer, off: number, len: number, pos: number): Promise<{ bytesRead: number }>;
   stat(): Promise<{ size: number; ino: number; dev: number }>;
   close(): Promise<void>;
@@ -56,10 +59,15 @@ interface Src {
  * and dropped by release(), so that a reader holds at most the file it is reading.
  */
 class GzSrc implements Src {
+  readonly gz = true;
   private data: Buffer | null = null;
   private info: { size: number; ino: number; dev: number } | null = null;
 
   constructor(private readonly fh: FileHandle) {}
+
+  get fd(): number {
+    return this.fh.fd;
+  }
 
   private async load(): Promise<Buffer> {
     if (!this.data) {
@@ -116,7 +124,10 @@ function srcOf(fh: FileHandle, gz: boolean): Src {
   return gz ? new GzSrc(fh) : fh;
 }
 
-const isGz = (name: string) => name.endsWith('.gz');
+/** A Src on a file held by descriptor (the descriptor stays the caller's). */
+async function srcOfHeld(h: Held): Promise<Src> {
+  return srcOf(await open(`/proc/self/fd/${h.fd}`, 'r'), h.gz);
+}
 
 function parseLine(line: string): LogEntry | null {
   if (!line) return null;
@@ -126,44 +137,6 @@ function parseLine(line: string): LogEntry | null {
     return { stream: o.stream === 'stderr' ? 2 : 1, time: o.time, timeNs: parseRfc3339Ns(o.time), data: o.log, attrs: o.attrs };
   } catch {
     return null; // a torn line of a crashed writer
-  }
-}
-
-/** The log's files, oldest first: FILE.N … FILE.1, FILE, each rotated one plain or gzipped (FILE.N.gz).
- *  The shim renames them one by one when it rotates; a listing taken in the middle of that has a gap, and
- *  is taken again. While FILE.1 is being compressed both FILE.1 and FILE.1.gz exist: the plain one is
- *  complete and is taken (the .gz is complete only once the plain one is gone). */
-async function existingFiles(logPath: string): Promise<string[]> {
-  const dir = path.dirname(logPath);
-  const base = path.basename(logPath);
-  for (let attempt = 0; ; attempt++) {
-    let ents: string[];
-    try {
-      ents = await readdir(dir);
-    } catch {
-      return [logPath];
-    }
-    const byNum = new Map<number, string>();
-    let hasMain = false;
-    for (const e of ents) {
-      if (e === base) {
-        hasMain = true;
-        continue;
-      }
-      if (!e.startsWith(`${base}.`)) continue;
-      const m = /^(\d+)(\.gz)?$/.exec(e.slice(base.length + 1));
-      if (!m) continue;
-      const n = Number(m[1]);
-      if (!m[2] || !byNum.has(n)) byNum.set(n, e);
-    }
-    const nums = [...byNum.keys()].sort((a, b) => a - b);
-    const whole = nums.every((n, k) => n === k + 1) && (hasMain || nums.length === 0);
-    if (whole || attempt >= 20) {
-      const files = nums.reverse().map((n) => path.join(dir, byNum.get(n)!));
-      files.push(logPath);
-      return files;
-    }
-    await new Promise((r) => setTimeout(r, 5));
   }
 }
 
@@ -217,6 +190,8 @@ class Formatter {
   private ready: Buffer[] = [];
   private readonly sinceB: Buffer | null;
   private readonly untilB: Buffer | null;
+  /** An entry later than --until was seen: as Docker, a follower ends there (it would only filter from then on). */
+  pastUntil = false;
 
   constructor(private readonly o: LogOptions, private readonly tty: boolean) {
     this.sinceB = o.sinceNs > 0n ? Buffer.from(rfc3339Fixed9(o.sinceNs)) : null;
@@ -276,7 +251,10 @@ class Formatter {
     if (o.sinceNs > 0n || o.untilNs > 0n) {
       if ((o.sinceNs > 0n && !this.sinceB) || (o.untilNs > 0n && !this.untilB)) return false;
       if (this.sinceB && b.compare(this.sinceB, 0, TIME_LEN, ts, ts + TIME_LEN) < 0) return true;
-      if (this.untilB && b.compare(this.untilB, 0, TIME_LEN, ts, ts + TIME_LEN) > 0) return true;
+      if (this.untilB && b.compare(this.untilB, 0, TIME_LEN, ts, ts + TIME_LEN) > 0) {
+        this.pastUntil = true;
+        return true;
+      }
     }
     const rs = s + PREFIX.length;
     const re = t;
@@ -357,7 +335,10 @@ class Formatter {
     const o = this.o;
     if (en.stream === 1 ? !o.stdout : !o.stderr) return;
     if (o.sinceNs && en.timeNs < o.sinceNs) return;
-    if (o.untilNs && en.timeNs > o.untilNs) return;
+    if (o.untilNs && en.timeNs > o.untilNs) {
+      this.pastUntil = true;
+      return;
+    }
     const f = formatEntry(en, o, this.tty);
     this.reserve(f.length);
     f.copy(this.out, this.n);
@@ -499,7 +480,7 @@ export async function streamLogs(logPath: string, o: LogOptions, tty: boolean, w
       if (!(await drainTo(cur, f, send, sizes[lastIdx]))) return;
     }
     if (!(await send(f.take(true)))) return;
-    if (!o.follow || closed()) return;
+    if (!o.follow || closed() || f.pastUntil) return;
     if (o.untilNs && o.untilNs < BigInt(Date.now()) * 1_000_000n) return;
     const c = cur;
     cur = undefined; // follow owns it now
@@ -510,38 +491,15 @@ export async function streamLogs(logPath: string, o: LogOptions, tty: boolean, w
   }
 }
 
-/**
- * The log's files, oldest first, opened all at once (synchronously, microseconds each) and checked against
- * their names afterwards, so that a rotation meanwhile cannot make one file appear twice or go missing.
- */
+/** The log's files, oldest first, each one's predecessor verified while the shim may rotate (./rotation.ts). */
 async function openSnapshot(logPath: string): Promise<Src[]> {
-  for (let attempt = 0; ; attempt++) {
-    const names = await existingFiles(logPath);
-    const fds: number[] = [];
-    const opened: string[] = [];
-    let consistent = true;
-    try {
-      for (const name of names) {
-        try {
-          fds.push(openSync(name, 'r'));
-          opened.push(name);
-        } catch {
-          if (name !== logPath || names.length > 1) consistent = false; // else: no log yet
-        }
-      }
-      // Every name still names the file opened through it: no rotation happened in between.
-      opened.forEach((name, k) => {
-        const now = statSyncOrNull(name);
-        const st = fstatSync(fds[k]);
-        if (!now || now.ino !== st.ino || now.dev !== st.dev) consistent = false;
-      });
-      if (!consistent && attempt < 20) continue;
-      const out: Src[] = [];
-      for (let k = 0; k < fds.length; k++) out.push(srcOf(await open(`/proc/self/fd/${fds[k]}`, 'r'), isGz(opened[k])));
-      return out;
-    } finally {
-      for (const fd of fds) closeSync(fd);
-    }
+  const held = await openAll(logPath);
+  try {
+    const out: Src[] = [];
+    for (const h of held.reverse()) out.push(await srcOfHeld(h));
+    return out;
+  } finally {
+    for (const h of held) closeSync(h.fd);
   }
 }
 
@@ -576,20 +534,11 @@ function lineTime(b: Buffer, end: number): string | null {
   return b.toString('latin1', ts, ts + TIME_LEN);
 }
 
-/** The time of the first entry of an open file, or null (empty, or not written by the shim). */
-function firstTimeSync(fd: number, gz: boolean): string | null {
-  let buf: Buffer = Buffer.allocUnsafe(128 * 1024);
-  const n = readSync(fd, buf, 0, buf.length, 0);
-  buf = buf.subarray(0, n);
-  if (gz) {
-    try {
-      // Only the beginning is needed: decompress what was read, without wanting the rest of the stream.
-      buf = zlib.gunzipSync(buf, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
-    } catch {
-      return null;
-    }
-  }
-  const nl = buf.indexOf(10);
+/** The time of a file's first entry, or null (empty, or not written by the shim). */
+async function firstTime(fh: Src): Promise<string | null> {
+  const buf = Buffer.allocUnsafe(128 * 1024);
+  const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+  const nl = buf.subarray(0, bytesRead).indexOf(10);
   return nl < 0 ? null : lineTime(buf, nl);
 }
 
@@ -604,66 +553,38 @@ async function lastTime(fh: Src): Promise<string | null> {
 }
 
 /**
- * The file written after the one with inode `ino`, whose last entry has time `last`: of the files there are
- * now, the one whose first entry is the oldest not older than `last` (or a new, empty FILE). The shim may
- * have rotated several times meanwhile and renames files while this looks, so the files are opened all at
- * once (synchronously, a few microseconds each) and the snapshot is taken again if a name changed meanwhile.
+ * The file written after `cur`, opened (./rotation.ts); when `cur` has been deleted meanwhile (max-file),
+ * the oldest file left that is newer than it: as Docker, lines of files deleted before they were read are
+ * not shown. undefined when the client left first, or when no file is there at all.
  */
-async function successor(logPath: string, ino: number, dev: number, last: string | null): Promise<Src | undefined> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const names = await existingFiles(logPath);
-    const fds: Array<number | null> = [];
-    let consistent = true;
-    try {
-      for (const name of names) {
-        try {
-          fds.push(openSync(name, 'r'));
-        } catch {
-          fds.push(null);
-        }
-      }
-      const inos = fds.map((fd) => (fd === null ? null : fstatSync(fd)));
-      names.forEach((name, k) => {
-        const st = statSyncOrNull(name);
-        const o = inos[k];
-        if (!st || !o || st.ino !== o.ino || st.dev !== o.dev) consistent = false;
-      });
-      if (!consistent) continue;
-      let best = -1;
-      let bestT = '';
-      let main = -1;
-      names.forEach((name, k) => {
-        const o = inos[k]!;
-        if (o.ino === ino && o.dev === dev) return;
-        const t = firstTimeSync(fds[k]!, isGz(name));
-        if (t === null) {
-          if (name === logPath) main = k;
-          return;
-        }
-        // Strictly later: the gzipped copy of the file just read starts no later than its last entry.
-        if (last !== null && t <= last) return;
-        if (best < 0 || t < bestT) {
-          best = k;
-          bestT = t;
-        }
-      });
-      const pick = best >= 0 ? best : main;
-      if (pick < 0) return undefined;
-      // A FileHandle on the very file that was looked at, whatever its name is by now.
-      return srcOf(await open(`/proc/self/fd/${fds[pick]}`, 'r'), isGz(names[pick]));
-    } finally {
-      for (const fd of fds) if (fd !== null) closeSync(fd);
-    }
-  }
-  return undefined;
-}
-
-function statSyncOrNull(p: string): { ino: number; dev: number } | null {
+async function successor(logPath: string, cur: Src, closed: () => boolean): Promise<Src | undefined> {
+  const id = new Ident({ fd: cur.fd, gz: !!cur.gz });
   try {
-    return statSync(p);
-  } catch {
-    return null;
+    const next = await nextFile(logPath, id, closed);
+    if (next === null) return undefined;
+    if (next !== 'gone') {
+      try {
+        return await srcOfHeld(next);
+      } finally {
+        closeSync(next.fd);
+      }
+    }
+  } finally {
+    id.dispose();
   }
+  // Deleted: every file left is newer, except (compress) a copy of it that was not recognised; entry
+  // times tell those apart. A file beginning at cur's last time is newer unless cur began then too.
+  const first = await firstTime(cur);
+  const last = await lastTime(cur);
+  const srcs = await openSnapshot(logPath);
+  let pick: Src | undefined;
+  for (const s of srcs) {
+    if (pick) break;
+    const t = await firstTime(s);
+    if (t === null || last === null || t > last || (t === last && first !== last)) pick = s;
+  }
+  for (const s of srcs) if (s !== pick) await s.close().catch(() => {});
+  return pick;
 }
 
 async function follow(logPath: string, cur: Reader | undefined, f: Formatter, send: (bufs: Buffer[]) => Promise<boolean>,
@@ -691,15 +612,19 @@ async function follow(logPath: string, cur: Reader | undefined, f: Formatter, se
         const st = await cur.fh.stat();
         if (st.size < cur.pos) cur.reset(); // truncated in place (max-file 1)
         if (!(await cur.drain(f, send, false))) return;
+        if (f.pastUntil) {
+          await send(f.take(true));
+          return;
+        }
         // Rotated: FILE is a new file now. The old one is complete once renamed; take its last lines first.
         const now = await stat(logPath).catch(() => null);
         if (now && (now.ino !== st.ino || now.dev !== st.dev)) {
           if (!(await cur.drain(f, send, true))) return;
-          const last = await lastTime(cur.fh);
+          if (!(await send(f.take(true)))) return;
+          // Several rotations may have happened since: go on with the file written right after this one.
+          const next = await successor(logPath, cur.fh, closed);
           await cur.fh.close().catch(() => {});
           cur = undefined;
-          // Several rotations may have happened since: go on with the file that came after this one.
-          const next = await successor(logPath, st.ino, st.dev, last);
           if (next) {
             cur = new Reader(next, 0);
             rewatch();
