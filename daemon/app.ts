@@ -21,7 +21,7 @@ import { imageSearchRoutes } from './api/routes/images/search';
 import { buildRoutes } from './api/routes/build';
 import { httpMetrics } from './metrics';
 import { ConnectionGuard, requestScope } from './api/guard';
-import { answerPing } from './api/ping';
+import { fastReads } from './api/fast-reads';
 
 /** A listener of the one fastify app: plain HTTP, or HTTPS when given TLS options (tcp:// hosts). */
 export type MakeServer = (tls?: https.ServerOptions) => http.Server;
@@ -31,10 +31,12 @@ export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance
   const servers: http.Server[] = [];
   const limits = daemon.config.api;
   const guard = new ConnectionGuard(limits, logger);
+  // /_ping, the container list and inspect, answered without fastify when they can be (api/fast-reads.ts).
+  const answerFast = fastReads(daemon);
   // Every request runs in a scope naming it, for the last line of defence (main.ts).
   const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
     if (!guard.admit(req, res)) return;
-    if (answerPing(req, res)) return;
+    if (answerFast(req, res)) return;
     requestScope.run({ method: req.method ?? '', url: req.url ?? '', socket: req.socket }, () => handler!(req, res));
   };
   const makeServer: MakeServer = (tls) => {

@@ -6,7 +6,7 @@ import { invalid, notFound } from '../../../errors/errors';
 import { inspectView, listView, listEntryJson, inspectJson } from '../../../containers/views';
 
 /** What fastify names a JSON answer it serialised itself; kept answers are sent as strings with the same. */
-const JSON_TYPE = 'application/json; charset=utf-8';
+export const JSON_TYPE = 'application/json; charset=utf-8';
 import { streamLogs } from '../../../logs';
 import { attachSocket } from '../../../containers/attach';
 import { commonHeaders } from '../../plugins/dialect';
@@ -93,6 +93,34 @@ function matchesFilters(d: Daemon, live: Live, f: Map<string, string[]>): boolea
   return true;
 }
 
+/** The containers GET /containers/json shows for `q` (all, limit, filters), newest first; 400 for a bad
+ *  filter. */
+export function listedContainers(d: Daemon, q: Query): Live[] {
+  const all = qbool(q, 'all');
+  const limit = qint(q, 'limit') ?? -1;
+  const f = parseFilters(q);
+  checkFilterKeys(f, ['id', 'name', 'label', 'status', 'exited', 'ancestor', 'before', 'since', 'isTask', 'network', 'volume', 'health', 'publish', 'expose', 'is-task']);
+  for (const s of f.get('status') ?? []) {
+    if (!['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'].includes(s)) throw invalid(`invalid filter 'status=${s}'`);
+  }
+  let rows = d.containers.all()
+    .filter((l) => all || limit > 0 || f.has('status') || l.rec.state.status === 'running' || l.rec.state.status === 'paused' || l.rec.state.status === 'restarting')
+    .filter((l) => matchesFilters(d, l, f))
+    .sort((a, b) => (a.rec.created < b.rec.created ? 1 : -1));
+  if (limit > 0) rows = rows.slice(0, limit);
+  return rows;
+}
+
+/** The body of GET /containers/json (without size) for `q`: each entry's JSON is kept (containers/views.ts),
+ *  so the answer is a join of strings. Annotations are in the list from API 1.46. */
+export function listJson(d: Daemon, q: Query, apiVersion: string): string {
+  const rows = listedContainers(d, q);
+  const oldList = compareVersions(apiVersion || API_VERSION, '1.46') < 0;
+  let body = '[';
+  for (let i = 0; i < rows.length; i++) body += (i ? ',' : '') + listEntryJson(d.containers, rows[i], oldList);
+  return body + ']';
+}
+
 export function containerRoutes(app: FastifyInstance, d: Daemon): void {
   const svc = d.containers;
   containerLifecycleRoutes(app, d);
@@ -108,25 +136,11 @@ export function containerRoutes(app: FastifyInstance, d: Daemon): void {
   });
 
   app.get('/containers/json', async (req: FastifyRequest<{ Querystring: Query }>, reply) => {
-    const all = qbool(req.query, 'all');
-    const limit = qint(req.query, 'limit') ?? -1;
-    const f = parseFilters(req.query);
-    checkFilterKeys(f, ['id', 'name', 'label', 'status', 'exited', 'ancestor', 'before', 'since', 'isTask', 'network', 'volume', 'health', 'publish', 'expose', 'is-task']);
-    for (const s of f.get('status') ?? []) {
-      if (!['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'].includes(s)) throw invalid(`invalid filter 'status=${s}'`);
+    if (qbool(req.query, 'size')) {
+      const oldList = compareVersions(req.apiVersion || API_VERSION, '1.46') < 0;
+      return Promise.all(listedContainers(d, req.query).map(async (l) => ({ ...listView(svc, l, oldList), ...(await containerSizes(d, l)) })));
     }
-    let rows = svc.all()
-      .filter((l) => all || limit > 0 || f.has('status') || l.rec.state.status === 'running' || l.rec.state.status === 'paused' || l.rec.state.status === 'restarting')
-      .filter((l) => matchesFilters(d, l, f))
-      .sort((a, b) => (a.rec.created < b.rec.created ? 1 : -1));
-    if (limit > 0) rows = rows.slice(0, limit);
-    // Annotations are in the list from API 1.46.
-    const oldList = compareVersions(req.apiVersion || API_VERSION, '1.46') < 0;
-    if (qbool(req.query, 'size')) return Promise.all(rows.map(async (l) => ({ ...listView(svc, l, oldList), ...(await containerSizes(d, l)) })));
-    // Each entry's JSON is kept (containers/views.ts): the answer is a join of strings.
-    let body = '[';
-    for (let i = 0; i < rows.length; i++) body += (i ? ',' : '') + listEntryJson(svc, rows[i], oldList);
-    reply.header('Content-Type', JSON_TYPE).send(body + ']');
+    reply.header('Content-Type', JSON_TYPE).send(listJson(d, req.query, req.apiVersion));
     return reply;
   });
 
