@@ -51,7 +51,7 @@ export function fastReads(d: Daemon): (req: IncomingMessage, res: ServerResponse
       return true;
     }
     if (method !== 'GET' || !p.startsWith('/containers/')) return false;
-    let body: string;
+    let body: string | Buffer;
     let route: string;
     try {
       if (p === '/containers/json' || p === '/containers/json/') {
@@ -69,7 +69,7 @@ export function fastReads(d: Daemon): (req: IncomingMessage, res: ServerResponse
     } catch {
       return false;
     }
-    res.writeHead(200, [...JSON_HEADERS, 'content-length', String(Buffer.byteLength(body))] as unknown as string[]);
+    res.writeHead(200, [...JSON_HEADERS, 'content-length', String(typeof body === 'string' ? Buffer.byteLength(body) : body.length)] as unknown as string[]);
     res.end(body);
     httpMetrics.observe('GET', route, 200, (performance.now() - t0) / 1000);
     return true;

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Daemon } from '../../../daemon';
 import { qbool, qint, qstr, parseFilters, checkFilterKeys, type Query } from '../../../lib/query';
 import { invalid, notFound } from '../../../errors/errors';
-import { inspectView, listView, listEntryJson, inspectJson } from '../../../containers/views';
+import { inspectView, listView, listBody, inspectJson } from '../../../containers/views';
 
 /** What fastify names a JSON answer it serialised itself; kept answers are sent as strings with the same. */
 export const JSON_TYPE = 'application/json; charset=utf-8';
@@ -111,14 +111,11 @@ export function listedContainers(d: Daemon, q: Query): Live[] {
   return rows;
 }
 
-/** The body of GET /containers/json (without size) for `q`: each entry's JSON is kept (containers/views.ts),
- *  so the answer is a join of strings. Annotations are in the list from API 1.46. */
-export function listJson(d: Daemon, q: Query, apiVersion: string): string {
+/** The body of GET /containers/json (without size) for `q`, from the kept entries (containers/views.ts).
+ *  Annotations are in the list from API 1.46. */
+export function listJson(d: Daemon, q: Query, apiVersion: string): Buffer {
   const rows = listedContainers(d, q);
-  const oldList = compareVersions(apiVersion || API_VERSION, '1.46') < 0;
-  let body = '[';
-  for (let i = 0; i < rows.length; i++) body += (i ? ',' : '') + listEntryJson(d.containers, rows[i], oldList);
-  return body + ']';
+  return listBody(d.containers, rows, compareVersions(apiVersion || API_VERSION, '1.46') < 0, JSON.stringify(q));
 }
 
 export function containerRoutes(app: FastifyInstance, d: Daemon): void {
