@@ -2,7 +2,9 @@
 // growing through every size): a berthd with BENCH_N (300) running `sleep` containers (as scale.js makes
 // them: half on a user network, two of every four with a published port), then bench/http-load.c on
 // /_ping, /containers/json and /containers/{id}/json for BENCH_API_SECS (3) each, and berthd's RSS after.
-// BENCH_PROF=1 runs berthd under node --cpu-prof and prints the functions with the most self time.
+// BENCH_PROF=1 runs berthd under node --cpu-prof and prints the functions with the most self time. Its
+// networks are 10.236.0.1/16 and 10.238.0.0/16 (BENCH_BIP, BENCH_SUBNET), apart from scale.js's, so the
+// two can run at once.
 //   BENCH_N=300 node dist/bench/api-load.js
 import http from 'node:http';
 import { execFile, execFileSync } from 'node:child_process';
@@ -72,12 +74,12 @@ async function main(): Promise<void> {
   const dir = path.join(os.tmpdir(), `berth-prof-${process.pid}`);
   mkdirSync(dir, { recursive: true });
   const b = await startBerthd({
-    daemonJson: { bip: '10.216.0.1/16' },
+    daemonJson: { bip: process.env.BENCH_BIP ?? '10.236.0.1/16' },
     ...(prof ? { launcher: ['sh', '-c', `exec "$0" --cpu-prof --cpu-prof-dir=${dir} "$@"`] } : {}),
   });
   try {
     await loadFixturesInto(b.host, ['busybox']);
-    await runCmd(DOCKER, ['network', 'create', '--subnet', '10.218.0.0/16', 'pnet'], { env: { DOCKER_HOST: b.host } });
+    await runCmd(DOCKER, ['network', 'create', '--subnet', process.env.BENCH_SUBNET ?? '10.238.0.0/16', 'pnet'], { env: { DOCKER_HOST: b.host } });
     let next = 0;
     let first = '';
     await Promise.all(Array.from({ length: 8 }, async () => {
