@@ -208,6 +208,8 @@ interface Kept {
   status: string; pid: number; exitCode: number; error: string; startedAt: string; finishedAt: string;
   oomKilled: boolean; restartCount: number; name: string; hostConfig: unknown; config: unknown; mounts: unknown;
   startedMs?: number; finishedMs?: number;
+  /** The Status text without its health part, and the whole seconds it was made for (keptStatus). */
+  statusText?: string; statusSec?: number;
   /** List entry pieces, by API (index 0: 1.46 and later, 1: before). */
   list: Array<[string, string] | undefined>;
   /** Inspect pieces, by API (index 0: 1.44 and later, 1: before). */
@@ -239,12 +241,21 @@ const open = (o: object) => JSON.stringify(o).slice(0, -1);
 /** `{"a":1,"b":2}` → `,"a":1,"b":2}` (more members and the end of an object). */
 const more = (o: object) => `,${JSON.stringify(o).slice(1)}`;
 
-/** The Status column of a kept entry (the state's times parsed once per kept state). */
+/** The Status column of a kept entry. Its text is a function of the whole seconds since the state's time
+ *  (humanDuration floors everything it shows), so it is made again only when that count moves: a list of
+ *  1,000 made 1,000 new strings per request, the churn that grew V8's young generation under load. */
 function keptStatus(svc: ContainerService, live: Live, k: Kept): string {
   const s = k.st;
-  if (s.status === 'running' || s.status === 'paused') k.startedMs ??= Number(parseRfc3339Ns(s.startedAt) / 1_000_000n);
-  if (s.status === 'exited' || s.status === 'restarting') k.finishedMs ??= Number(parseRfc3339Ns(s.finishedAt) / 1_000_000n);
-  return listStatus(svc, live, k.startedMs, k.finishedMs);
+  let ref: number | undefined;
+  if (s.status === 'running' || s.status === 'paused') ref = k.startedMs ??= Number(parseRfc3339Ns(s.startedAt) / 1_000_000n);
+  else if (s.status === 'exited' || s.status === 'restarting') ref = k.finishedMs ??= Number(parseRfc3339Ns(s.finishedAt) / 1_000_000n);
+  const now = Date.now();
+  const sec = ref === undefined ? -1 : Math.floor((now - ref) / 1000);
+  if (k.statusText === undefined || k.statusSec !== sec) {
+    k.statusText = humanStatus(live.rec, now, k.startedMs, k.finishedMs);
+    k.statusSec = sec;
+  }
+  return s.status === 'running' ? k.statusText + healthSuffix(svc.health.view(live)) : k.statusText;
 }
 
 /** Whole list answers, by API shape and query, with what they were made from. Concurrent lists of 1,000
@@ -262,15 +273,21 @@ export function listBody(svc: ContainerService, rows: Live[], oldApi: boolean, k
   const i = oldApi ? 1 : 0;
   const kkey = `${i}${key}`;
   const prev = keptLists.get(kkey);
-  let same = !!prev && prev.kepts.length === rows.length;
+  // The kept answer, if every row is still the entry and Status it was made from (nothing allocated).
+  if (prev && prev.kepts.length === rows.length) {
+    let j = 0;
+    for (; j < rows.length; j++) {
+      const k = keptFor(rows[j]);
+      if (prev.kepts[j] !== k || prev.statuses[j] !== keptStatus(svc, rows[j], k)) break;
+    }
+    if (j === rows.length) return prev.body;
+  }
   const kepts: Kept[] = new Array(rows.length);
   const statuses: string[] = new Array(rows.length);
   for (let j = 0; j < rows.length; j++) {
     const k = (kepts[j] = keptFor(rows[j]));
     statuses[j] = keptStatus(svc, rows[j], k);
-    if (same && (prev!.kepts[j] !== k || prev!.statuses[j] !== statuses[j])) same = false;
   }
-  if (same) return prev!.body;
   let body = '[';
   for (let j = 0; j < rows.length; j++) {
     const k = kepts[j];
