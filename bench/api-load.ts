@@ -112,6 +112,7 @@ async function main(): Promise<void> {
   } finally {
     await b.destroy();
     rmSync(dir, { recursive: true, force: true });
+    if (loadBin) rmSync(path.dirname(loadBin), { recursive: true, force: true });
   }
 }
 
