@@ -213,7 +213,12 @@ async function measure(name: string, host: string, pid: number | undefined, size
       f[k] = v === null ? null : Math.round(v * 100) / 100;
       console.log(`  ${name} N=${n} ${k.padEnd(16)} ${v === null ? '—' : v.toFixed(v < 10 ? 2 : 1)} ${unit}`);
     };
+    // berthd's RSS after each step, printed only: which load leaves memory behind (issue 17's RSS goal).
+    const rss = (after: string) => {
+      if (pid) console.log(`  ${name} N=${n} rss after ${after}: ${procStat(pid).rssMiB.toFixed(0)} MiB`);
+    };
     log('start_per_s', await grow(sock, have, n, clients, ids), 'containers/s');
+    rss('growing');
     have = n;
     log('run_rm_ms', median(await cli(host, ['run', '--rm', 'busybox', 'true'], Math.max(3, runs / 2))), 'ms');
     const ps = await cli(host, ['ps'], runs * 2);
@@ -223,6 +228,7 @@ async function measure(name: string, host: string, pid: number | undefined, size
     log('ps_a_p50_ms', quantile(psa, 0.5), 'ms');
     log('ps_a_p99_ms', quantile(psa, 0.99), 'ms');
     log('inspect_ms', median(await cli(host, ['inspect', ids[Math.floor(n / 2)]], runs)), 'ms');
+    rss('run, ps, inspect');
     // rm of an exited container: made and run to its end first, then removed (API, then CLI).
     const rmApi: number[] = [];
     const rmCli: number[] = [];
@@ -242,6 +248,7 @@ async function measure(name: string, host: string, pid: number | undefined, size
     log('rm_cli_ms', median(rmCli), 'ms');
     log('events_delay_ms', median(await eventDelays(sock, Math.max(5, runs))), 'ms');
     log('stats_all_ms', median(await cli(host, ['stats', '--no-stream'], n >= 500 ? 1 : 3)), 'ms');
+    rss('rm, events, stats');
     const nc: number[] = [];
     const conn: number[] = [];
     for (let i = 0; i < Math.max(3, runs / 3); i++) {
@@ -252,6 +259,7 @@ async function measure(name: string, host: string, pid: number | undefined, size
     }
     log('net_create_ms', median(nc), 'ms');
     log('net_connect_ms', median(conn), 'ms');
+    rss('network create/connect');
     const secs = intEnv('BENCH_API_SECS', 3);
     for (const [k, paths] of [['ping', ['/_ping']], ['list', ['/containers/json']], ['inspect', ids.slice(0, n).filter((_, i) => i % Math.max(1, Math.floor(n / 50)) === 0).map((id) => `/containers/${id}/json`)]] as const) {
       // A daemon that fails requests under this load (berthd before issue 17 answered 408 to lists of 1000
@@ -259,6 +267,7 @@ async function measure(name: string, host: string, pid: number | undefined, size
       const r = await load(sock, [...paths], 16, secs).catch((e: Error) => { console.log(`  ${name} N=${n} api_${k}: ${e.message}`); return undefined; });
       log(`api_${k}_rps`, r ? r.rps : null, 'req/s');
       log(`api_${k}_p99_ms`, r ? r.p99 : null, 'ms');
+      rss(`16 connections on ${k}`);
     }
     if (pid) {
       await new Promise((r) => setTimeout(r, 3000)); // what the figures above left running settles

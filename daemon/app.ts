@@ -21,6 +21,7 @@ import { imageSearchRoutes } from './api/routes/images/search';
 import { buildRoutes } from './api/routes/build';
 import { httpMetrics } from './metrics';
 import { ConnectionGuard, requestScope } from './api/guard';
+import { fastReads } from './api/fast-reads';
 
 /** A listener of the one fastify app: plain HTTP, or HTTPS when given TLS options (tcp:// hosts). */
 export type MakeServer = (tls?: https.ServerOptions) => http.Server;
@@ -30,9 +31,12 @@ export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance
   const servers: http.Server[] = [];
   const limits = daemon.config.api;
   const guard = new ConnectionGuard(limits, logger);
+  // /_ping, the container list and inspect, answered without fastify when they can be (api/fast-reads.ts).
+  const answerFast = fastReads(daemon);
   // Every request runs in a scope naming it, for the last line of defence (main.ts).
   const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
     if (!guard.admit(req, res)) return;
+    if (answerFast(req, res)) return;
     requestScope.run({ method: req.method ?? '', url: req.url ?? '', socket: req.socket }, () => handler!(req, res));
   };
   const makeServer: MakeServer = (tls) => {
@@ -93,7 +97,7 @@ export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance
     const scope = requestScope.getStore();
     if (scope) scope.route = `${req.method} ${routeUrl(req) ?? 'unmatched'}`;
     httpMetrics.inFlight++;
-    reply.raw.once('close', () => { httpMetrics.inFlight--; });
+    reply.raw.on('close', requestClosed);
     done();
   });
   // A body refused for its size is not read to its end (fastify does so only when the length was given
@@ -125,6 +129,12 @@ export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance
   imageSearchRoutes(app, daemon);
   buildRoutes(app, daemon);
   return { app, servers, makeServer, guard };
+}
+
+/** A response's 'close' (emitted once, also when the client went away first): one shared listener, not a
+ *  closure per request. */
+function requestClosed(): void {
+  httpMetrics.inFlight--;
 }
 
 /** Replaces the immediate close node's HTTP server gives a `Connection: close` response with a lingering

@@ -5,7 +5,7 @@
 // schemas carry the Go names that message needs (x-go-struct on objects, x-go-embedded for the fields of
 // embedded structs, x-go on values whose Go type is not the obvious one).
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { invalid } from '../errors/errors';
@@ -112,18 +112,23 @@ export function registerBodyValidation(app: FastifyInstance): void {
       if (BODY_METHODS.has(m) && !BODY_SCHEMAS[key] && !NO_JSON_BODY[key]) {
         throw new Error(`route ${key} takes a body but has no schema: add it to BODY_SCHEMAS or NO_JSON_BODY in daemon/api/validate.ts`);
       }
+      // The check is a hook of the routes that have a schema only, not of every request.
+      const id = BODY_SCHEMAS[key];
+      if (id) route.preHandler = [bodyCheck(id), ...([] as preHandlerHookHandler[]).concat(route.preHandler ?? [])];
     }
   });
-  app.addHook('preHandler', (req, _reply, done) => {
-    const id = BODY_SCHEMAS[`${req.method} ${req.routeOptions?.url ?? ''}`];
+}
+
+function bodyCheck(id: string): preHandlerHookHandler {
+  return (req, _reply, done) => {
     try {
-      if (id) validateBody(id, req.body);
+      validateBody(id, req.body);
     } catch (e) {
       done(e as Error);
       return;
     }
     done();
-  });
+  };
 }
 
 /** Throws a 400 naming the first field that does not fit, in the words of Docker's decoder. */

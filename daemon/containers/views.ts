@@ -11,6 +11,7 @@ import { compareVersions } from '../lib/versions';
 import { healthSuffix } from './health';
 import { openExecIds } from '../exec/service';
 import { mountView } from '../volumes/mounts';
+import { stateEpoch } from '../state/changes';
 
 function stateView(r: ContainerRecord) {
   const s = r.state;
@@ -59,7 +60,11 @@ export function networkSettings(r: ContainerRecord) {
   };
 }
 
-export function inspectView(svc: ContainerService, live: Live, apiVersion: string) {
+/** Inspect in three kept pieces around what changes without a write or an event (State.Health, whose log
+ *  grows with each probe, and ExecIDs): the answer is `head + Health + mid + ExecIDs + tail`. */
+interface InspectParts { head: Record<string, unknown>; state: Record<string, unknown>; mid: Record<string, unknown>; tail: Record<string, unknown> }
+
+function inspectParts(svc: ContainerService, live: Live, apiVersion: string): InspectParts {
   const r = live.rec;
   const layer = svc.layerDir(r);
   const dir = svc.containerDir(r.id);
@@ -71,65 +76,68 @@ export function inspectView(svc: ContainerService, live: Live, apiVersion: strin
     }
   })();
   const lowers = img ? [`${layer}-init/diff`, ...svc['d'].images.lowerDirs(img)] : [`${layer}-init/diff`];
-  const config: Record<string, unknown> = { ...r.config };
-  const out: Record<string, unknown> = {
-    Id: r.id,
-    Created: r.created,
-    Path: r.path,
-    Args: r.args,
-    State: stateView(r),
-    Image: r.imageId,
-    ResolvConfPath: path.join(dir, 'resolv.conf'),
-    HostnamePath: path.join(dir, 'hostname'),
-    HostsPath: path.join(dir, 'hosts'),
-    LogPath: inspectLogPath(r.hostConfig.LogConfig ?? {}, svc.logContext(r)),
-    Name: r.name,
-    RestartCount: r.state.restartCount,
-    Driver: 'overlay2',
-    Platform: 'linux',
-    MountLabel: '',
-    ProcessLabel: '',
-    AppArmorProfile: appArmorProfileFor(r.hostConfig, !!svc['d'].apparmor?.used),
-    ExecIDs: openExecIds(live.rec.id),
-    HostConfig: r.hostConfig,
-    GraphDriver: {
-      Data: {
-        LowerDir: lowers.join(':'),
-        MergedDir: path.join(layer, 'merged'),
-        UpperDir: path.join(layer, 'diff'),
-        WorkDir: path.join(layer, 'work'),
-      },
-      Name: 'overlay2',
+  // Before API 1.44 HostConfig still had the kernel memory fields.
+  const hostConfig = compareVersions(apiVersion, '1.44') < 0 ? { ...r.hostConfig, KernelMemory: 0, KernelMemoryTCP: 0 } : r.hostConfig;
+  return {
+    head: { Id: r.id, Created: r.created, Path: r.path, Args: r.args },
+    state: stateView(r),
+    mid: {
+      Image: r.imageId,
+      ResolvConfPath: path.join(dir, 'resolv.conf'),
+      HostnamePath: path.join(dir, 'hostname'),
+      HostsPath: path.join(dir, 'hosts'),
+      LogPath: inspectLogPath(r.hostConfig.LogConfig ?? {}, svc.logContext(r)),
+      Name: r.name,
+      RestartCount: r.state.restartCount,
+      Driver: 'overlay2',
+      Platform: 'linux',
+      MountLabel: '',
+      ProcessLabel: '',
+      AppArmorProfile: appArmorProfileFor(r.hostConfig, !!svc['d'].apparmor?.used),
     },
-    Mounts: (r.mounts ?? []).map(mountView),
-    Config: config,
-    NetworkSettings: netSettings(svc, r),
+    tail: {
+      HostConfig: hostConfig,
+      GraphDriver: {
+        Data: {
+          LowerDir: lowers.join(':'),
+          MergedDir: path.join(layer, 'merged'),
+          UpperDir: path.join(layer, 'diff'),
+          WorkDir: path.join(layer, 'work'),
+        },
+        Name: 'overlay2',
+      },
+      Mounts: (r.mounts ?? []).map(mountView),
+      Config: { ...r.config },
+      NetworkSettings: netSettings(svc, r),
+    },
   };
-  const health = svc.health.view(live);
-  if (health) (out.State as Record<string, unknown>).Health = health;
-  if (compareVersions(apiVersion, '1.44') < 0) (out.HostConfig as Record<string, unknown>) = { ...r.hostConfig, KernelMemory: 0, KernelMemoryTCP: 0 };
-  return out;
 }
 
-/** Docker's human Status column. */
-export function humanStatus(r: ContainerRecord, now = Date.now()): string {
+export function inspectView(svc: ContainerService, live: Live, apiVersion: string) {
+  const p = inspectParts(svc, live, apiVersion);
+  const health = svc.health.view(live);
+  return { ...p.head, State: health ? { ...p.state, Health: health } : p.state, ...p.mid, ExecIDs: openExecIds(live.rec.id), ...p.tail };
+}
+
+/** Docker's human Status column. `startedMs`/`finishedMs`: the state's times already parsed. */
+export function humanStatus(r: ContainerRecord, now = Date.now(), startedMs?: number, finishedMs?: number): string {
   const s = r.state;
-  const since = (t: string) => (now - Number(parseRfc3339Ns(t) / 1_000_000n)) / 1000;
+  const since = (t: string, ms: number | undefined) => (now - (ms ?? Number(parseRfc3339Ns(t) / 1_000_000n))) / 1000;
   switch (s.status) {
     case 'created':
       return 'Created';
     case 'running':
-      return `Up ${humanDuration(since(s.startedAt))}`;
+      return `Up ${humanDuration(since(s.startedAt, startedMs))}`;
     case 'paused':
-      return `Up ${humanDuration(since(s.startedAt))} (Paused)`;
+      return `Up ${humanDuration(since(s.startedAt, startedMs))} (Paused)`;
     case 'restarting':
-      return `Restarting (${s.exitCode}) ${humanDuration(since(s.finishedAt))} ago`;
+      return `Restarting (${s.exitCode}) ${humanDuration(since(s.finishedAt, finishedMs))} ago`;
     case 'removing':
       return 'Removal In Progress';
     case 'dead':
       return 'Dead';
     case 'exited':
-      return `Exited (${s.exitCode}) ${humanDuration(since(s.finishedAt))} ago`;
+      return `Exited (${s.exitCode}) ${humanDuration(since(s.finishedAt, finishedMs))} ago`;
   }
 }
 
@@ -145,23 +153,169 @@ function createdSecs(r: ContainerRecord): number {
   return v;
 }
 
-export function listView(_svc: ContainerService, live: Live) {
+/** A list entry in two pieces around Status, which changes with the clock (and the health). `oldApi`:
+ *  before 1.46 the entry's HostConfig has no Annotations. */
+function listParts(svc: ContainerService, live: Live, oldApi: boolean): { head: Record<string, unknown>; tail: Record<string, unknown> } {
   const r = live.rec;
+  const running = r.state.status === 'running' || r.state.status === 'paused';
   return {
-    Id: r.id,
-    Names: [r.name],
-    Image: r.imageRef,
-    ImageID: r.imageId,
-    Command: [r.path, ...r.args].join(' '),
-    Created: createdSecs(r),
-    Ports: _svc['d'].networks.portList(r, r.state.status === 'running' || r.state.status === 'paused'),
-    Labels: r.config.Labels ?? {},
-    State: r.state.status,
-    Status: humanStatus(r) + (r.state.status === 'running' ? healthSuffix(_svc.health.view(live)) : ''),
-    HostConfig: { NetworkMode: r.hostConfig.NetworkMode, ...(r.hostConfig.Annotations ? { Annotations: r.hostConfig.Annotations } : {}) },
-    NetworkSettings: { Networks: netSettings(_svc, r).Networks },
-    Mounts: (r.mounts ?? []).map(mountView),
+    head: {
+      Id: r.id,
+      Names: [r.name],
+      Image: r.imageRef,
+      ImageID: r.imageId,
+      Command: [r.path, ...r.args].join(' '),
+      Created: createdSecs(r),
+      Ports: svc['d'].networks.portList(r, running),
+      Labels: r.config.Labels ?? {},
+      State: r.state.status,
+    },
+    tail: {
+      HostConfig: { NetworkMode: r.hostConfig.NetworkMode, ...(r.hostConfig.Annotations && !oldApi ? { Annotations: r.hostConfig.Annotations } : {}) },
+      NetworkSettings: { Networks: netSettings(svc, r).Networks },
+      Mounts: (r.mounts ?? []).map(mountView),
+    },
   };
+}
+
+function listStatus(svc: ContainerService, live: Live, startedMs?: number, finishedMs?: number): string {
+  const r = live.rec;
+  return humanStatus(r, Date.now(), startedMs, finishedMs) + (r.state.status === 'running' ? healthSuffix(svc.health.view(live)) : '');
+}
+
+export function listView(svc: ContainerService, live: Live, oldApi = false) {
+  const p = listParts(svc, live, oldApi);
+  return { ...p.head, Status: listStatus(svc, live), ...p.tail };
+}
+
+// ---- kept answers ------------------------------------------------------------------------------------
+//
+// A list of 1,000 containers built 1,000 objects and serialised about 1 MB of JSON per request (and 16
+// concurrent lists kept 5 MB each of garbage alive); an inspect rebuilt its 6 kB answer each time. Each
+// container's list entry and inspect body are now serialised once and kept, and a list is a join of kept
+// strings. A kept answer is used only while both hold:
+// - the state epoch has not moved (state/changes.ts: any write to the state database through the daemon's
+//   connection, any event), so every write path invalidates it without naming it here, and
+// - the container's record is the one it was made from, field by field (a state changed in memory and
+//   not yet written, a record replaced at restore).
+// What changes without either (the clock in Status, the health log, open execs) is filled in per request
+// (and a whole list is reused only when each of its Status texts is what it was).
+
+interface Kept {
+  epoch: number;
+  rec: ContainerRecord;
+  st: ContainerRecord['state'];
+  status: string; pid: number; exitCode: number; error: string; startedAt: string; finishedAt: string;
+  oomKilled: boolean; restartCount: number; name: string; hostConfig: unknown; config: unknown; mounts: unknown;
+  startedMs?: number; finishedMs?: number;
+  /** The Status text without its health part, and the whole seconds it was made for (keptStatus). */
+  statusText?: string; statusSec?: number;
+  /** List entry pieces, by API (index 0: 1.46 and later, 1: before). */
+  list: Array<[string, string] | undefined>;
+  /** Inspect pieces, by API (index 0: 1.44 and later, 1: before). */
+  inspect: Array<[string, string, string] | undefined>;
+}
+
+const kept = new WeakMap<Live, Kept>();
+
+function keptFor(live: Live): Kept {
+  const r = live.rec;
+  const s = r.state;
+  const epoch = stateEpoch();
+  const k = kept.get(live);
+  if (k && k.epoch === epoch && k.rec === r && k.st === s && k.status === s.status && k.pid === s.pid && k.exitCode === s.exitCode
+    && k.error === s.error && k.startedAt === s.startedAt && k.finishedAt === s.finishedAt && k.oomKilled === s.oomKilled
+    && k.restartCount === s.restartCount && k.name === r.name && k.hostConfig === r.hostConfig && k.config === r.config
+    && k.mounts === r.mounts) return k;
+  const fresh: Kept = {
+    epoch, rec: r, st: s, status: s.status, pid: s.pid, exitCode: s.exitCode, error: s.error, startedAt: s.startedAt,
+    finishedAt: s.finishedAt, oomKilled: s.oomKilled, restartCount: s.restartCount, name: r.name, hostConfig: r.hostConfig,
+    config: r.config, mounts: r.mounts, list: [], inspect: [],
+  };
+  kept.set(live, fresh);
+  return fresh;
+}
+
+/** `{"a":1,"b":2}` → `{"a":1,"b":2` (an object's JSON left open for more members). */
+const open = (o: object) => JSON.stringify(o).slice(0, -1);
+/** `{"a":1,"b":2}` → `,"a":1,"b":2}` (more members and the end of an object). */
+const more = (o: object) => `,${JSON.stringify(o).slice(1)}`;
+
+/** The Status column of a kept entry. Its text is a function of the whole seconds since the state's time
+ *  (humanDuration floors everything it shows), so it is made again only when that count moves: a list of
+ *  1,000 made 1,000 new strings per request, the churn that grew V8's young generation under load. */
+function keptStatus(svc: ContainerService, live: Live, k: Kept): string {
+  const s = k.st;
+  let ref: number | undefined;
+  if (s.status === 'running' || s.status === 'paused') ref = k.startedMs ??= Number(parseRfc3339Ns(s.startedAt) / 1_000_000n);
+  else if (s.status === 'exited' || s.status === 'restarting') ref = k.finishedMs ??= Number(parseRfc3339Ns(s.finishedAt) / 1_000_000n);
+  const now = Date.now();
+  const sec = ref === undefined ? -1 : Math.floor((now - ref) / 1000);
+  if (k.statusText === undefined || k.statusSec !== sec) {
+    k.statusText = humanStatus(live.rec, now, k.startedMs, k.finishedMs);
+    k.statusSec = sec;
+  }
+  return s.status === 'running' ? k.statusText + healthSuffix(svc.health.view(live)) : k.statusText;
+}
+
+/** Whole list answers, by API shape and query, with what they were made from. Concurrent lists of 1,000
+ *  each joined and encoded their own 1 MB answer, which malloc and V8 kept after the load (RSS went from
+ *  230 to 390 MiB under 16 connections of lists); an answer made from the same kept entries with the same
+ *  Status texts is the same bytes, so it is one Buffer, written to every client that asks. */
+interface KeptList { kepts: Kept[]; statuses: string[]; body: Buffer }
+const keptLists = new Map<string, KeptList>();
+/** Distinct queries kept (docker ps, ps -a, compose's label filters …); the oldest goes first. */
+const KEPT_LISTS = 8;
+
+/** GET /containers/json's body for `rows` (already filtered and ordered for the query `key`), as
+ *  JSON.stringify of their listView gives it. */
+export function listBody(svc: ContainerService, rows: Live[], oldApi: boolean, key: string): Buffer {
+  const i = oldApi ? 1 : 0;
+  const kkey = `${i}${key}`;
+  const prev = keptLists.get(kkey);
+  // The kept answer, if every row is still the entry and Status it was made from (nothing allocated).
+  if (prev && prev.kepts.length === rows.length) {
+    let j = 0;
+    for (; j < rows.length; j++) {
+      const k = keptFor(rows[j]);
+      if (prev.kepts[j] !== k || prev.statuses[j] !== keptStatus(svc, rows[j], k)) break;
+    }
+    if (j === rows.length) return prev.body;
+  }
+  const kepts: Kept[] = new Array(rows.length);
+  const statuses: string[] = new Array(rows.length);
+  for (let j = 0; j < rows.length; j++) {
+    const k = (kepts[j] = keptFor(rows[j]));
+    statuses[j] = keptStatus(svc, rows[j], k);
+  }
+  let body = '[';
+  for (let j = 0; j < rows.length; j++) {
+    const k = kepts[j];
+    let p = k.list[i];
+    if (!p) {
+      const parts = listParts(svc, rows[j], oldApi);
+      p = k.list[i] = [`${open(parts.head)},"Status":`, more(parts.tail)];
+    }
+    body += (j ? ',' : '') + p[0] + JSON.stringify(statuses[j]) + p[1];
+  }
+  const buf = Buffer.from(`${body}]`);
+  keptLists.delete(kkey);
+  if (keptLists.size >= KEPT_LISTS) keptLists.delete(keptLists.keys().next().value as string);
+  keptLists.set(kkey, { kepts, statuses, body: buf });
+  return buf;
+}
+
+/** An inspect body's JSON (as JSON.stringify(inspectView(…)) gives it), from the kept pieces. */
+export function inspectJson(svc: ContainerService, live: Live, apiVersion: string): string {
+  const k = keptFor(live);
+  const i = compareVersions(apiVersion, '1.44') < 0 ? 1 : 0;
+  let p = k.inspect[i];
+  if (!p) {
+    const parts = inspectParts(svc, live, apiVersion);
+    p = k.inspect[i] = [`${open(parts.head)},"State":${open(parts.state)}`, `}${more(parts.mid).slice(0, -1)},"ExecIDs":`, more(parts.tail)];
+  }
+  const health = svc.health.view(live);
+  return p[0] + (health ? `,"Health":${JSON.stringify(health)}` : '') + p[1] + JSON.stringify(openExecIds(live.rec.id)) + p[2];
 }
 
 export { shortId };

@@ -2,6 +2,7 @@
 // Events are kept in a bounded ring so that `since` can replay recent history.
 import { EventEmitter } from 'node:events';
 import { nowNs } from '../lib/time';
+import { stateChanged } from '../state/changes';
 
 export interface BerthEvent {
   Type: string;
@@ -26,6 +27,8 @@ export class EventBus {
     const ev: BerthEvent = { Type: type, Action: action, Actor: { ID: id, Attributes: attributes }, scope: 'local', time: Number(ns / 1_000_000_000n), timeNano: ns };
     this.ring.push(ev);
     if (this.ring.length > EventBus.RING) this.ring.shift();
+    // Every change a client can see comes with an event: answers kept from before it are stale.
+    stateChanged();
     this.emitter.emit('event', ev);
   }
 

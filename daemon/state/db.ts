@@ -4,6 +4,7 @@
 import Database from 'better-sqlite3';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { stateChanged } from './changes';
 
 export type DB = Database.Database;
 
@@ -65,10 +66,34 @@ function cacheStatements(db: DB): void {
     let st = kept.get(sql);
     if (!st) {
       st = compile(sql);
+      if (!st.readonly) noteWrites(st);
       kept.set(sql, st);
     }
     return st;
   }) as DB['prepare'];
+  const exec = db.exec.bind(db);
+  db.exec = ((sql: string) => {
+    try {
+      return exec(sql);
+    } finally {
+      stateChanged();
+    }
+  }) as DB['exec'];
+}
+
+/** A statement that writes moves the state epoch (changes.ts) each time it runs, so that answers kept
+ *  from before the write are not served after it. */
+function noteWrites(st: Database.Statement): void {
+  for (const m of ['run', 'get', 'all'] as const) {
+    const call = st[m] as (...a: unknown[]) => unknown;
+    (st as unknown as Record<string, unknown>)[m] = function (this: Database.Statement, ...args: unknown[]) {
+      try {
+        return call.apply(st, args);
+      } finally {
+        stateChanged();
+      }
+    };
+  }
 }
 
 /** Pages the database keeps allocated on disk but free (4 MiB of 4 KiB pages), so that state changes can

@@ -22,6 +22,9 @@ export function commonHeaders(): Record<string, string> {
   };
 }
 
+/** commonHeaders() as fastify keeps them (lower-case names), made once rather than per request. */
+const COMMON = Object.entries(commonHeaders()).map(([k, v]) => [k.toLowerCase(), v] as const);
+
 declare module 'fastify' {
   interface FastifyRequest {
     apiVersion: string;
@@ -68,22 +71,26 @@ export function routeUrl(req: FastifyRequest): string | undefined {
 
 export function registerDialect(app: FastifyInstance): void {
   app.decorateRequest('apiVersion', '');
-  app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+  // A callback hook, not an async one: it runs for every request, and an async hook costs a promise and
+  // a microtask turn each time.
+  app.addHook('onRequest', (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
     const raw = req.raw as { berthVersion?: string; berthVersionError?: string };
     req.apiVersion = raw.berthVersion ?? API_VERSION;
-    reply.headers(commonHeaders());
+    for (let i = 0; i < COMMON.length; i++) reply.header(COMMON[i][0], COMMON[i][1]);
     if (raw.berthVersionError) {
       sendError(reply, 400, raw.berthVersionError);
-      return reply;
+      return;
     }
+    const method = req.method;
     // These routes read their body as a stream (a tar, for most): whatever type the client names, fastify
     // must not parse it as JSON first, or the handler waits for a body that was already read.
-    if (STREAM_BODY_ROUTES.has(`${req.method} ${routeUrl(req)}`)) req.headers['content-type'] = 'application/octet-stream';
+    if (method !== 'GET' && STREAM_BODY_ROUTES.has(`${method} ${routeUrl(req)}`)) req.headers['content-type'] = 'application/octet-stream';
     // fastify answers HEAD on every GET route; Docker has HEAD only where it declares one.
-    if (req.method === 'HEAD' && !HEAD_ROUTES.has(routeUrl(req) ?? '')) {
+    if (method === 'HEAD' && !HEAD_ROUTES.has(routeUrl(req) ?? '')) {
       sendError(reply, 404, 'page not found');
-      return reply;
+      return;
     }
+    done();
   });
 
   // Bodies: JSON is parsed here (an empty body is no body); everything else (tar archives, the CLI's

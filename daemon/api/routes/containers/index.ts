@@ -3,7 +3,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Daemon } from '../../../daemon';
 import { qbool, qint, qstr, parseFilters, checkFilterKeys, type Query } from '../../../lib/query';
 import { invalid, notFound } from '../../../errors/errors';
-import { inspectView, listView } from '../../../containers/views';
+import { inspectView, listView, listBody, inspectJson } from '../../../containers/views';
+
+/** What fastify names a JSON answer it serialised itself; kept answers are sent as strings with the same. */
+export const JSON_TYPE = 'application/json; charset=utf-8';
 import { streamLogs } from '../../../logs';
 import { attachSocket } from '../../../containers/attach';
 import { commonHeaders } from '../../plugins/dialect';
@@ -90,6 +93,31 @@ function matchesFilters(d: Daemon, live: Live, f: Map<string, string[]>): boolea
   return true;
 }
 
+/** The containers GET /containers/json shows for `q` (all, limit, filters), newest first; 400 for a bad
+ *  filter. */
+export function listedContainers(d: Daemon, q: Query): Live[] {
+  const all = qbool(q, 'all');
+  const limit = qint(q, 'limit') ?? -1;
+  const f = parseFilters(q);
+  checkFilterKeys(f, ['id', 'name', 'label', 'status', 'exited', 'ancestor', 'before', 'since', 'isTask', 'network', 'volume', 'health', 'publish', 'expose', 'is-task']);
+  for (const s of f.get('status') ?? []) {
+    if (!['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'].includes(s)) throw invalid(`invalid filter 'status=${s}'`);
+  }
+  let rows = d.containers.all()
+    .filter((l) => all || limit > 0 || f.has('status') || l.rec.state.status === 'running' || l.rec.state.status === 'paused' || l.rec.state.status === 'restarting')
+    .filter((l) => matchesFilters(d, l, f))
+    .sort((a, b) => (a.rec.created < b.rec.created ? 1 : -1));
+  if (limit > 0) rows = rows.slice(0, limit);
+  return rows;
+}
+
+/** The body of GET /containers/json (without size) for `q`, from the kept entries (containers/views.ts).
+ *  Annotations are in the list from API 1.46. */
+export function listJson(d: Daemon, q: Query, apiVersion: string): Buffer {
+  const rows = listedContainers(d, q);
+  return listBody(d.containers, rows, compareVersions(apiVersion || API_VERSION, '1.46') < 0, JSON.stringify(q));
+}
+
 export function containerRoutes(app: FastifyInstance, d: Daemon): void {
   const svc = d.containers;
   containerLifecycleRoutes(app, d);
@@ -104,34 +132,20 @@ export function containerRoutes(app: FastifyInstance, d: Daemon): void {
     reply.code(201).send(out);
   });
 
-  app.get('/containers/json', async (req: FastifyRequest<{ Querystring: Query }>) => {
-    const all = qbool(req.query, 'all');
-    const limit = qint(req.query, 'limit') ?? -1;
-    const f = parseFilters(req.query);
-    checkFilterKeys(f, ['id', 'name', 'label', 'status', 'exited', 'ancestor', 'before', 'since', 'isTask', 'network', 'volume', 'health', 'publish', 'expose', 'is-task']);
-    for (const s of f.get('status') ?? []) {
-      if (!['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'].includes(s)) throw invalid(`invalid filter 'status=${s}'`);
+  app.get('/containers/json', async (req: FastifyRequest<{ Querystring: Query }>, reply) => {
+    if (qbool(req.query, 'size')) {
+      const oldList = compareVersions(req.apiVersion || API_VERSION, '1.46') < 0;
+      return Promise.all(listedContainers(d, req.query).map(async (l) => ({ ...listView(svc, l, oldList), ...(await containerSizes(d, l)) })));
     }
-    let rows = svc.all()
-      .filter((l) => all || limit > 0 || f.has('status') || l.rec.state.status === 'running' || l.rec.state.status === 'paused' || l.rec.state.status === 'restarting')
-      .filter((l) => matchesFilters(d, l, f))
-      .sort((a, b) => (a.rec.created < b.rec.created ? 1 : -1));
-    if (limit > 0) rows = rows.slice(0, limit);
-    // Annotations are in the list from API 1.46.
-    const oldList = compareVersions(req.apiVersion || API_VERSION, '1.46') < 0;
-    const view = (l: Live) => {
-      const v = listView(svc, l);
-      if (oldList) v.HostConfig = { NetworkMode: v.HostConfig.NetworkMode };
-      return v;
-    };
-    if (qbool(req.query, 'size')) return Promise.all(rows.map(async (l) => ({ ...view(l), ...(await containerSizes(d, l)) })));
-    return rows.map(view);
+    reply.header('Content-Type', JSON_TYPE).send(listJson(d, req.query, req.apiVersion));
+    return reply;
   });
 
-  app.get('/containers/:id/json', async (req: Req) => {
+  app.get('/containers/:id/json', async (req: Req, reply) => {
     const live = svc.lookup(req.params.id);
-    const view = inspectView(svc, live, req.apiVersion);
-    return qbool(req.query, 'size') ? { ...view, ...(await containerSizes(d, live)) } : view;
+    if (qbool(req.query, 'size')) return { ...inspectView(svc, live, req.apiVersion), ...(await containerSizes(d, live)) };
+    reply.header('Content-Type', JSON_TYPE).send(inspectJson(svc, live, req.apiVersion));
+    return reply;
   });
 
   app.post('/containers/:id/start', async (req: Req, reply) => {

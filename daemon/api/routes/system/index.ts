@@ -7,6 +7,7 @@ import { API_VERSION, MIN_API_VERSION } from '../../version';
 import { goArch } from '../../../lib/host';
 import { backingFs, supportsDType, ipv4Forwarding, bridgeNf, cgroupFacts, hostWarnings } from '../../../lib/hostfacts';
 import { sendError } from '../../plugins/dialect';
+import { PING_HEADERS } from '../../ping';
 import { LOG_DRIVERS } from '../../../logs';
 import { nowNs, rfc3339Nano } from '../../../lib/time';
 
@@ -14,14 +15,10 @@ import { BERTH_VERSION } from '../../../lib/versions';
 
 export { BERTH_VERSION };
 
+/** The route answers what api/ping.ts answers before fastify (the same header list), for the requests
+ *  that reach it (app.inject in tests). */
 function pingHeaders(reply: FastifyReply): void {
-  reply.headers({
-    'Cache-Control': 'no-cache, no-store, must-revalidate',
-    'Pragma': 'no-cache',
-    'Builder-Version': '1',
-    'Swarm': 'inactive',
-    'Content-Type': 'text/plain; charset=utf-8',
-  });
+  for (const [k, v] of PING_HEADERS) reply.header(k, v);
 }
 
 /** /info RegistryConfig as Docker shows it: CIDRs and named insecure registries apart, mirrors with a slash. */

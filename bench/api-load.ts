@@ -1,0 +1,119 @@
+// The API under 16 keep-alive connections, on its own (the "At scale" rows of bench/README.md without
+// growing through every size): a berthd with BENCH_N (300) running `sleep` containers (as scale.js makes
+// them: half on a user network, two of every four with a published port), then bench/http-load.c on
+// /_ping, /containers/json and /containers/{id}/json for BENCH_API_SECS (3) each, and berthd's RSS after.
+// BENCH_PROF=1 runs berthd under node --cpu-prof and prints the functions with the most self time. Its
+// networks are 10.236.0.1/16 and 10.238.0.0/16 (BENCH_BIP, BENCH_SUBNET), apart from scale.js's, so the
+// two can run at once.
+//   BENCH_N=300 node dist/bench/api-load.js
+import http from 'node:http';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startBerthd, runCmd, REPO } from '../test/helpers/berthd';
+import { loadFixturesInto, intEnv, DOCKER } from './lib';
+
+function req(sock: string, method: string, p: string, body?: object): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const r = http.request({ socketPath: sock, method, path: p, headers: data ? { 'Content-Type': 'application/json', 'Content-Length': data.length } : {} }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+    });
+    r.on('error', reject);
+    r.end(data);
+  });
+}
+
+let loadBin = '';
+function load(sock: string, paths: string[], secs: number): Promise<string> {
+  if (!loadBin) {
+    loadBin = path.join(mkdtempSync(path.join(os.tmpdir(), 'berth-bench-')), 'http-load');
+    execFileSync('gcc', ['-O2', '-o', loadBin, path.join(REPO, 'bench', 'http-load.c')]);
+  }
+  return new Promise((resolve, reject) => {
+    execFile(loadBin, [sock, '16', String(secs), ...paths], { timeout: (secs + 120) * 1000 }, (err, stdout, stderr) => (err ? reject(new Error(stderr || err.message)) : resolve(stdout)));
+  });
+}
+
+function rssMiB(pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+}
+
+/** Self time by function in each profile of `dir` (then deleted). */
+function top(dir: string): void {
+  for (const f of readdirSync(dir).filter((x) => x.endsWith('.cpuprofile'))) {
+    const prof = JSON.parse(readFileSync(path.join(dir, f), 'utf8'));
+    const self = new Map<number, number>();
+    const dt = prof.timeDeltas as number[];
+    (prof.samples as number[]).forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (dt[i] ?? 0)));
+    const byFn = new Map<string, number>();
+    let total = 0;
+    for (const n of prof.nodes) {
+      const t = self.get(n.id) ?? 0;
+      total += t;
+      const cf = n.callFrame;
+      if (cf.functionName === '(idle)') continue;
+      const k = `${cf.functionName || '(anon)'} ${path.basename(cf.url)}:${cf.lineNumber + 1}`;
+      byFn.set(k, (byFn.get(k) ?? 0) + t);
+    }
+    console.log(`== ${f}: ${(total / 1000).toFixed(0)} ms sampled`);
+    if (total < 1e6) continue; // worker threads' profiles
+    for (const [k, t] of [...byFn].sort((a, b) => b[1] - a[1]).slice(0, 45)) console.log(`  ${(t / 1000).toFixed(1).padStart(8)} ms  ${k}`);
+    rmSync(path.join(dir, f));
+  }
+}
+
+async function main(): Promise<void> {
+  process.stdout.on('error', () => undefined);
+  const n = intEnv('BENCH_N', 300);
+  const secs = intEnv('BENCH_API_SECS', 3);
+  const prof = process.env.BENCH_PROF === '1';
+  const dir = path.join(os.tmpdir(), `berth-prof-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  const b = await startBerthd({
+    daemonJson: { bip: process.env.BENCH_BIP ?? '10.236.0.1/16' },
+    ...(prof ? { launcher: ['sh', '-c', `exec "$0" --cpu-prof --cpu-prof-dir=${dir} "$@"`] } : {}),
+  });
+  try {
+    await loadFixturesInto(b.host, ['busybox']);
+    await runCmd(DOCKER, ['network', 'create', '--subnet', process.env.BENCH_SUBNET ?? '10.238.0.0/16', 'pnet'], { env: { DOCKER_HOST: b.host } });
+    let next = 0;
+    let first = '';
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      while (next < n) {
+        const i = next++;
+        const pub = i % 4 < 2;
+        const c = await req(b.sock, 'POST', '/containers/create', { Image: 'busybox', Cmd: ['sleep', '100000'], ExposedPorts: pub ? { '80/tcp': {} } : undefined,
+          HostConfig: { NetworkMode: i % 2 ? 'pnet' : 'bridge', PortBindings: pub ? { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] } : undefined } });
+        const id = JSON.parse(c.text).Id as string;
+        first ||= id;
+        await req(b.sock, 'POST', `/containers/${id}/start`);
+      }
+    }));
+    if (prof) {
+      // The profile of the growing is dropped: berthd starts again (adopting the containers) for the load.
+      await b.stop();
+      for (const f of readdirSync(dir)) rmSync(path.join(dir, f));
+      await b.restart();
+    }
+    const pid = b.proc.pid!;
+    console.log(`${n} containers; RSS ${rssMiB(pid).toFixed(0)} MiB`);
+    for (const p of ['/_ping', '/v1.50/containers/json', `/v1.50/containers/${first}/json`]) {
+      const [reqs, s, p50, p99, errors] = (await load(b.sock, [p], secs)).trim().split(' ').map(Number);
+      console.log(`${p.replace(first, '{id}').padEnd(32)} ${(reqs / s).toFixed(0).padStart(7)} req/s  p50 ${p50.toFixed(2)} ms  p99 ${p99.toFixed(2)} ms  errors ${errors}; RSS ${rssMiB(pid).toFixed(0)} MiB`);
+    }
+    if (prof) {
+      await b.stop();
+      top(dir);
+    }
+  } finally {
+    await b.destroy();
+    rmSync(dir, { recursive: true, force: true });
+    if (loadBin) rmSync(path.dirname(loadBin), { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
