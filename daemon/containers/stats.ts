@@ -2,7 +2,7 @@
 // runtime; this file shapes them as Docker's StatsJSON (samples/stats-stream0.json). In stream mode one
 // object goes out per second, the first with a zero precpu_stats and preread; stream=0 waits a second so
 // that precpu_stats is filled (the CLI computes CPU % from the difference), unless one-shot is asked.
-import { readFile } from 'node:fs/promises';
+import { readKernelFile } from '../lib/kernfs';
 import { totalmem } from 'node:os';
 import type { CgroupStats } from '../runtime/runtime';
 import { nowNs, rfc3339Nano, ZERO_TIME } from '../lib/time';
@@ -65,7 +65,7 @@ async function networks(pid: number): Promise<Json | undefined> {
   if (!pid) return undefined;
   let text: string;
   try {
-    text = await readFile(`/proc/${pid}/net/dev`, 'utf8');
+    text = readKernelFile(`/proc/${pid}/net/dev`);
   } catch {
     return undefined;
   }

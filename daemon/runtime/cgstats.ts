@@ -3,7 +3,7 @@
 // runtime boundary still holds (only daemon/runtime/ knows where cgroup files live and what they mean).
 // Missing files read as absent fields: a controller may not be mounted, and a container that has just
 // exited has no cgroup left.
-import { readFile } from 'node:fs/promises';
+import { readKernelFile } from '../lib/kernfs';
 import { cpus } from 'node:os';
 import path from 'node:path';
 import type { CgroupLayout } from '../../addon/index';
@@ -30,7 +30,7 @@ const TICK_NS = 1e9 / USER_HZ;
 
 async function text(file: string): Promise<string | undefined> {
   try {
-    return await readFile(file, 'utf8');
+    return readKernelFile(file);
   } catch {
     return undefined;
   }
