@@ -8,17 +8,16 @@
 // only through berth's own chains.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { berthdForFile } from '../helpers/file';
+import { TestNetns } from '../helpers/netns';
 import { api, dockerCli, show } from '../helpers/clients';
 import { runCmd } from '../helpers/berthd';
 import { dnsOverTcpIn } from '../helpers/dns';
 import { bigToIp6, cidr6String, parseCidr6 } from '../../daemon/network/ipam/ipam6';
 
-const nsName = `berth-dns6-${randomBytes(3).toString('hex')}`;
-const nsFile = `/run/netns/${nsName}`;
+const ns = new TestNetns('berth-dns6');
 
 // Input: only neighbour discovery, ping and answers get in; forwarding: DOCKER-USER first, policy DROP.
 const IP6TABLES = '*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n:DOCKER-USER - [0:0]\n' +
@@ -28,24 +27,16 @@ const IP6TABLES = '*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCE
 const b = berthdForFile({
   fixtures: ['busybox'],
   start: async () => {
-    const add = await runCmd('ip', ['netns', 'add', nsName]);
-    if (add.code !== 0) throw new Error(`ip netns add: ${add.stderr}`);
-    await runCmd('ip', ['-n', nsName, 'link', 'set', 'lo', 'up']);
-    const fw = await runCmd('nsenter', [`--net=${nsFile}`, '--', 'ip6tables-nft-restore', '-w', '10'], { input: IP6TABLES });
-    if (fw.code !== 0) throw new Error(`ip6tables-nft-restore: ${fw.stderr}`);
-    await runCmd('nsenter', [`--net=${nsFile}`, '--', 'sh', '-c', 'f=/proc/sys/net/bridge/bridge-nf-call-ip6tables; [ ! -e $f ] || echo 1 > $f']);
-    return { netns: nsFile };
+    await ns.make({ ip6tables: IP6TABLES });
+    return { netns: ns.file };
   },
 });
 // Registered after berthdForFile's: runs once the daemon is gone (the namespace takes its links with it).
-after(async () => {
-  try { rmSync(`/run/lock/berth/netns-${statSync(nsFile).ino}`, { recursive: true, force: true }); } catch { /* never made */ }
-  await runCmd('ip', ['netns', 'del', nsName]);
-});
+after(() => ns.remove());
 
 const { ok, fails } = dockerCli(() => b);
 const inspect = async (name: string) => JSON.parse(await ok('inspect', name))[0];
-const inNs = (cmd: string, args: string[]) => runCmd('nsenter', [`--net=${nsFile}`, '--', cmd, ...args], { timeoutMs: 15000 });
+const inNs = ns.run;
 const logTail = () => { try { return readFileSync(path.join(b.root, 'berthd.log'), 'utf8').slice(-3000); } catch { return ''; } };
 
 /** busybox nslookup in a container against `server`, bounded (it retries for a while when nobody answers). */
@@ -88,7 +79,7 @@ describe('the embedded DNS server on the IPv6 gateway', () => {
     const foreign4 = await lookup('other', ['srv', gw4]);
     assert.notEqual(foreign4.code, 0, show(foreign4));
     // Nor does the host (berthd's namespace) over IPv6.
-    const fromHost = await runCmd('nsenter', [`--net=${nsFile}`, '--', process.execPath, '-e',
+    const fromHost = await runCmd('nsenter', [`--net=${ns.file}`, '--', process.execPath, '-e',
       `require(${JSON.stringify(path.join(__dirname, '..', 'helpers', 'dns.js'))}).dnsOverTcp(${JSON.stringify(gw6)}, ['srv'], 3000)` +
       '.then((r) => console.log(JSON.stringify(r)), (e) => { console.error(e.message); process.exit(1); })'], { timeoutMs: 15000 });
     assert.ok(fromHost.code !== 0 || JSON.parse(fromHost.stdout)[0].rcode === 5, show(fromHost));

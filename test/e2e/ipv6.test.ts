@@ -7,40 +7,30 @@
 // (br_netfilter), so IPv6 between containers works only if berth's own chain lets it through.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { berthdForFile } from '../helpers/file';
+import { TestNetns } from '../helpers/netns';
 import { api, dockerCli, show, waitFor } from '../helpers/clients';
 import { runCmd } from '../helpers/berthd';
 
-const nsName = `berth-v6-${randomBytes(3).toString('hex')}`;
-const nsFile = `/run/netns/${nsName}`;
+const ns = new TestNetns('berth-v6');
 
 const b = berthdForFile({
   fixtures: ['busybox'],
   start: async () => {
-    const add = await runCmd('ip', ['netns', 'add', nsName]);
-    if (add.code !== 0) throw new Error(`ip netns add: ${add.stderr}`);
-    await runCmd('ip', ['-n', nsName, 'link', 'set', 'lo', 'up']);
-    const fw = await runCmd('nsenter', [`--net=${nsFile}`, '--', 'ip6tables-nft-restore', '-w', '10'], { input:
-      '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n:DOCKER-USER - [0:0]\n-A FORWARD -j DOCKER-USER\n-A DOCKER-USER -j RETURN\nCOMMIT\n' });
-    if (fw.code !== 0) throw new Error(`ip6tables-nft-restore: ${fw.stderr}`);
-    // br_netfilter's per-namespace switch (the module is there when the machine has run the dockerhost
-    // tests or Docker; without it bridged frames skip ip6tables anyway).
-    await runCmd('nsenter', [`--net=${nsFile}`, '--', 'sh', '-c', 'f=/proc/sys/net/bridge/bridge-nf-call-ip6tables; [ ! -e $f ] || echo 1 > $f']);
-    return { netns: nsFile, daemonJson: { ipv6: true, 'fixed-cidr-v6': 'fd00:b1:0:1::/64' } };
+    // Forwarding as Docker leaves it: DOCKER-USER first, policy DROP.
+    await ns.make({ ip6tables: '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n:DOCKER-USER - [0:0]\n' +
+      '-A FORWARD -j DOCKER-USER\n-A DOCKER-USER -j RETURN\nCOMMIT\n' });
+    return { netns: ns.file, daemonJson: { ipv6: true, 'fixed-cidr-v6': 'fd00:b1:0:1::/64' } };
   },
 });
 // Registered after berthdForFile's: runs once the daemon is gone.
-after(async () => {
-  try { rmSync(`/run/lock/berth/netns-${statSync(nsFile).ino}`, { recursive: true, force: true }); } catch { /* never made */ }
-  await runCmd('ip', ['netns', 'del', nsName]);
-});
+after(() => ns.remove());
 
 const { ok, fails } = dockerCli(() => b);
 const inspect = async (name: string) => JSON.parse(await ok('inspect', name))[0];
-const inNs = (cmd: string, args: string[], timeoutMs = 15000) => runCmd('nsenter', [`--net=${nsFile}`, '--', cmd, ...args], { timeoutMs });
+const inNs = ns.run;
 
 /** The end of berthd's log, for a failure's message. */
 const logTail = () => { try { return readFileSync(path.join(b.root, 'berthd.log'), 'utf8').slice(-3000); } catch { return ''; } };

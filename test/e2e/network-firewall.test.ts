@@ -7,34 +7,27 @@
 // made from inside it.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { berthdForFile } from '../helpers/file';
+import { TestNetns } from '../helpers/netns';
 import { dockerCli, show, waitFor } from '../helpers/clients';
-import { runCmd } from '../helpers/berthd';
 
-const nsName = `berth-fw-${randomBytes(3).toString('hex')}`;
-const nsFile = `/run/netns/${nsName}`;
+const ns = new TestNetns('berth-fw');
 
 const b = berthdForFile({
   fixtures: ['busybox'],
   start: async () => {
-    const add = await runCmd('ip', ['netns', 'add', nsName]);
-    if (add.code !== 0) throw new Error(`ip netns add: ${add.stderr}`);
-    await runCmd('ip', ['-n', nsName, 'link', 'set', 'lo', 'up']);
-    return { netns: nsFile };
+    await ns.make();
+    return { netns: ns.file };
   },
 });
 // Registered after berthdForFile's: runs once the daemon is gone.
-after(async () => {
-  try { rmSync(`/run/lock/berth/netns-${statSync(nsFile).ino}`, { recursive: true, force: true }); } catch { /* never made */ }
-  await runCmd('ip', ['netns', 'del', nsName]);
-});
+after(() => ns.remove());
 
 const { ok } = dockerCli(() => b);
 const inspect = async (name: string) => JSON.parse(await ok('inspect', name))[0];
-const inNs = (cmd: string, args: string[], timeoutMs = 15000) => runCmd('nsenter', [`--net=${nsFile}`, '--', cmd, ...args], { timeoutMs });
+const inNs = ns.run;
 const TABLE = 'berth_berth0';
 
 const logTail = () => { try { return readFileSync(path.join(b.root, 'berthd.log'), 'utf8').slice(-3000); } catch { return ''; } };
