@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import { startBerthd, runCmd, REPO } from '../test/helpers/berthd';
-import { loadFixturesInto, intEnv, DOCKER } from './lib';
+import { loadFixturesInto, intEnv, DOCKER, printCpuProfiles } from './lib';
 
 function req(sock: string, method: string, p: string, body?: object): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
@@ -40,30 +40,6 @@ function load(sock: string, paths: string[], secs: number): Promise<string> {
 
 function rssMiB(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
-}
-
-/** Self time by function in each profile of `dir` (then deleted). */
-function top(dir: string): void {
-  for (const f of readdirSync(dir).filter((x) => x.endsWith('.cpuprofile'))) {
-    const prof = JSON.parse(readFileSync(path.join(dir, f), 'utf8'));
-    const self = new Map<number, number>();
-    const dt = prof.timeDeltas as number[];
-    (prof.samples as number[]).forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (dt[i] ?? 0)));
-    const byFn = new Map<string, number>();
-    let total = 0;
-    for (const n of prof.nodes) {
-      const t = self.get(n.id) ?? 0;
-      total += t;
-      const cf = n.callFrame;
-      if (cf.functionName === '(idle)') continue;
-      const k = `${cf.functionName || '(anon)'} ${path.basename(cf.url)}:${cf.lineNumber + 1}`;
-      byFn.set(k, (byFn.get(k) ?? 0) + t);
-    }
-    console.log(`== ${f}: ${(total / 1000).toFixed(0)} ms sampled`);
-    if (total < 1e6) continue; // worker threads' profiles
-    for (const [k, t] of [...byFn].sort((a, b) => b[1] - a[1]).slice(0, 45)) console.log(`  ${(t / 1000).toFixed(1).padStart(8)} ms  ${k}`);
-    rmSync(path.join(dir, f));
-  }
 }
 
 async function main(): Promise<void> {
@@ -107,7 +83,7 @@ async function main(): Promise<void> {
     }
     if (prof) {
       await b.stop();
-      top(dir);
+      printCpuProfiles(dir, { rows: 45, minTotalUs: 1e6 });
     }
   } finally {
     await b.destroy();

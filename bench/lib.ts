@@ -1,6 +1,7 @@
 // Shared by the bench scripts: a berthd of their own (the test harness's, so everything it made is removed
 // at the end, also on Ctrl-C), timing of whole commands, and order statistics.
 import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { startBerthd, runCmd, DOCKER, FIXTURES, type Berthd } from '../test/helpers/berthd';
@@ -97,4 +98,31 @@ export function timedApi(host: string, method: string, p: string, body?: object)
     req.on('error', reject);
     req.end(data);
   });
+}
+
+/** Self time by function in each CPU profile (`node --cpu-prof`) of `dir`, printed as the `rows` largest,
+ *  then the profile deleted. `minTotalUs`: profiles sampling less are named only (worker threads');
+ *  `skip`: pseudo-functions left out of the rows, as well as '(idle)'. */
+export function printCpuProfiles(dir: string, o: { label?: string; rows: number; minTotalUs?: number; skip?: string[] }): void {
+  const skip = new Set(['(idle)', ...(o.skip ?? [])]);
+  for (const f of readdirSync(dir).filter((x) => x.endsWith('.cpuprofile'))) {
+    const prof = JSON.parse(readFileSync(path.join(dir, f), 'utf8'));
+    const self = new Map<number, number>();
+    const dt = prof.timeDeltas as number[];
+    (prof.samples as number[]).forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (dt[i] ?? 0)));
+    const byFn = new Map<string, number>();
+    let total = 0;
+    for (const n of prof.nodes) {
+      const t = self.get(n.id) ?? 0;
+      total += t;
+      const cf = n.callFrame;
+      if (skip.has(cf.functionName)) continue;
+      const k = `${cf.functionName || '(anon)'} ${path.basename(cf.url)}:${cf.lineNumber + 1}`;
+      byFn.set(k, (byFn.get(k) ?? 0) + t);
+    }
+    console.log(`== ${o.label ? `${o.label} ` : ''}${f}: ${(total / 1000).toFixed(0)} ms sampled`);
+    if (total < (o.minTotalUs ?? 0)) continue;
+    for (const [k, t] of [...byFn].sort((a, b) => b[1] - a[1]).slice(0, o.rows)) console.log(`  ${(t / 1000).toFixed(1).padStart(8)} ms  ${k}`);
+    rmSync(path.join(dir, f));
+  }
 }

@@ -2,11 +2,11 @@
 // them, a restart (restore) and listing again; prints the functions with the most self time per phase.
 //   BENCH_N=300 node dist/bench/profile-scale.js
 import http from 'node:http';
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import { startBerthd, runCmd } from '../test/helpers/berthd';
-import { loadFixturesInto, intEnv, DOCKER } from './lib';
+import { loadFixturesInto, intEnv, DOCKER, printCpuProfiles } from './lib';
 
 function req(sock: string, method: string, p: string, body?: object): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
@@ -19,28 +19,6 @@ function req(sock: string, method: string, p: string, body?: object): Promise<{ 
     r.on('error', reject);
     r.end(data);
   });
-}
-
-function top(dir: string, label: string): void {
-  for (const f of readdirSync(dir).filter((x) => x.endsWith('.cpuprofile'))) {
-    const prof = JSON.parse(readFileSync(path.join(dir, f), 'utf8'));
-    const self = new Map<number, number>();
-    const dt = prof.timeDeltas as number[];
-    (prof.samples as number[]).forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (dt[i] ?? 0)));
-    const byFn = new Map<string, number>();
-    let total = 0;
-    for (const n of prof.nodes) {
-      const t = self.get(n.id) ?? 0;
-      total += t;
-      const cf = n.callFrame;
-      if (cf.functionName === '(idle)' || cf.functionName === '(program)') continue;
-      const k = `${cf.functionName || '(anon)'} ${path.basename(cf.url)}:${cf.lineNumber + 1}`;
-      byFn.set(k, (byFn.get(k) ?? 0) + t);
-    }
-    console.log(`== ${label} ${f}: ${(total / 1000).toFixed(0)} ms sampled`);
-    for (const [k, t] of [...byFn].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`  ${(t / 1000).toFixed(1).padStart(8)} ms  ${k}`);
-    rmSync(path.join(dir, f));
-  }
 }
 
 async function main(): Promise<void> {
@@ -69,12 +47,12 @@ async function main(): Promise<void> {
     for (let i = 0; i < 20; i++) await req(b.sock, 'GET', '/containers/json');
     console.log(`20 lists of ${n}: ${Date.now() - t0} ms`);
     await b.stop();
-    top(dir, 'grow+list');
+    printCpuProfiles(dir, { label: 'grow+list', rows: 25, skip: ['(program)'] });
     const t1 = Date.now();
     await b.restart();
     console.log(`restart to ready: ${Date.now() - t1} ms`);
     await b.stop();
-    top(dir, 'restore');
+    printCpuProfiles(dir, { label: 'restore', rows: 25, skip: ['(program)'] });
   } finally {
     await b.destroy();
     rmSync(dir, { recursive: true, force: true });
