@@ -8,7 +8,8 @@
 // microseconds each, nothing left behind.
 import { closeSync, openSync, readSync } from 'node:fs';
 
-let buf = Buffer.allocUnsafe(64 * 1024);
+const SIZE = 64 * 1024;
+let buf = Buffer.allocUnsafe(SIZE);
 
 /** The whole file as text; throws as readFileSync does (ENOENT for a cgroup or process that is gone). */
 export function readKernelFile(file: string): string {
@@ -28,5 +29,8 @@ export function readKernelFile(file: string): string {
     return buf.toString('utf8', 0, len);
   } finally {
     closeSync(fd);
+    // A larger file (a container with thousands of interfaces in /proc/<pid>/net/dev) must not leave
+    // berthd holding a larger buffer for good.
+    if (buf.length > SIZE) buf = Buffer.allocUnsafe(SIZE);
   }
 }
