@@ -2,6 +2,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import http from 'node:http';
 import https from 'node:https';
+import type net from 'node:net';
 import type { Logger } from 'pino';
 import { registerDialect, routeUrl } from './api/plugins/dialect';
 import { splitVersion } from './api/version';
@@ -22,13 +23,15 @@ import { buildRoutes } from './api/routes/build';
 import { httpMetrics } from './metrics';
 import { ConnectionGuard, requestScope } from './api/guard';
 import { fastReads } from './api/fast-reads';
+import { frontDoor } from './api/front-door';
 
-/** A listener of the one fastify app: plain HTTP, or HTTPS when given TLS options (tcp:// hosts). */
-export type MakeServer = (tls?: https.ServerOptions) => http.Server;
+/** A listener of the one fastify app: plain HTTP behind the front door (api/front-door.ts), or HTTPS when
+ *  given TLS options (tcp:// hosts). Each is watched by the guard and closed at shutdown. */
+export type MakeServer = (tls?: https.ServerOptions) => net.Server;
 
-export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance; servers: http.Server[]; makeServer: MakeServer; guard: ConnectionGuard } {
+export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance; servers: net.Server[]; makeServer: MakeServer; guard: ConnectionGuard } {
   let handler: http.RequestListener | undefined;
-  const servers: http.Server[] = [];
+  const servers: net.Server[] = [];
   const limits = daemon.config.api;
   const guard = new ConnectionGuard(limits, logger);
   // /_ping, the container list and inspect, answered without fastify when they can be (api/fast-reads.ts).
@@ -39,7 +42,7 @@ export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance
     if (answerFast(req, res)) return;
     requestScope.run({ method: req.method ?? '', url: req.url ?? '', socket: req.socket }, () => handler!(req, res));
   };
-  const makeServer: MakeServer = (tls) => {
+  const makeHttp = (tls?: https.ServerOptions): http.Server => {
     // The same request handler and the same 'upgrade' routing on every listener, so hijacked attach and
     // exec work alike on the unix socket and over TLS. allowHalfOpen: the client half-closes (its stdin
     // ended, a TLS close_notify) and still reads the rest of the output.
@@ -67,6 +70,24 @@ export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance
       }
       socket.destroy();
     });
+    return s;
+  };
+  // fastify's own server (serverFactory) is the first plain listener's; every other gets its own.
+  let spare: http.Server | undefined;
+  const makeServer: MakeServer = (tls) => {
+    let s: net.Server;
+    if (tls) {
+      s = makeHttp(tls);
+    } else {
+      // Plain sockets: the front door answers keep-alive pings and hands everything else to the HTTP server.
+      const inner = spare ?? makeHttp();
+      spare = undefined;
+      s = frontDoor(inner, {
+        firstRequestMs: limits.headerTimeoutMs,
+        refused: (sock) => guard.refused(sock),
+        answered: (method) => httpMetrics.observe(method, '/_ping', 200, 0),
+      });
+    }
     guard.watch(s);
     servers.push(s);
     return s;
@@ -81,7 +102,8 @@ export function buildApp(daemon: Daemon, logger: Logger): { app: FastifyInstance
     ignoreTrailingSlash: true,
     serverFactory: (h) => {
       handler = h;
-      return makeServer();
+      spare = makeHttp();
+      return spare;
     },
     rewriteUrl: (req) => {
       const v = splitVersion(req.url ?? '/');

@@ -1,8 +1,8 @@
 // main: flags + daemon.json → config → state (SQLite) → restore → listen. Everything else is in app.ts.
 import { mkdirSync, writeFileSync, unlinkSync, chmodSync, chownSync, rmSync, readFileSync } from 'node:fs';
-import type http from 'node:http';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
+import type net from 'node:net';
 import pino from 'pino';
 import { loadConfig, ConfigError, type Config } from './config/config';
 import { openDb } from './state/db';
@@ -73,7 +73,7 @@ function tlsOptions(cfg: Config): import('node:https').ServerOptions {
   };
 }
 
-async function listenOn(server: http.Server, target: string | { fd: number } | { host: string; port: number }): Promise<void> {
+async function listenOn(server: net.Server, target: string | { fd: number } | { host: string; port: number }): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     const done = () => {
@@ -85,14 +85,8 @@ async function listenOn(server: http.Server, target: string | { fd: number } | {
   });
 }
 
-async function listen(cfg: Config, servers: { makeServer: MakeServer; first: http.Server }, log: pino.Logger): Promise<void> {
-  // fastify made one plain server; the first plain listener takes it, every other gets its own.
-  let spare: http.Server | undefined = servers.first;
-  const plain = () => {
-    const s = spare ?? servers.makeServer();
-    spare = undefined;
-    return s;
-  };
+async function listen(cfg: Config, makeServer: MakeServer, log: pino.Logger): Promise<void> {
+  const plain = () => makeServer();
   for (const host of cfg.hosts) {
     if (host.startsWith('unix://')) {
       const p = host.slice('unix://'.length);
@@ -115,7 +109,7 @@ async function listen(cfg: Config, servers: { makeServer: MakeServer; first: htt
       const addr = u[1].replace(/^\[|\]$/g, '') || '0.0.0.0';
       const port = Number(u[2]);
       if (cfg.tls) {
-        await listenOn(servers.makeServer(tlsOptions(cfg)), { host: addr, port });
+        await listenOn(makeServer(tlsOptions(cfg)), { host: addr, port });
         log.info({ host, tlsverify: cfg.tlsVerify }, cfg.tlsVerify ? 'API listening with TLS; clients must present a certificate signed by the CA' : 'API listening with TLS; clients are NOT authenticated (no --tlsverify)');
       } else {
         await listenOn(plain(), { host: addr, port });
@@ -174,7 +168,7 @@ export async function main(argv: string[]): Promise<void> {
   const { app, servers, makeServer, guard } = buildApp(daemon, log);
   await app.ready();
   try {
-    await listen(cfg, { first: servers[0], makeServer }, log);
+    await listen(cfg, makeServer, log);
     if (cfg.metricsAddr) await serveMetrics(daemon, cfg.metricsAddr, log).then((m) => servers.push(m.server));
   } catch (e) {
     log.error({ err: e }, 'cannot listen');

@@ -82,6 +82,11 @@ export class ConnectionGuard {
     });
   }
 
+  /** Whether the connection is one too many (its requests are answered 503 by admit). */
+  refused(sock: Socket): boolean {
+    return this.over.has(sock);
+  }
+
   /** For a request before fastify sees it: false when it was answered here (too many connections). */
   admit(req: IncomingMessage, res: ServerResponse | undefined): boolean {
     const sock = req.socket;

@@ -358,6 +358,27 @@ test('slow headers: 48 connections sending a byte at a time are closed after api
   await ping();
 });
 
+test('silent connections: 48 that never send a byte are closed after api-header-timeout', async () => {
+  // node's header deadline only runs once a request has begun; the front door (api/front-door.ts)
+  // closes a connection that sends nothing for api-header-timeout.
+  const closedAt: number[] = [];
+  const t0 = Date.now();
+  const socks = Array.from({ length: 48 }, () => {
+    const s = net.connect(b.sock);
+    s.on('error', () => undefined);
+    s.on('close', () => closedAt.push(Date.now() - t0));
+    return s;
+  });
+  try {
+    await sleep(300);
+    await ping();
+    await waitFor('every silent connection closed', () => closedAt.length === 48, (3 * HEADER_TIMEOUT_S + 5) * 1000, 100);
+    assert.ok(Math.max(...closedAt) < (2 * HEADER_TIMEOUT_S + 3) * 1000, `closed within ${2 * HEADER_TIMEOUT_S + 3} s (${Math.max(...closedAt)} ms)`);
+  } finally {
+    for (const s of socks) s.destroy();
+  }
+});
+
 test('a request body that stops coming is answered 408 after api-body-timeout', async () => {
   const s = net.connect(b.sock);
   const got: Buffer[] = [];

@@ -87,3 +87,93 @@ test('list and inspect: the fast answers are the route\'s, byte for byte', async
   assert.match(await req('HEAD /containers/json'), /^HTTP\/1.1 404 /);
   await ok('rm', '-f', 'wire-a', 'wire-b');
 });
+
+/** What comes back on one connection for `chunks` written one after another (`gapMs` apart), read until
+ *  `until` matches all of it or the connection closes. */
+function exchange(chunks: string[], until: RegExp | ((s: string) => boolean), gapMs = 30): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = net.connect(b.sock);
+    let buf = '';
+    const done = () => {
+      clearTimeout(timer);
+      c.destroy();
+      resolve(buf);
+    };
+    const timer = setTimeout(done, 10_000);
+    c.setEncoding('latin1');
+    c.on('data', (d: string) => {
+      buf += d;
+      if (typeof until === 'function' ? until(buf) : until.test(buf)) done();
+    });
+    c.on('close', done);
+    c.on('error', reject);
+    c.on('connect', async () => {
+      for (const ch of chunks) {
+        c.write(ch);
+        await new Promise((r) => setTimeout(r, gapMs));
+      }
+    });
+  });
+}
+
+const PING_KA = 'GET /_ping HTTP/1.1\r\nHost: berth\r\n\r\n';
+/** `n` answers, the last a ping's. */
+const answers = (n: number) => (s: string) => s.split('HTTP/1.1 ').length - 1 === n && s.endsWith('\r\n\r\nOK');
+
+test('keep-alive pings answered by the front door: the bytes node\'s server sends for the route', async () => {
+  // Content-Length: 0 is a header the front door leaves to the HTTP server: the same request both ways.
+  for (const [method, p] of [['GET', '/_ping'], ['HEAD', '/v1.41/_ping?x=1'], ['GET', '/_ping/']]) {
+    const front = await exchange([`${method} ${p} HTTP/1.1\r\nHost: berth\r\nConnection: keep-alive\r\n\r\n`], /timeout=\d+\r\n\r\n(OK)?/);
+    const route = await exchange([`${method} ${p} HTTP/1.1\r\nHost: berth\r\nContent-Length: 0\r\n\r\n`], /timeout=\d+\r\n\r\n(OK)?/);
+    assert.equal(undated(front), undated(route), `${method} ${p}`);
+    assert.match(front, /\r\nDate: [^\r]+ GMT\r\nConnection: keep-alive\r\nKeep-Alive: timeout=60\r\n\r\n/);
+  }
+});
+
+test('a ping split across reads, pipelined pings, and a ping after another route: all answered', async () => {
+  const split = await exchange(['GET /_pi', 'ng HTTP/1.1\r\nHo', 'st: berth\r\n\r\n'], /\r\n\r\nOK$/);
+  assert.match(split, /^HTTP\/1.1 200 OK\r\n[^]*\r\n\r\nOK$/);
+  const mixed = await exchange([PING_KA.repeat(3) + 'GET /version HTTP/1.1\r\nHost: berth\r\n\r\n' + PING_KA, PING_KA], answers(6));
+  assert.equal(mixed.split('HTTP/1.1 200 OK').length - 1, 6, mixed);
+  assert.match(mixed, /"ApiVersion":"1.52"/);
+});
+
+test('what is not a plain ping goes to the HTTP server: its errors, its 400s', async () => {
+  const until = /\r\n\r\n[^]*\n$|\r\n\r\n$/;
+  // No Host (HTTP/1.1 requires one), a malformed header line, a bare LF, a body: node's server decides.
+  assert.match(await exchange(['GET /_ping HTTP/1.1\r\n\r\n'], until), /^HTTP\/1.1 400 /);
+  assert.match(await exchange(['GET /_ping HTTP/1.1\r\nHost: berth\r\nBad Header: x\r\n\r\n'], until), /^HTTP\/1.1 400 /);
+  assert.match(await exchange(['GET /_ping HTTP/1.1\r\nHost: berth\r\nX: a\x01b\r\n\r\n'], until), /^HTTP\/1.1 400 /);
+  assert.match(await exchange(['GET /v1.12/_ping HTTP/1.1\r\nHost: berth\r\n\r\n'], until), /^HTTP\/1.1 400 [^]*too old/);
+  const body = await exchange(['GET /_ping HTTP/1.1\r\nHost: berth\r\nContent-Length: 3\r\n\r\nabc' + PING_KA], answers(2));
+  assert.equal(body.split('HTTP/1.1 200 OK').length - 1, 2, JSON.stringify(body));
+  // Garbage after answered pings: the HTTP server's 400, then the connection closes.
+  const garbage = await exchange([PING_KA, '\x00\x01garbage\r\n\r\n'], /400 Bad Request[^]*\n$/);
+  assert.match(garbage, /^HTTP\/1.1 200 OK[^]*OK\r?\n?HTTP\/1.1 400 /);
+});
+
+test('a hijacked exec after pings on the same connection', async () => {
+  const { ok } = dockerCli(() => b);
+  await ok('run', '-d', '--name', 'wire-exec', 'busybox', 'sleep', '1000');
+  const create = JSON.parse((await exchange([`POST /containers/wire-exec/exec HTTP/1.1\r\nHost: berth\r\nContent-Type: application/json\r\nContent-Length: 64\r\nConnection: close\r\n\r\n${JSON.stringify({ Cmd: ['echo', 'hello-front'], AttachStdout: true }).padEnd(64)}`], /\}\n$/)).split('\r\n\r\n')[1]);
+  const start = JSON.stringify({ Detach: false, Tty: true });
+  const out = await exchange([PING_KA + PING_KA, `POST /exec/${create.Id}/start HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: ${start.length}\r\n\r\n${start}`], /hello-front/);
+  assert.match(out, /^HTTP\/1.1 200 OK[^]*HTTP\/1.1 200 OK[^]*HTTP\/1.1 101 UPGRADED[^]*hello-front/);
+  await ok('rm', '-f', 'wire-exec');
+});
+
+test('an idle keep-alive connection of pings stays open (disconnect.test.ts: silent ones are closed)', async () => {
+  // Answered pings leave the connection open for more (node's keepAliveTimeout is 60 s).
+  const c = net.connect(b.sock);
+  c.setEncoding('latin1');
+  let got = '';
+  c.on('data', (d: string) => (got += d));
+  await new Promise<void>((r) => c.on('connect', () => r()));
+  c.write(PING_KA);
+  await new Promise((r) => setTimeout(r, 1500));
+  c.write(PING_KA);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(got.split('HTTP/1.1 200 OK').length - 1, 2);
+  assert.ok(!c.destroyed);
+  c.destroy();
+});
