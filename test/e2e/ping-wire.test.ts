@@ -177,3 +177,23 @@ test('an idle keep-alive connection of pings stays open (disconnect.test.ts: sil
   assert.ok(!c.destroyed);
   c.destroy();
 });
+
+test('pings and another request cut at every byte: the same answers, and a client leaving at any byte harms nothing', async () => {
+  const stream = PING_KA + 'HEAD /v1.45/_ping HTTP/1.1\r\nHost: berth\r\n\r\n' + 'GET /version HTTP/1.1\r\nHost: berth\r\n\r\n' + PING_KA;
+  const whole = (s: string) => s.split('HTTP/1.1 200 OK').length - 1 === 4 && s.endsWith('\r\n\r\nOK');
+  for (let k = 1; k < stream.length; k++) {
+    const out = await exchange([stream.slice(0, k), stream.slice(k)], whole, 2);
+    assert.ok(whole(out), `cut at ${k}: ${JSON.stringify(out.slice(-200))}`);
+    assert.match(out, /"ApiVersion":"1.52"/, `cut at ${k}`);
+  }
+  for (let k = 1; k < stream.length; k += 3) {
+    await new Promise<void>((resolve) => {
+      const c = net.connect(b.sock, () => c.write(stream.slice(0, k), () => {
+        c.destroy();
+        resolve();
+      }));
+      c.on('error', () => resolve());
+    });
+  }
+  assert.match(await req('GET /_ping'), /^HTTP\/1.1 200 OK/);
+});
