@@ -6,7 +6,7 @@
 // shares another's PID, IPC or network namespace joins that one's user namespace, as Docker does.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, mkdirSync, copyFileSync, writeFileSync, readFileSync, readlinkSync, rmSync, statSync, existsSync } from 'node:fs';
+import { chmodSync, readdirSync, mkdtempSync, mkdirSync, copyFileSync, writeFileSync, readFileSync, readlinkSync, rmSync, statSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { berthdForFile } from '../helpers/file';
@@ -256,6 +256,20 @@ test('--pid container:X joins X\'s user namespace: X\'s processes are seen, ids 
     assert.match(await ok('exec', 'pjoin', 'id'), /^uid=0\(root\) gid=0\(root\)/);
     // The donor sees the joined container's process as well (one PID namespace).
     assert.match(await ok('exec', 'pdonor', 'ps', '-o', 'args'), /sleep 4343/);
+    // The init is the shim's own child, and the process that made it is gone (reaped, no zombie).
+    const ppid = (p: number) => Number(readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+    const shim = ppid(pid);
+    const children = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
+      try { return ppid(Number(d)) === shim; } catch { return false; }
+    });
+    assert.deepEqual(children, [String(pid)]);
+    // berthd adopts it again after a restart, as any other container.
+    await b.stop();
+    await b.restart();
+    assert.equal(await pidOf('pjoin'), pid);
+    assert.match(await ok('exec', 'pjoin', 'id', '-u'), /^0$/m);
+    // A command that cannot be run is reported as for any container (the error from the init itself).
+    await fails(/exec: "no-such-command": executable file not found in \$PATH/, 'run', '--rm', '--pid', 'container:pdonor', 'busybox', 'no-such-command');
     await ok('stop', '-t', '1', 'pjoin');
     assert.equal((await ok('inspect', '-f', '{{.State.Status}}', 'pdonor')).trim(), 'running');
   } finally {
