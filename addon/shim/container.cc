@@ -278,7 +278,7 @@ bool start_container(const Spec& s, const std::vector<std::string>& cgroups, Con
   if (!has_mount_ns) return fail_msg("config.json: linux.namespaces must include a mount namespace");
   if (plan.new_user && (s.uid_map.empty() || s.gid_map.empty()))
     return fail_msg("config.json: a new user namespace needs linux.uidMappings and linux.gidMappings");
-  if (plan.new_user && plan.user_fd >= 0) return fail_msg("config.json: two user namespaces, a new one and " + quote("path"));
+  if (plan.new_user && plan.user_fd >= 0) return fail_msg("config.json: linux.namespaces lists the user namespace twice");
   // Joining a user namespace: the child enters every namespace itself (the pid one for its own clone) and
   // makes the new ones from inside that user namespace (enter_user_namespace); it writes the net.*
   // sysctls of a network namespace it joined while still the host's root.

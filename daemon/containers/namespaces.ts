@@ -1,8 +1,8 @@
 // The namespaces a container gets besides its network (network/ decides that one): new ones by default,
 // the host's with --pid/--ipc/--uts/--cgroupns host, or another running container's with
-// --pid/--ipc container:NAME (under --userns-remap, that container's user namespace too). And its /dev/shm, which follows the IPC mode: its own tmpfs (private), one
-// kept on the host so that others can share it (shareable), the donor's (container:NAME), the host's
-// (host) or none at all (none).
+// --pid/--ipc container:NAME (under --userns-remap, that container's user namespace too). And its
+// /dev/shm, which follows the IPC mode: its own tmpfs (private), one kept on the host so that others can
+// share it (shareable), the donor's (container:NAME), the host's (host) or none at all (none).
 import { mkdir, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';

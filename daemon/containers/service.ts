@@ -186,7 +186,7 @@ export class ContainerService {
   holdNamespace(donor: Live, kind: 'pid' | 'ipc' | 'net' | 'user', holder: Live | HeldNamespace[]): string {
     const list = Array.isArray(holder) ? holder : holder.startHolds;
     if (!list) throw new Error(`namespace of ${donor.rec.id} asked for outside a start`);
-    const what = kind === 'net' ? 'network' : kind.toUpperCase();
+    const what = kind === 'net' ? 'network' : kind === 'user' ? 'user' : kind.toUpperCase();
     const gone = () => conflict(`cannot join ${what} of a non running container: ${donor.rec.id}`);
     const p = runningProcess(this, donor);
     if (!p) throw gone();
