@@ -1,6 +1,7 @@
 // resolv.conf on the default bridge (a network without the embedded DNS server), as Docker 28 writes it: the
 // host's nameservers less loopback ones, and less IPv6 ones unless the network has IPv6 (daemon.json `ipv6`);
-// Google's when none remain, its IPv6 ones too on an IPv6 network; --dns as given. The host's resolv.conf is
+// Google's when none remain, its IPv6 ones too on an IPv6 network; --dns as given; with --network host, the
+// host's nameservers as they are (its loopback is the container's). The host's resolv.conf is
 // a file of the test's own (BERTH_RESOLV_CONF); the berthd with IPv6 on its default bridge runs in a network
 // namespace of this file's own.
 import { after, describe, test } from 'node:test';
@@ -29,6 +30,14 @@ describe('the default bridge without IPv6', () => {
     writeFileSync(hostConf, V6_ONLY);
     assert.equal(await conf(), 'nameserver 8.8.8.8\nnameserver 8.8.4.4\n');
     assert.equal(await ok('run', '--rm', '--dns', '2001:db8::1', 'busybox', 'cat', '/etc/resolv.conf'), 'nameserver 2001:db8::1\n');
+  });
+
+  test('--network host keeps the host\'s nameservers as they are, loopback and IPv6 ones too', async () => {
+    writeFileSync(hostConf, MIXED);
+    assert.equal(await ok('run', '--rm', '--network', 'host', 'busybox', 'cat', '/etc/resolv.conf'),
+      'nameserver 127.0.0.53\nnameserver 192.0.2.53\nnameserver 2001:db8::53\nnameserver ::1\nsearch example.test\noptions edns0\n');
+    writeFileSync(hostConf, 'search example.test\n');
+    assert.equal(await ok('run', '--rm', '--network', 'host', 'busybox', 'cat', '/etc/resolv.conf'), 'search example.test\n');
   });
 });
 
