@@ -37,6 +37,12 @@ struct ChildPlan {
     std::string path;
   };
   std::vector<Join> joins;  // existing namespaces to enter with setns
+  // Another container's user namespace to join (Docker's --pid/--ipc/--network container:X under a
+  // remap): -1 when none. The child enters it after every other join and makes the container's own
+  // namespaces (`inner_flags`) from inside it, in a second clone whose pid it writes to `pid_w`.
+  int user_fd = -1;
+  int inner_flags = 0;
+  int pid_w = -1;
   bool new_cgroup = false;
   bool new_user = false;  // cloned into a user namespace of its own: see preopen_rootfs
   // The shim writes /proc/PID/oom_score_adj for the child: one in a user namespace of the container's
@@ -121,5 +127,6 @@ void await_parent(const ChildPlan& plan);
 std::vector<std::string> plan_cgroups(const std::vector<std::string>& cgroups, ChildPlan& plan, std::vector<Fd>& task_fds);
 bool join_own_cgroups(const ChildPlan& plan);
 // The shim's side after clone: cgroups, the go, then the child's exec or its error.
+// `pid_r`: where a child that joins a user namespace reports the pid of the init it made (-1: none).
 bool release_child(pid_t pid, const std::vector<std::string>& cgroups, Fd& sync_w, Fd& err_r, Fd& pty_parent,
-                   const char* what, Container& out, bool go, const std::string& oom_score_adj);
+                   const char* what, Container& out, bool go, const std::string& oom_score_adj, int pid_r = -1);

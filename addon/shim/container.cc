@@ -26,6 +26,33 @@
 
 namespace {
 
+// Joining another container's user namespace, as Docker does for --pid, --ipc or --network container:X
+// under a remap (a PID or IPC namespace owned by X's user namespace can only be used, /proc and
+// /dev/mqueue mounted, from inside it). The joins above were made with the host root's capabilities,
+// which hold over namespaces of every owner (berthd's network namespace is the host's); inside X's user
+// namespace this process has every capability over X's namespaces and none over the host's. So the
+// net.* sysctls are written first, and the container's own namespaces are made afterwards, owned by X's
+// user namespace. A new pid namespace takes in only children, hence a second clone: its CLONE_PARENT
+// makes the init the shim's own child, and this process reports its pid and exits. Returns in the init.
+bool enter_user_namespace(const Spec& s, ChildPlan& plan) {
+  if (plan.net_sysctls_by_parent && !write_sysctls(s, 1)) return false;
+  if (setns(plan.user_fd, CLONE_NEWUSER) < 0) return fail("setns", "user namespace of the container joined");
+  long pid = syscall(SYS_clone, static_cast<unsigned long>(plan.inner_flags | CLONE_PARENT), nullptr, nullptr, nullptr, nullptr);
+  if (pid < 0) return fail("clone", "");
+  if (pid > 0) {
+    const int32_t init = static_cast<int32_t>(pid);  // in this process's pid namespace, the shim's
+    _exit(write_all(plan.pid_w, &init, sizeof init) ? 0 : 1);
+  }
+  // The init's parent is the shim now: tied to its life again (PDEATHSIG is not inherited), and gone if
+  // the shim died before that (it holds the sync pipe open until the init has exec'd).
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  struct pollfd p = {plan.sync_r, POLLIN, 0};
+  if (poll(&p, 1, 0) != 0) _exit(1);
+  close(plan.sync_r);
+  close(plan.pid_w);
+  return true;
+}
+
 // Everything the container's init does between clone and execve. Returns false (with last_error set)
 // on failure; does not return on success.
 bool child_init(const Spec& s, const ChildPlan& given) {
@@ -39,11 +66,12 @@ bool child_init(const Spec& s, const ChildPlan& given) {
   // mqueue, sysfs and proc show the namespaces the container lives in.
   for (const auto& j : plan.joins)
     if (setns(j.fd, j.flag) < 0) return fail("setns", j.path);
+  if (plan.user_fd >= 0 && !enter_user_namespace(s, plan)) return false;
   // A new cgroup namespace is made only now that the parent has put the pid in its cgroups, so its
   // root is the container's own cgroup.
   if (plan.new_cgroup && unshare(CLONE_NEWCGROUP) < 0) return fail("unshare cgroup namespace", "");
 
-  if (plan.new_user) {
+  if (plan.new_user || plan.user_fd >= 0) {
     if (!preopen_rootfs(s)) return false;
     // Until now the init had the host's root uid (unmapped here: it reached the host paths above as
     // their owner); from here it is the namespace's root, and what it creates is owned by that.
@@ -86,7 +114,7 @@ void await_parent(const ChildPlan& plan) {
   if (!plan.wait_for_go) {
     struct pollfd p = {plan.sync_r, POLLIN, 0};
     if (poll(&p, 1, 0) != 0) _exit(1);  // hung up: the shim is gone
-    close(plan.sync_r);
+    if (plan.user_fd < 0) close(plan.sync_r);  // else the init checks it again (enter_user_namespace)
     return;
   }
   char go;
@@ -94,7 +122,7 @@ void await_parent(const ChildPlan& plan) {
   do n = read(plan.sync_r, &go, 1);
   while (n < 0 && errno == EINTR);
   if (n != 1) _exit(1);  // the shim gave up (cgroup placement failed) or died
-  close(plan.sync_r);
+  if (plan.user_fd < 0) close(plan.sync_r);
 }
 
 // Splits the cgroups a child must join: cgroup v1 directories (with a `tasks` file) are joined by the
@@ -131,7 +159,7 @@ bool join_own_cgroups(const ChildPlan& plan) {
 // cgroups before it runs anything of its own, let it go on, then block until it execs (its CLOEXEC error
 // pipe closes) or reports why it could not; a TTY child sends back its pty master.
 bool release_child(pid_t pid, const std::vector<std::string>& cgroups, Fd& sync_w, Fd& err_r, Fd& pty_parent,
-                   const char* what, Container& out, bool go, const std::string& oom_score_adj) {
+                   const char* what, Container& out, bool go, const std::string& oom_score_adj, int pid_r) {
   if (!oom_score_adj.empty() && !write_file("/proc/" + std::to_string(pid) + "/oom_score_adj", oom_score_adj)) {
     std::string msg = last_error();
     kill_and_reap(pid);
@@ -149,14 +177,38 @@ bool release_child(pid_t pid, const std::vector<std::string>& cgroups, Fd& sync_
     kill_and_reap(pid);
     return fail((std::string("signal the ") + what).c_str(), "", err);
   }
-  std::string msg;
-  char buf[512];
-  for (;;) {
-    ssize_t n = read(err_r.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    msg.append(buf, static_cast<size_t>(n));
+  auto read_error = [&]() {
+    std::string text;
+    char buf[512];
+    for (;;) {
+      ssize_t n = read(err_r.get(), buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      text.append(buf, static_cast<size_t>(n));
+    }
+    return text;
+  };
+  // A child that joined a user namespace made the init in a clone of its own and exits: the init (the
+  // shim's child too, by CLONE_PARENT) is the process from here on.
+  if (pid_r >= 0) {
+    int32_t init = 0;
+    size_t got = 0;
+    while (got < sizeof init) {
+      ssize_t n = read(pid_r, reinterpret_cast<char*>(&init) + got, sizeof init - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    if (got != sizeof init || init <= 0) {
+      std::string msg = read_error();
+      sync_w.reset();
+      return fail_msg(msg.empty() ? std::string(what) + " exited before it started" : msg);
+    }
+    pid = static_cast<pid_t>(init);
   }
+  std::string msg = read_error();
   // Kept open until the child has exec'd or failed: its hang-up tells a child that has not waited for
   // the go that the shim is gone.
   sync_w.reset();
@@ -180,6 +232,13 @@ bool start_container(const Spec& s, const std::vector<std::string>& cgroups, Con
   std::vector<Fd> ns_fds;
   int flags = 0;
   bool has_mount_ns = false;
+  Fd user_fd;
+  for (const auto& ns : s.namespaces) {
+    if (ns.type != "user" || ns.path.empty()) continue;
+    user_fd.reset(open(ns.path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!user_fd.ok()) return fail("open user namespace", ns.path);
+    plan.user_fd = user_fd.get();
+  }
   for (const auto& ns : s.namespaces) {
     int kind = 0;
     for (const auto& k : kNamespaces)
@@ -187,7 +246,7 @@ bool start_container(const Spec& s, const std::vector<std::string>& cgroups, Con
     if (kind == 0) return fail_msg("namespace type " + ns.type + " is not supported by berth-shim");
     if (kind == CLONE_NEWNS) has_mount_ns = true;
     if (kind == CLONE_NEWUSER) {
-      if (!ns.path.empty()) return fail_msg("joining an existing user namespace is not supported by berth-shim");
+      if (!ns.path.empty()) continue;  // opened above
       flags |= CLONE_NEWUSER;
       plan.new_user = true;
       continue;
@@ -206,7 +265,7 @@ bool start_container(const Spec& s, const std::vector<std::string>& cgroups, Con
     if (!fd.ok()) return fail(("open " + ns.type + " namespace").c_str(), ns.path);
     // A joined namespace (another container's) is the container's own unless it is the host's.
     if (!is_shims_ns(kind, fd.get())) mark_own(plan, kind);
-    if (kind == CLONE_NEWPID) {
+    if (kind == CLONE_NEWPID && plan.user_fd < 0) {
       // setns to a pid namespace only applies to children created afterwards, so the shim enters it
       // itself (for its children only; the shim's own pid does not change) and clones into it.
       if (setns(fd.get(), CLONE_NEWPID) < 0) return fail("setns pid namespace", ns.path);
@@ -219,6 +278,18 @@ bool start_container(const Spec& s, const std::vector<std::string>& cgroups, Con
   if (!has_mount_ns) return fail_msg("config.json: linux.namespaces must include a mount namespace");
   if (plan.new_user && (s.uid_map.empty() || s.gid_map.empty()))
     return fail_msg("config.json: a new user namespace needs linux.uidMappings and linux.gidMappings");
+  if (plan.new_user && plan.user_fd >= 0) return fail_msg("config.json: linux.namespaces lists the user namespace twice");
+  // Joining a user namespace: the child enters every namespace itself (the pid one for its own clone) and
+  // makes the new ones from inside that user namespace (enter_user_namespace); it writes the net.*
+  // sysctls of a network namespace it joined while still the host's root.
+  Fd pid_r, pid_w;
+  if (plan.user_fd >= 0) {
+    plan.inner_flags = flags;
+    flags = 0;
+    for (const auto& j : plan.joins) plan.net_sysctls_by_parent = plan.net_sysctls_by_parent || j.flag == CLONE_NEWNET;
+    if (!make_pipe(pid_r, pid_w)) return false;
+    plan.pid_w = pid_w.get();
+  }
   // A child born in a user namespace of its own has no capability over namespaces the host's owns (the
   // network namespace berthd made, another container's IPC or UTS), so setns from inside fails. The shim
   // enters those itself around the clone, which makes the child start in them; it returns to its own
@@ -278,8 +349,8 @@ bool start_container(const Spec& s, const std::vector<std::string>& cgroups, Con
   if (!make_pipe(sync_r, sync_w) || !make_pipe(err_r, err_w)) return false;
   plan.sync_r = sync_r.get();
   // In a new user namespace the child waits for its uid and gid maps too.
-  plan.wait_for_go = !by_parent.empty() || plan.new_user;
-  plan.oom_by_parent = plan.new_user && s.has_oom_score_adj;
+  plan.wait_for_go = !by_parent.empty() || plan.new_user || plan.user_fd >= 0;
+  plan.oom_by_parent = (plan.new_user || plan.user_fd >= 0) && s.has_oom_score_adj;
   plan.err_w = err_w.get();
 
   // A raw clone without a new stack behaves like fork (the child runs on a copy of this stack), but
@@ -301,6 +372,8 @@ bool start_container(const Spec& s, const std::vector<std::string>& cgroups, Con
   // Parent: drop the child's ends, so that EOF on the pipes means the container closed them.
   sync_r.reset();
   err_w.reset();
+  pid_w.reset();
+  user_fd.reset();
   io.drop_child_ends();
   ns_fds.clear();
   task_fds.clear();
@@ -316,5 +389,5 @@ bool start_container(const Spec& s, const std::vector<std::string>& cgroups, Con
   }
 
   return release_child(static_cast<pid_t>(pid), by_parent, sync_w, err_r, io.pty_parent, "container init", out, plan.wait_for_go,
-                       plan.oom_by_parent ? std::to_string(s.oom_score_adj) : "");
+                       plan.oom_by_parent ? std::to_string(s.oom_score_adj) : "", pid_r.ok() ? pid_r.get() : -1);
 }

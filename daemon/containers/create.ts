@@ -257,7 +257,8 @@ function mergeHealthcheck(user: any, image: any): any {
 }
 
 /** --userns: only `host` (opt out of the daemon's --userns-remap) or nothing. Under a remap, Docker's
- *  refusals of what a user namespace cannot share with the host, in its words. */
+ *  refusals of what a user namespace cannot share with the host, in its words. Another container's
+ *  namespaces can be shared: the container then joins that one's user namespace (namespaces.ts). */
 export function checkUserns(hc: { UsernsMode?: string; Privileged?: boolean; NetworkMode?: string; PidMode?: string; IpcMode?: string }, remapped: boolean): void {
   const mode = hc.UsernsMode ?? '';
   if (mode !== '' && mode !== 'host') throw invalid(`--userns: invalid USER mode`);
@@ -265,12 +266,7 @@ export function checkUserns(hc: { UsernsMode?: string; Privileged?: boolean; Net
   if (hc.Privileged) throw invalid('privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode');
   if (hc.NetworkMode === 'host') throw invalid("cannot share the host's network namespace when user namespaces are enabled");
   if (hc.PidMode === 'host') throw invalid('cannot share the host PID namespace when user namespaces are enabled');
-  // berth's own limits: a remapped container's /proc and /dev/mqueue can only be mounted in PID and IPC
-  // namespaces its own user namespace owns (Docker joins the other container's user namespace instead).
   // The host's IPC namespace is allowed, as Docker does: its /dev/mqueue is bound instead (spec.ts).
-  const other = (m: string | undefined) => !!m && m.startsWith('container:');
-  if (other(hc.PidMode)) throw invalid('berth cannot share another container\'s PID namespace when user namespaces are enabled; use --userns host');
-  if (other(hc.IpcMode)) throw invalid('berth cannot share another container\'s IPC namespace when user namespaces are enabled; use --userns host');
 }
 
 /** Config.MacAddress: six hex octets, or Docker's 400. */

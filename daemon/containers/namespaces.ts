@@ -1,8 +1,8 @@
 // The namespaces a container gets besides its network (network/ decides that one): new ones by default,
 // the host's with --pid/--ipc/--uts/--cgroupns host, or another running container's with
-// --pid/--ipc container:NAME. And its /dev/shm, which follows the IPC mode: its own tmpfs (private), one
-// kept on the host so that others can share it (shareable), the donor's (container:NAME), the host's
-// (host) or none at all (none).
+// --pid/--ipc container:NAME (under --userns-remap, that container's user namespace too). And its
+// /dev/shm, which follows the IPC mode: its own tmpfs (private), one kept on the host so that others can
+// share it (shareable), the donor's (container:NAME), the host's (host) or none at all (none).
 import { mkdir, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -17,6 +17,9 @@ export interface NamespacePlan {
   ipc?: string;
   uts?: string;
   cgroup?: string;
+  /** A remapped container that shares another's PID, IPC or network namespace joins that container's user
+   *  namespace (this path); undefined: a user namespace of its own (or none, without a remap). */
+  user?: string;
   /** /dev/shm: undefined = a tmpfs of the container's own (the spec's default), 'none' = no mount,
    *  else a host directory bound there. */
   shm?: string;
@@ -28,7 +31,9 @@ export interface Donors {
   containerDir(id: string): string;
   /** A path the shim can open the running donor's namespace by, held for this start (never
    *  /proc/PID/ns of a pid read earlier, which another process may have by then). */
-  namespace(donor: ContainerRecord, kind: 'pid' | 'ipc'): string;
+  namespace(donor: ContainerRecord, kind: 'pid' | 'ipc' | 'user'): string;
+  /** Whether a container runs under the daemon's --userns-remap (not --userns host, nor a daemon without one). */
+  remapped(rec: ContainerRecord): boolean;
 }
 
 const IPC_MODES = ['', 'private', 'shareable', 'host', 'none'];
@@ -67,9 +72,28 @@ export async function planNamespaces(rec: ContainerRecord, donors: Donors): Prom
     if (!d.running || !d.rec.state.pid) throw conflict(`cannot join ${what} of a non running container: ${ref}`);
     return d;
   };
+  // Under a remap, the user namespace of the container whose namespaces are shared: a PID or IPC
+  // namespace owned by another user namespace cannot have its /proc or /dev/mqueue mounted. Docker's
+  // order: the network donor's, then the IPC donor's, then the PID donor's (the last one set wins).
+  let userDonor: { rec: ContainerRecord; what: string; ref: string } | undefined;
+  const net = hc.NetworkMode ?? '';
+  if (net.startsWith('container:')) {
+    const ref = net.slice('container:'.length);
+    let d: { rec: ContainerRecord; running: boolean } | undefined;
+    try {
+      d = donors.lookup(ref);
+    } catch {
+      d = undefined;  // the network service answers for a missing donor (network/endpoints.ts)
+    }
+    if (d) userDonor = { rec: d.rec, what: 'network', ref };
+  }
   const pid = hc.PidMode ?? '';
+  let pidDonor: ContainerRecord | undefined;
   if (pid === 'host') plan.pid = '';
-  else if (pid.startsWith('container:')) plan.pid = donors.namespace(donor(pid, 'PID').rec, 'pid');
+  else if (pid.startsWith('container:')) {
+    pidDonor = donor(pid, 'PID').rec;
+    plan.pid = donors.namespace(pidDonor, 'pid');
+  }
 
   const ipc = hc.IpcMode ?? '';
   if (ipc === 'host') {
@@ -85,6 +109,7 @@ export async function planNamespaces(rec: ContainerRecord, donors: Donors): Prom
     }
     plan.ipc = donors.namespace(d.rec, 'ipc');
     plan.shm = dir;
+    userDonor = { rec: d.rec, what: 'IPC', ref: ipc.slice('container:'.length) };
   } else if (ipc === 'shareable') {
     const dir = shmDir(donors.containerDir(rec.id));
     if (!isMounted(dir)) {
@@ -93,6 +118,15 @@ export async function planNamespaces(rec: ContainerRecord, donors: Donors): Prom
       await tools.mount(['-t', 'tmpfs', '-o', `nosuid,nodev,noexec,mode=1777,size=${size}`, 'shm', dir]);
     }
     plan.shm = dir;
+  }
+
+  if (pidDonor) userDonor = { rec: pidDonor, what: 'PID', ref: pid.slice('container:'.length) };
+  if (userDonor && donors.remapped(rec)) {
+    // A donor outside the remap has the host's user namespace, which a remapped container cannot enter.
+    if (!donors.remapped(userDonor.rec)) {
+      throw invalid(`cannot share the ${userDonor.what} namespace of container ${userDonor.ref}: it runs in the host's user namespace (--userns host); use --userns host for this container too`);
+    }
+    plan.user = donors.namespace(userDonor.rec, 'user');
   }
 
   if (hc.UTSMode === 'host') plan.uts = '';

@@ -183,10 +183,10 @@ export class ContainerService {
   /** Holds a namespace of the running container `donor` open for the start of `holder` (a container whose
    *  start is under way, or that start's own list), and gives the path its shim opens it by: the donor's
    *  pid reused meanwhile is never joined instead. The network's container: mode asks for 'net'. */
-  holdNamespace(donor: Live, kind: 'pid' | 'ipc' | 'net', holder: Live | HeldNamespace[]): string {
+  holdNamespace(donor: Live, kind: 'pid' | 'ipc' | 'net' | 'user', holder: Live | HeldNamespace[]): string {
     const list = Array.isArray(holder) ? holder : holder.startHolds;
     if (!list) throw new Error(`namespace of ${donor.rec.id} asked for outside a start`);
-    const what = kind === 'net' ? 'network' : kind.toUpperCase();
+    const what = kind === 'net' ? 'network' : kind === 'user' ? 'user' : kind.toUpperCase();
     const gone = () => conflict(`cannot join ${what} of a non running container: ${donor.rec.id}`);
     const p = runningProcess(this, donor);
     if (!p) throw gone();

@@ -137,7 +137,8 @@ export function buildSpec(i: SpecInput): object {
         // In a user namespace the container's cgroup hierarchies can only be mounted from a cgroup
         // namespace that namespace owns: a remapped container always gets one.
         ...namespace('cgroup', i.remap && i.ns?.cgroup === '' ? undefined : i.ns?.cgroup),
-        ...(i.remap ? [{ type: 'user' }] : []),
+        // Another container's, when this one shares its PID, IPC or network namespace (namespaces.ts).
+        ...(i.remap ? [i.ns?.user ? { type: 'user', path: i.ns.user } : { type: 'user' }] : []),
       ],
       ...(i.remap ? { uidMappings: i.remap.uidMappings, gidMappings: i.remap.gidMappings } : {}),
       maskedPaths: privileged ? [] : (hc.MaskedPaths ?? MASKED_PATHS),

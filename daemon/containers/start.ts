@@ -118,6 +118,7 @@ export async function doStart(svc: ContainerService, live: Live): Promise<void> 
       },
       containerDir: (cid) => svc.containerDir(cid),
       namespace: (donor, kind) => svc.holdNamespace(svc.lookup(donor.id), kind, held),
+      remapped: (r) => !!svc.remapOf(r),
     });
     // AppArmor where the host has it: berth-default is loaded again if something unloaded it.
     const apparmorProfile = svc.d.apparmor?.used ? appArmorProfileFor(rec.hostConfig, true) : undefined;

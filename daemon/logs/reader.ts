@@ -190,7 +190,12 @@ class Formatter {
   private ready: Buffer[] = [];
   private readonly sinceB: Buffer | null;
   private readonly untilB: Buffer | null;
-  /** An entry later than --until was seen: as Docker, a follower ends there (it would only filter from then on). */
+  /** --since still applies: as Docker's reader, it skips entries only until the first one at or after it
+   *  (of either stream). Entries are in the order they were written, and their times may go backwards
+   *  (a clock set back): every later entry is shown. */
+  private sinceOn: boolean;
+  /** An entry later than --until was seen (of either stream): as Docker, nothing after it is shown, and a
+   *  follower ends there. */
   pastUntil = false;
 
   constructor(private readonly o: LogOptions, private readonly tty: boolean) {
@@ -199,6 +204,7 @@ class Formatter {
     // Times outside 0000-9999 do not compare as text; the slow path handles them.
     if (this.sinceB && this.sinceB.length !== TIME_LEN) this.sinceB = null;
     if (this.untilB && this.untilB.length !== TIME_LEN) this.untilB = null;
+    this.sinceOn = o.sinceNs > 0n;
   }
 
   /** Buffers ready to send (and the one being filled, when `all`). */
@@ -247,15 +253,21 @@ class Formatter {
     else if (b[st + 3] === 101 && b[st + 5] === 114) stream = 2; // stderr
     else return false;
     const o = this.o;
-    if (stream === 1 ? !o.stdout : !o.stderr) return true;
-    if (o.sinceNs > 0n || o.untilNs > 0n) {
-      if ((o.sinceNs > 0n && !this.sinceB) || (o.untilNs > 0n && !this.untilB)) return false;
-      if (this.sinceB && b.compare(this.sinceB, 0, TIME_LEN, ts, ts + TIME_LEN) < 0) return true;
+    if (this.pastUntil) return true;
+    // The window applies to every entry, whichever streams are asked for (Docker filters the streams
+    // after its reader has applied --since and --until).
+    if (this.sinceOn || o.untilNs > 0n) {
+      if ((this.sinceOn && !this.sinceB) || (o.untilNs > 0n && !this.untilB)) return false;
+      if (this.sinceOn) {
+        if (b.compare(this.sinceB!, 0, TIME_LEN, ts, ts + TIME_LEN) < 0) return true;
+        this.sinceOn = false;
+      }
       if (this.untilB && b.compare(this.untilB, 0, TIME_LEN, ts, ts + TIME_LEN) > 0) {
         this.pastUntil = true;
         return true;
       }
     }
+    if (stream === 1 ? !o.stdout : !o.stderr) return true;
     const rs = s + PREFIX.length;
     const re = t;
     // The decoded value is never longer than its JSON form.
@@ -333,12 +345,16 @@ class Formatter {
     const en = parseLine(b.toString('utf8', s, e));
     if (!en) return;
     const o = this.o;
-    if (en.stream === 1 ? !o.stdout : !o.stderr) return;
-    if (o.sinceNs && en.timeNs < o.sinceNs) return;
+    if (this.pastUntil) return;
+    if (this.sinceOn) {
+      if (en.timeNs < o.sinceNs) return;
+      this.sinceOn = false;
+    }
     if (o.untilNs && en.timeNs > o.untilNs) {
       this.pastUntil = true;
       return;
     }
+    if (en.stream === 1 ? !o.stdout : !o.stderr) return;
     const f = formatEntry(en, o, this.tty);
     this.reserve(f.length);
     f.copy(this.out, this.n);

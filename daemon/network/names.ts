@@ -131,13 +131,19 @@ export function resolvConf(svc: NetworkService, rec: ContainerRecord, embedded?:
   const hc = rec.hostConfig;
   const host = hostResolvConf();
   const lines = host.split('\n');
-  let ns = lines.filter((l) => /^\s*nameserver\s+/.test(l)).map((l) => l.trim().split(/\s+/)[1]).filter((a) => !/^(127\.|::1$)/.test(a) && !a.includes(':'));
+  // As Docker 28 does for a network without its embedded server (the default bridge): the host's servers less
+  // loopback ones, and less IPv6 ones unless the container's network has IPv6; Google's when none remain.
+  // With the host's network (and its loopback) they are all kept, as they are.
+  const hostNet = hc.NetworkMode === 'host';
+  const ipv6 = svc.endpointsOfContainer(rec.id).some((e) => !!svc.nets.get(e.networkId)?.ipv6);
+  let ns = lines.filter((l) => /^\s*nameserver\s+/.test(l)).map((l) => l.trim().split(/\s+/)[1])
+    .filter((a) => hostNet || (!/^(127\.|::1$)/.test(a) && (ipv6 || !a.includes(':'))));
   let search = lines.filter((l) => /^\s*(search|domain)\s+/.test(l)).flatMap((l) => l.trim().split(/\s+/).slice(1));
   let options = lines.filter((l) => /^\s*options\s+/.test(l)).flatMap((l) => l.trim().split(/\s+/).slice(1));
   if ((hc.Dns ?? []).length) ns = hc.Dns;
   if ((hc.DnsSearch ?? []).length) search = hc.DnsSearch.filter((s: string) => s !== '.');
   if ((hc.DnsOptions ?? []).length) options = hc.DnsOptions;
-  if (ns.length === 0) ns = ['8.8.8.8', '8.8.4.4'];
+  if (ns.length === 0 && !hostNet) ns = ['8.8.8.8', '8.8.4.4', ...(ipv6 ? ['2001:4860:4860::8888', '2001:4860:4860::8844'] : [])];
   if (embedded) {
     ns = embeddedServers(embedded);
     if (!(hc.DnsOptions ?? []).length) options = ['ndots:0'];

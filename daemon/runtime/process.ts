@@ -50,7 +50,7 @@ export interface HeldNamespace {
 export class ProcessGone extends Error {}
 
 /** Opens /proc/PID/ns/<kind> of `ref` and checks, once it is open, that the pid is still that process. */
-export function holdNamespace(ref: ProcessRef, kind: 'pid' | 'ipc' | 'net' | 'uts' | 'mnt' | 'cgroup'): HeldNamespace {
+export function holdNamespace(ref: ProcessRef, kind: 'pid' | 'ipc' | 'net' | 'uts' | 'mnt' | 'cgroup' | 'user'): HeldNamespace {
   let fd: number;
   try {
     fd = openSync(`/proc/${ref.pid}/ns/${kind}`, FS.O_RDONLY);

@@ -2,10 +2,11 @@
 // ranges are made (in a private /etc: BERTH_USERNS_ROOT, so the machine's users are left alone), container
 // root is the range's first uid on the host, the image's layers are shown through idmapped mounts (owned
 // by 0 inside, the same inodes as the layer files on the host: nothing copied), volumes belong to the
-// remapped root, `--userns host` opts out, and Docker's refusals of host namespaces hold.
+// remapped root, `--userns host` opts out, and Docker's refusals of host namespaces hold. A container that
+// shares another's PID, IPC or network namespace joins that one's user namespace, as Docker does.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, copyFileSync, writeFileSync, readFileSync, readlinkSync, rmSync, statSync, existsSync } from 'node:fs';
+import { chmodSync, readdirSync, mkdtempSync, mkdirSync, copyFileSync, writeFileSync, readFileSync, readlinkSync, rmSync, statSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { berthdForFile } from '../helpers/file';
@@ -203,15 +204,123 @@ test('--ipc host is allowed as Docker allows it: the host\'s IPC namespace and /
   assert.match(r.json<{ message: string }>().message, /not allowed in the hosts ipc namespace/);
 });
 
-test('another container\'s network and UTS can be shared; its PID namespace cannot', async () => {
-  await ok('run', '-d', '--name', 'donor', 'busybox', 'sleep', '1000');
+/** A static probe for SysV shared memory (busybox has no ipcmk): `shm make KEY TEXT` makes a segment
+ *  and writes TEXT in it, `shm read KEY` prints what the segment holds. */
+function shmProbe(dir: string): void {
+  const src = path.join(dir, 'shm.c');
+  writeFileSync(src, `#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/shm.h>
+int main(int argc, char **argv) {
+  if (argc < 3) return 2;
+  int make = strcmp(argv[1], "make") == 0;
+  int id = shmget((key_t)atoi(argv[2]), 4096, make ? IPC_CREAT | IPC_EXCL | 0600 : 0);
+  if (id < 0) { perror("shmget"); return 1; }
+  char *p = shmat(id, NULL, 0);
+  if (p == (void *)-1) { perror("shmat"); return 1; }
+  if (make && argc > 3) strncpy(p, argv[3], 4095);
+  else printf("%s\\n", p);
+  return 0;
+}
+`);
+  execFileSync('gcc', ['-static', '-O2', '-o', path.join(dir, 'shm'), src]);
+}
+
+test('--pid container:X joins X\'s user namespace: X\'s processes are seen, ids map to the range, exec works', async () => {
+  await ok('run', '-d', '--name', 'pdonor', 'busybox', 'sleep', '4242');
   try {
+    const donorPid = await pidOf('pdonor');
+    const out = (await ok('run', '--rm', '--pid', 'container:pdonor', 'busybox', 'sh', '-c',
+      'ps -o pid,user,args; readlink /proc/self/ns/user; readlink /proc/self/ns/pid; cat /proc/self/uid_map; id -u')).trim();
+    assert.match(out, /^\s*1 root\s+sleep 4242$/m, out);
+    const lines = out.split('\n');
+    assert.equal(lines.pop(), '0');
+    assert.equal(lines.pop()!.trim().split(/\s+/).join(' '), `0 ${BASE} 65536`);
+    assert.equal(lines.pop(), readlinkSync(`/proc/${donorPid}/ns/pid`));
+    assert.equal(lines.pop(), readlinkSync(`/proc/${donorPid}/ns/user`));
+
+    // A joined container that keeps running: its process is the remapped root on the host, what it makes
+    // is the range's, exec enters it, and it is a separate container in every other way.
+    await ok('run', '-d', '--name', 'pjoin', '--pid', 'container:pdonor', 'busybox', 'sh', '-c', 'touch /made-joined; mkdir /tmp/jd; chown 1000:1000 /tmp/jd; exec sleep 4343');
+    const pid = await pidOf('pjoin');
+    assert.deepEqual(hostIds(pid), { uid: BASE, gid: BASE });
+    assert.equal(readlinkSync(`/proc/${pid}/ns/user`), readlinkSync(`/proc/${donorPid}/ns/user`));
+    assert.notEqual(readlinkSync(`/proc/${pid}/ns/mnt`), readlinkSync(`/proc/${donorPid}/ns/mnt`));
+    assert.notEqual(readlinkSync(`/proc/${pid}/ns/uts`), readlinkSync(`/proc/${donorPid}/ns/uts`));
+    const upper = (await ok('inspect', '-f', '{{.GraphDriver.Data.UpperDir}}', 'pjoin')).trim();
+    for (let i = 0; i < 50 && !existsSync(path.join(upper, 'tmp', 'jd')); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(statSync(path.join(upper, 'made-joined')).uid, BASE);
+    assert.equal(statSync(path.join(upper, 'tmp', 'jd')).uid, BASE + 1000);
+    assert.match(await ok('exec', 'pjoin', 'ps', '-o', 'args'), /sleep 4242[\s\S]*sleep 4343/);
+    assert.match(await ok('exec', 'pjoin', 'id'), /^uid=0\(root\) gid=0\(root\)/);
+    // The donor sees the joined container's process as well (one PID namespace).
+    assert.match(await ok('exec', 'pdonor', 'ps', '-o', 'args'), /sleep 4343/);
+    // The init is the shim's own child, and the process that made it is gone (reaped, no zombie).
+    const ppid = (p: number) => Number(readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+    const shim = ppid(pid);
+    const children = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
+      try { return ppid(Number(d)) === shim; } catch { return false; }
+    });
+    assert.deepEqual(children, [String(pid)]);
+    // berthd adopts it again after a restart, as any other container.
+    await b.stop();
+    await b.restart();
+    assert.equal(await pidOf('pjoin'), pid);
+    assert.match(await ok('exec', 'pjoin', 'id', '-u'), /^0$/m);
+    // A command that cannot be run is reported as for any container (the error from the init itself).
+    await fails(/exec: "no-such-command": executable file not found in \$PATH/, 'run', '--rm', '--pid', 'container:pdonor', 'busybox', 'no-such-command');
+    await ok('stop', '-t', '1', 'pjoin');
+    assert.equal((await ok('inspect', '-f', '{{.State.Status}}', 'pdonor')).trim(), 'running');
+  } finally {
+    await ok('rm', '-f', 'pjoin', 'pdonor');
+  }
+});
+
+test('--ipc container:X shares X\'s SysV shared memory and queues, with a PID namespace of its own', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-userns-shm-'));
+  try {
+    chmodSync(dir, 0o755);  // the remapped root is another user on the host
+    shmProbe(dir);
+    await ok('run', '-d', '--name', 'idonor', '--ipc', 'shareable', '-v', `${dir}:/probe:ro`, 'busybox', 'sleep', '1000');
+    await ok('exec', 'idonor', '/probe/shm', 'make', '4711', 'hello from the donor');
+    const donorPid = await pidOf('idonor');
+    const out = (await ok('run', '--rm', '--ipc', 'container:idonor', '-v', `${dir}:/probe:ro`, 'busybox', 'sh', '-c',
+      '/probe/shm read 4711; readlink /proc/self/ns/ipc; readlink /proc/self/ns/user; grep -c " /dev/mqueue " /proc/self/mountinfo; ps -o args | grep -c ^sleep || true')).trim().split('\n');
+    assert.deepEqual(out, ['hello from the donor', readlinkSync(`/proc/${donorPid}/ns/ipc`), readlinkSync(`/proc/${donorPid}/ns/user`), '1', '0']);
+    // A segment the joined container makes is the donor's to read, owned by the same (remapped) root.
+    await ok('run', '--rm', '--ipc', 'container:idonor', '-v', `${dir}:/probe:ro`, 'busybox', '/probe/shm', 'make', '4712', 'back from the joined one');
+    assert.equal((await ok('exec', 'idonor', '/probe/shm', 'read', '4712')).trim(), 'back from the joined one');
+    const seg = (await ok('exec', 'idonor', 'cat', '/proc/sysvipc/shm')).split('\n').find((l) => l.trim().startsWith('4712 '));
+    assert.ok(seg, 'the segment is listed in the donor\'s namespace');
+    assert.equal(seg!.trim().split(/\s+/)[7], '0', 'its owner is the container\'s root');
+  } finally {
+    await ok('rm', '-f', 'idonor');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--network container:X joins X\'s user namespace too; a donor outside the remap is refused', async () => {
+  await ok('run', '-d', '--name', 'donor', 'busybox', 'sleep', '1000');
+  await ok('run', '-d', '--name', 'hostdonor', '--userns', 'host', 'busybox', 'sleep', '1000');
+  try {
+    const donorPid = await pidOf('donor');
     const addr = (await ok('exec', 'donor', 'ip', '-o', '-4', 'addr', 'show', 'eth0')).split(/\s+/)[3];
     assert.match(addr, /^\d+\.\d+\.\d+\.\d+\/\d+$/);
-    assert.equal((await ok('run', '--rm', '--network', 'container:donor', 'busybox', 'ip', '-o', '-4', 'addr', 'show', 'eth0')).split(/\s+/)[3], addr);
-    await fails(/cannot share another container's PID namespace when user namespaces are enabled/, 'run', '--rm', '--pid', 'container:donor', 'busybox', 'true');
+    const out = (await ok('run', '--rm', '--network', 'container:donor', 'busybox', 'sh', '-c',
+      'ip -o -4 addr show eth0; readlink /proc/self/ns/user; ps -o args | grep -c ^sleep || true')).trim().split('\n');
+    assert.equal(out[0].split(/\s+/)[3], addr);
+    assert.equal(out[1], readlinkSync(`/proc/${donorPid}/ns/user`));
+    assert.equal(out[2], '0', 'its own PID namespace');
+    // The host's user namespace cannot be entered from a remapped container: refused at start, with 400.
+    await ok('create', '--name', 'tohost', '--pid', 'container:hostdonor', 'busybox', 'true');
+    const r = await api(b, 'POST', '/containers/tohost/start');
+    assert.equal(r.status, 400);
+    assert.match(r.json<{ message: string }>().message, /cannot share the PID namespace of container hostdonor: it runs in the host's user namespace/);
+    // --userns host on both sides shares it.
+    assert.match(await ok('run', '--rm', '--userns', 'host', '--pid', 'container:hostdonor', 'busybox', 'ps', '-o', 'args'), /sleep 1000/);
   } finally {
-    await ok('rm', '-f', 'donor');
+    await ok('rm', '-f', 'donor', 'hostdonor', 'tohost');
   }
 });
 

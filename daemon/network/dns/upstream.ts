@@ -5,7 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 
-export const ETC_RESOLV_CONF = '/etc/resolv.conf';
+/** The host's resolv.conf; tests point BERTH_RESOLV_CONF at a file of their own (a host with IPv6 servers, say),
+ *  so the machine's is never changed. */
+export const ETC_RESOLV_CONF = process.env.BERTH_RESOLV_CONF || '/etc/resolv.conf';
 export const SYSTEMD_RESOLV_CONF = '/run/systemd/resolve/resolv.conf';
 
 const isLoopback = (a: string) => /^127\./.test(a) || a === '::1';
