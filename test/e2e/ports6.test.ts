@@ -1,7 +1,8 @@
 // Published ports of containers without IPv6, as Docker 28 has them (issue 11): `-p 8080:80` is published
 // on 0.0.0.0 and on [::] with one port number, and [::]'s connections and datagrams are relayed by berthd to
-// the container's IPv4 address (Docker's docker-proxy does that). Not with daemon.json "userland-proxy":
-// false, nor on a host without IPv6. And the relay under clients that misbehave: idle, half-closing,
+// the container's IPv4 address (Docker's docker-proxy does that), UDP answers from the address the client
+// sent to. Not with daemon.json "userland-proxy": false (nothing relays then, as Docker starts no
+// docker-proxy), nor on a host without IPv6. And the relay under clients that misbehave: idle, half-closing,
 // resetting, or opening connections without end, against a berthd with a low open-file limit; stop ends its
 // listeners and connections.
 //
@@ -76,6 +77,13 @@ if (mode === 'get') {
   let n = 0;
   const send = () => { if (n++ === 10) { out({ error: 'no answer' }); process.exit(0); } s.send(a[2], Number(a[1]), a[0]); };
   s.on('message', (m) => { out({ body: String(m) }); process.exit(0); });
+  send(); setInterval(send, 500);
+} else if (mode === 'udpfrom') {
+  // host port text: the answer and the address it came from.
+  const s = dgram.createSocket(a[0].includes(':') ? 'udp6' : 'udp4');
+  let n = 0;
+  const send = () => { if (n++ === 10) { out({ error: 'no answer' }); process.exit(0); } s.send(a[2], Number(a[1]), a[0]); };
+  s.on('message', (m, r) => { out({ body: String(m), from: r.address + ' ' + r.port }); process.exit(0); });
   send(); setInterval(send, 500);
 } else if (mode === 'udpflood') {
   // host port n: one datagram from each of n sockets (n client addresses to the relay), answers counted.
@@ -228,6 +236,27 @@ describe('an IPv4-only container published without a host address', () => {
     await ok('rm', '-f', 'web4', 'echo4');
     const gone = await client(nsFile, 'get', 'http://[::1]:18080/');
     assert.equal(gone.error, 'ECONNREFUSED', 'the [::] listener went with the container');
+  });
+});
+
+describe('UDP answers', () => {
+  test('the relay answers from the host address and port the client sent to, whichever of the interface\'s two addresses that is', async () => {
+    // With a second address on the link, the kernel's own choice for answers to the peer is the newer
+    // address: a datagram to the first one must still be answered from the first one.
+    const second = 'fd00:b6:0:1::3';
+    await must('ip', ['-n', host.name, 'addr', 'add', `${second}/64`, 'dev', 'p6h', 'nodad']);
+    try {
+      await ok('run', '-d', '--name', 'echoaddr', '-p', '15320:5300/udp', ...UDP_ECHO);
+      const first = await waitFor('UDP echo', async () => { const r = await client(peerFile, 'udpfrom', HOST6, '15320', 'one') as { body?: string; from?: string }; return r.body ? r : undefined; }, 20000, 200);
+      assert.deepEqual(first, { body: 'echo:one', from: `${HOST6} 15320` });
+      const r = await client(peerFile, 'udpfrom', second, '15320', 'two') as { body?: string; from?: string };
+      assert.deepEqual(r, { body: 'echo:two', from: `${second} 15320` }, 'from the address the datagram was sent to, not the one the kernel picks');
+      const lo = await client(nsFile, 'udpfrom', '::1', '15320', 'three') as { body?: string; from?: string };
+      assert.deepEqual(lo, { body: 'echo:three', from: '::1 15320' });
+      await ok('rm', '-f', 'echoaddr');
+    } finally {
+      await must('ip', ['-n', host.name, 'addr', 'del', `${second}/64`, 'dev', 'p6h']);
+    }
   });
 });
 

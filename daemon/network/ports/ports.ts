@@ -10,6 +10,7 @@ import type { ContainerRecord } from '../../containers/model';
 import { BerthError, invalid } from '../../errors/errors';
 import type { FwPort } from '../firewall/nft';
 import { FdBudget, TcpRelay, UdpFlows } from './relay';
+import { udpRelaySocket } from '../../runtime/udp';
 
 export interface Binding extends FwPort {
   containerId: string;
@@ -62,16 +63,25 @@ function reserve(b: FwPort, relay: boolean, budget: FdBudget): Promise<Holder> {
   const ip = bindIp(b.hostIp);
   const to = { ip: b.ctrIp, port: b.ctrPort };
   return new Promise((resolve, reject) => {
-    if (b.proto === 'udp') {
+    if (b.proto === 'udp' && relay) {
+      // The addon's socket (v6-only for '::', as below), which knows each datagram's destination address.
+      let flows: UdpFlows | undefined;
+      try {
+        const s = udpRelaySocket(ip, b.hostPort, (msg, fromAddr, fromPort, toAddr) => flows?.forward(msg, fromAddr, fromPort, toAddr));
+        flows = new UdpFlows(s, to, budget);
+        const f = flows;
+        resolve({ close: () => { f.closeAll(); s.close(); } });
+      } catch (e) {
+        reject(e);
+      }
+    } else if (b.proto === 'udp') {
       // ipv6Only: '::' must not take the IPv4 port too, which the '' binding of the same port holds.
       const s = dgram.createSocket({ type: v6(ip) ? 'udp6' : 'udp4', ipv6Only: v6(ip) });
       s.once('error', reject);
-      const flows = relay ? new UdpFlows(s, to, budget) : undefined;
-      if (flows) s.on('message', (msg, from) => flows.forward(msg, from));
       s.bind(b.hostPort, ip, () => {
         s.off('error', reject);
         s.on('error', () => {});
-        resolve({ close: () => { flows?.closeAll(); s.close(); } });
+        resolve({ close: () => s.close() });
       });
     } else {
       const tcp = relay ? new TcpRelay(to, budget) : undefined;
