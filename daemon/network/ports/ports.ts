@@ -2,7 +2,9 @@
 // output for the host's own (with route_localnet on the bridges, 127.0.0.1 works too). Each binding also
 // holds a listening socket on the host address and port, as Docker's port mapper does: that is how a port
 // already taken by some other program is found, and it keeps anyone else from taking it while mapped.
-// Where no DNAT rule applies, that socket relays to the container (relay.ts).
+// Where no DNAT rule applies, that socket relays to the container (relay.ts), unless "userland-proxy" is off.
+// The addresses published to are those of the container's gateway endpoints (endpoints.ts gateways): they
+// change with a network connect or disconnect, and the bindings follow (sync).
 import net from 'node:net';
 import dgram from 'node:dgram';
 import type { DB } from '../../state/db';

@@ -1,6 +1,7 @@
 // The userland relay: berthd's own stand-in for Docker's docker-proxy. A held port whose packets no DNAT
 // rule takes (daemon.json "iptables": false, a port on [::1], an IPv6 host address published to a container
-// that has IPv4 only) carries TCP connections and UDP datagrams to the container itself.
+// that has IPv4 only) carries TCP connections and UDP datagrams to the container itself; with daemon.json
+// "userland-proxy": false nothing is relayed, as Docker then starts no docker-proxy (ports.ts).
 //
 // It runs inside berthd, where docker-proxy is a process per port: a client may not take berthd down with
 // it. So every relayed connection and UDP flow is counted against a share of berthd's open files (FdBudget),
