@@ -6,6 +6,7 @@
 // disconnect. berthd runs in a network namespace this file makes; every request is made inside it.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { berthdForFile } from '../helpers/file';
@@ -24,7 +25,7 @@ const b = berthdForFile({
 // Registered after berthdForFile's: runs once the daemon is gone.
 after(() => ns.remove());
 
-const { ok } = dockerCli(() => b);
+const { ok, fails } = dockerCli(() => b);
 const inspect = async (name: string) => JSON.parse(await ok('inspect', name))[0];
 const portsOf = async (name: string, key: string) =>
   ((await inspect(name)).NetworkSettings.Ports[key] as Array<{ HostIp: string; HostPort: string }> | null ?? []).map((p) => `${p.HostIp}|${p.HostPort}`).sort();
@@ -147,6 +148,34 @@ describe('connect and disconnect move published ports', () => {
     assert.deepEqual(await dnat('ip6', 18210), []);
     await answers('http://[::1]:18210/');
     await ok('rm', '-f', 'mover');
+  });
+
+  test('a connect whose ports cannot be published fails as Docker\'s does and leaves the container as it was', async () => {
+    // On the IPv6-only network alone, 0.0.0.0:18220 is left out; an IPv4 network would need it, and another
+    // program holds it.
+    await ok('run', '-d', '--name', 'held', '--network', 'g6only', '-p', '0.0.0.0:18220:80', '-p', '18221:80', 'busybox', ...HTTPD);
+    assert.deepEqual(await portsOf('held', '80/tcp'), ['::|18221']);
+    const squat = spawn('nsenter', [`--net=${ns.file}`, '--', process.execPath, '-e',
+      "require('net').createServer().listen({ host: '0.0.0.0', port: 18220 }, () => console.log('up'))"], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      await new Promise((r) => squat.stdout!.once('data', r));
+      await fails(/failed to bind host port for 0\.0\.0\.0:18220:10\.66\.1\.\d+:80\/tcp: address already in use/, 'network', 'connect', 'g4', 'held');
+    } finally {
+      squat.kill('SIGKILL');
+    }
+    const c = await inspect('held');
+    assert.deepEqual(Object.keys(c.NetworkSettings.Networks), ['g6only']);
+    assert.deepEqual(await portsOf('held', '80/tcp'), ['::|18221']);
+    const r = await routes('held');
+    assert.equal(r.v4, '');
+    assert.match(r.v6, /^default via fd00:c6:0:1::1 /, JSON.stringify(r));
+    assert.doesNotMatch(await ok('exec', 'held', 'ip', '-o', 'link'), /eth1/);
+    await waitFor('httpd answers', async () => want.test((await get('http://[fd00:c6:0:1::1]:18221/')).body ?? ''), 15000, 200);
+    // Without the squatter the same connect works, and 0.0.0.0:18220 comes with it.
+    await ok('network', 'connect', 'g4', 'held');
+    assert.deepEqual(await portsOf('held', '80/tcp'), ['0.0.0.0|18220', '0.0.0.0|18221', '::|18221']);
+    await answers('http://127.0.0.1:18220/');
+    await ok('rm', '-f', 'held');
     await ok('network', 'rm', 'g46', 'g6only', 'g4');
   });
 });
