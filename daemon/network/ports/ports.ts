@@ -57,10 +57,10 @@ export interface PortLog {
   info(obj: object, msg: string): void;
 }
 
-/** `relay`: there is no DNAT for this binding, and the holder carries TCP connections and UDP datagrams
- *  (relay.ts) to the container itself, as Docker's userland proxy does: with berth's firewall off (daemon.json
- *  "iptables": false), for a port published on [::1] (IPv6 has no route_localnet), and for an IPv6 host
- *  address published to a container that has no IPv6 address. */
+/** `relay`: the holder carries TCP connections and UDP datagrams (relay.ts) to the container itself, as
+ *  Docker's userland proxy does: with berth's firewall off (daemon.json "iptables": false), for IPv6 host
+ *  addresses (connections to [::1], which IPv6 has no route_localnet for, and all of them for a container
+ *  that has no IPv6 address); never with "userland-proxy": false (PortMapper.relays). */
 function reserve(b: FwPort, relay: boolean, budget: FdBudget): Promise<Holder> {
   const ip = bindIp(b.hostIp);
   const to = { ip: b.ctrIp, port: b.ctrPort };
@@ -155,8 +155,8 @@ export class PortMapper {
   private readonly log: PortLog | undefined;
 
   /** `relay`: every binding relays (daemon.json "iptables": false). `userlandProxy` (daemon.json
-   *  "userland-proxy", true by default): without it, IPv6 host addresses are not mapped to containers that
-   *  have no IPv6 address, as Docker skips them (nothing but a relay could carry them). */
+   *  "userland-proxy", true by default): without it nothing relays, and IPv6 host addresses are not mapped
+   *  to containers that have no IPv6 address, as Docker skips them (nothing but a relay could carry them). */
   constructor(private readonly db: DB, opts: { relay?: boolean; userlandProxy?: boolean; log?: PortLog } = {}) {
     this.onPortQ = db.prepare('SELECT * FROM ports WHERE proto = ? AND host_port = ?');
     this.relay = opts.relay ?? false;
