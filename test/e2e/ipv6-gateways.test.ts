@@ -99,7 +99,8 @@ describe('gateways of both families', () => {
 describe('connect and disconnect move published ports', () => {
   test('a container on the default bridge (IPv4 only) with -p: connected to a dual-stack network, its ports go to that network\'s addresses with both routes; connected to an IPv6-only one, [::] goes to its IPv6 address and 0.0.0.0 stays; a disconnect brings the relay back; host ports kept', async () => {
     await ok('network', 'create', '--ipv6', '--subnet', '10.66.2.0/24', '--subnet', 'fd00:c6:0:2::/64', 'g46');
-    await ok('run', '-d', '--name', 'mover', '-p', '18210:80', '-p', '80', 'busybox', ...HTTPD);
+    // The random port first, the numbered one after it: the remaps below keep both.
+    await ok('run', '-d', '--name', 'mover', '-p', '80', '-p', '18210:80', 'busybox', ...HTTPD);
     const bridgeIp = (await inspect('mover')).NetworkSettings.Networks.bridge.IPAddress as string;
     const before = await portsOf('mover', '80/tcp');
     const random = before.find((p) => p.startsWith('0.0.0.0|') && p !== '0.0.0.0|18210')!.split('|')[1];

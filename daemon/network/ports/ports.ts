@@ -239,7 +239,8 @@ export class PortMapper {
     const wanted = PortMapper.wanted(rec);
     this.budget.refresh();
     const hostV6 = await (this.v6 ??= v6Listenable());
-    const used = new Set<string>();
+    // Host ports a remap may not hand to a port published without one: those asked for by number.
+    const used = new Set(wanted.filter((w) => w.hostPort !== 0 && w.hostPort === w.hostPortEnd).map((w) => `${w.proto}/${w.hostPort}`));
     try {
       for (const w of wanted) {
         const targets = this.targets(rec, w, ip4, ip6, hostV6, true);
