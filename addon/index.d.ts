@@ -292,3 +292,17 @@ export function unmountFd(fd: number): Promise<void>;
  *  it do not shrink below 97 % at level 1, or when deflate would not make it smaller. Deterministic: the
  *  same bytes and level give the same member. `data` must not change until the promise settles. */
 export function gzipMember(data: Buffer, level: number): Promise<Buffer>;
+
+// ---- the userland relay's UDP socket (src/js/udp.cc) ----------------------------------------------------
+
+/** A bound UDP socket (IPv6 ones v6-only) polled on the event loop, for a relayed published port: each
+ *  datagram is given with the address it was sent to (IP_PKTINFO / IPV6_PKTINFO), and an answer can
+ *  leave from a given address, as docker-proxy answers. Bind errors throw with `code` (EADDRINUSE, …).
+ *  Open until close(), whatever JS keeps of it. */
+export class UdpRelaySocket {
+  constructor(family: 4 | 6, address: string, port: number, onMessage: (msg: Buffer, fromAddr: string, fromPort: number, toAddr: string) => void);
+  /** Whether the kernel took the datagram (false when its queue is full or the socket is closed);
+   *  `fromAddr` '' lets the kernel pick the source address. */
+  send(msg: Buffer, toAddr: string, toPort: number, fromAddr: string): boolean;
+  close(): void;
+}

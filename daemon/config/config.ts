@@ -30,8 +30,9 @@ export interface Config {
   fixedCidrV6: string;
   /** daemon.json `iptables` (default true): false leaves the host's firewall to the user, as dockerd's key. */
   iptables: boolean;
-  /** daemon.json `userland-proxy` / `--userland-proxy` (default true). false: IPv6 host addresses are not
-   *  mapped to containers without IPv6 (only berthd's relay, Docker's docker-proxy, could carry them). */
+  /** daemon.json `userland-proxy` / `--userland-proxy` (default true). false: berthd's relay (Docker's
+   *  docker-proxy) carries nothing, and IPv6 host addresses are not mapped to containers without IPv6
+   *  (only the relay could carry them). */
   userlandProxy: boolean;
   insecureRegistries: string[];   // daemon.json insecure-registries: host[:port] or CIDR
   registryMirrors: string[];      // daemon.json registry-mirrors: URLs tried first for docker.io

@@ -4,7 +4,7 @@ import { BerthError, invalid } from '../errors/errors';
 import type { EndpointRow, NetworkRow } from './store';
 import { cidrString, contains, DEFAULT_POOLS, intToIp, ipToInt, parseCidr, subnetFromPools, overlaps, type Cidr } from './ipam/ipam';
 import { hostNets, hostNets6, type HostNet, type HostNet6 } from './ipam/host';
-import { bigToIp6, cidr6String, contains6, firstFree6, ip6ToBig, isV6, overlaps6, parseCidr6, subnet6FromPool, ulaPool, type Cidr6 } from './ipam/ipam6';
+import { bigToIp6, cidr6String, contains6, ip6ToBig, isV6, overlaps6, parseCidr6, subnet6FromPool, ulaPool, type Cidr6 } from './ipam/ipam6';
 import { NO_V6, type NetworkService } from './service';
 import { ourBridges } from './bridges';
 
@@ -153,15 +153,16 @@ export function allocate(svc: NetworkService, n: NetworkRow, ep: EndpointRow): s
   return intToIp(ip);
 }
 
-/** The endpoint's IPv6 address on an IPv6 network: its --ip6, else the first free one of the range. */
+/** The endpoint's IPv6 address on an IPv6 network: its --ip6, else the lowest free one of the range (the
+ *  network's IPv6 pool counts every endpoint's address, this container's own included, free to it). */
 export function allocate6(svc: NetworkService, n: NetworkRow, ep: EndpointRow): string {
+  const pool = svc.pool6(n);
+  const own = svc.endpoint(n.id, ep.containerId)?.ip6;
   if (ep.staticIp6) {
-    if (svc.endpointsOf(n.id).some((e) => e.containerId !== ep.containerId && e.ip6 === ep.staticIp6)) throw new BerthError('forbidden', 'Address already in use');
+    if (pool.holders(ip6ToBig(ep.staticIp6)) > (own && ip6ToBig(own) === ip6ToBig(ep.staticIp6) ? 1 : 0)) throw new BerthError('forbidden', 'Address already in use');
     return ep.staticIp6;
   }
-  const taken = new Set<bigint>([ip6ToBig(n.gateway6), ...Object.values(n.aux).filter(isV6).map(ip6ToBig),
-    ...svc.endpointsOf(n.id).filter((e) => e.ip6 && e.containerId !== ep.containerId).map((e) => ip6ToBig(e.ip6!))]);
-  const ip = firstFree6(parseCidr6(n.subnet6), n.ipRange6 ? parseCidr6(n.ipRange6) : undefined, taken);
+  const ip = pool.lowestFree(own ? ip6ToBig(own) : undefined);
   if (ip === undefined) throw new BerthError('system', `no available IPv6 addresses on this network's address pools: ${n.name} (${n.id})`);
   return bigToIp6(ip);
 }

@@ -99,17 +99,14 @@ export function setup(svc: NetworkService, rec: ContainerRecord): Promise<NetSet
     const ns = await svc.netns.create(shortId(rec.id));
     const undos: Array<() => Promise<void>> = [];
     try {
-      const gw = gatewayEndpoint(svc, eps);
+      const gw = gateways(svc, eps);
       let i = 0;
-      for (const ep of eps) undos.push(await attach(svc, rec, ep, ns, i++, ep === gw));
-      const first = svc.endpointsOfContainer(rec.id).find((e) => e.ip && e.hostIf);
+      for (const ep of eps) undos.push(await attach(svc, rec, ep, ns, i++, { v4: ep === gw.v4, v6: ep === gw.v6 }));
       let firewall = needsPortRules(svc, rec.id);
-      if (!first && PortMapper.wanted(rec).length && svc.endpointsOfContainer(rec.id).some((e) => e.ip6 && e.hostIf)) {
-        throw invalid('berth publishes ports of containers that have an IPv4 address: this one is on IPv6-only networks only');
-      }
-      if (first && PortMapper.wanted(rec).length) {
+      const to = portTargets(svc, rec.id);
+      if ((to.ip4 || to.ip6) && PortMapper.wanted(rec).length) {
         // Host ports one container at a time: a random port is found, then held.
-        await svc.locks.with([{ key: 'ports', exclusive: true }], () => svc.ports.map(rec, first.ip, first.ip6 || undefined));
+        await svc.locks.with([{ key: 'ports', exclusive: true }], () => svc.ports.map(rec, to.ip4, to.ip6));
         undos.push(async () => { svc.ports.unmap(rec.id); });
         firewall = true;
       }
@@ -130,7 +127,13 @@ export function setup(svc: NetworkService, rec: ContainerRecord): Promise<NetSet
   });
 }
 
-export async function attach(svc: NetworkService, rec: ContainerRecord, ep: EndpointRow, ns: string, index: number, primary: boolean): Promise<() => Promise<void>> {
+/** Which default routes an endpoint gives: IPv4's, IPv6's (see gateways). */
+export interface Routes {
+  v4: boolean;
+  v6: boolean;
+}
+
+export async function attach(svc: NetworkService, rec: ContainerRecord, ep: EndpointRow, ns: string, index: number, routes: Routes): Promise<() => Promise<void>> {
   const n = svc.nets.get(ep.networkId);
   if (!n) throw notFound(`network ${ep.networkId} not found`);
   const ip = allocate(svc, n, ep);
@@ -146,8 +149,8 @@ export async function attach(svc: NetworkService, rec: ContainerRecord, ep: Endp
   try {
     await upBridge(svc, n);
     const undo = await runSteps(vethSteps({ bridge: n.bridge, netns: ns, ifname, address: ip ? `${ip}/${parseCidr(n.subnet).prefix}` : undefined, mac,
-      gateway: ip && primary && !n.internal ? n.gateway : undefined, ipv6: n.ipv6,
-      address6: ip6 ? `${ip6}/${parseCidr6(n.subnet6).prefix}` : undefined, gateway6: ip6 && primary && !n.internal ? n.gateway6 : undefined,
+      gateway: ip && routes.v4 && !n.internal ? n.gateway : undefined, ipv6: n.ipv6,
+      address6: ip6 ? `${ip6}/${parseCidr6(n.subnet6).prefix}` : undefined, gateway6: ip6 && routes.v6 && !n.internal ? n.gateway6 : undefined,
       linkLocal: (ep.linkLocalIps ?? []).filter((a) => n.ipv6 || !isV6(a)) }, hostIf));
     return async () => {
       await undo();
@@ -159,29 +162,57 @@ export async function attach(svc: NetworkService, rec: ContainerRecord, ep: Endp
   }
 }
 
-/** The endpoint whose network gives the default route: the highest GwPriority among networks that are
- *  not internal, the first one connected on a tie; among networks with IPv4 first, so that an IPv6-only
- *  network never takes the IPv4 default route away (it gives the route when the container has no other). */
-export function gatewayEndpoint(svc: NetworkService, eps: EndpointRow[]): EndpointRow | undefined {
-  const pick = (usable: (n: NetworkRow) => boolean) => {
-    let best: EndpointRow | undefined;
-    for (const e of eps) {
-      const n = svc.nets.get(e.networkId);
-      if (!n || n.internal || !usable(n)) continue;
-      if (!best || (e.gwPriority ?? 0) > (best.gwPriority ?? 0)) best = e;
-    }
-    return best;
+/** The endpoints that give a container its default routes, IPv4's and IPv6's, as Docker 28 chooses them
+ *  (libnetwork's endpoint order, then the first endpoint with a gateway of each family): endpoints sorted
+ *  by GwPriority (highest first), then networks that are not internal, then those with a gateway of both
+ *  families before those with one, then by network name. The first endpoint with both gives both routes;
+ *  else the first with an IPv4 gateway gives IPv4's and the first with an IPv6 gateway IPv6's. So with an
+ *  IPv4 network and an IPv6-only one, each gives its own family's route, and a dual-stack network takes
+ *  both from an IPv4-only one of the same priority (its published ports go with it). */
+export function gateways(svc: NetworkService, eps: EndpointRow[]): { v4?: EndpointRow; v6?: EndpointRow } {
+  const caps = (e: EndpointRow) => {
+    const n = svc.nets.get(e.networkId);
+    if (!n || n.internal || n.driver !== 'bridge') return { v4: false, v6: false, n };
+    return { v4: !!n.gateway, v6: n.ipv6 && !!n.gateway6, n };
   };
-  return pick((n) => !!n.gateway) ?? pick((n) => n.ipv6 && !!n.gateway6);
+  const rows = eps.map((e) => ({ e, ...caps(e) }));
+  const count = (r: { v4: boolean; v6: boolean }) => Number(r.v4) + Number(r.v6);
+  rows.sort((a, b) => (b.e.gwPriority ?? 0) - (a.e.gwPriority ?? 0) || Number(!!a.n?.internal) - Number(!!b.n?.internal) ||
+    count(b) - count(a) || ((a.n?.name ?? '') < (b.n?.name ?? '') ? -1 : (a.n?.name ?? '') > (b.n?.name ?? '') ? 1 : 0));
+  let v4: EndpointRow | undefined;
+  let v6: EndpointRow | undefined;
+  for (const r of rows) {
+    if (r.v4 && r.v6) return { v4: r.e, v6: r.e };
+    if (r.v4 && !v4) v4 = r.e;
+    if (r.v6 && !v6) v6 = r.e;
+  }
+  return { v4, v6 };
 }
 
-/** A running container's default route, after a connect or disconnect changed its networks. */
-export async function rerouteDefault(svc: NetworkService, containerId: string): Promise<void> {
-  const gw = gatewayEndpoint(svc, svc.endpointsOfContainer(containerId).filter((e) => e.hostIf));
-  const n = gw && svc.nets.get(gw.networkId);
-  if (!gw || !n) return;
-  if (gw.ip) await host.defaultRoute({ name: gw.ifname, gateway: n.gateway, netns: svc.netns.pathOf(shortId(containerId)) });
-  if (gw.ip6) await host.defaultRoute({ name: gw.ifname, gateway: n.gateway6, netns: svc.netns.pathOf(shortId(containerId)) });
+/** The addresses a running container's published ports go to: its IPv4 gateway endpoint's IPv4 address,
+ *  its IPv6 gateway endpoint's IPv6 address (Docker maps ports on the gateway endpoints only; none on an
+ *  internal network). */
+export function portTargets(svc: NetworkService, containerId: string): { ip4?: string; ip6?: string } {
+  const gw = gateways(svc, svc.endpointsOfContainer(containerId).filter((e) => e.hostIf));
+  return { ip4: gw.v4?.ip || undefined, ip6: gw.v6?.ip6 || undefined };
+}
+
+/** A running container's default routes and published ports after a connect or disconnect changed its
+ *  networks (`before`: the gateways it had): a gateway that changed gives its route (the old one's went
+ *  with its link, or is replaced), and the ports follow the gateways' addresses (PortMapper.sync). */
+export async function regateway(svc: NetworkService, rec: ContainerRecord, before: { v4?: EndpointRow; v6?: EndpointRow }): Promise<void> {
+  const id = rec.id;
+  const gw = gateways(svc, svc.endpointsOfContainer(id).filter((e) => e.hostIf));
+  const ns = svc.netns.pathOf(shortId(id));
+  const same = (a?: EndpointRow, b?: EndpointRow) => a?.networkId === b?.networkId;
+  const n4 = gw.v4 && svc.nets.get(gw.v4.networkId);
+  const n6 = gw.v6 && svc.nets.get(gw.v6.networkId);
+  if (gw.v4?.ip && n4 && !same(gw.v4, before.v4)) await host.defaultRoute({ name: gw.v4.ifname, gateway: n4.gateway, netns: ns });
+  if (gw.v6?.ip6 && n6 && !same(gw.v6, before.v6)) await host.defaultRoute({ name: gw.v6.ifname, gateway: n6.gateway6, netns: ns });
+  if (!PortMapper.wanted(rec).length) return;
+  const to = portTargets(svc, id);
+  const changed = await svc.locks.with([{ key: 'ports', exclusive: true }], () => (to.ip4 || to.ip6 ? svc.ports.sync(rec, to.ip4, to.ip6) : Promise.resolve(svc.ports.unmap(id))));
+  if (changed) await syncContainer(svc, id);
 }
 
 /** The container's process has exited: its links and namespace go, its addresses return to the pool. */
@@ -224,18 +255,25 @@ export function connect(svc: NetworkService, ref: string, ctrRef: string, cfg: E
       const used = new Set(svc.endpointsOfContainer(live.rec.id).map((e) => e.ifname));
       let i = 0;
       while (used.has(`eth${i}`)) i++;
+      const others = svc.endpointsOfContainer(live.rec.id).filter((e) => e.hostIf);
+      const before = gateways(svc, others);
+      const after = gateways(svc, [...others, ep]);
+      let undo: (() => Promise<void>) | undefined;
       try {
-        const others = svc.endpointsOfContainer(live.rec.id).filter((e) => e.hostIf);
-        const before = gatewayEndpoint(svc, others);
-        // The new network takes the default route when its priority is above the current one's, or when
-        // the container had none (only internal networks so far).
-        // (An IPv4 network also takes it from an IPv6-only one, which gave only an IPv6 route.)
-        const takes = gatewayEndpoint(svc, before ? [before, ep] : [ep]) === ep && (!before || ep.gwPriority > before.gwPriority || (!before.ip && !!n.gateway));
-        await attach(svc, live.rec, ep, svc.netns.pathOf(shortId(live.rec.id)), i, takes);
+        // The new endpoint gives the default route of each family it becomes the gateway of (Docker's
+        // order: gateways()), and the published ports follow the gateways (regateway).
+        undo = await attach(svc, live.rec, ep, svc.netns.pathOf(shortId(live.rec.id)), i, { v4: after.v4 === ep, v6: after.v6 === ep });
         crashPoint('network-connect.after-veth');
         if (n.options[ICC_OPT] === 'false') await syncContainer(svc, live.rec.id);
+        await regateway(svc, live.rec, before);
       } catch (e) {
+        if (undo) await undo().catch(() => {});
         svc.dropEndpoint(n.id, live.rec.id);
+        if (undo) {
+          // The routes and ports the container had before, again.
+          await syncContainer(svc, live.rec.id).catch(() => {});
+          await regateway(svc, live.rec, {}).catch((err) => svc.d.log.warn({ err, id: live.rec.id }, 'restoring the gateways after a failed connect'));
+        }
         throw e;
       }
       await rewriteHosts(svc, live.rec);
@@ -264,12 +302,19 @@ export function disconnect(svc: NetworkService, ref: string, ctrRef: string, for
     svc.forContainer(containerId, [n.id], async () => {
       const ep = svc.endpointsOf(n.id).find((e) => e.containerId === containerId);
       if (!ep) throw new BerthError('forbidden', `container ${containerId} is not connected to network ${n.name}`);
-      const wasGateway = !!ep.hostIf && gatewayEndpoint(svc, svc.endpointsOfContainer(containerId).filter((e) => e.hostIf)) === ep;
+      const before = gateways(svc, svc.endpointsOfContainer(containerId).filter((e) => e.hostIf));
       svc.dropEndpoint(n.id, containerId);
       crashPoint('network-disconnect.after-row');
       if (ep.hostIf && n.options[ICC_OPT] === 'false') {
         // The rules name the veth: they change first, then the veth goes.
         await syncContainer(svc, containerId).catch(() => {});
+      }
+      if (ep.hostIf && (before.v4 === ep || before.v6 === ep)) {
+        // The next network in line gives the default route it gave (replacing it on the way out), and the
+        // published ports move to the new gateways, before the answer (as Docker's disconnect).
+        let rec: ContainerRecord | undefined;
+        try { rec = svc.d.containers.lookup(containerId).rec; } catch { /* removed meanwhile */ }
+        if (rec) await regateway(svc, rec, before).catch((err) => svc.d.log.warn({ err, id: containerId }, 'default route and ports after a disconnect'));
       }
       svc.d.events.emit('network', 'disconnect', n.id, { container: containerId, name: n.name, type: n.driver });
       resolve();
@@ -277,8 +322,6 @@ export function disconnect(svc: NetworkService, ref: string, ctrRef: string, for
       if (ep.hostIf) {
         try { await rewriteResolvConf(svc, svc.d.containers.lookup(containerId).rec); } catch { /* removed meanwhile */ }
       }
-      // The default route went with the link: the next network in line gives it.
-      if (wasGateway) await rerouteDefault(svc, containerId).catch((err) => svc.d.log.warn({ err, id: containerId }, 'default route after a disconnect'));
     }).catch(reject);
   });
 }

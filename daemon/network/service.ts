@@ -10,7 +10,7 @@ import type { ContainerRecord } from '../containers/model';
 import { BerthError, notFound } from '../errors/errors';
 import { EndpointRows, NetworkStore, type EndpointRow, type NetworkRow } from './store';
 import { AddressPool, ipToInt, parseCidr } from './ipam/ipam';
-import { isV6 } from './ipam/ipam6';
+import { AddressPool6, ip6ToBig, isV6, parseCidr6 } from './ipam/ipam6';
 import { NetnsDir } from './netns';
 import type { Backend } from './firewall/iptables';
 import { DnsServer } from './dns/server';
@@ -73,6 +73,8 @@ export class NetworkService {
   readonly epRows = new EndpointRows((before, after) => this.addressesChanged(before, after));
   /** Each network's IPv4 addresses in use (ipam.ts AddressPool), made on first allocation after a reload. */
   readonly pools = new Map<string, AddressPool>();
+  /** Each IPv6 network's IPv6 addresses in use (ipam6.ts AddressPool6), made as the IPv4 ones are. */
+  readonly pools6 = new Map<string, AddressPool6>();
   readonly table: string;
   readonly dns: DnsServer;
   fwQueue: Promise<unknown> = Promise.resolve();
@@ -115,6 +117,7 @@ export class NetworkService {
   reload(): void {
     this.nets = new Map(this.store.networks().map((n) => [n.id, n]));
     this.pools.clear();
+    this.pools6.clear();
     this.epRows.load(this.store.endpoints());
   }
 
@@ -128,6 +131,7 @@ export class NetworkService {
   networkGone(id: string): void {
     for (const e of this.epRows.ofNetwork(id)) this.epRows.drop(e.networkId, e.containerId);
     this.pools.delete(id);
+    this.pools6.delete(id);
     this.reloadNetworks();
   }
 
@@ -168,9 +172,23 @@ export class NetworkService {
     return p;
   }
 
+  /** The network's IPv6 address pool, made from its endpoints the first time. */
+  pool6(n: NetworkRow): AddressPool6 {
+    let p = this.pools6.get(n.id);
+    if (!p) {
+      p = new AddressPool6(parseCidr6(n.subnet6), n.ipRange6 ? parseCidr6(n.ipRange6) : undefined,
+        [ip6ToBig(n.gateway6), ...Object.values(n.aux).filter(isV6).map(ip6ToBig)]);
+      for (const e of this.epRows.ofNetwork(n.id)) if (e.ip6) p.take(ip6ToBig(e.ip6));
+      this.pools6.set(n.id, p);
+    }
+    return p;
+  }
+
   private addressesChanged(before: EndpointRow | undefined, after: EndpointRow | undefined): void {
     if (before?.ip) this.pools.get(before.networkId)?.free(ipToInt(before.ip));
     if (after?.ip) this.pools.get(after.networkId)?.take(ipToInt(after.ip));
+    if (before?.ip6) this.pools6.get(before.networkId)?.free(ip6ToBig(before.ip6));
+    if (after?.ip6) this.pools6.get(after.networkId)?.take(ip6ToBig(after.ip6));
   }
 
   /** Network create and remove, one at a time (names, subnets and bridge names stay unique). */

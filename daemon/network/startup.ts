@@ -12,7 +12,8 @@ import { BRIDGE_NAME_OPT, ICC_OPT, NO_V6, type NetworkService } from './service'
 import { overlapWarning, defaultSubnet, defaultV6, host6, v6WarningKey } from './addresses';
 import { overlaps6, parseCidr6 } from './ipam/ipam6';
 import { ourBridges, upBridge } from './bridges';
-import { attach } from './endpoints';
+import { attach, gateways, portTargets } from './endpoints';
+import { PortMapper } from './ports/ports';
 import { rewriteHosts } from './names';
 
 /** Makes bridge/host/none exist with the configured default bridge, the bridge device and the firewall. */
@@ -88,7 +89,22 @@ export async function sweep(svc: NetworkService): Promise<void> {
   }
   await finishConnects(svc, live);
   await svc.ports.restore((id) => svc.d.containers.isRunningId(id));
+  await resyncPorts(svc);
   await svc.applyFirewall();
+}
+
+/** The published ports of running containers, held again as they were, brought in step with this start's
+ *  configuration: "userland-proxy" turned off drops the [::] bindings relayed to containers without IPv6,
+ *  turned on adds them (with the host port of the IPv4 binding); gateways that changed while berthd was
+ *  down (an interrupted connect finished) move them. A container whose ports cannot all be held keeps
+ *  those it had, with a warning in the log. */
+async function resyncPorts(svc: NetworkService): Promise<void> {
+  for (const live of svc.d.containers.all()) {
+    if (!svc.d.containers.isRunningId(live.rec.id) || !PortMapper.wanted(live.rec).length) continue;
+    const to = portTargets(svc, live.rec.id);
+    if (!to.ip4 && !to.ip6) continue;
+    await svc.ports.sync(live.rec, to.ip4, to.ip6).catch((err) => svc.d.log.warn({ err, id: live.rec.id }, 'published ports not brought in step with the configuration'));
+  }
 }
 
 /** A `network connect` to a running container that a crash cut short (the endpoint recorded, its veth
@@ -105,7 +121,8 @@ export async function finishConnects(svc: NetworkService, running: Set<string>):
       let i = 0;
       while (used.has(`eth${i}`)) i++;
       try {
-        await attach(svc, live.rec, { ...ep, hostIf: '', ifname: '' }, svc.netns.pathOf(shortId(live.rec.id)), i, whole.length === 0);
+        const gw = gateways(svc, [...whole, ep]);
+        await attach(svc, live.rec, { ...ep, hostIf: '', ifname: '' }, svc.netns.pathOf(shortId(live.rec.id)), i, { v4: gw.v4 === ep, v6: gw.v6 === ep });
         whole.push(ep);
         await rewriteHosts(svc, live.rec);
         svc.d.log.info({ id: live.rec.id, network: ep.networkId }, 'finished a network connect a crash interrupted');

@@ -88,6 +88,29 @@ describe('user networks with IPv6', () => {
     await ok('network', 'rm', 'v6net');
   });
 
+  test('IPv6 addresses come from a pool per network: the lowest free one, freed ones given again, and the same after a kill -9 of berthd (the pool is made again from the endpoints)', async () => {
+    await ok('network', 'create', '--ipv6', '--subnet', 'fd00:b1:0:50::/64', 'v6pool');
+    const ip6 = async (name: string) => (await inspect(name)).NetworkSettings.Networks.v6pool.GlobalIPv6Address as string;
+    for (const n of ['pa', 'pb', 'pc']) await ok('run', '-d', '--name', n, '--network', 'v6pool', 'busybox', 'sleep', '300');
+    assert.deepEqual([await ip6('pa'), await ip6('pb'), await ip6('pc')], ['fd00:b1:0:50::2', 'fd00:b1:0:50::3', 'fd00:b1:0:50::4']);
+    await ok('rm', '-f', 'pb');
+    await b.kill9();
+    await b.restart();
+    // ::3 is free again; ::2 and ::4 are held by the containers that ran on.
+    await ok('run', '-d', '--name', 'pd', '--network', 'v6pool', 'busybox', 'sleep', '300');
+    assert.equal(await ip6('pd'), 'fd00:b1:0:50::3');
+    await ok('run', '-d', '--name', 'pe', '--network', 'v6pool', '--ip6', 'fd00:b1:0:50::6', 'busybox', 'sleep', '300');
+    await ok('run', '-d', '--name', 'pf', '--network', 'v6pool', 'busybox', 'sleep', '300');
+    assert.equal(await ip6('pf'), 'fd00:b1:0:50::5');
+    const dup = await b.docker(['run', '-d', '--name', 'pg', '--network', 'v6pool', '--ip6', 'fd00:b1:0:50::6', 'busybox', 'sleep', '300']);
+    assert.notEqual(dup.code, 0, show(dup));
+    assert.match(dup.stderr, /Address already in use/);
+    await ok('run', '-d', '--name', 'ph', '--network', 'v6pool', 'busybox', 'sleep', '300');
+    assert.equal(await ip6('ph'), 'fd00:b1:0:50::7', 'past the --ip6 one');
+    await ok('rm', '-f', 'pa', 'pc', 'pd', 'pe', 'pf', 'pg', 'ph');
+    await ok('network', 'rm', 'v6pool');
+  });
+
   test('--ipv6 without a subnet takes a ULA /64 of the engine\'s pool, the same one again after rm', async () => {
     await ok('network', 'create', '--ipv6', 'ula1');
     await ok('network', 'create', '--ipv6', 'ula2');

@@ -1,7 +1,8 @@
 // Published ports of containers without IPv6, as Docker 28 has them (issue 11): `-p 8080:80` is published
 // on 0.0.0.0 and on [::] with one port number, and [::]'s connections and datagrams are relayed by berthd to
-// the container's IPv4 address (Docker's docker-proxy does that). Not with daemon.json "userland-proxy":
-// false, nor on a host without IPv6. And the relay under clients that misbehave: idle, half-closing,
+// the container's IPv4 address (Docker's docker-proxy does that), UDP answers from the address the client
+// sent to. Not with daemon.json "userland-proxy": false (nothing relays then, as Docker starts no
+// docker-proxy), nor on a host without IPv6. And the relay under clients that misbehave: idle, half-closing,
 // resetting, or opening connections without end, against a berthd with a low open-file limit; stop ends its
 // listeners and connections.
 //
@@ -10,18 +11,17 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { berthdForFile } from '../helpers/file';
 import { dockerCli, show, waitFor } from '../helpers/clients';
 import { runCmd } from '../helpers/berthd';
+import { TestNetns } from '../helpers/netns';
 
-const tag = randomBytes(3).toString('hex');
-const nsName = `berth-p6-${tag}`;
-const peerName = `berth-p6p-${tag}`;
-const nsFile = `/run/netns/${nsName}`;
-const peerFile = `/run/netns/${peerName}`;
+const host = new TestNetns('berth-p6');
+const peer = new TestNetns('berth-p6p');
+const nsFile = host.file;
+const peerFile = peer.file;
 /** The link between berthd's namespace (HOST6) and the other host (PEER6). */
 const HOST6 = 'fd00:b6:0:1::1';
 const PEER6 = 'fd00:b6:0:1::2';
@@ -34,24 +34,22 @@ async function must(cmd: string, args: string[]): Promise<void> {
 const b = berthdForFile({
   fixtures: ['busybox'],
   start: async () => {
-    await must('ip', ['netns', 'add', nsName]);
-    await must('ip', ['netns', 'add', peerName]);
-    for (const ns of [nsName, peerName]) await must('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    await host.make();
+    await peer.make();
     // The veth is made inside berthd's namespace and its peer end moved straight to the other host's: the
     // machine's own namespace never holds either end.
-    await must('ip', ['-n', nsName, 'link', 'add', 'p6h', 'type', 'veth', 'peer', 'name', 'p6p', 'netns', peerName]);
-    await must('ip', ['-n', nsName, 'addr', 'add', `${HOST6}/64`, 'dev', 'p6h', 'nodad']);
-    await must('ip', ['-n', peerName, 'addr', 'add', `${PEER6}/64`, 'dev', 'p6p', 'nodad']);
-    await must('ip', ['-n', nsName, 'link', 'set', 'p6h', 'up']);
-    await must('ip', ['-n', peerName, 'link', 'set', 'p6p', 'up']);
+    await must('ip', ['-n', host.name, 'link', 'add', 'p6h', 'type', 'veth', 'peer', 'name', 'p6p', 'netns', peer.name]);
+    await must('ip', ['-n', host.name, 'addr', 'add', `${HOST6}/64`, 'dev', 'p6h', 'nodad']);
+    await must('ip', ['-n', peer.name, 'addr', 'add', `${PEER6}/64`, 'dev', 'p6p', 'nodad']);
+    await must('ip', ['-n', host.name, 'link', 'set', 'p6h', 'up']);
+    await must('ip', ['-n', peer.name, 'link', 'set', 'p6p', 'up']);
     return { netns: nsFile };
   },
 });
 // Registered after berthdForFile's: runs once the daemon is gone.
 after(async () => {
-  try { rmSync(`/run/lock/berth/netns-${statSync(nsFile).ino}`, { recursive: true, force: true }); } catch { /* never made */ }
-  await runCmd('ip', ['netns', 'del', nsName]);
-  await runCmd('ip', ['netns', 'del', peerName]);
+  await host.remove();
+  await peer.remove();
 });
 
 const { ok, fails } = dockerCli(() => b);
@@ -79,6 +77,13 @@ if (mode === 'get') {
   let n = 0;
   const send = () => { if (n++ === 10) { out({ error: 'no answer' }); process.exit(0); } s.send(a[2], Number(a[1]), a[0]); };
   s.on('message', (m) => { out({ body: String(m) }); process.exit(0); });
+  send(); setInterval(send, 500);
+} else if (mode === 'udpfrom') {
+  // host port text: the answer and the address it came from.
+  const s = dgram.createSocket(a[0].includes(':') ? 'udp6' : 'udp4');
+  let n = 0;
+  const send = () => { if (n++ === 10) { out({ error: 'no answer' }); process.exit(0); } s.send(a[2], Number(a[1]), a[0]); };
+  s.on('message', (m, r) => { out({ body: String(m), from: r.address + ' ' + r.port }); process.exit(0); });
   send(); setInterval(send, 500);
 } else if (mode === 'udpflood') {
   // host port n: one datagram from each of n sockets (n client addresses to the relay), answers counted.
@@ -234,6 +239,27 @@ describe('an IPv4-only container published without a host address', () => {
   });
 });
 
+describe('UDP answers', () => {
+  test('the relay answers from the host address and port the client sent to, whichever of the interface\'s two addresses that is', async () => {
+    // With a second address on the link, the kernel's own choice for answers to the peer is the newer
+    // address: a datagram to the first one must still be answered from the first one.
+    const second = 'fd00:b6:0:1::3';
+    await must('ip', ['-n', host.name, 'addr', 'add', `${second}/64`, 'dev', 'p6h', 'nodad']);
+    try {
+      await ok('run', '-d', '--name', 'echoaddr', '-p', '15320:5300/udp', ...UDP_ECHO);
+      const first = await waitFor('UDP echo', async () => { const r = await client(peerFile, 'udpfrom', HOST6, '15320', 'one') as { body?: string; from?: string }; return r.body ? r : undefined; }, 20000, 200);
+      assert.deepEqual(first, { body: 'echo:one', from: `${HOST6} 15320` });
+      const r = await client(peerFile, 'udpfrom', second, '15320', 'two') as { body?: string; from?: string };
+      assert.deepEqual(r, { body: 'echo:two', from: `${second} 15320` }, 'from the address the datagram was sent to, not the one the kernel picks');
+      const lo = await client(nsFile, 'udpfrom', '::1', '15320', 'three') as { body?: string; from?: string };
+      assert.deepEqual(lo, { body: 'echo:three', from: '::1 15320' });
+      await ok('rm', '-f', 'echoaddr');
+    } finally {
+      await must('ip', ['-n', host.name, 'addr', 'del', `${second}/64`, 'dev', 'p6h']);
+    }
+  });
+});
+
 describe('the relay under clients that misbehave', () => {
   test('idle, half-closing, resetting and flooding clients on a berthd limited to 1024 open files: it answers throughout, holds no descriptor after, and stop ends the idle connections and the listener', async (t) => {
     const pid = b.proc.pid!;
@@ -319,6 +345,65 @@ describe('the relay under clients that misbehave', () => {
     } finally {
       await must('prlimit', ['--pid', String(pid), `--nofile=${soft}:`]);
     }
+  });
+});
+
+describe('daemon.json "userland-proxy": false starts no relay, as Docker then starts no docker-proxy', () => {
+  /** berthd again with this daemon.json (the file's own settings: none but these). */
+  const withConfig = async (cfg: object) => {
+    await b.stop();
+    writeFileSync(path.join(b.root, 'daemon.json'), JSON.stringify(cfg));
+    await b.restart();
+  };
+  const refused = async (nsf: string, url: string) => {
+    const r = await client(nsf, 'get', url);
+    assert.ok(r.error !== undefined && r.body === undefined, `GET ${url}: ${JSON.stringify(r)}`);
+  };
+
+  test('an IPv6 container: [::1] and [::] are not relayed (DNAT alone carries [::] from outside); with "iptables": false too, nothing carries a published port', async () => {
+    await withConfig({ 'userland-proxy': false });
+    await ok('network', 'create', '--ipv6', '--subnet', 'fd00:b6:0:20::/64', 'np6');
+    await ok('run', '-d', '--name', 'np6web', '--network', 'np6', '-p', '18120:80', '-p', '[::1]:18121:80', 'busybox', ...HTTPD);
+    assert.deepEqual((await portsOf('np6web', '80/tcp')).sort(), ['0.0.0.0|18120', '::1|18121', '::|18120']);
+    await waitFor('httpd answers', async () => want.test(await get(nsFile, 'http://127.0.0.1:18120/').catch(() => '')), 15000, 200);
+    assert.match(await get(peerFile, `http://[${HOST6}]:18120/`), want, 'an IPv6 client outside, by DNAT');
+    // The host's own [::1] has no DNAT (IPv6 has no route_localnet) and no relay: the ports are held only.
+    await refused(nsFile, 'http://[::1]:18121/');
+    await refused(nsFile, 'http://[::1]:18120/');
+    await ok('rm', '-f', 'np6web');
+    await ok('network', 'rm', 'np6');
+
+    await withConfig({ 'userland-proxy': false, iptables: false });
+    await ok('run', '-d', '--name', 'nonat', '-p', '18130:80', 'busybox', ...HTTPD);
+    const ip = (await inspect('nonat')).NetworkSettings.Networks.bridge.IPAddress as string;
+    assert.deepEqual(await portsOf('nonat', '80/tcp'), ['0.0.0.0|18130']);
+    await waitFor('httpd answers on its own address', async () => want.test(await get(nsFile, `http://${ip}/`).catch(() => '')), 15000, 200);
+    await refused(nsFile, 'http://127.0.0.1:18130/');
+    await ok('rm', '-f', 'nonat');
+    await withConfig({});
+  });
+
+  test('a restart that turns it off drops the relays of running containers (the [::] binding of an IPv4-only one goes, a [::1] one stops relaying); turning it on again brings them back', async () => {
+    await ok('network', 'create', '--ipv6', '--subnet', 'fd00:b6:0:21::/64', 'tog6net');
+    await ok('run', '-d', '--name', 'tog4', '-p', '18140:80', 'busybox', ...HTTPD);
+    await ok('run', '-d', '--name', 'tog6', '--network', 'tog6net', '-p', '[::1]:18141:80', 'busybox', ...HTTPD);
+    await waitFor('httpd answers', async () => want.test(await get(nsFile, 'http://[::1]:18140/').catch(() => '')), 15000, 200);
+    await waitFor('httpd answers', async () => want.test(await get(nsFile, 'http://[::1]:18141/').catch(() => '')), 15000, 200);
+
+    await withConfig({ 'userland-proxy': false });
+    assert.deepEqual(await portsOf('tog4', '80/tcp'), ['0.0.0.0|18140']);
+    assert.equal((await client(nsFile, 'get', 'http://[::1]:18140/')).error, 'ECONNREFUSED', 'the [::] listener is gone');
+    assert.match(await get(nsFile, 'http://127.0.0.1:18140/'), want);
+    assert.deepEqual(await portsOf('tog6', '80/tcp'), ['::1|18141']);
+    await refused(nsFile, 'http://[::1]:18141/');
+
+    await withConfig({});
+    assert.deepEqual((await portsOf('tog4', '80/tcp')).sort(), ['0.0.0.0|18140', '::|18140'], 'the same host port on [::]');
+    assert.match(await get(nsFile, 'http://[::1]:18140/'), want);
+    assert.match(await get(peerFile, `http://[${HOST6}]:18140/`), want);
+    assert.match(await get(nsFile, 'http://[::1]:18141/'), want);
+    await ok('rm', '-f', 'tog4', 'tog6');
+    await ok('network', 'rm', 'tog6net');
   });
 });
 

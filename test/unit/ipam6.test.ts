@@ -1,9 +1,9 @@
 // IPv6 address management (daemon/network/ipam/ipam6.ts): text ⇄ 128-bit numbers in RFC 5952's form,
-// prefixes, the first free address, and the engine's ULA pool that networks without an IPv6 subnet take a
+// prefixes, the address pool of a network, and the engine's ULA pool that networks without an IPv6 subnet take a
 // /64 of.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bigToIp6, cidr6String, contains6, firstFree6, ip6ToBig, parseCidr6, subnet6FromPool, ulaPool } from '../../daemon/network/ipam/ipam6';
+import { AddressPool6, bigToIp6, cidr6String, contains6, ip6ToBig, parseCidr6, subnet6FromPool, ulaPool } from '../../daemon/network/ipam/ipam6';
 
 test('addresses round-trip in canonical form; bad ones are 400s', () => {
   for (const [given, canonical] of [['2001:DB8:0:0:0:0:0:1', '2001:db8::1'], ['fd00::', 'fd00::'], ['::1', '::1'], ['::', '::'],
@@ -16,17 +16,43 @@ test('addresses round-trip in canonical form; bad ones are 400s', () => {
   assert.throws(() => parseCidr6('10.0.0.0/8'), { kind: 'invalid' });
 });
 
-test('prefixes: host bits dropped, containment, the first free address skips the subnet-router anycast one', () => {
+test('prefixes: host bits dropped, containment', () => {
   const s = parseCidr6('2001:389::1/64');
   assert.equal(cidr6String(s), '2001:389::/64');
   assert.ok(contains6(s, ip6ToBig('2001:389::ffff:1')));
   assert.ok(!contains6(s, ip6ToBig('2001:389:0:1::1')));
-  const taken = new Set([ip6ToBig('2001:389::1'), ip6ToBig('2001:389::2')]);
-  assert.equal(bigToIp6(firstFree6(s, undefined, taken)!), '2001:389::3');
-  const range = parseCidr6('2001:389::100/120');
-  assert.equal(bigToIp6(firstFree6(s, range, taken)!), '2001:389::100');
-  const tiny = parseCidr6('2001:389::/127');
-  assert.equal(firstFree6(tiny, undefined, new Set([ip6ToBig('2001:389::1')])), undefined);
+});
+
+test('the address pool: the lowest free address, never the subnet-router anycast one nor a reserved one; freed ones are given again; counted holders; the asker\'s own address', () => {
+  const s = parseCidr6('2001:389::/64');
+  const a = (t: string) => ip6ToBig(t);
+  const p = new AddressPool6(s, undefined, [a('2001:389::1')]);
+  assert.equal(bigToIp6(p.lowestFree()!), '2001:389::2');
+  p.take(a('2001:389::2'));
+  p.take(a('2001:389::3'));
+  assert.equal(bigToIp6(p.lowestFree()!), '2001:389::4');
+  p.free(a('2001:389::2'));
+  assert.equal(bigToIp6(p.lowestFree()!), '2001:389::2', 'a freed address below the cursor comes first');
+  // Two stopped containers created with one --ip6: the address stays taken until both let it go.
+  p.take(a('2001:389::2'));
+  p.take(a('2001:389::2'));
+  assert.equal(p.holders(a('2001:389::2')), 2);
+  p.free(a('2001:389::2'));
+  assert.equal(bigToIp6(p.lowestFree()!), '2001:389::4');
+  p.free(a('2001:389::2'));
+  // The asker's own address counts as free to it (it holds it alone), when it is lower than the next free.
+  p.take(a('2001:389::4'));
+  assert.equal(bigToIp6(p.lowestFree(a('2001:389::3'))!), '2001:389::2');
+  p.take(a('2001:389::2'));
+  assert.equal(bigToIp6(p.lowestFree(a('2001:389::3'))!), '2001:389::3');
+  // A range, and a range wholly taken.
+  const r = new AddressPool6(s, parseCidr6('2001:389::100/127'), []);
+  assert.equal(bigToIp6(r.lowestFree()!), '2001:389::100');
+  r.take(a('2001:389::100'));
+  r.take(a('2001:389::101'));
+  assert.equal(r.lowestFree(), undefined);
+  const tiny = new AddressPool6(parseCidr6('2001:389::/127'), undefined, [a('2001:389::1')]);
+  assert.equal(tiny.lowestFree(), undefined);
 });
 
 test('the ULA pool: fdXX:XXXX:XXXX::/48 from the engine ID, the same for the same ID; /64s in order around used ones', () => {

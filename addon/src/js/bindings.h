@@ -22,6 +22,8 @@ void RegisterLock(Napi::Env env, Napi::Object exports);
 void RegisterInRoot(Napi::Env env, Napi::Object exports);
 // gzipMember (libdeflate, for docker push)
 void RegisterDeflate(Napi::Env env, Napi::Object exports);
+// UdpRelaySocket (the relay's UDP socket with the destination of each datagram)
+void RegisterUdp(Napi::Env env, Napi::Object exports);
 
 }  // namespace js
 }  // namespace berth

@@ -155,7 +155,8 @@ const chain = (name: string, hook: string, prio: string, rules: string[]) =>
  *  (isolation, internal networks, what may reach a bridge from outside: they name devices and conntrack
  *  states, not addresses); NAT is for the IPv6 subnets and the ports published to IPv6 addresses. Ports
  *  published on [::1] are not here: IPv6 has no route_localnet, so a packet from ::1 cannot be sent to a
- *  container; berthd's port holder relays them (ports.ts), as Docker's userland proxy does. */
+ *  container; berthd's port holder relays them (ports.ts), as Docker's userland proxy does (nothing does
+ *  with "userland-proxy": false, as in Docker). */
 function renderTable6(table: string, nets: FwNetwork[], ports: FwPort[]): string {
   const gone = `table ip6 ${table}\ndelete table ip6 ${table}\n`;
   if (!nets.some((n) => n.subnet6)) return gone;

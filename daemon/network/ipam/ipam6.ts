@@ -1,5 +1,5 @@
-// IPv6 address management, as ipam.ts is for IPv4: prefixes as (base, prefix) in 128-bit BigInts, the first
-// free address of a subnet, and the ULA pool networks take a /64 from when no IPv6 subnet is given (Docker
+// IPv6 address management, as ipam.ts is for IPv4: prefixes as (base, prefix) in 128-bit BigInts, a network's
+// address pool, and the ULA pool networks take a /64 from when no IPv6 subnet is given (Docker
 // 27+: a /48 whose global ID is derived from the engine's ID, so it stays the same across restarts).
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
@@ -61,18 +61,57 @@ const size6 = (c: Cidr6) => 1n << BigInt(128 - c.prefix);
 export const contains6 = (c: Cidr6, ip: bigint) => ip >= c.base && ip < c.base + size6(c);
 export const overlaps6 = (a: Cidr6, b: Cidr6) => a.base < b.base + size6(b) && b.base < a.base + size6(a);
 
-/** The lowest address of `range` (default: the subnet) above the subnet's own (the subnet-router anycast
- *  address, which Docker never gives out) that is not taken. */
-export function firstFree6(subnet: Cidr6, range: Cidr6 | undefined, taken: Set<bigint>): bigint | undefined {
-  const r = range ?? subnet;
-  const end = r.base + size6(r);
-  // Bounded: a /64 has 2^64 addresses, but only as many can be taken as there are endpoints.
-  for (let ip = r.base, n = 0; ip < end && n <= taken.size + 1; ip++) {
-    if (ip === subnet.base) continue;
-    n++;
-    if (!taken.has(ip)) return ip;
+/** One network's IPv6 addresses in use, as ipam.ts's AddressPool is for IPv4: counted per address (two
+ *  stopped containers may have been created with the same --ip6; only one of them can start), with a
+ *  cursor below which every address of the range is taken, so that an allocation gives the lowest free
+ *  address without collecting every endpoint's address first. Made from the endpoint rows when first
+ *  needed and kept in step with them (service.ts); never written to disk, so a restart (a kill -9
+ *  included) rebuilds it from the database. */
+export class AddressPool6 {
+  private readonly used = new Map<bigint, number>();
+  private readonly reserved = new Set<bigint>();
+  private readonly range: Cidr6;
+  private cursor: bigint;
+
+  /** `reserved`: the gateway and auxiliary addresses; the subnet's own address (the subnet-router anycast
+   *  address) is never given either. */
+  constructor(subnet: Cidr6, range: Cidr6 | undefined, reserved: bigint[]) {
+    this.range = range ?? subnet;
+    this.cursor = this.range.base;
+    for (const r of reserved) this.reserved.add(r);
+    this.reserved.add(subnet.base);
   }
-  return undefined;
+
+  /** How many endpoints hold `ip`. */
+  holders(ip: bigint): number {
+    return this.used.get(ip) ?? 0;
+  }
+
+  take(ip: bigint): void {
+    this.used.set(ip, this.holders(ip) + 1);
+  }
+
+  free(ip: bigint): void {
+    const n = this.holders(ip);
+    if (n > 1) {
+      this.used.set(ip, n - 1);
+      return;
+    }
+    this.used.delete(ip);
+    if (ip < this.cursor && ip >= this.range.base) this.cursor = ip;
+  }
+
+  /** The lowest address of the range that nobody holds, or `own` (the asker's current address, held by it
+   *  alone) when that is lower: the asker's own address counts as free to it. Bounded: each step passes an
+   *  address that is reserved or held, so a walk takes at most as many steps as there are of those. */
+  lowestFree(own?: bigint): bigint | undefined {
+    const end = this.range.base + size6(this.range);
+    let ip = this.cursor;
+    while (ip < end && (this.reserved.has(ip) || this.used.has(ip))) ip++;
+    this.cursor = ip;
+    if (own !== undefined && own >= this.range.base && own < ip && !this.reserved.has(own) && this.holders(own) === 1) return own;
+    return ip < end ? ip : undefined;
+  }
 }
 
 /** The ULA /48 of this engine (fdXX:XXXX:XXXX::/48, RFC 4193's layout, its 40-bit global ID taken from a

@@ -2,7 +2,9 @@
 // output for the host's own (with route_localnet on the bridges, 127.0.0.1 works too). Each binding also
 // holds a listening socket on the host address and port, as Docker's port mapper does: that is how a port
 // already taken by some other program is found, and it keeps anyone else from taking it while mapped.
-// Where no DNAT rule applies, that socket relays to the container (relay.ts).
+// Where no DNAT rule applies, that socket relays to the container (relay.ts), unless "userland-proxy" is off.
+// The addresses published to are those of the container's gateway endpoints (endpoints.ts gateways): they
+// change with a network connect or disconnect, and the bindings follow (sync).
 import net from 'node:net';
 import dgram from 'node:dgram';
 import type { DB } from '../../state/db';
@@ -10,6 +12,7 @@ import type { ContainerRecord } from '../../containers/model';
 import { BerthError, invalid } from '../../errors/errors';
 import type { FwPort } from '../firewall/nft';
 import { FdBudget, TcpRelay, UdpFlows } from './relay';
+import { udpRelaySocket } from '../../runtime/udp';
 
 export interface Binding extends FwPort {
   containerId: string;
@@ -17,7 +20,8 @@ export interface Binding extends FwPort {
 
 type Holder = { close(): void };
 
-/** One published port as asked: host ports hostPort..hostPortEnd (0: any), on hostIp ('' = all). */
+/** One published port as asked: host ports hostPort..hostPortEnd (0: any), on hostIp ('': every address of
+ *  both families; '0.0.0.0': every IPv4 address). */
 interface Wanted {
   proto: 'tcp' | 'udp';
   ctrPort: number;
@@ -53,24 +57,33 @@ export interface PortLog {
   info(obj: object, msg: string): void;
 }
 
-/** `relay`: there is no DNAT for this binding, and the holder carries TCP connections and UDP datagrams
- *  (relay.ts) to the container itself, as Docker's userland proxy does: with berth's firewall off (daemon.json
- *  "iptables": false), for a port published on [::1] (IPv6 has no route_localnet), and for an IPv6 host
- *  address published to a container that has no IPv6 address. */
+/** `relay`: the holder carries TCP connections and UDP datagrams (relay.ts) to the container itself, as
+ *  Docker's userland proxy does: with berth's firewall off (daemon.json "iptables": false), for IPv6 host
+ *  addresses (connections to [::1], which IPv6 has no route_localnet for, and all of them for a container
+ *  that has no IPv6 address); never with "userland-proxy": false (PortMapper.relays). */
 function reserve(b: FwPort, relay: boolean, budget: FdBudget): Promise<Holder> {
   const ip = bindIp(b.hostIp);
   const to = { ip: b.ctrIp, port: b.ctrPort };
   return new Promise((resolve, reject) => {
-    if (b.proto === 'udp') {
+    if (b.proto === 'udp' && relay) {
+      // The addon's socket (v6-only for '::', as below), which knows each datagram's destination address.
+      let flows: UdpFlows | undefined;
+      try {
+        const s = udpRelaySocket(ip, b.hostPort, (msg, fromAddr, fromPort, toAddr) => flows?.forward(msg, fromAddr, fromPort, toAddr));
+        flows = new UdpFlows(s, to, budget);
+        const f = flows;
+        resolve({ close: () => { f.closeAll(); s.close(); } });
+      } catch (e) {
+        reject(e);
+      }
+    } else if (b.proto === 'udp') {
       // ipv6Only: '::' must not take the IPv4 port too, which the '' binding of the same port holds.
       const s = dgram.createSocket({ type: v6(ip) ? 'udp6' : 'udp4', ipv6Only: v6(ip) });
       s.once('error', reject);
-      const flows = relay ? new UdpFlows(s, to, budget) : undefined;
-      if (flows) s.on('message', (msg, from) => flows.forward(msg, from));
       s.bind(b.hostPort, ip, () => {
         s.off('error', reject);
         s.on('error', () => {});
-        resolve({ close: () => { flows?.closeAll(); s.close(); } });
+        resolve({ close: () => s.close() });
       });
     } else {
       const tcp = relay ? new TcpRelay(to, budget) : undefined;
@@ -142,8 +155,8 @@ export class PortMapper {
   private readonly log: PortLog | undefined;
 
   /** `relay`: every binding relays (daemon.json "iptables": false). `userlandProxy` (daemon.json
-   *  "userland-proxy", true by default): without it, IPv6 host addresses are not mapped to containers that
-   *  have no IPv6 address, as Docker skips them (nothing but a relay could carry them). */
+   *  "userland-proxy", true by default): without it nothing relays, and IPv6 host addresses are not mapped
+   *  to containers that have no IPv6 address, as Docker skips them (nothing but a relay could carry them). */
   constructor(private readonly db: DB, opts: { relay?: boolean; userlandProxy?: boolean; log?: PortLog } = {}) {
     this.onPortQ = db.prepare('SELECT * FROM ports WHERE proto = ? AND host_port = ?');
     this.relay = opts.relay ?? false;
@@ -170,12 +183,15 @@ export class PortMapper {
     return [...(this.byContainer.get(containerId) ?? [])];
   }
 
-  /** Whether a binding's holder carries connections to the container (see reserve). IPv6 host addresses
-   *  always relay: connections to ::1 reach the holder of '::' or '::1' (the DNAT rules leave ::1 out,
-   *  as Docker's do, since IPv6 has no route_localnet), and all of them do when the container has no IPv6
-   *  address. Elsewhere DNAT takes the packets before the holder sees them. */
+  /** Whether a binding's holder carries connections to the container (see reserve). With the userland
+   *  proxy (the default), IPv6 host addresses always relay: connections to ::1 reach the holder of '::' or
+   *  '::1' (the DNAT rules leave ::1 out, as Docker's do, since IPv6 has no route_localnet), and all of them
+   *  do when the container has no IPv6 address. Elsewhere DNAT takes the packets before the holder sees
+   *  them. Without it (daemon.json "userland-proxy": false) nothing relays, as Docker then starts no
+   *  docker-proxy: the holders only keep their ports, ::1 is not reached, and with "iptables": false too no
+   *  published port is reached from outside. */
   private relays(b: FwPort): boolean {
-    return this.relay || v6(b.hostIp);
+    return this.userlandProxy && (this.relay || v6(b.hostIp));
   }
 
   /** The bindings the firewall's DNAT rules carry: IPv4 ones, and IPv6 ones to a container's IPv6 address
@@ -203,31 +219,34 @@ export class PortMapper {
         const lo = r ? Number(r[1]) : 0;
         const hi = r?.[2] ? Number(r[2]) : lo;
         if (hi < lo || hi > 65535) throw invalid(`invalid host port range: ${hp}`);
-        out.push({ proto, ctrPort: Number(m[1]), hostIp: b.HostIp && b.HostIp !== '0.0.0.0' ? b.HostIp : '', hostPort: lo, hostPortEnd: hi });
+        // An explicit 0.0.0.0 stays: Docker 28 publishes it on IPv4 alone, where no address means both.
+        out.push({ proto, ctrPort: Number(m[1]), hostIp: b.HostIp ?? '', hostPort: lo, hostPortEnd: hi });
       }
     }
     return out;
   }
 
-  /** Maps every port a container publishes to `ctrIp` (and, for IPv6 host addresses, to `ctrIp6` when the
-   *  container has one); all or nothing. A port published without a host address is published on '0.0.0.0'
-   *  and on '::' with the same port number, as Docker 28 does: '::' goes to the container's IPv6 address,
-   *  or, for a container with IPv4 only, is relayed to its IPv4 address (Docker's docker-proxy does that).
-   *  Where the host has no IPv6, or the userland proxy is off for an IPv4-only container, the '::' binding
-   *  is left out, without an error. */
-  async map(rec: ContainerRecord, ctrIp: string, ctrIp6?: string): Promise<void> {
+  /** Maps every port a container publishes, all or nothing. `ip4` is the IPv4 address of the container's
+   *  IPv4 gateway endpoint, `ip6` the IPv6 address of its IPv6 gateway endpoint (endpoints.ts gateways),
+   *  either absent when it has none: a container on IPv6-only networks has only `ip6`. A port published
+   *  without a host address is published on '0.0.0.0' and on '::' with the same port number, as Docker 28
+   *  does: '::' goes to `ip6`, or, for a container without IPv6, is relayed to `ip4` (Docker's docker-proxy
+   *  does that). An explicit 0.0.0.0 is IPv4's alone. Where the host has no IPv6, or the userland proxy is
+   *  off for a container without IPv6, the '::' binding is left out, without an error; so is every IPv4
+   *  binding of a container without IPv4. `prefer`: bindings held before (a remap), whose host ports a
+   *  port published without one keeps when it can. */
+  async map(rec: ContainerRecord, ip4: string | undefined, ip6: string | undefined, prefer: Binding[] = []): Promise<void> {
     const wanted = PortMapper.wanted(rec);
     this.budget.refresh();
     const hostV6 = await (this.v6 ??= v6Listenable());
+    // Host ports a remap may not hand to a port published without one: those asked for by number.
+    const used = new Set(wanted.filter((w) => w.hostPort !== 0 && w.hostPort === w.hostPortEnd).map((w) => `${w.proto}/${w.hostPort}`));
     try {
       for (const w of wanted) {
-        const targets = this.targets(rec, w, ctrIp, ctrIp6, hostV6);
+        const targets = this.targets(rec, w, ip4, ip6, hostV6, true);
         if (!targets.length) continue;
-        for (const b of await this.bindGroup(rec, w, targets)) {
-          this.db.prepare('INSERT INTO ports (container_id, proto, host_ip, host_port, ctr_ip, ctr_port) VALUES (?, ?, ?, ?, ?, ?)')
-            .run(b.containerId, b.proto, b.hostIp, b.hostPort, b.ctrIp, b.ctrPort);
-          // The copy by container follows the row (dropping it made the next read load every port again).
-          this.byContainer?.get(b.containerId)?.push(b) ?? this.byContainer?.set(b.containerId, [b]);
+        for (const b of await this.bindGroup(rec, w, targets, prefer, used)) {
+          this.insert(b);
         }
       }
     } catch (e) {
@@ -236,17 +255,63 @@ export class PortMapper {
     }
   }
 
-  /** The (host address, container address) pairs one wanted port is bound on, all with one host port. */
-  private targets(rec: ContainerRecord, w: Wanted, ctrIp: string, ctrIp6: string | undefined, hostV6: boolean): Array<{ hostIp: string; ctrIp: string }> {
-    if (w.hostIp && !v6(w.hostIp)) return [{ hostIp: w.hostIp, ctrIp }];
-    const out = w.hostIp ? [] : [{ hostIp: '', ctrIp }];
-    if (!w.hostIp && !hostV6) return out;
+  private insert(b: Binding): void {
+    this.db.prepare('INSERT INTO ports (container_id, proto, host_ip, host_port, ctr_ip, ctr_port) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(b.containerId, b.proto, b.hostIp, b.hostPort, b.ctrIp, b.ctrPort);
+    // The copy by container follows the row (dropping it made the next read load every port again).
+    this.byContainer?.get(b.containerId)?.push(b) ?? this.byContainer?.set(b.containerId, [b]);
+  }
+
+  /** What `map` would hold for these gateway addresses, host ports left out: (proto, container port, host
+   *  address, container address) keys. */
+  private async shape(rec: ContainerRecord, ip4: string | undefined, ip6: string | undefined): Promise<Set<string>> {
+    const hostV6 = await (this.v6 ??= v6Listenable());
+    const out = new Set<string>();
+    for (const w of PortMapper.wanted(rec)) {
+      for (const t of this.targets(rec, w, ip4, ip6, hostV6, false)) out.add(`${w.proto}/${w.ctrPort}/${t.hostIp}/${t.ctrIp}`);
+    }
+    return out;
+  }
+
+  /** Brings a running container's bindings in step with its gateway addresses (after a network connect or
+   *  disconnect changed them, or a restart changed "userland-proxy"): nothing happens when they already
+   *  match; else its ports are mapped again, each keeping its host port where it can (Docker gives new
+   *  random ones). When the new mapping fails, the bindings held before are held again and the error
+   *  thrown. Returns whether anything changed. */
+  async sync(rec: ContainerRecord, ip4: string | undefined, ip6: string | undefined): Promise<boolean> {
+    const old = this.ofContainer(rec.id);
+    const want = await this.shape(rec, ip4, ip6);
+    const have = new Set(old.map((b) => `${b.proto}/${b.ctrPort}/${b.hostIp}/${b.ctrIp}`));
+    if (want.size === have.size && [...want].every((k) => have.has(k))) return false;
+    this.unmap(rec.id);
+    try {
+      await this.map(rec, ip4, ip6, old);
+    } catch (e) {
+      this.budget.refresh();
+      for (const b of old) {
+        const h = await reserve(b, this.relays(b), this.budget).catch(() => undefined);
+        if (!h) continue;
+        this.holders.set(this.key(b), h);
+        this.insert(b);
+      }
+      throw e;
+    }
+    return true;
+  }
+
+  /** The (host address, container address) pairs one wanted port is bound on, all with one host port (see
+   *  map). `log`: say in the log what is left out for want of the userland proxy, as Docker does. */
+  private targets(rec: ContainerRecord, w: Wanted, ip4: string | undefined, ip6: string | undefined, hostV6: boolean, log: boolean): Array<{ hostIp: string; ctrIp: string }> {
+    const out: Array<{ hostIp: string; ctrIp: string }> = [];
+    const any = !w.hostIp;
+    if (ip4 && (any || !v6(w.hostIp))) out.push({ hostIp: any || w.hostIp === '0.0.0.0' ? '' : w.hostIp, ctrIp: ip4 });
+    if (any ? !hostV6 : !v6(w.hostIp)) return out;
     const hostIp6 = w.hostIp || '::';
-    if (ctrIp6) {
-      out.push({ hostIp: hostIp6, ctrIp: ctrIp6 });
-    } else if (this.userlandProxy) {
-      out.push({ hostIp: hostIp6, ctrIp });
-    } else if (w.hostIp) {
+    if (ip6) {
+      out.push({ hostIp: hostIp6, ctrIp: ip6 });
+    } else if (ip4 && this.userlandProxy) {
+      out.push({ hostIp: hostIp6, ctrIp: ip4 });
+    } else if (ip4 && !any && log) {
       // Docker says so in its log and starts the container: a later network of the container may have
       // IPv6, and the mapping would make sense there.
       this.log?.info({ id: rec.id, mapping: `[${w.hostIp}]:${w.hostPort}:${w.ctrPort}/${w.proto}` },
@@ -266,8 +331,20 @@ export class PortMapper {
   /** Holds one host port for every target of a wanted port (the port asked for, the first of a range free on
    *  all of them, or a random one free on all of them): '0.0.0.0' and '::' get the same number, as Docker
    *  allocates them, so that a client may use either address with the port it was told. */
-  private async bindGroup(rec: ContainerRecord, w: Wanted, targets: Array<{ hostIp: string; ctrIp: string }>): Promise<Binding[]> {
+  private async bindGroup(rec: ContainerRecord, w: Wanted, targets: Array<{ hostIp: string; ctrIp: string }>, prefer: Binding[], used: Set<string>): Promise<Binding[]> {
     const at = (port: number) => targets.map((t): Binding => ({ containerId: rec.id, proto: w.proto, hostIp: t.hostIp, hostPort: port, ctrIp: t.ctrIp, ctrPort: w.ctrPort }));
+    const take = (group: Binding[]) => { used.add(`${w.proto}/${group[0].hostPort}`); return group; };
+    // A remap: the host port this port had before (on one of these host addresses), if it was chosen
+    // (random or from a range) and no other port of this mapping took it again.
+    const before = w.hostPort === w.hostPortEnd && w.hostPort !== 0 ? undefined : prefer.find((b) => b.proto === w.proto && b.ctrPort === w.ctrPort &&
+      targets.some((t) => t.hostIp === b.hostIp) && !used.has(`${w.proto}/${b.hostPort}`) &&
+      (w.hostPort === 0 || (b.hostPort >= w.hostPort && b.hostPort <= w.hostPortEnd)));
+    if (before) {
+      try {
+        await this.hold(rec, at(before.hostPort), false);
+        return take(at(before.hostPort));
+      } catch { /* taken meanwhile: chosen again below */ }
+    }
     if (w.hostPort === 0) {
       // A port the kernel finds free on the first address, tried on the others; a few tries, since another
       // program may hold that number on '::' alone.
@@ -276,7 +353,7 @@ export class PortMapper {
         const group = at(await randomPort(w.proto, targets[0].hostIp));
         try {
           await this.hold(rec, group, false);
-          return group;
+          return take(group);
         } catch (e) {
           lastErr = e as Error;
         }
@@ -289,7 +366,7 @@ export class PortMapper {
       const group = at(port);
       try {
         await this.hold(rec, group, range);
-        return group;
+        return take(group);
       } catch (e) {
         lastErr = e as Error;
       }
@@ -334,7 +411,8 @@ export class PortMapper {
     return mine.length > 0;
   }
 
-  /** After a restart: hold the ports of containers still running again; drop the others. */
+  /** After a restart: hold the ports of containers still running again; drop the others. (The network's
+   *  sweep then brings each one in step with the configuration this berthd runs with: sync.) */
   async restore(running: (id: string) => boolean): Promise<void> {
     this.budget.refresh();
     for (const b of this.all()) {

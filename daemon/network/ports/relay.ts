@@ -1,6 +1,7 @@
 // The userland relay: berthd's own stand-in for Docker's docker-proxy. A held port whose packets no DNAT
 // rule takes (daemon.json "iptables": false, a port on [::1], an IPv6 host address published to a container
-// that has IPv4 only) carries TCP connections and UDP datagrams to the container itself.
+// that has IPv4 only) carries TCP connections and UDP datagrams to the container itself; with daemon.json
+// "userland-proxy": false nothing is relayed, as Docker then starts no docker-proxy (ports.ts).
 //
 // It runs inside berthd, where docker-proxy is a process per port: a client may not take berthd down with
 // it. So every relayed connection and UDP flow is counted against a share of berthd's open files (FdBudget),
@@ -11,6 +12,7 @@ import net from 'node:net';
 import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { pipeline } from 'node:stream';
+import type { RelaySocket } from '../../runtime/udp';
 
 /** Where a relay sends what it receives: the container's address and port. */
 export interface RelayTarget {
@@ -131,14 +133,17 @@ export const UDP_FLOW_IDLE_MS = 60_000;
 export const UDP_MAX_FLOWS = 1024;
 
 /** The UDP side: datagrams to the held port go on to the container from a socket per client; the
- *  container's answers come back from the held port to that client. */
+ *  container's answers come back from the held port to that client, from the host address the client sent
+ *  to (runtime/udp.ts: a socket on '::' would otherwise answer from the address the kernel picks, which a
+ *  client that sent to another address of the host does not take for an answer). A flow is one client
+ *  address and port and the host address it sent to. */
 export class UdpFlows {
   private readonly flows = new Map<string, { sock: dgram.Socket; timer: NodeJS.Timeout }>();
 
-  constructor(private readonly front: dgram.Socket, private readonly to: RelayTarget, private readonly budget: FdBudget) {}
+  constructor(private readonly front: RelaySocket, private readonly to: RelayTarget, private readonly budget: FdBudget) {}
 
-  forward(msg: Buffer, from: dgram.RemoteInfo): void {
-    const key = `${from.address}|${from.port}`;
+  forward(msg: Buffer, fromAddr: string, fromPort: number, toAddr: string): void {
+    const key = `${fromAddr}|${fromPort}|${toAddr}`;
     let f = this.flows.get(key);
     if (!f) {
       if (this.flows.size >= UDP_MAX_FLOWS || !this.budget.take(1)) return;
@@ -146,7 +151,7 @@ export class UdpFlows {
       sock.on('error', () => this.end(key));
       sock.on('message', (reply) => {
         this.touch(key);
-        try { this.front.send(reply, from.port, from.address); } catch { /* the port was unmapped meanwhile */ }
+        this.front.send(reply, fromAddr, fromPort, toAddr);
       });
       f = { sock, timer: setTimeout(() => this.end(key), UDP_FLOW_IDLE_MS) };
       f.timer.unref();
