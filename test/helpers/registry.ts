@@ -1,11 +1,13 @@
 // Debian's docker-registry on a free loopback port, for tests and benches: a config of its own under the
-// given directory, started and waited for; stop() kills it by its pid. Also the two small things every such
+// given directory, started and waited for; stop() kills it by its pid (and so does a signal that ends the
+// test process first, reaper.ts). Also the two small things every such
 // test needs: a free loopback port and waiting for an HTTP server to answer.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
+import { killChild, reapChild } from './reaper';
 
 /** A loopback port nobody listens on now (asked from the kernel, then let go). */
 export function freePort(): Promise<number> {
@@ -59,9 +61,8 @@ export async function startRegistry(dir: string, name = 'registry', htpasswd?: s
   const port = await freePort();
   const { config, root } = registryConfig(dir, name, port, htpasswd);
   const proc = spawn('docker-registry', ['serve', config], { stdio: 'ignore' });
-  const stop = () => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-  };
+  reapChild('docker-registry', proc);
+  const stop = () => killChild(proc);
   const base = `http://127.0.0.1:${port}`;
   try {
     await waitHttp(`${base}/v2/`);
