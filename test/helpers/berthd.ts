@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import { umount2 } from './cleanup';
+import { unmountUnder } from './cleanup';
 import { childGone, killChild, reapOnExit, sleepSync, waitDeadSync } from './reaper';
 
 export const REPO = path.resolve(__dirname, '..', '..', '..');
@@ -341,11 +341,7 @@ export function cleanupRoot(root: string, execRoot: string, cgroupParent: string
     };
     removeTree(dir, 0);
   }
-  // Unmount deepest first.
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
-    .map((l) => l.split(' ')[4]).filter((m) => m && (m === root || m.startsWith(root + '/')))
-    .sort((a, b) => b.length - a.length);
-  for (const m of mounts) umount2(m);
+  unmountUnder(root);
   // Network: with the processes gone and the namespace files unmounted the container ends of the veths
   // are gone; the host ends, the bridges and the nftables table go here.
   if (net) {

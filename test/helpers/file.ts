@@ -63,7 +63,8 @@ export function berthdForFile(o: FileBerthdOptions = {}): Berthd {
 }
 
 /** A temporary directory of a test file (or of a describe block: call it there), made now and removed in
- *  after(), or when the test process is ended before that (reaper.ts). Returns its path. */
+ *  after() with whatever the test mounted in it, or when the test process is ended before that
+ *  (reaper.ts). Returns its path. */
 export function scratchDir(prefix: string): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
   const reap = reapDir(dir);

@@ -12,6 +12,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
+import { unmountUnder } from './cleanup';
 
 export interface Reaped {
   /** Runs the clean-up now (once; later calls do nothing) and withdraws it. */
@@ -113,9 +114,13 @@ export function waitDeadSync(pid: number, ms = 3000): void {
   }
 }
 
-/** Removes a directory tree of the test's own when the process ends early (and nothing else). */
+/** Removes a directory tree of the test's own, with whatever the test mounted in it, when the process ends
+ *  early (and nothing else). */
 export function reapDir(dir: string): Reaped {
-  return reapOnExit(`directory ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
+  return reapOnExit(`directory ${dir}`, () => {
+    unmountUnder(dir);
+    rmSync(dir, { recursive: true, force: true });
+  });
 }
 
 /** `ip netns del` of a namespace the test made, when the process ends early. */
