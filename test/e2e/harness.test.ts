@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { cleanupRoot, runCmd, type TestNet } from '../helpers/berthd';
 import { waitFor } from '../helpers/clients';
+import { reapDir, reapOnExit } from '../helpers/reaper';
 
 const HELPERS = path.join(__dirname, '..', 'helpers');
 
@@ -110,6 +111,7 @@ async function sweep(m: Made): Promise<void> {
  *  removed, so that a failure leaves nothing behind either). */
 async function runAndEnd(args: string[], end: (runner: number) => void, readyWithinMs: number): Promise<{ made: Made; out: string; left: string[] }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-harness-'));
+  const dirReap = reapDir(dir);
   const state = path.join(dir, 'made.json');
   let made: Made | undefined;
   try {
@@ -121,6 +123,9 @@ async function runAndEnd(args: string[], end: (runner: number) => void, readyWit
     let out = '';
     runner.stdout!.on('data', (c) => { out += c; });
     runner.stderr!.on('data', (c) => { out += c; });
+    const stopRun = reapOnExit('the hanging node --test run', () => {
+      try { process.kill(-runner.pid!, 'SIGTERM'); } catch { /* gone */ }
+    });
     let ended: { code: number | null; signal: string | null } | undefined;
     runner.on('close', (code, signal) => { ended = { code, signal }; });
     try {
@@ -137,14 +142,22 @@ async function runAndEnd(args: string[], end: (runner: number) => void, readyWit
       assert.equal(existsSync(`${state}.after`), false, 'the file\'s after() hooks ran: the file did not end the way under test');
       return { made, out, left: await leftovers(made) };
     } finally {
-      if (runner.exitCode === null && runner.signalCode === null) process.kill(-runner.pid!, 'SIGKILL');
+      // A failure here (or this process being ended) must not leave the run hanging: SIGTERM lets the
+      // file clean up after itself, as under test; SIGKILL only if it does not end.
+      if (!ended) {
+        try { process.kill(-runner.pid!, 'SIGTERM'); } catch { /* gone */ }
+        await waitFor('node --test to end', () => ended, 60_000, 100).catch(() => {
+          try { process.kill(-runner.pid!, 'SIGKILL'); } catch { /* gone */ }
+        });
+      }
+      stopRun.dispose();
     }
   } finally {
     if (made) {
       const left = await leftovers(made);
       if (left.length) await sweep(made);
     }
-    rmSync(dir, { recursive: true, force: true });
+    dirReap.run();
   }
 }
 
