@@ -4,26 +4,26 @@
 // network is made as cri-dockerd's CNI plugin manager makes it: Debian's real `bridge` and `host-local`
 // plugins run with CNI_NETNS set to the sandbox's SandboxKey, their bridge and subnet private to this test,
 // the bridge's side in a network namespace of the test's own (the plugins set ip_forward where they run).
-import { test, before, after } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, rmdirSync, readdirSync, existsSync, statSync, readlinkSync, symlinkSync } from 'node:fs';
+import { mkdirSync, writeFileSync, readFileSync, rmdirSync, readdirSync, existsSync, statSync, readlinkSync, symlinkSync } from 'node:fs';
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
-import os from 'node:os';
 import path from 'node:path';
-import { berthdForFile } from '../helpers/file';
+import { berthdForFile, scratchDir } from '../helpers/file';
 import { api, waitFor, show } from '../helpers/clients';
 import { runCmd } from '../helpers/berthd';
 import { hijack } from '../helpers/hijack';
+import { TestNetns } from '../helpers/netns';
 import { startRegistry, type Registry } from '../helpers/registry';
+import { cgroupDir, filters, pinnedApi } from '../helpers/replay';
 
-const CNI_BIN = '/usr/lib/cni';
 // Docker's daemon.json as the Kubernetes docs suggest it for cri-dockerd (json-file, size-bounded), made
 // small here so that the pod's output rotates.
 const b = berthdForFile({ fixtures: ['busybox'], start: { daemonJson: { 'log-driver': 'json-file', 'log-opts': { 'max-size': '1k', 'max-file': '3' } } } });
 
-let work: string;
-let hostNs = '';
+// The host side of the pod network, as the node's root namespace would hold it.
+const hostNs = new TestNetns('berth-cri');
 let registry: Registry | undefined;
 const uid = `${randomBytes(4).toString('hex')}-${randomBytes(2).toString('hex')}-4000-8000-${randomBytes(6).toString('hex')}`;
 const POD = 'web-0';
@@ -34,33 +34,13 @@ const PAUSE = 'registry.k8s.io/pause:3.10';
 const capBnd = BigInt(`0x${/^CapBnd:\s+(\w+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]}`);
 const SANDBOX_OOM = (capBnd >> 24n) & 1n ? -998 : 998;
 
-before(() => {
-  work = mkdtempSync(path.join(os.tmpdir(), 'berth-cri-'));
-});
-
 after(async () => {
   registry?.stop();
-  if (hostNs) await runCmd('ip', ['netns', 'del', hostNs]);
-  if (work) rmSync(work, { recursive: true, force: true });
+  await hostNs.remove();
 });
+const work = scratchDir('berth-cri-');
 
-/** Go's filters.Args as the client sends them: {"key": {"value": true}}. */
-function filters(f: Record<string, string[]>): string {
-  const o: Record<string, Record<string, boolean>> = {};
-  for (const [k, vs] of Object.entries(f)) o[k] = Object.fromEntries(vs.map((v) => [v, true]));
-  return encodeURIComponent(JSON.stringify(o));
-}
-
-async function call(method: string, url: string, body?: object, headers?: Record<string, string>) {
-  const r = await api(b, method, `/v1.43${url}`, { body, headers, timeoutMs: 60000 });
-  return r;
-}
-
-async function json<T = any>(method: string, url: string, body?: object, want = [200, 201, 204]): Promise<T> { // eslint-disable-line @typescript-eslint/no-explicit-any
-  const r = await call(method, url, body);
-  assert.ok(want.includes(r.status), `${method} ${url}: ${r.status} ${r.body}`);
-  return (r.body ? r.json() : undefined) as T;
-}
+const { call, json } = pinnedApi(b, '1.43');
 
 /** The frames of a non-TTY logs/attach stream (stdcopy), joined per stream. */
 function demux(buf: Buffer): { out: string; err: string } {
@@ -75,23 +55,6 @@ function demux(buf: Buffer): { out: string; err: string } {
   return { out, err };
 }
 
-/** The cgroup directory of pid in a v1 hierarchy (or the v2 one), from /proc/<pid>/cgroup. */
-function cgroupDir(pid: number, controller: string): string {
-  for (const l of readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n')) {
-    const [, ctrls, p] = l.split(':');
-    if (ctrls.split(',').includes(controller)) return path.join('/sys/fs/cgroup', controller, p);
-    if (ctrls === '' && existsSync('/sys/fs/cgroup/cgroup.controllers')) return path.join('/sys/fs/cgroup', p);
-  }
-  throw new Error(`no ${controller} cgroup for ${pid}`);
-}
-
-function cni(command: 'ADD' | 'DEL', containerId: string, netnsPath: string, conf: object) {
-  return runCmd('nsenter', [`--net=/run/netns/${hostNs}`, path.join(CNI_BIN, 'bridge')], {
-    input: JSON.stringify(conf),
-    env: { ...process.env as Record<string, string>, CNI_COMMAND: command, CNI_CONTAINERID: containerId, CNI_NETNS: netnsPath, CNI_IFNAME: 'eth0', CNI_PATH: CNI_BIN },
-    timeoutMs: 30000,
-  });
-}
 
 test('cri-dockerd: start-up, image pull with X-Registry-Auth, a pod of two containers through to its removal', { timeout: 240000 }, async () => {
   // ---- start-up: NewDockerService and the version checks -------------------------------------------------
@@ -178,16 +141,10 @@ test('cri-dockerd: start-up, image pull with X-Registry-Auth, a pod of two conta
   assert.ok(cgroupDir(sbi.State.Pid, 'cpu').endsWith(`${cgroupParent}/${sid}`), cgroupDir(sbi.State.Pid, 'cpu'));
 
   // The CNI plugin manager's SetUpPod: bridge + host-local against the SandboxKey.
-  hostNs = `berth-cri-${b.net.slot}`;
-  assert.equal((await runCmd('ip', ['netns', 'add', hostNs])).code, 0);
+  await hostNs.make();
   const subnet = `10.222.${b.net.slot}`;
-  const conf = {
-    cniVersion: '1.0.0', name: `berth-cri-${b.net.slot}`, type: 'bridge', bridge: `cni-b${b.net.slot}`, isGateway: true, ipMasq: false,
-    ipam: { type: 'host-local', subnet: `${subnet}.0/24`, routes: [{ dst: '0.0.0.0/0' }], dataDir: path.join(work, 'ipam') },
-  };
-  const add = await cni('ADD', sid, key, conf);
-  assert.equal(add.code, 0, `CNI ADD: ${add.stdout}${add.stderr}`);
-  const podIp: string = JSON.parse(add.stdout).ips[0].address.split('/')[0];
+  const podNet = hostNs.cniBridge({ name: `berth-cri-${b.net.slot}`, bridge: `cni-b${b.net.slot}`, subnet: `${subnet}.0/24`, dataDir: path.join(work, 'ipam') });
+  const { ip: podIp } = await podNet.add(sid, key);
   assert.ok(podIp.startsWith(`${subnet}.`), podIp);
 
   // PodSandboxStatus: inspect, and the sandbox found by its labels.
@@ -301,8 +258,7 @@ test('cri-dockerd: start-up, image pull with X-Registry-Auth, a pod of two conta
   at.destroy();
 
   // ---- the pod from the host side of the CNI bridge, and port-forward by the sandbox's pid ---------------
-  const fromBridge = await runCmd('nsenter', [`--net=/run/netns/${hostNs}`, 'socat', '-', `TCP4:${podIp}:8080,connect-timeout=5`],
-    { input: 'GET / HTTP/1.0\r\n\r\n', timeoutMs: 20000 });
+  const fromBridge = await hostNs.run('socat', ['-', `TCP4:${podIp}:8080,connect-timeout=5`], 20000, 'GET / HTTP/1.0\r\n\r\n');
   assert.match(fromBridge.stdout, /^HTTP\/1\.[01] 200[^]*\r\n\r\npod-ok\n$/, `from the bridge side: ${show(fromBridge)}`);
   sbi = await json('GET', `/containers/${sid}/json`);
   assert.equal(sbi.State.Running, true);
@@ -348,8 +304,7 @@ test('cri-dockerd: start-up, image pull with X-Registry-Auth, a pod of two conta
   await json('POST', `/containers/${web.Id}/stop?t=30`, undefined, [204]);
   await json('POST', `/containers/${side.Id}/stop?t=2`, undefined, [204]);
   sbi = await json('GET', `/containers/${sid}/json`);
-  const del = await cni('DEL', sid, `/proc/${sbi.State.Pid}/ns/net`, conf);
-  assert.equal(del.code, 0, `CNI DEL: ${del.stderr}`);
+  await podNet.del(sid, `/proc/${sbi.State.Pid}/ns/net`);
   const t0 = Date.now();
   await json('POST', `/containers/${sid}/stop?t=10`, undefined, [204]);
   assert.ok(Date.now() - t0 < 8000, 'the pause stand-in ends on SIGTERM');

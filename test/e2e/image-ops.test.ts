@@ -1,7 +1,7 @@
 // The docker CLI 28.2.2 against a real berthd for save, import, export, commit, diff, history, images
 // filters, image prune and system df, plus hostile imports. Every berthd is destroyed in after(), also when
 // a test fails.
-import { describe, test, before, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, readdirSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -9,7 +9,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { FIXTURES, type Berthd } from '../helpers/berthd';
-import { berthdForFile } from '../helpers/file';
+import { berthdForFile, scratchDir } from '../helpers/file';
 import { api, dockerOk, dockerFails, show } from '../helpers/clients';
 import { packTar } from '../fixtures/tar';
 import { readTar, drain } from '../../daemon/storage/layers/apply';
@@ -61,13 +61,7 @@ const leftovers = (b: Berthd) => readdirSync(path.join(b.dataRoot, 'overlay2')).
 
 describe('image operations through the docker CLI', () => {
   const b = berthdForFile({ fixtures: ['busybox', 'layered'] });
-  let scratch: string;
-  before(() => {
-    scratch = mkdtempSync(path.join(os.tmpdir(), 'berth-image-ops-'));
-  });
-  after(() => {
-    if (scratch) rmSync(scratch, { recursive: true, force: true });
-  });
+  const scratch = scratchDir('berth-image-ops-');
 
   test('docker save → rmi → load keeps ids, tags and history; both layouts are in the archive', async () => {
     const hist = async (ref: string) => ok(b, 'history', '--no-trunc', '--format', '{{.ID}}|{{.CreatedBy}}|{{.Size}}|{{.Comment}}', ref);

@@ -3,16 +3,15 @@
 // load leaves behind (nothing). The error cases in detail are in test/unit/images.test.ts; here each path
 // is driven once through the CLI.
 // Every berthd is destroyed in after()/finally, also when a test fails.
-import { describe, test, before, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, readdirSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { readFileSync, writeFileSync, readdirSync, existsSync, statSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import os from 'node:os';
 import path from 'node:path';
 import { startBerthd, FIXTURES, DOCKER, type Berthd } from '../helpers/berthd';
-import { berthdForFile } from '../helpers/file';
+import { berthdForFile, scratchDir } from '../helpers/file';
 import { packTar } from '../fixtures/tar';
 import { show, dockerOk, dockerFails } from '../helpers/clients';
 
@@ -45,13 +44,7 @@ const short = (id: string) => id.slice(7, 19);
 
 describe('images through the docker CLI', () => {
   const b = berthdForFile();
-  let scratch: string;
-  before(() => {
-    scratch = mkdtempSync(path.join(os.tmpdir(), 'berth-images-e2e-'));
-  });
-  after(() => {
-    if (scratch) rmSync(scratch, { recursive: true, force: true });
-  });
+  const scratch = scratchDir('berth-images-e2e-');
 
   test('docker load: docker-save archive, OCI layout, gzip, stdin', async () => {
     assert.equal(await ok(b, 'load', '-i', fixture('busybox.tar')), 'Loaded image: busybox:latest\n');

@@ -35,14 +35,8 @@ const inNs = ns.run;
 /** The end of berthd's log, for a failure's message. */
 const logTail = () => { try { return readFileSync(path.join(b.root, 'berthd.log'), 'utf8').slice(-3000); } catch { return ''; } };
 
-/** An HTTP GET from inside berthd's namespace (node's client: it speaks IPv6 literals). */
-async function getInNs(url: string): Promise<string> {
-  const js = `require('http').get(${JSON.stringify(url)}, { timeout: 4000 }, (r) => { let d = ''; r.on('data', (c) => d += c); r.on('end', () => process.stdout.write(d)); })` +
-    `.on('timeout', function () { this.destroy(new Error('timeout')); }).on('error', (e) => { console.error(e.message); process.exit(1); });`;
-  const r = await inNs(process.execPath, ['-e', js]);
-  if (r.code !== 0) throw new Error(`GET ${url}: ${show(r)}\n--- berthd.log\n${logTail()}`);
-  return r.stdout;
-}
+/** An HTTP GET from inside berthd's namespace; a failure shows the end of berthd's log. */
+const getInNs = (url: string) => ns.httpGet(url, () => `\n--- berthd.log\n${logTail()}`);
 
 const HTTPD = ['sh', '-c', 'mkdir -p /www && echo "hello from $(hostname)" > /www/index.html && exec httpd -f -p 80 -h /www'];
 

@@ -5,16 +5,15 @@
 // recursively read-only bind, docker cp and exec; berthd says at start what it does instead. The same
 // checks pass with no filter. A descriptor berthd inherits without close-on-exec must reach no container,
 // whether close_range or the /proc/self/fd walk keeps it out.
-import { describe, test, before, after } from 'node:test';
+import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { berthdForFile } from '../helpers/file';
+import { berthdForFile, scratchDir } from '../helpers/file';
 import { REPO, type Berthd } from '../helpers/berthd';
 import { dockerOk, dockerFails } from '../helpers/clients';
-import { umount2 } from '../helpers/cleanup';
 
 const ENOSYS_EXEC = path.join(REPO, 'build', 'enosys-exec');
 // Everything berth (or glibc, or libuv) would use from a kernel newer than 5.2: the new mount API,
@@ -26,10 +25,10 @@ const NEWER_CALLS = [
 // Opened by the launcher without close-on-exec: berthd and its shims inherit it; containers must not.
 const LEAKED_FD = '47';
 
-let work: string;
+// Unmounted and removed by scratchDir, also when the test process is ended first.
+const work = scratchDir('berth-kfb-');
 let roDir: string;
 before(() => {
-  work = mkdtempSync(path.join(os.tmpdir(), 'berth-kfb-'));
   // A bind source with a submount: a read-only bind must make the submount read-only too (rro, through
   // mount_setattr or, without it, a remount per submount).
   roDir = path.join(work, 'ro');
@@ -37,11 +36,6 @@ before(() => {
   writeFileSync(path.join(roDir, 'top.txt'), 'top\n');
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'berth-kfb', path.join(roDir, 'sub')]);
   writeFileSync(path.join(roDir, 'sub', 'inner.txt'), 'inner\n');
-});
-after(() => {
-  if (!work) return;
-  if (existsSync(path.join(roDir, 'sub'))) umount2(path.join(roDir, 'sub'));
-  rmSync(work, { recursive: true, force: true });
 });
 
 function berthdLog(b: Berthd): string {

@@ -3,36 +3,26 @@
 // read-only binds that are read-only all the way down (and the bind-recursive options that change it),
 // volume subpaths, image mounts, healthcheck start intervals, and a client's healthcheck settings over
 // the image's; annotations kept, given to the runtime and listed from API 1.46.
-import { describe, test, before, after } from 'node:test';
+import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { berthdForFile } from '../helpers/file';
+import { berthdForFile, scratchDir } from '../helpers/file';
 import { api, dockerCli, waitFor } from '../helpers/clients';
 
 const b = berthdForFile({ fixtures: ['busybox'] });
 const { ok, fails } = dockerCli(() => b, { trim: true });
 // A host directory with a tmpfs mounted inside it: the submount a recursive bind carries along.
-let host = '';
-let sub = '';
+// Unmounted and removed by scratchDir, also when the test process is ended first.
+const host = scratchDir('berth-rro-');
+const sub = path.join(host, 'sub');
 
 before(() => {
-  host = mkdtempSync(path.join(os.tmpdir(), 'berth-rro-'));
-  sub = path.join(host, 'sub');
   mkdirSync(sub);
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'berth-rro-test', sub]);
   writeFileSync(path.join(sub, 'seen'), 'x');
-});
-
-after(async () => {
-  if (sub) {
-    try {
-      execFileSync('umount', [sub]);
-    } catch { /* not mounted */ }
-  }
-  if (host) rmSync(host, { recursive: true, force: true });
 });
 
 /** Whether the container could create a file in the submount (and in the bind's top directory). */

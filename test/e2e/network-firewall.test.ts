@@ -49,14 +49,8 @@ function elements(listing: string): Map<string, string[]> {
 /** Every rule, chain, map and set of the table with its handle: unchanged handles mean nothing was replaced. */
 const handles = (listing: string) => listing.split('\n').filter((l) => l.includes('# handle')).map((l) => l.trim()).sort();
 
-/** An HTTP GET from inside berthd's namespace. */
-async function getInNs(url: string): Promise<string> {
-  const js = `require('http').get(${JSON.stringify(url)}, { timeout: 4000 }, (r) => { let d = ''; r.on('data', (c) => d += c); r.on('end', () => process.stdout.write(d)); })` +
-    `.on('timeout', function () { this.destroy(new Error('timeout')); }).on('error', (e) => { console.error(e.message); process.exit(1); });`;
-  const r = await inNs(process.execPath, ['-e', js]);
-  if (r.code !== 0) throw new Error(`GET ${url}: ${show(r)}\n--- berthd.log\n${logTail()}`);
-  return r.stdout;
-}
+/** An HTTP GET from inside berthd's namespace; a failure shows the end of berthd's log. */
+const getInNs = (url: string) => ns.httpGet(url, () => `\n--- berthd.log\n${logTail()}`);
 
 const HTTPD = ['busybox', 'sh', '-c', 'mkdir -p /www && echo "hello from $(hostname)" > /www/index.html && exec httpd -f -p 80 -h /www'];
 const answers = async (port: number, name: string) => {

@@ -6,54 +6,29 @@
 // call with the fields it sets and reads back). A second test replays group networking (`network { mode =
 // "bridge" }`): the pause container `nomad_init_<alloc>` with NetworkMode none, whose SandboxKey the Nomad
 // client hands to its CNI bridge plugin, and a task joining it with container:<pause id>.
-import { test, before, after } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync, existsSync, readlinkSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, existsSync, readlinkSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
-import { berthdForFile } from '../helpers/file';
-import { api, waitFor, httpGet, show } from '../helpers/clients';
-import { FIXTURES, runCmd } from '../helpers/berthd';
+import { berthdForFile, scratchDir } from '../helpers/file';
+import { waitFor, httpGet } from '../helpers/clients';
+import { FIXTURES } from '../helpers/berthd';
 import { hijack } from '../helpers/hijack';
+import { TestNetns } from '../helpers/netns';
 import { freePort } from '../helpers/registry';
+import { cgroupDir, filters, pinnedApi } from '../helpers/replay';
 
 const b = berthdForFile({ fixtures: [] });
-let work: string;
-let hostNs = '';
+// The client node's side of the group network (its CNI bridge), as the node's root namespace would hold it.
+const hostNs = new TestNetns('berth-nomad');
+after(() => hostNs.remove());
+const work = scratchDir('berth-nomad-');
 const allocId = randomUUID();
 const NAME = `web-${allocId}`;
 
-before(() => {
-  work = mkdtempSync(path.join(os.tmpdir(), 'berth-nomad-'));
-});
-after(async () => {
-  if (hostNs) await runCmd('ip', ['netns', 'del', hostNs]);
-  if (work) rmSync(work, { recursive: true, force: true });
-});
-
-async function call(method: string, url: string, body?: object | Buffer, headers?: Record<string, string>) {
-  return api(b, method, `/v1.44${url}`, { body, headers, timeoutMs: 60000 });
-}
-async function json<T = any>(method: string, url: string, body?: object | Buffer, want = [200, 201, 204]): Promise<T> { // eslint-disable-line @typescript-eslint/no-explicit-any
-  const r = await call(method, url, body);
-  assert.ok(want.includes(r.status), `${method} ${url}: ${r.status} ${r.body}`);
-  return (r.body ? r.json() : undefined) as T;
-}
-function filters(f: Record<string, string[]>): string {
-  const o: Record<string, Record<string, boolean>> = {};
-  for (const [k, vs] of Object.entries(f)) o[k] = Object.fromEntries(vs.map((v) => [v, true]));
-  return encodeURIComponent(JSON.stringify(o));
-}
-function cgroupDir(pid: number, controller: string): string {
-  for (const l of readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n')) {
-    const [, ctrls, p] = l.split(':');
-    if (ctrls.split(',').includes(controller)) return path.join('/sys/fs/cgroup', controller, p);
-    if (ctrls === '' && existsSync('/sys/fs/cgroup/cgroup.controllers')) return path.join('/sys/fs/cgroup', p);
-  }
-  throw new Error(`no ${controller} cgroup for ${pid}`);
-}
+const { call, json } = pinnedApi(b, '1.44');
 const v2 = () => existsSync('/sys/fs/cgroup/cgroup.controllers');
 
 test('nomad docker driver: fingerprint, load, create, start, stats, exec, logs, signal, stop, restart by name, destroy', { timeout: 180000 }, async () => {
@@ -279,18 +254,9 @@ test('nomad group network: the nomad_init_ pause container, CNI on its SandboxKe
   assert.ok(found.some((c: { Id: string; Names: string[] }) => c.Id === pause.Id && c.Names[0].startsWith('/nomad_init_')));
 
   // The client's network hook: its CNI bridge plugin against the spec's Path.
-  hostNs = `berth-nomad-${b.net.slot}`;
-  assert.equal((await runCmd('ip', ['netns', 'add', hostNs])).code, 0);
-  const conf = {
-    cniVersion: '1.0.0', name: `nomad-${b.net.slot}`, type: 'bridge', bridge: `nmd-b${b.net.slot}`, isGateway: true, ipMasq: false,
-    ipam: { type: 'host-local', subnet: `10.223.${b.net.slot}.0/24`, routes: [{ dst: '0.0.0.0/0' }], dataDir: path.join(work, 'ipam') },
-  };
-  const cni = (command: string) => runCmd('nsenter', [`--net=/run/netns/${hostNs}`, '/usr/lib/cni/bridge'], {
-    input: JSON.stringify(conf), env: { CNI_COMMAND: command, CNI_CONTAINERID: pause.Id, CNI_NETNS: key, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' },
-  });
-  const add = await cni('ADD');
-  assert.equal(add.code, 0, show(add));
-  const ip: string = JSON.parse(add.stdout).ips[0].address.split('/')[0];
+  await hostNs.make();
+  const groupNet = hostNs.cniBridge({ name: `nomad-${b.net.slot}`, bridge: `nmd-b${b.net.slot}`, subnet: `10.223.${b.net.slot}.0/24`, dataDir: path.join(work, 'ipam') });
+  const { ip } = await groupNet.add(pause.Id, key);
 
   // The task: NetworkMode container:<pause id> from the isolation spec's label.
   const task = await json('POST', `/containers/create?name=api-${alloc}`, {
@@ -302,7 +268,7 @@ test('nomad group network: the nomad_init_ pause container, CNI on its SandboxKe
   const ti = await json('GET', `/containers/${task.Id}/json`);
   assert.equal(readlinkSync(`/proc/${ti.State.Pid}/ns/net`), readlinkSync(`/proc/${pi.State.Pid}/ns/net`));
   const got = await waitFor('the task answering on the group network', async () => {
-    const r = await runCmd('nsenter', [`--net=/run/netns/${hostNs}`, 'socat', '-', `TCP4:${ip}:9090,connect-timeout=3`], { input: 'GET / HTTP/1.0\r\n\r\n', timeoutMs: 10000 });
+    const r = await hostNs.run('socat', ['-', `TCP4:${ip}:9090,connect-timeout=3`], 10000, 'GET / HTTP/1.0\r\n\r\n');
     return /group-ok/.test(r.stdout) ? r.stdout : undefined;
   }, 15000, 200);
   assert.match(got, /^HTTP\/1\.[01] 200/);
@@ -310,8 +276,7 @@ test('nomad group network: the nomad_init_ pause container, CNI on its SandboxKe
   // StopTask, DestroyTask, then the hook's CNI DEL and DestroyNetwork (stop t=1, remove forced).
   await json('POST', `/containers/${task.Id}/stop?t=5`, undefined, [204]);
   await json('DELETE', `/containers/${task.Id}?force=1`, undefined, [204]);
-  const del = await cni('DEL');
-  assert.equal(del.code, 0, show(del));
+  await groupNet.del(pause.Id, key);
   await json('POST', `/containers/${pause.Id}/stop?t=1`, undefined, [204]);
   assert.equal(existsSync(key), false, 'the namespace file goes with the pause container');
   await json('DELETE', `/containers/${pause.Id}?force=1`, undefined, [204]);

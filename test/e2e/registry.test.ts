@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync, existsSync, readdirSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -16,7 +15,7 @@ import { FIXTURES, runCmd, type Berthd } from '../helpers/berthd';
 import { berthdForFile } from '../helpers/file';
 import { api, dockerCli, show } from '../helpers/clients';
 import { packTar } from '../fixtures/tar';
-import { forwardToRegistry, startRegistry, type Registry } from '../helpers/registry';
+import { forwardToRegistry, listenOwnPort, startRegistry, type Registry } from '../helpers/registry';
 
 const IDS: { busybox: string; layered: string } = JSON.parse(readFileSync(path.join(FIXTURES, 'ids.json'), 'utf8'));
 const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -34,8 +33,9 @@ class Proxy {
   constructor(private readonly upstream: number, private readonly token: boolean) {}
   async start(): Promise<void> {
     this.server = http.createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', () => r()));
-    this.port = (this.server.address() as net.AddressInfo).port;
+    // Not a port of the kernel's ephemeral range: another test daemon's DNAT rule for a port it published
+    // there, left while its container runs, would take this proxy's connections (listenOwnPort says why).
+    this.port = await listenOwnPort(this.server);
   }
   holdBlob(digest: string): void {
     this.stall = digest;

@@ -1,12 +1,14 @@
 // Starts a real berthd on a temporary socket, data root and exec root, and removes everything it made
-// (shims, mounts, cgroups, files) when stopped — also after a failed test.
+// (shims, mounts, cgroups, files) when stopped — also after a failed test, and when the test process is
+// ended by a signal before its after() hooks run (reaper.ts).
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync, rmdirSync, statSync, openSync, closeSync, unlinkSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import { umount2 } from './cleanup';
+import { unmountUnder } from './cleanup';
+import { childGone, killChild, reapOnExit, sleepSync, waitDeadSync } from './reaper';
 
 export const REPO = path.resolve(__dirname, '..', '..', '..');
 export const FIXTURES = path.join(REPO, 'build', 'fixtures');
@@ -39,12 +41,6 @@ export interface Berthd {
   destroy(): Promise<void>;
 }
 
-/** A process that was killed by a signal has exitCode null and signalCode set: it is gone all the same,
- *  and no further 'exit' event will come. */
-function isGone(p: ChildProcess): boolean {
-  return p.exitCode !== null || p.signalCode !== null;
-}
-
 // `logOffset`: where this start's output begins in the (appended) log, so that a restart after kill -9
 // (which leaves the old socket file and the old "berthd ready" line behind) waits for the new daemon.
 // BERTH_TEST_START_MS: slower machines (test/vm's emulated guests) give berthd longer to come up.
@@ -53,7 +49,7 @@ function waitForSocket(sock: string, proc: ChildProcess, logFile: string, logOff
   const fresh = () => readFileSync(logFile).subarray(logOffset).toString('utf8');
   return new Promise((resolve, reject) => {
     const tick = () => {
-      if (isGone(proc)) {
+      if (childGone(proc)) {
         reject(new Error(`berthd exited with ${proc.exitCode ?? proc.signalCode}: ${fresh().slice(-2000)}`));
         return;
       }
@@ -233,18 +229,28 @@ export async function startBerthd(opts: StartOptions = {}): Promise<Berthd> {
   const logFile = path.join(root, 'berthd.log');
   mkdirSync(dataRoot, { recursive: true });
 
+  // Until destroy() has run: a signal or exit of the test process kills this berthd (by the child it
+  // spawned) and removes its roots, shims, cgroups and network.
+  const reap = reapOnExit(`berthd in ${root}`, () => {
+    if (b.proc) {
+      killChild(b.proc);
+      if (b.proc.pid !== undefined && !childGone(b.proc)) waitDeadSync(b.proc.pid);
+    }
+    cleanupRoot(root, execRoot, cgroupParent, hostNet);
+  });
+
   const b: Berthd = {
     root, sock, host: `unix://${sock}`, dataRoot, execRoot, cgroupParent, net,
     proc: undefined as unknown as ChildProcess,
     docker: (args, o = {}) => runCmd(DOCKER, args, { ...o, env: { DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: path.join(root, 'docker-config'), ...o.env } }),
     async stop() {
-      if (isGone(b.proc)) return;
+      if (childGone(b.proc)) return;
       const exited = new Promise((r) => b.proc.once('exit', r));
       b.proc.kill('SIGTERM');
       await exited;
     },
     async kill9() {
-      if (isGone(b.proc)) return;
+      if (childGone(b.proc)) return;
       const exited = new Promise((r) => b.proc.once('exit', r));
       b.proc.kill('SIGKILL');
       await exited;
@@ -254,7 +260,7 @@ export async function startBerthd(opts: StartOptions = {}): Promise<Berthd> {
     },
     async destroy() {
       await b.kill9().catch(() => {});
-      await cleanupRoot(root, execRoot, cgroupParent, hostNet);
+      reap.run();
     },
   };
 
@@ -284,15 +290,15 @@ export async function startBerthd(opts: StartOptions = {}): Promise<Berthd> {
   } catch (e) {
     // A berthd still starting when the wait gave up would keep the test process (and node --test) alive.
     await b.kill9().catch(() => {});
-    await cleanupRoot(root, execRoot, cgroupParent, hostNet);
+    reap.run();
     throw e;
   }
   return b;
 }
 
 /** Kills the shims and containers this instance started (by the pids it recorded), unmounts everything
- *  under its root, removes its cgroups and its files. */
-export async function cleanupRoot(root: string, execRoot: string, cgroupParent: string, net?: TestNet): Promise<void> {
+ *  under its root, removes its cgroups and its files. Synchronous: it also runs from a signal handler. */
+export function cleanupRoot(root: string, execRoot: string, cgroupParent: string, net?: TestNet): void {
   const ctrDir = path.join(execRoot, 'containers');
   if (existsSync(ctrDir)) {
     for (const id of readdirSync(ctrDir)) {
@@ -321,25 +327,21 @@ export async function cleanupRoot(root: string, execRoot: string, cgroupParent: 
     const dir = path.join(hier, cgroupParent);
     if (!existsSync(dir)) continue;
     // Deepest first: containers given a CgroupParent under ours (pods: kubepods/burstable/pod<uid>/<id>).
-    const removeTree = async (d: string, depth: number): Promise<void> => {
+    const removeTree = (d: string, depth: number): void => {
       if (depth > 8) return;
-      for (const sub of readdirSync(d, { withFileTypes: true })) if (sub.isDirectory()) await removeTree(path.join(d, sub.name), depth + 1);
+      for (const sub of readdirSync(d, { withFileTypes: true })) if (sub.isDirectory()) removeTree(path.join(d, sub.name), depth + 1);
       for (let i = 0; i < 50; i++) {
         let pids: string[] = [];
         try { pids = readFileSync(path.join(d, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean); } catch { break; }
         if (pids.length === 0) break;
         for (const p of pids) { try { process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ } }
-        await new Promise((r) => setTimeout(r, 20));
+        sleepSync(20);
       }
       try { rmdirSync(d); } catch { /* busy or gone */ }
     };
-    await removeTree(dir, 0);
+    removeTree(dir, 0);
   }
-  // Unmount deepest first.
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
-    .map((l) => l.split(' ')[4]).filter((m) => m && (m === root || m.startsWith(root + '/')))
-    .sort((a, b) => b.length - a.length);
-  for (const m of mounts) umount2(m);
+  unmountUnder(root);
   // Network: with the processes gone and the namespace files unmounted the container ends of the veths
   // are gone; the host ends, the bridges and the nftables table go here.
   if (net) {

@@ -10,10 +10,10 @@
 // there (as it is on a host where Docker runs) and is loaded with modprobe when it is not, which is the
 // one change this fixture may make outside its namespaces (built in here, so there is nothing to load).
 // Its per-namespace switch bridge-nf-call-iptables is set inside the host namespace.
-import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { runCmd, type RunResult } from './berthd';
+import { TestNetns } from './netns';
 
 export const OUTSIDE = { host: '198.51.100.1', peer: '198.51.100.2', prefix: 24 };
 
@@ -50,52 +50,33 @@ async function ensureBrNetfilter(): Promise<void> {
 export async function makeDockerHost(opts: { iptables?: 'nft' | 'legacy' } = {}): Promise<DockerHost> {
   const backend = opts.iptables ?? 'nft';
   const tool = backend === 'nft' ? 'iptables-nft' : 'iptables-legacy';
-  const id = randomBytes(3).toString('hex');
-  const name = `berth-dh-${id}`;
-  const peerName = `berth-dhp-${id}`;
-  const file = `/run/netns/${name}`;
-  const peerFile = `/run/netns/${peerName}`;
-  const children: ChildProcess[] = [];
-  const inNs = (f: string) => (cmd: string, args: string[], timeoutMs = 30000) => runCmd('nsenter', [`--net=${f}`, '--', cmd, ...args], { timeoutMs });
-  const exec = inNs(file);
-  const peerExec = inNs(peerFile);
+  const host = new TestNetns('berth-dh');
+  const peer = new TestNetns('berth-dhp');
+  const exec = (cmd: string, args: string[], timeoutMs = 30000) => host.run(cmd, args, timeoutMs);
+  const peerExec = (cmd: string, args: string[], timeoutMs = 30000) => peer.run(cmd, args, timeoutMs);
   const dh: DockerHost = {
-    name, file, peerName, peerFile, iptables: backend, exec, peerExec,
-    peerSpawn(cmd, args) {
-      const c = spawn('nsenter', [`--net=${peerFile}`, '--', cmd, ...args], { stdio: 'ignore' });
-      children.push(c);
-      return c;
-    },
+    name: host.name, file: host.file, peerName: peer.name, peerFile: peer.file, iptables: backend, exec, peerExec,
+    peerSpawn: (cmd, args) => peer.spawn(cmd, args),
     iptablesCmd: (args) => exec(tool, ['-w', '10', ...args]),
+    // Deleting the namespaces takes their devices, addresses, routes and firewall tables with them (and
+    // berthd's bridge locks of the host namespace, daemon/lib/instance-lock.ts).
     async destroy() {
-      for (const c of children) {
-        if (c.exitCode === null && c.signalCode === null) {
-          const gone = new Promise((r) => c.once('exit', r));
-          c.kill('SIGKILL');
-          await gone;
-        }
-      }
-      // berthd's bridge locks of that namespace (daemon/lib/instance-lock.ts), named by its inode.
-      try { rmSync(`/run/lock/berth/netns-${statSync(file).ino}`, { recursive: true, force: true }); } catch { /* never made */ }
-      // Deleting the namespaces takes their devices, addresses, routes and firewall tables with them.
-      await runCmd('ip', ['netns', 'del', name]);
-      await runCmd('ip', ['netns', 'del', peerName]);
+      await peer.remove();
+      await host.remove();
     },
   };
   try {
     await ensureBrNetfilter();
-    await must(runCmd('ip', ['netns', 'add', name]), 'netns add');
-    await must(runCmd('ip', ['netns', 'add', peerName]), 'netns add peer');
-    const ip = (args: string[]) => must(exec('ip', args), `ip ${args.join(' ')}`);
-    const pip = (args: string[]) => must(peerExec('ip', args), `peer ip ${args.join(' ')}`);
-    await ip(['link', 'set', 'lo', 'up']);
-    await pip(['link', 'set', 'lo', 'up']);
+    await host.make();
+    await peer.make();
+    const ip = (args: string[]) => host.must('ip', args);
+    const pip = (args: string[]) => peer.must('ip', args);
     // docker0 as dockerd leaves it: up, 172.17.0.1/16, no ports (its route stays, flagged linkdown).
     await ip(['link', 'add', 'docker0', 'type', 'bridge']);
     await ip(['addr', 'add', '172.17.0.1/16', 'dev', 'docker0']);
     await ip(['link', 'set', 'docker0', 'up']);
     // The outside link to the other host.
-    await ip(['link', 'add', 'out0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', peerName]);
+    await ip(['link', 'add', 'out0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', peer.name]);
     await ip(['addr', 'add', `${OUTSIDE.host}/${OUTSIDE.prefix}`, 'dev', 'out0']);
     await ip(['link', 'set', 'out0', 'up']);
     await pip(['addr', 'add', `${OUTSIDE.peer}/${OUTSIDE.prefix}`, 'dev', 'eth0']);
@@ -141,7 +122,7 @@ export async function makeDockerHost(opts: { iptables?: 'nft' | 'legacy' } = {})
       'COMMIT',
       '',
     ].join('\n');
-    const restore = await runCmd('nsenter', [`--net=${file}`, '--', `${tool}-restore`, '-w', '10'], { input: rules });
+    const restore = await host.run(`${tool}-restore`, ['-w', '10'], 30000, rules);
     if (restore.code !== 0) throw new Error(`${tool}-restore: ${restore.stderr}`);
     return dh;
   } catch (e) {

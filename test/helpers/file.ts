@@ -4,8 +4,12 @@
 // block, but Node 20 starts a file's top-level before() hooks at once without waiting for earlier ones:
 // what must follow the start at the top level goes into `setup`.
 import { before, after } from 'node:test';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { startBerthd, type Berthd, type StartOptions } from './berthd';
 import { loadFixtures } from './clients';
+import { reapDir } from './reaper';
 
 export interface FileBerthdOptions {
   /** Options for startBerthd; a function is called in before(), for options known only then: it may make
@@ -56,4 +60,14 @@ export function berthdForFile(o: FileBerthdOptions = {}): Berthd {
     restart: () => get().restart(),
     destroy: () => get().destroy(),
   };
+}
+
+/** A temporary directory of a test file (or of a describe block: call it there), made now and removed in
+ *  after() with whatever the test mounted in it, or when the test process is ended before that
+ *  (reaper.ts). Returns its path. */
+export function scratchDir(prefix: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  const reap = reapDir(dir);
+  after(() => reap.run());
+  return dir;
 }

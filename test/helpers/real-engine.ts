@@ -1,7 +1,8 @@
 // A ContainerService on the real runtime (berth-shim, overlay mounts, cgroups under a parent of its own)
 // and the real host, with the other services faked in memory (test/fakes/services.ts): the runtime
 // contract (test/fakes/contract.ts) runs on it. Its image is a busybox root made from /bin/busybox.
-// close() kills, unmounts and removes everything it made (cleanupRoot), also after a failed test.
+// close() kills, unmounts and removes everything it made (cleanupRoot), also after a failed test; a signal
+// that ends the test process first does the same (reaper.ts).
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -17,6 +18,7 @@ import { hostTools } from '../../daemon/runtime/host-tools';
 import { FakeImages, FakeNetworks, FakeVolumes, RecordingEvents, ScriptedProbe } from '../fakes/services';
 import type { ContractEngine, Program } from '../fakes/contract';
 import { cleanupRoot } from './berthd';
+import { reapOnExit } from './reaper';
 
 const REPO = path.resolve(__dirname, '..', '..', '..');
 
@@ -49,6 +51,7 @@ export async function realEngine(): Promise<ContractEngine> {
     cgroupParent, logDriver: 'json-file', logOpts: {},
     defaultCgroupnsMode: 'private', defaultIpcMode: 'private', defaultShmSize: 64 * 1024 * 1024, defaultUlimits: [],
   };
+  const reap = reapOnExit(`contract engine in ${root}`, () => cleanupRoot(root, config.execRoot, cgroupParent));
   const db = openDb(path.join(root, 'state.db'));
   const log = pino({ level: 'silent' });
   const runtime = new Runtime({ cgroupDriver: 'cgroupfs', cgroupParent });
@@ -100,7 +103,7 @@ export async function realEngine(): Promise<ContractEngine> {
       for (const l of svc.all()) await svc.remove(l.rec.id, { force: true }).catch(() => {});
       await detach();
       db.close();
-      await cleanupRoot(root, config.execRoot, cgroupParent);
+      reap.run();
       clearInterval(keepAlive);
     },
   };

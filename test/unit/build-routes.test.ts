@@ -7,15 +7,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
-import { registerDialect } from '../../daemon/api/plugins/dialect';
-import { splitVersion } from '../../daemon/api/version';
 import { buildRoutes } from '../../daemon/api/routes/build';
 import { ImageService } from '../../daemon/images/service';
 import { openDb, type DB } from '../../daemon/state/db';
 import type { Daemon } from '../../daemon/daemon';
 import { packTar } from '../fixtures/tar';
+import { routeApp } from '../helpers/route-app';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -29,16 +28,7 @@ describe('POST /build', { skip: !isRoot && 'needs root' }, () => {
     root = mkdtempSync(path.join(os.tmpdir(), 'berth-build-routes-'));
     db = openDb(path.join(root, 'berth.db'));
     images = new ImageService(db, root, pino({ level: 'silent' }), { imageInUse: () => [], emit: () => undefined });
-    app = Fastify({
-      rewriteUrl: (req) => {
-        const v = splitVersion(req.url ?? '/');
-        (req as unknown as { berthVersion?: string }).berthVersion = v.version;
-        return v.url;
-      },
-    });
-    registerDialect(app);
-    buildRoutes(app, { images, config: { dataRoot: root }, log: pino({ level: 'silent' }) } as unknown as Daemon);
-    await app.ready();
+    app = await routeApp((a) => buildRoutes(a, { images, config: { dataRoot: root }, log: pino({ level: 'silent' }) } as unknown as Daemon));
   });
   after(async () => {
     await app?.close();

@@ -6,15 +6,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
-import { registerDialect } from '../../daemon/api/plugins/dialect';
-import { splitVersion } from '../../daemon/api/version';
 import { imageRoutes } from '../../daemon/api/routes/images';
 import { ImageService } from '../../daemon/images/service';
 import { openDb, type DB } from '../../daemon/state/db';
 import type { Daemon } from '../../daemon/daemon';
 import { build, dockerSave } from '../fixtures/make-images';
+import { routeApp } from '../helpers/route-app';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -29,19 +28,9 @@ describe('/images routes', { skip: !isRoot && 'needs root' }, () => {
     root = mkdtempSync(path.join(os.tmpdir(), 'berth-image-routes-'));
     db = openDb(path.join(root, 'berth.db'));
     const images = new ImageService(db, root, pino({ level: 'silent' }), { imageInUse: () => [], emit: () => undefined });
-    app = Fastify({
-      rewriteUrl: (req) => {
-        const v = splitVersion(req.url ?? '/');
-        (req as unknown as { berthVersion?: string }).berthVersion = v.version;
-        return v.url;
-      },
-      maxParamLength: 2048,
-      ignoreTrailingSlash: true,
-    });
-    registerDialect(app);
     const config = { dataRoot: root, insecureRegistries: [], registryMirrors: [], maxConcurrentDownloads: 3, maxConcurrentUploads: 5 };
-    imageRoutes(app, { images, config, log: pino({ level: 'silent' }) } as unknown as Daemon);
-    await app.ready();
+    app = await routeApp((a) => imageRoutes(a, { images, config, log: pino({ level: 'silent' }) } as unknown as Daemon),
+      { maxParamLength: 2048, ignoreTrailingSlash: true });
     const img = await build();
     busyboxTar = await dockerSave([img.busybox]);
     busyboxId = img.busybox.id;
