@@ -64,7 +64,10 @@ async function main(): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const rounds = intEnv('BENCH_LIST_ROUNDS', 1);
   const age = intEnv('BENCH_AGE_SECS', 0);
-  const flags = [...(prof ? [`--cpu-prof`, `--cpu-prof-dir=${dir}`] : []), ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)];
+  // BENCH_SNAPSHOT=FILE: a heap snapshot of berthd once grown (and aged), for its retained sizes.
+  const snapshot = process.env.BENCH_SNAPSHOT;
+  const flags = [...(prof ? [`--cpu-prof`, `--cpu-prof-dir=${dir}`] : []), ...(snapshot ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`] : []),
+    ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)];
   const b = await startBerthd({
     daemonJson: { bip: process.env.BENCH_BIP ?? '10.236.0.1/16' },
     ...(flags.length ? { launcher: ['sh', '-c', `exec "$0" ${flags.join(' ')} "$@"`] } : {}),
@@ -94,6 +97,17 @@ async function main(): Promise<void> {
     const pid = b.proc.pid!;
     if (age) await new Promise((r) => setTimeout(r, age * 1000));
     console.log(`${n} containers; ${memLine(pid)}`);
+    if (snapshot) {
+      process.kill(pid, 'SIGUSR2');
+      // Written synchronously by berthd's main thread: it answers /_ping again once the file is complete.
+      await new Promise((r) => setTimeout(r, 500));
+      await req(b.sock, 'GET', '/_ping');
+      const f = readdirSync(dir).find((x) => x.endsWith('.heapsnapshot'));
+      if (!f) throw new Error('no heap snapshot written');
+      copyFileSync(path.join(dir, f), snapshot);
+      rmSync(path.join(dir, f));
+      console.log(`heap snapshot in ${snapshot}`);
+    }
     const lists = Array.from({ length: rounds }, () => '/v1.50/containers/json');
     for (const p of ['/_ping', ...lists, `/v1.50/containers/${first}/json`]) {
       const [reqs, s, p50, p99, errors] = (await load(b.sock, [p], secs)).trim().split(' ').map(Number);
