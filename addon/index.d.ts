@@ -292,3 +292,13 @@ export function unmountFd(fd: number): Promise<void>;
  *  it do not shrink below 97 % at level 1, or when deflate would not make it smaller. Deterministic: the
  *  same bytes and level give the same member. `data` must not change until the promise settles. */
 export function gzipMember(data: Buffer, level: number): Promise<Buffer>;
+
+// ---- memory (src/js/memory.cc) -------------------------------------------------------------------------
+
+/** Starts a V8 collection that reduces memory (young generation shrunk, empty pages freed; finished by
+ *  tasks on the event loop), then runs glibc's malloc_trim(0). True when malloc_trim released memory. For
+ *  an idle daemon: the collection costs about one full collection's CPU. */
+export function releaseMemory(): boolean;
+
+/** glibc's malloc_trim(0) alone: true when it released memory. */
+export function mallocTrim(): boolean;

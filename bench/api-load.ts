@@ -113,6 +113,9 @@ async function main(): Promise<void> {
       const [reqs, s, p50, p99, errors] = (await load(b.sock, [p], secs)).trim().split(' ').map(Number);
       console.log(`${p.replace(first, '{id}').padEnd(32)} ${(reqs / s).toFixed(0).padStart(7)} req/s  p50 ${p50.toFixed(2)} ms  p99 ${p99.toFixed(2)} ms  errors ${errors}; ${memLine(pid)}`);
     }
+    const idleSecs = intEnv('BENCH_IDLE_SECS', 10);
+    await new Promise((r) => setTimeout(r, idleSecs * 1000));
+    console.log(`after ${idleSecs} s idle: ${memLine(pid)}`);
     if (prof) {
       await b.stop();
       printCpuProfiles(dir, { rows: 45, minTotalUs: 1e6 });

@@ -22,6 +22,8 @@ void RegisterLock(Napi::Env env, Napi::Object exports);
 void RegisterInRoot(Napi::Env env, Napi::Object exports);
 // gzipMember (libdeflate, for docker push)
 void RegisterDeflate(Napi::Env env, Napi::Object exports);
+// releaseMemory, mallocTrim (memory back to the kernel at idle)
+void RegisterMemory(Napi::Env env, Napi::Object exports);
 
 }  // namespace js
 }  // namespace berth
