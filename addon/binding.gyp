@@ -31,7 +31,8 @@
         "src/kernel/features.cc",
         "src/js/lock.cc",
         "src/js/deflate.cc",
-        "src/js/udp.cc"
+        "src/js/udp.cc",
+        "src/js/memory.cc"
       ],
       "include_dirs": [
         "src",

@@ -306,3 +306,13 @@ export class UdpRelaySocket {
   send(msg: Buffer, toAddr: string, toPort: number, fromAddr: string): boolean;
   close(): void;
 }
+
+// ---- memory (src/js/memory.cc) -------------------------------------------------------------------------
+
+/** Starts a V8 collection that reduces memory (young generation shrunk, empty pages freed; finished by
+ *  tasks on the event loop), then runs glibc's malloc_trim(0). True when malloc_trim released memory. For
+ *  an idle daemon: the collection costs about one full collection's CPU. */
+export function releaseMemory(): boolean;
+
+/** glibc's malloc_trim(0) alone: true when it released memory. */
+export function mallocTrim(): boolean;

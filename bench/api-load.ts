@@ -4,11 +4,15 @@
 // /_ping, /containers/json and /containers/{id}/json for BENCH_API_SECS (3) each, and berthd's RSS after.
 // BENCH_PROF=1 runs berthd under node --cpu-prof and prints the functions with the most self time. Its
 // networks are 10.236.0.1/16 and 10.238.0.0/16 (BENCH_BIP, BENCH_SUBNET), apart from scale.js's, so the
-// two can run at once.
+// two can run at once. BENCH_LIST_ROUNDS (1) runs the list load that many times (RSS after each);
+// BENCH_AGE_SECS waits that long after growing, so that the containers' Status texts count minutes, as they
+// do when scale.js reaches its list step; BENCH_NODE_FLAGS (e.g. --trace-gc) are given to berthd's node.
+// Each RSS is followed by its anonymous part and the part of that in malloc's main heap ([heap]), which
+// tells V8's pages from malloc's (Buffers, addon allocations).
 //   BENCH_N=300 node dist/bench/api-load.js
 import http from 'node:http';
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startBerthd, runCmd, REPO } from '../test/helpers/berthd';
@@ -42,6 +46,15 @@ function rssMiB(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 }
 
+/** `RSS 180 MiB (anon 120, [heap] 30)`. */
+function memLine(pid: number): string {
+  const anon = Number(/^Anonymous:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0) / 1024;
+  const smaps = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  const i = smaps.indexOf('[heap]');
+  const heap = i < 0 ? 0 : Number(/Rss:\s+(\d+)/.exec(smaps.slice(i))?.[1] ?? 0) / 1024;
+  return `RSS ${rssMiB(pid).toFixed(0)} MiB (anon ${anon.toFixed(0)}, [heap] ${heap.toFixed(0)})`;
+}
+
 async function main(): Promise<void> {
   process.stdout.on('error', () => undefined);
   const n = intEnv('BENCH_N', 300);
@@ -49,9 +62,15 @@ async function main(): Promise<void> {
   const prof = process.env.BENCH_PROF === '1';
   const dir = path.join(os.tmpdir(), `berth-prof-${process.pid}`);
   mkdirSync(dir, { recursive: true });
+  const rounds = intEnv('BENCH_LIST_ROUNDS', 1);
+  const age = intEnv('BENCH_AGE_SECS', 0);
+  // BENCH_SNAPSHOT=FILE: a heap snapshot of berthd once grown (and aged), for its retained sizes.
+  const snapshot = process.env.BENCH_SNAPSHOT;
+  const flags = [...(prof ? [`--cpu-prof`, `--cpu-prof-dir=${dir}`] : []), ...(snapshot ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`] : []),
+    ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)];
   const b = await startBerthd({
     daemonJson: { bip: process.env.BENCH_BIP ?? '10.236.0.1/16' },
-    ...(prof ? { launcher: ['sh', '-c', `exec "$0" --cpu-prof --cpu-prof-dir=${dir} "$@"`] } : {}),
+    ...(flags.length ? { launcher: ['sh', '-c', `exec "$0" ${flags.join(' ')} "$@"`] } : {}),
   });
   try {
     await loadFixturesInto(b.host, ['busybox']);
@@ -76,16 +95,34 @@ async function main(): Promise<void> {
       await b.restart();
     }
     const pid = b.proc.pid!;
-    console.log(`${n} containers; RSS ${rssMiB(pid).toFixed(0)} MiB`);
-    for (const p of ['/_ping', '/v1.50/containers/json', `/v1.50/containers/${first}/json`]) {
-      const [reqs, s, p50, p99, errors] = (await load(b.sock, [p], secs)).trim().split(' ').map(Number);
-      console.log(`${p.replace(first, '{id}').padEnd(32)} ${(reqs / s).toFixed(0).padStart(7)} req/s  p50 ${p50.toFixed(2)} ms  p99 ${p99.toFixed(2)} ms  errors ${errors}; RSS ${rssMiB(pid).toFixed(0)} MiB`);
+    if (age) await new Promise((r) => setTimeout(r, age * 1000));
+    console.log(`${n} containers; ${memLine(pid)}`);
+    if (snapshot) {
+      process.kill(pid, 'SIGUSR2');
+      // Written synchronously by berthd's main thread: it answers /_ping again once the file is complete.
+      await new Promise((r) => setTimeout(r, 500));
+      await req(b.sock, 'GET', '/_ping');
+      const f = readdirSync(dir).find((x) => x.endsWith('.heapsnapshot'));
+      if (!f) throw new Error('no heap snapshot written');
+      copyFileSync(path.join(dir, f), snapshot);
+      rmSync(path.join(dir, f));
+      console.log(`heap snapshot in ${snapshot}`);
     }
+    const lists = Array.from({ length: rounds }, () => '/v1.50/containers/json');
+    for (const p of ['/_ping', ...lists, `/v1.50/containers/${first}/json`]) {
+      const [reqs, s, p50, p99, errors] = (await load(b.sock, [p], secs)).trim().split(' ').map(Number);
+      console.log(`${p.replace(first, '{id}').padEnd(32)} ${(reqs / s).toFixed(0).padStart(7)} req/s  p50 ${p50.toFixed(2)} ms  p99 ${p99.toFixed(2)} ms  errors ${errors}; ${memLine(pid)}`);
+    }
+    const idleSecs = intEnv('BENCH_IDLE_SECS', 10);
+    await new Promise((r) => setTimeout(r, idleSecs * 1000));
+    console.log(`after ${idleSecs} s idle: ${memLine(pid)}`);
     if (prof) {
       await b.stop();
       printCpuProfiles(dir, { rows: 45, minTotalUs: 1e6 });
     }
   } finally {
+    // BENCH_LOG: where to keep berthd's log (and what BENCH_NODE_FLAGS such as --trace-gc wrote there).
+    if (process.env.BENCH_LOG) copyFileSync(path.join(b.root, 'berthd.log'), process.env.BENCH_LOG);
     await b.destroy();
     rmSync(dir, { recursive: true, force: true });
     if (loadBin) rmSync(path.dirname(loadBin), { recursive: true, force: true });

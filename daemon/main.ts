@@ -10,6 +10,7 @@ import { Daemon } from './daemon';
 import { resolveRemap, probeRemap } from './runtime/userns';
 import { buildApp, type MakeServer } from './app';
 import { serveMetrics } from './metrics';
+import { releaseMemoryWhenIdle } from './runtime/memory';
 import { lockOrExit } from './lib/instance-lock';
 import { requestScope, isStreamError } from './api/guard';
 
@@ -177,6 +178,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   notifySystemd('--ready');
   log.info({ dataRoot: cfg.dataRoot, execRoot: cfg.execRoot }, 'berthd ready');
+  releaseMemoryWhenIdle((before, after) => log.debug({ before, after }, 'idle: memory released'));
 
   let stopping = false;
   const stop = async (sig: string) => {

@@ -17,6 +17,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   berth::js::RegisterInRoot(env, exports);
   berth::js::RegisterDeflate(env, exports);
   berth::js::RegisterUdp(env, exports);
+  berth::js::RegisterMemory(env, exports);
   return exports;
 }
 

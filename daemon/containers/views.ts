@@ -241,15 +241,15 @@ const open = (o: object) => JSON.stringify(o).slice(0, -1);
 /** `{"a":1,"b":2}` → `,"a":1,"b":2}` (more members and the end of an object). */
 const more = (o: object) => `,${JSON.stringify(o).slice(1)}`;
 
-/** The Status column of a kept entry. Its text is a function of the whole seconds since the state's time
- *  (humanDuration floors everything it shows), so it is made again only when that count moves: a list of
- *  1,000 made 1,000 new strings per request, the churn that grew V8's young generation under load. */
-function keptStatus(svc: ContainerService, live: Live, k: Kept): string {
+/** The Status column of a kept entry at `now`. Its text is a function of the whole seconds since the
+ *  state's time (humanDuration floors everything it shows), so it is made again only when that count
+ *  moves: a list of 1,000 made 1,000 new strings per request, the churn that grew V8's young generation
+ *  under load. */
+function keptStatus(svc: ContainerService, live: Live, k: Kept, now: number): string {
   const s = k.st;
   let ref: number | undefined;
   if (s.status === 'running' || s.status === 'paused') ref = k.startedMs ??= Number(parseRfc3339Ns(s.startedAt) / 1_000_000n);
   else if (s.status === 'exited' || s.status === 'restarting') ref = k.finishedMs ??= Number(parseRfc3339Ns(s.finishedAt) / 1_000_000n);
-  const now = Date.now();
   const sec = ref === undefined ? -1 : Math.floor((now - ref) / 1000);
   if (k.statusText === undefined || k.statusSec !== sec) {
     k.statusText = humanStatus(live.rec, now, k.startedMs, k.finishedMs);
@@ -258,51 +258,102 @@ function keptStatus(svc: ContainerService, live: Live, k: Kept): string {
   return s.status === 'running' ? k.statusText + healthSuffix(svc.health.view(live)) : k.statusText;
 }
 
-/** Whole list answers, by API shape and query, with what they were made from. Concurrent lists of 1,000
- *  each joined and encoded their own 1 MB answer, which malloc and V8 kept after the load (RSS went from
- *  230 to 390 MiB under 16 connections of lists); an answer made from the same kept entries with the same
- *  Status texts is the same bytes, so it is one Buffer, written to every client that asks. */
-interface KeptList { kepts: Kept[]; statuses: string[]; body: Buffer }
+/** Rows per block of a kept list answer. Each running container's Status changes at its own instant
+ *  (every second in its first minute, then once a minute), so at 1,000 containers some Status changes
+ *  every few milliseconds: a whole answer made again for each (1 MB of JSON string and 1 MB of Buffer,
+ *  freed only by V8's old-space collections) took malloc's heap from 12 to 116 MiB under 16 connections
+ *  of lists. A change now re-encodes the 32 rows of its block (about 32 kB), and a list is written as its
+ *  blocks (one writev). */
+const BLOCK = 32;
+
+/** A list answer: written one after another, `blocks` are JSON.stringify of the rows' listView. */
+export interface ListAnswer { readonly blocks: readonly Buffer[]; readonly length: number }
+
+/** What a kept answer for one API shape and query was made from. */
+interface KeptList extends ListAnswer {
+  epoch: number;
+  /** Every container's Kept when the rows were chosen, in the service's order: the rows are still the
+   *  query's while each container's is still current (a state changed in memory moves its Kept, and may
+   *  move the container in or out of the query). */
+  scan: Kept[];
+  /** The query's rows, filtered and ordered, their Kepts and the Status texts their blocks were made with. */
+  rows: Live[]; kepts: Kept[]; statuses: string[];
+  /** Each block, or undefined while one of its Status texts has changed since it was encoded. */
+  blocks: Buffer[];
+  length: number;
+}
 const keptLists = new Map<string, KeptList>();
 /** Distinct queries kept (docker ps, ps -a, compose's label filters …); the oldest goes first. */
 const KEPT_LISTS = 8;
 
-/** GET /containers/json's body for `rows` (already filtered and ordered for the query `key`), as
- *  JSON.stringify of their listView gives it. */
-export function listBody(svc: ContainerService, rows: Live[], oldApi: boolean, key: string): Buffer {
+/** True while every container is still the one `scan` was made from (nothing allocated). */
+function sameScan(svc: ContainerService, scan: Kept[]): boolean {
+  let j = 0;
+  for (const live of svc.byId.values()) {
+    if (j >= scan.length || keptFor(live) !== scan[j]) return false;
+    j++;
+  }
+  return j === scan.length;
+}
+
+function encodeBlock(svc: ContainerService, kl: KeptList, b: number, oldApi: boolean): Buffer {
   const i = oldApi ? 1 : 0;
-  const kkey = `${i}${key}`;
-  const prev = keptLists.get(kkey);
-  // The kept answer, if every row is still the entry and Status it was made from (nothing allocated).
-  if (prev && prev.kepts.length === rows.length) {
-    let j = 0;
-    for (; j < rows.length; j++) {
-      const k = keptFor(rows[j]);
-      if (prev.kepts[j] !== k || prev.statuses[j] !== keptStatus(svc, rows[j], k)) break;
-    }
-    if (j === rows.length) return prev.body;
-  }
-  const kepts: Kept[] = new Array(rows.length);
-  const statuses: string[] = new Array(rows.length);
-  for (let j = 0; j < rows.length; j++) {
-    const k = (kepts[j] = keptFor(rows[j]));
-    statuses[j] = keptStatus(svc, rows[j], k);
-  }
-  let body = '[';
-  for (let j = 0; j < rows.length; j++) {
-    const k = kepts[j];
+  const from = b * BLOCK;
+  const to = Math.min(from + BLOCK, kl.rows.length);
+  let out = b === 0 ? '[' : ',';
+  for (let j = from; j < to; j++) {
+    const k = kl.kepts[j];
     let p = k.list[i];
     if (!p) {
-      const parts = listParts(svc, rows[j], oldApi);
+      const parts = listParts(svc, kl.rows[j], oldApi);
       p = k.list[i] = [`${open(parts.head)},"Status":`, more(parts.tail)];
     }
-    body += (j ? ',' : '') + p[0] + JSON.stringify(statuses[j]) + p[1];
+    out += (j > from ? ',' : '') + p[0] + JSON.stringify(kl.statuses[j]) + p[1];
   }
-  const buf = Buffer.from(`${body}]`);
-  keptLists.delete(kkey);
-  if (keptLists.size >= KEPT_LISTS) keptLists.delete(keptLists.keys().next().value as string);
-  keptLists.set(kkey, { kepts, statuses, body: buf });
-  return buf;
+  return Buffer.from(to === kl.rows.length ? `${out}]` : out);
+}
+
+/** GET /containers/json's body for the query `key` (`select` gives its rows, filtered and ordered, and
+ *  throws for a bad query), from kept rows and blocks: the rows are chosen again only when the state
+ *  epoch or a container has moved, and only the blocks whose Status texts changed are encoded again. */
+export function listAnswer(svc: ContainerService, key: string, oldApi: boolean, select: () => Live[]): ListAnswer {
+  const kkey = `${oldApi ? 1 : 0}${key}`;
+  const epoch = stateEpoch();
+  let kl = keptLists.get(kkey);
+  if (!kl || kl.epoch !== epoch || !sameScan(svc, kl.scan)) {
+    const rows = select();
+    const scan: Kept[] = [];
+    for (const live of svc.byId.values()) scan.push(keptFor(live));
+    const n = Math.max(1, Math.ceil(rows.length / BLOCK));
+    kl = { epoch, scan, rows, kepts: rows.map(keptFor), statuses: new Array<string>(rows.length), blocks: new Array<Buffer>(n), length: 0 };
+    keptLists.delete(kkey);
+    if (keptLists.size >= KEPT_LISTS) keptLists.delete(keptLists.keys().next().value as string);
+    keptLists.set(kkey, kl);
+  }
+  const now = Date.now();
+  const { rows, kepts, statuses, blocks } = kl;
+  for (let j = 0; j < rows.length; j++) {
+    const st = keptStatus(svc, rows[j], kepts[j], now);
+    if (st !== statuses[j]) {
+      statuses[j] = st;
+      const b = (j / BLOCK) | 0;
+      if (blocks[b]) {
+        kl.length -= blocks[b].length;
+        (blocks as Array<Buffer | undefined>)[b] = undefined;
+      }
+    }
+  }
+  for (let b = 0; b < blocks.length; b++) {
+    if (blocks[b]) continue;
+    blocks[b] = encodeBlock(svc, kl, b, oldApi);
+    kl.length += blocks[b].length;
+  }
+  return kl;
+}
+
+/** The whole body of a list answer as one Buffer (for a route that sends one). */
+export function listBody(a: ListAnswer): Buffer {
+  return Buffer.concat(a.blocks, a.length);
 }
 
 /** An inspect body's JSON (as JSON.stringify(inspectView(…)) gives it), from the kept pieces. */

@@ -174,3 +174,71 @@ test('kept answers are the answers made afresh, for every API version\'s shape',
   }
   await ok('rm', '-f', 'pk-a', 'pk-b');
 });
+
+/** Docker's Status of a container running for `ms` (under a minute). */
+function upFor(ms: number): string {
+  const s = ms / 1000;
+  return `Up ${s < 1 ? 'Less than a second' : s < 2 ? '1 second' : `${Math.floor(s)} seconds`}`;
+}
+
+// A kept list is kept in blocks of 32 rows, and a block is encoded again only when one of its Status texts
+// moves: 40 containers started over a second or two change their Status at 40 different instants.
+test('a list of several blocks: every Status follows the clock, and a change in any block shows at once', async () => {
+  const ids: string[] = [];
+  for (let i = 0; i < 40; i += 8) {
+    ids.push(...await Promise.all(Array.from({ length: 8 }, async (_, j) => {
+      const c = await api(b, 'POST', `/containers/create?name=pb-${i + j}`, { body: { Image: 'busybox', Cmd: ['sleep', '1000'], Labels: { pb: '1' } } });
+      assert.equal(c.status, 201, c.body);
+      const id = c.json().Id as string;
+      assert.equal((await api(b, 'POST', `/containers/${id}/start`)).status, 204);
+      return id;
+    })));
+  }
+  try {
+    const started = new Map<string, number>();
+    for (const id of ids) {
+      const at = (await api(b, 'GET', `/containers/${id}/json`)).json().State.StartedAt as string;
+      started.set(id, Date.parse(at.replace(/(\.\d{3})\d*/, '$1')));
+    }
+    const query = `/containers/json?filters=${encodeURIComponent(JSON.stringify({ label: ['pb=1'] }))}`;
+    // About 2.5 s of lists: each container's Status moves at least twice, each at its own instant.
+    for (let round = 0; round < 25; round++) {
+      const t0 = Date.now();
+      const rows = (await api(b, 'GET', query)).json() as Array<{ Id: string; Status: string }>;
+      const t1 = Date.now();
+      assert.equal(rows.length, 40);
+      for (const r of rows) {
+        const s0 = started.get(r.Id)!;
+        // The answer was made between t0 and t1 (1 ms either way for StartedAt's truncation).
+        assert.ok([upFor(t0 - s0 - 1), upFor(t1 - s0 + 1)].includes(r.Status), `round ${round}: ${r.Status} for ${t0 - s0}..${t1 - s0} ms`);
+      }
+      await sleep(100);
+    }
+
+    // Newest first: pb-0..7 (the first started) are in the second block, the last started in the first.
+    const listed = (await api(b, 'GET', query)).json() as Array<{ Id: string; Names: string[] }>;
+    const first = listed[0].Names[0].slice(1);
+    const last = listed[39].Names[0].slice(1);
+    await ok('rename', first, 'pb-renamed');
+    await ok('stop', '-t', '0', last);
+    const rows = await ps('pb-');
+    assert.equal(rows.size, 40);
+    assert.ok(rows.has('pb-renamed') && !rows.has(first), `${first} renamed`);
+    assert.equal(rows.get(last)?.state, 'exited');
+    const running = (await api(b, 'GET', query)).json() as Array<{ Names: string[] }>;
+    assert.equal(running.length, 39);
+    assert.ok(!running.some((r) => r.Names[0] === `/${last}`));
+    assert.equal((await api(b, 'GET', `${query}&limit=3`)).json().length, 3);
+
+    // The blocks joined are the answer made afresh (size=1), members and order.
+    const kept = (await api(b, 'GET', `${query}&all=1`)).json();
+    const fresh = (await api(b, 'GET', `${query}&all=1&size=1`)).json();
+    const norm = (x: Record<string, unknown>) => {
+      const { SizeRw: _a, SizeRootFs: _b, ...rest } = x;
+      return { ...rest, Status: String(x.Status).replace(/\d+ seconds?|Less than a second/, 'N') };
+    };
+    assert.deepEqual(kept.map(norm), fresh.map(norm));
+  } finally {
+    await Promise.all(ids.map((id) => api(b, 'DELETE', `/containers/${id}?force=1`)));
+  }
+});

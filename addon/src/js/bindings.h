@@ -24,6 +24,8 @@ void RegisterInRoot(Napi::Env env, Napi::Object exports);
 void RegisterDeflate(Napi::Env env, Napi::Object exports);
 // UdpRelaySocket (the relay's UDP socket with the destination of each datagram)
 void RegisterUdp(Napi::Env env, Napi::Object exports);
+// releaseMemory, mallocTrim (memory back to the kernel at idle)
+void RegisterMemory(Napi::Env env, Napi::Object exports);
 
 }  // namespace js
 }  // namespace berth

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Daemon } from '../../../daemon';
 import { qbool, qint, qstr, parseFilters, checkFilterKeys, type Query } from '../../../lib/query';
 import { invalid, notFound } from '../../../errors/errors';
-import { inspectView, listView, listBody, inspectJson } from '../../../containers/views';
+import { inspectView, listView, listAnswer, listBody, inspectJson, type ListAnswer } from '../../../containers/views';
 
 /** What fastify names a JSON answer it serialised itself; kept answers are sent as strings with the same. */
 export const JSON_TYPE = 'application/json; charset=utf-8';
@@ -111,11 +111,10 @@ export function listedContainers(d: Daemon, q: Query): Live[] {
   return rows;
 }
 
-/** The body of GET /containers/json (without size) for `q`, from the kept entries (containers/views.ts).
- *  Annotations are in the list from API 1.46. */
-export function listJson(d: Daemon, q: Query, apiVersion: string): Buffer {
-  const rows = listedContainers(d, q);
-  return listBody(d.containers, rows, compareVersions(apiVersion || API_VERSION, '1.46') < 0, JSON.stringify(q));
+/** The body of GET /containers/json (without size) for `q`, in blocks kept between requests
+ *  (containers/views.ts). Annotations are in the list from API 1.46. */
+export function listJson(d: Daemon, q: Query, apiVersion: string): ListAnswer {
+  return listAnswer(d.containers, JSON.stringify(q), compareVersions(apiVersion || API_VERSION, '1.46') < 0, () => listedContainers(d, q));
 }
 
 export function containerRoutes(app: FastifyInstance, d: Daemon): void {
@@ -137,7 +136,7 @@ export function containerRoutes(app: FastifyInstance, d: Daemon): void {
       const oldList = compareVersions(req.apiVersion || API_VERSION, '1.46') < 0;
       return Promise.all(listedContainers(d, req.query).map(async (l) => ({ ...listView(svc, l, oldList), ...(await containerSizes(d, l)) })));
     }
-    reply.header('Content-Type', JSON_TYPE).send(listJson(d, req.query, req.apiVersion));
+    reply.header('Content-Type', JSON_TYPE).send(listBody(listJson(d, req.query, req.apiVersion)));
     return reply;
   });
 
