@@ -30,7 +30,8 @@
         "src/js/kernel.cc",
         "src/kernel/features.cc",
         "src/js/lock.cc",
-        "src/js/deflate.cc"
+        "src/js/deflate.cc",
+        "src/js/spawn.cc"
       ],
       "include_dirs": [
         "src",

@@ -292,3 +292,33 @@ export function unmountFd(fd: number): Promise<void>;
  *  it do not shrink below 97 % at level 1, or when deflate would not make it smaller. Deterministic: the
  *  same bytes and level give the same member. `data` must not change until the promise settles. */
 export function gzipMember(data: Buffer, level: number): Promise<Buffer>;
+
+
+// ---- child processes (src/js/spawn.cc) -----------------------------------------------------------------
+
+export interface SpawnSpec {
+  /** An absolute path, or a name looked up in berthd's PATH (posix_spawnp). */
+  file: string;
+  /** The whole argv, argv[0] included. */
+  argv: string[];
+  /** The whole environment, "NAME=value" each. */
+  envp: string[];
+  /** fds[i] becomes the child's fd i (-1: /dev/null opened for it); every other fd is closed. */
+  fds: number[];
+  /** A session of its own (setsid): not in berthd's process group or terminal. */
+  setsid?: boolean;
+  /** Whether the watch of its exit keeps the event loop alive (default true). */
+  keepAlive?: boolean;
+}
+
+/** posix_spawn (clone(CLONE_VM|CLONE_VFORK): a cost that does not grow with berthd's memory) with every
+ *  signal unblocked and at its default. Returns the pid; `onExit` runs once the child has exited and been
+ *  reaped: (code, null) for an exit, (null, signal number) for a kill. Throws (code ENOENT, EACCES, …,
+ *  syscall 'spawn', path file) when the exec failed; then no child remains. Synchronous. */
+export function spawnProcess(spec: SpawnSpec, onExit: (code: number | null, signal: number | null) => void): number;
+
+/** Whether spawnProcess can watch exits here (pidfd_open, Linux 5.3). */
+export function spawnSupported(): boolean;
+
+/** A connected AF_UNIX stream socket pair, both ends close-on-exec. */
+export function socketPair(): [number, number];

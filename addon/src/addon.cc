@@ -16,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   berth::js::RegisterLock(env, exports);
   berth::js::RegisterInRoot(env, exports);
   berth::js::RegisterDeflate(env, exports);
+  berth::js::RegisterSpawn(env, exports);
   return exports;
 }
 

@@ -22,6 +22,9 @@ void RegisterLock(Napi::Env env, Napi::Object exports);
 void RegisterInRoot(Napi::Env env, Napi::Object exports);
 // gzipMember (libdeflate, for docker push)
 void RegisterDeflate(Napi::Env env, Napi::Object exports);
+// spawnProcess, spawnSupported, socketPair (posix_spawn and a pidfd watch: child processes at a cost
+// independent of berthd's size)
+void RegisterSpawn(Napi::Env env, Napi::Object exports);
 
 }  // namespace js
 }  // namespace berth
