@@ -176,6 +176,14 @@ Napi::Value SpawnProcess(const Napi::CallbackInfo& info) {
   sigset_t none, all;
   sigemptyset(&none);
   sigfillset(&all);
+  // sigfillset leaves out glibc's own two (32 and 33, SIGCANCEL and SIGSETXID) and sigaddset refuses them,
+  // so posix_spawn would set them to SIG_IGN in the child, and an ignored signal stays ignored across
+  // exec: a program whose libc does not claim them would start with them ignored. Their bits are set
+  // directly (glibc's sigset_t is an array of unsigned long), so they are reset to SIG_DFL too.
+  for (int sig : {32, 33}) {
+    constexpr size_t kBits = 8 * sizeof(unsigned long);
+    all.__val[(sig - 1) / kBits] |= 1UL << ((sig - 1) % kBits);
+  }
   short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
   if (setsid) flags |= POSIX_SPAWN_SETSID;
   int rc = posix_spawnattr_setflags(&attr, flags);
