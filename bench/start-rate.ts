@@ -3,8 +3,8 @@
 // scale.js: only its two start figures, the same way (containers created and started by BENCH_CLIENTS
 // API clients, half on the default bridge and half on a user network, two of every four with a port
 // published on 127.0.0.1; the rate is that of growing from the previous size), and `docker run --rm
-// busybox true`. BENCH_STRACE=1 also traces berthd's clone(2) calls during a few more runs at each size
-// (strace -f -T) and prints the median time spent in a process-creating clone and its flags.
+// busybox true`. BENCH_STRACE=1 also traces the clone(2) calls of berthd's main thread during a few more
+// runs at each size (strace -T) and prints the median time spent in a process-creating clone and its flags.
 //   BENCH_SIZES=100,1000 node dist/bench/start-rate.js
 import http from 'node:http';
 import { execFile } from 'node:child_process';
@@ -52,11 +52,12 @@ async function grow(sock: string, from: number, to: number, clients: number): Pr
   return (to - from) / (Number(process.hrtime.bigint() - t0) / 1e9);
 }
 
-/** Median ms of berthd's process-creating clones (not threads) during `runs` `docker run --rm`, and their flags. */
+/** Median ms of the process-creating clones of berthd's main thread (where node and the addon start
+ *  children; not threads, not the shims' own clones) during `runs` `docker run --rm`, and their flags. */
 async function traceClones(b: Berthd, runs: number): Promise<string> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-strace-'));
   const out = path.join(dir, 'trace');
-  const st = execFile('strace', ['-f', '-T', '-e', 'trace=clone,clone3,vfork', '-o', out, '-p', String(b.proc.pid)]);
+  const st = execFile('strace', ['-T', '-e', 'trace=clone,clone3,vfork', '-o', out, '-p', String(b.proc.pid)]);
   try {
     await new Promise((r) => setTimeout(r, 1000));
     for (let i = 0; i < runs; i++) await timeDocker(b.host, ['run', '--rm', 'busybox', 'true']);
