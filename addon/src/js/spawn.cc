@@ -95,8 +95,10 @@ void OnPidfd(uv_poll_t* handle, int status, int /*events*/) {
       if (si.si_code == CLD_EXITED) code = Napi::Number::New(env, si.si_status);
       else sig = Napi::Number::New(env, si.si_status);
     }
-    // MakeCallback: runs the microtasks the callback queues, as libuv's own exit callbacks do.
+    // MakeCallback: runs the microtasks the callback queues, as libuv's own exit callbacks do. A throw
+    // in an 'exit' listener goes to 'uncaughtException', as it would from a ChildProcess.
     w->callback.MakeCallback(env.Global(), {code, sig});
+    if (env.IsExceptionPending()) napi_fatal_exception(env, env.GetAndClearPendingException().Value());
   }
   w->callback.Reset();
   uv_close(reinterpret_cast<uv_handle_t*>(handle), FreeWatch);
