@@ -32,7 +32,8 @@
         "src/js/lock.cc",
         "src/js/deflate.cc",
         "src/js/udp.cc",
-        "src/js/memory.cc"
+        "src/js/memory.cc",
+        "src/js/spawn.cc"
       ],
       "include_dirs": [
         "src",

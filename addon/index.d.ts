@@ -316,3 +316,33 @@ export function releaseMemory(): boolean;
 
 /** glibc's malloc_trim(0) alone: true when it released memory. */
 export function mallocTrim(): boolean;
+
+
+// ---- child processes (src/js/spawn.cc) -----------------------------------------------------------------
+
+export interface SpawnSpec {
+  /** An absolute path, or a name looked up in berthd's PATH (posix_spawnp). */
+  file: string;
+  /** The whole argv, argv[0] included. */
+  argv: string[];
+  /** The whole environment, "NAME=value" each. */
+  envp: string[];
+  /** fds[i] becomes the child's fd i (-1: /dev/null opened for it); every other fd is closed. */
+  fds: number[];
+  /** A session of its own (setsid): not in berthd's process group or terminal. */
+  setsid?: boolean;
+  /** Whether the watch of its exit keeps the event loop alive (default true). */
+  keepAlive?: boolean;
+}
+
+/** posix_spawn (clone(CLONE_VM|CLONE_VFORK): a cost that does not grow with berthd's memory) with every
+ *  signal unblocked and at its default. Returns the pid; `onExit` runs once the child has exited and been
+ *  reaped: (code, null) for an exit, (null, signal number) for a kill. Throws (code ENOENT, EACCES, …,
+ *  syscall 'spawn', path file) when the exec failed; then no child remains. Synchronous. */
+export function spawnProcess(spec: SpawnSpec, onExit: (code: number | null, signal: number | null) => void): number;
+
+/** Whether spawnProcess can watch exits here (pidfd_open, Linux 5.3). */
+export function spawnSupported(): boolean;
+
+/** A connected AF_UNIX stream socket pair, both ends close-on-exec. */
+export function socketPair(): [number, number];

@@ -18,6 +18,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   berth::js::RegisterDeflate(env, exports);
   berth::js::RegisterUdp(env, exports);
   berth::js::RegisterMemory(env, exports);
+  berth::js::RegisterSpawn(env, exports);
   return exports;
 }
 

@@ -8,8 +8,11 @@
 //    ToolError (a 500 in the API) with the same words.
 // Not here (yet): berth-shim (runtime/supervisor.ts, seccomp-compile.ts), and tools with one caller each,
 // run beside it: ps (docker top), apparmor_parser, useradd (userns-remap's default user), busctl.
-import { execFile, execFileSync } from 'node:child_process';
+// They start through runtime/spawn.ts (posix_spawn): a start runs nft, and node's fork would cost more
+// with every running container (issue 17).
+import { execFileSync } from 'node:child_process';
 import { BerthError } from '../errors/errors';
+import { runProcess, type RunResult } from '../runtime/spawn';
 
 export class ToolError extends BerthError {
   constructor(readonly tool: string, readonly args: string[], readonly stderr: string) {
@@ -36,23 +39,23 @@ export interface HostToolRunner {
   ip(args: string[]): Promise<string>;
 }
 
+/** Why a run failed, when stderr does not say: as execFile words it. */
+function failure(tool: string, args: string[], r: RunResult): string {
+  if (r.error) return r.error.message;
+  return `Command failed: ${tool} ${args.join(' ')}${r.signal ? ` (killed by ${r.signal})` : ` (exit code ${r.code})`}`;
+}
+
 /** A file-system tool: resolves when it succeeded, rejects with its stderr. */
-function runFsTool(cmd: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, (err, _out, stderr) => (err ? reject(new Error(`${cmd} ${args.join(' ')}: ${String(stderr).trim() || err.message}`)) : resolve()));
-  });
+async function runFsTool(cmd: string, args: string[]): Promise<void> {
+  const r = await runProcess(cmd, args);
+  if (r.error || r.code !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr.trim() || failure(cmd, args, r)}`);
 }
 
 /** A network tool: its stdout, within 30 s. stdin is always closed, so a tool that reads it never waits. */
-function runNetTool(tool: string, args: string[], input?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(tool, args, { timeout: 30_000, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (err) reject(new ToolError(tool, args, stderr || err.message));
-      else resolve(stdout);
-    });
-    if (input !== undefined) child.stdin!.end(input);
-    else child.stdin!.end();
-  });
+async function runNetTool(tool: string, args: string[], input?: string): Promise<string> {
+  const r = await runProcess(tool, args, { input, timeoutMs: 30_000, maxBuffer: 16 * 1024 * 1024 });
+  if (r.error || r.code !== 0) throw new ToolError(tool, args, r.stderr || failure(tool, args, r));
+  return r.stdout;
 }
 
 export const tools: HostToolRunner = {

@@ -27,7 +27,10 @@ const NEEDS: Record<string, Need> = {
   },
   openat2: { fallback: "paths inside a container's root are resolved one component at a time (an O_PATH walk)" },
   mount_setattr: { fallback: 'a recursively read-only bind is made read-only one submount at a time (a remount each)' },
-  pidfd_open: { fallback: 'processes are signalled by pid' },
+  pidfd_open: {
+    fallback: "processes are signalled by pid, and berthd's children (shims, nft) are started with node's fork, "
+      + 'whose cost grows with berthd\'s memory (runtime/spawn.ts)',
+  },
   clone3: { fallback: 'the C library creates threads with clone' },
   faccessat2: { fallback: 'the C library checks access with faccessat' },
   bpf: {

@@ -1,11 +1,11 @@
 // berthd's side of berth-shim: spawning a shim for a container start, and talking to a running shim
 // (over the socketpair it was started with, or over its shim.sock after berthd restarted).
-import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { readFileSync, existsSync, openSync, closeSync, constants as fsConstants } from 'node:fs';
 import path from 'node:path';
 import { Frame, FrameDecoder, encodeFrame } from './frames';
+import { startProcess, type HostProcess } from './spawn';
 
 import type { ExitInfo, ShimSpawnOptions, ExecSpawnOptions, ShimConnection as ShimChannel } from './types';
 
@@ -154,7 +154,7 @@ export function spawnExec(o: ExecSpawnOptions): Promise<{ conn: ShimConnection; 
 }
 
 interface WaitingShim {
-  child: ChildProcess;
+  child: HostProcess;
   sock: net.Socket;
   conn: ShimConnection;
   alive: boolean;
@@ -202,16 +202,13 @@ export function onSpareShim(fn: (pid: number) => void): void {
 
 function startWaitingShim(shimPath: string): void {
   if (waiting.has(shimPath)) return;
-  let child: ChildProcess;
-  try {
-    child = spawn(shimPath, ['exec-wait'], { stdio: ['ignore', 'ignore', 'ignore', 'pipe'], detached: true });
-  } catch {
+  const child = startShimProcess(shimPath, ['exec-wait']);
+  const sock = child.stdio[3];
+  if (!sock) {
+    child.once('error', () => { /* the next exec starts its own shim, and says why it cannot */ });
     return;
   }
-  const sock = child.stdio[3] as net.Socket;
   const w: WaitingShim = { child, sock, conn: new ShimConnection(sock), alive: true };
-  child.unref();
-  (sock as unknown as { unref?: () => void }).unref?.();
   const gone = () => {
     w.alive = false;
     if (waiting.get(shimPath) === w) waiting.delete(shimPath);
@@ -223,17 +220,25 @@ function startWaitingShim(shimPath: string): void {
   if (child.pid) spareShimStarted?.(child.pid);
 }
 
-function launchShim(shimPath: string, args: string[], earlyExit: string): Promise<{ conn: ShimConnection; pid: number; shimPid: number }> {
-  const child = spawn(shimPath, args, { stdio: ['ignore', 'ignore', 'ignore', 'pipe'], detached: true });
-  const sock = child.stdio[3] as net.Socket;
-  const conn = new ShimConnection(sock);
-  child.unref();
+/** A shim process: stdio on /dev/null, the socket pair of PROTOCOL.md on fd 3, a session of its own (it
+ *  outlives berthd), and nothing of it keeps berthd's event loop alive. Its exit is still collected (no
+ *  zombie), by the addon's watch (runtime/spawn.ts). */
+function startShimProcess(shimPath: string, args: string[]): HostProcess {
+  const child = startProcess(shimPath, args, ['ignore', 'ignore', 'ignore', 'pipe'], { detached: true, keepAlive: false });
   // The socketpair keeps the event loop alive on its own; berthd must be able to exit with shims running.
-  (sock as unknown as { unref?: () => void }).unref?.();
+  (child.stdio[3] as unknown as { unref?: () => void } | undefined)?.unref?.();
+  return child;
+}
+
+function launchShim(shimPath: string, args: string[], earlyExit: string): Promise<{ conn: ShimConnection; pid: number; shimPid: number }> {
+  const child = startShimProcess(shimPath, args);
+  const sock = child.stdio[3];
+  if (!sock) return new Promise((_, reject) => child.once('error', (e: Error) => reject(new StartError(`cannot exec ${shimPath}: ${e.message}`))));
+  const conn = new ShimConnection(sock);
   return awaitStarted(child, sock, conn, shimPath, earlyExit);
 }
 
-function awaitStarted(child: ChildProcess, sock: net.Socket, conn: ShimConnection, shimPath: string, earlyExit: string): Promise<{ conn: ShimConnection; pid: number; shimPid: number }> {
+function awaitStarted(child: HostProcess, sock: net.Socket, conn: ShimConnection, shimPath: string, earlyExit: string): Promise<{ conn: ShimConnection; pid: number; shimPid: number }> {
   return new Promise((resolve, reject) => {
     let settled = false;
     const fail = (msg: string) => {

@@ -15,7 +15,7 @@
 // for goes into the unit as well as into the files; what it has none for (cpuset, the device program,
 // io.bfq.weight) is written to the scope's own files by the addon, which systemd leaves alone under
 // Delegate=yes.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { startProcess, runProcess, type HostProcess } from './spawn';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { CgroupResources } from '../../addon/index';
@@ -102,14 +102,14 @@ function propArgs(props: Prop[]): string[] {
 }
 
 /** One busctl call to systemd's manager object; rejects with systemd's own message. */
-function managerCall(method: string, signature: string, args: string[], timeoutMs = 30000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('busctl', ['--system', 'call', 'org.freedesktop.systemd1', '/org/freedesktop/systemd1', 'org.freedesktop.systemd1.Manager', method, signature, ...args],
-      { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
-        if (err) reject(new SystemdError(`systemd ${method}: ${(stderr || err.message).trim().replace(/^Call failed: /, '')}`));
-        else resolve(stdout);
-      });
-  });
+async function managerCall(method: string, signature: string, args: string[], timeoutMs = 30000): Promise<string> {
+  const r = await runProcess('busctl', ['--system', 'call', 'org.freedesktop.systemd1', '/org/freedesktop/systemd1', 'org.freedesktop.systemd1.Manager', method, signature, ...args],
+    { timeoutMs, maxBuffer: 1024 * 1024 });
+  if (r.error || r.code !== 0) {
+    const why = r.stderr || r.error?.message || `busctl ${r.signal ? `killed by ${r.signal}` : `exit code ${r.code}`}`;
+    throw new SystemdError(`systemd ${method}: ${why.trim().replace(/^Call failed: /, '')}`);
+  }
+  return r.stdout;
 }
 
 const notLoaded = (e: unknown) => e instanceof SystemdError && /not loaded|No such unit|NoSuchUnit/i.test(e.message);
@@ -141,7 +141,7 @@ function cgroupOf(pid: number): string | undefined {
 export class SystemdCgroups {
   /** The processes holding a new container scope until the shim has put the container in it (a scope
    *  is made with processes in it, and ends when the last one leaves), by cgroup path. */
-  private readonly holders = new Map<string, ChildProcess>();
+  private readonly holders = new Map<string, HostProcess>();
 
   constructor(private readonly unified: string) {}
 
@@ -153,7 +153,7 @@ export class SystemdCgroups {
   async startScope(slice: string, id: string, res: CgroupResources): Promise<string> {
     const unit = containerUnit(id);
     const rel = containerCgroup(slice, id);
-    const holder = spawn('/bin/sh', ['-c', 'read -r _'], { stdio: ['pipe', 'ignore', 'ignore'] });
+    const holder = startProcess('/bin/sh', ['-c', 'read -r _'], ['pipe', 'ignore', 'ignore']);
     holder.on('error', () => { /* reported below: it has no pid */ });
     if (holder.pid === undefined) throw new SystemdError('could not start the process that holds a new scope');
     const pid = holder.pid;

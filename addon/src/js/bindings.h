@@ -26,6 +26,9 @@ void RegisterDeflate(Napi::Env env, Napi::Object exports);
 void RegisterUdp(Napi::Env env, Napi::Object exports);
 // releaseMemory, mallocTrim (memory back to the kernel at idle)
 void RegisterMemory(Napi::Env env, Napi::Object exports);
+// spawnProcess, spawnSupported, socketPair (posix_spawn and a pidfd watch: child processes at a cost
+// independent of berthd's size)
+void RegisterSpawn(Napi::Env env, Napi::Object exports);
 
 }  // namespace js
 }  // namespace berth
