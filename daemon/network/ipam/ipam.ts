@@ -41,58 +41,61 @@ export function firstFree(subnet: Cidr, range: Cidr | undefined, taken: Set<numb
   return undefined;
 }
 
-/** The addresses of one network's range in use, counted (two stopped containers may have been created
- *  with the same --ip; only one of them can start), with a cursor below which every address of the range
- *  is taken: an allocation gives the lowest free address, as `firstFree` over every endpoint did, without
- *  collecting every endpoint's address first (a start was linear in the network's endpoints). Made from
- *  the endpoint rows when first needed and kept in step with them (service.ts); never written to disk,
- *  so a restart rebuilds it from the database. */
-export class AddressPool {
-  private readonly used = new Map<number, number>();
-  private readonly reserved = new Set<number>();
-  private readonly range: Cidr;
-  private cursor: number;
+/** Addresses of a range [base, end) counted per address, with a cursor below which every one is taken or
+ *  reserved: the IPv4 pool (numbers) and the IPv6 one (bigints, ipam6.ts) alike. */
+export class CountedAddresses<T extends number | bigint> {
+  private readonly used = new Map<T, number>();
+  private readonly reserved: Set<T>;
+  private cursor: T;
 
-  /** `reserved`: the gateway and auxiliary addresses; the subnet's network and broadcast addresses are
-   *  never given either (except in a /31 or /32). */
-  constructor(subnet: Cidr, range: Cidr | undefined, reserved: number[]) {
-    this.range = range ?? subnet;
-    this.cursor = this.range.base;
-    for (const r of reserved) this.reserved.add(r);
-    if (subnet.size > 2) {
-      this.reserved.add(subnet.base);
-      this.reserved.add(subnet.base + subnet.size - 1);
-    }
+  constructor(private readonly base: T, private readonly end: T, reserved: T[], private readonly next: (ip: T) => T) {
+    this.cursor = base;
+    this.reserved = new Set(reserved);
   }
 
   /** How many endpoints hold `ip`. */
-  holders(ip: number): number {
+  holders(ip: T): number {
     return this.used.get(ip) ?? 0;
   }
 
-  take(ip: number): void {
+  take(ip: T): void {
     this.used.set(ip, this.holders(ip) + 1);
   }
 
-  free(ip: number): void {
+  free(ip: T): void {
     const n = this.holders(ip);
     if (n > 1) {
       this.used.set(ip, n - 1);
       return;
     }
     this.used.delete(ip);
-    if (ip < this.cursor && ip >= this.range.base) this.cursor = ip;
+    if (ip < this.cursor && ip >= this.base) this.cursor = ip;
   }
 
   /** The lowest address of the range that nobody holds, or `own` (the asker's current address, held by it
-   *  alone) when that is lower: the asker's own address counts as free to it. */
-  lowestFree(own?: number): number | undefined {
-    const end = this.range.base + this.range.size;
+   *  alone) when that is lower: the asker's own address counts as free to it. Bounded: each step passes an
+   *  address that is reserved or held, so a walk takes at most as many steps as there are of those. */
+  lowestFree(own?: T): T | undefined {
     let ip = this.cursor;
-    while (ip < end && (this.reserved.has(ip) || this.used.has(ip))) ip++;
+    while (ip < this.end && (this.reserved.has(ip) || this.used.has(ip))) ip = this.next(ip);
     this.cursor = ip;
-    if (own !== undefined && own >= this.range.base && own < ip && !this.reserved.has(own) && this.holders(own) === 1) return own;
-    return ip < end ? ip : undefined;
+    if (own !== undefined && own >= this.base && own < ip && !this.reserved.has(own) && this.holders(own) === 1) return own;
+    return ip < this.end ? ip : undefined;
+  }
+}
+
+/** The addresses of one network's range in use, counted (two stopped containers may have been created
+ *  with the same --ip; only one of them can start), with a cursor below which every address of the range
+ *  is taken: an allocation gives the lowest free address, as `firstFree` over every endpoint did, without
+ *  collecting every endpoint's address first (a start was linear in the network's endpoints). Made from
+ *  the endpoint rows when first needed and kept in step with them (service.ts); never written to disk,
+ *  so a restart rebuilds it from the database. */
+export class AddressPool extends CountedAddresses<number> {
+  /** `reserved`: the gateway and auxiliary addresses; the subnet's network and broadcast addresses are
+   *  never given either (except in a /31 or /32). */
+  constructor(subnet: Cidr, range: Cidr | undefined, reserved: number[]) {
+    const r = range ?? subnet;
+    super(r.base, r.base + r.size, subnet.size > 2 ? [...reserved, subnet.base, subnet.base + subnet.size - 1] : reserved, (ip) => ip + 1);
   }
 }
 

@@ -4,6 +4,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { invalid } from '../../errors/errors';
+import { CountedAddresses } from './ipam';
 
 export interface Cidr6 {
   base: bigint;
@@ -67,50 +68,12 @@ export const overlaps6 = (a: Cidr6, b: Cidr6) => a.base < b.base + size6(b) && b
  *  address without collecting every endpoint's address first. Made from the endpoint rows when first
  *  needed and kept in step with them (service.ts); never written to disk, so a restart (a kill -9
  *  included) rebuilds it from the database. */
-export class AddressPool6 {
-  private readonly used = new Map<bigint, number>();
-  private readonly reserved = new Set<bigint>();
-  private readonly range: Cidr6;
-  private cursor: bigint;
-
+export class AddressPool6 extends CountedAddresses<bigint> {
   /** `reserved`: the gateway and auxiliary addresses; the subnet's own address (the subnet-router anycast
    *  address) is never given either. */
   constructor(subnet: Cidr6, range: Cidr6 | undefined, reserved: bigint[]) {
-    this.range = range ?? subnet;
-    this.cursor = this.range.base;
-    for (const r of reserved) this.reserved.add(r);
-    this.reserved.add(subnet.base);
-  }
-
-  /** How many endpoints hold `ip`. */
-  holders(ip: bigint): number {
-    return this.used.get(ip) ?? 0;
-  }
-
-  take(ip: bigint): void {
-    this.used.set(ip, this.holders(ip) + 1);
-  }
-
-  free(ip: bigint): void {
-    const n = this.holders(ip);
-    if (n > 1) {
-      this.used.set(ip, n - 1);
-      return;
-    }
-    this.used.delete(ip);
-    if (ip < this.cursor && ip >= this.range.base) this.cursor = ip;
-  }
-
-  /** The lowest address of the range that nobody holds, or `own` (the asker's current address, held by it
-   *  alone) when that is lower: the asker's own address counts as free to it. Bounded: each step passes an
-   *  address that is reserved or held, so a walk takes at most as many steps as there are of those. */
-  lowestFree(own?: bigint): bigint | undefined {
-    const end = this.range.base + size6(this.range);
-    let ip = this.cursor;
-    while (ip < end && (this.reserved.has(ip) || this.used.has(ip))) ip++;
-    this.cursor = ip;
-    if (own !== undefined && own >= this.range.base && own < ip && !this.reserved.has(own) && this.holders(own) === 1) return own;
-    return ip < end ? ip : undefined;
+    const r = range ?? subnet;
+    super(r.base, r.base + size6(r), [...reserved, subnet.base], (ip) => ip + 1n);
   }
 }
 
