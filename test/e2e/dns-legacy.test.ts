@@ -45,13 +45,9 @@ describe('the default bridge with daemon.json ipv6', () => {
   const ns = new TestNetns('berth-dnsleg');
   const b = berthdForFile({
     fixtures: ['busybox'],
-    start: async () => {
-      await ns.make();
-      return { netns: ns.file, env: { BERTH_RESOLV_CONF: hostConf }, daemonJson: { ipv6: true, 'fixed-cidr-v6': 'fd00:b7:0:1::/64' } };
-    },
+    netns: { ns },
+    start: { env: { BERTH_RESOLV_CONF: hostConf }, daemonJson: { ipv6: true, 'fixed-cidr-v6': 'fd00:b7:0:1::/64' } },
   });
-  // Registered after berthdForFile's: runs once the daemon is gone.
-  after(() => ns.remove());
   const { ok } = dockerCli(() => b);
   const conf = () => ok('run', '--rm', 'busybox', 'cat', '/etc/resolv.conf');
 

@@ -6,7 +6,7 @@
 // subnet given alone. berthd runs in a network namespace of this file's own, whose ip6tables filter table
 // drops input and forwarding by default (as a hardened host's does), so queries over IPv6 reach the server
 // only through berth's own chains.
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -26,13 +26,8 @@ const IP6TABLES = '*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCE
 
 const b = berthdForFile({
   fixtures: ['busybox'],
-  start: async () => {
-    await ns.make({ ip6tables: IP6TABLES });
-    return { netns: ns.file };
-  },
+  netns: { ns, make: { ip6tables: IP6TABLES } },
 });
-// Registered after berthdForFile's: runs once the daemon is gone (the namespace takes its links with it).
-after(() => ns.remove());
 
 const { ok, fails } = dockerCli(() => b);
 const inspect = async (name: string) => JSON.parse(await ok('inspect', name))[0];

@@ -4,7 +4,7 @@
 // ports of a container on IPv6-only networks published on [::] (an explicit 0.0.0.0 left out, as Docker
 // 28 leaves it); and a running container's ports moved to an IPv6 network it is connected to, and back on
 // disconnect. berthd runs in a network namespace this file makes; every request is made inside it.
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -17,13 +17,8 @@ const ns = new TestNetns('berth-gw6');
 
 const b = berthdForFile({
   fixtures: ['busybox'],
-  start: async () => {
-    await ns.make();
-    return { netns: ns.file };
-  },
+  netns: { ns },
 });
-// Registered after berthdForFile's: runs once the daemon is gone.
-after(() => ns.remove());
 
 const { ok, fails } = dockerCli(() => b);
 const inspect = async (name: string) => JSON.parse(await ok('inspect', name))[0];

@@ -5,7 +5,7 @@
 // it); every request to a container is made from inside that namespace. That namespace has ip6tables as
 // Docker 28 leaves it (filter FORWARD policy DROP, DOCKER-USER first) and bridged traffic goes through it
 // (br_netfilter), so IPv6 between containers works only if berth's own chain lets it through.
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -18,15 +18,11 @@ const ns = new TestNetns('berth-v6');
 
 const b = berthdForFile({
   fixtures: ['busybox'],
-  start: async () => {
-    // Forwarding as Docker leaves it: DOCKER-USER first, policy DROP.
-    await ns.make({ ip6tables: '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n:DOCKER-USER - [0:0]\n' +
-      '-A FORWARD -j DOCKER-USER\n-A DOCKER-USER -j RETURN\nCOMMIT\n' });
-    return { netns: ns.file, daemonJson: { ipv6: true, 'fixed-cidr-v6': 'fd00:b1:0:1::/64' } };
-  },
+  // Forwarding as Docker leaves it: DOCKER-USER first, policy DROP.
+  netns: { ns, make: { ip6tables: '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n:DOCKER-USER - [0:0]\n' +
+      '-A FORWARD -j DOCKER-USER\n-A DOCKER-USER -j RETURN\nCOMMIT\n' } },
+  start: { daemonJson: { ipv6: true, 'fixed-cidr-v6': 'fd00:b1:0:1::/64' } },
 });
-// Registered after berthdForFile's: runs once the daemon is gone.
-after(() => ns.remove());
 
 const { ok, fails } = dockerCli(() => b);
 const inspect = async (name: string) => JSON.parse(await ok('inspect', name))[0];

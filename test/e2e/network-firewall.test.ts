@@ -5,7 +5,7 @@
 // elements again and allocates addresses around the ones running containers hold. berthd runs in a network
 // namespace this file makes (its bridges and nftables tables go with it); requests to published ports are
 // made from inside it.
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -17,13 +17,8 @@ const ns = new TestNetns('berth-fw');
 
 const b = berthdForFile({
   fixtures: ['busybox'],
-  start: async () => {
-    await ns.make();
-    return { netns: ns.file };
-  },
+  netns: { ns },
 });
-// Registered after berthdForFile's: runs once the daemon is gone.
-after(() => ns.remove());
 
 const { ok } = dockerCli(() => b);
 const inspect = async (name: string) => JSON.parse(await ok('inspect', name))[0];

@@ -10,12 +10,16 @@ import path from 'node:path';
 import { startBerthd, type Berthd, type StartOptions } from './berthd';
 import { loadFixtures } from './clients';
 import { reapDir } from './reaper';
+import type { TestNetns } from './netns';
 
 export interface FileBerthdOptions {
   /** Options for startBerthd; a function is called in before(), for options known only then: it may make
    *  them itself (ports, certificates) or, in a describe block, read what an earlier before() made (a
    *  registry's address). */
   start?: StartOptions | (() => StartOptions | Promise<StartOptions>);
+  /** A network namespace of the file's own for the daemon: made (with `make`'s options) before the start,
+   *  the daemon run in it, and removed once the daemon is gone (the namespace takes its links with it). */
+  netns?: { ns: TestNetns; make?: Parameters<TestNetns['make']>[0] };
   /** Fixture images (build/fixtures/<name>.tar) to load; none unless given. */
   fixtures?: string[];
   /** Runs in the same before(), once the fixtures are loaded (containers the whole file uses, …). */
@@ -30,7 +34,9 @@ export interface FileBerthdOptions {
 export function berthdForFile(o: FileBerthdOptions = {}): Berthd {
   let inst: Berthd | undefined;
   before(async () => {
-    inst = await startBerthd(typeof o.start === 'function' ? await o.start() : o.start);
+    if (o.netns) await o.netns.ns.make(o.netns.make);
+    const opts = typeof o.start === 'function' ? await o.start() : o.start;
+    inst = await startBerthd(o.netns ? { ...opts, netns: o.netns.ns.file } : opts);
     await loadFixtures(inst, o.fixtures ?? []);
     await o.setup?.(inst);
   });
@@ -38,7 +44,11 @@ export function berthdForFile(o: FileBerthdOptions = {}): Berthd {
     try {
       await o.teardown?.();
     } finally {
-      await inst?.destroy();
+      try {
+        await inst?.destroy();
+      } finally {
+        await o.netns?.ns.remove();
+      }
     }
   });
   const get = (): Berthd => {
