@@ -100,6 +100,55 @@ export function timedApi(host: string, method: string, p: string, body?: object)
   });
 }
 
+/** One request on a keep-alive agent: status, body and wall time. */
+export function agentRequest(agent: http.Agent | undefined, sock: string, method: string, p: string, body?: object): Promise<{ status: number; text: string; ms: number }> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const r = http.request({ socketPath: sock, method, path: p, agent,
+      headers: data ? { 'Content-Type': 'application/json', 'Content-Length': data.length } : {} }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString(), ms: Number(process.hrtime.bigint() - t0) / 1e6 }));
+    });
+    r.on('error', reject);
+    r.setTimeout(120000, () => r.destroy(new Error(`${method} ${p}: timeout`)));
+    r.end(data);
+  });
+}
+
+/** Creates and starts containers `from`..`to`-1 with `clients` API clients, as scale.js grows a host: `sleep`
+ *  containers, even ones on the default bridge and odd ones on `network`, two of every four with port 80
+ *  published on 127.0.0.1; their ids go into `ids` when given. Returns containers/s. */
+export async function growContainers(sock: string, from: number, to: number, clients: number, o: { network: string; labels?: Record<string, string>; ids?: string[] }): Promise<number> {
+  let next = from;
+  const t0 = process.hrtime.bigint();
+  await Promise.all(Array.from({ length: clients }, async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      while (next < to) {
+        const i = next++;
+        const published = i % 4 < 2;
+        const body = {
+          Image: 'busybox', Cmd: ['sleep', '1000000'], Labels: o.labels,
+          ExposedPorts: published ? { '80/tcp': {} } : undefined,
+          HostConfig: { NetworkMode: i % 2 === 0 ? 'bridge' : o.network,
+            PortBindings: published ? { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] } : undefined },
+        };
+        const c = await agentRequest(agent, sock, 'POST', '/containers/create', body);
+        if (c.status !== 201) throw new Error(`create #${i}: ${c.status} ${c.text}`);
+        const id = JSON.parse(c.text).Id as string;
+        const s = await agentRequest(agent, sock, 'POST', `/containers/${id}/start`);
+        if (s.status !== 204) throw new Error(`start #${i}: ${s.status} ${s.text}`);
+        if (o.ids) o.ids[i] = id;
+      }
+    } finally {
+      agent.destroy();
+    }
+  }));
+  return (to - from) / (Number(process.hrtime.bigint() - t0) / 1e9);
+}
+
 /** Self time by function in each CPU profile (`node --cpu-prof`) of `dir`, printed as the `rows` largest,
  *  then the profile deleted. `minTotalUs`: profiles sampling less are named only (worker threads');
  *  `skip`: pseudo-functions left out of the rows, as well as '(idle)'. */

@@ -24,7 +24,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import { startBerthd, type Berthd } from '../test/helpers/berthd';
-import { loadFixturesInto, timeDocker, quantile, median, intEnv, DOCKER } from './lib';
+import { loadFixturesInto, timeDocker, quantile, median, intEnv, DOCKER, agentRequest as req, growContainers } from './lib';
 import { runCmd } from '../test/helpers/berthd';
 
 const LABEL = 'org.berth.bench-scale';
@@ -38,23 +38,6 @@ interface Series { daemon: string; when: string; sizes: Record<string, Figures> 
 
 const sockOf = (host: string) => host.replace(/^unix:\/\//, '');
 
-/** One request on a keep-alive agent: status, body and wall time. */
-function req(agent: http.Agent | undefined, sock: string, method: string, p: string, body?: object): Promise<{ status: number; text: string; ms: number }> {
-  return new Promise((resolve, reject) => {
-    const t0 = process.hrtime.bigint();
-    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const r = http.request({ socketPath: sock, method, path: p, agent,
-      headers: data ? { 'Content-Type': 'application/json', 'Content-Length': data.length } : {} }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString(), ms: Number(process.hrtime.bigint() - t0) / 1e6 }));
-    });
-    r.on('error', reject);
-    r.setTimeout(120000, () => r.destroy(new Error(`${method} ${p}: timeout`)));
-    r.end(data);
-  });
-}
-
 async function api(sock: string, method: string, p: string, body?: object): Promise<string> {
   const r = await req(undefined, sock, method, p, body);
   if (r.status >= 300) throw new Error(`${method} ${p}: ${r.status} ${r.text}`);
@@ -65,36 +48,6 @@ async function cli(host: string, args: string[], runs: number): Promise<number[]
   const xs: number[] = [];
   for (let i = 0; i < runs; i++) xs.push(await timeDocker(host, args));
   return xs;
-}
-
-/** Creates and starts containers `from`..`to`-1 with `clients` API clients; returns containers/s. */
-async function grow(sock: string, from: number, to: number, clients: number, ids: string[]): Promise<number> {
-  let next = from;
-  const t0 = process.hrtime.bigint();
-  await Promise.all(Array.from({ length: clients }, async () => {
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    try {
-      while (next < to) {
-        const i = next++;
-        const published = i % 4 < 2;
-        const body = {
-          Image: 'busybox', Cmd: ['sleep', '1000000'], Labels: { [LABEL]: '1' },
-          ExposedPorts: published ? { '80/tcp': {} } : undefined,
-          HostConfig: { NetworkMode: i % 2 === 0 ? 'bridge' : NET,
-            PortBindings: published ? { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] } : undefined },
-        };
-        const c = await req(agent, sock, 'POST', '/containers/create', body);
-        if (c.status !== 201) throw new Error(`create #${i}: ${c.status} ${c.text}`);
-        const id = JSON.parse(c.text).Id as string;
-        const s = await req(agent, sock, 'POST', `/containers/${id}/start`);
-        if (s.status !== 204) throw new Error(`start #${i}: ${s.status} ${s.text}`);
-        ids[i] = id;
-      }
-    } finally {
-      agent.destroy();
-    }
-  }));
-  return (to - from) / (Number(process.hrtime.bigint() - t0) / 1e9);
 }
 
 /** Delay from each event's timeNano to its arrival here, for `n` creates. */
@@ -217,7 +170,7 @@ async function measure(name: string, host: string, pid: number | undefined, size
     const rss = (after: string) => {
       if (pid) console.log(`  ${name} N=${n} rss after ${after}: ${procStat(pid).rssMiB.toFixed(0)} MiB`);
     };
-    log('start_per_s', await grow(sock, have, n, clients, ids), 'containers/s');
+    log('start_per_s', await growContainers(sock, have, n, clients, { network: NET, labels: { [LABEL]: '1' }, ids }), 'containers/s');
     rss('growing');
     have = n;
     log('run_rm_ms', median(await cli(host, ['run', '--rm', 'busybox', 'true'], Math.max(3, runs / 2))), 'ms');

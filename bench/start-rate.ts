@@ -10,51 +10,12 @@
 // measured in alternation (BENCH_ROUNDS rounds of: a batch of BENCH_BATCH starts by the 8 clients and one
 // `docker run --rm`, on one daemon then the other), so that the machine's load falls on both alike.
 //   BENCH_PAIRED=1 BENCH_SIZES=1000 node dist/bench/start-rate.js
-import http from 'node:http';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startBerthd, runCmd, type Berthd } from '../test/helpers/berthd';
-import { loadFixturesInto, timeDocker, median, intEnv, DOCKER } from './lib';
-
-function api(agent: http.Agent, sock: string, method: string, p: string, body?: object): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const r = http.request({ agent, socketPath: sock, method, path: p, headers: data ? { 'Content-Type': 'application/json', 'Content-Length': data.length } : {} }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
-    });
-    r.on('error', reject);
-    r.end(data);
-  });
-}
-
-/** Containers per second while growing from `from` to `to` running containers. */
-async function grow(sock: string, from: number, to: number, clients: number): Promise<number> {
-  let next = from;
-  const t0 = process.hrtime.bigint();
-  await Promise.all(Array.from({ length: clients }, async () => {
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    try {
-      while (next < to) {
-        const i = next++;
-        const published = i % 4 < 2;
-        const c = await api(agent, sock, 'POST', '/containers/create', {
-          Image: 'busybox', Cmd: ['sleep', '1000000'], ExposedPorts: published ? { '80/tcp': {} } : undefined,
-          HostConfig: { NetworkMode: i % 2 === 0 ? 'bridge' : 'srnet', PortBindings: published ? { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] } : undefined },
-        });
-        if (c.status !== 201) throw new Error(`create #${i}: ${c.status} ${c.text}`);
-        const s = await api(agent, sock, 'POST', `/containers/${JSON.parse(c.text).Id}/start`);
-        if (s.status !== 204) throw new Error(`start #${i}: ${s.status} ${s.text}`);
-      }
-    } finally {
-      agent.destroy();
-    }
-  }));
-  return (to - from) / (Number(process.hrtime.bigint() - t0) / 1e9);
-}
+import { loadFixturesInto, timeDocker, median, intEnv, DOCKER, growContainers } from './lib';
 
 /** Median ms of the process-creating clones of berthd's main thread (where node and the addon start
  *  children; not threads, not the shims' own clones) during `runs` `docker run --rm`, and their flags. */
@@ -108,14 +69,14 @@ async function paired(sizes: number[]): Promise<void> {
     const batch = intEnv('BENCH_BATCH', 24);
     for (const n of sizes) {
       for (let d = 0; d < 2; d++) {
-        if (have[d] < n) await grow(ds[d].sock, have[d], n, 8);
+        if (have[d] < n) await growContainers(ds[d].sock, have[d], n, 8, { network: 'srnet' });
         have[d] = Math.max(have[d], n);
       }
       const rate: number[][] = [[], []];
       const run: number[][] = [[], []];
       for (let r = 0; r < rounds; r++) {
         for (let d = 0; d < 2; d++) {
-          rate[d].push(await grow(ds[d].sock, have[d], have[d] + batch, intEnv('BENCH_CLIENTS', 8)));
+          rate[d].push(await growContainers(ds[d].sock, have[d], have[d] + batch, intEnv('BENCH_CLIENTS', 8), { network: 'srnet' }));
           have[d] += batch;
           run[d].push(await timeDocker(ds[d].host, ['run', '--rm', 'busybox', 'true']));
         }
@@ -134,7 +95,7 @@ async function measure(mode: 'fork' | 'posix_spawn', sizes: number[]): Promise<v
   try {
     let have = 0;
     for (const n of sizes) {
-      const rate = await grow(b.sock, have, n, intEnv('BENCH_CLIENTS', 8));
+      const rate = await growContainers(b.sock, have, n, intEnv('BENCH_CLIENTS', 8), { network: 'srnet' });
       have = n;
       const runs: number[] = [];
       for (let i = 0; i < intEnv('BENCH_RUNS', 7); i++) runs.push(await timeDocker(b.host, ['run', '--rm', 'busybox', 'true']));
